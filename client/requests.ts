@@ -1,0 +1,80 @@
+/**
+ * Request/reply over one wildcard inbox per connection: `_INBOX.<id>.>` is subscribed once, and each request
+ * gets the reply subject `_INBOX.<id>.<n>`, so a thousand requests in flight cost one subscription, not a
+ * thousand.
+ */
+import { nanoid } from 'nanoid'
+import { SubwireError } from '../shared/errors.ts'
+import { STATUS_HEADER } from '../shared/protocol.ts'
+import type { Msg } from './message.ts'
+
+interface Pending {
+  resolve(msg: Msg): void
+  reject(err: SubwireError): void
+  timer: ReturnType<typeof setTimeout>
+  subject: string
+}
+
+export class Requests {
+  /** `_INBOX.<id>`: the prefix every reply subject of this client starts with. */
+  readonly prefix = `_INBOX.${nanoid()}`
+  readonly #pending = new Map<string, Pending>()
+  #next = 0
+
+  /** The wildcard subject to subscribe once. */
+  get inboxPattern(): string {
+    return `${this.prefix}.>`
+  }
+
+  get size(): number {
+    return this.#pending.size
+  }
+
+  /** Registers a request; returns its reply subject and the promise of its answer. */
+  create(subject: string, timeoutMs: number): { reply: string; answer: Promise<Msg> } {
+    const token = (this.#next++).toString(36)
+    const reply = `${this.prefix}.${token}`
+    const answer = new Promise<Msg>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#pending.delete(token)
+        reject(new SubwireError('timeout', `request on ${subject} got no reply within ${timeoutMs} ms`))
+      }, timeoutMs)
+      this.#pending.set(token, { resolve, reject, timer, subject })
+    })
+    return { reply, answer }
+  }
+
+  /** Settles the request a reply belongs to; a broker status of `no_responders` rejects it at once. */
+  onReply(msg: Msg): void {
+    const token = msg.subject.slice(this.prefix.length + 1)
+    const pending = this.#pending.get(token)
+    if (pending === undefined) return // timed out already, or a late second reply
+    this.#pending.delete(token)
+    clearTimeout(pending.timer)
+    const status = msg.headers?.[STATUS_HEADER]
+    if (status === 'no_responders') {
+      pending.reject(new SubwireError('no_responders', `no subscriber is listening on ${pending.subject}`))
+    } else {
+      pending.resolve(msg)
+    }
+  }
+
+  /** Fails one request (its PUB could not be sent). */
+  cancel(reply: string, err: SubwireError): void {
+    const token = reply.slice(this.prefix.length + 1)
+    const pending = this.#pending.get(token)
+    if (pending === undefined) return
+    this.#pending.delete(token)
+    clearTimeout(pending.timer)
+    pending.reject(err)
+  }
+
+  /** Fails every request in flight (the client is closing). */
+  rejectAll(err: SubwireError): void {
+    for (const p of this.#pending.values()) {
+      clearTimeout(p.timer)
+      p.reject(err)
+    }
+    this.#pending.clear()
+  }
+}

@@ -1,0 +1,36 @@
+/** Connection status events, fanned out to every `status()` iterator. */
+import type { SubwireError } from '../shared/errors.ts'
+import { Channel } from './channel.ts'
+
+/** One status event. `type` says which; the other fields depend on it. */
+export type Status =
+  | { type: 'disconnect'; server: string; code: number; error: SubwireError | null }
+  | { type: 'reconnecting'; server: string; attempt: number; delayMs: number }
+  | { type: 'reconnect'; server: string }
+  | { type: 'stale'; server: string }
+  | { type: 'error'; error: SubwireError; subject?: string }
+  | { type: 'close'; error: Error | null }
+
+/** Most events one slow status iterator holds before dropping its oldest. */
+const STATUS_BUFFER = 1000
+
+export class StatusHub {
+  readonly #listeners = new Set<Channel<Status>>()
+
+  /** A new iterator that sees every event from now on. */
+  listen(): AsyncIterableIterator<Status> {
+    const channel: Channel<Status> = new Channel<Status>(STATUS_BUFFER, () => this.#listeners.delete(channel))
+    this.#listeners.add(channel)
+    return channel
+  }
+
+  emit(status: Status): void {
+    for (const l of this.#listeners) l.push(status)
+  }
+
+  /** Ends every iterator (the client closed). */
+  end(): void {
+    for (const l of this.#listeners) l.end()
+    this.#listeners.clear()
+  }
+}

@@ -1,0 +1,140 @@
+/**
+ * The only file that touches a socket. It uses the global `WebSocket` in browsers and lazily loads `ws` in
+ * Node (so bundlers for the browser never need it); a socket class can be injected for tests.
+ */
+import { SUBPROTOCOL } from '../shared/protocol.ts'
+
+/** The WHATWG WebSocket surface the client relies on (browser `WebSocket` and `ws` both have it). */
+export interface WebSocketLike {
+  readonly readyState: number
+  readonly protocol: string
+  readonly bufferedAmount: number
+  binaryType: string
+  send(data: Uint8Array): void
+  close(code?: number, reason?: string): void
+  onopen: ((ev: unknown) => void) | null
+  onmessage: ((ev: { data: unknown }) => void) | null
+  onclose: ((ev: { code: number; reason: string }) => void) | null
+  onerror: ((ev: { message?: string; error?: unknown }) => void) | null
+}
+
+/** A WebSocket constructor: `new (url, protocols, nodeOptions?)`. */
+export type WebSocketConstructor = new (url: string, protocols: string[], options?: object) => WebSocketLike
+
+/** What a transport reports to the client. */
+export interface TransportEvents {
+  onOpen(): void
+  onFrame(bytes: Uint8Array): void
+  /** `reason` is the close reason; subwire servers put the error code there. */
+  onClose(code: number, reason: string, error: string | null): void
+}
+
+const OPEN = 1
+
+function isNode(): boolean {
+  const proc = (globalThis as { process?: { versions?: { node?: string } } }).process
+  return typeof proc?.versions?.node === 'string'
+}
+
+let wsModule: Promise<WebSocketConstructor> | null = null
+
+/** Picks the socket class: injected, else `ws` in Node (faster there, and it honours maxPayload), else the global. */
+async function socketClass(injected: WebSocketConstructor | undefined): Promise<WebSocketConstructor> {
+  if (injected !== undefined) return injected
+  if (isNode()) {
+    wsModule ??= import('ws').then((m) => (m.WebSocket ?? m.default) as unknown as WebSocketConstructor)
+    return wsModule
+  }
+  const global = (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket
+  if (global === undefined) throw new Error('no WebSocket implementation: pass options.WebSocket')
+  return global
+}
+
+/** One WebSocket connection, speaking `subwire.v1`. */
+export class Transport {
+  readonly url: string
+  #socket: WebSocketLike | null = null
+  #events: TransportEvents
+  #closed = false
+  #lastError: string | null = null
+
+  private constructor(url: string, events: TransportEvents) {
+    this.url = url
+    this.#events = events
+  }
+
+  /** Starts connecting; events arrive on `events`. Never throws for network failures (they arrive as onClose). */
+  static async open(url: string, events: TransportEvents, options: { WebSocket?: WebSocketConstructor; maxFrame: number }): Promise<Transport> {
+    const t = new Transport(url, events)
+    const Ctor = await socketClass(options.WebSocket)
+    let socket: WebSocketLike
+    try {
+      socket = isNode() && options.WebSocket === undefined
+        ? new Ctor(url, [SUBPROTOCOL.msgpack], { perMessageDeflate: false, maxPayload: options.maxFrame })
+        : new Ctor(url, [SUBPROTOCOL.msgpack])
+    } catch (err) {
+      t.#lastError = err instanceof Error ? err.message : String(err)
+      queueMicrotask(() => t.#finish(1006, ''))
+      return t
+    }
+    t.#socket = socket
+    // ws hands Buffers with 'nodebuffer' (no copy); browsers need 'arraybuffer' to avoid Blobs.
+    socket.binaryType = isNode() && options.WebSocket === undefined ? 'nodebuffer' : 'arraybuffer'
+    socket.onopen = () => {
+      if (socket.protocol !== SUBPROTOCOL.msgpack) {
+        t.#lastError = `server did not accept subprotocol ${SUBPROTOCOL.msgpack}`
+        socket.close(1002, 'subprotocol')
+        return
+      }
+      t.#events.onOpen()
+    }
+    socket.onmessage = (ev) => {
+      const data = ev.data
+      if (data instanceof Uint8Array) t.#events.onFrame(data)
+      else if (data instanceof ArrayBuffer) t.#events.onFrame(new Uint8Array(data))
+      // Text frames are not part of subwire.v1; the client decoder would refuse them anyway.
+    }
+    socket.onerror = (ev) => {
+      t.#lastError = ev.message ?? (ev.error instanceof Error ? ev.error.message : 'WebSocket error')
+    }
+    socket.onclose = (ev) => t.#finish(ev.code, ev.reason)
+    return t
+  }
+
+  #finish(code: number, reason: string): void {
+    if (this.#closed) return
+    this.#closed = true
+    const s = this.#socket
+    if (s !== null) { s.onopen = null; s.onmessage = null; s.onerror = null; s.onclose = null }
+    this.#events.onClose(code, reason, this.#lastError)
+  }
+
+  get isOpen(): boolean {
+    return !this.#closed && this.#socket?.readyState === OPEN
+  }
+
+  /** Bytes handed to the socket and not yet sent. */
+  get bufferedAmount(): number {
+    return this.#socket?.bufferedAmount ?? 0
+  }
+
+  send(bytes: Uint8Array): void {
+    if (this.isOpen) (this.#socket as WebSocketLike).send(bytes)
+  }
+
+  /** Closes the socket; onClose follows (at once, if the socket never opened). */
+  close(code = 1000, reason = ''): void {
+    const s = this.#socket
+    if (s === null || s.readyState >= 2 /* CLOSING */) {
+      this.#finish(code, reason)
+      return
+    }
+    try {
+      s.close(code, reason)
+    } catch {
+      this.#finish(code, reason)
+    }
+    // A dead peer never answers the close handshake: report the close now rather than wait for it.
+    this.#finish(code, reason)
+  }
+}

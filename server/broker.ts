@@ -1,0 +1,278 @@
+/**
+ * The composition root: options, logger, HTTP/WebSocket server, the heartbeat sweep, publisher
+ * backpressure, and closing. Per-connection work lives in connection.ts, the publish path in router.ts.
+ */
+import { createServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import type { Duplex } from 'node:stream'
+import { WebSocketServer, type WebSocket } from 'ws'
+import { pino, type Logger } from 'pino'
+import { nanoid } from 'nanoid'
+import { FrameDecoder, type DecodeLimits } from '../shared/codec.ts'
+import { PROTOCOL_VERSION, type Info } from '../shared/protocol.ts'
+import { Connection, type ConnectionHost } from './connection.ts'
+import { chooseSubprotocol, offeredSubprotocols, refuseUpgrade, requestPath } from './handshake.ts'
+import { FlushScheduler } from './outbound-queue.ts'
+import { resolveConfig, type BrokerConfig, type BrokerOptions } from './options.ts'
+import { Router, type RouterStats } from './router.ts'
+import { VERSION } from './version.ts'
+
+/** A snapshot of the broker's counters. */
+export interface BrokerStats extends RouterStats {
+  connections: number
+  subscriptions: number
+  slowConsumers: number
+  /** True while publishers' reads are paused because a subscriber is congested. */
+  backpressure: boolean
+}
+
+export class Broker {
+  readonly config: BrokerConfig
+  readonly logger: Logger
+  readonly serverId: string = nanoid()
+  readonly router: Router
+  readonly #connections = new Set<Connection>()
+  readonly #publishers = new Set<Connection>()
+  /** Congested connections currently holding publishers back, with their stall timers. */
+  readonly #congested = new Map<Connection, NodeJS.Timeout>()
+  /** Congested connections that stopped draining: they no longer hold anyone back. */
+  readonly #stalled = new Set<Connection>()
+  readonly #http: HttpServer
+  readonly #ownsHttp: boolean
+  readonly #wss: WebSocketServer
+  readonly #host: ConnectionHost
+  #sweepTimer: NodeJS.Timeout | null = null
+  #closing: Promise<void> | null = null
+  #slowConsumers = 0
+  /** Set while close() waits for the last connection to go. */
+  #onAllClosed: (() => void) | null = null
+
+  private constructor(options: BrokerOptions) {
+    this.config = resolveConfig(options)
+    this.logger = (options.logger ?? pino({ level: 'silent' })).child({ component: 'broker' })
+    this.router = new Router({ maxSubjectLength: this.config.maxSubjectLength, cacheSize: this.config.subjectCacheSize })
+    this.#ownsHttp = options.server === undefined
+    this.#http = options.server ?? createServer(this.#onHttpRequest)
+    this.#wss = new WebSocketServer({
+      noServer: true,
+      clientTracking: false,
+      // Frame-level cap at our own limit, not ws's 100 MiB default (HOUSE_STYLE 9).
+      maxPayload: this.config.maxFrame,
+      perMessageDeflate: false,
+      handleProtocols: (offered) => chooseSubprotocol(offered) ?? false,
+    })
+    this.#host = this.#makeHost()
+  }
+
+  /** Creates a broker and waits until it listens (or, attached to a server, until it is wired in). */
+  static async create(options: BrokerOptions = {}): Promise<Broker> {
+    const broker = new Broker(options)
+    await broker.#start()
+    return broker
+  }
+
+  #makeHost(): ConnectionHost {
+    const decodeLimits: DecodeLimits = { maxOpsPerFrame: this.config.maxOpsPerFrame, maxHeaders: this.config.maxHeaders }
+    return {
+      config: this.config,
+      router: this.router,
+      scheduler: new FlushScheduler(),
+      // One decoder for every connection: decoding is synchronous, so its reader is never shared mid-frame.
+      decoder: new FrameDecoder(decodeLimits),
+      decodeLimits,
+      logger: this.logger,
+      info: (clientId) => this.#info(clientId),
+      onPublisher: (conn) => this.#onPublisher(conn),
+      onCongested: (conn) => this.#onCongested(conn),
+      onDrained: (conn) => this.#onDrained(conn),
+      onSlowConsumer: () => { this.#slowConsumers++ },
+      onClosed: (conn) => this.#onClosed(conn),
+    }
+  }
+
+  async #start(): Promise<void> {
+    this.#http.on('upgrade', this.#onUpgrade)
+    if (this.#ownsHttp) {
+      await new Promise<void>((resolve, reject) => {
+        this.#http.once('error', reject)
+        this.#http.listen(this.config.port, this.config.host, () => {
+          this.#http.off('error', reject)
+          resolve()
+        })
+      })
+    }
+    this.#sweepTimer = setInterval(this.#sweep, this.config.heartbeatMs)
+    this.#sweepTimer.unref()
+    this.logger.info({ url: this.url }, 'broker listening')
+  }
+
+  /** The port the HTTP server listens on (0 while an attached server is not listening yet). */
+  get port(): number {
+    const address = this.#http.address() as AddressInfo | string | null
+    return address !== null && typeof address === 'object' ? address.port : 0
+  }
+
+  /** The WebSocket URL clients connect to, e.g. `ws://127.0.0.1:4480/`. */
+  get url(): string {
+    const address = this.#http.address() as AddressInfo | string | null
+    let host = this.config.host
+    if (address !== null && typeof address === 'object') {
+      host = address.address === '::' || address.address === '0.0.0.0' ? '127.0.0.1' : address.address
+      if (host.includes(':')) host = `[${host}]`
+    }
+    return `ws://${host}:${this.port}${this.config.path}`
+  }
+
+  /** Counters and gauges for monitoring. */
+  stats(): BrokerStats {
+    return {
+      ...this.router.stats,
+      connections: this.#connections.size,
+      subscriptions: this.router.index.size,
+      slowConsumers: this.#slowConsumers,
+      backpressure: this.#congested.size > 0,
+    }
+  }
+
+  #info(clientId: string): Info {
+    return {
+      serverId: this.serverId,
+      serverName: this.config.serverName,
+      version: VERSION,
+      protocol: PROTOCOL_VERSION,
+      maxPayload: this.config.maxPayload,
+      maxFrame: this.config.maxFrame,
+      maxSubjectLength: this.config.maxSubjectLength,
+      heartbeatMs: this.config.heartbeatMs,
+      clientId,
+    }
+  }
+
+  // ---- accepting connections ----------------------------------------------------------------------------
+
+  readonly #onHttpRequest = (_req: IncomingMessage, res: ServerResponse): void => {
+    res.writeHead(426, { 'Content-Type': 'text/plain; charset=utf-8', Upgrade: 'websocket' })
+    res.end(`subwire ${VERSION}: connect with a WebSocket client (subprotocol subwire.v1 or subwire.v1.json) at ${this.config.path}\n`)
+  }
+
+  readonly #onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    if (requestPath(req) !== this.config.path) {
+      // On a shared server another handler may own this path; answer only when nobody else can.
+      if (this.#http.listenerCount('upgrade') === 1) refuseUpgrade(socket, 404, 'bad_option', `no WebSocket endpoint at ${requestPath(req)}`)
+      return
+    }
+    if (this.#closing !== null) { refuseUpgrade(socket, 503, 'server_closing', 'the broker is shutting down'); return }
+    const offered = offeredSubprotocols(req)
+    const subprotocol = chooseSubprotocol(offered)
+    if (subprotocol === null) {
+      const what = offered.length === 0 ? 'no subprotocol was offered' : `unknown subprotocol ${offered.join(', ')}`
+      refuseUpgrade(socket, 400, 'bad_subprotocol', `${what}; offer subwire.v1 (msgpack) or subwire.v1.json (JSON)`)
+      return
+    }
+    this.#wss.handleUpgrade(req, socket, head, (ws) => this.#accept(ws, req, subprotocol))
+  }
+
+  #accept(ws: WebSocket, req: IncomingMessage, subprotocol: ReturnType<typeof chooseSubprotocol> & string): void {
+    const conn = new Connection(this.#host, ws, nanoid(12), req.socket.remoteAddress ?? '', subprotocol)
+    this.#connections.add(conn)
+  }
+
+  #onClosed(conn: Connection): void {
+    this.#connections.delete(conn)
+    this.#publishers.delete(conn)
+    this.#stalled.delete(conn)
+    this.#release(conn)
+    if (this.#connections.size === 0) this.#onAllClosed?.()
+  }
+
+  // ---- heartbeats ---------------------------------------------------------------------------------------
+
+  /** One timer for all connections (HOUSE_STYLE 15), not one per socket. */
+  readonly #sweep = (): void => {
+    for (const conn of this.#connections) conn.heartbeat()
+  }
+
+  // ---- publisher backpressure ---------------------------------------------------------------------------
+  // A congested subscriber pauses every publisher's reads until it drains, so the broker never buffers
+  // without bound for a subscriber that is merely slower. One that does not drain within stallMs is stalled:
+  // it stops holding others back and meets the slow-consumer cap alone (one stalled client never stalls all).
+
+  #onPublisher(conn: Connection): void {
+    this.#publishers.add(conn)
+    if (this.#congested.size > 0) conn.setPaused(true)
+  }
+
+  #onCongested(conn: Connection): void {
+    if (this.#stalled.has(conn) || this.#congested.has(conn)) return
+    const timer = setTimeout(() => this.#onStalled(conn), this.config.stallMs)
+    timer.unref()
+    this.#congested.set(conn, timer)
+    if (this.#congested.size === 1) this.#setPublishersPaused(true)
+  }
+
+  #onDrained(conn: Connection): void {
+    this.#stalled.delete(conn)
+    this.#release(conn)
+  }
+
+  #onStalled(conn: Connection): void {
+    if (!this.#congested.has(conn)) return
+    conn.log.warn({ pendingBytes: conn.pendingBytes }, 'subscriber stalled: no longer holding publishers back')
+    this.#stalled.add(conn)
+    this.#release(conn)
+  }
+
+  #release(conn: Connection): void {
+    const timer = this.#congested.get(conn)
+    if (timer === undefined) return
+    clearTimeout(timer)
+    this.#congested.delete(conn)
+    if (this.#congested.size === 0) this.#setPublishersPaused(false)
+  }
+
+  #setPublishersPaused(paused: boolean): void {
+    for (const conn of this.#publishers) conn.setPaused(paused)
+  }
+
+  // ---- closing ------------------------------------------------------------------------------------------
+
+  /**
+   * Closes every client with "going away" (1001, so clients reconnect, elsewhere if they can), waits for them
+   * up to `closeGraceMs`, and stops listening. Idempotent.
+   */
+  close(): Promise<void> {
+    return (this.#closing ??= this.#close())
+  }
+
+  async #close(): Promise<void> {
+    if (this.#sweepTimer !== null) clearInterval(this.#sweepTimer)
+    for (const timer of this.#congested.values()) clearTimeout(timer)
+    this.#congested.clear()
+    if (this.#connections.size > 0) {
+      await new Promise<void>((resolve) => {
+        this.#onAllClosed = resolve
+        for (const conn of this.#connections) conn.closeWith('server_closing', 'the broker is shutting down')
+      })
+    }
+    this.#http.off('upgrade', this.#onUpgrade)
+    this.#wss.close()
+    if (this.#ownsHttp) {
+      await new Promise<void>((resolve) => {
+        this.#http.close(() => resolve())
+        this.#http.closeAllConnections()
+      })
+    }
+    this.logger.info('broker closed')
+  }
+}
+
+/**
+ * Starts a broker.
+ * @example
+ * const broker = await createBroker({ port: 0 })
+ * console.log(broker.url) // ws://127.0.0.1:PORT/
+ * await broker.close()
+ */
+export function createBroker(options: BrokerOptions = {}): Promise<Broker> {
+  return Broker.create(options)
+}

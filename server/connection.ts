@@ -1,0 +1,304 @@
+/**
+ * One client connection: the handshake state machine, decoding of inbound frames, and dispatch of each op
+ * to the router or to this connection's subscriptions. Everything it sends goes through its outbound queue.
+ *
+ * States (PROTOCOL §4.2): awaiting_connect → open → closing → closed. Before CONNECT only CONNECT is accepted.
+ */
+import type { WebSocket, RawData } from 'ws'
+import type { Logger } from 'pino'
+import { decodeJsonFrame, type FrameDecoder, type OpSink, type DecodeLimits } from '../shared/codec.ts'
+import { CLOSE_CODE_FOR, SubwireError, type ErrorCode } from '../shared/errors.ts'
+import { CLOSE_CODE, PROTOCOL_VERSION, SUBPROTOCOL, type Subprotocol } from '../shared/protocol.ts'
+import { subjectProblem } from '../shared/subject.ts'
+import type { WireValue } from '../shared/msgpack.ts'
+import { BinaryOutbound, JsonOutbound, type FlushScheduler, type Outbound, type OutboundEvents } from './outbound-queue.ts'
+import type { Delivery } from './delivery.ts'
+import type { Router } from './router.ts'
+import type { BrokerConfig } from './options.ts'
+import { ServerSubscription } from './subscription.ts'
+
+export const CONN_STATE = {
+  awaitingConnect: 'awaiting_connect',
+  open: 'open',
+  closing: 'closing',
+  closed: 'closed',
+} as const
+export type ConnState = (typeof CONN_STATE)[keyof typeof CONN_STATE]
+
+/** What a connection needs from the broker that owns it. */
+export interface ConnectionHost {
+  readonly config: BrokerConfig
+  readonly router: Router
+  readonly scheduler: FlushScheduler
+  readonly decoder: FrameDecoder
+  readonly decodeLimits: DecodeLimits
+  readonly logger: Logger
+  info(clientId: string): object
+  onPublisher(conn: Connection): void
+  onCongested(conn: Connection): void
+  onDrained(conn: Connection): void
+  onSlowConsumer(conn: Connection): void
+  onClosed(conn: Connection): void
+}
+
+function protocolError(message: string): SubwireError {
+  return new SubwireError('protocol', message)
+}
+
+export class Connection implements OpSink, OutboundEvents {
+  readonly id: string
+  readonly remoteAddress: string
+  readonly subprotocol: Subprotocol
+  readonly subscriptions = new Map<number, ServerSubscription>()
+  name = ''
+  echo = true
+  /** Set by any inbound frame; the heartbeat sweep reads and clears it. */
+  sawInbound = true
+  /** True once it has published: only publishers are paused when a subscriber is congested. */
+  isPublisher = false
+  readonly #host: ConnectionHost
+  readonly #socket: WebSocket
+  readonly #outbound: Outbound
+  #state: ConnState = CONN_STATE.awaitingConnect
+  #missedPings = 0
+  #paused = false
+  #connectTimer: NodeJS.Timeout | null = null
+  #killTimer: NodeJS.Timeout | null = null
+  #log: Logger | null = null
+
+  constructor(host: ConnectionHost, socket: WebSocket, id: string, remoteAddress: string, subprotocol: Subprotocol) {
+    this.#host = host
+    this.#socket = socket
+    this.id = id
+    this.remoteAddress = remoteAddress
+    this.subprotocol = subprotocol
+    const limits = { maxFrame: host.config.maxFrame, maxPendingBytes: host.config.maxPendingBytes, highWaterBytes: host.config.highWaterBytes }
+    this.#outbound = subprotocol === SUBPROTOCOL.json
+      ? new JsonOutbound(socket, limits, this, host.scheduler)
+      : new BinaryOutbound(socket, limits, this, host.scheduler)
+    socket.on('message', this.#onMessage)
+    socket.on('close', this.#onClose)
+    socket.on('error', this.#onError)
+    this.#connectTimer = setTimeout(this.#onConnectTimeout, host.config.connectTimeoutMs)
+    this.#outbound.info(host.info(id))
+  }
+
+  get state(): ConnState {
+    return this.#state
+  }
+
+  get pendingBytes(): number {
+    return this.#outbound.pendingBytes
+  }
+
+  get log(): Logger {
+    return (this.#log ??= this.#host.logger.child({ cid: this.id }))
+  }
+
+  #setState(next: ConnState): void {
+    this.#state = next
+  }
+
+  // ---- inbound ------------------------------------------------------------------------------------------
+
+  readonly #onMessage = (data: RawData, isBinary: boolean): void => {
+    this.sawInbound = true
+    if (this.#state === CONN_STATE.closing || this.#state === CONN_STATE.closed) return
+    try {
+      const bytes = data as Buffer // binaryType is 'nodebuffer': ws hands over one Buffer per message
+      if (this.subprotocol === SUBPROTOCOL.json) {
+        if (isBinary) throw protocolError('binary frame on the JSON subprotocol (send text frames)')
+        decodeJsonFrame(bytes.toString('utf8'), this, this.#host.decodeLimits)
+      } else {
+        if (!isBinary) throw protocolError(`text frame on the binary subprotocol (use ${SUBPROTOCOL.json} for JSON)`)
+        this.#host.decoder.decode(bytes, this)
+      }
+    } catch (err) {
+      this.#onInboundError(err)
+    }
+  }
+
+  /** A decoding error ends the connection: after a malformed op the rest of the frame cannot be trusted. */
+  #onInboundError(err: unknown): void {
+    if (err instanceof SubwireError) {
+      this.log.debug({ code: err.code, err: err.message }, 'inbound frame refused')
+      this.closeWith(err.code === 'protocol' ? 'protocol' : err.code, err.message)
+      return
+    }
+    this.log.error({ err }, 'unexpected error handling a frame')
+    this.closeWith('protocol', 'internal error while handling the frame')
+  }
+
+  #expectOpen(op: string): void {
+    if (this.#state !== CONN_STATE.open) throw protocolError(`${op} before CONNECT: the first op must be CONNECT`)
+  }
+
+  onConnect(body: Record<string, WireValue>): void {
+    if (this.#state !== CONN_STATE.awaitingConnect) throw protocolError('a second CONNECT on one connection')
+    if (body.protocol !== PROTOCOL_VERSION) throw protocolError(`unsupported protocol version ${String(body.protocol)} (this broker speaks ${PROTOCOL_VERSION})`)
+    if (body.name !== undefined && body.name !== null && typeof body.name !== 'string') throw protocolError('CONNECT name must be a string')
+    if (body.echo !== undefined && body.echo !== null && typeof body.echo !== 'boolean') throw protocolError('CONNECT echo must be a boolean')
+    this.name = typeof body.name === 'string' ? body.name.slice(0, 128) : ''
+    this.echo = body.echo !== false
+    this.#clearConnectTimer()
+    this.#setState(CONN_STATE.open)
+    this.log.info({ name: this.name, ip: this.remoteAddress, lang: body.lang, version: body.version, subprotocol: this.subprotocol }, 'client connected')
+  }
+
+  onPub(flags: number, subject: string, reply: string | null, headers: Record<string, string> | null,
+    encoding: number, payload: Uint8Array, size: number, tail: Uint8Array | null): void {
+    if (this.#state !== CONN_STATE.open) this.#expectOpen('PUB')
+    if (!this.isPublisher) { this.isPublisher = true; this.#host.onPublisher(this) }
+    if (size > this.#host.config.maxPayload) {
+      this.#outbound.err('max_payload', `payload of ${size} bytes exceeds the maximum of ${this.#host.config.maxPayload}`, subject)
+      return
+    }
+    const refusal = this.#host.router.publish(this, flags, subject, reply, headers, encoding, payload, tail)
+    if (refusal !== null) this.#outbound.err(refusal.code, refusal.message, subject)
+  }
+
+  onSub(sid: number, subject: string, queue: string | null): void {
+    this.#expectOpen('SUB')
+    if (this.subscriptions.has(sid)) throw protocolError(`sid ${sid} is already in use on this connection`)
+    const problem = subjectProblem(subject, true, this.#host.config.maxSubjectLength)
+    if (problem !== null) {
+      this.#outbound.err('bad_subject', `invalid subscription subject ${JSON.stringify(subject)}: ${problem}`, sid)
+      return
+    }
+    if (queue !== null && (queue.length === 0 || queue.length > this.#host.config.maxSubjectLength || /[\s\x00-\x1f\x7f]/.test(queue))) {
+      this.#outbound.err('bad_option', `invalid queue group name ${JSON.stringify(queue)}: it must be non-empty with no white space`, sid)
+      return
+    }
+    if (this.subscriptions.size >= this.#host.config.maxSubscriptionsPerConnection) {
+      this.#outbound.err('max_subscriptions', `a connection may hold at most ${this.#host.config.maxSubscriptionsPerConnection} subscriptions`, sid)
+      return
+    }
+    const sub = new ServerSubscription(this, sid, subject, queue)
+    this.subscriptions.set(sid, sub)
+    this.#host.router.index.insert(sub)
+  }
+
+  onUnsub(sid: number, max: number | null): void {
+    this.#expectOpen('UNSUB')
+    const sub = this.subscriptions.get(sid)
+    if (sub === undefined) return // already gone (an auto-unsubscribe may have raced this UNSUB)
+    if (max === null || sub.delivered >= max) this.#removeSubscription(sub)
+    else sub.max = max
+  }
+
+  onPing(): void {
+    this.#expectOpen('PING')
+    this.#outbound.pong()
+  }
+
+  onPong(): void {
+    this.#expectOpen('PONG')
+  }
+
+  onInfo(): void { throw protocolError('INFO is sent by the server, not by clients') }
+  onMsg(): void { throw protocolError('MSG is sent by the server, not by clients') }
+  onErr(): void { throw protocolError('ERR is sent by the server, not by clients') }
+
+  // ---- outbound -----------------------------------------------------------------------------------------
+
+  /** Queues one message for one of this connection's subscriptions; false when it could not be queued. */
+  deliver(sub: ServerSubscription, d: Delivery): boolean {
+    if (!this.#outbound.msg(sub.prefix, sub.sid, d)) return false
+    if (++sub.delivered === sub.max) this.#removeSubscription(sub)
+    return true
+  }
+
+  #removeSubscription(sub: ServerSubscription): void {
+    sub.active = false
+    this.subscriptions.delete(sub.sid)
+    this.#host.router.index.remove(sub)
+  }
+
+  onCongested(): void { this.#host.onCongested(this) }
+  onDrained(): void { this.#host.onDrained(this) }
+
+  onOverflow(pendingBytes: number): void {
+    if (this.#state === CONN_STATE.closing || this.#state === CONN_STATE.closed) return
+    this.log.warn({ pendingBytes, limit: this.#host.config.maxPendingBytes }, 'slow consumer: closing')
+    this.#host.onSlowConsumer(this)
+    this.closeWith('slow_consumer', `more than ${this.#host.config.maxPendingBytes} bytes waiting to be sent`)
+  }
+
+  // ---- liveness and flow control ------------------------------------------------------------------------
+
+  /** Called by the broker's one heartbeat sweep: counts missed PINGs and sends the next one. */
+  heartbeat(): void {
+    if (this.#state !== CONN_STATE.open || this.#paused) return
+    if (this.sawInbound) {
+      this.sawInbound = false
+      this.#missedPings = 0
+    } else if (++this.#missedPings >= 2) {
+      this.closeWith('stale_connection', 'no traffic in reply to two PINGs')
+      return
+    }
+    this.#outbound.ping()
+  }
+
+  /** Stops or restarts reading this socket (publisher backpressure). */
+  setPaused(paused: boolean): void {
+    if (paused === this.#paused || this.#state === CONN_STATE.closed) return
+    this.#paused = paused
+    if (paused) this.#socket.pause()
+    else {
+      this.#socket.resume()
+      this.sawInbound = true // time spent paused was our silence, not theirs
+    }
+  }
+
+  readonly #onConnectTimeout = (): void => {
+    this.#connectTimer = null
+    if (this.#state === CONN_STATE.awaitingConnect) this.closeWith('connect_timeout', `no CONNECT within ${this.#host.config.connectTimeoutMs} ms`)
+  }
+
+  #clearConnectTimer(): void {
+    if (this.#connectTimer !== null) { clearTimeout(this.#connectTimer); this.#connectTimer = null }
+  }
+
+  // ---- closing ------------------------------------------------------------------------------------------
+
+  /**
+   * Tells the client why (ERR, when there is room), then closes with the code's close code. A client that
+   * does not finish the close handshake within `closeGraceMs` is cut off. Idempotent.
+   */
+  closeWith(code: ErrorCode, message: string): void {
+    if (this.#state === CONN_STATE.closing || this.#state === CONN_STATE.closed) return
+    this.#setState(CONN_STATE.closing)
+    this.#clearConnectTimer()
+    if (code !== 'slow_consumer') this.#outbound.err(code, message, null)
+    this.#outbound.flush()
+    const closeCode = CLOSE_CODE_FOR[code] ?? CLOSE_CODE.protocol
+    // The close reason carries the error code (PROTOCOL §7): browsers expose it even when no ERR got through.
+    this.#socket.close(closeCode, code)
+    this.#killTimer = setTimeout(this.#kill, this.#host.config.closeGraceMs)
+    this.#killTimer.unref()
+  }
+
+  readonly #kill = (): void => {
+    this.#killTimer = null
+    this.#socket.terminate()
+  }
+
+  readonly #onError = (err: Error): void => {
+    this.log.debug({ err: err.message }, 'socket error')
+  }
+
+  readonly #onClose = (code: number): void => {
+    if (this.#state === CONN_STATE.closed) return
+    this.#setState(CONN_STATE.closed)
+    this.#clearConnectTimer()
+    if (this.#killTimer !== null) { clearTimeout(this.#killTimer); this.#killTimer = null }
+    this.#outbound.discard()
+    for (const sub of this.subscriptions.values()) {
+      sub.active = false
+      this.#host.router.index.remove(sub)
+    }
+    this.subscriptions.clear()
+    this.log.info({ code }, 'client disconnected')
+    this.#host.onClosed(this)
+  }
+}

@@ -1,0 +1,114 @@
+/** Broker options, their defaults, and the one place they are checked and frozen into a config. */
+import type { Server as HttpServer } from 'node:http'
+import type { Logger } from 'pino'
+import { DEFAULT_LIMITS } from '../shared/protocol.ts'
+import { SubwireError } from '../shared/errors.ts'
+
+/** Port `npm start` listens on when none is given. */
+export const DEFAULT_PORT = 4480
+
+/** Options of `createBroker()`. Every limit is also announced to clients in INFO where they need it. */
+export interface BrokerOptions {
+  /** TCP port; 0 picks a free one. Ignored when `server` is given. @default 4480 */
+  port?: number
+  /** Interface to listen on. Ignored when `server` is given. @default '127.0.0.1' */
+  host?: string
+  /** URL path WebSocket upgrades are accepted on. @default '/' */
+  path?: string
+  /** An existing HTTP server (an Express or Fastify app's) to attach to instead of creating one. */
+  server?: HttpServer
+  /** A pino logger; the broker logs through `child({ component: 'broker' })`. @default silent */
+  logger?: Logger
+  /** Name announced in INFO. @default 'subwire' */
+  serverName?: string
+  /** Largest message payload (data plus headers), in bytes. @default 1 MiB */
+  maxPayload?: number
+  /** Largest WebSocket frame in either direction, in bytes (also `ws`'s `maxPayload`). @default 4 MiB */
+  maxFrame?: number
+  /** Longest subject, in UTF-8 bytes. @default 256 */
+  maxSubjectLength?: number
+  /** Most headers on one message. @default 64 */
+  maxHeaders?: number
+  /** Most ops in one inbound frame. @default 100000 */
+  maxOpsPerFrame?: number
+  /** Most subscriptions one connection may hold. @default 100000 */
+  maxSubscriptionsPerConnection?: number
+  /** PING interval; a client silent for two intervals is closed (`stale_connection`). @default 20000 */
+  heartbeatMs?: number
+  /** Time a new socket has to send CONNECT (`connect_timeout`). @default 5000 */
+  connectTimeoutMs?: number
+  /** Hard cap on one connection's unsent bytes; past it the client is closed as `slow_consumer`. @default 8 MiB */
+  maxPendingBytes?: number
+  /** A connection with more unsent bytes than this pauses publishers' reads until it drains. @default 256 KiB */
+  highWaterBytes?: number
+  /**
+   * How long a congested connection may hold publishers back without draining; after that it is treated as
+   * stalled and no longer slows anyone (it fills up to `maxPendingBytes` alone). @default 250
+   */
+  stallMs?: number
+  /** Time a closing connection gets to finish the close handshake before it is cut. @default 2000 */
+  closeGraceMs?: number
+  /** Subjects whose match results are cached; 0 turns the cache off. @default 4096 */
+  subjectCacheSize?: number
+}
+
+/** The checked, frozen options. */
+export interface BrokerConfig {
+  readonly port: number
+  readonly host: string
+  readonly path: string
+  readonly serverName: string
+  readonly maxPayload: number
+  readonly maxFrame: number
+  readonly maxSubjectLength: number
+  readonly maxHeaders: number
+  readonly maxOpsPerFrame: number
+  readonly maxSubscriptionsPerConnection: number
+  readonly heartbeatMs: number
+  readonly connectTimeoutMs: number
+  readonly maxPendingBytes: number
+  readonly highWaterBytes: number
+  readonly stallMs: number
+  readonly closeGraceMs: number
+  readonly subjectCacheSize: number
+}
+
+function positiveInt(options: BrokerOptions, key: keyof BrokerOptions, fallback: number, min = 1): number {
+  const v = options[key]
+  if (v === undefined) return fallback
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min) {
+    throw new SubwireError('bad_option', `option ${key} must be an integer >= ${min}, got ${String(v)}`)
+  }
+  return v
+}
+
+/** Merges options with defaults once and checks them; never mutates the caller's object. */
+export function resolveConfig(options: BrokerOptions): BrokerConfig {
+  const path = options.path ?? '/'
+  if (typeof path !== 'string' || !path.startsWith('/')) throw new SubwireError('bad_option', `option path must start with '/', got ${String(path)}`)
+  const config: BrokerConfig = {
+    port: positiveInt(options, 'port', DEFAULT_PORT, 0),
+    host: options.host ?? '127.0.0.1',
+    path,
+    serverName: options.serverName ?? 'subwire',
+    maxPayload: positiveInt(options, 'maxPayload', DEFAULT_LIMITS.maxPayload),
+    maxFrame: positiveInt(options, 'maxFrame', DEFAULT_LIMITS.maxFrame),
+    maxSubjectLength: positiveInt(options, 'maxSubjectLength', DEFAULT_LIMITS.maxSubjectLength),
+    maxHeaders: positiveInt(options, 'maxHeaders', DEFAULT_LIMITS.maxHeaders, 0),
+    maxOpsPerFrame: positiveInt(options, 'maxOpsPerFrame', DEFAULT_LIMITS.maxOpsPerFrame),
+    maxSubscriptionsPerConnection: positiveInt(options, 'maxSubscriptionsPerConnection', DEFAULT_LIMITS.maxSubscriptionsPerConnection),
+    heartbeatMs: positiveInt(options, 'heartbeatMs', DEFAULT_LIMITS.heartbeatMs),
+    connectTimeoutMs: positiveInt(options, 'connectTimeoutMs', DEFAULT_LIMITS.connectTimeoutMs),
+    maxPendingBytes: positiveInt(options, 'maxPendingBytes', DEFAULT_LIMITS.maxPendingBytes),
+    highWaterBytes: positiveInt(options, 'highWaterBytes', 256 * 1024),
+    stallMs: positiveInt(options, 'stallMs', 250),
+    closeGraceMs: positiveInt(options, 'closeGraceMs', 2000),
+    subjectCacheSize: positiveInt(options, 'subjectCacheSize', 4096, 0),
+  }
+  // A frame must hold a client's 64 KiB batch plus one largest message (client/op-buffer.ts).
+  if (config.maxFrame < config.maxPayload + 64 * 1024 + config.maxSubjectLength * 2 + 1024) {
+    throw new SubwireError('bad_option', 'maxFrame must be at least maxPayload + 64 KiB + two subjects and the envelope')
+  }
+  if (config.maxPendingBytes < config.maxFrame) throw new SubwireError('bad_option', 'maxPendingBytes must be at least maxFrame')
+  return Object.freeze(config)
+}

@@ -1,0 +1,278 @@
+/**
+ * The per-connection outbound queue: every byte the broker sends to a client goes through one of these.
+ *
+ * - Ops of one tick coalesce into one WebSocket frame (flushed on a microtask, or inline when a frame would
+ *   pass the max frame size): fewer frames is the main lever on WebSocket throughput.
+ * - Sizes are counted in bytes, including what the socket has not written yet. Past `highWaterBytes` the queue
+ *   reports congestion (the broker then pauses publishers' reads); past `maxPendingBytes` the connection is a
+ *   slow consumer. That decision lives in one place: `#admit`.
+ */
+import type { WebSocket } from 'ws'
+import { MsgpackWriter } from '../shared/msgpack.ts'
+import { PING_BYTES, PONG_BYTES, jsonOp, writeBodyOp, writeErr } from '../shared/codec.ts'
+import { OP } from '../shared/protocol.ts'
+import type { Delivery } from './delivery.ts'
+
+/** What a queue tells its connection. */
+export interface OutboundEvents {
+  /** Unsent bytes passed the high-water mark. */
+  onCongested(): void
+  /** Unsent bytes fell back under the low-water mark. */
+  onDrained(): void
+  /** A write would pass the hard cap: the connection is a slow consumer. The write was refused. */
+  onOverflow(pendingBytes: number): void
+}
+
+/** Limits of one queue. */
+export interface OutboundLimits {
+  maxFrame: number
+  maxPendingBytes: number
+  highWaterBytes: number
+}
+
+/** Batches dirty queues and flushes them together once the current task's synchronous work is done. */
+export class FlushScheduler {
+  #dirty: Outbound[] = []
+  #scheduled = false
+  readonly #run = (): void => {
+    const dirty = this.#dirty
+    this.#dirty = []
+    this.#scheduled = false
+    for (let i = 0; i < dirty.length; i++) dirty[i].flush()
+  }
+
+  schedule(queue: Outbound): void {
+    this.#dirty.push(queue)
+    if (!this.#scheduled) {
+      this.#scheduled = true
+      queueMicrotask(this.#run)
+    }
+  }
+}
+
+/** The queue a connection writes through, whichever subprotocol it speaks. */
+export interface Outbound {
+  /** Unsent bytes: queued here plus buffered in the socket. */
+  readonly pendingBytes: number
+  /** Queues a MSG; false when refused because the connection is over its hard cap. */
+  msg(prefix: Uint8Array, sid: number, d: Delivery): boolean
+  ping(): void
+  pong(): void
+  info(body: object): void
+  err(code: string, message: string, ref: string | number | null): void
+  /** Sends what is queued as one frame (or more, split at the max frame size). */
+  flush(): void
+  /** Forgets what is queued (the connection is gone). */
+  discard(): void
+}
+
+const BINARY_SEND = { binary: true, compress: false, fin: true } as const
+const TEXT_SEND = { binary: false, compress: false, fin: true } as const
+const MIN_CHUNK = 4096
+/** Encodes control ops (INFO, ERR); one for all connections, as encoding is synchronous. */
+const controlWriter = new MsgpackWriter(256)
+
+/** Shared bookkeeping: socket-buffered bytes, congestion state and the slow-consumer decision. */
+abstract class QueueBase implements Outbound {
+  protected readonly socket: WebSocket
+  protected readonly limits: OutboundLimits
+  protected readonly events: OutboundEvents
+  protected readonly scheduler: FlushScheduler
+  protected scheduled = false
+  protected closed = false
+  /** Bytes the socket still held at the last send; refreshed on every send and write callback. */
+  #socketBytes = 0
+  #congested = false
+  /** Runs when the socket has written a frame: refreshes the buffered count and ends congestion. */
+  readonly #onWritten = (): void => {
+    this.#socketBytes = this.socket.bufferedAmount
+    if (this.#congested && this.#socketBytes + this.queuedBytes <= this.limits.highWaterBytes / 2) {
+      this.#congested = false
+      this.events.onDrained()
+    }
+  }
+
+  constructor(socket: WebSocket, limits: OutboundLimits, events: OutboundEvents, scheduler: FlushScheduler) {
+    this.socket = socket
+    this.limits = limits
+    this.events = events
+    this.scheduler = scheduler
+  }
+
+  protected abstract get queuedBytes(): number
+  abstract msg(prefix: Uint8Array, sid: number, d: Delivery): boolean
+  abstract ping(): void
+  abstract pong(): void
+  abstract info(body: object): void
+  abstract err(code: string, message: string, ref: string | number | null): void
+  protected abstract takeFrame(): Uint8Array | string | null
+
+  get pendingBytes(): number {
+    return this.queuedBytes + this.#socketBytes
+  }
+
+  get congested(): boolean {
+    return this.#congested
+  }
+
+  /** The one slow-consumer decision: may `n` more bytes be queued? */
+  protected admit(n: number): boolean {
+    if (this.closed) return false
+    const pending = this.queuedBytes + this.#socketBytes + n
+    if (pending <= this.limits.maxPendingBytes) return true
+    this.events.onOverflow(pending)
+    return false
+  }
+
+  protected markDirty(): void {
+    if (this.scheduled) return
+    this.scheduled = true
+    this.scheduler.schedule(this)
+  }
+
+  flush(): void {
+    this.scheduled = false
+    for (let frame = this.takeFrame(); frame !== null; frame = this.takeFrame()) this.send(frame)
+  }
+
+  protected send(frame: Uint8Array | string): void {
+    if (this.closed || this.socket.readyState !== 1 /* OPEN */) return
+    // The write callback (one bound function per connection, one call per frame) is how a drain is noticed.
+    this.socket.send(frame, typeof frame === 'string' ? TEXT_SEND : BINARY_SEND, this.#onWritten)
+    this.#socketBytes = this.socket.bufferedAmount
+    if (!this.#congested && this.#socketBytes > this.limits.highWaterBytes) {
+      this.#congested = true
+      this.events.onCongested()
+    }
+  }
+
+  discard(): void {
+    this.closed = true
+  }
+}
+
+/** Outbound queue for `subwire.v1` (binary msgpack frames). */
+export class BinaryOutbound extends QueueBase {
+  #buf: Uint8Array | null = null
+  #len = 0
+  /** Next chunk's size: what the last frame needed, so a steady fan-out never regrows its buffer. */
+  #sizeHint = MIN_CHUNK
+
+  protected get queuedBytes(): number {
+    return this.#len
+  }
+
+  /** Ensures room for `n` bytes in the current chunk, sending it first if the frame would grow too large. */
+  #room(n: number): Uint8Array {
+    let buf = this.#buf
+    if (buf === null) {
+      buf = this.#buf = new Uint8Array(Math.min(Math.max(this.#sizeHint, n), Math.max(this.limits.maxFrame, n)))
+    } else if (this.#len + n > buf.length) {
+      if (this.#len + n > this.limits.maxFrame) {
+        this.send(this.#takeChunk())
+        buf = this.#buf = new Uint8Array(Math.max(this.#sizeHint, n))
+      } else {
+        const next = new Uint8Array(Math.min(Math.max(buf.length * 2, this.#len + n), this.limits.maxFrame))
+        next.set(buf.subarray(0, this.#len))
+        buf = this.#buf = next
+      }
+    }
+    return buf
+  }
+
+  #takeChunk(): Uint8Array {
+    const chunk = (this.#buf as Uint8Array).subarray(0, this.#len)
+    this.#sizeHint = Math.max(MIN_CHUNK, this.#len)
+    this.#buf = null
+    this.#len = 0
+    return chunk
+  }
+
+  msg(prefix: Uint8Array, _sid: number, d: Delivery): boolean {
+    const tail = d.binaryTail()
+    const n = prefix.length + tail.length
+    if (!this.admit(n)) return false
+    const buf = this.#room(n)
+    let pos = this.#len
+    // The prefix is 3 to 7 bytes: a loop beats set() at that size.
+    for (let i = 0; i < prefix.length; i++) buf[pos++] = prefix[i]
+    buf.set(tail, pos)
+    this.#len = pos + tail.length
+    this.markDirty()
+    return true
+  }
+
+  #bytes(bytes: Uint8Array): void {
+    if (!this.admit(bytes.length)) return
+    const buf = this.#room(bytes.length)
+    buf.set(bytes, this.#len)
+    this.#len += bytes.length
+    this.markDirty()
+  }
+
+  ping(): void { this.#bytes(PING_BYTES) }
+  pong(): void { this.#bytes(PONG_BYTES) }
+
+  info(body: object): void {
+    writeBodyOp(controlWriter, OP.INFO, body)
+    this.#bytes(controlWriter.finish())
+  }
+
+  err(code: string, message: string, ref: string | number | null): void {
+    writeErr(controlWriter, code, message, ref)
+    this.#bytes(controlWriter.finish())
+  }
+
+  protected takeFrame(): Uint8Array | null {
+    return this.#len === 0 ? null : this.#takeChunk()
+  }
+
+  override discard(): void {
+    super.discard()
+    this.#buf = null
+    this.#len = 0
+  }
+}
+
+/** Outbound queue for `subwire.v1.json` (text frames, one JSON op per line). */
+export class JsonOutbound extends QueueBase {
+  #lines: string[] = []
+  /** Queued characters, counted as bytes: close enough for limits (JSON is for tools, not the fast path). */
+  #chars = 0
+
+  protected get queuedBytes(): number {
+    return this.#chars
+  }
+
+  #line(line: string): boolean {
+    if (!this.admit(line.length + 1)) return false
+    if (this.#chars + line.length + 1 > this.limits.maxFrame) this.flush()
+    this.#lines.push(line)
+    this.#chars += line.length + 1
+    this.markDirty()
+    return true
+  }
+
+  msg(_prefix: Uint8Array, sid: number, d: Delivery): boolean {
+    return this.#line(`[${OP.MSG},${sid},${d.jsonTail()}`)
+  }
+
+  ping(): void { this.#line(`[${OP.PING}]`) }
+  pong(): void { this.#line(`[${OP.PONG}]`) }
+  info(body: object): void { this.#line(jsonOp([OP.INFO, body])) }
+  err(code: string, message: string, ref: string | number | null): void { this.#line(jsonOp([OP.ERR, code, message, ref])) }
+
+  protected takeFrame(): string | null {
+    if (this.#lines.length === 0) return null
+    const frame = this.#lines.join('\n')
+    this.#lines = []
+    this.#chars = 0
+    return frame
+  }
+
+  override discard(): void {
+    super.discard()
+    this.#lines = []
+    this.#chars = 0
+  }
+}

@@ -1,0 +1,26 @@
+/** A subscription as the broker holds it: one per SUB op, owned by its connection, indexed by subject. */
+import { msgPrefix } from '../shared/codec.ts'
+import type { Indexed } from './subject-index.ts'
+import type { Connection } from './connection.ts'
+
+export class ServerSubscription implements Indexed {
+  readonly conn: Connection
+  readonly sid: number
+  readonly subject: string
+  readonly queue: string | null
+  /** The MSG bytes before the shared tail, computed once per subscription rather than per delivery. */
+  readonly prefix: Uint8Array
+  /** Auto-unsubscribe after this many deliveries in all (UNSUB with a max), or null. */
+  max: number | null = null
+  delivered = 0
+  /** False once removed: a cached match result may still list it for the rest of the current publish. */
+  active = true
+
+  constructor(conn: Connection, sid: number, subject: string, queue: string | null) {
+    this.conn = conn
+    this.sid = sid
+    this.subject = subject
+    this.queue = queue
+    this.prefix = msgPrefix(sid)
+  }
+}

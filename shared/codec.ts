@@ -1,0 +1,403 @@
+/**
+ * Frame and payload codecs (PROTOCOL §4–5).
+ *
+ * A frame is a batch of ops. In `subwire.v1` a binary frame is the concatenation of msgpack-encoded op
+ * arrays; in `subwire.v1.json` a text frame is one JSON op array per line. Both decoders call the same
+ * `OpSink`, so the broker and the client each handle one shape of op whatever the subprotocol.
+ *
+ * Payloads are opaque to the broker: user data is encoded once by the publishing client (msgpackr here) and
+ * travels as bytes tagged with an encoding; only the receiving client decodes it.
+ */
+import { Packr, Unpackr } from 'msgpackr'
+import { ENCODING, OP, type Encoding } from './protocol.ts'
+import { SubwireError } from './errors.ts'
+import { MsgpackReader, MsgpackWriter, type WireValue } from './msgpack.ts'
+import { utf8Length } from './subject.ts'
+import { fromBase64, toBase64 } from './base64.ts'
+
+
+
+/** Receives decoded ops. Each side implements the ops it accepts and refuses the rest as `protocol`. */
+export interface OpSink {
+  onInfo(body: Record<string, WireValue>): void
+  onConnect(body: Record<string, WireValue>): void
+  /**
+   * @param size payload bytes plus encoded header bytes, for the max-payload check
+   * @param tail the PUB's encoded `subject … payload` bytes, which are exactly a MSG's tail (binary frames only)
+   */
+  onPub(flags: number, subject: string, reply: string | null, headers: Record<string, string> | null,
+    encoding: number, payload: Uint8Array, size: number, tail: Uint8Array | null): void
+  onSub(sid: number, subject: string, queue: string | null): void
+  onUnsub(sid: number, max: number | null): void
+  onMsg(sid: number, subject: string, reply: string | null, headers: Record<string, string> | null,
+    encoding: number, payload: Uint8Array): void
+  onPing(): void
+  onPong(): void
+  onErr(code: string, message: string, ref: string | number | null): void
+}
+
+/** Limits a decoder enforces while it reads (the rest are the sink's business). */
+export interface DecodeLimits {
+  maxOpsPerFrame: number
+  maxHeaders: number
+}
+
+function protocolError(message: string): SubwireError {
+  return new SubwireError('protocol', message)
+}
+
+function isRecord(v: unknown): v is Record<string, WireValue> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Uint8Array)
+}
+
+function isEncoding(n: number): n is Encoding {
+  return n === ENCODING.msgpack || n === ENCODING.raw || n === ENCODING.json
+}
+
+/** Minimum op-array lengths, indexed by op code. Longer arrays are accepted: extra fields are for later versions. */
+const MIN_FIELDS = [2, 2, 7, 3, 2, 7, 1, 1, 3] as const // [op, …fields]: INFO CONNECT PUB SUB UNSUB MSG PING PONG ERR
+
+/** Decodes binary frames. One decoder (and its reader) serves every frame of a connection. */
+export class FrameDecoder {
+  readonly #reader = new MsgpackReader(new Uint8Array(0))
+  readonly #limits: DecodeLimits
+
+  constructor(limits: DecodeLimits) {
+    this.#limits = limits
+  }
+
+  /** Decodes every op in `frame` into `sink`; throws `SubwireError` (code `protocol` or a field code) on bad input. */
+  decode(frame: Uint8Array, sink: OpSink): void {
+    const r = this.#reader
+    r.reset(frame)
+    let ops = 0
+    while (!r.done) {
+      if (++ops > this.#limits.maxOpsPerFrame) throw protocolError(`more than ${this.#limits.maxOpsPerFrame} ops in one frame`)
+      const opStart = r.pos
+      const fields = r.arrayHeader()
+      if (fields === 0) throw protocolError('empty op')
+      const op = r.uint('op code')
+      if (op >= MIN_FIELDS.length) throw protocolError(`unknown op ${op}`)
+      if (fields < MIN_FIELDS[op]) throw protocolError(`op ${op} needs ${MIN_FIELDS[op]} fields, got ${fields}`)
+      const consumed = this.#decodeOp(op, fields, r, sink)
+      // Skip fields a later protocol version may add.
+      for (let extra = fields - consumed; extra > 0; extra--) r.skip(1)
+      if (r.pos <= opStart) throw protocolError('op made no progress')
+    }
+  }
+
+  /** Decodes the fields after the op code; returns how many of the op's `fields` it consumed. */
+  #decodeOp(op: number, fields: number, r: MsgpackReader, sink: OpSink): number {
+    switch (op) {
+      case OP.INFO: case OP.CONNECT: {
+        const body = r.value(1)
+        if (!isRecord(body)) throw protocolError(`${op === OP.INFO ? 'INFO' : 'CONNECT'} body must be a map`)
+        if (op === OP.INFO) sink.onInfo(body)
+        else sink.onConnect(body)
+        return 2
+      }
+      case OP.PUB: {
+        const flags = r.uint('PUB flags')
+        const tailStart = r.pos
+        const subject = r.str('subject')
+        const reply = r.strOrNil('reply subject')
+        const headersStart = r.pos
+        const headers = r.headers(this.#limits.maxHeaders)
+        const headerBytes = headers === null ? 0 : r.pos - headersStart
+        const encoding = r.uint('encoding')
+        if (!isEncoding(encoding)) throw new SubwireError('bad_payload', `unknown payload encoding ${encoding}`)
+        const payload = r.bin('payload')
+        sink.onPub(flags, subject, reply, headers, encoding, payload, payload.length + headerBytes, r.bytes.subarray(tailStart, r.pos))
+        return 7
+      }
+      case OP.SUB: {
+        const sid = r.uint('sid')
+        const subject = r.str('subject')
+        const queue = fields > 3 ? r.strOrNil('queue') : null
+        sink.onSub(sid, subject, queue)
+        return Math.min(fields, 4)
+      }
+      case OP.UNSUB: {
+        const sid = r.uint('sid')
+        const max = fields > 2 && !r.nil() ? r.uint('max') : null
+        sink.onUnsub(sid, max)
+        return Math.min(fields, 3)
+      }
+      case OP.MSG: {
+        const sid = r.uint('sid')
+        const subject = r.str('subject')
+        const reply = r.strOrNil('reply subject')
+        const headers = r.headers(this.#limits.maxHeaders)
+        const encoding = r.uint('encoding')
+        const payload = r.bin('payload')
+        sink.onMsg(sid, subject, reply, headers, encoding, payload)
+        return 7
+      }
+      case OP.PING: sink.onPing(); return 1
+      case OP.PONG: sink.onPong(); return 1
+      case OP.ERR: {
+        const code = r.str('error code')
+        const message = r.str('error message')
+        const ref = fields > 3 ? r.value(1) : null
+        sink.onErr(code, message, typeof ref === 'string' || typeof ref === 'number' ? ref : null)
+        return Math.min(fields, 4)
+      }
+      default: throw protocolError(`unknown op ${op}`)
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// JSON subprotocol (PROTOCOL §2.2): the same op arrays, one per line; payloads are JSON values when their
+// encoding is `json` and base64 strings otherwise.
+
+const textEncoder = new TextEncoder()
+const textDecoder = new TextDecoder('utf-8', { fatal: true })
+
+function expectString(v: unknown, what: string): string {
+  if (typeof v !== 'string') throw protocolError(`${what} must be a string`)
+  return v
+}
+
+function expectStringOrNull(v: unknown, what: string): string | null {
+  if (v === null || v === undefined) return null
+  return expectString(v, what)
+}
+
+function expectUint(v: unknown, what: string): number {
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw protocolError(`${what} must be a non-negative integer`)
+  return v
+}
+
+function expectHeaders(v: unknown, maxHeaders: number): { headers: Record<string, string> | null; size: number } {
+  if (v === null || v === undefined) return { headers: null, size: 0 }
+  if (typeof v !== 'object' || Array.isArray(v)) throw protocolError('headers must be an object of strings')
+  const keys = Object.keys(v)
+  if (keys.length > maxHeaders) throw new SubwireError('bad_payload', `too many headers (${keys.length} > ${maxHeaders})`)
+  let size = 0
+  const src = v as Record<string, unknown>
+  for (const k of keys) {
+    const value = src[k]
+    if (typeof value !== 'string') throw protocolError(`header ${JSON.stringify(k)} must be a string`)
+    size += utf8Length(k) + utf8Length(value) + 2
+  }
+  return { headers: src as Record<string, string>, size }
+}
+
+/** Turns a JSON-protocol payload field into bytes, by its encoding tag. */
+function jsonPayloadBytes(encoding: number, value: unknown): Uint8Array {
+  if (encoding === ENCODING.json) return value === undefined ? new Uint8Array(0) : textEncoder.encode(JSON.stringify(value))
+  if (value === null || value === undefined) return new Uint8Array(0)
+  const bytes = typeof value === 'string' ? fromBase64(value) : null
+  if (bytes === null) throw new SubwireError('bad_payload', 'a msgpack or raw payload must be a base64 string in the JSON protocol')
+  return bytes
+}
+
+/** Decodes a JSON text frame (one op per line) into `sink`. */
+export function decodeJsonFrame(text: string, sink: OpSink, limits: DecodeLimits): void {
+  let ops = 0
+  let start = 0
+  while (start < text.length) {
+    let end = text.indexOf('\n', start)
+    if (end < 0) end = text.length
+    const line = text.slice(start, end).trim()
+    start = end + 1
+    if (line === '') continue
+    if (++ops > limits.maxOpsPerFrame) throw protocolError(`more than ${limits.maxOpsPerFrame} ops in one frame`)
+    let op: unknown
+    try {
+      op = JSON.parse(line)
+    } catch (cause) {
+      throw new SubwireError('protocol', 'malformed frame: invalid JSON', { cause })
+    }
+    decodeJsonOp(op, sink, limits)
+  }
+}
+
+function decodeJsonOp(op: unknown, sink: OpSink, limits: DecodeLimits): void {
+  if (!Array.isArray(op) || op.length === 0) throw protocolError('an op must be a non-empty JSON array')
+  const code = expectUint(op[0], 'op code')
+  if (code >= MIN_FIELDS.length) throw protocolError(`unknown op ${code}`)
+  if (op.length < MIN_FIELDS[code]) throw protocolError(`op ${code} needs ${MIN_FIELDS[code]} fields, got ${op.length}`)
+  switch (code) {
+    case OP.INFO: case OP.CONNECT: {
+      const body: unknown = op[1]
+      if (!isRecord(body)) throw protocolError('op body must be an object')
+      if (code === OP.INFO) sink.onInfo(body)
+      else sink.onConnect(body)
+      return
+    }
+    case OP.PUB: case OP.MSG: {
+      const first = expectUint(op[1], code === OP.PUB ? 'PUB flags' : 'sid')
+      const subject = expectString(op[2], 'subject')
+      const reply = expectStringOrNull(op[3], 'reply subject')
+      const { headers, size } = expectHeaders(op[4], limits.maxHeaders)
+      const encoding = expectUint(op[5], 'encoding')
+      if (!isEncoding(encoding)) throw new SubwireError('bad_payload', `unknown payload encoding ${encoding}`)
+      const payload = jsonPayloadBytes(encoding, op[6])
+      if (code === OP.PUB) sink.onPub(first, subject, reply, headers, encoding, payload, payload.length + size, null)
+      else sink.onMsg(first, subject, reply, headers, encoding, payload)
+      return
+    }
+    case OP.SUB:
+      sink.onSub(expectUint(op[1], 'sid'), expectString(op[2], 'subject'), expectStringOrNull(op[3], 'queue'))
+      return
+    case OP.UNSUB:
+      sink.onUnsub(expectUint(op[1], 'sid'), op[2] === null || op[2] === undefined ? null : expectUint(op[2], 'max'))
+      return
+    case OP.PING: sink.onPing(); return
+    case OP.PONG: sink.onPong(); return
+    case OP.ERR: {
+      const ref: unknown = op[3]
+      sink.onErr(expectString(op[1], 'error code'), expectString(op[2], 'error message'),
+        typeof ref === 'string' || typeof ref === 'number' ? ref : null)
+      return
+    }
+    default: throw protocolError(`unknown op ${code}`)
+  }
+}
+
+/** The JSON text of a MSG's tail (everything after the sid), built once per publish and shared. */
+export function jsonMsgTail(subject: string, reply: string | null, headers: Record<string, string> | null,
+  encoding: number, payload: Uint8Array): string {
+  let body: string
+  if (encoding === ENCODING.json) body = payload.length === 0 ? 'null' : textDecoder.decode(payload)
+  else body = JSON.stringify(toBase64(payload))
+  return `${JSON.stringify(subject)},${JSON.stringify(reply)},${JSON.stringify(headers)},${encoding},${body}]`
+}
+
+/** One whole op as a JSON line (control ops to JSON-protocol clients). */
+export function jsonOp(op: readonly unknown[]): string {
+  return JSON.stringify(op)
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Binary op writers. PUB and MSG share their tail layout: [op, flags|sid, subject, reply, headers, enc, payload].
+
+const PUB_HEADER = 0x97 // fixarray of 7
+/** Longest MSG prefix: fixarray byte, op byte, and a sid as uint32. */
+export const MSG_PREFIX_MAX = 7
+
+/** Writes `[PUB, flags, subject, reply, headers, encoding, payload]`. */
+export function writePub(w: MsgpackWriter, flags: number, subject: string, reply: string | null | undefined,
+  headers: Readonly<Record<string, string>> | null | undefined, encoding: number, payload: Uint8Array): void {
+  w.ensure(2)
+  w.buf[w.pos++] = PUB_HEADER
+  w.buf[w.pos++] = OP.PUB
+  w.uint(flags)
+  w.str(subject)
+  w.strOrNil(reply)
+  w.headers(headers)
+  w.uint(encoding)
+  w.bin(payload)
+}
+
+/** The bytes that start a MSG for subscription `sid`; a subscription computes them once. */
+export function msgPrefix(sid: number): Uint8Array {
+  const w = new MsgpackWriter(MSG_PREFIX_MAX)
+  w.arrayHeader(7)
+  w.uint(OP.MSG)
+  w.uint(sid)
+  return w.finish()
+}
+
+/** Writes a whole MSG (used where no PUB tail exists to reuse, e.g. status messages). */
+export function writeMsg(w: MsgpackWriter, sid: number, subject: string, reply: string | null,
+  headers: Readonly<Record<string, string>> | null, encoding: number, payload: Uint8Array): void {
+  w.arrayHeader(7)
+  w.uint(OP.MSG)
+  w.uint(sid)
+  w.str(subject)
+  w.strOrNil(reply)
+  w.headers(headers)
+  w.uint(encoding)
+  w.bin(payload)
+}
+
+/** The encoded MSG tail (`subject … payload`) for a message that did not arrive as a binary PUB. */
+export function encodeMsgTail(subject: string, reply: string | null, headers: Readonly<Record<string, string>> | null,
+  encoding: number, payload: Uint8Array): Uint8Array {
+  const w = new MsgpackWriter(32 + payload.length)
+  w.str(subject)
+  w.strOrNil(reply)
+  w.headers(headers)
+  w.uint(encoding)
+  w.bin(payload)
+  return w.finish()
+}
+
+export function writeSub(w: MsgpackWriter, sid: number, subject: string, queue: string | null | undefined): void {
+  w.arrayHeader(4)
+  w.uint(OP.SUB)
+  w.uint(sid)
+  w.str(subject)
+  w.strOrNil(queue)
+}
+
+export function writeUnsub(w: MsgpackWriter, sid: number, max?: number): void {
+  w.arrayHeader(max === undefined ? 2 : 3)
+  w.uint(OP.UNSUB)
+  w.uint(sid)
+  if (max !== undefined) w.uint(max)
+}
+
+/** Writes an op whose only field is a body map (INFO, CONNECT). */
+export function writeBodyOp(w: MsgpackWriter, op: typeof OP.INFO | typeof OP.CONNECT, body: object): void {
+  w.arrayHeader(2)
+  w.uint(op)
+  w.value(body)
+}
+
+export function writeErr(w: MsgpackWriter, code: string, message: string, ref: string | number | null): void {
+  w.arrayHeader(4)
+  w.uint(OP.ERR)
+  w.str(code)
+  w.str(message)
+  if (typeof ref === 'number') w.uint(ref)
+  else w.strOrNil(ref)
+}
+
+/** PING and PONG are constant: `[6]` and `[7]`. */
+export const PING_BYTES: Uint8Array = Uint8Array.of(0x91, OP.PING)
+export const PONG_BYTES: Uint8Array = Uint8Array.of(0x91, OP.PONG)
+
+// ---------------------------------------------------------------------------------------------------------
+// Payload codec: the client's side of "encode once, decode lazily".
+
+// PROTOCOL §5 / HOUSE_STYLE 7: records and structured clone make a frame depend on earlier frames or let a
+// peer build arbitrary object graphs, so both are off; one instance each is reused.
+const packr = new Packr({ useRecords: false, structuredClone: false, moreTypes: false, bundleStrings: false })
+const unpackr = new Unpackr({ useRecords: false, structuredClone: false, mapsAsObjects: true, int64AsType: 'number' })
+
+/** An encoded payload: the bytes and how to read them. */
+export interface EncodedPayload {
+  encoding: Encoding
+  bytes: Uint8Array
+}
+
+const EMPTY = new Uint8Array(0)
+
+/** Encodes user data once: `Uint8Array` travels raw, `undefined` as nothing, everything else as msgpack. */
+export function encodePayload(data: unknown): EncodedPayload {
+  if (data === undefined) return { encoding: ENCODING.msgpack, bytes: EMPTY }
+  if (data instanceof Uint8Array) return { encoding: ENCODING.raw, bytes: data }
+  try {
+    return { encoding: ENCODING.msgpack, bytes: packr.pack(data) }
+  } catch (cause) {
+    throw new SubwireError('bad_payload', 'payload cannot be encoded as msgpack', { cause })
+  }
+}
+
+/** Decodes a payload by its encoding tag. Throws `bad_payload` when the bytes do not fit the tag. */
+export function decodePayload(encoding: number, bytes: Uint8Array): unknown {
+  try {
+    switch (encoding) {
+      case ENCODING.raw: return bytes
+      case ENCODING.json: return bytes.length === 0 ? undefined : JSON.parse(textDecoder.decode(bytes))
+      case ENCODING.msgpack: return bytes.length === 0 ? undefined : unpackr.unpack(bytes)
+      default: throw new Error(`unknown encoding ${encoding}`)
+    }
+  } catch (cause) {
+    throw new SubwireError('bad_payload', `payload could not be decoded as encoding ${encoding}`, { cause })
+  }
+}

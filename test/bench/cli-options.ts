@@ -1,0 +1,58 @@
+/**
+ * Command-line flags of `npm run bench`: --quick, --only A,B,..., --systems subwire,raw-ws,socketio,
+ * --verbose (copy the children's stderr), --out PATH.
+ */
+import { parseArgs } from 'node:util'
+import { fileURLToPath } from 'node:url'
+import { SYSTEM_NAMES, isSystemName, type SystemName } from './systems.ts'
+import { SCENARIO_IDS, type RunShape, type ScenarioId } from './scenarios/types.ts'
+
+export interface BenchOptions {
+  readonly shape: RunShape
+  readonly only: readonly ScenarioId[]
+  readonly systems: readonly SystemName[]
+  readonly verbose: boolean
+  readonly out: string
+}
+
+const FULL: RunShape = { quick: false, warmupMs: 1000, durationMs: 5000, idleCounts: [5000, 15_000], idleHoldMs: 2000 }
+const QUICK: RunShape = { quick: true, warmupMs: 400, durationMs: 1500, idleCounts: [2000], idleHoldMs: 1000 }
+const DEFAULT_OUT = fileURLToPath(new URL('./results/latest.json', import.meta.url))
+
+export const USAGE = `usage: npm run bench -- [--quick] [--only A,B,...] [--systems ${SYSTEM_NAMES.join(',')}] [--verbose] [--out FILE]
+  scenarios: A fan-out 1→100, B 1→1, C queue group 1→4, D latency, E idle connections,
+             F request/reply, G subject index, H topics (n/a), I stalled subscriber`
+
+export function parseOptions(argv: readonly string[]): BenchOptions {
+  const { values } = parseArgs({
+    args: [...argv],
+    options: {
+      quick: { type: 'boolean', default: false },
+      only: { type: 'string' },
+      systems: { type: 'string' },
+      verbose: { type: 'boolean', default: false },
+      out: { type: 'string' },
+      help: { type: 'boolean', default: false },
+    },
+    strict: true,
+  })
+  if (values.help) throw new Error(USAGE)
+  return {
+    shape: values.quick ? QUICK : FULL,
+    only: parseList(values.only?.toUpperCase(), SCENARIO_IDS, isScenarioId, 'scenario'),
+    systems: parseList(values.systems, SYSTEM_NAMES, isSystemName, 'system'),
+    verbose: values.verbose,
+    out: values.out ?? DEFAULT_OUT,
+  }
+}
+
+function parseList<T extends string>(raw: string | undefined, all: readonly T[], guard: (value: string) => value is T, what: string): T[] {
+  if (raw === undefined) return [...all]
+  const items = raw.split(',').map((item) => item.trim()).filter((item) => item !== '')
+  for (const item of items) if (!guard(item)) throw new Error(`unknown ${what} "${item}"\n${USAGE}`)
+  return items as T[]
+}
+
+function isScenarioId(value: string): value is ScenarioId {
+  return (SCENARIO_IDS as readonly string[]).includes(value)
+}

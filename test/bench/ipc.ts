@@ -1,0 +1,142 @@
+/**
+ * Messages between the orchestrator (run.ts) and its child processes. Each child reads its config from
+ * the BENCH_CONFIG environment variable, answers `ready`, then serves `mark` (a snapshot of its counters,
+ * so rates are deltas measured on the child's own clock) until `shutdown`.
+ */
+import type { SystemName } from './systems.ts'
+import type { IndexVariant } from './workloads.ts'
+
+/** Percentiles of a latency distribution, in milliseconds. */
+export interface LatencySummary {
+  readonly count: number
+  readonly p50Ms: number
+  readonly p99Ms: number
+  readonly p999Ms: number
+  readonly maxMs: number
+}
+
+// ---- configs -------------------------------------------------------------------------------------------
+
+export interface BrokerConfig {
+  readonly role: 'broker'
+  readonly system: SystemName
+}
+
+/** What the subscriber child sets up before it reports ready. */
+export type SubscriberPlan =
+  /** `count` connections, one subscription each on `subject` (in `queue` if set). */
+  | {
+      readonly kind: 'fanout'
+      readonly subject: string
+      readonly count: number
+      readonly queue?: string
+      /** Adds one more subscriber behind a TCP proxy that stops reading once it is subscribed. */
+      readonly stalled: boolean
+      /** How `progress` folds the per-connection counts: every subscriber got it (min) or one did (sum). */
+      readonly progress: 'min' | 'sum'
+    }
+  /** `count` idle connections, each subscribed to its own subject. */
+  | { readonly kind: 'idle'; readonly count: number; readonly concurrency: number }
+  /** One connection answering requests on `subject` with their own payload. */
+  | { readonly kind: 'responder'; readonly subject: string }
+  /** The subscription set of scenario G. */
+  | { readonly kind: 'index'; readonly variant: IndexVariant }
+
+export interface SubscribersConfig {
+  readonly role: 'subscribers'
+  readonly system: SystemName
+  readonly url: string
+  readonly plan: SubscriberPlan
+}
+
+export interface PublisherConfig {
+  readonly role: 'publisher'
+  readonly system: SystemName
+  readonly url: string
+  /** Subject of the latency probe subscription held in the publisher's own process (one clock). */
+  readonly probeSubject?: string
+}
+
+export type ChildConfig = BrokerConfig | SubscribersConfig | PublisherConfig
+
+/** A unit of work the publisher runs until told to stop. */
+export type PublisherJob =
+  /** As fast as backpressure allows, cycling over `subjects`; bounded by `windowMsgs` of end-to-end credit when set. */
+  | {
+      readonly kind: 'flood'
+      readonly subjects: readonly string[]
+      readonly windowMsgs?: number
+      /** `always`: a flush round trip every `flushEveryBursts` bursts; `fallback`: only when pendingBytes is unknown. */
+      readonly flush: 'always' | 'fallback'
+      readonly flushEveryBursts: number
+    }
+  /** `rate` messages per second carrying a send timestamp, for the probe to measure latency. */
+  | { readonly kind: 'paced'; readonly subject: string; readonly rate: number }
+  /** `concurrency` request loops. */
+  | { readonly kind: 'requests'; readonly subject: string; readonly concurrency: number; readonly timeoutMs: number }
+
+// ---- snapshots and results -------------------------------------------------------------------------------
+
+export interface BrokerSnapshot {
+  /** performance.now() in the broker process. */
+  readonly t: number
+  readonly cpuUserUs: number
+  readonly cpuSystemUs: number
+  readonly rss: number
+  /** Highest 50 ms RSS sample since the previous mark, and since start. */
+  readonly peakRssSinceMark: number
+  readonly peakRss: number
+  /** Event-loop delay since the previous mark. */
+  readonly eventLoopP99Ms: number
+  readonly eventLoopMaxMs: number
+}
+
+export interface SubscribersSnapshot {
+  readonly t: number
+  /** Deliveries so far, per healthy connection (the stalled one is never counted). */
+  readonly counts: readonly number[]
+}
+
+export interface PublisherSnapshot {
+  readonly t: number
+  readonly sent: number
+  readonly completed: number
+  readonly failed: number
+}
+
+export interface PublisherJobResult {
+  readonly sent: number
+  readonly completed: number
+  readonly failed: number
+  /** Paced jobs: messages sent between the first two marks, how many the probe saw, and their latency. */
+  readonly window?: { readonly sent: number; readonly probed: number; readonly elapsedMs: number; readonly latency: LatencySummary }
+}
+
+export interface StallReport {
+  /** Whether the broker closed the stalled connection (seen once the proxy reads again). */
+  readonly closedByBroker: boolean
+  /** Bytes that were waiting for the stalled reader when it resumed. */
+  readonly drainedBytes: number
+}
+
+// ---- messages --------------------------------------------------------------------------------------------
+
+export type ToChild =
+  | { readonly type: 'mark'; readonly gc?: boolean }
+  | { readonly type: 'job'; readonly job: PublisherJob }
+  | { readonly type: 'stop-job' }
+  | { readonly type: 'credit'; readonly delivered: number }
+  | { readonly type: 'unstall' }
+  | { readonly type: 'shutdown' }
+
+export type FromChild =
+  | { readonly type: 'ready'; readonly url?: string; readonly connectMs?: number }
+  | { readonly type: 'mark'; readonly broker?: BrokerSnapshot; readonly subscribers?: SubscribersSnapshot; readonly publisher?: PublisherSnapshot }
+  | { readonly type: 'progress'; readonly delivered: number }
+  | { readonly type: 'job-done'; readonly result: PublisherJobResult }
+  | { readonly type: 'unstalled'; readonly report: StallReport }
+  | { readonly type: 'error'; readonly message: string }
+
+export type FromChildType = FromChild['type']
+/** The message of a given type. */
+export type FromChildOf<T extends FromChildType> = Extract<FromChild, { type: T }>

@@ -1,0 +1,60 @@
+/**
+ * Measurement windows: mark every child, wait, mark again. Rates are deltas between two snapshots taken
+ * on one child's own clock, so orchestrator and IPC delays do not enter a figure.
+ */
+import { sleep } from '../time.ts'
+import { perSecond, sum } from '../stats.ts'
+import type { Marks, ProcessSet } from './process-set.ts'
+
+export interface MeasuredWindow {
+  readonly before: Marks
+  readonly after: Marks
+}
+
+/** Waits `warmupMs`, then measures for `durationMs`. */
+export async function measureWindow(set: ProcessSet, warmupMs: number, durationMs: number): Promise<MeasuredWindow> {
+  await sleep(warmupMs)
+  const before = await set.mark()
+  await sleep(durationMs)
+  const after = await set.mark()
+  return { before, after }
+}
+
+/** Broker CPU seconds (user + system) spent in the window. */
+export function brokerCpuSeconds(w: MeasuredWindow): number {
+  const cpu = (m: Marks): number => m.broker.cpuUserUs + m.broker.cpuSystemUs
+  return (cpu(w.after) - cpu(w.before)) / 1e6
+}
+
+/** Deliveries per subscriber connection in the window, and the subscriber child's elapsed time. */
+export function deliveriesInWindow(w: MeasuredWindow): { perConnection: number[]; total: number; elapsedMs: number } {
+  const before = w.before.subscribers
+  const after = w.after.subscribers
+  if (before === undefined || after === undefined) throw new Error('no subscriber child in this window')
+  const perConnection = after.counts.map((count, i) => count - (before.counts[i] ?? 0))
+  return { perConnection, total: sum(perConnection), elapsedMs: after.t - before.t }
+}
+
+/** The publisher's counter deltas in the window and its elapsed time. */
+export function publisherInWindow(w: MeasuredWindow): { sent: number; completed: number; failed: number; elapsedMs: number } {
+  const before = w.before.publisher
+  const after = w.after.publisher
+  if (before === undefined || after === undefined) throw new Error('no publisher child in this window')
+  return {
+    sent: after.sent - before.sent,
+    completed: after.completed - before.completed,
+    failed: after.failed - before.failed,
+    elapsedMs: after.t - before.t,
+  }
+}
+
+/** Broker CPU seconds per million events (deliveries, publishes or round trips). */
+export function cpuSecondsPerMillion(w: MeasuredWindow, events: number): number | null {
+  return events > 0 ? (brokerCpuSeconds(w) * 1e6) / events : null
+}
+
+/** Events per second over the subscriber child's clock. */
+export function deliveryRate(w: MeasuredWindow): number {
+  const d = deliveriesInWindow(w)
+  return perSecond(d.total, d.elapsedMs)
+}

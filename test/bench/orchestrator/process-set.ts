@@ -1,0 +1,116 @@
+/**
+ * The processes of one scenario run: a broker child, optionally a subscriber child and a publisher child,
+ * all for the same system. Subscribers and publisher start in parallel once the broker has its URL.
+ */
+import type { BrokerSnapshot, PublisherSnapshot, SubscriberPlan, SubscribersSnapshot } from '../ipc.ts'
+import type { SystemName } from '../systems.ts'
+import { Child } from './child.ts'
+
+const BROKER_READY_MS = 30_000
+const PUBLISHER_READY_MS = 30_000
+const MARK_MS = 15_000
+
+export interface ProcessSetSpec {
+  readonly system: SystemName
+  readonly subscribers?: SubscriberPlan
+  /** How long the subscriber child may take to connect and subscribe. */
+  readonly subscribersReadyMs?: number
+  readonly publisher?: { readonly probeSubject?: string }
+}
+
+/** Snapshots taken at the same moment in every child of the set. */
+export interface Marks {
+  readonly broker: BrokerSnapshot
+  readonly subscribers?: SubscribersSnapshot
+  readonly publisher?: PublisherSnapshot
+}
+
+export class ProcessSet {
+  readonly broker: Child
+  readonly url: string
+  subscribers: Child | undefined
+  publisher: Child | undefined
+  /** How long the subscriber child took to connect and confirm every subscription. */
+  subscribersConnectMs = 0
+  readonly #verbose: boolean
+  readonly #spec: ProcessSetSpec
+
+  private constructor(spec: ProcessSetSpec, broker: Child, url: string, verbose: boolean) {
+    this.#spec = spec
+    this.broker = broker
+    this.url = url
+    this.#verbose = verbose
+  }
+
+  /** Starts the broker only; {@link startClients} adds the rest (E measures the broker in between). */
+  static async startBroker(spec: ProcessSetSpec, verbose: boolean): Promise<ProcessSet> {
+    const broker = Child.spawn(`${spec.system} broker`, 'broker.ts', { role: 'broker', system: spec.system }, { exposeGc: true, verbose })
+    try {
+      const ready = await broker.next('ready', BROKER_READY_MS, 'broker ready')
+      if (ready.url === undefined) throw new Error('broker reported no url')
+      return new ProcessSet(spec, broker, ready.url, verbose)
+    } catch (err) {
+      await broker.stop()
+      throw err
+    }
+  }
+
+  /** Starts the whole set. */
+  static async start(spec: ProcessSetSpec, verbose: boolean): Promise<ProcessSet> {
+    const set = await ProcessSet.startBroker(spec, verbose)
+    try {
+      await set.startClients()
+      return set
+    } catch (err) {
+      await set.close()
+      throw err
+    }
+  }
+
+  /** Starts the subscriber and publisher children of the spec and waits until both are ready. */
+  async startClients(): Promise<void> {
+    const { system, subscribers: plan, publisher } = this.#spec
+    const waits: Promise<unknown>[] = []
+    if (plan !== undefined) {
+      const child = Child.spawn(`${system} subscribers`, 'subscribers.ts', { role: 'subscribers', system, url: this.url, plan }, { verbose: this.#verbose })
+      this.subscribers = child
+      waits.push(
+        child.next('ready', this.#spec.subscribersReadyMs ?? 60_000, 'subscribers ready').then((ready) => {
+          this.subscribersConnectMs = ready.connectMs ?? 0
+        }),
+      )
+    }
+    if (publisher !== undefined) {
+      const child = Child.spawn(`${system} publisher`, 'publisher.ts', { role: 'publisher', system, url: this.url, probeSubject: publisher.probeSubject }, { verbose: this.#verbose })
+      this.publisher = child
+      waits.push(child.next('ready', PUBLISHER_READY_MS, 'publisher ready'))
+    }
+    await Promise.all(waits)
+  }
+
+  /** Relays the subscribers' progress to the publisher as end-to-end credit. */
+  relayCredit(): void {
+    const publisher = this.publisher
+    this.subscribers?.on('progress', (message) => {
+      if (publisher !== undefined) publisher.send({ type: 'credit', delivered: message.delivered })
+    })
+  }
+
+  /** Snapshots every child at (nearly) the same moment. */
+  async mark(gc = false): Promise<Marks> {
+    const [broker, subscribers, publisher] = await Promise.all([
+      this.broker.ask({ type: 'mark', gc }, 'mark', MARK_MS, 'mark'),
+      this.subscribers?.ask({ type: 'mark' }, 'mark', MARK_MS, 'mark'),
+      this.publisher?.ask({ type: 'mark' }, 'mark', MARK_MS, 'mark'),
+    ])
+    if (broker.broker === undefined) throw new Error('broker mark without a snapshot')
+    return { broker: broker.broker, subscribers: subscribers?.subscribers, publisher: publisher?.publisher }
+  }
+
+  /** Stops every child; never throws. */
+  async close(): Promise<void> {
+    const clients = [this.publisher, this.subscribers].filter((child): child is Child => child !== undefined)
+    await Promise.all(clients.map((child) => child.stop().catch(() => undefined)))
+    await this.broker.stop().catch(() => undefined)
+  }
+}

@@ -1,0 +1,139 @@
+/**
+ * Subscriber child: opens the connections of one plan (fan-out, idle, responder or index), confirms every
+ * subscription with a flush, reports `ready`, then counts deliveries per connection. With a fan-out plan
+ * it also reports `progress` every 10 ms, which the orchestrator relays to the publisher as credit.
+ */
+import { loadSystem, type BenchClient, type BenchSystem } from '../systems.ts'
+import type { SubscriberPlan, SubscribersConfig } from '../ipc.ts'
+import { indexConnections, indexSubscriptions } from '../workloads.ts'
+import { forEachLimited, within } from '../time.ts'
+import { StallProxy } from './stall-proxy.ts'
+import { fail, installChildGuards, onMessage, readConfig, send } from './child-ipc.ts'
+
+const PROGRESS_EVERY_MS = 10
+const CONNECT_CONCURRENCY = 20
+const SETUP_DEADLINE_MS = 300_000
+/** Subscriptions sent per connection before a flush, so a big index is not one huge burst. */
+const SUBSCRIBE_BATCH = 1000
+
+/** What a plan leaves behind: delivery counters per connection and, for scenario I, the proxy. */
+interface Setup {
+  readonly counts: number[]
+  readonly clients: BenchClient[]
+  readonly proxy?: StallProxy
+}
+
+async function connectMany(system: BenchSystem, url: string, count: number, concurrency: number): Promise<BenchClient[]> {
+  const clients: BenchClient[] = new Array<BenchClient>(count)
+  await forEachLimited(count, concurrency, async (i) => {
+    clients[i] = await system.connect(url, `sub-${i}`)
+  })
+  return clients
+}
+
+async function setUpFanout(system: BenchSystem, config: SubscribersConfig, plan: Extract<SubscriberPlan, { kind: 'fanout' }>): Promise<Setup> {
+  const counts = new Array<number>(plan.count).fill(0)
+  const clients = await connectMany(system, config.url, plan.count, CONNECT_CONCURRENCY)
+  clients.forEach((client, i) => {
+    client.subscribe(plan.subject, { queue: plan.queue }, () => {
+      counts[i]!++
+    })
+  })
+  await Promise.all(clients.map((client) => client.flush()))
+  if (!plan.stalled) return { counts, clients }
+  const proxy = await StallProxy.start(config.url)
+  const stalled = await system.connect(proxy.url, 'stalled')
+  stalled.subscribe(plan.subject, { queue: plan.queue }, () => undefined)
+  await stalled.flush()
+  proxy.stall()
+  return { counts, clients: [...clients, stalled], proxy }
+}
+
+async function setUpIdle(system: BenchSystem, url: string, count: number, concurrency: number): Promise<Setup> {
+  const clients: BenchClient[] = new Array<BenchClient>(count)
+  await forEachLimited(count, concurrency, async (i) => {
+    const client = await system.connect(url, `idle-${i}`)
+    client.subscribe(`idle.${i}`, {}, () => undefined)
+    await client.flush()
+    clients[i] = client
+  })
+  return { counts: [], clients }
+}
+
+async function setUpResponder(system: BenchSystem, url: string, subject: string): Promise<Setup> {
+  const client = await system.connect(url, 'responder')
+  client.respondWithEcho(subject)
+  await client.flush()
+  return { counts: [], clients: [client] }
+}
+
+async function setUpIndex(system: BenchSystem, url: string, plan: Extract<SubscriberPlan, { kind: 'index' }>): Promise<Setup> {
+  const connections = indexConnections(plan.variant)
+  const counts = new Array<number>(connections).fill(0)
+  const clients = await connectMany(system, url, connections, CONNECT_CONCURRENCY)
+  const counters = counts.map((_, i) => () => {
+    counts[i]!++
+  })
+  const subjects = indexSubscriptions(plan.variant)
+  for (let start = 0; start < subjects.length; start += SUBSCRIBE_BATCH * connections) {
+    const end = Math.min(subjects.length, start + SUBSCRIBE_BATCH * connections)
+    for (let s = start; s < end; s++) clients[s % connections]!.subscribe(subjects[s]!, {}, counters[s % connections]!)
+    await Promise.all(clients.map((client) => client.flush()))
+  }
+  return { counts, clients }
+}
+
+function setUp(system: BenchSystem, config: SubscribersConfig): Promise<Setup> {
+  const plan = config.plan
+  switch (plan.kind) {
+    case 'fanout':
+      return setUpFanout(system, config, plan)
+    case 'idle':
+      return setUpIdle(system, config.url, plan.count, plan.concurrency)
+    case 'responder':
+      return setUpResponder(system, config.url, plan.subject)
+    case 'index':
+      return setUpIndex(system, config.url, plan)
+    default:
+      return assertNever(plan)
+  }
+}
+
+/** Messages every subscriber has (min) or that some subscriber has (sum): the publisher's credit. */
+function startProgress(counts: readonly number[], fold: 'min' | 'sum'): void {
+  let last = -1
+  setInterval(() => {
+    let delivered = fold === 'min' ? Infinity : 0
+    for (const count of counts) delivered = fold === 'min' ? Math.min(delivered, count) : delivered + count
+    if (delivered === last || !Number.isFinite(delivered)) return
+    last = delivered
+    send({ type: 'progress', delivered })
+  }, PROGRESS_EVERY_MS)
+}
+
+async function main(): Promise<void> {
+  installChildGuards()
+  const config = readConfig('subscribers')
+  const system = await loadSystem(config.system)
+  const started = performance.now()
+  const setup = await within(SETUP_DEADLINE_MS, setUp(system, config), `${config.plan.kind} subscriber setup`)
+  const connectMs = performance.now() - started
+  if (config.plan.kind === 'fanout') startProgress(setup.counts, config.plan.progress)
+
+  onMessage(async (message) => {
+    if (message.type === 'mark') send({ type: 'mark', subscribers: { t: performance.now(), counts: [...setup.counts] } })
+    if (message.type === 'unstall') {
+      const report = (await setup.proxy?.unstall(1500)) ?? { closedByBroker: false, drainedBytes: 0 }
+      send({ type: 'unstalled', report })
+    }
+    // Sockets close with the process; closing 15,000 of them one by one would only slow the run.
+    if (message.type === 'shutdown') process.exit(0)
+  })
+  send({ type: 'ready', connectMs })
+}
+
+function assertNever(value: never): never {
+  throw new Error(`unknown plan: ${JSON.stringify(value)}`)
+}
+
+main().catch(fail)

@@ -1,0 +1,23 @@
+/** Every scenario, in report order. */
+import type { Scenario } from './types.ts'
+import { fanoutScenario } from './fanout.ts'
+import { oneToOneScenario } from './one-to-one.ts'
+import { queueGroupScenario } from './queue-group.ts'
+import { latencyScenario } from './latency.ts'
+import { idleScenario } from './idle.ts'
+import { requestReplyScenario } from './request-reply.ts'
+import { subjectIndexScenario } from './subject-index.ts'
+import { topicsScenario } from './topics.ts'
+import { stalledScenario } from './stalled.ts'
+
+export const SCENARIOS: readonly Scenario[] = [
+  fanoutScenario,
+  oneToOneScenario,
+  queueGroupScenario,
+  latencyScenario,
+  idleScenario,
+  requestReplyScenario,
+  subjectIndexScenario,
+  topicsScenario,
+  stalledScenario,
+]

@@ -1,0 +1,37 @@
+/**
+ * C: queue group, 1 publisher → 4 members: messages per second and each member's share.
+ */
+import { cpuSecondsPerMillion, deliveriesInWindow } from '../orchestrator/measure.ts'
+import { perSecond } from '../stats.ts'
+import { runFloodScenario } from './flood-run.ts'
+import type { Metric, Scenario } from './types.ts'
+
+const MEMBERS = 4
+const WINDOW_MSGS = 20_000
+
+export const queueGroupScenario: Scenario = {
+  id: 'C',
+  title: `queue group 1 → ${MEMBERS}`,
+  async run(ctx): Promise<Metric[]> {
+    const { window } = await runFloodScenario(ctx, {
+      plan: { kind: 'fanout', subject: 'bench.work', queue: 'workers', count: MEMBERS, stalled: false, progress: 'sum' },
+      windowMsgs: WINDOW_MSGS,
+    })
+    const delivered = deliveriesInWindow(window)
+    const shares = delivered.perConnection.map((count) => (delivered.total > 0 ? (count / delivered.total) * 100 : 0))
+    const fair = 100 / MEMBERS
+    const worst = Math.max(...shares.map((share) => Math.abs(share - fair)))
+    return [
+      { key: 'C.rate', label: 'C queue 1→4: msg/s', unit: '/s', value: perSecond(delivered.total, delivered.elapsedMs), better: 'higher' },
+      { key: 'C.cpu', label: 'C queue: broker CPU-s per 1M messages', unit: 's', value: cpuSecondsPerMillion(window, delivered.total), better: 'lower' },
+      {
+        key: 'C.share',
+        label: 'C queue: worst member share off 25%',
+        unit: 'pp',
+        value: worst,
+        better: 'lower',
+        note: `shares ${shares.map((share) => share.toFixed(1)).join('/')} %`,
+      },
+    ]
+  },
+}
