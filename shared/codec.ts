@@ -392,7 +392,8 @@ export function encodePayload(data: unknown): EncodedPayload {
 export function decodePayload(encoding: number, bytes: Uint8Array): unknown {
   try {
     switch (encoding) {
-      case ENCODING.raw: return bytes
+      // A plain Uint8Array view (not Node's Buffer subclass), so Node and browsers see the same type; no copy.
+      case ENCODING.raw: return bytes.constructor === Uint8Array ? bytes : new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength)
       case ENCODING.json: return bytes.length === 0 ? undefined : JSON.parse(textDecoder.decode(bytes))
       case ENCODING.msgpack: return bytes.length === 0 ? undefined : unpackr.unpack(bytes)
       default: throw new Error(`unknown encoding ${encoding}`)
