@@ -42,7 +42,9 @@ export class Subscription implements AsyncIterable<Msg> {
     this.queue = options.queue ?? null
     this.max = options.max ?? null
     this.#callback = options.callback ?? null
-    this.#channel = new Channel<Msg>()
+    // Leaving a `for await` loop early unsubscribes, like ending a stream: otherwise messages would keep
+    // arriving for an iterator nobody reads, and be lost without a word.
+    this.#channel = new Channel<Msg>(Number.POSITIVE_INFINITY, () => this.unsubscribe())
     this.closed = new Promise((resolve) => { this.#closedResolve = resolve })
   }
 

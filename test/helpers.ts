@@ -43,10 +43,13 @@ export function startBroker(options: BrokerOptions = {}): Promise<Broker> {
 export async function take(sub: Subscription, n: number, ms = 5000): Promise<Msg[]> {
   const out: Msg[] = []
   if (n === 0) return out
+  // next() rather than for-await: breaking out of for-await would unsubscribe.
+  const it = sub[Symbol.asyncIterator]()
   const read = (async () => {
-    for await (const m of sub) {
-      out.push(m)
-      if (out.length >= n) break
+    while (out.length < n) {
+      const r = await it.next()
+      if (r.done === true) break
+      out.push(r.value)
     }
     return out
   })()
