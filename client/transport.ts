@@ -30,6 +30,7 @@ export interface TransportEvents {
 }
 
 const OPEN = 1
+const ignore = (): void => undefined
 
 function isNode(): boolean {
   const proc = (globalThis as { process?: { versions?: { node?: string } } }).process
@@ -105,7 +106,9 @@ export class Transport {
     if (this.#closed) return
     this.#closed = true
     const s = this.#socket
-    if (s !== null) { s.onopen = null; s.onmessage = null; s.onerror = null; s.onclose = null }
+    // Keep an error handler: ws emits 'error' when a still-connecting socket is closed, and an EventEmitter
+    // with no 'error' listener would throw it at the process.
+    if (s !== null) { s.onopen = null; s.onmessage = null; s.onerror = ignore; s.onclose = null }
     this.#events.onClose(code, reason, this.#lastError)
   }
 
