@@ -6,9 +6,9 @@
  */
 import type { WebSocket, RawData } from 'ws'
 import type { Logger } from 'pino'
-import { decodeJsonFrame, type FrameDecoder, type OpSink, type DecodeLimits } from '../shared/codec.ts'
+import { decodeJsonFrame, isJsonText, type FrameDecoder, type OpSink, type DecodeLimits } from '../shared/codec.ts'
 import { CLOSE_CODE_FOR, SubwireError, type ErrorCode } from '../shared/errors.ts'
-import { CLOSE_CODE, PROTOCOL_VERSION, SUBPROTOCOL, type Subprotocol } from '../shared/protocol.ts'
+import { CLOSE_CODE, ENCODING, PROTOCOL_VERSION, SUBPROTOCOL, type Subprotocol } from '../shared/protocol.ts'
 import { subjectProblem } from '../shared/subject.ts'
 import type { WireValue } from '../shared/msgpack.ts'
 import { BinaryOutbound, JsonOutbound, type FlushScheduler, type Outbound, type OutboundEvents } from './outbound-queue.ts'
@@ -142,7 +142,10 @@ export class Connection implements OpSink, OutboundEvents {
     this.echo = body.echo !== false
     this.#clearConnectTimer()
     this.#setState(CONN_STATE.open)
-    this.log.info({ name: this.name, ip: this.remoteAddress, lang: body.lang, version: body.version, subprotocol: this.subprotocol }, 'client connected')
+    // Only strings reach the log: a client-chosen nested value could be arbitrarily deep.
+    const lang = typeof body.lang === 'string' ? body.lang.slice(0, 32) : undefined
+    const version = typeof body.version === 'string' ? body.version.slice(0, 32) : undefined
+    this.log.info({ name: this.name, ip: this.remoteAddress, lang, version, subprotocol: this.subprotocol }, 'client connected')
   }
 
   onPub(flags: number, subject: string, reply: string | null, headers: Record<string, string> | null,
@@ -151,6 +154,12 @@ export class Connection implements OpSink, OutboundEvents {
     if (!this.isPublisher) { this.isPublisher = true; this.#host.onPublisher(this) }
     if (size > this.#host.config.maxPayload) {
       this.#outbound.err('max_payload', `payload of ${size} bytes exceeds the maximum of ${this.#host.config.maxPayload}`, subject)
+      return
+    }
+    // Only binary PUBs can mislabel bytes as JSON (JSON-protocol payloads were just parsed); the SDK never
+    // sends this encoding in binary, so the parse costs nothing on the fast path.
+    if (encoding === ENCODING.json && tail !== null && !isJsonText(payload)) {
+      this.#outbound.err('bad_payload', 'a payload tagged json is not JSON text', subject)
       return
     }
     const refusal = this.#host.router.publish(this, flags, subject, reply, headers, encoding, payload, tail)

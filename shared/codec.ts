@@ -8,7 +8,7 @@
  * Payloads are opaque to the broker: user data is encoded once by the publishing client (msgpackr here) and
  * travels as bytes tagged with an encoding; only the receiving client decodes it.
  */
-import { Packr, Unpackr } from 'msgpackr'
+import { C1, Packr, Unpackr } from 'msgpackr'
 import { ENCODING, OP, type Encoding } from './protocol.ts'
 import { SubwireError } from './errors.ts'
 import { MsgpackReader, MsgpackWriter, type WireValue } from './msgpack.ts'
@@ -257,12 +257,36 @@ function decodeJsonOp(op: unknown, sink: OpSink, limits: DecodeLimits): void {
   }
 }
 
-/** The JSON text of a MSG's tail (everything after the sid), built once per publish and shared. */
+/** True when bytes tagged `json` really are JSON text (checked for binary PUBs, which could tag anything). */
+export function isJsonText(bytes: Uint8Array): boolean {
+  if (bytes.length === 0) return true
+  try {
+    JSON.parse(textDecoder.decode(bytes))
+    return true
+  } catch {
+    return false
+  }
+}
+
+/**
+ * The JSON text of a MSG's tail (everything after the sid), built once per publish and shared. A `json`
+ * payload is re-serialised rather than pasted: JSON text may contain raw newlines between tokens, which would
+ * split the op across lines (a subscriber would see forged ops). Bytes that are not JSON (the broker refuses
+ * them at PUB, so only a bug gets here) are sent as base64 tagged raw, never pasted.
+ */
 export function jsonMsgTail(subject: string, reply: string | null, headers: Record<string, string> | null,
   encoding: number, payload: Uint8Array): string {
   let body: string
-  if (encoding === ENCODING.json) body = payload.length === 0 ? 'null' : textDecoder.decode(payload)
-  else body = JSON.stringify(toBase64(payload))
+  if (encoding === ENCODING.json) {
+    try {
+      body = payload.length === 0 ? 'null' : JSON.stringify(JSON.parse(textDecoder.decode(payload)))
+    } catch {
+      encoding = ENCODING.raw
+      body = JSON.stringify(toBase64(payload))
+    }
+  } else {
+    body = JSON.stringify(toBase64(payload))
+  }
   return `${JSON.stringify(subject)},${JSON.stringify(reply)},${JSON.stringify(headers)},${encoding},${body}]`
 }
 
@@ -275,8 +299,8 @@ export function jsonOp(op: readonly unknown[]): string {
 // Binary op writers. PUB and MSG share their tail layout: [op, flags|sid, subject, reply, headers, enc, payload].
 
 const PUB_HEADER = 0x97 // fixarray of 7
-/** Longest MSG prefix: fixarray byte, op byte, and a sid as uint32. */
-export const MSG_PREFIX_MAX = 7
+/** Longest MSG prefix: fixarray byte, op byte, and a sid as uint64. */
+export const MSG_PREFIX_MAX = 11
 
 /** Writes `[PUB, flags, subject, reply, headers, encoding, payload]`. */
 export function writePub(w: MsgpackWriter, flags: number, subject: string, reply: string | null | undefined,
@@ -395,10 +419,25 @@ export function decodePayload(encoding: number, bytes: Uint8Array): unknown {
       // A plain Uint8Array view (not Node's Buffer subclass), so Node and browsers see the same type; no copy.
       case ENCODING.raw: return bytes.constructor === Uint8Array ? bytes : new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength)
       case ENCODING.json: return bytes.length === 0 ? undefined : JSON.parse(textDecoder.decode(bytes))
-      case ENCODING.msgpack: return bytes.length === 0 ? undefined : unpackr.unpack(bytes)
+      case ENCODING.msgpack: {
+        if (bytes.length === 0) return undefined
+        const value: unknown = unpackr.unpack(bytes)
+        // msgpackr decodes the never-used byte 0xc1 to a placeholder object instead of failing. Only a payload
+        // holding that byte at all (a native scan) can contain one, so the walk is rare.
+        if (bytes.indexOf(0xc1) >= 0 && containsC1(value, 0)) throw new Error('the never-used msgpack byte 0xc1')
+        return value
+      }
       default: throw new Error(`unknown encoding ${encoding}`)
     }
   } catch (cause) {
     throw new SubwireError('bad_payload', `payload could not be decoded as encoding ${encoding}`, { cause })
   }
+}
+
+function containsC1(value: unknown, depth: number): boolean {
+  if (value === C1) return true
+  if (typeof value !== 'object' || value === null || depth > 64 || value instanceof Uint8Array) return false
+  const items = Array.isArray(value) ? value : value instanceof Map ? [...value.keys(), ...value.values()] : Object.values(value)
+  for (const item of items) if (containsC1(item, depth + 1)) return true
+  return false
 }

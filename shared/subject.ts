@@ -54,14 +54,14 @@ export function subjectProblem(subject: unknown, wildcards: boolean, maxLength: 
   return null
 }
 
-/** UTF-8 byte length of a string, without allocating. */
+/** UTF-8 byte length of a string, without allocating (a lone surrogate counts as the 3 bytes of U+FFFD). */
 export function utf8Length(s: string): number {
   let bytes = 0
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i)
     if (c < 0x80) bytes += 1
     else if (c < 0x800) bytes += 2
-    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length) { bytes += 4; i++ }
+    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length && (s.charCodeAt(i + 1) & 0xfc00) === 0xdc00) { bytes += 4; i++ }
     else bytes += 3
   }
   return bytes

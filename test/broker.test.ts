@@ -189,6 +189,24 @@ test('refuses a publish to a subject with a wildcard as bad_subject and delivers
   assert.is(raw.closeCode, null)
 })
 
+test('refuses a binary PUB whose json-tagged payload is not JSON, so JSON subscribers never see forged lines', async () => {
+  const b = track(await startBroker())
+  const json = track(new RawClient(b.url, SUBPROTOCOL.json))
+  await within(2000, json.opened, 'open')
+  json.send(`[${OP.CONNECT},{"protocol":1}]\n[${OP.SUB},1,"inj",null]\n[${OP.PING}]`)
+  await json.waitFor((op) => op.op === 'PONG')
+  const raw = track(new RawClient(b.url))
+  await within(2000, raw.opened, 'open')
+  raw.connect()
+  const forged = new TextEncoder().encode('1]\n[8,"auth_failed","injected",null')
+  const spaced = new TextEncoder().encode('{\n"a": 1\n}')
+  raw.sendOps((w) => { writePub(w, 0, 'inj', null, null, ENCODING.json, forged); writePub(w, 0, 'inj', null, null, ENCODING.json, spaced) })
+  await raw.waitFor(isErr('bad_payload'))
+  const msg = await json.waitFor((op) => op.op === 'MSG')
+  assert.equal(JSON.parse(new TextDecoder().decode((msg as { payload: Uint8Array }).payload)), { a: 1 })
+  assert.is(json.ops.filter((op) => op.op === 'ERR').length, 0)
+})
+
 test('refuses an unknown subprotocol at the handshake with a reason', async () => {
   const b = track(await startBroker())
   for (const protocols of [['mqtt'], []]) {

@@ -44,6 +44,8 @@ export class Child {
       this.#stderrTail = (this.#stderrTail + chunk.toString()).slice(-STDERR_TAIL_BYTES)
     })
     child.on('message', (message: FromChild) => this.#receive(message))
+    // e.g. EPIPE from a send racing the child's exit: the exit handler reports the real cause.
+    child.on('error', (err) => this.#fail(new Error(`${name}: ${err.message}`)))
     this.#exited = new Promise((resolve) => {
       child.once('exit', (code, signal) => {
         this.#fail(new Error(`${name} exited (${signal ?? `code ${code}`})${this.#tail()}`))
@@ -57,6 +59,8 @@ export class Child {
     const script = fileURLToPath(new URL(`../proc/${file}`, import.meta.url))
     const nodeArgs = ['--conditions=source', '--import', 'tsx', '--max-old-space-size=4096']
     if (options.exposeGc === true) nodeArgs.push('--expose-gc')
+    // Profiling aid, e.g. BENCH_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof' (NODE_OPTIONS refuses those).
+    nodeArgs.push(...(process.env.BENCH_NODE_ARGS ?? '').split(' ').filter((arg) => arg !== ''))
     const child = spawn('bash', ['-c', LAUNCHER, process.execPath, ...nodeArgs, script], {
       cwd: PROJECT_ROOT,
       stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
@@ -65,9 +69,21 @@ export class Child {
     return new Child(name, child, options.verbose === true)
   }
 
+  /** The child's pid (node itself: the bash launcher exec's it). */
+  get pid(): number | undefined {
+    return this.#process.pid
+  }
+
   send(message: ToChild): void {
     if (this.#failure !== undefined) throw this.#failure
     this.#process.send(message)
+  }
+
+  /** Sends `message` if the child is still there; for best-effort streams such as credit. */
+  trySend(message: ToChild): boolean {
+    if (this.#failure !== undefined || !this.#process.connected) return false
+    this.#process.send(message)
+    return true
   }
 
   /** The next message of `type` (including one that arrived before the call). */

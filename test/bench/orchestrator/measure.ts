@@ -20,10 +20,16 @@ export async function measureWindow(set: ProcessSet, warmupMs: number, durationM
   return { before, after }
 }
 
-/** Broker CPU seconds (user + system) spent in the window. */
-export function brokerCpuSeconds(w: MeasuredWindow): number {
-  const cpu = (m: Marks): number => m.broker.cpuUserUs + m.broker.cpuSystemUs
-  return (cpu(w.after) - cpu(w.before)) / 1e6
+/**
+ * Broker CPU seconds per wall-clock second over the window: from /proc on the orchestrator's clock when
+ * available, else from the broker's own snapshots on its clock.
+ */
+export function brokerCpuRate(w: MeasuredWindow): number {
+  const before = w.before.brokerCpuSeconds
+  const after = w.after.brokerCpuSeconds
+  if (before !== undefined && after !== undefined) return (after - before) / ((w.after.at - w.before.at) / 1000)
+  const cpu = (m: Marks): number => (m.broker.cpuUserUs + m.broker.cpuSystemUs) / 1e6
+  return (cpu(w.after) - cpu(w.before)) / ((w.after.broker.t - w.before.broker.t) / 1000)
 }
 
 /** Deliveries per subscriber connection in the window, and the subscriber child's elapsed time. */
@@ -48,9 +54,13 @@ export function publisherInWindow(w: MeasuredWindow): { sent: number; completed:
   }
 }
 
-/** Broker CPU seconds per million events (deliveries, publishes or round trips). */
-export function cpuSecondsPerMillion(w: MeasuredWindow, events: number): number | null {
-  return events > 0 ? (brokerCpuSeconds(w) * 1e6) / events : null
+/**
+ * Broker CPU seconds per million events (deliveries, publishes or round trips) counted over `elapsedMs`
+ * by another child. A ratio of two rates, so the two windows need not start at the same instant.
+ */
+export function cpuSecondsPerMillion(w: MeasuredWindow, events: number, elapsedMs: number): number | null {
+  const eventRate = perSecond(events, elapsedMs)
+  return eventRate > 0 ? (brokerCpuRate(w) / eventRate) * 1e6 : null
 }
 
 /** Events per second over the subscriber child's clock. */

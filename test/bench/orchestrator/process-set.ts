@@ -5,6 +5,7 @@
 import type { BrokerSnapshot, PublisherSnapshot, SubscriberPlan, SubscribersSnapshot } from '../ipc.ts'
 import type { SystemName } from '../systems.ts'
 import { Child } from './child.ts'
+import { cpuSecondsOf } from './proc-stat.ts'
 
 const BROKER_READY_MS = 30_000
 const PUBLISHER_READY_MS = 30_000
@@ -20,6 +21,10 @@ export interface ProcessSetSpec {
 
 /** Snapshots taken at the same moment in every child of the set. */
 export interface Marks {
+  /** The orchestrator's performance.now() when the marks were sent. */
+  readonly at: number
+  /** Broker CPU seconds read from /proc at `at`, when available (see proc-stat.ts). */
+  readonly brokerCpuSeconds?: number
   readonly broker: BrokerSnapshot
   readonly subscribers?: SubscribersSnapshot
   readonly publisher?: PublisherSnapshot
@@ -92,19 +97,22 @@ export class ProcessSet {
   relayCredit(): void {
     const publisher = this.publisher
     this.subscribers?.on('progress', (message) => {
-      if (publisher !== undefined) publisher.send({ type: 'credit', delivered: message.delivered })
+      // Best effort: during teardown the publisher may already be gone.
+      publisher?.trySend({ type: 'credit', delivered: message.delivered })
     })
   }
 
   /** Snapshots every child at (nearly) the same moment. */
   async mark(gc = false): Promise<Marks> {
+    const at = performance.now()
+    const brokerCpuSeconds = cpuSecondsOf(this.broker.pid)
     const [broker, subscribers, publisher] = await Promise.all([
       this.broker.ask({ type: 'mark', gc }, 'mark', MARK_MS, 'mark'),
       this.subscribers?.ask({ type: 'mark' }, 'mark', MARK_MS, 'mark'),
       this.publisher?.ask({ type: 'mark' }, 'mark', MARK_MS, 'mark'),
     ])
     if (broker.broker === undefined) throw new Error('broker mark without a snapshot')
-    return { broker: broker.broker, subscribers: subscribers?.subscribers, publisher: publisher?.publisher }
+    return { at, brokerCpuSeconds, broker: broker.broker, subscribers: subscribers?.subscribers, publisher: publisher?.publisher }
   }
 
   /** Stops every child; never throws. */

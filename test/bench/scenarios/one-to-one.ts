@@ -20,7 +20,7 @@ export const oneToOneScenario: Scenario = {
     const delivered = deliveriesInWindow(window)
     return [
       { key: 'B.rate', label: 'B 1→1: msg/s', unit: '/s', value: perSecond(delivered.total, delivered.elapsedMs), better: 'higher' },
-      { key: 'B.cpu', label: 'B 1→1: broker CPU-s per 1M messages', unit: 's', value: cpuSecondsPerMillion(window, delivered.total), better: 'lower' },
+      { key: 'B.cpu', label: 'B 1→1: broker CPU-s per 1M messages', unit: 's', value: cpuSecondsPerMillion(window, delivered.total, delivered.elapsedMs), better: 'lower' },
     ]
   },
 }

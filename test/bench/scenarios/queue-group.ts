@@ -23,7 +23,7 @@ export const queueGroupScenario: Scenario = {
     const worst = Math.max(...shares.map((share) => Math.abs(share - fair)))
     return [
       { key: 'C.rate', label: 'C queue 1→4: msg/s', unit: '/s', value: perSecond(delivered.total, delivered.elapsedMs), better: 'higher' },
-      { key: 'C.cpu', label: 'C queue: broker CPU-s per 1M messages', unit: 's', value: cpuSecondsPerMillion(window, delivered.total), better: 'lower' },
+      { key: 'C.cpu', label: 'C queue: broker CPU-s per 1M messages', unit: 's', value: cpuSecondsPerMillion(window, delivered.total, delivered.elapsedMs), better: 'lower' },
       {
         key: 'C.share',
         label: 'C queue: worst member share off 25%',

@@ -29,7 +29,7 @@ async function measureConcurrency(ctx: ScenarioContext, set: ProcessSet, concurr
       better: 'higher',
       note: counts.failed > 0 ? `${counts.failed} timed out` : undefined,
     },
-    { key: `F.${concurrency}.cpu`, label: `${label}: broker CPU-s per 1M round trips`, unit: 's', value: cpuSecondsPerMillion(window, counts.completed), better: 'lower' },
+    { key: `F.${concurrency}.cpu`, label: `${label}: broker CPU-s per 1M round trips`, unit: 's', value: cpuSecondsPerMillion(window, counts.completed, counts.elapsedMs), better: 'lower' },
   ]
 }
 

@@ -5,7 +5,7 @@
  */
 import type { IndexVariant } from '../workloads.ts'
 import { indexPublishSubjects, indexSubscriptions } from '../workloads.ts'
-import { brokerCpuSeconds, deliveriesInWindow, measureWindow, publisherInWindow } from '../orchestrator/measure.ts'
+import { cpuSecondsPerMillion, deliveriesInWindow, measureWindow, publisherInWindow } from '../orchestrator/measure.ts'
 import { perSecond } from '../stats.ts'
 import type { Metric, Scenario, ScenarioContext } from './types.ts'
 
@@ -32,7 +32,8 @@ async function measureIndex(ctx: ScenarioContext, variant: IndexVariant): Promis
     const delivered = deliveriesInWindow(window)
     return {
       rate: perSecond(published.sent, published.elapsedMs),
-      cpuUsPerPublish: published.sent > 0 ? (brokerCpuSeconds(window) * 1e6) / published.sent : null,
+      // CPU-s per million publishes is CPU-µs per publish.
+      cpuUsPerPublish: cpuSecondsPerMillion(window, published.sent, published.elapsedMs),
       deliveryRate: perSecond(delivered.total, delivered.elapsedMs),
       setupMs: set.subscribersConnectMs,
     }

@@ -1,0 +1,36 @@
+/**
+ * A child's CPU time read from outside, through /proc/<pid>/stat (Linux). A busy broker can take seconds
+ * to answer a `mark` over IPC (a raw-ws forwarder spends whole seconds in one event-loop turn at full
+ * fan-out), which would stretch its CPU window far past the subscribers' window; reading the kernel's
+ * counters at the moment of the mark keeps the windows aligned whatever the child is doing.
+ */
+import { execFileSync } from 'node:child_process'
+import { readFileSync } from 'node:fs'
+
+/** Kernel clock ticks per second for utime/stime; 100 on every common Linux build. */
+const TICKS_PER_SECOND = readTicksPerSecond()
+
+function readTicksPerSecond(): number {
+  try {
+    const ticks = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim())
+    return Number.isFinite(ticks) && ticks > 0 ? ticks : 100
+  } catch {
+    return 100
+  }
+}
+
+/** User + system CPU seconds of process `pid`, or undefined where /proc is not available. */
+export function cpuSecondsOf(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    // Fields after the command name, which is parenthesised and may contain spaces: utime is 14th, stime 15th.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    const utime = Number(fields[11])
+    const stime = Number(fields[12])
+    if (!Number.isFinite(utime) || !Number.isFinite(stime)) return undefined
+    return (utime + stime) / TICKS_PER_SECOND
+  } catch {
+    return undefined
+  }
+}
