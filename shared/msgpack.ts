@@ -13,6 +13,8 @@ import { SubwireError } from './errors.ts'
 export const MAX_DEPTH = 8
 
 const utf8Decoder = new TextDecoder('utf-8', { fatal: true })
+/** Longest string the reader remembers as its last one (subjects are short). */
+const LAST_MAX = 64
 const utf8Encoder = new TextEncoder()
 
 function malformed(what: string): SubwireError {
@@ -28,6 +30,9 @@ export class MsgpackReader {
   pos: number
   end: number
   #view: DataView
+  readonly #lastBytes = new Uint8Array(LAST_MAX)
+  #lastLength = -1
+  #lastString = ''
 
   constructor(bytes: Uint8Array, start = 0, end = bytes.length) {
     this.bytes = bytes
@@ -157,7 +162,21 @@ export class MsgpackReader {
     const n = this.#strLength(what)
     const start = this.pos
     this.pos += n
-    return decodeUtf8(this.bytes, start, start + n)
+    if (n > LAST_MAX || n === 0) return decodeUtf8(this.bytes, start, start + n)
+    // Subjects repeat from op to op (a fan-out, a publisher's stream): comparing a few bytes with the last
+    // string read is cheaper than building the string again, and hands out the same string instance.
+    const bytes = this.bytes
+    const last = this.#lastBytes
+    if (n === this.#lastLength) {
+      let i = 0
+      while (i < n && bytes[start + i] === last[i]) i++
+      if (i === n) return this.#lastString
+    }
+    const s = decodeUtf8(bytes, start, start + n)
+    last.set(bytes.subarray(start, start + n))
+    this.#lastLength = n
+    this.#lastString = s
+    return s
   }
 
   /** Reads a string or nil. */
