@@ -16,13 +16,19 @@ export interface BenchOptions {
 }
 
 const FULL: RunShape = { quick: false, warmupMs: 1000, durationMs: 5000, idleCounts: [5000, 15_000], idleHoldMs: 2000 }
-const QUICK: RunShape = { quick: true, warmupMs: 400, durationMs: 1500, idleCounts: [2000], idleHoldMs: 1000 }
+const QUICK: RunShape = { quick: true, warmupMs: 300, durationMs: 1200, idleCounts: [2000], idleHoldMs: 500 }
 const DEFAULT_OUT = fileURLToPath(new URL('./results/latest.json', import.meta.url))
 
 export const USAGE = `usage: npm run bench -- [--quick] [--only A,B,...] [--systems ${SYSTEM_NAMES.join(',')}] [--verbose] [--out FILE]
   scenarios: A fan-out 1→100, B 1→1, C queue group 1→4, D latency, E idle connections,
              F request/reply, G subject index, H topics (n/a), I stalled subscriber`
 
+/** Whether the arguments ask for the usage text. */
+export function wantsHelp(argv: readonly string[]): boolean {
+  return argv.includes('--help') || argv.includes('-h')
+}
+
+/** Parses the flags; throws with the usage text on an unknown flag or name. */
 export function parseOptions(argv: readonly string[]): BenchOptions {
   const { values } = parseArgs({
     args: [...argv],
@@ -32,11 +38,9 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
       systems: { type: 'string' },
       verbose: { type: 'boolean', default: false },
       out: { type: 'string' },
-      help: { type: 'boolean', default: false },
     },
     strict: true,
   })
-  if (values.help) throw new Error(USAGE)
   return {
     shape: values.quick ? QUICK : FULL,
     only: parseList(values.only?.toUpperCase(), SCENARIO_IDS, isScenarioId, 'scenario'),

@@ -47,7 +47,11 @@ export function buildRows(runs: readonly SystemRun[]): ReportRow[] {
   }
   return [...rows.values()].map((row) => ({
     ...row,
-    ratios: { vsRawWs: ratio(row.values.subwire, row.values['raw-ws']), vsSocketIo: ratio(row.values.subwire, row.values.socketio) },
+    // Informational rows (e.g. a share deviation near zero) have no meaningful ratio.
+    ratios:
+      row.better === 'info'
+        ? {}
+        : { vsRawWs: ratio(row.values.subwire, row.values['raw-ws']), vsSocketIo: ratio(row.values.subwire, row.values.socketio) },
   }))
 }
 

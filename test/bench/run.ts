@@ -7,7 +7,7 @@
 import { existsSync } from 'node:fs'
 import { cpus } from 'node:os'
 import { fileURLToPath } from 'node:url'
-import { parseOptions, type BenchOptions } from './cli-options.ts'
+import { USAGE, parseOptions, wantsHelp, type BenchOptions } from './cli-options.ts'
 import { ProcessSet } from './orchestrator/process-set.ts'
 import { SCENARIOS } from './scenarios/index.ts'
 import type { Metric, Scenario, ScenarioContext } from './scenarios/types.ts'
@@ -28,9 +28,11 @@ function subwireMissing(): string | undefined {
   return missing.length === 0 ? undefined : `skipped: ${missing.join(' and ')} not present yet`
 }
 
-function contextFor(system: SystemName, options: BenchOptions): ScenarioContext {
+function contextFor(run: SystemRun, options: BenchOptions): ScenarioContext {
+  const system = run.system
   return {
     system,
+    earlier: (key) => run.metrics.find((metric) => metric.key === key)?.value,
     shape: options.shape,
     log: (text) => log(`  ${system}: ${text}`),
     start: (spec) => ProcessSet.start({ ...spec, system }, options.verbose),
@@ -49,7 +51,7 @@ async function runScenario(scenario: Scenario, run: SystemRun, options: BenchOpt
   const started = performance.now()
   log(`${scenario.id} ${scenario.title} · ${run.system} …`)
   try {
-    const metrics = await scenario.run(contextFor(run.system, options))
+    const metrics = await scenario.run(contextFor(run, options))
     run.metrics.push(...metrics)
     log(`${scenario.id} · ${run.system}: ${headline(metrics)} (${((performance.now() - started) / 1000).toFixed(1)} s)`)
   } catch (err) {
@@ -60,6 +62,10 @@ async function runScenario(scenario: Scenario, run: SystemRun, options: BenchOpt
 }
 
 async function main(): Promise<void> {
+  if (wantsHelp(process.argv.slice(2))) {
+    process.stdout.write(`${USAGE}\n`)
+    return
+  }
   let options: BenchOptions
   try {
     options = parseOptions(process.argv.slice(2))

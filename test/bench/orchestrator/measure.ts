@@ -11,13 +11,18 @@ export interface MeasuredWindow {
   readonly after: Marks
 }
 
-/** Waits `warmupMs`, then measures for `durationMs`. */
+/**
+ * Waits `warmupMs`, then measures for `durationMs` on the orchestrator's clock. The window does not wait
+ * for the replies to its opening mark: a saturated broker may answer seconds late (see proc-stat.ts), and
+ * every figure is computed on the clock of the child that took the snapshot, or on the orchestrator's.
+ */
 export async function measureWindow(set: ProcessSet, warmupMs: number, durationMs: number): Promise<MeasuredWindow> {
   await sleep(warmupMs)
-  const before = await set.mark()
+  const before = set.mark()
+  before.catch(() => undefined) // awaited below; this only keeps a failure from being "unhandled" meanwhile
   await sleep(durationMs)
-  const after = await set.mark()
-  return { before, after }
+  const after = set.mark()
+  return { before: await before, after: await after }
 }
 
 /**

@@ -15,6 +15,8 @@ const CONNECT_CONCURRENCY = 20
 const SETUP_DEADLINE_MS = 300_000
 /** Subscriptions sent per connection before a flush, so a big index is not one huge burst. */
 const SUBSCRIBE_BATCH = 1000
+/** How long a resumed stalled reader waits for the broker's close before concluding it was kept. */
+const UNSTALL_WAIT_MS = 1000
 
 /** What a plan leaves behind: delivery counters per connection and, for scenario I, the proxy. */
 interface Setup {
@@ -123,7 +125,7 @@ async function main(): Promise<void> {
   onMessage(async (message) => {
     if (message.type === 'mark') send({ type: 'mark', subscribers: { t: performance.now(), counts: [...setup.counts] } })
     if (message.type === 'unstall') {
-      const report = (await setup.proxy?.unstall(1500)) ?? { closedByBroker: false, drainedBytes: 0 }
+      const report = (await setup.proxy?.unstall(UNSTALL_WAIT_MS)) ?? { closedByBroker: false, drainedBytes: 0 }
       send({ type: 'unstalled', report })
     }
     // Sockets close with the process; closing 15,000 of them one by one would only slow the run.

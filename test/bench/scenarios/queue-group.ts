@@ -26,11 +26,11 @@ export const queueGroupScenario: Scenario = {
       { key: 'C.cpu', label: 'C queue: broker CPU-s per 1M messages', unit: 's', value: cpuSecondsPerMillion(window, delivered.total, delivered.elapsedMs), better: 'lower' },
       {
         key: 'C.share',
-        label: 'C queue: worst member share off 25%',
+        label: 'C queue: worst member share off 25% (shares %)',
         unit: 'pp',
         value: worst,
-        better: 'lower',
-        note: `shares ${shares.map((share) => share.toFixed(1)).join('/')} %`,
+        better: 'info',
+        note: shares.map((share) => share.toFixed(1)).join('/'),
       },
     ]
   },

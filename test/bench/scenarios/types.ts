@@ -35,6 +35,8 @@ export interface RunShape {
 export interface ScenarioContext {
   readonly system: SystemName
   readonly shape: RunShape
+  /** A figure this system already produced in this run (scenario I's quick mode reuses A's rate). */
+  earlier(key: string): number | null | undefined
   /** One progress line to stderr. */
   log(text: string): void
   /** Starts a process set for this system; the caller closes it. */

@@ -23,6 +23,7 @@ class RawWsClient implements BenchClient {
   constructor(socket: WebSocket, name: string) {
     this.#socket = socket
     this.#requests = new InboxRequests(newInboxSubject(name))
+    // Binary frames arrive as one Buffer (ws's default binaryType 'nodebuffer'; fragments are joined).
     socket.on('message', (data: RawData) => this.#onFrame(data as Buffer))
     socket.on('close', () => this.#requests.rejectAll(new Error('connection closed')))
     // A failed socket closes; the pending requests and flushes then time out in their callers.
