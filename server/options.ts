@@ -39,7 +39,7 @@ export interface BrokerOptions {
   connectTimeoutMs?: number
   /** Hard cap on one connection's unsent bytes; past it the client is closed as `slow_consumer`. @default 8 MiB */
   maxPendingBytes?: number
-  /** A connection with more unsent bytes than this pauses publishers' reads until it drains. @default 256 KiB */
+  /** A connection with more unsent bytes than this pauses publishers' reads until it drains. @default 64 KiB */
   highWaterBytes?: number
   /**
    * How long a congested connection may hold publishers back without draining; after that it is treated as
@@ -100,7 +100,7 @@ export function resolveConfig(options: BrokerOptions): BrokerConfig {
     heartbeatMs: positiveInt(options, 'heartbeatMs', DEFAULT_LIMITS.heartbeatMs),
     connectTimeoutMs: positiveInt(options, 'connectTimeoutMs', DEFAULT_LIMITS.connectTimeoutMs),
     maxPendingBytes: positiveInt(options, 'maxPendingBytes', DEFAULT_LIMITS.maxPendingBytes),
-    highWaterBytes: positiveInt(options, 'highWaterBytes', 256 * 1024),
+    highWaterBytes: positiveInt(options, 'highWaterBytes', 64 * 1024),
     stallMs: positiveInt(options, 'stallMs', 250),
     closeGraceMs: positiveInt(options, 'closeGraceMs', 2000),
     subjectCacheSize: positiveInt(options, 'subjectCacheSize', 4096, 0),

@@ -85,6 +85,7 @@ abstract class QueueBase implements Outbound {
   #congested = false
   /** Runs when the socket has written a frame: refreshes the buffered count and ends congestion. */
   readonly #onWritten = (): void => {
+    this.frameWritten()
     this.#socketBytes = this.socket.bufferedAmount
     if (this.#congested && this.#socketBytes + this.queuedBytes <= this.limits.highWaterBytes / 2) {
       this.#congested = false
@@ -106,6 +107,10 @@ abstract class QueueBase implements Outbound {
   abstract info(body: object): void
   abstract err(code: string, message: string, ref: string | number | null): void
   protected abstract takeFrame(): Uint8Array | string | null
+  /** A frame this queue sent has been written to the kernel (callbacks come in send order). */
+  protected frameWritten(): void {}
+  /** A frame was handed to the socket. */
+  protected frameSent(_frame: Uint8Array | string): void {}
 
   get pendingBytes(): number {
     return this.queuedBytes + this.#socketBytes
@@ -139,6 +144,7 @@ abstract class QueueBase implements Outbound {
     if (this.closed || this.socket.readyState !== 1 /* OPEN */) return
     // The write callback (one bound function per connection, one call per frame) is how a drain is noticed.
     this.socket.send(frame, typeof frame === 'string' ? TEXT_SEND : BINARY_SEND, this.#onWritten)
+    this.frameSent(frame)
     this.#socketBytes = this.socket.bufferedAmount
     if (!this.#congested && this.#socketBytes > this.limits.highWaterBytes) {
       this.#congested = true
@@ -157,6 +163,13 @@ export class BinaryOutbound extends QueueBase {
   #len = 0
   /** Next chunk's size: what the last frame needed, so a steady fan-out never regrows its buffer. */
   #sizeHint = MIN_CHUNK
+  /** Buffers handed to the socket and not yet written, oldest first. */
+  #inFlight: Uint8Array[] = []
+  /**
+   * A written buffer kept for the next chunk. Reusing it instead of allocating one per flush cut the broker's
+   * peak RSS in the fan-out benchmark: the freed buffers were churning the allocator.
+   */
+  #spare: Uint8Array | null = null
 
   protected get queuedBytes(): number {
     return this.#len
@@ -166,11 +179,11 @@ export class BinaryOutbound extends QueueBase {
   #room(n: number): Uint8Array {
     let buf = this.#buf
     if (buf === null) {
-      buf = this.#buf = new Uint8Array(Math.min(Math.max(this.#sizeHint, n), Math.max(this.limits.maxFrame, n)))
+      buf = this.#buf = this.#newChunk(Math.min(Math.max(this.#sizeHint, n), Math.max(this.limits.maxFrame, n)))
     } else if (this.#len + n > buf.length) {
       if (this.#len + n > this.limits.maxFrame) {
         this.send(this.#takeChunk())
-        buf = this.#buf = new Uint8Array(Math.max(this.#sizeHint, n))
+        buf = this.#buf = this.#newChunk(Math.max(this.#sizeHint, n))
       } else {
         const next = new Uint8Array(Math.min(Math.max(buf.length * 2, this.#len + n), this.limits.maxFrame))
         next.set(buf.subarray(0, this.#len))
@@ -178,6 +191,26 @@ export class BinaryOutbound extends QueueBase {
       }
     }
     return buf
+  }
+
+  #newChunk(size: number): Uint8Array {
+    const spare = this.#spare
+    if (spare !== null && spare.length >= size) {
+      this.#spare = null
+      return spare
+    }
+    return new Uint8Array(size)
+  }
+
+  protected override frameSent(frame: Uint8Array | string): void {
+    if (typeof frame !== 'string') this.#inFlight.push(frame)
+  }
+
+  protected override frameWritten(): void {
+    const written = this.#inFlight.shift()
+    if (written === undefined || written.byteOffset !== 0) return
+    const whole = new Uint8Array(written.buffer)
+    if (this.#spare === null || whole.length > this.#spare.length) this.#spare = whole
   }
 
   #takeChunk(): Uint8Array {
@@ -231,6 +264,8 @@ export class BinaryOutbound extends QueueBase {
     super.discard()
     this.#buf = null
     this.#len = 0
+    this.#spare = null
+    this.#inFlight = []
   }
 }
 
