@@ -4,6 +4,7 @@
  * comparison table to stdout and the same figures as JSON to test/bench/results/latest.json.
  * See test/bench/README.md for what each figure means.
  */
+import { compileChildren } from './orchestrator/compile.ts'
 import { existsSync } from 'node:fs'
 import { cpus } from 'node:os'
 import { fileURLToPath } from 'node:url'
@@ -81,6 +82,9 @@ async function main(): Promise<void> {
   }
   const active = runs.filter((run) => run.skipped === undefined)
   log(`bench ${options.shape.quick ? 'quick' : 'full'}: scenarios ${options.only.join(',')} · systems ${active.map((r) => r.system).join(',')}`)
+
+  log('compiling the child processes')
+  await compileChildren()
 
   // Scenario-major order: the systems are measured close together in time, on the same machine state.
   for (const scenario of SCENARIOS.filter((s) => options.only.includes(s.id))) {

@@ -7,6 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import type { ChildConfig, FromChild, FromChildOf, FromChildType, ToChild } from '../ipc.ts'
 import { within } from '../time.ts'
+import { compiledEntry } from './compile.ts'
 
 const PROJECT_ROOT = fileURLToPath(new URL('../../../', import.meta.url))
 const STDERR_TAIL_BYTES = 8192
@@ -56,8 +57,8 @@ export class Child {
 
   /** Starts `file` (relative to test/bench/proc) with its config in BENCH_CONFIG. */
   static spawn(name: string, file: string, config: ChildConfig, options: SpawnOptions = {}): Child {
-    const script = fileURLToPath(new URL(`../proc/${file}`, import.meta.url))
-    const nodeArgs = ['--conditions=source', '--import', 'tsx', '--max-old-space-size=4096']
+    const script = compiledEntry(file)
+    const nodeArgs = ['--enable-source-maps', '--max-old-space-size=4096']
     if (options.exposeGc === true) nodeArgs.push('--expose-gc')
     // Profiling aid, e.g. BENCH_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof' (NODE_OPTIONS refuses those).
     nodeArgs.push(...(process.env.BENCH_NODE_ARGS ?? '').split(' ').filter((arg) => arg !== ''))
