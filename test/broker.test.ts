@@ -7,16 +7,9 @@ import type { Broker } from '../server/index.ts'
 import { CLOSE_CODE, OP, PUB_FLAG, SUBPROTOCOL, ENCODING, STATUS_HEADER } from '../shared/protocol.ts'
 import { SubwireError } from '../shared/errors.ts'
 import { writePub, writeSub, writeUnsub, PING_BYTES } from '../shared/codec.ts'
-import { RawClient, sleep, startBroker, take, until, within, type RawOp } from './helpers.ts'
+import { cleanupAfterEach, RawClient, sleep, startBroker, take, until, within, type RawOp } from './helpers.ts'
 
-const open: Array<{ close(): unknown }> = []
-function track<T extends { close(): unknown }>(x: T): T {
-  open.push(x)
-  return x
-}
-test.after.each(async () => {
-  for (const x of open.splice(0).reverse()) await x.close()
-})
+const track = cleanupAfterEach(test)
 
 async function brokerAndClients(n: number, options = {}): Promise<{ b: Broker; clients: Client[] }> {
   const b = track(await startBroker(options))

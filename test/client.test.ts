@@ -7,16 +7,9 @@ import { SubwireError } from '../shared/errors.ts'
 import { MsgpackWriter } from '../shared/msgpack.ts'
 import { writeBodyOp, PONG_BYTES } from '../shared/codec.ts'
 import { OP, PROTOCOL_VERSION } from '../shared/protocol.ts'
-import { sleep, startBroker, take, until, within } from './helpers.ts'
+import { cleanupAfterEach, sleep, startBroker, take, until, within } from './helpers.ts'
 
-const open: Array<{ close(): unknown }> = []
-function track<T extends { close(): unknown }>(x: T): T {
-  open.push(x)
-  return x
-}
-test.after.each(async () => {
-  for (const x of open.splice(0).reverse()) await x.close()
-})
+const track = cleanupAfterEach(test)
 
 const fast = { reconnect: { initialDelayMs: 20, maxDelayMs: 100 } }
 

@@ -5,6 +5,7 @@
  */
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
+import { codeOf } from './helpers.ts'
 import fc from 'fast-check'
 import {
   FrameDecoder, PING_BYTES, PONG_BYTES, decodeJsonFrame, decodePayload, encodeMsgTail, encodePayload, jsonMsgTail, msgPrefix,
@@ -63,16 +64,6 @@ function decodeJson(text: string, limits: DecodeLimits = LIMITS): Rec[] {
   return sink.ops
 }
 
-/** The error code `fn` throws, `'no error'`, or a description of a throw that is not a SubwireError. */
-function codeOf(fn: () => unknown): string {
-  try {
-    fn()
-  } catch (err) {
-    if (err instanceof SubwireError) return err.code
-    return `not a SubwireError: ${String(err)}`
-  }
-  return 'no error'
-}
 
 /** Bytes written by `build` with a fresh writer (deliberately tiny, so every write exercises growth). */
 function written(build: (w: MsgpackWriter) => void): Uint8Array {

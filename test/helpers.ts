@@ -10,6 +10,33 @@ import { OP, PROTOCOL_VERSION, SUBPROTOCOL } from '../shared/protocol.ts'
 import type { WireValue } from '../shared/msgpack.ts'
 import type { Subscription } from '../client/subscription.ts'
 import type { Msg } from '../client/message.ts'
+import { SubwireError } from '../shared/errors.ts'
+
+/** The error code `fn` throws, `'no error'`, or a description of a throw that is not a SubwireError. */
+export function codeOf(fn: () => unknown): string {
+  try {
+    fn()
+  } catch (err) {
+    if (err instanceof SubwireError) return err.code
+    return `not a SubwireError: ${String(err)}`
+  }
+  return 'no error'
+}
+
+/**
+ * Registers cleanup for a suite: `track(x)` returns x and closes it (newest first) after each test.
+ * @example const track = cleanupAfterEach(test); const b = track(await startBroker())
+ */
+export function cleanupAfterEach(suite: { after: { each(fn: () => Promise<void>): void } }): <T extends { close(): unknown }>(x: T) => T {
+  const open: Array<{ close(): unknown }> = []
+  suite.after.each(async () => {
+    for (const x of open.splice(0).reverse()) await x.close()
+  })
+  return (x) => {
+    open.push(x)
+    return x
+  }
+}
 
 /** Rejects with a clear message if `promise` does not settle within `ms`. */
 export function within<T>(ms: number, promise: Promise<T>, what: string): Promise<T> {

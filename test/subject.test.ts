@@ -4,6 +4,7 @@
  */
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
+import { codeOf } from './helpers.ts'
 import fc from 'fast-check'
 import {
   assertPattern, assertSubject, hasWildcard, isValidPattern, isValidSubject, subjectMatches, subjectProblem, utf8Length,
@@ -11,16 +12,6 @@ import {
 import { SubwireError } from '../shared/errors.ts'
 import { DEFAULT_LIMITS } from '../shared/protocol.ts'
 
-/** The error code `fn` throws, `'no error'`, or a description of a throw that is not a SubwireError. */
-function codeOf(fn: () => void): string {
-  try {
-    fn()
-  } catch (err) {
-    if (err instanceof SubwireError) return err.code
-    return `not a SubwireError: ${String(err)}`
-  }
-  return 'no error'
-}
 
 /** Shows control and white-space characters in test names. */
 function show(v: unknown): string {
