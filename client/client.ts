@@ -4,12 +4,12 @@
  *
  * States: connecting → connected ⇄ reconnecting; connected → draining → closed; any → closed.
  */
-import { FrameDecoder, writeBodyOp, writePub, writeSub, writeUnsub, type OpSink } from '../shared/codec.ts'
+import { FrameDecoder, encodePayload, writeBodyOp, writePub, writeSub, writeUnsub, type OpSink } from '../shared/codec.ts'
 import { SubwireError, errorCodeForClose, isErrorCode, type ErrorCode } from '../shared/errors.ts'
 import { CLOSE_CODE, DEFAULT_LIMITS, ENCODING, OP, PING_BYTES, PONG_BYTES, PROTOCOL_VERSION, PUB_FLAG, type ConnectInfo, type Info } from './wire.ts'
 import { assertPattern, assertSubject, subjectProblem } from '../shared/subject.ts'
 import type { WireValue } from '../shared/msgpack.ts'
-import { encodedHeadersSize, encodeUserPayload } from './payload.ts'
+import { encodedHeadersSize } from './headers-size.ts'
 import { Msg, type Responder } from './message.ts'
 import { OpBuffer } from './op-buffer.ts'
 import { backoffDelay, paceForClose, reconnectConfig, type ReconnectOptions, type ReconnectPace } from './reconnect.ts'
@@ -159,7 +159,7 @@ export class Client implements OpSink, SubscriptionOwner, Responder {
     const problem = subjectProblem(subject, false, maxSubject)
     if (problem !== null) throw new SubwireError('bad_subject', `invalid subject ${JSON.stringify(subject)}: ${problem}`)
     if (reply != null) assertSubject(reply, maxSubject)
-    const payload = encodeUserPayload(data)
+    const payload = encodePayload(data)
     const headerBytes = headers === undefined ? 0 : encodedHeadersSize(headers)
     const maxPayload = this.#info?.maxPayload ?? DEFAULT_LIMITS.maxPayload
     if (payload.bytes.length + headerBytes > maxPayload) {

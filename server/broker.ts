@@ -9,7 +9,7 @@ import { WebSocketServer, type WebSocket } from 'ws'
 import { pino, type Logger } from 'pino'
 import { nanoid } from 'nanoid'
 import { FrameDecoder, type DecodeLimits } from '../shared/codec.ts'
-import { PROTOCOL_VERSION, type Info } from '../shared/protocol.ts'
+import { PROTOCOL_VERSION, type Info, type Subprotocol } from '../shared/protocol.ts'
 import { Connection, type ConnectionHost } from './connection.ts'
 import { chooseSubprotocol, offeredSubprotocols, refuseUpgrade, requestPath } from './handshake.ts'
 import { FlushScheduler } from './outbound-queue.ts'
@@ -172,7 +172,7 @@ export class Broker {
     this.#wss.handleUpgrade(req, socket, head, (ws) => this.#accept(ws, req, subprotocol))
   }
 
-  #accept(ws: WebSocket, req: IncomingMessage, subprotocol: ReturnType<typeof chooseSubprotocol> & string): void {
+  #accept(ws: WebSocket, req: IncomingMessage, subprotocol: Subprotocol): void {
     const conn = new Connection(this.#host, ws, nanoid(12), req.socket.remoteAddress ?? '', subprotocol)
     this.#connections.add(conn)
   }

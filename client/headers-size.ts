@@ -1,12 +1,6 @@
-/** Client-side payload helpers: encode user data once, and measure headers as the broker will. */
-import { encodePayload, type EncodedPayload } from '../shared/codec.ts'
+/** Measures headers as the broker will count them against max payload. */
 import { SubwireError } from '../shared/errors.ts'
 import { utf8Length } from '../shared/subject.ts'
-
-/** Encodes user data (Uint8Array raw, undefined as nothing, anything else msgpack). */
-export function encodeUserPayload(data: unknown): EncodedPayload {
-  return encodePayload(data)
-}
 
 function strHeaderSize(len: number): number {
   return len < 32 ? 1 : len < 0x100 ? 2 : len < 0x10000 ? 3 : 5
