@@ -8,7 +8,9 @@ import type { Duplex } from 'node:stream'
 import { WebSocketServer, type WebSocket } from 'ws'
 import { pino, type Logger } from 'pino'
 import { nanoid } from 'nanoid'
-import { FrameDecoder, type DecodeLimits } from '../shared/codec.ts'
+import { FrameDecoder, encodePayload, type DecodeLimits } from '../shared/codec.ts'
+import { assertSubject } from '../shared/subject.ts'
+import { SubwireError } from '../shared/errors.ts'
 import { PROTOCOL_VERSION, type Info, type Subprotocol } from '../shared/protocol.ts'
 import { Connection, type ConnectionHost } from './connection.ts'
 import { chooseSubprotocol, offeredSubprotocols, refuseUpgrade, requestPath } from './handshake.ts'
@@ -16,6 +18,12 @@ import { FlushScheduler } from './outbound-queue.ts'
 import { resolveConfig, type BrokerConfig, type BrokerOptions } from './options.ts'
 import { Router, type RouterStats } from './router.ts'
 import { VERSION } from './version.ts'
+import { BrokerEvents, type ConnectionSummary } from './broker-events.ts'
+import { handleHttpRequest } from './http-routes.ts'
+
+/** Broker lifecycle: `ready` serves; `draining` tells clients to go and refuses new ones. */
+export const BROKER_STATE = { starting: 'starting', ready: 'ready', draining: 'draining', closed: 'closed' } as const
+export type BrokerState = (typeof BROKER_STATE)[keyof typeof BROKER_STATE]
 
 /** A snapshot of the broker's counters. */
 export interface BrokerStats extends RouterStats {
@@ -31,6 +39,9 @@ export class Broker {
   readonly logger: Logger
   readonly serverId: string = nanoid()
   readonly router: Router
+  /** Connection and slow-consumer events, for monitoring. */
+  readonly events: BrokerEvents
+  #state: BrokerState = BROKER_STATE.starting
   readonly #connections = new Set<Connection>()
   readonly #publishers = new Set<Connection>()
   /** Congested connections currently holding publishers back, with their stall timers. */
@@ -50,6 +61,7 @@ export class Broker {
   private constructor(options: BrokerOptions) {
     this.config = resolveConfig(options)
     this.logger = (options.logger ?? pino({ level: 'silent' })).child({ component: 'broker' })
+    this.events = new BrokerEvents(this.logger)
     this.router = new Router({ maxSubjectLength: this.config.maxSubjectLength, cacheSize: this.config.subjectCacheSize })
     this.#ownsHttp = options.server === undefined
     this.#http = options.server ?? createServer(this.#onHttpRequest)
@@ -82,11 +94,15 @@ export class Broker {
       decodeLimits,
       logger: this.logger,
       info: (clientId) => this.#info(clientId),
+      onOpen: (conn) => { if (this.events.wants('connect')) this.events.emit('connect', conn.summary()) },
       onPublisher: (conn) => this.#onPublisher(conn),
       onCongested: (conn) => this.#onCongested(conn),
       onDrained: (conn) => this.#onDrained(conn),
-      onSlowConsumer: () => { this.#slowConsumers++ },
-      onClosed: (conn) => this.#onClosed(conn),
+      onSlowConsumer: (conn) => {
+        this.#slowConsumers++
+        if (this.events.wants('slow_consumer')) this.events.emit('slow_consumer', conn.summary())
+      },
+      onClosed: (conn, code) => this.#onClosed(conn, code),
     }
   }
 
@@ -103,6 +119,7 @@ export class Broker {
     }
     this.#sweepTimer = setInterval(this.#sweep, this.config.heartbeatMs)
     this.#sweepTimer.unref()
+    this.#state = BROKER_STATE.ready
     this.logger.info({ url: this.url }, 'broker listening')
   }
 
@@ -121,6 +138,32 @@ export class Broker {
       if (host.includes(':')) host = `[${host}]`
     }
     return `ws://${host}:${this.port}${this.config.path}`
+  }
+
+  get state(): BrokerState {
+    return this.#state
+  }
+
+  /** True while the broker accepts and serves clients (false while starting, draining or closed). */
+  get ready(): boolean {
+    return this.#state === BROKER_STATE.ready
+  }
+
+  /** A snapshot of every open connection. */
+  connections(): ConnectionSummary[] {
+    return [...this.#connections].map((conn) => conn.summary())
+  }
+
+  /**
+   * Publishes from the broker itself (e.g. `$SYS.stats`): `data` is encoded like a client's publish.
+   * @throws SubwireError `bad_subject` for an invalid subject
+   * @example broker.publish('$SYS.stats', broker.stats())
+   */
+  publish(subject: string, data?: unknown, options: { headers?: Record<string, string>; reply?: string } = {}): void {
+    assertSubject(subject, this.config.maxSubjectLength)
+    const { encoding, bytes } = encodePayload(data)
+    const refusal = this.router.publish(null, 0, subject, options.reply ?? null, options.headers ?? null, encoding, bytes, null)
+    if (refusal !== null) throw new SubwireError(refusal.code, refusal.message)
   }
 
   /** Counters and gauges for monitoring. */
@@ -150,9 +193,8 @@ export class Broker {
 
   // ---- accepting connections ----------------------------------------------------------------------------
 
-  readonly #onHttpRequest = (_req: IncomingMessage, res: ServerResponse): void => {
-    res.writeHead(426, { 'Content-Type': 'text/plain; charset=utf-8', Upgrade: 'websocket' })
-    res.end(`subwire ${VERSION}: connect with a WebSocket client (subprotocol subwire.v1 or subwire.v1.json) at ${this.config.path}\n`)
+  readonly #onHttpRequest = (req: IncomingMessage, res: ServerResponse): void => {
+    handleHttpRequest(this.config, req, res)
   }
 
   readonly #onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
@@ -177,7 +219,8 @@ export class Broker {
     this.#connections.add(conn)
   }
 
-  #onClosed(conn: Connection): void {
+  #onClosed(conn: Connection, code: number): void {
+    if (this.events.wants('disconnect')) this.events.emit('disconnect', { ...conn.summary(), code })
     this.#connections.delete(conn)
     this.#publishers.delete(conn)
     this.#stalled.delete(conn)
@@ -245,6 +288,7 @@ export class Broker {
   }
 
   async #close(): Promise<void> {
+    this.#state = BROKER_STATE.draining
     if (this.#sweepTimer !== null) clearInterval(this.#sweepTimer)
     for (const timer of this.#congested.values()) clearTimeout(timer)
     this.#congested.clear()
@@ -262,6 +306,7 @@ export class Broker {
         this.#http.closeAllConnections()
       })
     }
+    this.#state = BROKER_STATE.closed
     this.logger.info('broker closed')
   }
 }

@@ -15,6 +15,7 @@ import { BinaryOutbound, JsonOutbound, type FlushScheduler, type Outbound, type 
 import type { Delivery } from './delivery.ts'
 import type { Router } from './router.ts'
 import type { BrokerConfig } from './options.ts'
+import type { ConnectionSummary } from './broker-events.ts'
 import { ServerSubscription } from './subscription.ts'
 
 export const CONN_STATE = {
@@ -34,11 +35,12 @@ export interface ConnectionHost {
   readonly decodeLimits: DecodeLimits
   readonly logger: Logger
   info(clientId: string): object
+  onOpen(conn: Connection): void
   onPublisher(conn: Connection): void
   onCongested(conn: Connection): void
   onDrained(conn: Connection): void
   onSlowConsumer(conn: Connection): void
-  onClosed(conn: Connection): void
+  onClosed(conn: Connection, code: number): void
 }
 
 function protocolError(message: string): SubwireError {
@@ -56,6 +58,11 @@ export class Connection implements OpSink, OutboundEvents {
   sawInbound = true
   /** True once it has published: only publishers are paused when a subscriber is congested. */
   isPublisher = false
+  readonly connectedAt = Date.now()
+  msgsIn = 0
+  bytesIn = 0
+  msgsOut = 0
+  bytesOut = 0
   readonly #host: ConnectionHost
   readonly #socket: WebSocket
   readonly #outbound: Outbound
@@ -93,6 +100,23 @@ export class Connection implements OpSink, OutboundEvents {
 
   get log(): Logger {
     return (this.#log ??= this.#host.logger.child({ cid: this.id }))
+  }
+
+  /** A snapshot for stats pages and broker events. */
+  summary(): ConnectionSummary {
+    return {
+      id: this.id,
+      name: this.name,
+      ip: this.remoteAddress,
+      subprotocol: this.subprotocol,
+      connectedAt: this.connectedAt,
+      subscriptions: [...this.subscriptions.values()].map((s) => ({ sid: s.sid, subject: s.subject, queue: s.queue })),
+      pendingBytes: this.pendingBytes,
+      msgsIn: this.msgsIn,
+      bytesIn: this.bytesIn,
+      msgsOut: this.msgsOut,
+      bytesOut: this.bytesOut,
+    }
   }
 
   #setState(next: ConnState): void {
@@ -142,6 +166,7 @@ export class Connection implements OpSink, OutboundEvents {
     this.echo = body.echo !== false
     this.#clearConnectTimer()
     this.#setState(CONN_STATE.open)
+    this.#host.onOpen(this)
     // Only strings reach the log: a client-chosen nested value could be arbitrarily deep.
     const lang = typeof body.lang === 'string' ? body.lang.slice(0, 32) : undefined
     const version = typeof body.version === 'string' ? body.version.slice(0, 32) : undefined
@@ -152,6 +177,8 @@ export class Connection implements OpSink, OutboundEvents {
     encoding: number, payload: Uint8Array, size: number, tail: Uint8Array | null): void {
     if (this.#state !== CONN_STATE.open) this.#expectOpen('PUB')
     if (!this.isPublisher) { this.isPublisher = true; this.#host.onPublisher(this) }
+    this.msgsIn++
+    this.bytesIn += size
     if (size > this.#host.config.maxPayload) {
       this.#outbound.err('max_payload', `payload of ${size} bytes exceeds the maximum of ${this.#host.config.maxPayload}`, subject)
       return
@@ -213,6 +240,8 @@ export class Connection implements OpSink, OutboundEvents {
   /** Queues one message for one of this connection's subscriptions; false when it could not be queued. */
   deliver(sub: ServerSubscription, d: Delivery): boolean {
     if (!this.#outbound.msg(sub.prefix, sub.sid, d)) return false
+    this.msgsOut++
+    this.bytesOut += d.payload.length
     if (++sub.delivered === sub.max) this.#removeSubscription(sub)
     return true
   }
@@ -306,8 +335,8 @@ export class Connection implements OpSink, OutboundEvents {
       sub.active = false
       this.#host.router.index.remove(sub)
     }
-    this.subscriptions.clear()
     this.log.info({ code }, 'client disconnected')
-    this.#host.onClosed(this)
+    this.#host.onClosed(this, code)
+    this.subscriptions.clear()
   }
 }

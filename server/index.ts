@@ -1,4 +1,5 @@
 /** `subwire/server`: the broker. */
-export { createBroker, Broker, type BrokerStats } from './broker.ts'
+export { createBroker, Broker, BROKER_STATE, type BrokerState, type BrokerStats } from './broker.ts'
+export { BrokerEvents, type BrokerEventMap, type ConnectionSummary } from './broker-events.ts'
 export { DEFAULT_PORT, type BrokerOptions, type BrokerConfig } from './options.ts'
 export { SubwireError, type ErrorCode } from '../shared/errors.ts'

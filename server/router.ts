@@ -25,6 +25,10 @@ export interface Publisher {
 export interface RouterStats {
   published: number
   delivered: number
+  /** Payload bytes published (headers included). */
+  bytesIn: number
+  /** Bytes of MSG tails queued to subscribers. */
+  bytesOut: number
   /** Publishes that matched no subscription (WHAT_USERS_ASK 15: "why didn't my message arrive?"). */
   unmatched: number
 }
@@ -34,7 +38,7 @@ const NO_RESPONDERS = Object.freeze({ [STATUS_HEADER]: 'no_responders' }) as Rec
 
 export class Router {
   readonly index: SubjectIndex<ServerSubscription>
-  readonly stats: RouterStats = { published: 0, delivered: 0, unmatched: 0 }
+  readonly stats: RouterStats = { published: 0, delivered: 0, bytesIn: 0, bytesOut: 0, unmatched: 0 }
   readonly #maxSubjectLength: number
   /** Reused for every publish: routing is synchronous, so one is enough and the hot path allocates none. */
   readonly #delivery = new Delivery()
@@ -62,9 +66,11 @@ export class Router {
       if (problem !== null) return { code: 'bad_subject', message: `invalid reply subject ${JSON.stringify(reply)}: ${problem}` }
     }
     this.stats.published++
+    this.stats.bytesIn += payload.length
     const d = this.#delivery.load(subject, reply, headers, encoding, payload, tail)
     const delivered = deliverPlain(matches, from, d) + deliverGroups(matches.groups, from, d)
     this.stats.delivered += delivered
+    this.stats.bytesOut += delivered * (tail === null ? payload.length + subject.length : tail.length)
     if (delivered === 0) {
       this.stats.unmatched++
       if ((flags & PUB_FLAG.request) !== 0 && reply !== null) {

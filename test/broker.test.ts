@@ -373,4 +373,34 @@ test('closes clients with going away when the broker closes', async () => {
   assert.is(await raw.waitClose(), CLOSE_CODE.goingAway)
 })
 
+test('reports connections through events, connections() and state', async () => {
+  const b = track(await startBroker())
+  assert.is(b.state, 'ready')
+  assert.ok(b.ready)
+  const seen: string[] = []
+  b.events.on('connect', (e) => seen.push(`connect ${e.name}`))
+  b.events.on('disconnect', (e) => seen.push(`disconnect ${e.name} ${e.subscriptions.length}`))
+  const c = await connect(b.url, { name: 'watched' })
+  c.subscribe('w.>')
+  c.publish('w.x', 'hello')
+  await c.flush()
+  const [summary] = b.connections()
+  assert.is(summary.name, 'watched')
+  assert.equal(summary.subscriptions.map((s) => s.subject), ['w.>'])
+  assert.is(summary.msgsIn, 1)
+  assert.is(summary.msgsOut, 1)
+  await c.close()
+  await until(2000, () => seen.length === 2, 'the disconnect event')
+  assert.equal(seen, ['connect watched', 'disconnect watched 1'])
+})
+
+test('publishes from the broker itself to subscribers', async () => {
+  const { b, clients: [c] } = await brokerAndClients(1)
+  const s = c.subscribe('$SYS.>')
+  await c.flush()
+  b.publish('$SYS.hello', { up: true })
+  assert.equal((await take(s, 1))[0].data, { up: true })
+  try { b.publish('bad.*'); assert.unreachable() } catch (err) { assert.is((err as SubwireError).code, 'bad_subject') }
+})
+
 test.run()

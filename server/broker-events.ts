@@ -1,0 +1,60 @@
+/**
+ * Events a broker reports to code embedding it (monitoring, $SYS publishers): connections coming and going,
+ * slow consumers. A small typed listener set, not a Node EventEmitter, so a throwing listener is contained.
+ */
+import type { Logger } from 'pino'
+
+/** What is known about one connection, for stats pages and events. */
+export interface ConnectionSummary {
+  id: string
+  name: string
+  ip: string
+  subprotocol: string
+  /** Epoch milliseconds. */
+  connectedAt: number
+  subscriptions: Array<{ sid: number; subject: string; queue: string | null }>
+  pendingBytes: number
+  msgsIn: number
+  bytesIn: number
+  msgsOut: number
+  bytesOut: number
+}
+
+/** Event name → payload. */
+export interface BrokerEventMap {
+  connect: ConnectionSummary
+  disconnect: ConnectionSummary & { code: number }
+  slow_consumer: ConnectionSummary
+}
+
+type Listener<K extends keyof BrokerEventMap> = (event: BrokerEventMap[K]) => void
+
+export class BrokerEvents {
+  readonly #listeners: { [K in keyof BrokerEventMap]: Set<Listener<K>> } = { connect: new Set(), disconnect: new Set(), slow_consumer: new Set() }
+  readonly #logger: Logger
+
+  constructor(logger: Logger) {
+    this.#logger = logger
+  }
+
+  /** Adds a listener; returns the function that removes it. */
+  on<K extends keyof BrokerEventMap>(type: K, listener: Listener<K>): () => void {
+    this.#listeners[type].add(listener)
+    return () => { this.#listeners[type].delete(listener) }
+  }
+
+  /** True when anyone listens (so the broker builds a summary only when it is wanted). */
+  wants(type: keyof BrokerEventMap): boolean {
+    return this.#listeners[type].size > 0
+  }
+
+  emit<K extends keyof BrokerEventMap>(type: K, event: BrokerEventMap[K]): void {
+    for (const listener of this.#listeners[type]) {
+      try {
+        listener(event)
+      } catch (err) {
+        this.#logger.error({ err, event: type }, 'a broker event listener threw')
+      }
+    }
+  }
+}
