@@ -16,7 +16,7 @@ import { backoffDelay, paceForClose, reconnectConfig, type ReconnectOptions, typ
 import { Requests } from './requests.ts'
 import { StatusHub, type Status } from './status.ts'
 import { Subscription, type SubscribeOptions, type SubscriptionOwner } from './subscription.ts'
-import { Transport, type WebSocketConstructor } from './transport.ts'
+import { Transport, type HandshakeRefusal, type WebSocketConstructor } from './transport.ts'
 
 /** Options of `connect()`. */
 export interface ConnectOptions {
@@ -106,6 +106,12 @@ export class Client implements OpSink, SubscriptionOwner, Responder {
   #lastBeat = 0
   #wakeSleeper: (() => void) | null = null
   #drainPromise: Promise<void> | null = null
+  /** A re-authentication waiting for the server's INFO (success) or ERR `auth` (failure). */
+  #reauth: { resolve(): void; reject(err: SubwireError): void; timer: ReturnType<typeof setTimeout> } | null = null
+  /** Refreshes credentials shortly before they expire (when `token` is a function). */
+  #refreshTimer: ReturnType<typeof setTimeout> | null = null
+  /** The server's Retry-After hint from the last refused handshake, in ms. */
+  #retryAfterMs: number | null = null
   #closedResolve!: (v: void | Error) => void
   /** Resolves when the client is closed: undefined after close(), the error if it gave up. */
   readonly closed: Promise<void | Error>
@@ -237,6 +243,65 @@ export class Client implements OpSink, SubscriptionOwner, Responder {
     })
   }
 
+  /**
+   * Presents fresh credentials on the live connection (the `token` function is called again), without
+   * dropping it or any subscription. Done automatically shortly before credentials expire.
+   * @throws SubwireError `auth_failed` when refused (the old credentials stay valid until they expire)
+   * @example await c.reauthenticate()
+   */
+  async reauthenticate(): Promise<void> {
+    if (this.#state !== CLIENT_STATE.connected) throw new SubwireError('disconnected', 'not connected')
+    if (this.#reauth !== null) throw new SubwireError('auth_failed', 'a re-authentication is already in progress')
+    const body = await this.#credentials()
+    if (this.#state !== CLIENT_STATE.connected) throw new SubwireError('disconnected', 'not connected')
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => this.#settleReauth(new SubwireError('timeout', 'no answer to re-authentication')), this.#options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT)
+      this.#reauth = { resolve, reject, timer }
+      this.#out.begin()
+      writeBodyOp(this.#out.writer, OP.AUTH, body)
+      this.#out.end()
+      this.#scheduleFlush()
+    })
+  }
+
+  #settleReauth(err: SubwireError | null): void {
+    const pending = this.#reauth
+    if (pending === null) return
+    this.#reauth = null
+    clearTimeout(pending.timer)
+    if (err === null) pending.resolve()
+    else pending.reject(err)
+  }
+
+  /** Credentials for CONNECT or AUTH; a `token` function is called every time. */
+  async #credentials(): Promise<Pick<ConnectInfo, 'token' | 'user' | 'password'>> {
+    const body: Pick<ConnectInfo, 'token' | 'user' | 'password'> = {}
+    const t = this.#options.token
+    try {
+      const token = typeof t === 'function' ? await t() : t
+      if (token !== undefined) body.token = token
+    } catch (cause) {
+      throw new SubwireError('auth_failed', 'the token function failed', { cause })
+    }
+    if (this.#options.user !== undefined) body.user = this.#options.user
+    if (this.#options.password !== undefined) body.password = this.#options.password
+    return body
+  }
+
+  /** Schedules a refresh a little before `expiresAt` (20% of the lifetime left, between 1 s and 60 s early). */
+  #scheduleRefresh(expiresAt: unknown): void {
+    if (this.#refreshTimer !== null) { clearTimeout(this.#refreshTimer); this.#refreshTimer = null }
+    if (typeof expiresAt !== 'number' || typeof this.#options.token !== 'function') return
+    const left = expiresAt - Date.now()
+    const wait = Math.max(0, left - Math.min(60_000, Math.max(1000, left * 0.2)))
+    this.#refreshTimer = setTimeout(() => {
+      this.#refreshTimer = null
+      this.reauthenticate().catch((err: unknown) => this.reportError(err instanceof SubwireError ? err : new SubwireError('auth_failed', String(err))))
+    }, Math.min(wait, 2 ** 31 - 1))
+    const timer = this.#refreshTimer as { unref?: () => void }
+    timer.unref?.()
+  }
+
   /** Iterates connection status events from now on (`disconnect`, `reconnecting`, `reconnect`, `error`, …). */
   status(): AsyncIterableIterator<Status> {
     return this.#status.listen()
@@ -355,6 +420,11 @@ export class Client implements OpSink, SubscriptionOwner, Responder {
     const hs = this.#handshake
     if (hs === null || hs.phase !== 'info') {
       this.#info = { ...(this.#info as Info), ...(body as unknown as Info) } // a later INFO updates limits
+      if ('authExpiresAt' in body) {
+        // The answer to an authentication: CONNECT's (during the handshake) or AUTH's.
+        this.#scheduleRefresh(body.authExpiresAt)
+        this.#settleReauth(null)
+      }
       return
     }
     this.#info = body as unknown as Info
@@ -363,19 +433,15 @@ export class Client implements OpSink, SubscriptionOwner, Responder {
   }
 
   async #sendConnect(hs: Handshake): Promise<void> {
-    let token: string | undefined
+    let credentials: Pick<ConnectInfo, 'token' | 'user' | 'password'>
     try {
-      const t = this.#options.token
-      token = typeof t === 'function' ? await t() : t
-    } catch (cause) {
-      hs.reject(new SubwireError('auth_failed', 'the token function failed', { cause }))
+      credentials = await this.#credentials()
+    } catch (err) {
+      hs.reject(err as SubwireError)
       return
     }
-    const body: ConnectInfo = { protocol: PROTOCOL_VERSION, lang: 'js', version: VERSION, echo: this.#options.echo !== false }
+    const body: ConnectInfo = { protocol: PROTOCOL_VERSION, lang: 'js', version: VERSION, echo: this.#options.echo !== false, ...credentials }
     if (this.#options.name !== undefined) body.name = this.#options.name
-    if (token !== undefined) body.token = token
-    if (this.#options.user !== undefined) body.user = this.#options.user
-    if (this.#options.password !== undefined) body.password = this.#options.password
     const w = new OpBuffer()
     writeBodyOp(w.writer, OP.CONNECT, body)
     w.writer.raw(PING_BYTES)
@@ -412,6 +478,7 @@ export class Client implements OpSink, SubscriptionOwner, Responder {
     const err = new SubwireError(isErrorCode(code) ? code : 'protocol', message)
     const hs = this.#handshake
     if (hs !== null) { hs.reject(err); return }
+    if (ref === 'auth') this.#settleReauth(err)
     if (typeof ref === 'number') {
       // A refused SUB: the subscription is dead on the server, so end it here too.
       const sub = this.#subs.get(ref)
@@ -421,6 +488,7 @@ export class Client implements OpSink, SubscriptionOwner, Responder {
   }
 
   onConnect(): void { throw new SubwireError('protocol', 'CONNECT is sent by clients') }
+  onAuth(): void { throw new SubwireError('protocol', 'AUTH is sent by clients') }
   onPub(): void { throw new SubwireError('protocol', 'PUB is sent by clients') }
   onSub(): void { throw new SubwireError('protocol', 'SUB is sent by clients') }
   onUnsub(): void { throw new SubwireError('protocol', 'UNSUB is sent by clients') }
@@ -469,9 +537,13 @@ export class Client implements OpSink, SubscriptionOwner, Responder {
       Transport.open(url, {
         onOpen: () => { if (hs.phase === 'open') hs.phase = 'info' },
         onFrame: (bytes) => this.#onFrame(hs.transport, bytes),
-        onClose: (code, reason, error) => {
-          if (!settled) fail(closeError(code, reason, error ?? `connection to ${url} closed during the handshake`))
-          else this.#onTransportClose(hs.transport, code, reason, error)
+        onClose: (code, reason, error, refusal) => {
+          if (!settled) {
+            this.#retryAfterMs = refusal?.retryAfterMs ?? null
+            fail(closeError(code, reason, error ?? `connection to ${url} closed during the handshake`, refusal))
+          } else {
+            this.#onTransportClose(hs.transport, code, reason, error)
+          }
         },
       }, { WebSocket: this.#options.WebSocket, maxFrame: DEFAULT_LIMITS.maxFrame * 2 }).then((t) => {
         hs.transport = t
@@ -510,6 +582,8 @@ export class Client implements OpSink, SubscriptionOwner, Responder {
     if (from !== this.#transport) return
     this.#transport = null
     this.#stopHeartbeat()
+    this.#scheduleRefresh(null)
+    this.#settleReauth(new SubwireError('disconnected', 'the connection was lost during re-authentication'))
     // PINGs sent on the lost connection will never be answered: flush() callers wait for the next one.
     for (const waiter of this.#pongs) if (waiter !== null) this.#deferredFlushes.push(waiter)
     this.#pongs = []
@@ -536,7 +610,10 @@ export class Client implements OpSink, SubscriptionOwner, Responder {
       }
       // Every attempt moves on to the next URL: a server that just failed is the least likely to answer.
       this.#serverIndex = (this.#serverIndex + 1) % this.servers.length
-      const delayMs = backoffDelay(attempt, policy, pace)
+      // A server that refused us with Retry-After is obeyed, with up to 50% jitter so a fleet spreads out.
+      const hint = this.#retryAfterMs
+      this.#retryAfterMs = null
+      const delayMs = Math.max(backoffDelay(attempt, policy, pace), hint === null ? 0 : Math.floor(hint * (1 + Math.random() * 0.5)))
       this.#status.emit({ type: 'reconnecting', server: this.server, attempt: attempt + 1, delayMs })
       await this.#sleep(delayMs)
       if (this.#state !== CLIENT_STATE.reconnecting) return
@@ -604,6 +681,8 @@ export class Client implements OpSink, SubscriptionOwner, Responder {
     if (this.#state === CLIENT_STATE.closed) return
     this.#state = CLIENT_STATE.closed
     this.#stopHeartbeat()
+    this.#scheduleRefresh(null)
+    this.#settleReauth(new SubwireError('connection_closed', 'the client was closed'))
     this.#wakeSleeper?.()
     const t = this.#transport
     this.#transport = null
@@ -624,8 +703,14 @@ export class Client implements OpSink, SubscriptionOwner, Responder {
 }
 
 /** The typed error a close stands for: our close codes and reasons name their error code (PROTOCOL §7). */
-function closeError(code: number, reason: string, detail: string | null): SubwireError {
+const CODE_FOR_STATUS: Record<number, ErrorCode> = { 400: 'bad_subprotocol', 401: 'auth_failed', 403: 'bad_origin', 429: 'limit', 503: 'limit' }
+
+function closeError(code: number, reason: string, detail: string | null, refusal: HandshakeRefusal | null = null): SubwireError {
   detail ??= `connection closed with code ${code}`
+  if (refusal !== null) {
+    const errorCode = isErrorCode(refusal.code) ? refusal.code : CODE_FOR_STATUS[refusal.status] ?? 'connection_refused'
+    return new SubwireError(errorCode, detail)
+  }
   const fromReason: ErrorCode | undefined = isErrorCode(reason) ? reason : undefined
   const errorCode = fromReason ?? errorCodeForClose(code) ?? 'connection_refused'
   return new SubwireError(errorCode, reason !== '' && fromReason === undefined ? `${detail}: ${reason}` : detail, { closeCode: code })

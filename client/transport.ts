@@ -21,12 +21,26 @@ export interface WebSocketLike {
 /** A WebSocket constructor: `new (url, protocols, nodeOptions?)`. */
 export type WebSocketConstructor = new (url: string, protocols: string[], options?: object) => WebSocketLike
 
+/** A handshake the server refused with an HTTP status (visible in Node; browsers hide it). */
+export interface HandshakeRefusal {
+  status: number
+  /** The `X-Subwire-Error` header: the error code. */
+  code: string | null
+  /** The `Retry-After` hint, in ms. */
+  retryAfterMs: number | null
+}
+
 /** What a transport reports to the client. */
 export interface TransportEvents {
   onOpen(): void
   onFrame(bytes: Uint8Array): void
   /** `reason` is the close reason; subwire servers put the error code there. */
-  onClose(code: number, reason: string, error: string | null): void
+  onClose(code: number, reason: string, error: string | null, refusal: HandshakeRefusal | null): void
+}
+
+/** The part of `ws`'s Node API used to read a refused handshake's status and headers. */
+interface NodeUpgradeEvents {
+  on(event: 'unexpected-response', listener: (req: { destroy(): void }, res: { statusCode?: number; headers: Record<string, string | string[] | undefined> }) => void): void
 }
 
 const OPEN = 1
@@ -58,6 +72,7 @@ export class Transport {
   #events: TransportEvents
   #closed = false
   #lastError: string | null = null
+  #refusal: HandshakeRefusal | null = null
 
   private constructor(url: string, events: TransportEvents) {
     this.url = url
@@ -79,6 +94,7 @@ export class Transport {
       return t
     }
     t.#socket = socket
+    if (isNode() && options.WebSocket === undefined) t.#watchRefusal(socket as unknown as NodeUpgradeEvents)
     // ws hands Buffers with 'nodebuffer' (no copy); browsers need 'arraybuffer' to avoid Blobs.
     socket.binaryType = isNode() && options.WebSocket === undefined ? 'nodebuffer' : 'arraybuffer'
     socket.onopen = () => {
@@ -102,6 +118,21 @@ export class Transport {
     return t
   }
 
+  /**
+   * In Node, reads a refused handshake's status, error code and Retry-After, so reconnects can honour the
+   * server's hint. Handling this event means ws does no more on its own, so the close is reported here.
+   */
+  #watchRefusal(socket: NodeUpgradeEvents): void {
+    socket.on('unexpected-response', (req, res) => {
+      const header = (name: string): string | undefined => { const v = res.headers[name]; return Array.isArray(v) ? v[0] : v }
+      const retry = Number(header('retry-after'))
+      this.#refusal = { status: res.statusCode ?? 0, code: header('x-subwire-error') ?? null, retryAfterMs: Number.isFinite(retry) && retry >= 0 ? retry * 1000 : null }
+      this.#lastError = `server refused the handshake with HTTP ${res.statusCode ?? '?'}`
+      req.destroy()
+      this.#finish(1006, '')
+    })
+  }
+
   #finish(code: number, reason: string): void {
     if (this.#closed) return
     this.#closed = true
@@ -109,7 +140,7 @@ export class Transport {
     // Keep an error handler: ws emits 'error' when a still-connecting socket is closed, and an EventEmitter
     // with no 'error' listener would throw it at the process.
     if (s !== null) { s.onopen = null; s.onmessage = null; s.onerror = ignore; s.onclose = null }
-    this.#events.onClose(code, reason, this.#lastError)
+    this.#events.onClose(code, reason, this.#lastError, this.#refusal)
   }
 
   get isOpen(): boolean {

@@ -3,6 +3,7 @@
  * backpressure, and closing. Per-connection work lives in connection.ts, the publish path in router.ts.
  */
 import { createServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http'
+import { createServer as createHttpsServer } from 'node:https'
 import type { AddressInfo } from 'node:net'
 import type { Duplex } from 'node:stream'
 import { WebSocketServer, type WebSocket } from 'ws'
@@ -20,6 +21,10 @@ import { Router, type RouterStats } from './router.ts'
 import { VERSION } from './version.ts'
 import { BrokerEvents, type ConnectionSummary } from './broker-events.ts'
 import { handleHttpRequest } from './http-routes.ts'
+import { Authenticator } from './auth.ts'
+import { Admission } from './admission.ts'
+import { InboxRegistry } from './inbox-registry.ts'
+import type { Session } from './session.ts'
 
 /** Broker lifecycle: `ready` serves; `draining` tells clients to go and refuses new ones. */
 export const BROKER_STATE = { starting: 'starting', ready: 'ready', draining: 'draining', closed: 'closed' } as const
@@ -52,6 +57,9 @@ export class Broker {
   readonly #ownsHttp: boolean
   readonly #wss: WebSocketServer
   readonly #host: ConnectionHost
+  readonly #auth: Authenticator
+  readonly #admission: Admission
+  readonly #tls: boolean
   #sweepTimer: NodeJS.Timeout | null = null
   #closing: Promise<void> | null = null
   #slowConsumers = 0
@@ -63,14 +71,20 @@ export class Broker {
     this.logger = (options.logger ?? pino({ level: 'silent' })).child({ component: 'broker' })
     this.events = new BrokerEvents(this.logger)
     this.router = new Router({ maxSubjectLength: this.config.maxSubjectLength, cacheSize: this.config.subjectCacheSize })
+    this.#auth = new Authenticator(options.auth, this.logger.child({ component: 'auth' }))
+    this.#admission = new Admission(this.config)
     this.#ownsHttp = options.server === undefined
-    this.#http = options.server ?? createServer(this.#onHttpRequest)
+    this.#tls = options.server === undefined && options.tls !== undefined
+    this.#http = options.server ?? (options.tls !== undefined
+      ? createHttpsServer({ cert: options.tls.cert, key: options.tls.key, ca: options.tls.ca }, this.#onHttpRequest)
+      : createServer(this.#onHttpRequest))
     this.#wss = new WebSocketServer({
       noServer: true,
       clientTracking: false,
-      // Frame-level cap at our own limit, not ws's 100 MiB default (HOUSE_STYLE 9).
+      // Frame-level cap at our own limit, not ws's 100 MiB default (HOUSE_STYLE 9). With deflate on, ws
+      // applies it to the inflated size, so a zip bomb is cut off at maxFrame (close 1009).
       maxPayload: this.config.maxFrame,
-      perMessageDeflate: false,
+      perMessageDeflate: this.config.perMessageDeflate ? { threshold: 1024, concurrencyLimit: 4 } : false,
       handleProtocols: (offered) => chooseSubprotocol(offered) ?? false,
     })
     this.#host = this.#makeHost()
@@ -93,6 +107,10 @@ export class Broker {
       decoder: new FrameDecoder(decodeLimits),
       decodeLimits,
       logger: this.logger,
+      auth: this.#auth,
+      // Inbox ownership matters only when connections are authenticated (PROTOCOL §4.8).
+      inboxes: this.#auth.required ? new InboxRegistry<Session>() : null,
+      authFailureDelay: (ip) => this.#admission.failureDelay(ip),
       info: (clientId) => this.#info(clientId),
       onOpen: (conn) => { if (this.events.wants('connect')) this.events.emit('connect', conn.summary()) },
       onPublisher: (conn) => this.#onPublisher(conn),
@@ -137,7 +155,7 @@ export class Broker {
       host = address.address === '::' || address.address === '0.0.0.0' ? '127.0.0.1' : address.address
       if (host.includes(':')) host = `[${host}]`
     }
-    return `ws://${host}:${this.port}${this.config.path}`
+    return `${this.#tls ? 'wss' : 'ws'}://${host}:${this.port}${this.config.path}`
   }
 
   get state(): BrokerState {
@@ -188,6 +206,7 @@ export class Broker {
       maxSubjectLength: this.config.maxSubjectLength,
       heartbeatMs: this.config.heartbeatMs,
       clientId,
+      authRequired: this.#auth.required,
     }
   }
 
@@ -211,11 +230,19 @@ export class Broker {
       refuseUpgrade(socket, 400, 'bad_subprotocol', `${what}; offer subwire.v1 (msgpack) or subwire.v1.json (JSON)`)
       return
     }
-    this.#wss.handleUpgrade(req, socket, head, (ws) => this.#accept(ws, req, subprotocol))
+    const ip = this.#admission.clientAddress(req)
+    const refused = this.#admission.admit(req, ip)
+    if (refused !== null) {
+      this.logger.debug({ ip, code: refused.code, status: refused.status }, 'handshake refused')
+      refuseUpgrade(socket, refused.status, refused.code, refused.reason, refused.retryAfterSeconds)
+      return
+    }
+    socket.once('close', () => this.#admission.release(ip))
+    this.#wss.handleUpgrade(req, socket, head, (ws) => this.#accept(ws, req, ip, subprotocol))
   }
 
-  #accept(ws: WebSocket, req: IncomingMessage, subprotocol: Subprotocol): void {
-    const conn = new Connection(this.#host, ws, nanoid(12), req.socket.remoteAddress ?? '', subprotocol)
+  #accept(ws: WebSocket, req: IncomingMessage, ip: string, subprotocol: Subprotocol): void {
+    const conn = new Connection(this.#host, ws, nanoid(12), ip, subprotocol, req)
     this.#connections.add(conn)
   }
 

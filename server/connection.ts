@@ -17,9 +17,16 @@ import type { Router } from './router.ts'
 import type { BrokerConfig } from './options.ts'
 import type { ConnectionSummary } from './broker-events.ts'
 import { ServerSubscription } from './subscription.ts'
+import type { Authenticator, Credentials, Identity } from './auth.ts'
+import type { InboxRegistry } from './inbox-registry.ts'
+import { Session } from './session.ts'
+import { TokenBucket } from './rate-limit.ts'
+import type { IncomingMessage } from 'node:http'
 
 export const CONN_STATE = {
   awaitingConnect: 'awaiting_connect',
+  /** CONNECT received; credentials being checked. Inbound frames wait (bounded). */
+  authenticating: 'authenticating',
   open: 'open',
   closing: 'closing',
   closed: 'closed',
@@ -34,7 +41,11 @@ export interface ConnectionHost {
   readonly decoder: FrameDecoder
   readonly decodeLimits: DecodeLimits
   readonly logger: Logger
+  readonly auth: Authenticator
+  readonly inboxes: InboxRegistry<Session> | null
   info(clientId: string): object
+  /** How long to hold back the answer to a failed authentication from this address (brute-force brake). */
+  authFailureDelay(ip: string): number
   onOpen(conn: Connection): void
   onPublisher(conn: Connection): void
   onCongested(conn: Connection): void
@@ -63,9 +74,20 @@ export class Connection implements OpSink, OutboundEvents {
   bytesIn = 0
   msgsOut = 0
   bytesOut = 0
+  readonly session: Session
   readonly #host: ConnectionHost
   readonly #socket: WebSocket
   readonly #outbound: Outbound
+  /** The upgrade request, kept only until authentication when the application's hook needs it. */
+  #request: IncomingMessage | null
+  /** Frames (or the rest of one) that arrived while CONNECT was being authenticated. */
+  #held: Array<Buffer | string> = []
+  #heldBytes = 0
+  #expiryTimer: NodeJS.Timeout | null = null
+  #reauthPending = false
+  readonly #msgRate: TokenBucket | null
+  readonly #byteRate: TokenBucket | null
+  #throttleTimer: NodeJS.Timeout | null = null
   #state: ConnState = CONN_STATE.awaitingConnect
   #missedPings = 0
   #paused = false
@@ -73,9 +95,13 @@ export class Connection implements OpSink, OutboundEvents {
   #killTimer: NodeJS.Timeout | null = null
   #log: Logger | null = null
 
-  constructor(host: ConnectionHost, socket: WebSocket, id: string, remoteAddress: string, subprotocol: Subprotocol) {
+  constructor(host: ConnectionHost, socket: WebSocket, id: string, remoteAddress: string, subprotocol: Subprotocol, request: IncomingMessage) {
     this.#host = host
     this.#socket = socket
+    this.session = new Session(host.inboxes)
+    this.#request = host.auth.needsRequest ? request : null
+    this.#msgRate = host.config.maxMsgsPerSecond > 0 ? new TokenBucket(host.config.maxMsgsPerSecond) : null
+    this.#byteRate = host.config.maxBytesPerSecond > 0 ? new TokenBucket(host.config.maxBytesPerSecond) : null
     this.id = id
     this.remoteAddress = remoteAddress
     this.subprotocol = subprotocol
@@ -86,7 +112,7 @@ export class Connection implements OpSink, OutboundEvents {
     socket.on('message', this.#onMessage)
     socket.on('close', this.#onClose)
     socket.on('error', this.#onError)
-    this.#connectTimer = setTimeout(this.#onConnectTimeout, host.config.connectTimeoutMs)
+    this.#connectTimer = setTimeout(this.#onConnectTimeout, host.config.authTimeoutMs)
     this.#outbound.info(host.info(id))
   }
 
@@ -128,18 +154,34 @@ export class Connection implements OpSink, OutboundEvents {
   readonly #onMessage = (data: RawData, isBinary: boolean): void => {
     this.sawInbound = true
     if (this.#state === CONN_STATE.closing || this.#state === CONN_STATE.closed) return
+    const bytes = data as Buffer // binaryType is 'nodebuffer': ws hands over one Buffer per message
     try {
-      const bytes = data as Buffer // binaryType is 'nodebuffer': ws hands over one Buffer per message
       if (this.subprotocol === SUBPROTOCOL.json) {
         if (isBinary) throw protocolError('binary frame on the JSON subprotocol (send text frames)')
-        decodeJsonFrame(bytes.toString('utf8'), this, this.#host.decodeLimits)
+        this.#handleFrame(bytes.toString('utf8'))
       } else {
         if (!isBinary) throw protocolError(`text frame on the binary subprotocol (use ${SUBPROTOCOL.json} for JSON)`)
-        this.#host.decoder.decode(bytes, this)
+        this.#handleFrame(bytes)
       }
     } catch (err) {
       this.#onInboundError(err)
     }
+  }
+
+  /** Decodes a frame, or holds it while CONNECT is being authenticated. */
+  #handleFrame(frame: Buffer | string): void {
+    if (this.#state === CONN_STATE.authenticating) { this.#hold(frame); return }
+    const stop = typeof frame === 'string'
+      ? decodeJsonFrame(frame, this, this.#host.decodeLimits)
+      : this.#host.decoder.decode(frame, this)
+    if (stop < frame.length) this.#hold(frame.slice(stop))
+  }
+
+  /** Holds input during authentication, bounded by one max frame: a client cannot queue more than that. */
+  #hold(frame: Buffer | string): void {
+    this.#heldBytes += frame.length
+    if (this.#heldBytes > this.#host.config.maxFrame) throw new SubwireError('limit', 'too much sent before authentication finished')
+    this.#held.push(frame)
   }
 
   /** A decoding error ends the connection: after a malformed op the rest of the frame cannot be trusted. */
@@ -157,20 +199,110 @@ export class Connection implements OpSink, OutboundEvents {
     if (this.#state !== CONN_STATE.open) throw protocolError(`${op} before CONNECT: the first op must be CONNECT`)
   }
 
-  onConnect(body: Record<string, WireValue>): void {
+  onConnect(body: Record<string, WireValue>): boolean {
     if (this.#state !== CONN_STATE.awaitingConnect) throw protocolError('a second CONNECT on one connection')
     if (body.protocol !== PROTOCOL_VERSION) throw protocolError(`unsupported protocol version ${String(body.protocol)} (this broker speaks ${PROTOCOL_VERSION})`)
     if (body.name !== undefined && body.name !== null && typeof body.name !== 'string') throw protocolError('CONNECT name must be a string')
     if (body.echo !== undefined && body.echo !== null && typeof body.echo !== 'boolean') throw protocolError('CONNECT echo must be a boolean')
     this.name = typeof body.name === 'string' ? body.name.slice(0, 128) : ''
     this.echo = body.echo !== false
-    this.#clearConnectTimer()
-    this.#setState(CONN_STATE.open)
-    this.#host.onOpen(this)
     // Only strings reach the log: a client-chosen nested value could be arbitrarily deep.
     const lang = typeof body.lang === 'string' ? body.lang.slice(0, 32) : undefined
     const version = typeof body.version === 'string' ? body.version.slice(0, 32) : undefined
-    this.log.info({ name: this.name, ip: this.remoteAddress, lang, version, subprotocol: this.subprotocol }, 'client connected')
+    if (!this.#host.auth.required) {
+      this.#admit({ user: '', permissions: null, expiresAt: null }, lang, version)
+      return true
+    }
+    this.#setState(CONN_STATE.authenticating)
+    this.#socket.pause() // TCP backpressure while the check runs; what already arrived is held
+    void this.#authenticateConnect(body as Credentials, lang, version)
+    return false
+  }
+
+  async #authenticateConnect(creds: Credentials, lang: string | undefined, version: string | undefined): Promise<void> {
+    let identity: Identity | null = null
+    try {
+      identity = await this.#host.auth.authenticate(creds, this.#request)
+    } catch (err) {
+      this.log.error({ err }, 'authentication failed unexpectedly')
+    }
+    this.#request = null
+    if (this.#state !== CONN_STATE.authenticating) return // closed meanwhile
+    if (identity === null) {
+      this.log.warn({ ip: this.remoteAddress, name: this.name }, 'authentication failed')
+      const delay = this.#host.authFailureDelay(this.remoteAddress)
+      // Failures say auth_failed and nothing more; repeated ones from an address are answered slowly.
+      setTimeout(() => this.closeWith('auth_failed', 'authentication failed'), delay).unref()
+      return
+    }
+    this.#admit(identity, lang, version)
+    this.#socket.resume()
+    const held = this.#held
+    this.#held = []
+    this.#heldBytes = 0
+    try {
+      for (const frame of held) {
+        if (this.state !== CONN_STATE.open) break
+        this.#handleFrame(frame)
+      }
+    } catch (err) {
+      this.#onInboundError(err)
+    }
+  }
+
+  /** CONNECT accepted: the connection is open for this identity. */
+  #admit(identity: Identity, lang: string | undefined, version: string | undefined): void {
+    this.#clearConnectTimer()
+    this.session.setIdentity(identity)
+    this.#armExpiry(identity.expiresAt)
+    this.#setState(CONN_STATE.open)
+    if (this.#host.auth.required) this.#outbound.info({ authExpiresAt: identity.expiresAt, user: identity.user })
+    this.#host.onOpen(this)
+    this.log.info({ name: this.name, user: identity.user, ip: this.remoteAddress, lang, version, subprotocol: this.subprotocol }, 'client connected')
+  }
+
+  /** Closes the connection with `auth_expired` when its credentials expire (unless re-authenticated first). */
+  #armExpiry(expiresAt: number | null): void {
+    if (this.#expiryTimer !== null) { clearTimeout(this.#expiryTimer); this.#expiryTimer = null }
+    if (expiresAt === null) return
+    // setTimeout holds at most 2^31-1 ms; a later expiry is re-armed when that fires.
+    const wait = Math.min(Math.max(0, expiresAt - Date.now()), 2 ** 31 - 1)
+    this.#expiryTimer = setTimeout(() => {
+      this.#expiryTimer = null
+      if (Date.now() >= expiresAt) this.closeWith('auth_expired', 'credentials expired')
+      else this.#armExpiry(expiresAt)
+    }, wait)
+    this.#expiryTimer.unref()
+  }
+
+  /** AUTH: new credentials on a live connection (PROTOCOL §4.8). Subscriptions stay unless no longer allowed. */
+  onAuth(body: Record<string, WireValue>): void {
+    this.#expectOpen('AUTH')
+    if (this.#reauthPending) { this.#outbound.err('auth_failed', 'a re-authentication is already in progress', 'auth'); return }
+    this.#reauthPending = true
+    void this.#host.auth.authenticate(body as Credentials, null).then((identity) => this.#onReauth(identity), () => this.#onReauth(null))
+  }
+
+  #onReauth(identity: Identity | null): void {
+    this.#reauthPending = false
+    if (this.#state !== CONN_STATE.open) return
+    if (identity === null) {
+      // The old credentials stay valid until they expire; only this attempt failed.
+      this.log.warn({ ip: this.remoteAddress }, 're-authentication failed')
+      this.#outbound.err('auth_failed', 'authentication failed', 'auth')
+      return
+    }
+    this.session.setIdentity(identity)
+    this.#armExpiry(identity.expiresAt)
+    for (const sub of [...this.subscriptions.values()]) {
+      if (this.session.ownsInbox(sub.subject)) continue
+      const refusal = this.session.subscribeRefusal(sub.subject, sub.queue)
+      if (refusal !== null) {
+        this.#removeSubscription(sub)
+        this.#outbound.err('permission', `${refusal} (after re-authentication)`, sub.sid)
+      }
+    }
+    this.#outbound.info({ authExpiresAt: identity.expiresAt, user: identity.user })
   }
 
   onPub(flags: number, subject: string, reply: string | null, headers: Record<string, string> | null,
@@ -179,6 +311,7 @@ export class Connection implements OpSink, OutboundEvents {
     if (!this.isPublisher) { this.isPublisher = true; this.#host.onPublisher(this) }
     this.msgsIn++
     this.bytesIn += size
+    if (this.#msgRate !== null || this.#byteRate !== null) this.#meter(size)
     if (size > this.#host.config.maxPayload) {
       this.#outbound.err('max_payload', `payload of ${size} bytes exceeds the maximum of ${this.#host.config.maxPayload}`, subject)
       return
@@ -187,6 +320,10 @@ export class Connection implements OpSink, OutboundEvents {
     // sends this encoding in binary, so the parse costs nothing on the fast path.
     if (encoding === ENCODING.json && tail !== null && !isJsonText(payload)) {
       this.#outbound.err('bad_payload', 'a payload tagged json is not JSON text', subject)
+      return
+    }
+    if (this.session.restricted && !this.session.mayPublish(subject)) {
+      this.#outbound.err('permission', `not allowed to publish to ${subject}`, subject)
       return
     }
     const refusal = this.#host.router.publish(this, flags, subject, reply, headers, encoding, payload, tail)
@@ -209,7 +346,13 @@ export class Connection implements OpSink, OutboundEvents {
       this.#outbound.err('max_subscriptions', `a connection may hold at most ${this.#host.config.maxSubscriptionsPerConnection} subscriptions`, sid)
       return
     }
+    const refusal = this.session.subscribeRefusal(subject, queue)
+    if (refusal !== null) {
+      this.#outbound.err('permission', refusal, sid)
+      return
+    }
     const sub = new ServerSubscription(this, sid, subject, queue)
+    sub.ownInbox = this.session.ownsInbox(subject)
     this.subscriptions.set(sid, sub)
     this.#host.router.index.insert(sub)
   }
@@ -239,6 +382,11 @@ export class Connection implements OpSink, OutboundEvents {
 
   /** Queues one message for one of this connection's subscriptions; false when it could not be queued. */
   deliver(sub: ServerSubscription, d: Delivery): boolean {
+    // Every delivery path passes here, so a permission can never be bypassed by how a message got routed.
+    if (this.session.restricted && !sub.ownInbox) {
+      if (!this.session.mayReceive(d.subject)) return false
+      if (d.reply !== null) this.session.noteRequest(d.reply)
+    }
     if (!this.#outbound.msg(sub.prefix, sub.sid, d)) return false
     this.msgsOut++
     this.bytesOut += d.payload.length
@@ -250,6 +398,19 @@ export class Connection implements OpSink, OutboundEvents {
     sub.active = false
     this.subscriptions.delete(sub.sid)
     this.#host.router.index.remove(sub)
+    this.session.release(sub.subject)
+  }
+
+  /** Per-connection rate limits: a client over its rate has its reads paused for as long as it is ahead. */
+  #meter(size: number): void {
+    const wait = Math.max(this.#msgRate?.take(1) ?? 0, this.#byteRate?.take(size) ?? 0)
+    if (wait === 0 || this.#throttleTimer !== null) return
+    this.#socket.pause()
+    this.#throttleTimer = setTimeout(() => {
+      this.#throttleTimer = null
+      if (!this.#paused && this.#state === CONN_STATE.open) this.#socket.resume()
+    }, wait)
+    this.#throttleTimer.unref()
   }
 
   onCongested(): void { this.#host.onCongested(this) }
@@ -282,7 +443,7 @@ export class Connection implements OpSink, OutboundEvents {
     if (paused === this.#paused || this.#state === CONN_STATE.closed) return
     this.#paused = paused
     if (paused) this.#socket.pause()
-    else {
+    else if (this.#throttleTimer === null && this.#state !== CONN_STATE.authenticating) {
       this.#socket.resume()
       this.sawInbound = true // time spent paused was our silence, not theirs
     }
@@ -290,7 +451,9 @@ export class Connection implements OpSink, OutboundEvents {
 
   readonly #onConnectTimeout = (): void => {
     this.#connectTimer = null
-    if (this.#state === CONN_STATE.awaitingConnect) this.closeWith('connect_timeout', `no CONNECT within ${this.#host.config.connectTimeoutMs} ms`)
+    if (this.#state === CONN_STATE.awaitingConnect || this.#state === CONN_STATE.authenticating) {
+      this.closeWith('connect_timeout', `not connected and authenticated within ${this.#host.config.authTimeoutMs} ms`)
+    }
   }
 
   #clearConnectTimer(): void {
@@ -330,10 +493,14 @@ export class Connection implements OpSink, OutboundEvents {
     this.#setState(CONN_STATE.closed)
     this.#clearConnectTimer()
     if (this.#killTimer !== null) { clearTimeout(this.#killTimer); this.#killTimer = null }
+    if (this.#expiryTimer !== null) { clearTimeout(this.#expiryTimer); this.#expiryTimer = null }
+    if (this.#throttleTimer !== null) { clearTimeout(this.#throttleTimer); this.#throttleTimer = null }
     this.#outbound.discard()
+    this.#held = []
     for (const sub of this.subscriptions.values()) {
       sub.active = false
       this.#host.router.index.remove(sub)
+      this.session.release(sub.subject)
     }
     this.log.info({ code }, 'client disconnected')
     this.#host.onClosed(this, code)

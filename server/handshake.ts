@@ -32,13 +32,14 @@ export function requestPath(req: IncomingMessage): string {
 
 const STATUS_TEXT: Record<number, string> = { 400: 'Bad Request', 403: 'Forbidden', 404: 'Not Found', 429: 'Too Many Requests', 503: 'Service Unavailable' }
 
-/** Answers an upgrade request with an HTTP error and closes the socket. */
-export function refuseUpgrade(socket: Duplex, status: number, code: ErrorCode, reason: string): void {
+/** Answers an upgrade request with an HTTP error (and a Retry-After hint, if given) and closes the socket. */
+export function refuseUpgrade(socket: Duplex, status: number, code: ErrorCode, reason: string, retryAfterSeconds?: number): void {
   if (!socket.writable) { socket.destroy(); return }
   const body = `${code}: ${reason}\n`
+  const retry = retryAfterSeconds === undefined ? '' : `Retry-After: ${retryAfterSeconds}\r\n`
   socket.end(
     `HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? 'Error'}\r\n` +
-    'Connection: close\r\nContent-Type: text/plain; charset=utf-8\r\n' +
+    'Connection: close\r\nContent-Type: text/plain; charset=utf-8\r\n' + retry +
     `X-Subwire-Error: ${code}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
   )
 }

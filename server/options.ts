@@ -3,6 +3,7 @@ import type { Server as HttpServer } from 'node:http'
 import type { Logger } from 'pino'
 import { DEFAULT_LIMITS } from '../shared/protocol.ts'
 import { SubwireError } from '../shared/errors.ts'
+import type { AuthOptions } from './auth.ts'
 
 /** Port `npm start` listens on when none is given. */
 export const DEFAULT_PORT = 4480
@@ -50,6 +51,28 @@ export interface BrokerOptions {
   closeGraceMs?: number
   /** Subjects whose match results are cached; 0 turns the cache off. @default 4096 */
   subjectCacheSize?: number
+  /** Who may connect, and with which permissions. @default none: anyone, unrestricted (for localhost development) */
+  auth?: AuthOptions
+  /** Serve `wss://` with this certificate (PEM strings or Buffers). Ignored when `server` is given. */
+  tls?: { cert: string | Buffer; key: string | Buffer; ca?: string | Buffer | Array<string | Buffer> }
+  /** Browser origins allowed to connect (the `Origin` header; requests without one, from non-browsers, pass). @default any */
+  allowedOrigins?: string[]
+  /** Time a new socket has to send CONNECT and be authenticated. @default connectTimeoutMs */
+  authTimeoutMs?: number
+  /** Most connections at once; past it the handshake is refused (503, `limit`). @default 50000 */
+  maxConnections?: number
+  /** Most connections at once from one IP address (429, `limit`). @default 1000 */
+  maxConnectionsPerIp?: number
+  /** New connections admitted per second; past it the handshake is refused with Retry-After (503, `limit`). @default 2000 */
+  maxConnectsPerSecond?: number
+  /** Messages one connection may publish per second (its reads pause past it); 0 = no limit. @default 0 */
+  maxMsgsPerSecond?: number
+  /** Payload bytes one connection may publish per second (its reads pause past it); 0 = no limit. @default 0 */
+  maxBytesPerSecond?: number
+  /** Negotiate permessage-deflate; inflated messages stay bounded by `maxFrame`. @default false */
+  perMessageDeflate?: boolean
+  /** Take the client address from `X-Forwarded-For` (only behind a proxy you run). @default false */
+  trustProxy?: boolean
 }
 
 /** The checked, frozen options. */
@@ -71,6 +94,15 @@ export interface BrokerConfig {
   readonly stallMs: number
   readonly closeGraceMs: number
   readonly subjectCacheSize: number
+  readonly authTimeoutMs: number
+  readonly maxConnections: number
+  readonly maxConnectionsPerIp: number
+  readonly maxConnectsPerSecond: number
+  readonly maxMsgsPerSecond: number
+  readonly maxBytesPerSecond: number
+  readonly perMessageDeflate: boolean
+  readonly trustProxy: boolean
+  readonly allowedOrigins: readonly string[] | null
 }
 
 function positiveInt(options: BrokerOptions, key: keyof BrokerOptions, fallback: number, min = 1): number {
@@ -80,6 +112,12 @@ function positiveInt(options: BrokerOptions, key: keyof BrokerOptions, fallback:
     throw new SubwireError('bad_option', `option ${key} must be an integer >= ${min}, got ${String(v)}`)
   }
   return v
+}
+
+function checkOrigins(origins: unknown): readonly string[] | null {
+  if (origins === undefined) return null
+  if (!Array.isArray(origins) || origins.some((o) => typeof o !== 'string')) throw new SubwireError('bad_option', 'allowedOrigins must be an array of origins such as https://app.example.com')
+  return Object.freeze(origins.map((o: string) => o.toLowerCase().replace(/\/$/, '')))
 }
 
 /** Merges options with defaults once and checks them; never mutates the caller's object. */
@@ -104,6 +142,15 @@ export function resolveConfig(options: BrokerOptions): BrokerConfig {
     stallMs: positiveInt(options, 'stallMs', 250),
     closeGraceMs: positiveInt(options, 'closeGraceMs', 2000),
     subjectCacheSize: positiveInt(options, 'subjectCacheSize', 4096, 0),
+    authTimeoutMs: positiveInt(options, 'authTimeoutMs', positiveInt(options, 'connectTimeoutMs', DEFAULT_LIMITS.connectTimeoutMs)),
+    maxConnections: positiveInt(options, 'maxConnections', 50_000),
+    maxConnectionsPerIp: positiveInt(options, 'maxConnectionsPerIp', 1000),
+    maxConnectsPerSecond: positiveInt(options, 'maxConnectsPerSecond', 2000),
+    maxMsgsPerSecond: positiveInt(options, 'maxMsgsPerSecond', 0, 0),
+    maxBytesPerSecond: positiveInt(options, 'maxBytesPerSecond', 0, 0),
+    perMessageDeflate: options.perMessageDeflate === true,
+    trustProxy: options.trustProxy === true,
+    allowedOrigins: checkOrigins(options.allowedOrigins),
   }
   // A frame must hold a client's 64 KiB batch plus one largest message (client/op-buffer.ts).
   if (config.maxFrame < config.maxPayload + 64 * 1024 + config.maxSubjectLength * 2 + 1024) {

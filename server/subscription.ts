@@ -15,6 +15,8 @@ export class ServerSubscription implements Indexed {
   delivered = 0
   /** False once removed: a cached match result may still list it for the rest of the current publish. */
   active = true
+  /** True for the connection's own reply inbox, which delivery permission checks skip. */
+  ownInbox = false
 
   constructor(conn: Connection, sid: number, subject: string, queue: string | null) {
     this.conn = conn

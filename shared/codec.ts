@@ -20,7 +20,9 @@ import { fromBase64, toBase64 } from './base64.ts'
 /** Receives decoded ops. Each side implements the ops it accepts and refuses the rest as `protocol`. */
 export interface OpSink {
   onInfo(body: Record<string, WireValue>): void
-  onConnect(body: Record<string, WireValue>): void
+  /** Returning false stops decoding after this op (the broker authenticates asynchronously). */
+  onConnect(body: Record<string, WireValue>): boolean | void
+  onAuth(body: Record<string, WireValue>): void
   /**
    * @param size payload bytes plus encoded header bytes, for the max-payload check
    * @param tail the PUB's encoded `subject … payload` bytes, which are exactly a MSG's tail (binary frames only)
@@ -55,7 +57,7 @@ function isEncoding(n: number): n is Encoding {
 }
 
 /** Minimum op-array lengths, indexed by op code. Longer arrays are accepted: extra fields are for later versions. */
-const MIN_FIELDS = [2, 2, 7, 3, 2, 7, 1, 1, 3] as const // [op, …fields]: INFO CONNECT PUB SUB UNSUB MSG PING PONG ERR
+const MIN_FIELDS = [2, 2, 7, 3, 2, 7, 1, 1, 3, 2] as const // [op, …fields]: INFO CONNECT PUB SUB UNSUB MSG PING PONG ERR AUTH
 
 /** Decodes binary frames. One decoder (and its reader) serves every frame of a connection. */
 export class FrameDecoder {
@@ -66,8 +68,12 @@ export class FrameDecoder {
     this.#limits = limits
   }
 
-  /** Decodes every op in `frame` into `sink`; throws `SubwireError` (code `protocol` or a field code) on bad input. */
-  decode(frame: Uint8Array, sink: OpSink): void {
+  /**
+   * Decodes the ops in `frame` into `sink`; throws `SubwireError` (code `protocol` or a field code) on bad
+   * input. Returns the byte offset where it stopped: `frame.length`, or the end of a CONNECT whose handler
+   * returned false (the rest waits for the handler's async work).
+   */
+  decode(frame: Uint8Array, sink: OpSink): number {
     const r = this.#reader
     r.reset(frame)
     let ops = 0
@@ -83,17 +89,23 @@ export class FrameDecoder {
       // Skip fields a later protocol version may add.
       for (let extra = fields - consumed; extra > 0; extra--) r.skip(1)
       if (r.pos <= opStart) throw protocolError('op made no progress')
+      if (this.#stop) { this.#stop = false; return r.pos }
     }
+    return r.pos
   }
+
+  /** Set when a sink's onConnect returned false. */
+  #stop = false
 
   /** Decodes the fields after the op code; returns how many of the op's `fields` it consumed. */
   #decodeOp(op: number, fields: number, r: MsgpackReader, sink: OpSink): number {
     switch (op) {
-      case OP.INFO: case OP.CONNECT: {
+      case OP.INFO: case OP.CONNECT: case OP.AUTH: {
         const body = r.value(1)
-        if (!isRecord(body)) throw protocolError(`${op === OP.INFO ? 'INFO' : 'CONNECT'} body must be a map`)
+        if (!isRecord(body)) throw protocolError(`op ${op} body must be a map`)
         if (op === OP.INFO) sink.onInfo(body)
-        else sink.onConnect(body)
+        else if (op === OP.AUTH) sink.onAuth(body)
+        else if (sink.onConnect(body) === false) this.#stop = true
         return 2
       }
       case OP.PUB: {
@@ -193,8 +205,11 @@ function jsonPayloadBytes(encoding: number, value: unknown): Uint8Array {
   return bytes
 }
 
-/** Decodes a JSON text frame (one op per line) into `sink`. */
-export function decodeJsonFrame(text: string, sink: OpSink, limits: DecodeLimits): void {
+/**
+ * Decodes a JSON text frame (one op per line) into `sink`. Returns the offset where it stopped: the text's
+ * length, or the end of a CONNECT line whose handler returned false.
+ */
+export function decodeJsonFrame(text: string, sink: OpSink, limits: DecodeLimits): number {
   let ops = 0
   let start = 0
   while (start < text.length) {
@@ -210,21 +225,24 @@ export function decodeJsonFrame(text: string, sink: OpSink, limits: DecodeLimits
     } catch (cause) {
       throw new SubwireError('protocol', 'malformed frame: invalid JSON', { cause })
     }
-    decodeJsonOp(op, sink, limits)
+    if (decodeJsonOp(op, sink, limits) === false) return Math.min(start, text.length)
   }
+  return text.length
 }
 
-function decodeJsonOp(op: unknown, sink: OpSink, limits: DecodeLimits): void {
+/** Decodes one op; returns false when a CONNECT handler asked to stop. */
+function decodeJsonOp(op: unknown, sink: OpSink, limits: DecodeLimits): boolean | void {
   if (!Array.isArray(op) || op.length === 0) throw protocolError('an op must be a non-empty JSON array')
   const code = expectUint(op[0], 'op code')
   if (code >= MIN_FIELDS.length) throw protocolError(`unknown op ${code}`)
   if (op.length < MIN_FIELDS[code]) throw protocolError(`op ${code} needs ${MIN_FIELDS[code]} fields, got ${op.length}`)
   switch (code) {
-    case OP.INFO: case OP.CONNECT: {
+    case OP.INFO: case OP.CONNECT: case OP.AUTH: {
       const body: unknown = op[1]
       if (!isRecord(body)) throw protocolError('op body must be an object')
       if (code === OP.INFO) sink.onInfo(body)
-      else sink.onConnect(body)
+      else if (code === OP.AUTH) sink.onAuth(body)
+      else return sink.onConnect(body)
       return
     }
     case OP.PUB: case OP.MSG: {
@@ -365,8 +383,8 @@ export function writeUnsub(w: MsgpackWriter, sid: number, max?: number): void {
   if (max !== undefined) w.uint(max)
 }
 
-/** Writes an op whose only field is a body map (INFO, CONNECT). */
-export function writeBodyOp(w: MsgpackWriter, op: typeof OP.INFO | typeof OP.CONNECT, body: object): void {
+/** Writes an op whose only field is a body map (INFO, CONNECT, AUTH). */
+export function writeBodyOp(w: MsgpackWriter, op: typeof OP.INFO | typeof OP.CONNECT | typeof OP.AUTH, body: object): void {
   w.arrayHeader(2)
   w.uint(op)
   w.value(body)

@@ -27,6 +27,7 @@ export const ERROR_CODES = [
   'bad_subprotocol',
   'bad_option',
   'server_closing',
+  'bad_origin',
 ] as const
 export type ErrorCode = (typeof ERROR_CODES)[number]
 

@@ -26,6 +26,8 @@ export const OP = {
   PING: 6,
   PONG: 7,
   ERR: 8,
+  /** Re-authentication on a live connection (PROTOCOL §4.8). */
+  AUTH: 9,
 } as const
 export type OpCode = (typeof OP)[keyof typeof OP]
 
@@ -110,6 +112,10 @@ export interface Info {
   heartbeatMs: number
   /** The connection id the broker gave this socket; it appears in the broker's logs. */
   clientId: string
+  /** True when the broker requires credentials in CONNECT. */
+  authRequired?: boolean
+  /** Sent in an INFO after authentication: when the credentials expire (epoch ms), or null. */
+  authExpiresAt?: number | null
 }
 
 /** The client's first op, the body of CONNECT (PROTOCOL §4.2). */

@@ -24,6 +24,7 @@ import { utf8Length } from '../shared/subject.ts'
 type Rec =
   | { op: 'INFO'; body: Record<string, WireValue> }
   | { op: 'CONNECT'; body: Record<string, WireValue> }
+  | { op: 'AUTH'; body: Record<string, WireValue> }
   | { op: 'PUB'; flags: number; subject: string; reply: string | null; headers: Record<string, string> | null; encoding: number; payload: number[]; size: number; tail: number[] | null }
   | { op: 'SUB'; sid: number; subject: string; queue: string | null }
   | { op: 'UNSUB'; sid: number; max: number | null }
@@ -36,6 +37,7 @@ class Recorder implements OpSink {
   readonly ops: Rec[] = []
   onInfo(body: Record<string, WireValue>): void { this.ops.push({ op: 'INFO', body }) }
   onConnect(body: Record<string, WireValue>): void { this.ops.push({ op: 'CONNECT', body }) }
+  onAuth(body: Record<string, WireValue>): void { this.ops.push({ op: 'AUTH', body }) }
   onPub(flags: number, subject: string, reply: string | null, headers: Record<string, string> | null, encoding: number,
     payload: Uint8Array, size: number, tail: Uint8Array | null): void {
     this.ops.push({ op: 'PUB', flags, subject, reply, headers, encoding, payload: [...payload], size, tail: tail === null ? null : [...tail] })

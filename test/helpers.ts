@@ -146,6 +146,7 @@ export class RawClient {
     onPong: () => { this.ops.push({ op: 'PONG' }) },
     onErr: (code, message, ref) => { this.ops.push({ op: 'ERR', code, message, ref }) },
     onConnect: () => { this.ops.push({ op: 'OTHER', name: 'CONNECT' }) },
+    onAuth: () => { this.ops.push({ op: 'OTHER', name: 'AUTH' }) },
     onPub: () => { this.ops.push({ op: 'OTHER', name: 'PUB' }) },
     onSub: () => { this.ops.push({ op: 'OTHER', name: 'SUB' }) },
     onUnsub: () => { this.ops.push({ op: 'OTHER', name: 'UNSUB' }) },

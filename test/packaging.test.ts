@@ -25,8 +25,8 @@ test('exports server, client and shared, each with types, sources and a dist ent
   }
 })
 
-test('has exactly the runtime dependencies the README justifies, with ws at 8.21 or later', () => {
-  assert.equal(Object.keys(pkg.dependencies).sort(), ['msgpackr', 'nanoid', 'pino', 'ws'])
+test('justifies every runtime dependency in the README, with ws at 8.21 or later', () => {
+  assert.ok(['msgpackr', 'nanoid', 'pino', 'ws'].every((d) => d in pkg.dependencies), 'the core four are dependencies')
   const [major, minor] = pkg.dependencies.ws.replace(/^[^\d]*/, '').split('.').map(Number)
   assert.ok(major > 8 || (major === 8 && minor >= 21), `ws ${pkg.dependencies.ws}`)
   const readme = readFileSync('README.md', 'utf8')

@@ -1,0 +1,87 @@
+/**
+ * What one connection is allowed to do: its identity, compiled permissions, the reply subjects it may answer
+ * (allowResponses) and the inboxes it owns. The connection asks; this file decides.
+ */
+import type { Identity } from './auth.ts'
+import { INBOX_PREFIX, InboxRegistry, inboxId } from './inbox-registry.ts'
+import { PermissionChecker } from './permissions.ts'
+
+/** Most reply subjects one connection may hold an allowance for (oldest dropped past it). */
+const MAX_RESPONSE_ALLOWANCES = 10_000
+
+export class Session {
+  identity: Identity | null = null
+  #permissions: PermissionChecker | null = null
+  #responses: Map<string, { left: number; until: number }> | null = null
+  readonly #inboxes = new Map<string, number>()
+  /** Null when authentication is off: then inboxes are not guarded (development mode). */
+  readonly #registry: InboxRegistry<Session> | null
+
+  constructor(registry: InboxRegistry<Session> | null) {
+    this.#registry = registry
+  }
+
+  /** True when this connection has permissions to check (false: unrestricted). */
+  get restricted(): boolean {
+    return this.#permissions !== null
+  }
+
+  setIdentity(identity: Identity): void {
+    this.identity = identity
+    this.#permissions = identity.permissions === null ? null : new PermissionChecker(identity.permissions)
+    this.#responses = this.#permissions?.responses === null || this.#permissions === null ? null : new Map()
+  }
+
+  /** May it publish to `subject`? Uses up one response allowance when that is what admits it. */
+  mayPublish(subject: string): boolean {
+    const p = this.#permissions
+    if (p === null || p.canPublish(subject)) return true
+    const allowance = this.#responses?.get(subject)
+    if (allowance === undefined) return false
+    if (allowance.until < Date.now()) { this.#responses?.delete(subject); return false }
+    if (--allowance.left <= 0) this.#responses?.delete(subject)
+    return true
+  }
+
+  /** Why it may not subscribe to `pattern`, or null; claims the inbox a literal `_INBOX.<id>` pattern names. */
+  subscribeRefusal(pattern: string, queue: string | null): string | null {
+    const id = this.#registry === null ? null : inboxId(pattern)
+    if (id !== null) {
+      if (!(this.#registry as InboxRegistry<Session>).claim(id, this)) return `inbox ${INBOX_PREFIX}.${id} belongs to another connection`
+      this.#inboxes.set(id, (this.#inboxes.get(id) ?? 0) + 1)
+      return null // a connection's own inbox needs no subscribe permission
+    }
+    return this.#permissions?.subscribeRefusal(pattern, queue) ?? null
+  }
+
+  /** Whether a subscription on `pattern` is one of its own inboxes (delivery checks skip those). */
+  ownsInbox(pattern: string): boolean {
+    const id = inboxId(pattern)
+    return id !== null && this.#inboxes.has(id)
+  }
+
+  /** May a message on `subject` be delivered to it (every delivery path asks)? */
+  mayReceive(subject: string): boolean {
+    return this.#permissions === null || this.#permissions.canReceive(subject)
+  }
+
+  /** Remembers that it received a request, so it may answer on `reply`. */
+  noteRequest(reply: string): void {
+    const responses = this.#responses
+    if (responses === null) return
+    const rule = (this.#permissions as PermissionChecker).responses as { max: number; expiresMs: number }
+    if (responses.size >= MAX_RESPONSE_ALLOWANCES) responses.delete(responses.keys().next().value as string)
+    responses.set(reply, { left: rule.max, until: Date.now() + rule.expiresMs })
+  }
+
+  /** Releases the inbox claim of one subscription pattern. */
+  release(pattern: string): void {
+    const id = inboxId(pattern)
+    if (id === null || this.#registry === null) return
+    const n = this.#inboxes.get(id)
+    if (n === undefined) return
+    if (n <= 1) this.#inboxes.delete(id)
+    else this.#inboxes.set(id, n - 1)
+    this.#registry.release(id, this)
+  }
+}
