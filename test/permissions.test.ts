@@ -1,0 +1,182 @@
+import { test } from 'uvu'
+import * as assert from 'uvu/assert'
+import { SignJWT } from 'jose'
+import { connect, type Client, type Status } from '../client/index.ts'
+import { patternCovers, patternsIntersect, type Permissions } from '../server/index.ts'
+import { SubwireError } from '../shared/errors.ts'
+import { cleanupAfterEach, sleep, startBroker, take, until, within } from './helpers.ts'
+
+const track = cleanupAfterEach(test)
+
+test('pattern containment: an allow covers a pattern only if it matches every subject the pattern can', () => {
+  const rows: Array<[string, string, boolean]> = [
+    ['orders.eu.*', 'orders.eu.created', true],
+    ['orders.eu.*', 'orders.eu.*', true],
+    ['orders.eu.*', 'orders.>', false],
+    ['orders.eu.*', '>', false],
+    ['orders.eu.*', 'orders.*.created', false],
+    ['orders.>', 'orders.eu.*', true],
+    ['orders.>', 'orders.>', true],
+    ['orders.>', 'orders', false],
+    ['foo.*', 'foo.>', false],
+    ['>', 'anything.at.all', true],
+    ['*.*', 'a.b', true],
+    ['*.*', 'a.b.c', false],
+    ['a.*.c', 'a.*.c', true],
+    ['a.b.c', 'a.*.c', false],
+  ]
+  for (const [allow, pattern, covers] of rows) assert.is(patternCovers(allow, pattern), covers, `${allow} covers ${pattern}`)
+})
+
+test('pattern intersection: a deny blocks any pattern that could match one of its subjects', () => {
+  const rows: Array<[string, string, boolean]> = [
+    ['orders.secret', 'orders.>', true],
+    ['orders.secret', 'orders.*', true],
+    ['orders.secret', 'orders.public', false],
+    ['orders.*.x', 'orders.eu.*', true],
+    ['a.b', 'a.b.c', false],
+    ['a.>', 'a', false],
+    ['>', 'x', true],
+    ['a.*', 'b.*', false],
+  ]
+  for (const [deny, pattern, hit] of rows) assert.is(patternsIntersect(deny, pattern), hit, `${deny} ∩ ${pattern}`)
+})
+
+/** A broker with one restricted user and one admin, each on a token. */
+async function brokerWith(permissions: Permissions): Promise<{ user: Client; admin: Client; errors: Status[] }> {
+  const b = track(await startBroker({
+    auth: { tokens: [{ token: 'restricted-user', user: 'u', permissions }, { token: 'admin-token-1', user: 'admin' }] },
+  }))
+  const user = track(await connect(b.url, { token: 'restricted-user' }))
+  const admin = track(await connect(b.url, { token: 'admin-token-1' }))
+  const errors: Status[] = []
+  void (async () => { for await (const s of user.status()) if (s.type === 'error') errors.push(s) })()
+  return { user, admin, errors }
+}
+
+async function subscribeOutcome(c: Client, subject: string, queue?: string): Promise<string> {
+  const sub = c.subscribe(subject, queue === undefined ? {} : { queue })
+  await c.flush()
+  const result = await within(2000, Promise.race([sub.closed, sleep(100).then(() => 'open' as const)]), 'the subscription outcome')
+  if (result === 'open') { sub.unsubscribe(); return 'allowed' }
+  return result === null ? 'closed' : result.code
+}
+
+test('refuses wildcard subscriptions broader than the allow list', async () => {
+  const { user } = await brokerWith({ subscribe: { allow: ['orders.eu.*'] } })
+  const rows: Array<[string, string]> = [
+    ['orders.eu.*', 'allowed'],
+    ['orders.eu.created', 'allowed'],
+    ['orders.>', 'permission'],
+    ['>', 'permission'],
+    ['orders.*.created', 'permission'],
+    ['orders.eu.created.more', 'permission'],
+    ['payments.x', 'permission'],
+  ]
+  for (const [subject, outcome] of rows) assert.is(await subscribeOutcome(user, subject), outcome, subject)
+})
+
+test('lets deny win over allow for subscriptions and publishes', async () => {
+  const { user, admin, errors } = await brokerWith({ subscribe: { allow: ['orders.>'], deny: ['orders.secret'] }, publish: { allow: ['orders.>'], deny: ['orders.secret'] } })
+  assert.is(await subscribeOutcome(user, 'orders.>'), 'permission', 'a wildcard reaching a denied subject')
+  assert.is(await subscribeOutcome(user, 'orders.public'), 'allowed')
+  const seen = admin.subscribe('orders.>')
+  await admin.flush()
+  user.publish('orders.secret', 'leak')
+  user.publish('orders.public', 'fine')
+  await user.flush()
+  const [m] = await take(seen, 1)
+  assert.is(m.subject, 'orders.public')
+  await until(2000, () => errors.some((e) => (e as { subject?: string }).subject === 'orders.secret'), 'a permission error for the publish')
+  const e = errors.find((x) => (x as { subject?: string }).subject === 'orders.secret') as { error: SubwireError }
+  assert.is(e.error.code, 'permission')
+  assert.is(user.state, 'connected', 'the connection stays up')
+})
+
+test('restricts queue group names', async () => {
+  const { user } = await brokerWith({ subscribe: { allow: ['jobs.>'], queues: { allow: ['workers'] } } })
+  assert.is(await subscribeOutcome(user, 'jobs.x', 'workers'), 'allowed')
+  assert.is(await subscribeOutcome(user, 'jobs.x', 'other'), 'permission')
+})
+
+test('lets a responder answer a request it received without publish permission, once', async () => {
+  const { user, admin } = await brokerWith({ subscribe: { allow: ['svc.>'] }, publish: { allow: ['nothing.at.all'] } })
+  let answered = 0
+  let secondRefused = false
+  user.subscribe('svc.echo', {
+    callback: (_e, m) => {
+      if (m === null) return
+      m.respond({ echoed: m.data })
+      answered++
+      try { m.respond('twice') } catch { secondRefused = true }
+    },
+  })
+  await user.flush()
+  const r = await within(3000, admin.request('svc.echo', 7, { timeout: 2000 }), 'a reply')
+  assert.equal(r.data, { echoed: 7 })
+  assert.is(answered, 1)
+  assert.not.ok(secondRefused, 'publish does not throw; the broker refuses the second reply')
+  user.publish('_INBOX.someone.else.1', 'forged')
+  await user.flush()
+})
+
+test('keeps users out of other connections\' inboxes', async () => {
+  const { user, admin } = await brokerWith({ subscribe: { allow: ['orders.>'] }, publish: { allow: ['orders.>', 'svc'] } })
+  assert.is(await subscribeOutcome(user, '_INBOX.>'), 'permission')
+  assert.is(await subscribeOutcome(user, '_INBOX.*.>'), 'permission')
+  // The admin's inbox id is taken as soon as the admin makes a request.
+  admin.subscribe('svc', { callback: (_e, m) => m?.respond('ok') })
+  await admin.flush()
+  await admin.request('svc', null, { timeout: 1000 })
+  const adminInbox = [...(await adminInboxes(admin))][0]
+  assert.ok(adminInbox !== undefined)
+  assert.is(await subscribeOutcome(user, `${adminInbox}.>`), 'permission')
+  // The restricted user's own inbox needs no permission: its request/reply works.
+  const r = await within(3000, user.request('svc', null, { timeout: 2000 }), 'the reply')
+  assert.is(r.data, 'ok')
+})
+
+/** The inbox prefix a client uses, read from a reply subject it receives. */
+async function adminInboxes(c: Client): Promise<Set<string>> {
+  const seen = new Set<string>()
+  const probe = c.subscribe('probe.inbox', { callback: (_e, m) => { if (m?.reply) seen.add(m.reply.split('.').slice(0, 2).join('.')) } })
+  await c.flush()
+  void c.request('probe.inbox', null, { timeout: 200 }).catch(() => undefined)
+  await until(2000, () => seen.size > 0, 'the probe')
+  probe.unsubscribe()
+  return seen
+}
+
+test('enforces the permissions of a JWT claim, request/reply included', async () => {
+  const secret = 'another-secret-for-claims-that-is-long'
+  const b = track(await startBroker({ auth: { jwt: { secret } }, }))
+  const sign = (permissions: Permissions): Promise<string> => new SignJWT({ permissions }).setProtectedHeader({ alg: 'HS256' }).setSubject('c').setExpirationTime('1h').sign(new TextEncoder().encode(secret))
+  const svc = track(await connect(b.url, { token: await sign({ subscribe: { allow: ['svc.time'] }, publish: { allow: ['none.x'] } }) }))
+  const caller = track(await connect(b.url, { token: await sign({ publish: { allow: ['svc.*'] }, subscribe: { allow: ['none.y'] } }) }))
+  svc.subscribe('svc.time', { callback: (_e, m) => m?.respond('noon') })
+  await svc.flush()
+  const r = await within(3000, caller.request('svc.time', null, { timeout: 2000 }), 'the reply')
+  assert.is(r.data, 'noon')
+  assert.is(await subscribeOutcome(caller, 'svc.time'), 'permission')
+})
+
+test('drops subscriptions a re-authentication no longer allows, and keeps the rest', async () => {
+  const b = track(await startBroker({
+    auth: { tokens: [
+      { token: 'broad-token-1', user: 'u', permissions: { subscribe: { allow: ['a.>', 'b.>'] } } },
+      { token: 'narrow-token-1', user: 'u', permissions: { subscribe: { allow: ['a.>'] } } },
+    ] },
+  }))
+  let token = 'broad-token-1'
+  const c = track(await connect(b.url, { token: () => token }))
+  const a = c.subscribe('a.>')
+  const bSub = c.subscribe('b.>')
+  await c.flush()
+  token = 'narrow-token-1'
+  await within(3000, c.reauthenticate(), 're-authentication')
+  const closed = await within(2000, bSub.closed, 'the dropped subscription')
+  assert.is(closed?.code, 'permission')
+  assert.not.ok(a.isClosed)
+})
+
+test.run()
