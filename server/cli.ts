@@ -1,90 +1,98 @@
 #!/usr/bin/env node
 /**
- * The `subwire` command. For now: `subwire serve [--port N] [--host H] [--path P] [--log-level L]`.
- * Stops gracefully on SIGINT/SIGTERM (clients are told "going away"); a second signal exits at once.
+ * The `subwire` command: `serve` runs a broker; `pub`, `sub`, `req`, `stats` and `topics` talk to one through
+ * the client SDK. Each command lives in server/cli/<command>.ts; this file dispatches and maps errors to exit
+ * codes (0 done, 1 failed, 2 bad usage or configuration).
  */
-import { parseArgs } from 'node:util'
-import { pino } from 'pino'
-import { createBroker } from './broker.ts'
-import { DEFAULT_PORT } from './options.ts'
+import { realpathSync } from 'node:fs'
+import { pathToFileURL } from 'node:url'
 import { SubwireError } from '../shared/errors.ts'
+import { VERSION } from './version.ts'
+import { EXIT, type CliIo, type Command } from './cli/io.ts'
+import { serve } from './cli/serve.ts'
+import { pub } from './cli/pub.ts'
+import { sub } from './cli/sub.ts'
+import { req } from './cli/req.ts'
+import { stats } from './cli/stats.ts'
+import { topics } from './cli/topics.ts'
 
-const USAGE = `Usage: subwire serve [options]
+export const USAGE = `Usage: subwire <command> [options]   (subwire <command> --help for its options)
 
-Runs a subwire broker (in memory).
+Commands:
+  serve                      run a broker, with its web monitor at http://127.0.0.1:4480/
+  pub <subject> <data>       publish a message (--count N for many, with progress and a rate)
+  sub <subject>              print the messages of a subscription (wildcards * and >; --json)
+  req <subject> <data>       send a request and print the reply
+  stats                      print the broker's connections, subscriptions, counters and rates
+  topics ls|info|add|rm      manage durable topics (not available yet)
 
-Options:
-  --port N          TCP port (0 = any free port)      [default: ${DEFAULT_PORT}]
-  --host H          interface to listen on             [default: 127.0.0.1]
-  --path P          URL path for WebSocket upgrades    [default: /]
-  --log-level L     fatal|error|warn|info|debug|trace|silent  [default: info]
-  -h, --help        show this help
+Client commands find the broker with --server URL or SUBWIRE_URL (default ws://127.0.0.1:4480/).
+subwire ${VERSION}
 `
 
-const LOG_LEVELS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
+const COMMANDS: Record<string, Command> = { serve, pub, sub, req, stats, topics }
 
-function fail(message: string): never {
-  process.stderr.write(`subwire: ${message}\n\n${USAGE}`)
-  process.exit(2)
-}
-
-function parsePort(raw: string | undefined): number {
-  if (raw === undefined) return DEFAULT_PORT
-  const port = Number(raw)
-  if (!Number.isInteger(port) || port < 0 || port > 65535) fail(`--port must be an integer from 0 to 65535, got ${JSON.stringify(raw)}`)
-  return port
-}
-
-async function serve(args: string[]): Promise<void> {
-  let values: { port?: string; host?: string; path?: string; 'log-level'?: string; help?: boolean }
+/**
+ * Runs one command line; returns its exit code (a running `serve` returns 0 and lives on).
+ * @example process.exitCode = await runCli(['stats', '--json'], io)
+ */
+export async function runCli(argv: string[], io: CliIo): Promise<number> {
+  const [name, ...args] = argv
+  if (name === undefined || name === '-h' || name === '--help' || name === 'help') { io.out(USAGE); return EXIT.ok }
+  if (name === '--version' || name === '-v') { io.out(`${VERSION}\n`); return EXIT.ok }
+  const command = COMMANDS[name]
+  if (command === undefined) {
+    io.err(`subwire: unknown command ${JSON.stringify(name)}\n\n${USAGE}`)
+    return EXIT.usage
+  }
   try {
-    ({ values } = parseArgs({
-      args,
-      options: {
-        port: { type: 'string' },
-        host: { type: 'string' },
-        path: { type: 'string' },
-        'log-level': { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-      strict: true,
-    }))
+    return await command(args, io)
   } catch (err) {
-    fail((err as Error).message)
+    if (err instanceof SubwireError) {
+      const usage = err.code === 'bad_option'
+      io.err(`subwire ${name}: ${usage ? '' : `${err.code}: `}${err.message}\n${usage ? `(subwire ${name} --help lists the options)\n` : ''}`)
+      return usage ? EXIT.usage : EXIT.failed
+    }
+    io.err(`subwire ${name}: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`)
+    return EXIT.failed
   }
-  if (values.help === true) { process.stdout.write(USAGE); return }
-  const level = values['log-level'] ?? 'info'
-  if (!LOG_LEVELS.has(level)) fail(`--log-level must be one of ${[...LOG_LEVELS].join(', ')}`)
-  const logger = pino({ level })
-  let broker
+}
+
+/** The process's io: stdout/stderr, its environment, and a signal aborted by the first SIGINT/SIGTERM (not for serve). */
+function processIo(command: string | undefined): CliIo {
+  const controller = new AbortController()
+  if (command !== 'serve') {
+    const abort = (): void => {
+      if (controller.signal.aborted) process.exit(130)
+      controller.abort()
+    }
+    process.on('SIGINT', abort)
+    process.on('SIGTERM', abort)
+  }
+  return {
+    out: (text) => { process.stdout.write(text) },
+    err: (text) => { process.stderr.write(text) },
+    env: process.env,
+    errIsTTY: process.stderr.isTTY === true,
+    signal: controller.signal,
+  }
+}
+
+/** True when this file is the program (through the npm bin symlink too), not a module a test imported. */
+function invokedDirectly(): boolean {
+  const main = process.argv[1]
+  if (main === undefined) return false
   try {
-    broker = await createBroker({ port: parsePort(values.port), host: values.host ?? '127.0.0.1', path: values.path ?? '/', logger })
-  } catch (err) {
-    if (err instanceof SubwireError) fail(err.message)
-    const code = (err as NodeJS.ErrnoException).code
-    if (code === 'EADDRINUSE') fail(`port ${values.port ?? DEFAULT_PORT} is already in use (try --port 0)`)
-    throw err
+    return pathToFileURL(realpathSync(main)).href === import.meta.url
+  } catch {
+    return false
   }
-  process.stderr.write(`subwire broker listening on ${broker.url}\nconnect with: connect('${broker.url}') from 'subwire/client'\n`)
-  let stopping = false
-  const stop = (signal: string): void => {
-    if (stopping) process.exit(1)
-    stopping = true
-    logger.info({ signal }, 'shutting down')
-    broker.close().then(() => process.exit(0), () => process.exit(1))
-  }
-  process.on('SIGINT', () => stop('SIGINT'))
-  process.on('SIGTERM', () => stop('SIGTERM'))
 }
 
-async function main(argv: string[]): Promise<void> {
-  const [command, ...rest] = argv
-  if (command === undefined || command === '-h' || command === '--help' || command === 'help') {
-    process.stdout.write(USAGE)
-    return
+if (invokedDirectly()) {
+  const argv = process.argv.slice(2)
+  const code = await runCli(argv, processIo(argv[0]))
+  if (argv[0] !== 'serve' || code !== EXIT.ok) {
+    process.exitCode = code
   }
-  if (command === 'serve') return serve(rest)
-  fail(`unknown command ${JSON.stringify(command)}`)
 }
-
-await main(process.argv.slice(2))

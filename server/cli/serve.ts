@@ -1,0 +1,120 @@
+/**
+ * `subwire serve`: runs a broker with its monitoring, configured from flags, `SUBWIRE_*` variables and a
+ * config file (serve-config.ts), and stops it gracefully on SIGTERM/SIGINT: not ready at once (so a load
+ * balancer stops sending), clients told "going away" (so they reconnect elsewhere), exit within
+ * `shutdownTimeoutMs`; a second signal exits at once.
+ */
+import { createBroker, type Broker } from '../broker.ts'
+import { attachMonitoring, type Monitoring } from '../monitoring.ts'
+import { cliLogger } from '../log-format.ts'
+import { flagName, loadServeConfig, serveOptionsHelp, SERVE_OPTIONS, type ServeConfig } from '../serve-config.ts'
+import { SubwireError } from '../../shared/errors.ts'
+import { EXIT, parseCommand, type CliIo } from './io.ts'
+import type { Logger } from 'pino'
+
+export const SERVE_USAGE = `Usage: subwire serve [options]
+
+Runs a subwire broker (in memory) with its web monitor, health, metrics and stats endpoints on the same port.
+Every option can also be set in a JSON config file (--config; the key is the camelCase name, "maxPayload") or
+an environment variable (SUBWIRE_ and the name in capitals, SUBWIRE_MAX_PAYLOAD); flags win over variables,
+variables over the file, the file over the defaults [shown in brackets]. Sizes take units (64KiB, 1MiB),
+durations too (250ms, 10s). A config file may also hold "auth" (users, tokens, JWT; see README).
+
+Options:
+  --config FILE                       JSON config file (env SUBWIRE_CONFIG)
+  --print-config                      print the resolved configuration with where each value came from, and exit
+${serveOptionsHelp()}
+  -h, --help                          show this help
+
+On SIGTERM or SIGINT the broker stops accepting, reports not ready, tells clients "going away" and exits within
+shutdownTimeoutMs; a second signal exits at once.
+`
+
+/** parseArgs options for every serve option: strings, and booleans with --no-<flag>. */
+function serveFlags(): Record<string, { type: 'string' } | { type: 'boolean' }> {
+  const flags: Record<string, { type: 'string' } | { type: 'boolean' }> = {
+    config: { type: 'string' },
+    'print-config': { type: 'boolean' },
+    help: { type: 'boolean' },
+  }
+  for (const [key, spec] of Object.entries(SERVE_OPTIONS)) flags[flagName(key)] = { type: spec.kind === 'bool' ? 'boolean' : 'string' }
+  return flags
+}
+
+/** The resolved configuration as the operator would want to check it (secrets left out). */
+function describeConfig(config: ServeConfig): string {
+  const { auth, tls, ...broker } = config.broker as Record<string, unknown>
+  const shown = {
+    ...broker,
+    logLevel: config.logLevel,
+    logFormat: config.logFormat ?? 'auto',
+    shutdownTimeoutMs: config.shutdownTimeoutMs,
+    statsIntervalMs: config.statsIntervalMs,
+    monitor: config.monitor,
+    ...(tls === undefined ? {} : { tls: '(certificate loaded)' }),
+    ...(auth === undefined ? {} : { auth: '(configured)' }),
+  }
+  return `${JSON.stringify({ file: config.file, options: shown, sources: config.sources }, null, 2)}\n`
+}
+
+/** Where to point a browser and tools, printed once the broker listens. */
+function banner(broker: Broker, monitoring: Monitoring | null): string {
+  const http = broker.url.replace(/^ws/, 'http').replace(/(:\d+)\/.*$/, '$1')
+  let text = `subwire broker listening on ${broker.url}\n`
+  if (monitoring !== null) {
+    text += `  monitor:  ${http}/  (open in a browser)\n`
+    text += `  health:   ${http}/healthz  ${http}/readyz   metrics: ${http}/metrics   stats: ${http}/stats\n`
+  }
+  text += `  connect with: connect('${broker.url}') from 'subwire/client', or: subwire sub '>' --server ${broker.url}\n`
+  return text
+}
+
+/** Installs the signal handlers of a running broker. */
+function onSignals(broker: Broker, monitoring: Monitoring | null, logger: Logger, timeoutMs: number, io: CliIo): void {
+  let stopping = false
+  const stop = (signal: NodeJS.Signals): void => {
+    if (stopping) {
+      logger.warn({ signal }, 'second signal: exiting at once')
+      process.exit(EXIT.failed)
+    }
+    stopping = true
+    logger.info({ signal, shutdownTimeoutMs: timeoutMs }, 'shutting down: not ready, telling clients to go')
+    const deadline = setTimeout(() => {
+      logger.error({ shutdownTimeoutMs: timeoutMs }, 'shutdown timed out: exiting with clients still connected')
+      process.exit(EXIT.failed)
+    }, timeoutMs)
+    deadline.unref()
+    broker.close().then(() => {
+      monitoring?.close()
+      io.err('subwire broker stopped\n')
+      process.exit(EXIT.ok)
+    }, (err: unknown) => {
+      logger.error({ err }, 'shutdown failed')
+      process.exit(EXIT.failed)
+    })
+  }
+  process.on('SIGINT', stop)
+  process.on('SIGTERM', stop)
+}
+
+export async function serve(args: string[], io: CliIo): Promise<number> {
+  const { values } = parseCommand(args, serveFlags())
+  if (values.help === true) { io.out(SERVE_USAGE); return EXIT.ok }
+  const config = loadServeConfig({ flags: values as Record<string, string | boolean | undefined>, env: io.env })
+  if (values['print-config'] === true) { io.out(describeConfig(config)); return EXIT.ok }
+  const logger = cliLogger(config.logLevel, config.logFormat ?? (process.stdout.isTTY === true ? 'pretty' : 'json'))
+  let broker: Broker
+  try {
+    broker = await createBroker({ ...config.broker, logger })
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    if (code === 'EADDRINUSE') throw new SubwireError('bad_option', `port ${config.broker.port ?? ''} is already in use (try --port 0 for any free port)`, { cause: err })
+    if (code === 'EADDRNOTAVAIL') throw new SubwireError('bad_option', `cannot listen on host ${config.broker.host ?? ''}: no such interface`, { cause: err })
+    throw err
+  }
+  const monitoring = config.monitor ? attachMonitoring(broker, { sysStats: { intervalMs: config.statsIntervalMs } }) : null
+  io.err(banner(broker, monitoring))
+  onSignals(broker, monitoring, logger, config.shutdownTimeoutMs, io)
+  // The process now lives on the broker's server; the signal handlers end it.
+  return EXIT.ok
+}

@@ -1,0 +1,136 @@
+/** `subwire serve` configuration: flags > env > file > defaults, validated with messages naming the field. */
+import { test } from 'uvu'
+import * as assert from 'uvu/assert'
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { envName, flagName, loadServeConfig, parseQuantity, SERVE_OPTIONS } from '../server/serve-config.ts'
+import { runCli } from '../server/cli.ts'
+import type { CliIo } from '../server/cli/io.ts'
+import { SubwireError } from '../shared/errors.ts'
+import { within } from './helpers.ts'
+
+const dir = mkdtempSync(join(tmpdir(), 'subwire-config-'))
+let files = 0
+function configFile(content: unknown): string {
+  const file = join(dir, `config-${files++}.json`)
+  writeFileSync(file, typeof content === 'string' ? content : JSON.stringify(content))
+  return file
+}
+
+/** The message of the SubwireError `fn` throws (its code must be bad_option). */
+function badOption(fn: () => unknown): string {
+  try {
+    fn()
+  } catch (err) {
+    assert.instance(err, SubwireError)
+    assert.is((err as SubwireError).code, 'bad_option')
+    return (err as Error).message
+  }
+  assert.unreachable('expected a bad_option error')
+  return ''
+}
+
+function memoryIo(env: Record<string, string> = {}): { io: CliIo; out: () => string; err: () => string } {
+  const out: string[] = []
+  const err: string[] = []
+  return {
+    io: { out: (s) => { out.push(s) }, err: (s) => { err.push(s) }, env, errIsTTY: false, signal: new AbortController().signal },
+    out: () => out.join(''),
+    err: () => err.join(''),
+  }
+}
+
+test('names every option the same way as a flag, a variable and a file key', () => {
+  assert.is(flagName('maxPayload'), 'max-payload')
+  assert.is(envName('maxPayload'), 'SUBWIRE_MAX_PAYLOAD')
+  assert.is(envName('port'), 'SUBWIRE_PORT')
+  assert.is(envName('shutdownTimeoutMs'), 'SUBWIRE_SHUTDOWN_TIMEOUT_MS')
+  for (const key of ['port', 'host', 'path', 'maxPayload', 'maxFrame', 'heartbeatMs', 'maxPendingBytes', 'closeGraceMs', 'logLevel', 'shutdownTimeoutMs']) {
+    assert.ok(key in SERVE_OPTIONS, `${key} is configurable`)
+  }
+})
+
+test('flags win over variables, variables over the file, the file over the defaults', () => {
+  const file = configFile({ port: 1111, host: '0.0.0.0', maxPayload: 2048, heartbeatMs: 3000 })
+  const config = loadServeConfig({
+    flags: { config: file, port: '3333' },
+    env: { SUBWIRE_PORT: '2222', SUBWIRE_HOST: '127.0.0.2' },
+  })
+  assert.is(config.broker.port, 3333)
+  assert.is(config.broker.host, '127.0.0.2')
+  assert.is(config.broker.maxPayload, 2048)
+  assert.is(config.broker.heartbeatMs, 3000)
+  assert.is(config.shutdownTimeoutMs, 10_000)
+  assert.equal(config.sources, { port: 'flag', host: 'env', maxPayload: 'file', heartbeatMs: 'file' })
+})
+
+test('reads the config file named by SUBWIRE_CONFIG', () => {
+  const file = configFile({ serverName: 'from-file' })
+  assert.is(loadServeConfig({ flags: {}, env: { SUBWIRE_CONFIG: file } }).broker.serverName, 'from-file')
+})
+
+test('takes sizes and durations with units', () => {
+  const rows: Array<[string, 'bytes' | 'ms', number]> = [
+    ['1048576', 'bytes', 1_048_576], ['1MiB', 'bytes', 1_048_576], ['64 KiB', 'bytes', 65_536], ['2kb', 'bytes', 2000],
+    ['250ms', 'ms', 250], ['10s', 'ms', 10_000], ['1.5s', 'ms', 1500], ['2min', 'ms', 120_000], ['1e6', 'bytes', 1_000_000],
+  ]
+  for (const [raw, kind, want] of rows) assert.is(parseQuantity(raw, kind), want, raw)
+  assert.is(parseQuantity('10s', 'bytes'), '10s', 'a duration unit is not a size')
+  const config = loadServeConfig({ flags: { 'max-pending-bytes': '16MiB', 'shutdown-timeout-ms': '3s' }, env: {} })
+  assert.is(config.broker.maxPendingBytes, 16 * 1024 * 1024)
+  assert.is(config.shutdownTimeoutMs, 3000)
+})
+
+test('refuses bad values with a message naming the field as it was written', () => {
+  assert.match(badOption(() => loadServeConfig({ flags: { port: 'abc' }, env: {} })), /^--port must be an integer, got "abc"/)
+  assert.match(badOption(() => loadServeConfig({ flags: {}, env: { SUBWIRE_MAX_PAYLOAD: 'lots' } })), /^SUBWIRE_MAX_PAYLOAD must be a size in bytes/)
+  const file = configFile({ port: 70000 })
+  assert.match(badOption(() => loadServeConfig({ flags: { config: file }, env: {} })), new RegExp(`^port in ${file} must be at most 65535`))
+  assert.match(badOption(() => loadServeConfig({ flags: { path: 'ws' }, env: {} })), /--path must start with '\/'/)
+  assert.match(badOption(() => loadServeConfig({ flags: { 'log-level': 'loud' }, env: {} })), /--log-level must be one of fatal, error/)
+  assert.match(badOption(() => loadServeConfig({ flags: {}, env: { SUBWIRE_PER_MESSAGE_DEFLATE: 'maybe' } })), /SUBWIRE_PER_MESSAGE_DEFLATE must be true or false/)
+})
+
+test('refuses unknown keys in a config file and suggests the likely one', () => {
+  const file = configFile({ maxPayLoad: 10, hartbeatMs: 5 })
+  const message = badOption(() => loadServeConfig({ flags: { config: file }, env: {} }))
+  assert.match(message, /unknown option maxPayLoad in .* \(did you mean maxPayload\?\)/)
+  assert.match(message, /unknown option hartbeatMs in .* \(did you mean heartbeatMs\?\)/)
+})
+
+test('refuses a missing or malformed config file', () => {
+  assert.match(badOption(() => loadServeConfig({ flags: { config: join(dir, 'missing.json') }, env: {} })), /cannot read the config file/)
+  assert.match(badOption(() => loadServeConfig({ flags: { config: configFile('{ port: 1 ') }, env: {} })), /is not valid JSON/)
+  assert.match(badOption(() => loadServeConfig({ flags: { config: configFile([1, 2]) }, env: {} })), /must hold a JSON object/)
+})
+
+test('needs tlsCert and tlsKey together', () => {
+  assert.match(badOption(() => loadServeConfig({ flags: { 'tls-cert': 'cert.pem' }, env: {} })), /tlsCert and tlsKey go together/)
+})
+
+test('serve --print-config shows each value with its source, and bad config exits 2 naming the field', async () => {
+  const ok = memoryIo({ SUBWIRE_HEARTBEAT_MS: '5s' })
+  assert.is(await within(5000, runCli(['serve', '--print-config', '--port', '0'], ok.io), 'print-config'), 0)
+  const printed = JSON.parse(ok.out()) as { options: Record<string, unknown>; sources: Record<string, string> }
+  assert.is(printed.options.heartbeatMs, 5000)
+  assert.equal(printed.sources, { heartbeatMs: 'env', port: 'flag' })
+  const bad = memoryIo({ SUBWIRE_STALL_MS: '-1' })
+  assert.is(await within(5000, runCli(['serve', '--print-config'], bad.io), 'bad config'), 2)
+  assert.match(bad.err(), /SUBWIRE_STALL_MS/)
+})
+
+test('every command answers --help with its usage and exit code 0', async () => {
+  for (const command of ['serve', 'pub', 'sub', 'req', 'stats', 'topics']) {
+    const m = memoryIo()
+    assert.is(await within(5000, runCli([command, '--help'], m.io), `${command} --help`), 0, command)
+    assert.match(m.out(), new RegExp(`^Usage: subwire ${command}`), command)
+  }
+  const top = memoryIo()
+  assert.is(await runCli(['--help'], top.io), 0)
+  assert.match(top.out(), /Commands:/)
+  const unknown = memoryIo()
+  assert.is(await runCli(['frobnicate'], unknown.io), 2)
+})
+
+test.run()

@@ -1,0 +1,130 @@
+/**
+ * `subwire serve` as a process: configuration from a file and variables, the banner, and graceful shutdown on
+ * signals (not ready at once, clients told "going away", exit within shutdownTimeoutMs, a second signal at once).
+ */
+import { test } from 'uvu'
+import * as assert from 'uvu/assert'
+import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { connect } from '../client/index.ts'
+import { RawClient, within } from './helpers.ts'
+import type { Socket } from 'node:net'
+
+const children = new Set<ChildProcess>()
+test.after.each(() => {
+  for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+  children.clear()
+})
+
+interface Served {
+  child: ChildProcess
+  url: string
+  http: string
+  stderr: () => string
+  exited: Promise<number | null>
+}
+
+/** Starts `subwire serve` and waits for its banner. */
+async function serve(args: string[], env: Record<string, string> = {}): Promise<Served> {
+  const child = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', 'server/cli.ts', 'serve', ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...env },
+  })
+  children.add(child)
+  let err = ''
+  child.stderr?.on('data', (chunk: Buffer) => { err += chunk.toString() })
+  child.stdout?.resume()
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
+  const banner = await within(20_000, new Promise<RegExpMatchArray>((resolve, reject) => {
+    const check = (): void => {
+      const m = err.match(/listening on (ws:\/\/\S+)\n {2}monitor: {2}(http:\/\/\S+)\//)
+      if (m !== null) resolve(m)
+    }
+    child.stderr?.on('data', check)
+    void exited.then((code) => reject(new Error(`serve exited with ${code}: ${err}`)))
+  }), 'the serve banner')
+  return { child, url: banner[1] ?? '', http: banner[2] ?? '', stderr: () => err, exited }
+}
+
+/** A connected client that stops reading, so the broker's close waits for it (up to closeGraceMs). */
+async function stuckClient(url: string): Promise<RawClient> {
+  const raw = new RawClient(url)
+  await within(3000, raw.opened, 'the raw socket to open')
+  raw.connect()
+  await raw.waitFor((op) => op.op === 'INFO')
+  ;(raw.ws as unknown as { _socket: Socket })._socket.pause()
+  return raw
+}
+
+test('serve reads a config file and SUBWIRE_* variables, and prints where the monitor is', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'subwire-serve-'))
+  const file = join(dir, 'subwire.json')
+  writeFileSync(file, JSON.stringify({ port: 0, serverName: 'from-file', maxPayload: '2MiB', maxFrame: '4MiB' }))
+  const s = await serve(['--config', file, '--log-level', 'silent'], { SUBWIRE_SERVER_NAME: 'from-env' })
+  const c = await within(3000, connect(s.url, { reconnect: false }), 'connect')
+  assert.is(c.info?.serverName, 'from-env')
+  assert.is(c.info?.maxPayload, 2 * 1024 * 1024)
+  await c.close()
+  const health = await within(5000, fetch(`${s.http}/healthz`), 'healthz')
+  assert.is(health.status, 200)
+  s.child.kill('SIGTERM')
+  assert.is(await within(10_000, s.exited, 'exit'), 0)
+})
+
+test('serve exits with code 2 and names the field when the config is bad', async () => {
+  const child = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', 'server/cli.ts', 'serve'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, SUBWIRE_HEARTBEAT_MS: 'often' },
+  })
+  children.add(child)
+  let err = ''
+  child.stderr?.on('data', (chunk: Buffer) => { err += chunk.toString() })
+  const code = await within(20_000, new Promise<number | null>((resolve) => child.once('exit', resolve)), 'exit')
+  assert.is(code, 2)
+  assert.match(err, /SUBWIRE_HEARTBEAT_MS must be a duration/)
+})
+
+test('on SIGTERM serve reports not ready at once, tells clients going away, and exits 0', async () => {
+  const s = await serve(['--port', '0', '--log-level', 'silent', '--close-grace-ms', '1500'])
+  const c = await within(3000, connect(s.url, { reconnect: false }), 'connect')
+  const stuck = await stuckClient(s.url)
+  assert.is((await within(5000, fetch(`${s.http}/readyz`), 'readyz')).status, 200)
+  s.child.kill('SIGTERM')
+  const closed = await within(5000, c.closed, 'the client to be told')
+  assert.ok(closed instanceof Error && (closed as { code?: string }).code === 'server_closing', `closed with ${String(closed)}`)
+  // The stuck client keeps the broker draining for closeGraceMs: meanwhile it is alive but not ready.
+  const ready = await within(5000, fetch(`${s.http}/readyz`), 'readyz while draining')
+  assert.is(ready.status, 503)
+  assert.is((await within(5000, fetch(`${s.http}/healthz`), 'healthz while draining')).status, 200)
+  assert.is(await within(10_000, s.exited, 'exit'), 0)
+  assert.match(s.stderr(), /subwire broker stopped/)
+  stuck.close()
+})
+
+test('a second signal exits at once', async () => {
+  const s = await serve(['--port', '0', '--log-level', 'silent', '--close-grace-ms', '20s', '--shutdown-timeout-ms', '30s'])
+  const stuck = await stuckClient(s.url)
+  s.child.kill('SIGINT')
+  await new Promise((resolve) => setTimeout(resolve, 300))
+  assert.is(s.child.exitCode, null, 'still draining after the first signal')
+  const started = Date.now()
+  s.child.kill('SIGINT')
+  assert.is(await within(5000, s.exited, 'exit after the second signal'), 1)
+  assert.ok(Date.now() - started < 3000, 'at once')
+  stuck.close()
+})
+
+test('serve exits within shutdownTimeoutMs when clients do not leave', async () => {
+  const s = await serve(['--port', '0', '--log-level', 'silent', '--close-grace-ms', '20s', '--shutdown-timeout-ms', '500'])
+  const stuck = await stuckClient(s.url)
+  const started = Date.now()
+  s.child.kill('SIGTERM')
+  assert.is(await within(5000, s.exited, 'exit at the shutdown timeout'), 1)
+  const took = Date.now() - started
+  assert.ok(took >= 400 && took < 3000, `exited after ${took} ms`)
+  stuck.close()
+})
+
+test.run()
