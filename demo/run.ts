@@ -1,58 +1,66 @@
 /**
- * `npm run demo`: a broker, a worker pool in a queue group answering requests, a sensor publisher, and a
- * wildcard subscriber, all in one process. Runs for 10 seconds (or until Ctrl-C), then prints a summary.
+ * `npm run demo`: a broker with its web monitor, a realtime sensor dashboard (32 sensors at 50 Hz, drawn live in
+ * the browser), and a microservices demo (a queue group of workers that grows and shrinks while requests flow).
+ * Prints the URLs to open; runs until Ctrl-C (or DEMO_MS milliseconds), then prints a summary.
+ *
+ * Ports: DEMO_PORT (broker, default 4480) and DEMO_WEB_PORT (dashboard, default 4481); a port in use falls back
+ * to any free one.
  */
-import { createBroker } from '../server/index.ts'
+import { Demo, type DemoOptions } from './demo.ts'
+import { SubwireError } from '../shared/errors.ts'
 import { connect } from '../client/index.ts'
-import { startWorkers } from './workers.ts'
-import { publishSensors } from './sensors.ts'
 
-const RUN_MS = Number(process.env.DEMO_MS ?? 10_000)
+const RUN_MS = process.env.DEMO_MS === undefined ? null : Number(process.env.DEMO_MS)
 
-const broker = await createBroker({ port: 0 })
-console.log(`broker on ${broker.url}`)
-
-const { workers, handled } = await startWorkers(broker.url, 3)
-const sensors = await connect(broker.url, { name: 'sensors' })
-const stopSensors = publishSensors(sensors, 200)
-
-const dashboard = await connect(broker.url, { name: 'dashboard' })
-let readings = 0
-dashboard.subscribe('sensors.*.temp', {
-  callback: (_err, m) => {
-    if (m === null) return
-    if (++readings % 15 === 1) console.log(`[dashboard] ${m.subject} = ${(m.data as { value: number }).value}`)
-  },
-})
-
-const shop = await connect(broker.url, { name: 'shop' })
-let answered = 0
-const requester = setInterval(async () => {
+async function startOn(options: DemoOptions): Promise<Demo> {
   try {
-    const r = await shop.request('price.quote', { sku: 'sku-42', qty: 1 + (answered % 5) }, { timeout: 1000 })
-    answered++
-    if (answered % 20 === 1) console.log(`[shop] quote ${JSON.stringify(r.data)}`)
+    return await Demo.start(options)
   } catch (err) {
-    console.log(`[shop] request failed: ${(err as Error).message}`)
+    if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err
+    console.log(`port ${options.brokerPort} or ${options.webPort} is in use: using free ports instead`)
+    return Demo.start({ ...options, brokerPort: 0, webPort: 0 })
   }
-}, 20)
-
-try {
-  await shop.request('nobody.listens', null, { timeout: 1000 })
-} catch (err) {
-  console.log(`[shop] a request nobody listens to fails at once: ${(err as { code: string }).code}`)
 }
 
+const demo = await startOn({
+  brokerPort: Number(process.env.DEMO_PORT ?? 4480),
+  webPort: Number(process.env.DEMO_WEB_PORT ?? 4481),
+  ...(process.env.DEMO_CHURN_MS === undefined ? {} : { churnMs: Number(process.env.DEMO_CHURN_MS) }),
+  onSecond: (s) => {
+    const spread = s.workers.map((w) => `${w} ${s.perWorker[w] ?? 0}`).join('  ')
+    console.log(`[pool] ${spread}  (p50 ${s.p50Ms} ms, p99 ${s.p99Ms} ms)${s.events.length > 0 ? `  ${s.events.join(', ')}` : ''}`)
+  },
+})
+const http = demo.broker.url.replace(/^ws/, 'http')
+console.log(`
+subwire demo running
+  dashboard:  ${demo.web.url}   (live sensor charts and the worker pool)
+  monitor:    ${http}   (the broker's own web monitor)
+  broker:     ${demo.broker.url}   (watch it: npm run cli -- sub 'sensors.paris.*' --server ${demo.broker.url})
+Ctrl-C to stop.
+`)
+
+// A request nobody serves fails at once instead of waiting for its timeout.
+const probe = await connect(demo.broker.url, { name: 'demo-probe', reconnect: false })
+try {
+  await probe.request('nobody.listens', null, { timeout: 1000 })
+} catch (err) {
+  console.log(`[shop] a request nobody listens to fails at once: ${err instanceof SubwireError ? err.code : String(err)}`)
+}
+await probe.close()
+
+let finishing = false
 async function finish(): Promise<void> {
-  clearInterval(requester)
-  stopSensors()
-  await Promise.all([...workers, sensors, dashboard, shop].map((c) => c.drain()))
-  await broker.close()
-  const total = handled.reduce((a, b) => a + b, 0)
-  console.log(`\n${answered} requests answered; per worker: ${handled.map((n) => `${Math.round((100 * n) / Math.max(1, total))}%`).join(' / ')}`)
-  console.log(`${readings} temperature readings seen by the wildcard subscriber`)
+  if (finishing) process.exit(1)
+  finishing = true
+  await demo.stop()
+  const total = Object.values(demo.requester.total).reduce((a, b) => a + b, 0)
+  const shares = Object.entries(demo.requester.total).map(([w, n]) => `${w} ${Math.round((100 * n) / Math.max(1, total))}%`)
+  console.log(`\n${demo.requester.answered} requests answered (${demo.requester.failed} failed); per worker: ${shares.join(' / ')}`)
+  console.log(`${demo.readings} sensor readings published`)
   process.exit(0)
 }
 
-process.once('SIGINT', () => void finish())
-setTimeout(() => void finish(), RUN_MS)
+process.on('SIGINT', () => void finish())
+process.on('SIGTERM', () => void finish())
+if (RUN_MS !== null) setTimeout(() => void finish(), RUN_MS)

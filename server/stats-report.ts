@@ -135,8 +135,9 @@ export function topPatterns(connections: readonly ConnectionSummary[], limit = T
   const counts = new Map<string, { n: number; queues: Set<string> }>()
   for (const conn of connections) {
     for (const sub of conn.subscriptions) {
-      // Per-request inboxes are noise for an operator: one per client, never shared.
-      if (sub.subject.startsWith('_INBOX.')) continue
+      // Per-request inboxes (one per client, never shared) and the monitors' own $SYS subscriptions are noise
+      // in a list meant to show what the applications use.
+      if (sub.subject.startsWith('_INBOX.') || sub.subject.startsWith('$SYS.')) continue
       let entry = counts.get(sub.subject)
       if (entry === undefined) counts.set(sub.subject, entry = { n: 0, queues: new Set() })
       entry.n++

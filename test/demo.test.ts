@@ -3,17 +3,24 @@ import * as assert from 'uvu/assert'
 import { execFile } from 'node:child_process'
 import { within } from './helpers.ts'
 
-test('the demo answers requests across all three workers and feeds the wildcard subscriber', async () => {
-  const out = await within(30_000, new Promise<string>((resolve, reject) => {
-    execFile(process.execPath, ['--conditions=source', '--import', 'tsx', 'demo/run.ts'], { env: { ...process.env, DEMO_MS: '1500' }, timeout: 25_000 },
-      (err, stdout) => (err === null ? resolve(stdout) : reject(err)))
+test('the demo spreads requests over a worker pool that grows and shrinks, and publishes sensor readings', async () => {
+  const out = await within(40_000, new Promise<string>((resolve, reject) => {
+    execFile(process.execPath, ['--conditions=source', '--import', 'tsx', 'demo/run.ts'], {
+      env: { ...process.env, DEMO_MS: '4500', DEMO_CHURN_MS: '1000', DEMO_PORT: '0', DEMO_WEB_PORT: '0' },
+      timeout: 35_000,
+    }, (err, stdout) => (err === null ? resolve(stdout) : reject(err)))
   }), 'the demo to finish')
+  assert.match(out, /dashboard: {2}http:\/\/127\.0\.0\.1:\d+\//)
+  assert.match(out, /monitor: {4}http:\/\/127\.0\.0\.1:\d+\//)
   assert.match(out, /fails at once: no_responders/)
-  const [, answered, shares] = out.match(/(\d+) requests answered; per worker: (.*)/) ?? []
-  assert.ok(Number(answered) > 10, `answered ${answered}`)
-  assert.is(shares.split('/').length, 3)
-  assert.not.match(shares, /\b0%/)
-  assert.match(out, /[1-9]\d* temperature readings/)
+  assert.match(out, /worker-4 joined/)
+  const [, answered, failed, shares] = out.match(/(\d+) requests answered \((\d+) failed\); per worker: (.*)/) ?? []
+  assert.ok(Number(answered) > 100, `answered ${answered}`)
+  assert.is(failed, '0')
+  assert.ok((shares ?? '').split(' / ').length >= 4, `every worker that joined answered some: ${shares}`)
+  assert.not.match(shares ?? '', /\b0%/)
+  const [, readings] = out.match(/(\d+) sensor readings published/) ?? []
+  assert.ok(Number(readings) > 32 * 50, `readings ${readings}`)
 })
 
 test.run()

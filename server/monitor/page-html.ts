@@ -78,7 +78,7 @@ export function monitorPageHtml(wsPath: string): string {
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="subwire-ws-path" content="${escapeHtml(wsPath)}">
-<title>subwire monitor</title><style>${STYLE}</style></head>
+<link rel="icon" href="data:,"><title>subwire monitor</title><style>${STYLE}</style></head>
 <body data-version="${escapeHtml(VERSION)}">${BODY}<script type="module" src="monitor.js"></script></body></html>
 `
 }

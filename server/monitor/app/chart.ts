@@ -21,9 +21,17 @@ export interface ChartOptions {
   format?: (v: number) => string
   /** Most points kept per series; older ones are dropped. @default 2000 */
   maxPoints?: number
+  /** The shortest time axis while there is less data than `windowMs`. @default 30000 */
+  minSpanMs?: number
+  /** Fit the y axis to the data (e.g. pressure around 1,000 hPa) instead of starting at zero. @default false */
+  fitY?: boolean
+  /** Show each series' latest value in the legend. @default true */
+  legendValues?: boolean
 }
 
 const PAD = { left: 56, right: 10, top: 22, bottom: 20 }
+/** Time-axis label steps, ms: the first giving at most six labels is used. */
+const TIME_STEPS = [5000, 10_000, 15_000, 30_000, 60_000, 120_000, 300_000]
 const GRID = 'rgba(128,140,160,0.18)'
 const TEXT = '#8a94a6'
 
@@ -41,6 +49,9 @@ export class LineChart {
   readonly #windowMs: number
   readonly #format: (v: number) => string
   readonly #maxPoints: number
+  readonly #minSpanMs: number
+  readonly #fitY: boolean
+  readonly #legendValues: boolean
   /** Per series: parallel arrays of times and values (no per-point objects). */
   readonly #t: number[][]
   readonly #v: number[][]
@@ -52,6 +63,9 @@ export class LineChart {
     this.#windowMs = options.windowMs ?? 300_000
     this.#format = options.format ?? String
     this.#maxPoints = options.maxPoints ?? 2000
+    this.#minSpanMs = options.minSpanMs ?? 30_000
+    this.#fitY = options.fitY ?? false
+    this.#legendValues = options.legendValues ?? true
     this.#t = options.series.map(() => [])
     this.#v = options.series.map(() => [])
   }
@@ -101,34 +115,48 @@ export class LineChart {
     if (ctx === null) return
     ctx.setTransform(ratio, 0, 0, ratio, 0, 0)
     ctx.clearRect(0, 0, width, height)
-    const from = now - this.#windowMs
-    const max = niceCeil(this.#visibleMax(from) * 1.1)
+    // Until there are windowMs of points, the axis spans what there is (at least minSpanMs): a young
+    // broker's chart is not a flat line squeezed against the right edge.
+    const first = Math.min(...this.#t.map((t) => t[0] ?? now))
+    const span = Math.min(this.#windowMs, Math.max(this.#minSpanMs, now - first))
+    const from = now - span
+    const [lo, hi] = this.#yRange(from)
     const plotW = width - PAD.left - PAD.right
     const plotH = height - PAD.top - PAD.bottom
-    const x = (t: number): number => PAD.left + ((t - from) / this.#windowMs) * plotW
-    const y = (v: number): number => PAD.top + plotH - (v / max) * plotH
-    this.#drawGrid(ctx, max, plotW, plotH, y)
-    this.#drawTimeAxis(ctx, plotH, x)
+    const x = (t: number): number => PAD.left + ((t - from) / span) * plotW
+    const y = (v: number): number => PAD.top + plotH - ((v - lo) / (hi - lo)) * plotH
+    this.#drawGrid(ctx, lo, hi, plotW, plotH, y)
+    this.#drawTimeAxis(ctx, plotH, x, span, now)
     for (let i = 0; i < this.#series.length; i++) this.#drawLine(ctx, i, from, x, y)
     this.#drawLegend(ctx)
   }
 
-  #visibleMax(from: number): number {
-    let max = 0
+  /** The y axis: [0, nice max], or with fitY nice bounds around the visible data. */
+  #yRange(from: number): [number, number] {
+    let min = Infinity
+    let max = -Infinity
     for (let i = 0; i < this.#t.length; i++) {
       const t = this.#t[i] ?? []
       const v = this.#v[i] ?? []
-      for (let j = 0; j < t.length; j++) if ((t[j] ?? 0) >= from && (v[j] ?? 0) > max) max = v[j] ?? 0
+      for (let j = 0; j < t.length; j++) {
+        if ((t[j] ?? 0) < from) continue
+        const x = v[j] ?? 0
+        if (x < min) min = x
+        if (x > max) max = x
+      }
     }
-    return max
+    if (!this.#fitY || min > max) return [0, niceCeil(Math.max(0, max) * 1.1)]
+    const step = niceCeil(Math.max(max - min, 1e-9) / 4)
+    const lo = Math.floor(min / step) * step
+    return [lo, Math.max(lo + 4 * step, Math.ceil(max / step) * step)]
   }
 
-  #drawGrid(ctx: CanvasRenderingContext2D, max: number, plotW: number, plotH: number, y: (v: number) => number): void {
+  #drawGrid(ctx: CanvasRenderingContext2D, lo: number, hi: number, plotW: number, plotH: number, y: (v: number) => number): void {
     ctx.font = '11px system-ui, sans-serif'
     ctx.textAlign = 'right'
     ctx.textBaseline = 'middle'
     for (let k = 0; k <= 4; k++) {
-      const v = (max * k) / 4
+      const v = lo + ((hi - lo) * k) / 4
       const yy = Math.round(y(v)) + 0.5
       ctx.strokeStyle = GRID
       ctx.beginPath()
@@ -142,15 +170,13 @@ export class LineChart {
     ctx.strokeRect(PAD.left + 0.5, PAD.top + 0.5, plotW, plotH)
   }
 
-  #drawTimeAxis(ctx: CanvasRenderingContext2D, plotH: number, x: (t: number) => number): void {
+  #drawTimeAxis(ctx: CanvasRenderingContext2D, plotH: number, x: (t: number) => number, span: number, now: number): void {
     ctx.fillStyle = TEXT
     ctx.textAlign = 'center'
     ctx.textBaseline = 'top'
-    const minutes = Math.round(this.#windowMs / 60_000)
-    const step = minutes >= 2 ? 60_000 : 10_000
-    const now = Date.now()
-    for (let ago = 0; ago <= this.#windowMs; ago += step) {
-      const label = ago === 0 ? 'now' : step === 60_000 ? `-${ago / 60_000}m` : `-${ago / 1000}s`
+    const step = TIME_STEPS.find((s) => span / s <= 6) ?? 600_000
+    for (let ago = 0; ago <= span; ago += step) {
+      const label = ago === 0 ? 'now' : ago % 60_000 === 0 ? `-${ago / 60_000}m` : `-${ago / 1000}s`
       ctx.fillText(label, Math.min(Math.max(x(now - ago), PAD.left + 12), this.#canvas.clientWidth - PAD.right - 12), PAD.top + plotH + 5)
     }
   }
@@ -186,7 +212,7 @@ export class LineChart {
       if (spec === undefined) continue
       const v = this.#v[i] ?? []
       const last = v.length > 0 ? this.#format(v[v.length - 1] ?? 0) : '–'
-      const label = `${spec.label} ${last}`
+      const label = this.#legendValues ? `${spec.label} ${last}` : spec.label
       ctx.fillStyle = spec.color
       ctx.fillRect(left, 7, 10, 3)
       ctx.fillStyle = TEXT

@@ -1,0 +1,187 @@
+/**
+ * The realtime dashboard page (bundled to /dashboard.js by demo/web-server.ts): subscribes to `sensors.>`
+ * (every sensor, by wildcard) and `demo.pool.stats`, and draws live charts, the latest reading per site, and how
+ * the microservices demo spreads requests over its workers. The client reconnects by itself when the broker
+ * restarts. Exposes `globalThis.subwireDashboard` (counters) for the real-browser test.
+ *
+ * Browser only.
+ */
+import { connect, type Client } from '../../client/index.ts'
+import { LineChart } from '../../server/monitor/app/chart.ts'
+import { compact } from '../../server/monitor/app/format.ts'
+import type { Reading } from './simulator.ts'
+import type { PoolStats } from '../microservices/requester.ts'
+
+interface DashboardProbe { received: number; link: string; poolUpdates: number }
+const probe: DashboardProbe = { received: 0, link: 'connecting', poolUpdates: 0 }
+;(globalThis as unknown as { subwireDashboard: DashboardProbe }).subwireDashboard = probe
+
+const KINDS = ['temp', 'humidity', 'pressure', 'wind'] as const
+const UNITS: Record<string, string> = { temp: '°C', humidity: '%', pressure: 'hPa', wind: 'm/s' }
+const COLORS = ['#4fc3f7', '#81c784', '#ffb74d', '#e57373', '#ba68c8', '#4db6ac', '#fff176', '#90a4ae']
+/** Chart points per sensor per second: the sensors send 50, the eye needs far fewer. */
+const CHART_HZ = 10
+
+const $ = (id: string): HTMLElement => {
+  const el = document.getElementById(id)
+  if (el === null) throw new Error(`[dashboard] missing #${id}`)
+  return el
+}
+
+const sites: string[] = []
+const latest = new Map<string, Reading>()
+const lastPlotted = new Map<string, number>()
+const charts = new Map<string, LineChart>()
+let received = 0
+let receivedThisSecond = 0
+let dirty = false
+
+function siteIndex(site: string): number {
+  let i = sites.indexOf(site)
+  if (i < 0) {
+    sites.push(site)
+    i = sites.length - 1
+    rebuildCharts()
+  }
+  return i
+}
+
+/** A new site means a new line in every chart: rebuild them (this happens once per site, on first sight). */
+function rebuildCharts(): void {
+  for (const kind of KINDS) {
+    charts.set(kind, new LineChart($(`chart-${kind}`) as HTMLCanvasElement, {
+      series: sites.map((site, i) => ({ label: site, color: COLORS[i % COLORS.length] ?? '#fff' })),
+      windowMs: 30_000,
+      minSpanMs: 5000,
+      fitY: true,
+      legendValues: false,
+      format: (v) => (kind === 'pressure' ? v.toFixed(0) : v.toFixed(1)),
+    }))
+  }
+}
+
+function onReading(subject: string, r: Reading): void {
+  const [, site, kind] = subject.split('.')
+  if (site === undefined || kind === undefined) return
+  received++
+  receivedThisSecond++
+  latest.set(`${site}.${kind}`, r)
+  dirty = true
+  const i = siteIndex(site)
+  const key = `${site}.${kind}`
+  if (r.t - (lastPlotted.get(key) ?? 0) < 1000 / CHART_HZ) return
+  lastPlotted.set(key, r.t)
+  // One point per site per tick: the chart takes a row of values, so carry the other sites' latest ones.
+  const chart = charts.get(kind)
+  if (chart !== undefined && i === 0) chart.push(r.t, sites.map((s) => latest.get(`${s}.${kind}`)?.v ?? 0))
+}
+
+function renderSites(): void {
+  if (!dirty) return
+  dirty = false
+  probe.received = received
+  $('received').textContent = compact(received)
+  $('sensor-count').textContent = String(latest.size)
+  const host = $('sites')
+  for (const site of sites) {
+    let card = document.getElementById(`site-${site}`)
+    if (card === null) {
+      card = document.createElement('div')
+      card.id = `site-${site}`
+      card.className = 'site'
+      const h = document.createElement('h3')
+      h.textContent = site
+      card.append(h)
+      for (const kind of KINDS) {
+        const row = document.createElement('div')
+        row.className = 'row'
+        const label = document.createElement('span')
+        label.textContent = kind
+        const value = document.createElement('b')
+        value.id = `v-${site}-${kind}`
+        row.append(label, value)
+        card.append(row)
+      }
+      host.append(card)
+    }
+    for (const kind of KINDS) {
+      const r = latest.get(`${site}.${kind}`)
+      const el = document.getElementById(`v-${site}-${kind}`)
+      if (el !== null && r !== undefined) el.textContent = `${r.v.toFixed(kind === 'pressure' ? 0 : 1)} ${UNITS[kind] ?? ''}`
+    }
+  }
+}
+
+function renderPool(s: PoolStats): void {
+  probe.poolUpdates++
+  const max = Math.max(1, ...Object.values(s.perWorker))
+  const host = $('pool')
+  host.replaceChildren()
+  for (const worker of s.workers) {
+    const n = s.perWorker[worker] ?? 0
+    const bar = document.createElement('div')
+    bar.className = 'bar'
+    const name = document.createElement('span')
+    name.className = 'name'
+    name.textContent = worker
+    const fill = document.createElement('span')
+    fill.className = 'fill'
+    fill.style.width = `${Math.round((260 * n) / max)}px`
+    const count = document.createElement('span')
+    count.className = 'n'
+    count.textContent = `${n}/s`
+    bar.append(name, fill, count)
+    host.append(bar)
+  }
+  $('pool-latency').textContent = `${s.workers.length} workers · p50 ${s.p50Ms} ms · p99 ${s.p99Ms} ms · failed ${s.failed}`
+  const log = $('pool-log')
+  for (const e of s.events) {
+    const line = document.createElement('div')
+    line.textContent = `${new Date(s.at).toLocaleTimeString()} ${e}`
+    log.prepend(line)
+  }
+  while (log.childElementCount > 8) log.lastElementChild?.remove()
+}
+
+function setLink(state: string): void {
+  probe.link = state
+  const el = $('link-status')
+  el.textContent = state
+  el.className = `badge ${state === 'live' ? 'live' : state === 'connecting' ? '' : 'down'}`
+}
+
+async function watchStatus(c: Client): Promise<void> {
+  for await (const s of c.status()) {
+    if (s.type === 'disconnect' || s.type === 'reconnecting') setLink('reconnecting')
+    else if (s.type === 'reconnect') setLink('live')
+    else if (s.type === 'close') setLink('down')
+  }
+}
+
+async function main(): Promise<void> {
+  const url = new URL(location.href).searchParams.get('broker') ?? document.querySelector('meta[name="subwire-url"]')?.getAttribute('content') ?? ''
+  let c: Client | null = null
+  for (let attempt = 0; c === null; attempt++) {
+    try {
+      c = await connect(url, { name: 'dashboard-page' })
+    } catch {
+      setLink('down')
+      await new Promise((resolve) => setTimeout(resolve, Math.min(5000, 250 * 2 ** attempt) * Math.random()))
+    }
+  }
+  setLink('live')
+  void watchStatus(c)
+  c.subscribe('sensors.>', { callback: (_err, m) => { if (m !== null) onReading(m.subject, m.data as Reading) } })
+  c.subscribe('demo.pool.stats', { callback: (_err, m) => { if (m !== null) renderPool(m.data as PoolStats) } })
+  setInterval(() => {
+    $('rate').textContent = compact(receivedThisSecond)
+    receivedThisSecond = 0
+  }, 1000)
+  const frame = (): void => {
+    renderSites()
+    requestAnimationFrame(frame)
+  }
+  requestAnimationFrame(frame)
+}
+
+void main()

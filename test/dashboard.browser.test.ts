@@ -1,0 +1,86 @@
+/**
+ * The demo dashboard in a real browser: the page subscribes with wildcards, its numbers and charts move with
+ * the 50 Hz sensors, the worker-pool panel shows the queue group's spread, and the page recovers by itself when
+ * the broker restarts on the same port. Saves docs/dashboard.png (embedded in README).
+ */
+import { test } from 'uvu'
+import * as assert from 'uvu/assert'
+import { mkdirSync } from 'node:fs'
+import type { Browser, Page } from 'playwright-core'
+import { Demo } from '../demo/demo.ts'
+import { chromiumAvailability, CHROMIUM, collectPageErrors, launchChromium, textOf } from './browser-env.ts'
+import { sleep, within } from './helpers.ts'
+
+interface DashboardProbe { received: number; link: string; poolUpdates: number }
+
+let demo: Demo | null = null
+let browser: Browser | null = null
+let page: Page | null = null
+let pageErrors: string[] = []
+
+function probe(p: Page): Promise<DashboardProbe> {
+  return within(5000, p.evaluate(() => (globalThis as unknown as { subwireDashboard: DashboardProbe }).subwireDashboard), 'the dashboard probe')
+}
+
+async function waitProbe(p: Page, what: string, check: (m: DashboardProbe) => boolean, ms = 15_000): Promise<DashboardProbe> {
+  const end = Date.now() + ms
+  for (;;) {
+    const m = await probe(p)
+    if (check(m)) return m
+    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what} (probe: ${JSON.stringify(m)})`)
+    await sleep(100)
+  }
+}
+
+const availability = chromiumAvailability()
+if (availability === 'fail') {
+  test(`needs Chromium at ${CHROMIUM} under CI`, () => { assert.unreachable(`${CHROMIUM} does not exist: CI must install Debian's chromium package`) })
+} else if (availability === 'skip') {
+  console.warn(`\n  WARNING: ${CHROMIUM} not found: SKIPPING test/dashboard.browser.test.ts (apt-get install -y chromium)\n`)
+  test(`skips the dashboard browser tests: ${CHROMIUM} is not installed`, () => {})
+} else {
+  test.after(async () => {
+    await within(15_000, browser?.close() ?? Promise.resolve(), 'Chromium to close').catch(() => undefined)
+    await within(15_000, demo?.stop() ?? Promise.resolve(), 'the demo to stop').catch(() => undefined)
+  })
+
+  test('the dashboard draws the 50 Hz sensors live and shows the worker pool', async () => {
+    demo = await within(30_000, Demo.start({ brokerPort: 0, webPort: 0, churnMs: 2500 }), 'the demo to start')
+    browser = await launchChromium()
+    page = await within(15_000, browser.newPage({ viewport: { width: 1360, height: 1000 } }), 'a page')
+    pageErrors = collectPageErrors(page)
+    await within(15_000, page.goto(demo.web.url, { waitUntil: 'load', timeout: 15_000 }), `the dashboard at ${demo.web.url}`)
+    const first = await waitProbe(page, 'the first readings', (m) => m.link === 'live' && m.received > 100)
+    await sleep(1500)
+    const later = await probe(page)
+    assert.ok(later.received - first.received > 32 * 20, `readings keep arriving (${first.received} → ${later.received})`)
+    assert.is(await textOf(page, '#sensor-count'), '32')
+    const paris = await textOf(page, '#v-paris-temp')
+    assert.match(paris, /^\d+\.\d °C$/)
+    await waitProbe(page, 'the pool panel', (m) => m.poolUpdates >= 2)
+    assert.match(await textOf(page, '#pool'), /worker-\d+\s+\d+\/s/)
+    assert.match(await textOf(page, '#pool-latency'), /\d+ workers · p50/)
+    assert.ok(Number((await textOf(page, '#rate')).replace(/k$/, '')) > 0, 'a receive rate')
+  })
+
+  test('the dashboard recovers by itself after the broker restarts on the same port', async () => {
+    assert.ok(page !== null && demo !== null, 'the first test opened the page')
+    await within(20_000, demo.restartBroker(), 'the broker to restart')
+    await waitProbe(page, 'the page to reconnect', (m) => m.link === 'live', 30_000)
+    const back = await probe(page)
+    await waitProbe(page, 'readings after the restart', (m) => m.received > back.received + 32 * 10, 30_000)
+  })
+
+  test('saves a screenshot of the dashboard for README (docs/dashboard.png)', async () => {
+    assert.ok(page !== null)
+    await sleep(6000) // fill the 30-second charts a little more, and let the pool churn show
+    mkdirSync('docs', { recursive: true })
+    await within(15_000, page.screenshot({ path: 'docs/dashboard.png', fullPage: true }), 'the screenshot')
+  })
+
+  test('the page raised no uncaught error', () => {
+    assert.equal(pageErrors, [])
+  })
+}
+
+test.run()

@@ -1,0 +1,130 @@
+/**
+ * The web monitor in a real browser: the broker serves the page at `/`, the page's own client subscribes to
+ * `$SYS.stats`, the numbers move with the load, and the page recovers by itself when the broker restarts on the
+ * same port. Saves docs/monitor.png (embedded in README).
+ */
+import { test } from 'uvu'
+import * as assert from 'uvu/assert'
+import { mkdirSync } from 'node:fs'
+import type { Browser, Page } from 'playwright-core'
+import { connect, type Client } from '../client/index.ts'
+import { createBroker, type Broker } from '../server/index.ts'
+import { attachMonitoring, type Monitoring } from '../server/monitoring.ts'
+import { chromiumAvailability, CHROMIUM, collectPageErrors, launchChromium, textOf } from './browser-env.ts'
+import { sleep, within } from './helpers.ts'
+
+interface MonitorProbe { reports: number; serverId: string | null; link: string }
+
+let broker: Broker | null = null
+let monitoring: Monitoring | null = null
+let browser: Browser | null = null
+let page: Page | null = null
+const clients: Client[] = []
+let load: NodeJS.Timeout | null = null
+let pageErrors: string[] = []
+
+async function startBroker(port = 0): Promise<Broker> {
+  broker = await within(5000, createBroker({ host: '127.0.0.1', port }), 'the broker to start')
+  monitoring = attachMonitoring(broker, { sysStats: { intervalMs: 250 } })
+  return broker
+}
+
+async function stopBroker(): Promise<void> {
+  monitoring?.close()
+  await within(10_000, broker?.close() ?? Promise.resolve(), 'the broker to close')
+}
+
+/** Publishers and subscribers that reconnect by themselves, so the load resumes after a restart. */
+async function startLoad(url: string): Promise<void> {
+  const names = ['orders-api', 'billing-worker', 'billing-worker', 'inventory', 'audit-log']
+  for (const name of names) clients.push(await within(5000, connect(url, { name }), `connect ${name}`))
+  const [orders, billing1, billing2, inventory, audit] = clients
+  billing1?.subscribe('orders.*.created', { queue: 'billing', callback: () => undefined })
+  billing2?.subscribe('orders.*.created', { queue: 'billing', callback: () => undefined })
+  inventory?.subscribe('orders.>', { callback: () => undefined })
+  audit?.subscribe('>', { callback: () => undefined })
+  let t = 0
+  load = setInterval(() => {
+    t++
+    // A wave, so the throughput chart has a shape in the screenshot.
+    const n = Math.round(40 + 30 * Math.sin(t / 15))
+    for (let i = 0; i < n; i++) orders?.publish(`orders.${['eu', 'us', 'apac'][i % 3]}.created`, { id: t * 100 + i, total: 9.99 })
+  }, 50)
+}
+
+function probe(p: Page): Promise<MonitorProbe> {
+  return within(5000, p.evaluate(() => (globalThis as unknown as { subwireMonitor: MonitorProbe }).subwireMonitor), 'the monitor probe')
+}
+
+async function waitProbe(p: Page, what: string, check: (m: MonitorProbe) => boolean, ms = 15_000): Promise<MonitorProbe> {
+  const end = Date.now() + ms
+  for (;;) {
+    const m = await probe(p)
+    if (check(m)) return m
+    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what} (probe: ${JSON.stringify(m)})`)
+    await sleep(100)
+  }
+}
+
+const availability = chromiumAvailability()
+if (availability === 'fail') {
+  test(`needs Chromium at ${CHROMIUM} under CI`, () => { assert.unreachable(`${CHROMIUM} does not exist: CI must install Debian's chromium package`) })
+} else if (availability === 'skip') {
+  console.warn(`\n  WARNING: ${CHROMIUM} not found: SKIPPING test/monitor.browser.test.ts (apt-get install -y chromium)\n`)
+  test(`skips the monitor browser tests: ${CHROMIUM} is not installed`, () => {})
+} else {
+  test.after(async () => {
+    if (load !== null) clearInterval(load)
+    await Promise.allSettled([
+      within(15_000, browser?.close() ?? Promise.resolve(), 'Chromium to close'),
+      ...clients.map((c) => within(5000, c.close(), 'a client to close')),
+    ])
+    await stopBroker().catch(() => undefined)
+  })
+
+  test('the broker serves the monitor page, and its live numbers follow the load', async () => {
+    const b = await startBroker()
+    await startLoad(b.url)
+    await sleep(3000) // some history, so the charts are not empty when the page opens
+    browser = await launchChromium()
+    page = await within(15_000, browser.newPage({ viewport: { width: 1360, height: 940 } }), 'a page')
+    pageErrors = collectPageErrors(page)
+    const http = b.url.replace(/^ws/, 'http')
+    await within(15_000, page.goto(http, { waitUntil: 'load', timeout: 15_000 }), `the monitor at ${http}`)
+    const first = await waitProbe(page, 'two reports', (m) => m.reports >= 2 && m.link === 'live')
+    assert.is(first.serverId, b.serverId)
+    assert.is(await textOf(page, '#v-connections'), '6', 'five load clients and the page itself')
+    const before = await textOf(page, '#v-published')
+    await waitProbe(page, 'more reports', (m) => m.reports >= first.reports + 3)
+    const rates = new Set([before, await textOf(page, '#v-published')])
+    assert.ok([...rates].some((r) => r !== '0' && r !== '–'), `a non-zero publish rate (${[...rates].join(', ')})`)
+    assert.match(await textOf(page, '#top-subjects'), /orders\.\*\.created\s+2\s+billing/)
+    assert.match(await textOf(page, '#topics'), /no topics/)
+    assert.match(await textOf(page, '#conn-events'), /none since this page opened|connect/)
+  })
+
+  test('the page recovers by itself after the broker restarts on the same port', async () => {
+    assert.ok(page !== null && broker !== null, 'the first test opened the page')
+    const old = broker.serverId
+    const port = broker.port
+    await stopBroker()
+    await waitProbe(page, 'the page to see the broker go', (m) => m.link !== 'live', 10_000)
+    const b = await startBroker(port)
+    const back = await waitProbe(page, 'reports from the new broker', (m) => m.link === 'live' && m.serverId === b.serverId && m.serverId !== old, 30_000)
+    await waitProbe(page, 'the reports to keep coming', (m) => m.reports >= back.reports + 2)
+    assert.match(await textOf(page, '#server-state'), /ready/)
+  })
+
+  test('saves a screenshot of the monitor for README (docs/monitor.png)', async () => {
+    assert.ok(page !== null)
+    await sleep(4000) // let the charts fill again after the restart, and the connection events show
+    mkdirSync('docs', { recursive: true })
+    await within(15_000, page.screenshot({ path: 'docs/monitor.png', fullPage: true }), 'the screenshot')
+  })
+
+  test('the page raised no uncaught error', () => {
+    assert.equal(pageErrors, [])
+  })
+}
+
+test.run()
