@@ -5,3 +5,6 @@ export { DEFAULT_PORT, type BrokerOptions, type BrokerConfig } from './options.t
 export { SubwireError, type ErrorCode } from '../shared/errors.ts'
 export { hashPassword, verifyPassword, type AuthOptions, type Credentials, type Identity } from './auth.ts'
 export { patternCovers, patternsIntersect, type Permissions, type SubjectRules } from './permissions.ts'
+export { attachMonitoring, type Monitoring, type MonitoringOptions } from './monitoring.ts'
+export { SYS_SUBJECT, type ConnEvent, type HistorySample, type SysStatsOptions } from './sys-stats.ts'
+export type { StatsReport } from './stats-report.ts'
