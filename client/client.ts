@@ -4,7 +4,7 @@
  *
  * States: connecting → connected ⇄ reconnecting; connected → draining → closed; any → closed.
  */
-import { FrameDecoder, encodePayload, writeBodyOp, writePub, writeSub, writeUnsub, type OpSink } from '../shared/codec.ts'
+import { FrameDecoder, encodePayload, writeAck, writeBodyOp, writePub, writeSub, writeUnsub, type OpSink } from '../shared/codec.ts'
 import { SubwireError, errorCodeForClose, isErrorCode, type ErrorCode } from '../shared/errors.ts'
 import { CLOSE_CODE, DEFAULT_LIMITS, ENCODING, OP, PING_BYTES, PONG_BYTES, PROTOCOL_VERSION, PUB_FLAG, type ConnectInfo, type Info } from './wire.ts'
 import { assertPattern, assertSubject, subjectProblem } from '../shared/subject.ts'
@@ -17,6 +17,8 @@ import { Requests } from './requests.ts'
 import { StatusHub, type Status } from './status.ts'
 import { Subscription, type SubscribeOptions, type SubscriptionOwner } from './subscription.ts'
 import { Transport, type HandshakeRefusal, type WebSocketConstructor } from './transport.ts'
+import { TopicsApi } from './topics.ts'
+import { HEADER } from '../shared/protocol.ts'
 
 /** Options of `connect()`. */
 export interface ConnectOptions {
@@ -115,6 +117,11 @@ export class Client implements OpSink, SubscriptionOwner, Responder {
   #closedResolve!: (v: void | Error) => void
   /** Resolves when the client is closed: undefined after close(), the error if it gave up. */
   readonly closed: Promise<void | Error>
+  /**
+   * Topic management: `add`, `update`, `info`, `list`, `delete`, `purge`.
+   * @example await c.topics.add({ name: 'orders', subjects: ['orders.>'], maxMsgs: 100_000 })
+   */
+  readonly topics: TopicsApi = new TopicsApi(async (subject, body) => (await this.request(subject, body, { timeout: DEFAULT_REQUEST_TIMEOUT })).data)
 
   constructor(servers: string | string[], options: ConnectOptions = {}) {
     this.servers = Object.freeze(Array.isArray(servers) ? [...servers] : [servers])
@@ -187,6 +194,25 @@ export class Client implements OpSink, SubscriptionOwner, Responder {
       throw new SubwireError('disconnected_buffer_full', `more than ${this.#maxPending} bytes of publishes are waiting for the connection`)
     }
     off.end()
+  }
+
+  /**
+   * Publishes to a topic and resolves once the broker stored it (a publisher confirm).
+   * @throws SubwireError `no_topic`, `topic_full`, `wrong_last_seq`, `max_payload`, `timeout`
+   * @example const { seq, duplicate } = await c.publishAck('orders.eu.1', order, { msgId: order.id })
+   */
+  async publishAck(subject: string, data?: unknown, options: { msgId?: string; expectedLastSeq?: number; headers?: Record<string, string>; timeout?: number } = {}): Promise<{ topic: string; seq: number; duplicate: boolean }> {
+    const headers: Record<string, string> = { ...(options.headers ?? {}) }
+    if (options.msgId !== undefined) headers[HEADER.msgId] = options.msgId
+    if (options.expectedLastSeq !== undefined) headers[HEADER.expectedLastSeq] = String(options.expectedLastSeq)
+    this.#ensureInbox()
+    const { reply, answer } = this.#requests.create(subject, options.timeout ?? DEFAULT_REQUEST_TIMEOUT)
+    try {
+      this.#publish(PUB_FLAG.ack, subject, data, reply, Object.keys(headers).length === 0 ? undefined : headers)
+    } catch (err) {
+      this.#requests.cancel(reply, err as SubwireError)
+    }
+    return (await answer).data as { topic: string; seq: number; duplicate: boolean }
   }
 
   /**
@@ -357,6 +383,15 @@ export class Client implements OpSink, SubscriptionOwner, Responder {
     this.#endSubscription(sub, null)
   }
 
+  /** Settles a work-queue message (Msg.ack/nak/working/term). While disconnected it is dropped: the broker redelivers. */
+  settle(sid: number, seq: number, kind: number, delayMs?: number): void {
+    if (this.#state !== CLIENT_STATE.connected && this.#state !== CLIENT_STATE.draining) return
+    this.#out.begin()
+    writeAck(this.#out.writer, sid, seq, kind, delayMs)
+    this.#out.end()
+    this.#scheduleFlush()
+  }
+
   reportError(error: SubwireError, subject?: string): void {
     this.#status.emit(subject === undefined ? { type: 'error', error } : { type: 'error', error, subject })
   }
@@ -366,7 +401,7 @@ export class Client implements OpSink, SubscriptionOwner, Responder {
   #writeSub(sub: Subscription): void {
     const out = this.#out
     out.begin()
-    writeSub(out.writer, sub.sid, sub.subject, sub.queue)
+    writeSub(out.writer, sub.sid, sub.subject, sub.queue, sub.resubscribeOptions())
     // On a resubscribe, the server learns how many messages are left before the auto-unsubscribe.
     if (sub.max !== null) writeUnsub(out.writer, sub.sid, sub.max - sub.received)
     out.end()
@@ -448,12 +483,29 @@ export class Client implements OpSink, SubscriptionOwner, Responder {
     for (const frame of w.take()) hs.transport?.send(frame)
   }
 
-  onMsg(sid: number, subject: string, reply: string | null, headers: Record<string, string> | null, encoding: number, payload: Uint8Array): void {
+  onMsg(sid: number, subject: string, reply: string | null, headers: Record<string, string> | null, encoding: number, payload: Uint8Array,
+    seq: number, time: number, deliveryCount: number): void {
     this.#sawInbound = true
     const sub = this.#subs.get(sid)
     if (sub === undefined) return // unsubscribed while the message was on its way
-    if (sub.deliver(new Msg(this, sid, subject, reply, headers, encoding, payload))) this.#endSubscription(sub, null)
+    if (sub.deliver(new Msg(this, sid, subject, reply, headers, encoding, payload, seq, time, deliveryCount))) this.#endSubscription(sub, null)
   }
+
+  /** A subscription event: reported on status() and, as an error code, to the subscription's callback. */
+  onEvent(sid: number, type: string, data: Record<string, WireValue>): void {
+    const sub = this.#subs.get(sid)
+    if (sub === undefined) return
+    const n = (k: string): number => (typeof data[k] === 'number' ? data[k] as number : 0)
+    if (type === 'gap') {
+      this.#status.emit({ type: 'gap', subject: sub.subject, topic: typeof data.topic === 'string' ? data.topic : '', from: n('from'), to: n('to') })
+      sub.notify(new SubwireError('gap', `messages ${n('from')}..${n('to')} of ${sub.subject} are no longer held`))
+    } else if (type === 'slow_consumer') {
+      this.#status.emit({ type: 'slow_consumer', subject: sub.subject, dropped: n('dropped'), total: n('total') })
+      sub.notify(new SubwireError('slow_consumer', `${n('dropped')} messages on ${sub.subject} were dropped`))
+    }
+  }
+
+  onAck(): void { throw new SubwireError('protocol', 'ACK is sent by clients') }
 
   onPing(): void {
     const out = this.#out

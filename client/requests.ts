@@ -5,7 +5,8 @@
  */
 import { nanoid } from 'nanoid'
 import { SubwireError } from '../shared/errors.ts'
-import { STATUS_HEADER } from '../shared/protocol.ts'
+import { HEADER, STATUS_HEADER } from '../shared/protocol.ts'
+import { isErrorCode } from '../shared/errors.ts'
 import type { Msg } from './message.ts'
 
 interface Pending {
@@ -54,6 +55,12 @@ export class Requests {
     const status = msg.headers?.[STATUS_HEADER]
     if (status === 'no_responders') {
       pending.reject(new SubwireError('no_responders', `no subscriber is listening on ${pending.subject}`))
+    } else if (status === 'error') {
+      // A broker answer that failed (topic API, publisher confirm): its code and message.
+      const code = msg.headers?.[HEADER.error]
+      let text = `${pending.subject} failed`
+      try { const d = msg.data; if (typeof d === 'string') text = d } catch { /* keep the generic text */ }
+      pending.reject(new SubwireError(isErrorCode(code) ? code : 'protocol', text))
     } else {
       pending.resolve(msg)
     }

@@ -9,6 +9,10 @@ export type Status =
   | { type: 'reconnect'; server: string }
   | { type: 'stale'; server: string }
   | { type: 'error'; error: SubwireError; subject?: string }
+  /** A replay could not deliver messages the topic no longer holds: `from`..`to` are lost. */
+  | { type: 'gap'; subject: string; topic: string; from: number; to: number }
+  /** The broker dropped messages for a `drop_new` subscription that could not keep up. */
+  | { type: 'slow_consumer'; subject: string; dropped: number; total: number }
   | { type: 'close'; error: Error | null }
 
 /** Most events one slow status iterator holds before dropping its oldest. */

@@ -11,6 +11,20 @@ export interface SubscribeOptions {
   max?: number
   /** Called for every message (and with an error if the subscription fails); no iterator is then needed. */
   callback?: (err: SubwireError | null, msg: Msg | null) => void
+  /** Replay from a topic first, then continue live; resumed after a reconnect from the last seq + 1. */
+  deliver?: 'all' | 'last' | 'last_per_subject' | 'new' | { startSeq: number } | { startTime: number }
+  /** Acked work queue (needs `queue`): each message stays pending until `m.ack()`. */
+  ack?: boolean
+  /** Ack deadline before redelivery. @default 30000 */
+  ackWaitMs?: number
+  /** Attempts before dead-lettering to `$DLQ.<topic>`. @default unlimited */
+  maxDeliver?: number
+  /** Most unacked messages held at once. @default 100 */
+  maxInFlight?: number
+  /** Delays before redelivery attempts (the last repeats). */
+  backoffMs?: number[]
+  /** When this subscriber cannot keep up: `disconnect` (default) or `drop_new` (counted, reported). */
+  policy?: 'disconnect' | 'drop_new'
 }
 
 /** What a subscription asks of its client. */
@@ -27,6 +41,10 @@ export class Subscription implements AsyncIterable<Msg> {
   readonly max: number | null
   /** Messages received so far. */
   received = 0
+  /** Highest topic sequence delivered so far (resume point after a reconnect). */
+  lastSeq = 0
+  /** Options sent to the server with SUB (replay, acks, policy), or null for a plain subscription. */
+  readonly wireOptions: Record<string, unknown> | null
   readonly #owner: SubscriptionOwner
   readonly #callback: NonNullable<SubscribeOptions['callback']> | null
   readonly #channel: Channel<Msg>
@@ -45,6 +63,7 @@ export class Subscription implements AsyncIterable<Msg> {
     // Leaving a `for await` loop early unsubscribes, like ending a stream: otherwise messages would keep
     // arriving for an iterator nobody reads, and be lost without a word.
     this.#channel = new Channel<Msg>(Number.POSITIVE_INFINITY, () => this.unsubscribe())
+    this.wireOptions = wireOptionsOf(options)
     this.closed = new Promise((resolve) => { this.#closedResolve = resolve })
   }
 
@@ -57,10 +76,24 @@ export class Subscription implements AsyncIterable<Msg> {
     return this.#channel.length
   }
 
+  /** The SUB options for (re)subscribing: a replay resumes after the last sequence it delivered. */
+  resubscribeOptions(): Record<string, unknown> | null {
+    const o = this.wireOptions
+    if (o === null || o.deliver === undefined || this.lastSeq === 0) return o
+    return { ...o, deliver: { startSeq: this.lastSeq + 1 } }
+  }
+
+  /** Reports a subscription event (gap, slow_consumer) to the callback; the subscription goes on. */
+  notify(err: SubwireError): void {
+    if (this.#callback === null || this.#closed) return
+    try { this.#callback(err, null) } catch { /* a throwing callback must not stop delivery */ }
+  }
+
   /** Hands over one message; returns true when the subscription has now received its max. */
   deliver(msg: Msg): boolean {
     if (this.#closed) return false
     this.received++
+    if (msg.seq > this.lastSeq) this.lastSeq = msg.seq
     if (this.#callback !== null) {
       try {
         this.#callback(null, msg)
@@ -97,4 +130,12 @@ export class Subscription implements AsyncIterable<Msg> {
   [Symbol.asyncIterator](): AsyncIterator<Msg> {
     return this.#channel
   }
+}
+
+function wireOptionsOf(o: SubscribeOptions): Record<string, unknown> | null {
+  const out: Record<string, unknown> = {}
+  for (const key of ['deliver', 'ack', 'ackWaitMs', 'maxDeliver', 'maxInFlight', 'backoffMs', 'policy'] as const) {
+    if (o[key] !== undefined) out[key] = o[key]
+  }
+  return Object.keys(out).length === 0 ? null : out
 }

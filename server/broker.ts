@@ -25,6 +25,8 @@ import { Authenticator } from './auth.ts'
 import { Admission } from './admission.ts'
 import { InboxRegistry } from './inbox-registry.ts'
 import type { Session } from './session.ts'
+import { Topics } from './topics.ts'
+import { encodeReply, type BrokerReply } from './topic-intake.ts'
 
 /** Broker lifecycle: `ready` serves; `draining` tells clients to go and refuses new ones. */
 export const BROKER_STATE = { starting: 'starting', ready: 'ready', draining: 'draining', closed: 'closed' } as const
@@ -57,6 +59,8 @@ export class Broker {
   readonly #ownsHttp: boolean
   readonly #wss: WebSocketServer
   readonly #host: ConnectionHost
+  /** Topics: stored subjects, replay, work queues. */
+  readonly topics: Topics
   readonly #auth: Authenticator
   readonly #admission: Admission
   readonly #tls: boolean
@@ -72,6 +76,10 @@ export class Broker {
     this.events = new BrokerEvents(this.logger)
     this.router = new Router({ maxSubjectLength: this.config.maxSubjectLength, cacheSize: this.config.subjectCacheSize })
     this.#auth = new Authenticator(options.auth, this.logger.child({ component: 'auth' }))
+    this.topics = new Topics({
+      logger: this.logger.child({ component: 'topics' }),
+      route: (subject, headers, encoding, payload) => this.#publishInternal(subject, null, headers, encoding, payload),
+    }, options.topics ?? [])
     this.#admission = new Admission(this.config)
     this.#ownsHttp = options.server === undefined
     this.#tls = options.server === undefined && options.tls !== undefined
@@ -111,6 +119,8 @@ export class Broker {
       // Inbox ownership matters only when connections are authenticated (PROTOCOL §4.8).
       inboxes: this.#auth.required ? new InboxRegistry<Session>() : null,
       authFailureDelay: (ip) => this.#admission.failureDelay(ip),
+      topics: this.topics,
+      reply: (subject, reply) => this.#reply(subject, reply),
       info: (clientId) => this.#info(clientId),
       onOpen: (conn) => { if (this.events.wants('connect')) this.events.emit('connect', conn.summary()) },
       onPublisher: (conn) => this.#onPublisher(conn),
@@ -180,8 +190,24 @@ export class Broker {
   publish(subject: string, data?: unknown, options: { headers?: Record<string, string>; reply?: string } = {}): void {
     assertSubject(subject, this.config.maxSubjectLength)
     const { encoding, bytes } = encodePayload(data)
-    const refusal = this.router.publish(null, 0, subject, options.reply ?? null, options.headers ?? null, encoding, bytes, null)
+    this.#publishInternal(subject, options.reply ?? null, options.headers ?? null, encoding, bytes)
+  }
+
+  /** The broker's own publishes: stored by a topic that covers them, then routed. */
+  #publishInternal(subject: string, reply: string | null, headers: Record<string, string> | null, encoding: number, payload: Uint8Array): void {
+    if (this.topics.active) {
+      const captured = this.topics.capture(subject, headers, encoding, payload)
+      if (captured?.result.duplicate === true) return
+    }
+    const refusal = this.router.publish(null, 0, subject, reply, headers, encoding, payload, null)
     if (refusal !== null) throw new SubwireError(refusal.code, refusal.message)
+  }
+
+  /** Answers a request on its reply subject (topic API results, publisher confirms). */
+  #reply(subject: string, reply: BrokerReply): void {
+    const { headers, encoding, bytes } = encodeReply(reply)
+    const refusal = this.router.publish(null, 0, subject, null, headers, encoding, bytes, null)
+    if (refusal !== null) this.logger.debug({ subject, code: refusal.code }, 'could not answer a request')
   }
 
   /** Counters and gauges for monitoring. */
@@ -333,6 +359,7 @@ export class Broker {
         this.#http.closeAllConnections()
       })
     }
+    this.topics.close()
     this.#state = BROKER_STATE.closed
     this.logger.info('broker closed')
   }

@@ -20,6 +20,9 @@ import { ServerSubscription } from './subscription.ts'
 import type { Authenticator, Credentials, Identity } from './auth.ts'
 import type { InboxRegistry } from './inbox-registry.ts'
 import { Session } from './session.ts'
+import type { TopicReceiver, Topics } from './topics.ts'
+import type { StoredMessage } from './topic-store.ts'
+import { asSubwireError, isTopicApi, parseSubOptions, topicApi, wantsConfirm, type BrokerReply } from './topic-intake.ts'
 import { TokenBucket } from './rate-limit.ts'
 import type { IncomingMessage } from 'node:http'
 
@@ -43,6 +46,9 @@ export interface ConnectionHost {
   readonly logger: Logger
   readonly auth: Authenticator
   readonly inboxes: InboxRegistry<Session> | null
+  readonly topics: Topics
+  /** Publishes the broker's answer to a request (topic API, publisher confirms) on its reply subject. */
+  reply(subject: string, reply: BrokerReply): void
   info(clientId: string): object
   /** How long to hold back the answer to a failed authentication from this address (brute-force brake). */
   authFailureDelay(ip: string): number
@@ -58,7 +64,7 @@ function protocolError(message: string): SubwireError {
   return new SubwireError('protocol', message)
 }
 
-export class Connection implements OpSink, OutboundEvents {
+export class Connection implements OpSink, OutboundEvents, TopicReceiver {
   readonly id: string
   readonly remoteAddress: string
   readonly subprotocol: Subprotocol
@@ -284,14 +290,21 @@ export class Connection implements OpSink, OutboundEvents {
   }
 
   #onReauth(identity: Identity | null): void {
-    this.#reauthPending = false
     if (this.#state !== CONN_STATE.open) return
     if (identity === null) {
-      // The old credentials stay valid until they expire; only this attempt failed.
+      // Pending until the (braked) answer goes out, so a client cannot stack attempts meanwhile.
+      // The old credentials stay valid until they expire; only this attempt failed. Braked like CONNECT.
       this.log.warn({ ip: this.remoteAddress }, 're-authentication failed')
-      this.#outbound.err('auth_failed', 'authentication failed', 'auth')
+      const delay = this.#host.authFailureDelay(this.remoteAddress)
+      const refuse = (): void => {
+        this.#reauthPending = false
+        if (this.#state === CONN_STATE.open) this.#outbound.err('auth_failed', 'authentication failed', 'auth')
+      }
+      if (delay === 0) refuse()
+      else setTimeout(refuse, delay).unref()
       return
     }
+    this.#reauthPending = false
     this.session.setIdentity(identity)
     this.#armExpiry(identity.expiresAt)
     for (const sub of [...this.subscriptions.values()]) {
@@ -326,11 +339,47 @@ export class Connection implements OpSink, OutboundEvents {
       this.#outbound.err('permission', `not allowed to publish to ${subject}`, subject)
       return
     }
+    if (isTopicApi(subject)) {
+      if (reply !== null) this.#host.reply(reply, topicApi(this.#host.topics, subject, encoding, payload))
+      return
+    }
+    if (this.#host.topics.active || wantsConfirm(flags)) {
+      if (!this.#storeInTopic(flags, subject, reply, headers, encoding, payload)) return
+      if (wantsConfirm(flags)) { reply = null; tail = null } // the reply subject was for the confirm only
+    }
     const refusal = this.#host.router.publish(this, flags, subject, reply, headers, encoding, payload, tail)
     if (refusal !== null) this.#outbound.err(refusal.code, refusal.message, subject)
   }
 
-  onSub(sid: number, subject: string, queue: string | null): void {
+  /**
+   * Stores a publish in the topic covering it and answers a publisher confirm. Returns false when the message
+   * must not be routed live: the topic refused it, or it is a duplicate (stored once, delivered once).
+   */
+  #storeInTopic(flags: number, subject: string, reply: string | null, headers: Record<string, string> | null, encoding: number, payload: Uint8Array): boolean {
+    const confirm = wantsConfirm(flags)
+    const refusal = this.#host.router.check(subject, reply)
+    if (refusal !== null) { this.#outbound.err(refusal.code, refusal.message, subject); return false }
+    if (confirm && reply === null) { this.#outbound.err('bad_option', 'a confirmed publish needs a reply subject', subject); return false }
+    let captured: ReturnType<Topics['capture']>
+    try {
+      captured = this.#host.topics.active ? this.#host.topics.capture(subject, headers, encoding, payload) : null
+    } catch (err) {
+      const error = asSubwireError(err)
+      if (confirm) this.#host.reply(reply as string, { error })
+      else this.#outbound.err(error.code, error.message, subject)
+      return false
+    }
+    if (confirm) {
+      if (captured === null) {
+        this.#host.reply(reply as string, { error: new SubwireError('no_topic', `no topic covers ${subject}`) })
+        return false
+      }
+      this.#host.reply(reply as string, { data: { topic: captured.topic, seq: captured.result.seq, duplicate: captured.result.duplicate } })
+    }
+    return captured === null || !captured.result.duplicate
+  }
+
+  onSub(sid: number, subject: string, queue: string | null, options: Record<string, WireValue> | null): void {
     this.#expectOpen('SUB')
     if (this.subscriptions.has(sid)) throw protocolError(`sid ${sid} is already in use on this connection`)
     const problem = subjectProblem(subject, true, this.#host.config.maxSubjectLength)
@@ -353,8 +402,38 @@ export class Connection implements OpSink, OutboundEvents {
     }
     const sub = new ServerSubscription(this, sid, subject, queue)
     sub.ownInbox = this.session.ownsInbox(subject)
+    try {
+      const opts = parseSubOptions(options, queue)
+      sub.policy = opts.policy
+      if (opts.ack) {
+        sub.kind = 'group'
+        this.subscriptions.set(sid, sub) // before the group starts delivering
+        this.#host.topics.join(this, sid, subject, queue as string, opts.group)
+      } else if (opts.deliver !== null) {
+        sub.kind = 'replay'
+        this.subscriptions.set(sid, sub) // before the replay starts delivering
+        this.#host.topics.subscribe(this, sid, subject, opts.deliver)
+      }
+    } catch (err) {
+      this.subscriptions.delete(sid)
+      this.session.release(subject)
+      const error = asSubwireError(err)
+      this.#outbound.err(error.code, error.message, sid)
+      return
+    }
     this.subscriptions.set(sid, sub)
-    this.#host.router.index.insert(sub)
+    if (sub.kind === 'plain') this.#host.router.index.insert(sub)
+  }
+
+  /** ACK: settles a work-queue message this connection holds (PROTOCOL §8.4). */
+  onAck(sid: number, seq: number, kind: number, delayMs: number): void {
+    this.#expectOpen('ACK')
+    const sub = this.subscriptions.get(sid)
+    if (sub === undefined || sub.kind !== 'group') {
+      this.#outbound.err('bad_option', `sid ${sid} is not an acked subscription`, sid)
+      return
+    }
+    this.#host.topics.settle(this, sid, sub.queue as string, sub.subject, seq, kind, delayMs)
   }
 
   onUnsub(sid: number, max: number | null): void {
@@ -375,6 +454,7 @@ export class Connection implements OpSink, OutboundEvents {
   }
 
   onInfo(): void { throw protocolError('INFO is sent by the server, not by clients') }
+  onEvent(): void { throw protocolError('EVENT is sent by the server, not by clients') }
   onMsg(): void { throw protocolError('MSG is sent by the server, not by clients') }
   onErr(): void { throw protocolError('ERR is sent by the server, not by clients') }
 
@@ -387,6 +467,10 @@ export class Connection implements OpSink, OutboundEvents {
       if (!this.session.mayReceive(d.subject)) return false
       if (d.reply !== null) this.session.noteRequest(d.reply)
     }
+    if (sub.policy === 'drop_new' && this.#outbound.pendingBytes + d.payload.length + 256 > this.#host.config.maxPendingBytes) {
+      this.#dropFor(sub)
+      return false
+    }
     if (!this.#outbound.msg(sub.prefix, sub.sid, d)) return false
     this.msgsOut++
     this.bytesOut += d.payload.length
@@ -394,10 +478,45 @@ export class Connection implements OpSink, OutboundEvents {
     return true
   }
 
+  /** `drop_new`: counts the drop and tells the client, at most once a second, how many it lost. */
+  #dropFor(sub: ServerSubscription): void {
+    sub.dropped++
+    this.#reportDrops(sub, false)
+  }
+
+  #reportDrops(sub: ServerSubscription, force: boolean): void {
+    const unreported = sub.dropped - sub.droppedReported
+    const now = Date.now()
+    if (unreported === 0 || (!force && now - sub.lastDropReport < 1000)) return
+    if (this.#outbound.pendingBytes + 512 > this.#host.config.maxPendingBytes) return // reported once there is room
+    sub.droppedReported = sub.dropped
+    sub.lastDropReport = now
+    this.#outbound.event(sub.sid, 'slow_consumer', { dropped: unreported, total: sub.dropped, subject: sub.subject })
+  }
+
+  /** Queues a message read from a topic; every topic delivery path passes here. */
+  deliverStored(sid: number, m: StoredMessage, deliveryCount: number): void {
+    const sub = this.subscriptions.get(sid)
+    if (sub === undefined || !sub.active) return
+    if (this.session.restricted && !this.session.mayReceive(m.subject)) return
+    if (this.#outbound.storedMsg(sid, m, deliveryCount)) { this.msgsOut++; this.bytesOut += m.payload.length }
+  }
+
+  /** Sends a subscription event (gap, slow_consumer). */
+  event(sid: number, type: string, data: Record<string, unknown>): void {
+    this.#outbound.event(sid, type, data)
+  }
+
+  /** True while more than the high-water mark of bytes waits to be sent (topic replays pause). */
+  get backedUp(): boolean {
+    return this.#outbound.pendingBytes > this.#host.config.highWaterBytes
+  }
+
   #removeSubscription(sub: ServerSubscription): void {
     sub.active = false
     this.subscriptions.delete(sub.sid)
-    this.#host.router.index.remove(sub)
+    if (sub.kind === 'plain') this.#host.router.index.remove(sub)
+    else this.#host.topics.unsubscribe(this, sub.sid)
     this.session.release(sub.subject)
   }
 
@@ -414,7 +533,10 @@ export class Connection implements OpSink, OutboundEvents {
   }
 
   onCongested(): void { this.#host.onCongested(this) }
-  onDrained(): void { this.#host.onDrained(this) }
+  onDrained(): void {
+    this.#host.onDrained(this)
+    for (const sub of this.subscriptions.values()) if (sub.dropped > sub.droppedReported) this.#reportDrops(sub, true)
+  }
 
   onOverflow(pendingBytes: number): void {
     if (this.#state === CONN_STATE.closing || this.#state === CONN_STATE.closed) return
@@ -499,7 +621,8 @@ export class Connection implements OpSink, OutboundEvents {
     this.#held = []
     for (const sub of this.subscriptions.values()) {
       sub.active = false
-      this.#host.router.index.remove(sub)
+      if (sub.kind === 'plain') this.#host.router.index.remove(sub)
+      else this.#host.topics.unsubscribe(this, sub.sid)
       this.session.release(sub.subject)
     }
     this.log.info({ code }, 'client disconnected')

@@ -4,6 +4,7 @@ import type { Logger } from 'pino'
 import { DEFAULT_LIMITS } from '../shared/protocol.ts'
 import { SubwireError } from '../shared/errors.ts'
 import type { AuthOptions } from './auth.ts'
+import type { TopicConfig } from './topic-store.ts'
 
 /** Port `npm start` listens on when none is given. */
 export const DEFAULT_PORT = 4480
@@ -73,6 +74,10 @@ export interface BrokerOptions {
   perMessageDeflate?: boolean
   /** Take the client address from `X-Forwarded-For` (only behind a proxy you run). @default false */
   trustProxy?: boolean
+  /** Topics to create at start (more can be added at run time with `c.topics.add`). */
+  topics?: TopicConfig[]
+  /** Alias of `maxPendingBytes` (the topics issue's name for it). */
+  maxPendingBytesPerClient?: number
 }
 
 /** The checked, frozen options. */
@@ -137,7 +142,7 @@ export function resolveConfig(options: BrokerOptions): BrokerConfig {
     maxSubscriptionsPerConnection: positiveInt(options, 'maxSubscriptionsPerConnection', DEFAULT_LIMITS.maxSubscriptionsPerConnection),
     heartbeatMs: positiveInt(options, 'heartbeatMs', DEFAULT_LIMITS.heartbeatMs),
     connectTimeoutMs: positiveInt(options, 'connectTimeoutMs', DEFAULT_LIMITS.connectTimeoutMs),
-    maxPendingBytes: positiveInt(options, 'maxPendingBytes', DEFAULT_LIMITS.maxPendingBytes),
+    maxPendingBytes: positiveInt(options, 'maxPendingBytes', positiveInt(options, 'maxPendingBytesPerClient', DEFAULT_LIMITS.maxPendingBytes)),
     highWaterBytes: positiveInt(options, 'highWaterBytes', 64 * 1024),
     stallMs: positiveInt(options, 'stallMs', 250),
     closeGraceMs: positiveInt(options, 'closeGraceMs', 2000),

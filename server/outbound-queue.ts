@@ -9,9 +9,10 @@
  */
 import type { WebSocket } from 'ws'
 import { MsgpackWriter } from '../shared/msgpack.ts'
-import { PING_BYTES, PONG_BYTES, jsonOp, writeBodyOp, writeErr } from '../shared/codec.ts'
+import { PING_BYTES, PONG_BYTES, jsonMsgTail, jsonOp, writeBodyOp, writeErr, writeEvent, writeTopicMsg } from '../shared/codec.ts'
 import { OP } from '../shared/protocol.ts'
 import type { Delivery } from './delivery.ts'
+import type { StoredMessage } from './topic-store.ts'
 
 /** What a queue tells its connection. */
 export interface OutboundEvents {
@@ -60,6 +61,9 @@ export interface Outbound {
   pong(): void
   info(body: object): void
   err(code: string, message: string, ref: string | number | null): void
+  /** Queues a message read from a topic (with its sequence, time and delivery count). */
+  storedMsg(sid: number, m: StoredMessage, deliveryCount: number): boolean
+  event(sid: number, type: string, data: object): void
   /** Sends what is queued as one frame (or more, split at the max frame size). */
   flush(): void
   /** Forgets what is queued (the connection is gone). */
@@ -106,6 +110,8 @@ abstract class QueueBase implements Outbound {
   abstract pong(): void
   abstract info(body: object): void
   abstract err(code: string, message: string, ref: string | number | null): void
+  abstract storedMsg(sid: number, m: StoredMessage, deliveryCount: number): boolean
+  abstract event(sid: number, type: string, data: object): void
   protected abstract takeFrame(): Uint8Array | string | null
   /** A frame this queue sent has been written to the kernel (callbacks come in send order). */
   protected frameWritten(): void {}
@@ -235,12 +241,13 @@ export class BinaryOutbound extends QueueBase {
     return true
   }
 
-  #bytes(bytes: Uint8Array): void {
-    if (!this.admit(bytes.length)) return
+  #bytes(bytes: Uint8Array): boolean {
+    if (!this.admit(bytes.length)) return false
     const buf = this.#room(bytes.length)
     buf.set(bytes, this.#len)
     this.#len += bytes.length
     this.markDirty()
+    return true
   }
 
   ping(): void { this.#bytes(PING_BYTES) }
@@ -253,6 +260,16 @@ export class BinaryOutbound extends QueueBase {
 
   err(code: string, message: string, ref: string | number | null): void {
     writeErr(controlWriter, code, message, ref)
+    this.#bytes(controlWriter.finish())
+  }
+
+  storedMsg(sid: number, m: StoredMessage, deliveryCount: number): boolean {
+    writeTopicMsg(controlWriter, sid, m.subject, null, m.headers, m.encoding, m.payload, m.seq, m.time, deliveryCount)
+    return this.#bytes(controlWriter.finish())
+  }
+
+  event(sid: number, type: string, data: object): void {
+    writeEvent(controlWriter, sid, type, data)
     this.#bytes(controlWriter.finish())
   }
 
@@ -296,6 +313,13 @@ export class JsonOutbound extends QueueBase {
   pong(): void { this.#line(`[${OP.PONG}]`) }
   info(body: object): void { this.#line(jsonOp([OP.INFO, body])) }
   err(code: string, message: string, ref: string | number | null): void { this.#line(jsonOp([OP.ERR, code, message, ref])) }
+
+  storedMsg(sid: number, m: StoredMessage, deliveryCount: number): boolean {
+    const tail = jsonMsgTail(m.subject, null, m.headers as Record<string, string> | null, m.encoding, m.payload)
+    return this.#line(`[${OP.MSG},${sid},${tail.slice(0, -1)},${m.seq},${m.time},${deliveryCount}]`)
+  }
+
+  event(sid: number, type: string, data: object): void { this.#line(jsonOp([OP.EVENT, sid, type, data])) }
 
   protected takeFrame(): string | null {
     if (this.#lines.length === 0) return null

@@ -48,6 +48,19 @@ export class Router {
     this.index = new SubjectIndex({ cacheSize: options.cacheSize })
   }
 
+  /** Validates a subject and reply subject without routing (for paths that store before they route). */
+  check(subject: string, reply: string | null): Refusal | null {
+    if (this.index.cached(subject) === undefined) {
+      const problem = subjectProblem(subject, false, this.#maxSubjectLength)
+      if (problem !== null) return { code: 'bad_subject', message: `invalid subject ${JSON.stringify(subject)}: ${problem}` }
+    }
+    if (reply !== null) {
+      const problem = subjectProblem(reply, false, this.#maxSubjectLength)
+      if (problem !== null) return { code: 'bad_subject', message: `invalid reply subject ${JSON.stringify(reply)}: ${problem}` }
+    }
+    return null
+  }
+
   /**
    * Routes one message. `tail` is the publisher's encoded `subject … payload` bytes when it published in
    * binary (fanned out as they are); null otherwise. Returns a refusal, or null when routed.

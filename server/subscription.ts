@@ -2,6 +2,7 @@
 import { msgPrefix } from '../shared/codec.ts'
 import type { Indexed } from './subject-index.ts'
 import type { Connection } from './connection.ts'
+import type { SlowPolicy } from './topic-intake.ts'
 
 export class ServerSubscription implements Indexed {
   readonly conn: Connection
@@ -17,6 +18,14 @@ export class ServerSubscription implements Indexed {
   active = true
   /** True for the connection's own reply inbox, which delivery permission checks skip. */
   ownInbox = false
+  /** plain: routed through the subject index; replay or group: fed by a topic (topics.ts). */
+  kind: 'plain' | 'replay' | 'group' = 'plain'
+  /** Slow-consumer policy; null: the broker's (disconnect). */
+  policy: SlowPolicy | null = null
+  /** Messages dropped under `drop_new`, and how many of those the client has been told about. */
+  dropped = 0
+  droppedReported = 0
+  lastDropReport = 0
 
   constructor(conn: Connection, sid: number, subject: string, queue: string | null) {
     this.conn = conn

@@ -11,7 +11,7 @@
 import { C1, Packr, Unpackr } from 'msgpackr'
 import { ENCODING, OP, type Encoding } from './protocol.ts'
 import { SubwireError } from './errors.ts'
-import { MsgpackReader, MsgpackWriter, type WireValue } from './msgpack.ts'
+import { MAX_DEPTH, MsgpackReader, MsgpackWriter, type WireValue } from './msgpack.ts'
 import { utf8Length } from './subject.ts'
 import { fromBase64, toBase64 } from './base64.ts'
 
@@ -29,10 +29,14 @@ export interface OpSink {
    */
   onPub(flags: number, subject: string, reply: string | null, headers: Record<string, string> | null,
     encoding: number, payload: Uint8Array, size: number, tail: Uint8Array | null): void
-  onSub(sid: number, subject: string, queue: string | null): void
+  /** `options` (PROTOCOL §8.3) asks for replay, acks and a slow-consumer policy; null for a plain subscription. */
+  onSub(sid: number, subject: string, queue: string | null, options: Record<string, WireValue> | null): void
   onUnsub(sid: number, max: number | null): void
+  /** `seq`, `time` and `deliveryCount` are 0 unless the message came from a topic. */
   onMsg(sid: number, subject: string, reply: string | null, headers: Record<string, string> | null,
-    encoding: number, payload: Uint8Array): void
+    encoding: number, payload: Uint8Array, seq: number, time: number, deliveryCount: number): void
+  onAck(sid: number, seq: number, kind: number, delayMs: number): void
+  onEvent(sid: number, type: string, data: Record<string, WireValue>): void
   onPing(): void
   onPong(): void
   onErr(code: string, message: string, ref: string | number | null): void
@@ -57,7 +61,7 @@ function isEncoding(n: number): n is Encoding {
 }
 
 /** Minimum op-array lengths, indexed by op code. Longer arrays are accepted: extra fields are for later versions. */
-const MIN_FIELDS = [2, 2, 7, 3, 2, 7, 1, 1, 3, 2] as const // [op, …fields]: INFO CONNECT PUB SUB UNSUB MSG PING PONG ERR AUTH
+const MIN_FIELDS = [2, 2, 7, 3, 2, 7, 1, 1, 3, 2, 4, 4] as const // [op, …fields]: INFO CONNECT PUB SUB UNSUB MSG PING PONG ERR AUTH ACK EVENT
 
 /** Decodes binary frames. One decoder (and its reader) serves every frame of a connection. */
 export class FrameDecoder {
@@ -126,8 +130,14 @@ export class FrameDecoder {
         const sid = r.uint('sid')
         const subject = r.str('subject')
         const queue = fields > 3 ? r.strOrNil('queue') : null
-        sink.onSub(sid, subject, queue)
-        return Math.min(fields, 4)
+        let options: Record<string, WireValue> | null = null
+        if (fields > 4 && !r.nil()) {
+          const v = r.value(1)
+          if (!isRecord(v)) throw protocolError('SUB options must be a map')
+          options = v
+        }
+        sink.onSub(sid, subject, queue, options)
+        return Math.min(fields, 5)
       }
       case OP.UNSUB: {
         const sid = r.uint('sid')
@@ -142,8 +152,28 @@ export class FrameDecoder {
         const headers = r.headers(this.#limits.maxHeaders)
         const encoding = r.uint('encoding')
         const payload = r.bin('payload')
-        sink.onMsg(sid, subject, reply, headers, encoding, payload)
-        return 7
+        // Topic fields; a value of another type is a later version's field: skipped, counted as absent.
+        const seq = fields > 7 ? optionalUintField(r) : 0
+        const time = fields > 8 ? optionalUintField(r) : 0
+        const deliveryCount = fields > 9 ? optionalUintField(r) : 0
+        sink.onMsg(sid, subject, reply, headers, encoding, payload, seq, time, deliveryCount)
+        return Math.min(fields, 10)
+      }
+      case OP.ACK: {
+        const sid = r.uint('sid')
+        const seq = r.uint('seq')
+        const kind = r.uint('ack kind')
+        const delayMs = fields > 4 && !r.nil() ? r.uint('delay') : 0
+        sink.onAck(sid, seq, kind, delayMs)
+        return Math.min(fields, 5)
+      }
+      case OP.EVENT: {
+        const sid = r.uint('sid')
+        const type = r.str('event type')
+        const data = r.value(1)
+        if (!isRecord(data)) throw protocolError('EVENT data must be a map')
+        sink.onEvent(sid, type, data)
+        return 4
       }
       case OP.PING: sink.onPing(); return 1
       case OP.PONG: sink.onPong(); return 1
@@ -157,6 +187,14 @@ export class FrameDecoder {
       default: throw protocolError(`unknown op ${op}`)
     }
   }
+}
+
+/** Reads a non-negative integer field, or skips a value of any other type and returns 0. */
+function optionalUintField(r: MsgpackReader): number {
+  const b = r.bytes[r.pos]
+  if (r.pos < r.end && (b <= 0x7f || (b >= 0xcc && b <= 0xcf))) return r.uint('field')
+  r.skip(1)
+  return 0
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -196,6 +234,10 @@ function expectHeaders(v: unknown, maxHeaders: number): { headers: Record<string
   return { headers: src as Record<string, string>, size }
 }
 
+function optionalUint(v: unknown): number {
+  return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 ? v : 0
+}
+
 /** Turns a JSON-protocol payload field into bytes, by its encoding tag. */
 function jsonPayloadBytes(encoding: number, value: unknown): Uint8Array {
   if (encoding === ENCODING.json) return value === undefined ? new Uint8Array(0) : textEncoder.encode(JSON.stringify(value))
@@ -219,6 +261,7 @@ export function decodeJsonFrame(text: string, sink: OpSink, limits: DecodeLimits
     start = end + 1
     if (line === '') continue
     if (++ops > limits.maxOpsPerFrame) throw protocolError(`more than ${limits.maxOpsPerFrame} ops in one frame`)
+    if (jsonNestsDeeper(line, MAX_DEPTH + 1)) throw protocolError('malformed frame: nesting too deep')
     let op: unknown
     try {
       op = JSON.parse(line)
@@ -231,6 +274,22 @@ export function decodeJsonFrame(text: string, sink: OpSink, limits: DecodeLimits
 }
 
 /** Decodes one op; returns false when a CONNECT handler asked to stop. */
+/** True when JSON text nests arrays/objects deeper than `max` (strings skipped): the same bound as binary. */
+function jsonNestsDeeper(text: string, max: number): boolean {
+  let depth = 0
+  let inString = false
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i)
+    if (inString) {
+      if (c === 92 /* \\ */) i++
+      else if (c === 34 /* " */) inString = false
+    } else if (c === 34) inString = true
+    else if (c === 91 || c === 123) { if (++depth > max) return true }
+    else if (c === 93 || c === 125) depth--
+  }
+  return false
+}
+
 function decodeJsonOp(op: unknown, sink: OpSink, limits: DecodeLimits): boolean | void {
   if (!Array.isArray(op) || op.length === 0) throw protocolError('an op must be a non-empty JSON array')
   const code = expectUint(op[0], 'op code')
@@ -254,12 +313,24 @@ function decodeJsonOp(op: unknown, sink: OpSink, limits: DecodeLimits): boolean 
       if (!isEncoding(encoding)) throw new SubwireError('bad_payload', `unknown payload encoding ${encoding}`)
       const payload = jsonPayloadBytes(encoding, op[6])
       if (code === OP.PUB) sink.onPub(first, subject, reply, headers, encoding, payload, payload.length + size, null)
-      else sink.onMsg(first, subject, reply, headers, encoding, payload)
+      else sink.onMsg(first, subject, reply, headers, encoding, payload, optionalUint(op[7]), optionalUint(op[8]), optionalUint(op[9]))
       return
     }
-    case OP.SUB:
-      sink.onSub(expectUint(op[1], 'sid'), expectString(op[2], 'subject'), expectStringOrNull(op[3], 'queue'))
+    case OP.SUB: {
+      const options: unknown = op[4]
+      if (options !== undefined && options !== null && !isRecord(options)) throw protocolError('SUB options must be an object')
+      sink.onSub(expectUint(op[1], 'sid'), expectString(op[2], 'subject'), expectStringOrNull(op[3], 'queue'), (options ?? null) as Record<string, WireValue> | null)
       return
+    }
+    case OP.ACK:
+      sink.onAck(expectUint(op[1], 'sid'), expectUint(op[2], 'seq'), expectUint(op[3], 'ack kind'), op[4] === undefined || op[4] === null ? 0 : expectUint(op[4], 'delay'))
+      return
+    case OP.EVENT: {
+      const data: unknown = op[3]
+      if (!isRecord(data)) throw protocolError('EVENT data must be an object')
+      sink.onEvent(expectUint(op[1], 'sid'), expectString(op[2], 'event type'), data)
+      return
+    }
     case OP.UNSUB:
       sink.onUnsub(expectUint(op[1], 'sid'), op[2] === null || op[2] === undefined ? null : expectUint(op[2], 'max'))
       return
@@ -368,12 +439,46 @@ export function encodeMsgTail(subject: string, reply: string | null, headers: Re
   return w.finish()
 }
 
-export function writeSub(w: MsgpackWriter, sid: number, subject: string, queue: string | null | undefined): void {
-  w.arrayHeader(4)
+export function writeSub(w: MsgpackWriter, sid: number, subject: string, queue: string | null | undefined, options?: object | null): void {
+  w.arrayHeader(options == null ? 4 : 5)
   w.uint(OP.SUB)
   w.uint(sid)
   w.str(subject)
   w.strOrNil(queue)
+  if (options != null) w.value(options)
+}
+
+/** Writes a MSG from a topic: the seven fields plus `seq`, `time` and `deliveryCount`. */
+export function writeTopicMsg(w: MsgpackWriter, sid: number, subject: string, reply: string | null,
+  headers: Readonly<Record<string, string>> | null, encoding: number, payload: Uint8Array, seq: number, time: number, deliveryCount: number): void {
+  w.arrayHeader(10)
+  w.uint(OP.MSG)
+  w.uint(sid)
+  w.str(subject)
+  w.strOrNil(reply)
+  w.headers(headers)
+  w.uint(encoding)
+  w.bin(payload)
+  w.uint(seq)
+  w.uint(time)
+  w.uint(deliveryCount)
+}
+
+export function writeAck(w: MsgpackWriter, sid: number, seq: number, kind: number, delayMs?: number): void {
+  w.arrayHeader(delayMs === undefined ? 4 : 5)
+  w.uint(OP.ACK)
+  w.uint(sid)
+  w.uint(seq)
+  w.uint(kind)
+  if (delayMs !== undefined) w.uint(delayMs)
+}
+
+export function writeEvent(w: MsgpackWriter, sid: number, type: string, data: object): void {
+  w.arrayHeader(4)
+  w.uint(OP.EVENT)
+  w.uint(sid)
+  w.str(type)
+  w.value(data)
 }
 
 export function writeUnsub(w: MsgpackWriter, sid: number, max?: number): void {

@@ -28,6 +28,15 @@ export const ERROR_CODES = [
   'bad_option',
   'server_closing',
   'bad_origin',
+  'topic_full',
+  'wrong_last_seq',
+  'no_topic',
+  'topic_exists',
+  'topic_overlap',
+  'bad_topic_config',
+  'no_group',
+  'bad_group_config',
+  'gap',
 ] as const
 export type ErrorCode = (typeof ERROR_CODES)[number]
 

@@ -28,6 +28,10 @@ export const OP = {
   ERR: 8,
   /** Re-authentication on a live connection (PROTOCOL §4.8). */
   AUTH: 9,
+  /** Settles a work-queue message: ack, nak, working, term (PROTOCOL §8.4). */
+  ACK: 10,
+  /** A subscription event from the server: gap, slow_consumer (PROTOCOL §8.3). */
+  EVENT: 11,
 } as const
 export type OpCode = (typeof OP)[keyof typeof OP]
 
@@ -46,7 +50,36 @@ export type Encoding = (typeof ENCODING)[keyof typeof ENCODING]
 export const PUB_FLAG = {
   /** The PUB is a request: if nothing is subscribed, the broker answers `no_responders` on the reply subject. */
   request: 1,
+  /** Publisher confirm: the broker answers on the reply subject once a topic stored it (PROTOCOL §8.2). */
+  ack: 2,
 } as const
+
+/** How an ACK op settles a work-queue message (PROTOCOL §8.4). */
+export const ACK_KIND = { ack: 0, nak: 1, working: 2, term: 3 } as const
+export type AckKind = (typeof ACK_KIND)[keyof typeof ACK_KIND]
+
+/** Headers with a meaning to the broker (PROTOCOL §8). */
+export const HEADER = {
+  /** De-duplication id of a publish to a topic. */
+  msgId: 'Sw-Msg-Id',
+  /** Optimistic concurrency: store only if the topic's last sequence is this. */
+  expectedLastSeq: 'Sw-Expected-Last-Seq',
+  /** On a status reply: the error code. */
+  error: '$error',
+} as const
+
+/** Request subjects of the topic management API, answered by the broker (PROTOCOL §8.1). */
+export const TOPIC_API = {
+  add: '$SW.TOPIC.ADD',
+  update: '$SW.TOPIC.UPDATE',
+  info: '$SW.TOPIC.INFO',
+  list: '$SW.TOPIC.LIST',
+  delete: '$SW.TOPIC.DELETE',
+  purge: '$SW.TOPIC.PURGE',
+} as const
+
+/** Dead-lettered work-queue messages go to `$DLQ.<topic>` (PROTOCOL §8.4). */
+export const DLQ_PREFIX = '$DLQ'
 
 /** Header the broker sets on a status message it sends to a reply subject (PROTOCOL §6). */
 export const STATUS_HEADER = '$status'

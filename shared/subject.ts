@@ -47,6 +47,13 @@ export function subjectProblem(subject: unknown, wildcards: boolean, maxLength: 
       continue
     }
     if (isForbiddenChar(c)) return 'subject contains white space or a control character'
+    if (c >= 0xd800 && c <= 0xdfff) {
+      // A lone surrogate has no UTF-8 form: it would reach the wire as U+FFFD, a different subject.
+      const low = i + 1 < n ? subject.charCodeAt(i + 1) : 0
+      if (c > 0xdbff || low < 0xdc00 || low > 0xdfff) return 'subject contains an unpaired surrogate'
+      i++
+      continue
+    }
     if ((c === STAR || c === GT) && !(i === tokenStart && (i + 1 === n || subject.charCodeAt(i + 1) === DOT))) {
       return "a wildcard ('*' or '>') must be a whole token"
     }

@@ -25,6 +25,8 @@ type Rec =
   | { op: 'INFO'; body: Record<string, WireValue> }
   | { op: 'CONNECT'; body: Record<string, WireValue> }
   | { op: 'AUTH'; body: Record<string, WireValue> }
+  | { op: 'ACK'; sid: number; seq: number; kind: number; delayMs: number }
+  | { op: 'EVENT'; sid: number; type: string; data: Record<string, WireValue> }
   | { op: 'PUB'; flags: number; subject: string; reply: string | null; headers: Record<string, string> | null; encoding: number; payload: number[]; size: number; tail: number[] | null }
   | { op: 'SUB'; sid: number; subject: string; queue: string | null }
   | { op: 'UNSUB'; sid: number; max: number | null }
@@ -38,6 +40,8 @@ class Recorder implements OpSink {
   onInfo(body: Record<string, WireValue>): void { this.ops.push({ op: 'INFO', body }) }
   onConnect(body: Record<string, WireValue>): void { this.ops.push({ op: 'CONNECT', body }) }
   onAuth(body: Record<string, WireValue>): void { this.ops.push({ op: 'AUTH', body }) }
+  onAck(sid: number, seq: number, kind: number, delayMs: number): void { this.ops.push({ op: 'ACK', sid, seq, kind, delayMs }) }
+  onEvent(sid: number, type: string, data: Record<string, WireValue>): void { this.ops.push({ op: 'EVENT', sid, type, data }) }
   onPub(flags: number, subject: string, reply: string | null, headers: Record<string, string> | null, encoding: number,
     payload: Uint8Array, size: number, tail: Uint8Array | null): void {
     this.ops.push({ op: 'PUB', flags, subject, reply, headers, encoding, payload: [...payload], size, tail: tail === null ? null : [...tail] })

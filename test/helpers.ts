@@ -89,6 +89,7 @@ export type RawOp =
   | { op: 'MSG'; sid: number; subject: string; reply: string | null; headers: Record<string, string> | null; encoding: number; payload: Uint8Array }
   | { op: 'PING' } | { op: 'PONG' }
   | { op: 'ERR'; code: string; message: string; ref: string | number | null }
+  | { op: 'EVENT'; sid: number; type: string; data: Record<string, WireValue> }
   | { op: 'OTHER'; name: string }
 
 /**
@@ -147,6 +148,8 @@ export class RawClient {
     onErr: (code, message, ref) => { this.ops.push({ op: 'ERR', code, message, ref }) },
     onConnect: () => { this.ops.push({ op: 'OTHER', name: 'CONNECT' }) },
     onAuth: () => { this.ops.push({ op: 'OTHER', name: 'AUTH' }) },
+    onAck: () => { this.ops.push({ op: 'OTHER', name: 'ACK' }) },
+    onEvent: (sid, type, data) => { this.ops.push({ op: 'EVENT', sid, type, data }) },
     onPub: () => { this.ops.push({ op: 'OTHER', name: 'PUB' }) },
     onSub: () => { this.ops.push({ op: 'OTHER', name: 'SUB' }) },
     onUnsub: () => { this.ops.push({ op: 'OTHER', name: 'UNSUB' }) },

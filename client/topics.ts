@@ -1,0 +1,85 @@
+/**
+ * `c.topics`: managing topics from a client, as requests on the broker's `$SW.TOPIC.*` subjects (PROTOCOL §8.1).
+ * The broker answers with the result, or with an error status that rejects with its typed code.
+ */
+import { TOPIC_API } from '../shared/protocol.ts'
+
+/** A topic's configuration (PROTOCOL §8.1). */
+export interface TopicConfig {
+  name: string
+  subjects: string[]
+  maxMsgs?: number
+  maxBytes?: number
+  maxAgeMs?: number
+  maxMsgsPerSubject?: number
+  discard?: 'old' | 'new'
+  duplicateWindowMs?: number
+}
+
+/** A consumer group's state, as `info` reports it. */
+export interface TopicGroupInfo {
+  name: string
+  members: number
+  ackFloor: number
+  nextSeq: number
+  inFlight: number
+  redeliveries: number
+  acked: number
+  terminated: number
+  deadLettered: number
+  [key: string]: unknown
+}
+
+/** What `info` returns. */
+export interface TopicInfo {
+  name: string
+  messages: number
+  bytes: number
+  firstSeq: number
+  lastSeq: number
+  firstTime: number
+  lastTime: number
+  config: Required<Pick<TopicConfig, 'name' | 'subjects' | 'discard'>> & TopicConfig
+  consumers: TopicGroupInfo[]
+}
+
+/** How the client asks the broker (a request with the broker's answer decoded). */
+export type TopicRequester = (subject: string, body: unknown) => Promise<unknown>
+
+export class TopicsApi {
+  readonly #request: TopicRequester
+
+  constructor(request: TopicRequester) {
+    this.#request = request
+  }
+
+  /** @throws SubwireError `topic_exists`, `topic_overlap`, `bad_topic_config` */
+  async add(config: TopicConfig): Promise<TopicInfo> {
+    return (await this.#request(TOPIC_API.add, config)) as TopicInfo
+  }
+
+  /** @throws SubwireError `no_topic`, `topic_overlap`, `bad_topic_config` */
+  async update(name: string, config: TopicConfig): Promise<TopicInfo> {
+    return (await this.#request(TOPIC_API.update, { name, config })) as TopicInfo
+  }
+
+  /** @throws SubwireError `no_topic` */
+  async info(name: string): Promise<TopicInfo> {
+    return (await this.#request(TOPIC_API.info, { name })) as TopicInfo
+  }
+
+  async list(): Promise<TopicInfo[]> {
+    return (await this.#request(TOPIC_API.list, {})) as TopicInfo[]
+  }
+
+  /** @throws SubwireError `no_topic` */
+  async delete(name: string): Promise<void> {
+    await this.#request(TOPIC_API.delete, { name })
+  }
+
+  /** Removes messages (all, or those on subjects matching `subject`); returns how many. */
+  async purge(name: string, options: { subject?: string } = {}): Promise<number> {
+    const r = (await this.#request(TOPIC_API.purge, { name, ...options })) as { purged: number }
+    return r.purged
+  }
+}
