@@ -177,6 +177,17 @@ export class Broker {
     return this.#state === BROKER_STATE.ready
   }
 
+  /**
+   * Disconnects one client (by the `clientId` in its INFO) with "going away", so it reconnects. For operators
+   * and tests. Returns false when no such connection is open.
+   */
+  disconnect(clientId: string): boolean {
+    for (const conn of this.#connections) {
+      if (conn.id === clientId) { conn.closeWith('server_closing', 'disconnected by the operator'); return true }
+    }
+    return false
+  }
+
   /** A snapshot of every open connection. */
   connections(): ConnectionSummary[] {
     return [...this.#connections].map((conn) => conn.summary())
