@@ -23,8 +23,12 @@ export interface SubscribeOptions {
   maxInFlight?: number
   /** Delays before redelivery attempts (the last repeats). */
   backoffMs?: number[]
-  /** When this subscriber cannot keep up: `disconnect` (default) or `drop_new` (counted, reported). */
-  policy?: 'disconnect' | 'drop_new'
+  /**
+   * When this subscriber cannot keep up: `disconnect` (default), `drop_new` (drop what arrives), `drop_old`
+   * (keep the newest within a budget) or `keep_latest` (keep the newest message per subject). Drops are
+   * counted and reported as `slow_consumer` events.
+   */
+  policy?: 'disconnect' | 'drop_new' | 'drop_old' | 'keep_latest'
 }
 
 /** What a subscription asks of its client. */

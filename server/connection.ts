@@ -20,6 +20,7 @@ import { ServerSubscription } from './subscription.ts'
 import type { Authenticator, Credentials, Identity } from './auth.ts'
 import type { InboxRegistry } from './inbox-registry.ts'
 import { Session } from './session.ts'
+import { HeldMessages } from './held-messages.ts'
 import type { TopicReceiver, Topics } from './topics.ts'
 import type { StoredMessage } from './topic-store.ts'
 import { asSubwireError, isTopicApi, parseSubOptions, topicApi, wantsConfirm, type BrokerReply } from './topic-intake.ts'
@@ -176,15 +177,15 @@ export class Connection implements OpSink, OutboundEvents, TopicReceiver {
 
   /** Decodes a frame, or holds it while CONNECT is being authenticated. */
   #handleFrame(frame: Buffer | string): void {
-    if (this.#state === CONN_STATE.authenticating) { this.#hold(frame); return }
+    if (this.#state === CONN_STATE.authenticating) { this.#holdInput(frame); return }
     const stop = typeof frame === 'string'
       ? decodeJsonFrame(frame, this, this.#host.decodeLimits)
       : this.#host.decoder.decode(frame, this)
-    if (stop < frame.length) this.#hold(frame.slice(stop))
+    if (stop < frame.length) this.#holdInput(frame.slice(stop))
   }
 
   /** Holds input during authentication, bounded by one max frame: a client cannot queue more than that. */
-  #hold(frame: Buffer | string): void {
+  #holdInput(frame: Buffer | string): void {
     this.#heldBytes += frame.length
     if (this.#heldBytes > this.#host.config.maxFrame) throw new SubwireError('limit', 'too much sent before authentication finished')
     this.#held.push(frame)
@@ -467,10 +468,8 @@ export class Connection implements OpSink, OutboundEvents, TopicReceiver {
       if (!this.session.mayReceive(d.subject)) return false
       if (d.reply !== null) this.session.noteRequest(d.reply)
     }
-    if (sub.policy === 'drop_new' && this.#outbound.pendingBytes + d.payload.length + 256 > this.#host.config.maxPendingBytes) {
-      this.#dropFor(sub)
-      return false
-    }
+    if (sub.policy !== null && sub.policy !== 'disconnect' && !this.#fits(d)) return this.#overCap(sub, d)
+    if (sub.held !== null && sub.held.size > 0) { this.#holdMessage(sub, d); return true } // behind what is held
     if (!this.#outbound.msg(sub.prefix, sub.sid, d)) return false
     this.msgsOut++
     this.bytesOut += d.payload.length
@@ -478,10 +477,32 @@ export class Connection implements OpSink, OutboundEvents, TopicReceiver {
     return true
   }
 
-  /** `drop_new`: counts the drop and tells the client, at most once a second, how many it lost. */
-  #dropFor(sub: ServerSubscription): void {
-    sub.dropped++
-    this.#reportDrops(sub, false)
+  /** Would this message still fit under the connection's cap? */
+  #fits(d: Delivery): boolean {
+    return this.#outbound.pendingBytes + d.payload.length + d.subject.length + 64 <= this.#host.config.maxPendingBytes
+  }
+
+  /** A drop policy at the cap: `drop_new` drops this message; `drop_old` / `keep_latest` hold it for later. */
+  #overCap(sub: ServerSubscription, d: Delivery): boolean {
+    if (sub.policy === 'drop_new') {
+      sub.dropped++
+      this.#reportDrops(sub, false)
+      return false
+    }
+    this.#holdMessage(sub, d)
+    return true
+  }
+
+  #holdMessage(sub: ServerSubscription, d: Delivery): void {
+    // A held backlog gets an eighth of the connection's cap: enough to bridge a hiccup, bounded per subscription.
+    sub.held ??= new HeldMessages(sub.policy as 'drop_old' | 'keep_latest', Math.max(64 * 1024, this.#host.config.maxPendingBytes >> 3))
+    const dropped = sub.held.hold(d)
+    if (dropped > 0) { sub.dropped += dropped; this.#reportDrops(sub, false) }
+  }
+
+  /** Sends held messages once there is room again, oldest first. */
+  #releaseHeld(sub: ServerSubscription): void {
+    sub.held?.release((d) => this.#fits(d) && this.#outbound.msg(sub.prefix, sub.sid, d))
   }
 
   #reportDrops(sub: ServerSubscription, force: boolean): void {
@@ -535,7 +556,10 @@ export class Connection implements OpSink, OutboundEvents, TopicReceiver {
   onCongested(): void { this.#host.onCongested(this) }
   onDrained(): void {
     this.#host.onDrained(this)
-    for (const sub of this.subscriptions.values()) if (sub.dropped > sub.droppedReported) this.#reportDrops(sub, true)
+    for (const sub of this.subscriptions.values()) {
+      if (sub.held !== null && sub.held.size > 0) this.#releaseHeld(sub)
+      if (sub.dropped > sub.droppedReported) this.#reportDrops(sub, true)
+    }
   }
 
   onOverflow(pendingBytes: number): void {

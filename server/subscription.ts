@@ -3,6 +3,7 @@ import { msgPrefix } from '../shared/codec.ts'
 import type { Indexed } from './subject-index.ts'
 import type { Connection } from './connection.ts'
 import type { SlowPolicy } from './topic-intake.ts'
+import type { HeldMessages } from './held-messages.ts'
 
 export class ServerSubscription implements Indexed {
   readonly conn: Connection
@@ -26,6 +27,8 @@ export class ServerSubscription implements Indexed {
   dropped = 0
   droppedReported = 0
   lastDropReport = 0
+  /** Messages held back under `drop_old` / `keep_latest` while the connection is over its cap. */
+  held: HeldMessages | null = null
 
   constructor(conn: Connection, sid: number, subject: string, queue: string | null) {
     this.conn = conn

@@ -11,7 +11,7 @@ import type { GroupConfig, TopicConfig } from './topic-store.ts'
 import type { DeliverPolicy, Topics } from './topics.ts'
 
 /** What a subscriber wants done when it cannot keep up (PROTOCOL §8.5). */
-export const SLOW_POLICY = { disconnect: 'disconnect', dropNew: 'drop_new' } as const
+export const SLOW_POLICY = { disconnect: 'disconnect', dropNew: 'drop_new', dropOld: 'drop_old', keepLatest: 'keep_latest' } as const
 export type SlowPolicy = (typeof SLOW_POLICY)[keyof typeof SLOW_POLICY]
 
 /** SUB options, checked. */
@@ -49,8 +49,8 @@ function deliverPolicy(v: WireValue | undefined): DeliverPolicy | null {
 export function parseSubOptions(o: Record<string, WireValue> | null, queue: string | null): SubOptions {
   if (o === null) return PLAIN
   const policy = o.policy ?? null
-  if (policy !== null && policy !== SLOW_POLICY.disconnect && policy !== SLOW_POLICY.dropNew) {
-    throw bad(`policy must be '${SLOW_POLICY.disconnect}' or '${SLOW_POLICY.dropNew}'`)
+  if (policy !== null && !(Object.values(SLOW_POLICY) as unknown[]).includes(policy)) {
+    throw bad(`policy must be one of ${Object.values(SLOW_POLICY).join(', ')}`)
   }
   const ack = o.ack === true
   if (ack && queue === null) throw bad('an acked subscription needs a queue group name')

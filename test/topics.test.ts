@@ -256,7 +256,72 @@ test('drop_new: a stalled subscriber loses only its own messages, counted and re
   ;(stalled.ws as unknown as { _socket: { resume(): void } })._socket.resume()
   const event = await stalled.waitFor((op) => op.op === 'EVENT', 5000, 'a slow_consumer event')
   assert.is((event as { type: string }).type, 'slow_consumer')
-  assert.ok(((event as { data: { dropped: number } }).data.dropped) > 0)
+  assert.ok(((event as unknown as { data: { dropped: number } }).data.dropped) > 0)
+})
+
+/** A raw subscriber that stops reading, for policy tests; returns it and a function that resumes reading. */
+async function stalledSubscriber(b: Broker, subject: string, policy: string): Promise<{ raw: RawClient; resume: () => void }> {
+  const raw = track(new RawClient(b.url))
+  await within(2000, raw.opened, 'open')
+  raw.connect()
+  raw.sendOps((w) => writeSub(w, 1, subject, null, { policy }))
+  raw.send(PING_BYTES)
+  await raw.waitFor((op) => op.op === 'PONG')
+  const socket = (raw.ws as unknown as { _socket: { pause(): void; resume(): void } })._socket
+  socket.pause()
+  return { raw, resume: () => socket.resume() }
+}
+
+const policyBroker = { maxPayload: 64 * 1024, maxFrame: 256 * 1024, maxPendingBytes: 512 * 1024, highWaterBytes: 32 * 1024, stallMs: 50 }
+
+test('keep_latest: a stalled dashboard gets the newest value of every subject once it reads again', async () => {
+  const b = track(await startBroker(policyBroker))
+  const pub = track(await connect(b.url))
+  const { raw, resume } = await stalledSubscriber(b, 'sensor.*', 'keep_latest')
+  const last = new Map<string, number>()
+  // 32 MB: more than the kernel's loopback buffers and the broker's cap together.
+  for (let i = 0; i < 4000; i++) {
+    const subject = `sensor.s${i % 4}`
+    const bytes = new Uint8Array(8 * 1024)
+    new DataView(bytes.buffer).setUint32(0, i)
+    pub.publish(subject, bytes)
+    last.set(subject, i)
+    if (i % 200 === 199) await pub.flush()
+  }
+  await pub.flush()
+  assert.is(raw.closeCode, null, 'not disconnected')
+  resume()
+  const newest = (subject: string): number | undefined => {
+    const msgs = raw.ops.filter((op) => op.op === 'MSG' && op.subject === subject) as Array<{ payload: Uint8Array }>
+    const p = msgs.at(-1)?.payload
+    return p === undefined ? undefined : new DataView(p.buffer, p.byteOffset).getUint32(0)
+  }
+  await until(5000, () => [...last].every(([subject, i]) => newest(subject) === i), 'the newest value of every subject')
+  const event = await raw.waitFor((op) => op.op === 'EVENT', 3000, 'a slow_consumer event')
+  assert.ok((event as unknown as { data: { dropped: number } }).data.dropped > 0, 'superseded values are counted')
+})
+
+test('drop_old: a stalled subscriber keeps the newest messages, in order, and is told how many it lost', async () => {
+  const b = track(await startBroker(policyBroker))
+  const pub = track(await connect(b.url))
+  const { raw, resume } = await stalledSubscriber(b, 'feed', 'drop_old')
+  const N = 4000
+  for (let i = 0; i < N; i++) {
+    const bytes = new Uint8Array(8 * 1024)
+    new DataView(bytes.buffer).setUint32(0, i)
+    pub.publish('feed', bytes)
+    if (i % 200 === 199) await pub.flush()
+  }
+  await pub.flush()
+  resume()
+  const seqOf = (op: unknown): number => { const p = (op as { payload: Uint8Array }).payload; return new DataView(p.buffer, p.byteOffset).getUint32(0) }
+  await until(5000, () => raw.ops.some((op) => op.op === 'MSG' && seqOf(op) === N - 1), 'the newest message')
+  const seen = raw.ops.filter((op) => op.op === 'MSG').map(seqOf)
+  assert.ok(seen.every((v, i) => i === 0 || v > seen[i - 1]), 'in order, no duplicates')
+  assert.ok(seen.length < N, 'some were dropped')
+  await until(3000, () => raw.ops.some((op) => op.op === 'EVENT'), 'a slow_consumer event')
+  const dropped = raw.ops.filter((op) => op.op === 'EVENT').reduce((sum, op) => sum + (op as unknown as { data: { dropped: number } }).data.dropped, 0)
+  assert.is(seen.length + dropped, N, 'every message is either delivered or counted as dropped')
 })
 
 test.run()
