@@ -78,6 +78,8 @@ export class Broker {
     this.#auth = new Authenticator(options.auth, this.logger.child({ component: 'auth' }))
     this.topics = new Topics({
       logger: this.logger.child({ component: 'topics' }),
+      maxTopics: this.config.maxTopics,
+      defaultTopicMaxBytes: this.config.defaultTopicMaxBytes,
       route: (subject, headers, encoding, payload) => this.#publishInternal(subject, null, headers, encoding, payload),
     }, options.topics ?? [])
     this.#admission = new Admission(this.config)

@@ -9,7 +9,7 @@ import type { Logger } from 'pino'
 import { decodeJsonFrame, isJsonText, type FrameDecoder, type OpSink, type DecodeLimits } from '../shared/codec.ts'
 import { CLOSE_CODE_FOR, SubwireError, type ErrorCode } from '../shared/errors.ts'
 import { CLOSE_CODE, ENCODING, PROTOCOL_VERSION, SUBPROTOCOL, type Subprotocol } from '../shared/protocol.ts'
-import { subjectProblem } from '../shared/subject.ts'
+import { quoteSubject, subjectProblem } from '../shared/subject.ts'
 import type { WireValue } from '../shared/msgpack.ts'
 import { BinaryOutbound, JsonOutbound, type FlushScheduler, type Outbound, type OutboundEvents } from './outbound-queue.ts'
 import type { Delivery } from './delivery.ts'
@@ -238,8 +238,9 @@ export class Connection implements OpSink, OutboundEvents, TopicReceiver {
     if (identity === null) {
       this.log.warn({ ip: this.remoteAddress, name: this.name }, 'authentication failed')
       const delay = this.#host.authFailureDelay(this.remoteAddress)
-      // Failures say auth_failed and nothing more; repeated ones from an address are answered slowly.
-      setTimeout(() => this.closeWith('auth_failed', 'authentication failed'), delay).unref()
+      // Failures say auth_failed and nothing more; repeated ones from an address are answered slowly. Reads
+      // resume first, so the client's half of the close handshake is read and the close is not held for it.
+      setTimeout(() => { this.#socket.resume(); this.closeWith('auth_failed', 'authentication failed') }, delay).unref()
       return
     }
     this.#admit(identity, lang, version)
@@ -337,7 +338,7 @@ export class Connection implements OpSink, OutboundEvents, TopicReceiver {
       return
     }
     if (this.session.restricted && !this.session.mayPublish(subject)) {
-      this.#outbound.err('permission', `not allowed to publish to ${subject}`, subject)
+      this.#outbound.err('permission', `not allowed to publish to ${quoteSubject(subject)}`, subject)
       return
     }
     if (isTopicApi(subject)) {
@@ -372,7 +373,7 @@ export class Connection implements OpSink, OutboundEvents, TopicReceiver {
     }
     if (confirm) {
       if (captured === null) {
-        this.#host.reply(reply as string, { error: new SubwireError('no_topic', `no topic covers ${subject}`) })
+        this.#host.reply(reply as string, { error: new SubwireError('no_topic', `no topic covers ${quoteSubject(subject)}`) })
         return false
       }
       this.#host.reply(reply as string, { data: { topic: captured.topic, seq: captured.result.seq, duplicate: captured.result.duplicate } })
@@ -385,11 +386,11 @@ export class Connection implements OpSink, OutboundEvents, TopicReceiver {
     if (this.subscriptions.has(sid)) throw protocolError(`sid ${sid} is already in use on this connection`)
     const problem = subjectProblem(subject, true, this.#host.config.maxSubjectLength)
     if (problem !== null) {
-      this.#outbound.err('bad_subject', `invalid subscription subject ${JSON.stringify(subject)}: ${problem}`, sid)
+      this.#outbound.err('bad_subject', `invalid subscription subject ${quoteSubject(subject)}: ${problem}`, sid)
       return
     }
     if (queue !== null && (queue.length === 0 || queue.length > this.#host.config.maxSubjectLength || /[\s\x00-\x1f\x7f]/.test(queue))) {
-      this.#outbound.err('bad_option', `invalid queue group name ${JSON.stringify(queue)}: it must be non-empty with no white space`, sid)
+      this.#outbound.err('bad_option', `invalid queue group name ${quoteSubject(queue)}: it must be non-empty with no white space`, sid)
       return
     }
     if (this.subscriptions.size >= this.#host.config.maxSubscriptionsPerConnection) {

@@ -76,6 +76,10 @@ export interface BrokerOptions {
   trustProxy?: boolean
   /** Topics to create at start (more can be added at run time with `c.topics.add`). */
   topics?: TopicConfig[]
+  /** Most topics at once (`c.topics.add` past it: `limit`). @default 100 */
+  maxTopics?: number
+  /** `maxBytes` of a topic that sets none, so no topic can hold memory without bound. @default 64 MiB */
+  defaultTopicMaxBytes?: number
   /** Alias of `maxPendingBytes` (the topics issue's name for it). */
   maxPendingBytesPerClient?: number
 }
@@ -108,6 +112,8 @@ export interface BrokerConfig {
   readonly perMessageDeflate: boolean
   readonly trustProxy: boolean
   readonly allowedOrigins: readonly string[] | null
+  readonly maxTopics: number
+  readonly defaultTopicMaxBytes: number
 }
 
 function positiveInt(options: BrokerOptions, key: keyof BrokerOptions, fallback: number, min = 1): number {
@@ -156,6 +162,8 @@ export function resolveConfig(options: BrokerOptions): BrokerConfig {
     perMessageDeflate: options.perMessageDeflate === true,
     trustProxy: options.trustProxy === true,
     allowedOrigins: checkOrigins(options.allowedOrigins),
+    maxTopics: positiveInt(options, 'maxTopics', 100),
+    defaultTopicMaxBytes: positiveInt(options, 'defaultTopicMaxBytes', 64 * 1024 * 1024),
   }
   // A frame must hold a client's 64 KiB batch plus one largest message (client/op-buffer.ts).
   if (config.maxFrame < config.maxPayload + 64 * 1024 + config.maxSubjectLength * 2 + 1024) {

@@ -73,6 +73,11 @@ export interface Outbound {
 const BINARY_SEND = { binary: true, compress: false, fin: true } as const
 const TEXT_SEND = { binary: false, compress: false, fin: true } as const
 const MIN_CHUNK = 4096
+
+/** An ERR's ref (a subject) cut to a subject's longest valid length: an over-long one was invalid anyway. */
+function shortRef(ref: string | number | null): string | number | null {
+  return typeof ref === 'string' && ref.length > 1024 ? ref.slice(0, 1024) : ref
+}
 /** Encodes control ops (INFO, ERR); one for all connections, as encoding is synchronous. */
 const controlWriter = new MsgpackWriter(256)
 
@@ -259,7 +264,7 @@ export class BinaryOutbound extends QueueBase {
   }
 
   err(code: string, message: string, ref: string | number | null): void {
-    writeErr(controlWriter, code, message, ref)
+    writeErr(controlWriter, code, message, shortRef(ref))
     this.#bytes(controlWriter.finish())
   }
 
@@ -312,7 +317,7 @@ export class JsonOutbound extends QueueBase {
   ping(): void { this.#line(`[${OP.PING}]`) }
   pong(): void { this.#line(`[${OP.PONG}]`) }
   info(body: object): void { this.#line(jsonOp([OP.INFO, body])) }
-  err(code: string, message: string, ref: string | number | null): void { this.#line(jsonOp([OP.ERR, code, message, ref])) }
+  err(code: string, message: string, ref: string | number | null): void { this.#line(jsonOp([OP.ERR, code, message, shortRef(ref)])) }
 
   storedMsg(sid: number, m: StoredMessage, deliveryCount: number): boolean {
     const tail = jsonMsgTail(m.subject, null, m.headers as Record<string, string> | null, m.encoding, m.payload)

@@ -4,7 +4,7 @@
  * so per-publisher FIFO order holds by construction.
  */
 import { ENCODING, PUB_FLAG, STATUS_HEADER } from '../shared/protocol.ts'
-import { subjectProblem } from '../shared/subject.ts'
+import { quoteSubject, subjectProblem } from '../shared/subject.ts'
 import type { ErrorCode } from '../shared/errors.ts'
 import { SubjectIndex, type MatchResult, type QueueGroup } from './subject-index.ts'
 import { Delivery } from './delivery.ts'
@@ -52,11 +52,11 @@ export class Router {
   check(subject: string, reply: string | null): Refusal | null {
     if (this.index.cached(subject) === undefined) {
       const problem = subjectProblem(subject, false, this.#maxSubjectLength)
-      if (problem !== null) return { code: 'bad_subject', message: `invalid subject ${JSON.stringify(subject)}: ${problem}` }
+      if (problem !== null) return { code: 'bad_subject', message: `invalid subject ${quoteSubject(subject)}: ${problem}` }
     }
     if (reply !== null) {
       const problem = subjectProblem(reply, false, this.#maxSubjectLength)
-      if (problem !== null) return { code: 'bad_subject', message: `invalid reply subject ${JSON.stringify(reply)}: ${problem}` }
+      if (problem !== null) return { code: 'bad_subject', message: `invalid reply subject ${quoteSubject(reply)}: ${problem}` }
     }
     return null
   }
@@ -71,12 +71,12 @@ export class Router {
     let matches = this.index.cached(subject)
     if (matches === undefined) {
       const problem = subjectProblem(subject, false, this.#maxSubjectLength)
-      if (problem !== null) return { code: 'bad_subject', message: `invalid subject ${JSON.stringify(subject)}: ${problem}` }
+      if (problem !== null) return { code: 'bad_subject', message: `invalid subject ${quoteSubject(subject)}: ${problem}` }
       matches = this.index.match(subject)
     }
     if (reply !== null) {
       const problem = subjectProblem(reply, false, this.#maxSubjectLength)
-      if (problem !== null) return { code: 'bad_subject', message: `invalid reply subject ${JSON.stringify(reply)}: ${problem}` }
+      if (problem !== null) return { code: 'bad_subject', message: `invalid reply subject ${quoteSubject(reply)}: ${problem}` }
     }
     this.stats.published++
     this.stats.bytesIn += payload.length

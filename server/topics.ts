@@ -34,6 +34,8 @@ export type DeliverPolicy = 'all' | 'last' | 'last_per_subject' | 'new' | { star
 /** What the broker gives the topic runtime. */
 export interface TopicsHost {
   readonly logger: Logger
+  readonly maxTopics: number
+  readonly defaultTopicMaxBytes: number
   /** Routes a message to live subscribers (used for dead letters). */
   route(subject: string, headers: Record<string, string>, encoding: number, payload: Uint8Array): void
 }
@@ -83,7 +85,7 @@ export class Topics {
 
   constructor(host: TopicsHost, configs: readonly TopicConfig[] = []) {
     this.#host = host
-    for (const config of configs) this.store.create(config)
+    for (const config of configs) this.add(config)
     this.#reindex()
     // Age limits and expired dedup ids are enforced by a sweep, not on every publish.
     this.#sweep = setInterval(() => this.#onSweep(), 1000)
@@ -271,8 +273,23 @@ export class Topics {
 
   // ---- management ---------------------------------------------------------------------------------------
 
-  add(config: TopicConfig): TopicInfo { const info = this.store.create(config); this.#reindex(); return info }
-  update(name: string, config: TopicConfig): TopicInfo { const info = this.store.update(name, config); this.#reindex(); return info }
+  /** Creates a topic; one without `maxBytes` gets the broker's default, so none holds memory without bound. */
+  add(config: TopicConfig): TopicInfo {
+    if (this.store.list().length >= this.#host.maxTopics) throw new SubwireError('limit', `the broker holds its maximum of ${this.#host.maxTopics} topics`)
+    const info = this.store.create(this.#bounded(config))
+    this.#reindex()
+    return info
+  }
+
+  update(name: string, config: TopicConfig): TopicInfo {
+    const info = this.store.update(name, this.#bounded(config))
+    this.#reindex()
+    return info
+  }
+
+  #bounded(config: TopicConfig): TopicConfig {
+    return typeof config === 'object' && config !== null && config.maxBytes === undefined ? { ...config, maxBytes: this.#host.defaultTopicMaxBytes } : config
+  }
   info(name: string): TopicInfo { return this.store.info(name) }
   list(): readonly TopicInfo[] { return this.store.list() }
   purge(name: string, subject?: string): number { return this.store.purge(name, subject === undefined ? {} : { subject }) }

@@ -261,7 +261,7 @@ export function decodeJsonFrame(text: string, sink: OpSink, limits: DecodeLimits
     start = end + 1
     if (line === '') continue
     if (++ops > limits.maxOpsPerFrame) throw protocolError(`more than ${limits.maxOpsPerFrame} ops in one frame`)
-    if (jsonNestsDeeper(line, MAX_DEPTH + 1)) throw protocolError('malformed frame: nesting too deep')
+    if (jsonNestsDeeper(line, MAX_JSON_DEPTH)) throw protocolError(`malformed frame: nested deeper than ${MAX_JSON_DEPTH}`)
     let op: unknown
     try {
       op = JSON.parse(line)
@@ -274,6 +274,12 @@ export function decodeJsonFrame(text: string, sink: OpSink, limits: DecodeLimits
 }
 
 /** Decodes one op; returns false when a CONNECT handler asked to stop. */
+/**
+ * Deepest nesting of a JSON op line. JSON payloads travel inline, so this is looser than the binary envelope's
+ * bound (MAX_DEPTH), yet keeps JSON.parse from building million-deep structures.
+ */
+const MAX_JSON_DEPTH = 64
+
 /** True when JSON text nests arrays/objects deeper than `max` (strings skipped): the same bound as binary. */
 function jsonNestsDeeper(text: string, max: number): boolean {
   let depth = 0

@@ -117,8 +117,6 @@ export const DEFAULT_LIMITS = {
   maxFrame: 4 * 1024 * 1024,
   /** Longest subject or pattern, in UTF-8 bytes. */
   maxSubjectLength: 256,
-  /** Most tokens in one subject. */
-  maxSubjectTokens: 32,
   /** Most headers on one message. */
   maxHeaders: 64,
   /** Server → client PING interval; a peer silent for two intervals is dropped. */

@@ -61,6 +61,12 @@ export function subjectProblem(subject: unknown, wildcards: boolean, maxLength: 
   return null
 }
 
+/** A subject for an error message: quoted, and cut short so a hostile subject cannot amplify the reply. */
+export function quoteSubject(subject: unknown): string {
+  if (typeof subject !== 'string') return String(subject)
+  return subject.length <= 64 ? JSON.stringify(subject) : `${JSON.stringify(subject.slice(0, 64))}… (${subject.length} characters)`
+}
+
 /** UTF-8 byte length of a string, without allocating (a lone surrogate counts as the 3 bytes of U+FFFD). */
 export function utf8Length(s: string): number {
   let bytes = 0
@@ -87,13 +93,13 @@ export function isValidPattern(pattern: unknown, maxLength?: number): pattern is
 /** Throws `bad_subject` unless `subject` is publishable. */
 export function assertSubject(subject: unknown, maxLength?: number): asserts subject is string {
   const problem = subjectProblem(subject, false, maxLength)
-  if (problem !== null) throw new SubwireError('bad_subject', `invalid subject ${JSON.stringify(subject)}: ${problem}`)
+  if (problem !== null) throw new SubwireError('bad_subject', `invalid subject ${quoteSubject(subject)}: ${problem}`)
 }
 
 /** Throws `bad_subject` unless `pattern` is a valid subscription pattern. */
 export function assertPattern(pattern: unknown, maxLength?: number): asserts pattern is string {
   const problem = subjectProblem(pattern, true, maxLength)
-  if (problem !== null) throw new SubwireError('bad_subject', `invalid subscription subject ${JSON.stringify(pattern)}: ${problem}`)
+  if (problem !== null) throw new SubwireError('bad_subject', `invalid subscription subject ${quoteSubject(pattern)}: ${problem}`)
 }
 
 /** True when the pattern contains a `*` or `>` token. */

@@ -25,7 +25,8 @@ const isMsg = (op: RawOp): op is Extract<RawOp, { op: 'MSG' }> => op.op === 'MSG
 
 /** A PUB to `subject` expecting ERR bad_subject naming it, the connection staying up. */
 function badPubSubject(name: string, subject: string): Row {
-  return { name, send: (raw) => raw.send(pub(subject, bytes(1))), expect: { err: 'bad_subject', ref: subject, stays: true } }
+  // The ERR's ref names the subject, cut to 1,024 characters so an over-long one is not echoed whole.
+  return { name, send: (raw) => raw.send(pub(subject, bytes(1))), expect: { err: 'bad_subject', ref: subject.slice(0, 1024), stays: true } }
 }
 
 /** A SUB (sid 7) to `pattern` expecting ERR bad_subject naming sid 7, the connection staying up. */
