@@ -1,7 +1,7 @@
 /**
  * The broker's stats as one plain object: what `GET /stats` answers, what `$SYS.stats` carries every second,
- * and what `subwire stats` prints. Built from `broker.stats()` and `broker.connections()` only, so it needs
- * nothing from the publish path.
+ * and what `subwire stats` prints. Built from `broker.stats()`, `broker.connections()` and
+ * `broker.topics.list()` only, so it needs nothing from the publish path.
  */
 import type { Broker } from './broker.ts'
 import type { ConnectionSummary } from './broker-events.ts'
@@ -60,12 +60,40 @@ export interface SlowConsumerReport {
   pendingBytes: number
 }
 
-/** Topics (issue 3) do not exist yet; their rows will have this shape's successor. */
+/** One acked consumer group of a topic (a work queue), as `TopicInfo.consumers` reports it. */
+export interface TopicGroupReport {
+  name: string
+  members: number
+  /** Delivered and not yet settled. */
+  inFlight: number
+  /** Settled by an ack, since the group was opened. */
+  acked: number
+  /** Waiting to be delivered again now (after a nak, an ack timeout or a departed member). */
+  redeliveries: number
+  /** Moved to `$DLQ.<topic>` after `maxDeliver` attempts, since the group was opened. */
+  deadLettered: number
+}
+
+/** One durable topic: how full it is against its limits, the sequences it holds, and its work queues. */
 export interface TopicReport {
   name: string
-  length: number
-  capacity: number
+  subjects: string[]
+  /** Messages held (the topic's length). */
+  messages: number
+  /** `maxMsgs`, or null when the count is not limited (the topic is then bounded by `maxBytes`). */
+  capacity: number | null
   bytes: number
+  /** `maxBytes` (a topic that sets none gets the broker's `defaultTopicMaxBytes`), or null. */
+  maxBytes: number | null
+  /** Oldest sequence held; `lastSeq + 1` when the topic holds nothing. */
+  firstSeq: number
+  /** Last sequence assigned (0 before the first message). */
+  lastSeq: number
+  /** Epoch milliseconds of the oldest message held, or null. */
+  firstTime: number | null
+  /** Epoch milliseconds of the last message stored, or null. */
+  lastTime: number | null
+  consumers: TopicGroupReport[]
 }
 
 /** The whole report. `connectionList` is present in `GET /stats`, left out of `$SYS.stats` (its size grows). */
@@ -84,7 +112,7 @@ export interface StatsReport {
   topSubscriptions: PatternCount[]
   /** The latest slow consumers, newest first (at most `SLOW_CONSUMER_HISTORY`). */
   slowConsumers: SlowConsumerReport[]
-  // TOPICS (issue 3): fill with one row per topic (length, capacity, bytes) once topics exist.
+  /** One row per topic, by name. */
   topics: TopicReport[]
   connectionList?: ConnectionSummary[]
 }
@@ -150,13 +178,53 @@ export function topPatterns(connections: readonly ConnectionSummary[], limit = T
     .map(([subject, { n, queues }]) => ({ subject, subscriptions: n, queues: [...queues].sort() }))
 }
 
+/** What a report row needs of a topic's info: the broker's `TopicInfo`, or what `c.topics.list()` returns. */
+export interface TopicInfoLike {
+  readonly name: string
+  readonly messages: number
+  readonly bytes: number
+  readonly firstSeq: number
+  readonly lastSeq: number
+  readonly firstTime: number | null
+  readonly lastTime: number | null
+  readonly config: { readonly subjects: readonly string[]; readonly maxMsgs?: number; readonly maxBytes?: number }
+  readonly consumers: ReadonlyArray<Pick<TopicGroupReport, keyof TopicGroupReport>>
+}
+
+/** A topic's row of the report. */
+export function topicReport(t: TopicInfoLike): TopicReport {
+  return {
+    name: t.name,
+    subjects: [...t.config.subjects],
+    messages: t.messages,
+    capacity: t.config.maxMsgs ?? null,
+    bytes: t.bytes,
+    maxBytes: t.config.maxBytes ?? null,
+    firstSeq: t.firstSeq,
+    lastSeq: t.lastSeq,
+    firstTime: t.firstTime,
+    lastTime: t.lastTime,
+    consumers: t.consumers.map((g) => ({
+      name: g.name, members: g.members, inFlight: g.inFlight, acked: g.acked, redeliveries: g.redeliveries, deadLettered: g.deadLettered,
+    })),
+  }
+}
+
+/** Every topic of a broker, by name. At most `maxTopics` (100 by default) rows, so cheap once a second. */
+export function topicReports(broker: Broker): TopicReport[] {
+  return broker.topics.list().map(topicReport).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+}
+
 /** The counters of a broker now. */
 export function sampleCounters(broker: Broker, at = Date.now()): CounterSample {
   const s = broker.stats()
   return { at, published: s.published, delivered: s.delivered, bytesIn: s.bytesIn, bytesOut: s.bytesOut }
 }
 
-/** Builds the report. Costs one summary per connection (so once a second at most, and only when wanted). */
+/**
+ * Builds the report. Costs one summary per connection and one info per topic (so once a second at most, and
+ * only when wanted).
+ */
 export function buildReport(broker: Broker, inputs: ReportInputs, at = Date.now()): StatsReport {
   const stats = broker.stats()
   const connections = broker.connections()
@@ -193,7 +261,7 @@ export function buildReport(broker: Broker, inputs: ReportInputs, at = Date.now(
     backpressure: stats.backpressure,
     topSubscriptions: topPatterns(connections),
     slowConsumers: [...inputs.slowConsumers],
-    topics: [],
+    topics: topicReports(broker),
   }
   if (inputs.withConnections) report.connectionList = connections
   return report

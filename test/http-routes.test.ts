@@ -57,7 +57,7 @@ test('readyz answers 503 while the broker drains, and healthz still 200', async 
   }
 })
 
-test('stats lists connections with their subscriptions and pending bytes, and an empty topics list', async () => {
+test('stats lists connections with their subscriptions and pending bytes, and no topics on a broker without any', async () => {
   const b = await monitored()
   const c = track(await within(3000, connect(b.url, { name: 'stats-reader', reconnect: false }), 'connect'))
   c.subscribe('orders.>', { queue: 'billing' })
@@ -75,6 +75,32 @@ test('stats lists connections with their subscriptions and pending bytes, and an
   assert.equal(conn.subscriptions.map((s) => [s.subject, s.queue]), [['orders.>', 'billing']])
   assert.type(conn.pendingBytes, 'number')
   assert.equal(report.topSubscriptions[0], { subject: 'orders.>', subscriptions: 1, queues: ['billing'] })
+})
+
+test('stats has a row per topic: its subjects, fill against its limits, sequences, times and consumer groups', async () => {
+  const b = await monitored({ topics: [
+    { name: 'orders', subjects: ['orders.>', 'refunds.*'], maxMsgs: 100 },
+    { name: 'audit', subjects: ['audit.>'], maxBytes: 4096 },
+  ] })
+  const c = track(await within(3000, connect(b.url, { reconnect: false }), 'connect'))
+  const held: number[] = []
+  c.subscribe('orders.>', { queue: 'billing', ack: true, callback: (_e, m) => { if (m !== null) held.push(m.seq) } })
+  const before = Date.now()
+  for (let i = 1; i <= 3; i++) await within(3000, c.publishAck(`orders.eu.${i}`, i), 'publish')
+  await until(3000, () => held.length === 3, 'three jobs delivered')
+  const report = JSON.parse((await get(`${httpBase(b)}/stats`)).body) as StatsReport
+  assert.equal(report.topics.map((t) => t.name), ['audit', 'orders'], 'by name')
+  const [audit, orders] = report.topics
+  assert.equal(audit, {
+    name: 'audit', subjects: ['audit.>'], messages: 0, capacity: null, bytes: 0, maxBytes: 4096,
+    firstSeq: 1, lastSeq: 0, firstTime: null, lastTime: null, consumers: [],
+  })
+  assert.ok(orders !== undefined)
+  assert.equal([orders.subjects, orders.messages, orders.capacity, orders.firstSeq, orders.lastSeq], [['orders.>', 'refunds.*'], 3, 100, 1, 3])
+  assert.is(orders.maxBytes, 64 * 1024 * 1024, "the broker's defaultTopicMaxBytes")
+  assert.ok(orders.bytes > 0, `${orders.bytes} bytes`)
+  assert.ok((orders.firstTime ?? 0) >= before && (orders.lastTime ?? 0) >= (orders.firstTime ?? 0), 'store times')
+  assert.equal(orders.consumers, [{ name: 'billing', members: 1, inFlight: 3, acked: 0, redeliveries: 0, deadLettered: 0 }])
 })
 
 test('stats/history returns one sample per interval', async () => {

@@ -61,6 +61,57 @@ test('counters keep counting across scrapes and disconnects are counted by close
   assert.is(sample(text, 'subwire_connections'), 0)
 })
 
+test('exposes topic gauges labelled by topic, read from the topics at scrape time', async () => {
+  const b = track(await startBroker({ topics: [{ name: 'orders', subjects: ['orders.>'], maxMsgs: 50 }, { name: 'audit', subjects: ['audit.>'] }] }))
+  track(attachMonitoring(b))
+  const c = track(await within(3000, connect(b.url, { reconnect: false }), 'connect'))
+  for (let i = 0; i < 3; i++) await within(3000, c.publishAck(`orders.eu.${i}`, 'x'), 'publish')
+  const { text } = await scrape(b)
+  assert.match(text, /# TYPE subwire_topic_messages gauge/)
+  assert.is(sample(text, 'subwire_topics'), 2)
+  assert.is(sample(text, 'subwire_topic_messages', '{topic="orders"}'), 3)
+  assert.is(sample(text, 'subwire_topic_messages', '{topic="audit"}'), 0)
+  assert.is(sample(text, 'subwire_topic_bytes', '{topic="orders"}'), b.topics.info('orders').bytes)
+  assert.is(sample(text, 'subwire_topic_max_messages', '{topic="orders"}'), 50)
+  assert.is(sample(text, 'subwire_topic_max_messages', '{topic="audit"}'), undefined, 'no series for a limit not set')
+  assert.is(sample(text, 'subwire_topic_max_bytes', '{topic="audit"}'), 64 * 1024 * 1024)
+  assert.is(sample(text, 'subwire_topic_last_seq', '{topic="orders"}'), 3)
+  b.topics.delete('audit')
+  const after = (await scrape(b)).text
+  assert.is(sample(after, 'subwire_topic_messages', '{topic="audit"}'), undefined, 'a deleted topic leaves no stale series')
+  assert.is(sample(after, 'subwire_topics'), 1)
+})
+
+test('exposes consumer groups: members and in flight as gauges, acks, terms and dead letters as counters', async () => {
+  const b = track(await startBroker({ topics: [{ name: 'jobs', subjects: ['jobs.>'] }] }))
+  track(attachMonitoring(b))
+  const c = track(await within(3000, connect(b.url, { reconnect: false }), 'connect'))
+  const seen: number[] = []
+  c.subscribe('jobs.>', {
+    queue: 'workers', ack: true, maxDeliver: 1,
+    callback: (_e, m) => {
+      if (m === null) return
+      seen.push(m.seq)
+      if (m.seq === 1 || m.seq === 2) m.ack()
+      else if (m.seq === 3) m.term()
+      else if (m.seq === 4) m.nak() // its only attempt (maxDeliver 1): dead-lettered
+    },
+  })
+  for (let i = 1; i <= 5; i++) await within(3000, c.publishAck(`jobs.${i}`, i), 'publish')
+  await until(3000, () => seen.length === 5 && b.topics.info('jobs').consumers[0]?.deadLettered === 1, 'all five handled')
+  await within(3000, c.flush(), 'flush')
+  const labels = '{topic="jobs",group="workers"}'
+  const { text } = await scrape(b)
+  assert.match(text, /# TYPE subwire_topic_group_acked_total counter/)
+  assert.is(sample(text, 'subwire_topic_group_members', labels), 1)
+  assert.is(sample(text, 'subwire_topic_group_in_flight', labels), 1, 'seq 5, neither acked nor given back')
+  assert.is(sample(text, 'subwire_topic_group_redeliveries_pending', labels), 0)
+  assert.is(sample(text, 'subwire_topic_group_acked_total', labels), 2)
+  assert.is(sample(text, 'subwire_topic_group_terminated_total', labels), 1)
+  assert.is(sample(text, 'subwire_topic_group_dead_letters_total', labels), 1)
+  assert.is(sample((await scrape(b)).text, 'subwire_topic_group_acked_total', labels), 2, 'a second scrape reads the same totals')
+})
+
 test('includes the process metrics, event-loop lag among them', async () => {
   const b = track(await startBroker())
   track(attachMonitoring(b))

@@ -26,6 +26,28 @@ test('publishes $SYS.stats every interval with rates, counters and the server id
   assert.is(third.connectionList, undefined)
 })
 
+test('$SYS.stats carries the topics, so a monitor sees them fill and their work queues move', async () => {
+  const b = track(await startBroker({ topics: [{ name: 'jobs', subjects: ['jobs.>'], maxMsgs: 10 }] }))
+  track(new SysStats(b, { intervalMs: 40 }))
+  const c = track(await within(3000, connect(b.url, { reconnect: false }), 'connect'))
+  const stats = c.subscribe(SYS_SUBJECT.stats)
+  let acked = 0
+  c.subscribe('jobs.>', { queue: 'workers', ack: true, callback: (_e, m) => { if (m !== null && m.seq <= 2) { m.ack(); acked++ } } })
+  for (let i = 1; i <= 4; i++) await within(3000, c.publishAck(`jobs.${i}`, i), 'publish')
+  await until(3000, () => acked === 2, 'two jobs acked')
+  await within(3000, c.flush(), 'flush')
+  // The next report taken after the acks were processed (a report may already be on its way).
+  const it = stats[Symbol.asyncIterator]()
+  const report = await within(3000, (async () => {
+    for (;;) {
+      const r = (await it.next()).value?.data as StatsReport
+      if (r.topics[0]?.consumers[0]?.acked === 2) return r
+    }
+  })(), 'a report showing the two acks')
+  assert.equal(report.topics.map((t) => [t.name, t.subjects, t.messages, t.capacity, t.firstSeq, t.lastSeq]), [['jobs', ['jobs.>'], 4, 10, 1, 4]])
+  assert.equal(report.topics[0]?.consumers, [{ name: 'workers', members: 1, inFlight: 2, acked: 2, redeliveries: 0, deadLettered: 0 }])
+})
+
 test('publishes nothing while nobody subscribes, so no unmatched publishes pile up', async () => {
   const b = track(await startBroker())
   track(new SysStats(b, { intervalMs: 20 }))
