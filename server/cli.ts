@@ -20,11 +20,14 @@ export const USAGE = `Usage: subwire <command> [options]   (subwire <command> --
 
 Commands:
   serve                      run a broker, with its web monitor at http://127.0.0.1:4480/
-  pub <subject> <data>       publish a message (--count N for many, with progress and a rate)
-  sub <subject>              print the messages of a subscription (wildcards * and >; --json)
+  pub <subject> <data>       publish a message (--count N for many, with progress and a rate;
+                             --ack waits until a topic stored it)
+  sub <subject>              print the messages of a subscription (wildcards * and >; --json;
+                             --deliver all|last|new|seq:N|... replays a topic first)
   req <subject> <data>       send a request and print the reply
   stats                      print the broker's connections, subscriptions, counters and rates
-  topics ls|info|add|rm      manage durable topics (not available yet)
+  topics ls|info|add|update|rm|purge
+                             manage durable topics (stored subjects for replay and work queues)
 
 Client commands find the broker with --server URL or SUBWIRE_URL (default ws://127.0.0.1:4480/).
 subwire ${VERSION}
@@ -50,7 +53,9 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
   } catch (err) {
     if (err instanceof SubwireError) {
       const usage = err.code === 'bad_option'
-      io.err(`subwire ${name}: ${usage ? '' : `${err.code}: `}${err.message}\n${usage ? `(subwire ${name} --help lists the options)\n` : ''}`)
+      // `subwire topics add …` points at `subwire topics add --help`, the usage of the subcommand.
+      const sub = name === 'topics' && args[0] !== undefined && /^[a-z]+$/.test(args[0]) ? `${name} ${args[0]}` : name
+      io.err(`subwire ${name}: ${usage ? '' : `${err.code}: `}${err.message}\n${usage ? `(subwire ${sub} --help lists the options)\n` : ''}`)
       return usage ? EXIT.usage : EXIT.failed
     }
     io.err(`subwire ${name}: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`)

@@ -5,7 +5,8 @@
  *
  * Each source is validated on its own, so an error names the field as the operator wrote it
  * (`--max-payload`, `SUBWIRE_MAX_PAYLOAD` or `maxPayload in subwire.json`). Cross-field rules stay in
- * options.ts (`resolveConfig`), the one place that checks a broker's options.
+ * options.ts (`resolveConfig`), the one place that checks a broker's options. A config file may also hold
+ * `auth` (checked by the broker) and `topics` (checked here field by field: cli/topic-options.ts).
  */
 import { readFileSync } from 'node:fs'
 import { z } from 'zod'
@@ -13,6 +14,11 @@ import type { LevelWithSilent } from 'pino'
 import { SubwireError } from '../shared/errors.ts'
 import { DEFAULT_LIMITS } from '../shared/protocol.ts'
 import { DEFAULT_PORT, type BrokerOptions } from './options.ts'
+import type { TopicConfig } from './topic-store.ts'
+import { parseQuantity, QUANTITY_EXAMPLE } from './cli/quantity.ts'
+import { TOPICS_SCHEMA } from './cli/topic-options.ts'
+
+export { parseQuantity }
 
 /** How a value is written and checked. */
 type Kind = 'int' | 'bytes' | 'ms' | 'string' | 'path' | 'bool' | 'list' | 'level' | 'format'
@@ -26,10 +32,9 @@ interface OptionSpec {
   max?: number
   /** A serve-only option (not passed to createBroker). */
   serve?: boolean
+  /** Another name of this option: set either (not both, in one source), the value goes to `alias`. */
+  alias?: string
 }
-
-const KiB = 1024
-const MiB = 1024 * KiB
 
 /** Every option `subwire serve` takes. Keys are the config file's (and createBroker's) names. */
 export const SERVE_OPTIONS = {
@@ -52,6 +57,7 @@ export const SERVE_OPTIONS = {
   maxOpsPerFrame: { kind: 'int', min: 1, default: String(DEFAULT_LIMITS.maxOpsPerFrame), help: 'most ops in one inbound frame' },
   maxSubscriptionsPerConnection: { kind: 'int', min: 1, default: String(DEFAULT_LIMITS.maxSubscriptionsPerConnection), help: 'most subscriptions per connection' },
   maxPendingBytes: { kind: 'bytes', min: 1, default: '8MiB', help: 'unsent bytes per connection before it is a slow consumer' },
+  maxPendingBytesPerClient: { kind: 'bytes', min: 1, alias: 'maxPendingBytes', help: 'the same as maxPendingBytes (its name in the topics work)' },
   highWaterBytes: { kind: 'bytes', min: 1, default: '64KiB', help: 'unsent bytes past which publishers are paused' },
   stallMs: { kind: 'ms', min: 1, default: '250ms', help: 'how long a congested subscriber may hold publishers back' },
   heartbeatMs: { kind: 'ms', min: 1, default: '20s', help: 'PING interval (two missed: stale connection)' },
@@ -67,6 +73,8 @@ export const SERVE_OPTIONS = {
   perMessageDeflate: { kind: 'bool', default: 'false', help: 'negotiate permessage-deflate compression' },
   trustProxy: { kind: 'bool', default: 'false', help: 'take client addresses from X-Forwarded-For' },
   allowedOrigins: { kind: 'list', default: 'any', help: 'browser origins allowed to connect (comma-separated)' },
+  maxTopics: { kind: 'int', min: 1, default: '100', help: 'most durable topics at once (config file topics and added ones)' },
+  defaultTopicMaxBytes: { kind: 'bytes', min: 1, default: '64MiB', help: 'maxBytes of a topic that sets none' },
 } as const satisfies Record<string, OptionSpec>
 
 /** An option's key. */
@@ -87,7 +95,7 @@ export interface ServeConfig {
   shutdownTimeoutMs: number
   statsIntervalMs: number
   monitor: boolean
-  /** The source of every option that was set. */
+  /** The source of every option that was set (`auth` and `topics` come only from the file). */
   sources: Partial<Record<ServeOptionKey, ConfigSource>>
   /** The config file read, if any. */
   file: string | null
@@ -106,26 +114,6 @@ export function envName(key: string): string {
   return `SUBWIRE_${key.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}`
 }
 
-const UNIT: Record<string, number> = {
-  b: 1, kb: 1000, mb: 1000 ** 2, gb: 1000 ** 3, kib: KiB, mib: MiB, gib: 1024 * MiB, k: KiB, m: MiB, g: 1024 * MiB,
-  ms: 1, s: 1000, min: 60_000, h: 3_600_000,
-}
-
-/**
- * A number written with an optional unit: `1048576`, `1MiB`, `64 KiB`, `250ms`, `10s`, `1e6`. Strings that are
- * not numbers stay strings, so the schema reports them.
- */
-export function parseQuantity(raw: unknown, kind: Kind): unknown {
-  if (typeof raw !== 'string') return raw
-  const m = /^\s*(\d+(?:\.\d+)?(?:e\d+)?)\s*([a-z]*)\s*$/i.exec(raw)
-  if (m === null) return raw
-  const unit = (m[2] ?? '').toLowerCase()
-  if (unit === '') return Number(m[1])
-  const allowed = kind === 'bytes' ? ['b', 'kb', 'mb', 'gb', 'kib', 'mib', 'gib', 'k', 'm', 'g'] : kind === 'ms' ? ['ms', 's', 'min', 'h'] : []
-  if (!allowed.includes(unit)) return raw
-  return Math.round(Number(m[1]) * (UNIT[unit] ?? NaN))
-}
-
 function parseBool(raw: unknown): unknown {
   if (typeof raw !== 'string') return raw
   const v = raw.trim().toLowerCase()
@@ -134,11 +122,7 @@ function parseBool(raw: unknown): unknown {
   return raw
 }
 
-const EXAMPLE: Partial<Record<Kind, string>> = {
-  int: 'an integer',
-  bytes: 'a size in bytes (e.g. 1048576 or 1MiB)',
-  ms: 'a duration in ms (e.g. 1500, 1.5s or 2min)',
-}
+const EXAMPLE: Partial<Record<Kind, string>> = QUANTITY_EXAMPLE
 
 function numberSchema(spec: OptionSpec): z.ZodType {
   const what = EXAMPLE[spec.kind] ?? 'a number'
@@ -171,9 +155,14 @@ const SOURCE_SCHEMA = z.object({
   ...Object.fromEntries(OPTION_KEYS.map((k) => [k, optionSchema(ALL_SPECS[k]).optional()])),
   // Authentication settings go to the broker as they are (it checks them); only a config file can hold them.
   auth: z.record(z.string(), z.unknown(), { error: 'must be an object' }).optional(),
+  // Topics to create at start; only a config file can hold them. Checked field by field (topic-options.ts).
+  topics: TOPICS_SCHEMA.optional(),
 }).strict()
 
-type SourceValues = Partial<Record<ServeOptionKey | 'auth', unknown>>
+/** Keys a config file may hold besides the options of the table. */
+const FILE_ONLY_KEYS = ['auth', 'topics'] as const
+
+type SourceValues = Partial<Record<ServeOptionKey | (typeof FILE_ONLY_KEYS)[number], unknown>>
 
 /** The closest known option name to a misspelt one, if close enough to be a likely typo. */
 function suggest(name: string, names: readonly string[]): string | null {
@@ -199,16 +188,44 @@ function suggest(name: string, names: readonly string[]): string | null {
   return best
 }
 
-/** Validates one source; `nameOf` says how the operator wrote a key in it (for messages). */
-function validateSource(values: Record<string, unknown>, nameOf: (key: string) => string, knownNames: readonly string[]): SourceValues {
+/** `['topics', 1, 'maxMsgs']` → `topics[1].maxMsgs`. */
+function pathText(path: readonly PropertyKey[]): string {
+  return path.map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? String(p) : `.${String(p)}`)).join('')
+}
+
+/** The value at a path inside a source, or undefined. */
+function valueAt(values: unknown, path: readonly PropertyKey[]): unknown {
+  let v = values
+  for (const p of path) v = typeof v === 'object' && v !== null ? (v as Record<PropertyKey, unknown>)[p] : undefined
+  return v
+}
+
+/** `, got 5`, or `, but it is missing`. */
+function got(value: unknown): string {
+  return value === undefined ? ', but it is missing' : `, got ${JSON.stringify(value)}`
+}
+
+/** The keys a topic config may hold (for typo suggestions). */
+const TOPIC_KEYS = ['name', 'subjects', 'maxMsgs', 'maxBytes', 'maxAgeMs', 'maxMsgsPerSubject', 'discard', 'duplicateWindowMs']
+
+/**
+ * Validates one source; `nameOf` says how the operator wrote a top-level key in it, and `where` names the file
+ * for a field inside one (`topics[1].maxMsgs must be a positive integer, got -5 (in subwire.json)`).
+ */
+function validateSource(values: Record<string, unknown>, nameOf: (key: string) => string, knownNames: readonly string[], where = ''): SourceValues {
   const result = SOURCE_SCHEMA.safeParse(values)
   if (result.success) return result.data as SourceValues
   const problems = result.error.issues.map((issue) => {
+    const nested = issue.path.length > 1 || (issue.code === 'unrecognized_keys' && issue.path.length > 0)
     if (issue.code === 'unrecognized_keys') {
       return issue.keys.map((k) => {
-        const near = suggest(k, knownNames)
-        return `unknown option ${nameOf(k)}${near === null ? '' : ` (did you mean ${near}?)`}`
+        const near = suggest(k, nested ? TOPIC_KEYS : knownNames)
+        const name = nested ? pathText([...issue.path, k]) : nameOf(k)
+        return `unknown option ${name}${near === null ? '' : ` (did you mean ${near}?)`}${nested ? where : ''}`
       }).join('; ')
+    }
+    if (nested) {
+      return `${pathText(issue.path)} ${issue.message}${issue.code === 'custom' ? '' : got(valueAt(values, issue.path))}${where}`
     }
     const key = String(issue.path[0] ?? '')
     return `${nameOf(key)} ${issue.message}, got ${JSON.stringify(values[key])}`
@@ -231,7 +248,7 @@ export function readConfigFile(file: string): SourceValues {
     throw new SubwireError('bad_option', `the config file ${file} is not valid JSON: ${(cause as Error).message}`, { cause })
   }
   if (json === null || typeof json !== 'object' || Array.isArray(json)) throw new SubwireError('bad_option', `the config file ${file} must hold a JSON object`)
-  return validateSource(json as Record<string, unknown>, (k) => `${k} in ${file}`, [...OPTION_KEYS, 'auth'])
+  return validateSource(json as Record<string, unknown>, (k) => `${k} in ${file}`, [...OPTION_KEYS, ...FILE_ONLY_KEYS], ` (in ${file})`)
 }
 
 /** The options set through `SUBWIRE_*` variables (others, such as SUBWIRE_URL, are not this command's). */
@@ -252,6 +269,24 @@ export function readFlags(flags: Record<string, string | boolean | undefined>): 
     if (v !== undefined) values[key] = v
   }
   return validateSource(values, (k) => `--${flagName(k)}`, OPTION_KEYS.map((k) => `--${flagName(k)}`))
+}
+
+/**
+ * One source with every alias renamed to its option (`maxPendingBytesPerClient` → `maxPendingBytes`), so
+ * precedence between sources applies to the option whichever name each used.
+ */
+function unaliased(values: SourceValues, source: ConfigSource): SourceValues {
+  const out: SourceValues = { ...values }
+  for (const key of OPTION_KEYS) {
+    const target = ALL_SPECS[key].alias as ServeOptionKey | undefined
+    if (target === undefined || out[key] === undefined) continue
+    if (out[target] !== undefined && out[target] !== out[key]) {
+      throw new SubwireError('bad_option', `${key} is another name for ${target}: set one of them (the ${source} sets both)`)
+    }
+    out[target] = out[key]
+    delete out[key]
+  }
+  return out
 }
 
 function readPem(file: unknown, what: string): string {
@@ -278,10 +313,10 @@ export function loadServeConfig(input: { flags: Record<string, string | boolean 
   const merged: SourceValues = {}
   const sources: ServeConfig['sources'] = {}
   for (const [source, values] of layers) {
-    for (const [key, value] of Object.entries(values)) {
+    for (const [key, value] of Object.entries(unaliased(values, source))) {
       if (value === undefined) continue
       merged[key as ServeOptionKey] = value
-      if (key !== 'auth') sources[key as ServeOptionKey] = source
+      if (!(FILE_ONLY_KEYS as readonly string[]).includes(key)) sources[key as ServeOptionKey] = source
     }
   }
   const broker: Record<string, unknown> = {}
@@ -289,6 +324,12 @@ export function loadServeConfig(input: { flags: Record<string, string | boolean 
     if (ALL_SPECS[key].serve !== true && merged[key] !== undefined) broker[key] = merged[key]
   }
   if (merged.auth !== undefined) broker.auth = merged.auth
+  if (merged.topics !== undefined) {
+    const topics = merged.topics as TopicConfig[]
+    const maxTopics = (merged.maxTopics ?? 100) as number
+    if (topics.length > maxTopics) throw new SubwireError('bad_option', `the config file declares ${topics.length} topics, more than maxTopics (${maxTopics})`)
+    broker.topics = topics
+  }
   if (merged.tlsCert !== undefined || merged.tlsKey !== undefined) {
     if (merged.tlsCert === undefined || merged.tlsKey === undefined) throw new SubwireError('bad_option', 'tlsCert and tlsKey go together: set both or neither')
     broker.tls = {

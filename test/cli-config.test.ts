@@ -8,6 +8,7 @@ import { envName, flagName, loadServeConfig, parseQuantity, SERVE_OPTIONS } from
 import { runCli } from '../server/cli.ts'
 import type { CliIo } from '../server/cli/io.ts'
 import { SubwireError } from '../shared/errors.ts'
+import type { BrokerOptions } from '../server/options.ts'
 import { within } from './helpers.ts'
 
 const dir = mkdtempSync(join(tmpdir(), 'subwire-config-'))
@@ -51,6 +52,68 @@ test('names every option the same way as a flag, a variable and a file key', () 
   }
 })
 
+test('covers every createBroker option but the programmatic ones (server, logger) and the file-only auth, tls and topics', () => {
+  // The keys of BrokerOptions, spelled out: a new broker option fails this test until serve can set it.
+  const brokerOptions = ['port', 'host', 'path', 'server', 'logger', 'serverName', 'maxPayload', 'maxFrame', 'maxSubjectLength', 'maxHeaders',
+    'maxOpsPerFrame', 'maxSubscriptionsPerConnection', 'heartbeatMs', 'connectTimeoutMs', 'maxPendingBytes', 'highWaterBytes', 'stallMs',
+    'closeGraceMs', 'subjectCacheSize', 'auth', 'tls', 'allowedOrigins', 'authTimeoutMs', 'maxConnections', 'maxConnectionsPerIp',
+    'maxConnectsPerSecond', 'maxMsgsPerSecond', 'maxBytesPerSecond', 'perMessageDeflate', 'trustProxy', 'topics', 'maxTopics',
+    'defaultTopicMaxBytes', 'maxPendingBytesPerClient'] as const satisfies ReadonlyArray<keyof BrokerOptions>
+  const elsewhere = new Set(['server', 'logger', 'auth', 'tls', 'topics'])
+  for (const key of brokerOptions) if (!elsewhere.has(key)) assert.ok(key in SERVE_OPTIONS, `${key} is configurable`)
+  const config = loadServeConfig({ flags: { 'max-topics': '5', 'default-topic-max-bytes': '8MiB' }, env: {} })
+  assert.is(config.broker.maxTopics, 5)
+  assert.is(config.broker.defaultTopicMaxBytes, 8 * 1024 * 1024)
+})
+
+test('maxPendingBytesPerClient is another name for maxPendingBytes, with the same precedence', () => {
+  const file = configFile({ maxPendingBytes: '8MiB' })
+  const config = loadServeConfig({ flags: { config: file, 'max-pending-bytes-per-client': '16MiB' }, env: {} })
+  assert.is(config.broker.maxPendingBytes, 16 * 1024 * 1024)
+  assert.is((config.broker as Record<string, unknown>).maxPendingBytesPerClient, undefined)
+  assert.equal(config.sources, { maxPendingBytes: 'flag' })
+  const both = configFile({ maxPendingBytes: '8MiB', maxPendingBytesPerClient: '16MiB' })
+  assert.match(badOption(() => loadServeConfig({ flags: { config: both }, env: {} })), /maxPendingBytesPerClient is another name for maxPendingBytes: set one of them/)
+})
+
+test('a config file declares topics, with sizes and durations in units', () => {
+  const file = configFile({ topics: [
+    { name: 'orders', subjects: ['orders.>'], maxMsgs: 100_000, maxBytes: '1MiB', maxAgeMs: '24h', duplicateWindowMs: '2m', discard: 'new' },
+    { name: 'sensors', subjects: ['sensors.>'], maxMsgsPerSubject: 1 },
+  ] })
+  const config = loadServeConfig({ flags: { config: file }, env: {} })
+  assert.equal(config.broker.topics, [
+    { name: 'orders', subjects: ['orders.>'], maxMsgs: 100_000, maxBytes: 1_048_576, maxAgeMs: 86_400_000, duplicateWindowMs: 120_000, discard: 'new' },
+    { name: 'sensors', subjects: ['sensors.>'], maxMsgsPerSubject: 1 },
+  ])
+  assert.equal(config.sources, {}, 'topics come only from the file')
+})
+
+test('refuses a bad topic in the config file, naming its field', () => {
+  const rows: Array<[unknown, RegExp]> = [
+    [[{ name: 'a', subjects: ['a.>'] }, { name: 'b', subjects: ['b.>'], maxMsgs: -5 }], /^topics\[1\]\.maxMsgs must be a positive integer, got -5 \(in .*\)$/],
+    [[{ name: 'a', subjects: ['a.>'], maxMsgs: 1.5 }], /^topics\[0\]\.maxMsgs must be a positive integer, got 1\.5/],
+    [[{ name: 'a', subjects: ['a.>'], maxBytes: 'lots' }], /^topics\[0\]\.maxBytes must be a positive size in bytes .*, got "lots"/],
+    [[{ name: 'a', subjects: ['a.>'], maxAgeMs: '1MiB' }], /^topics\[0\]\.maxAgeMs must be a positive duration/],
+    [[{ name: 'a', subjects: ['a.>'], duplicateWindowMs: -1 }], /^topics\[0\]\.duplicateWindowMs must be a duration of 0 or more/],
+    [[{ name: 'a', subjects: ['a.>'], discard: 'oldest' }], /^topics\[0\]\.discard must be 'old' .* or 'new'/],
+    [[{ name: 'a.b', subjects: ['a.>'] }], /^topics\[0\]\.name must be a topic name: one subject token/],
+    [[{ subjects: ['a.>'] }], /^topics\[0\]\.name must be a topic name.*, but it is missing/],
+    [[{ name: 'a', subjects: [] }], /^topics\[0\]\.subjects must be a non-empty list of subject patterns/],
+    [[{ name: 'a', subjects: ['a.>', 'b..c'] }], /^topics\[0\]\.subjects\[1\] is not a valid subject pattern \(subject has an empty token\), got "b\.\.c"/],
+    [[{ name: 'a', subjects: ['a.>'], maxMsg: 5 }], /^unknown option topics\[0\]\.maxMsg \(did you mean maxMsgs\?\) \(in /],
+    [[{ name: 'a', subjects: ['a.>'] }, { name: 'a', subjects: ['b.>'] }], /^topics\[1\]\.name "a" is also the name of topics\[0\]/],
+    [[{ name: 'a', subjects: ['orders.>'] }, { name: 'b', subjects: ['orders.eu.*'] }], /^topics\[1\]\.subjects overlap topics\[0\]'s \(orders\.eu\.\* and orders\.>\)/],
+    [{ name: 'a' }, /^topics in .* must be a list of topic configs/],
+  ]
+  for (const [topics, message] of rows) {
+    const file = configFile({ topics })
+    assert.match(badOption(() => loadServeConfig({ flags: { config: file }, env: {} })), message, JSON.stringify(topics))
+  }
+  const many = configFile({ maxTopics: 1, topics: [{ name: 'a', subjects: ['a.>'] }, { name: 'b', subjects: ['b.>'] }] })
+  assert.match(badOption(() => loadServeConfig({ flags: { config: many }, env: {} })), /declares 2 topics, more than maxTopics \(1\)/)
+})
+
 test('flags win over variables, variables over the file, the file over the defaults', () => {
   const file = configFile({ port: 1111, host: '0.0.0.0', maxPayload: 2048, heartbeatMs: 3000 })
   const config = loadServeConfig({
@@ -74,6 +137,7 @@ test('takes sizes and durations with units', () => {
   const rows: Array<[string, 'bytes' | 'ms', number]> = [
     ['1048576', 'bytes', 1_048_576], ['1MiB', 'bytes', 1_048_576], ['64 KiB', 'bytes', 65_536], ['2kb', 'bytes', 2000],
     ['250ms', 'ms', 250], ['10s', 'ms', 10_000], ['1.5s', 'ms', 1500], ['2min', 'ms', 120_000], ['1e6', 'bytes', 1_000_000],
+    ['2m', 'ms', 120_000], ['1h', 'ms', 3_600_000], ['1d', 'ms', 86_400_000], ['2m', 'bytes', 2 * 1024 * 1024],
   ]
   for (const [raw, kind, want] of rows) assert.is(parseQuantity(raw, kind), want, raw)
   assert.is(parseQuantity('10s', 'bytes'), '10s', 'a duration unit is not a size')
@@ -121,9 +185,9 @@ test('serve --print-config shows each value with its source, and bad config exit
 })
 
 test('every command answers --help with its usage and exit code 0', async () => {
-  for (const command of ['serve', 'pub', 'sub', 'req', 'stats', 'topics']) {
+  for (const command of ['serve', 'pub', 'sub', 'req', 'stats', 'topics', 'topics add']) {
     const m = memoryIo()
-    assert.is(await within(5000, runCli([command, '--help'], m.io), `${command} --help`), 0, command)
+    assert.is(await within(5000, runCli([...command.split(' '), '--help'], m.io), `${command} --help`), 0, command)
     assert.match(m.out(), new RegExp(`^Usage: subwire ${command}`), command)
   }
   const top = memoryIo()

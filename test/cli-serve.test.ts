@@ -73,6 +73,21 @@ test('serve reads a config file and SUBWIRE_* variables, and prints where the mo
   assert.is(await within(10_000, s.exited, 'exit'), 0)
 })
 
+test('serve creates the topics of its config file, says so in its banner, and stores what is published there', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'subwire-serve-'))
+  const file = join(dir, 'subwire.json')
+  writeFileSync(file, JSON.stringify({ port: 0, topics: [{ name: 'orders', subjects: ['orders.>'], maxMsgs: 1000, maxAgeMs: '1h' }] }))
+  const s = await serve(['--config', file, '--log-level', 'silent'])
+  assert.match(s.stderr(), / {2}topics: {3}orders \(orders\.>\)\n/)
+  const c = await within(3000, connect(s.url, { reconnect: false }), 'connect')
+  assert.equal(await within(3000, c.publishAck('orders.eu.1', 'x'), 'publishAck'), { topic: 'orders', seq: 1, duplicate: false })
+  const info = await within(3000, c.topics.info('orders'), 'info')
+  assert.equal([info.messages, info.config.maxMsgs, info.config.maxAgeMs], [1, 1000, 3_600_000])
+  await c.close()
+  s.child.kill('SIGTERM')
+  assert.is(await within(10_000, s.exited, 'exit'), 0)
+})
+
 test('serve exits with code 2 and names the field when the config is bad', async () => {
   const child = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', 'server/cli.ts', 'serve'], {
     stdio: ['ignore', 'pipe', 'pipe'],

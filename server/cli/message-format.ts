@@ -36,18 +36,29 @@ export function dataText(data: unknown): string {
   return JSON.stringify(data, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v))
 }
 
-/** A message for a terminal: `[#3] orders.eu.created  {"id":7}`, then its headers and reply subject. */
+/**
+ * A message for a terminal: `[#3] orders.eu.created  {"id":7}`, then its headers and reply subject. A message
+ * from a topic also shows its sequence and when it was stored: `[#3 seq 42 2025-01-01T12:00:00.000Z] …`.
+ */
 export function messageText(msg: Msg, n: number): string {
-  let text = `[#${n}] ${msg.subject}  ${dataText(msg.data)}\n`
+  const stored = msg.seq > 0 ? ` seq ${msg.seq} ${new Date(msg.time).toISOString()}` : ''
+  let text = `[#${n}${stored}] ${msg.subject}  ${dataText(msg.data)}\n`
   for (const [k, v] of Object.entries(msg.headers ?? {})) text += `      ${k}: ${v}\n`
   if (msg.reply !== null) text += `      (reply to ${msg.reply})\n`
   return text
 }
 
-/** A message as one JSON line: subject, data (or dataBase64 for binary), headers, reply, receivedAt. */
+/**
+ * A message as one JSON line: subject, data (or dataBase64 for binary), headers, reply, receivedAt; a message
+ * from a topic also has seq and time (ISO).
+ */
 export function messageJson(msg: Msg, extra: Record<string, unknown> = {}): string {
   const data = msg.data
   const body: Record<string, unknown> = { subject: msg.subject }
+  if (msg.seq > 0) {
+    body.seq = msg.seq
+    body.time = new Date(msg.time).toISOString()
+  }
   if (data instanceof Uint8Array) body.dataBase64 = Buffer.from(data).toString('base64')
   else body.data = data ?? null
   body.headers = msg.headers ?? null

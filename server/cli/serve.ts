@@ -18,7 +18,11 @@ Runs a subwire broker (in memory) with its web monitor, health, metrics and stat
 Every option can also be set in a JSON config file (--config; the key is the camelCase name, "maxPayload") or
 an environment variable (SUBWIRE_ and the name in capitals, SUBWIRE_MAX_PAYLOAD); flags win over variables,
 variables over the file, the file over the defaults [shown in brackets]. Sizes take units (64KiB, 1MiB),
-durations too (250ms, 10s). A config file may also hold "auth" (users, tokens, JWT; see README).
+durations too (250ms, 10s). A config file may also hold "auth" (users, tokens, JWT; see README) and "topics",
+a list of durable topics to create at start:
+  "topics": [{ "name": "orders", "subjects": ["orders.>"], "maxMsgs": 100000, "maxAgeMs": "24h" }]
+with the keys name, subjects, maxMsgs, maxBytes, maxAgeMs, maxMsgsPerSubject, discard ("old"|"new") and
+duplicateWindowMs (see subwire topics add --help).
 
 Options:
   --config FILE                       JSON config file (env SUBWIRE_CONFIG)
@@ -29,6 +33,9 @@ ${serveOptionsHelp()}
 On SIGTERM or SIGINT the broker stops accepting, reports not ready, tells clients "going away" and exits within
 shutdownTimeoutMs; a second signal exits at once.
 `
+
+/** Codes with which createBroker refuses the topics of a config (exit code 2, like any bad configuration). */
+const TOPIC_CONFIG_ERRORS: ReadonlySet<string> = new Set(['bad_topic_config', 'topic_overlap', 'topic_exists', 'limit'])
 
 /** parseArgs options for every serve option: strings, and booleans with --no-<flag>. */
 function serveFlags(): Record<string, { type: 'string' } | { type: 'boolean' }> {
@@ -65,6 +72,8 @@ function banner(broker: Broker, monitoring: Monitoring | null): string {
     text += `  monitor:  ${http}/  (open in a browser)\n`
     text += `  health:   ${http}/healthz  ${http}/readyz   metrics: ${http}/metrics   stats: ${http}/stats\n`
   }
+  const topics = broker.topics.list()
+  if (topics.length > 0) text += `  topics:   ${topics.map((t) => `${t.name} (${t.config.subjects.join(', ')})`).join(', ')}\n`
   text += `  connect with: connect('${broker.url}') from 'subwire/client', or: subwire sub '>' --server ${broker.url}\n`
   return text
 }
@@ -110,6 +119,8 @@ export async function serve(args: string[], io: CliIo): Promise<number> {
     const code = (err as NodeJS.ErrnoException).code
     if (code === 'EADDRINUSE') throw new SubwireError('bad_option', `port ${config.broker.port ?? ''} is already in use (try --port 0 for any free port)`, { cause: err })
     if (code === 'EADDRNOTAVAIL') throw new SubwireError('bad_option', `cannot listen on host ${config.broker.host ?? ''}: no such interface`, { cause: err })
+    // The config file's topics passed our checks; one the broker still refuses is a configuration error too.
+    if (err instanceof SubwireError && TOPIC_CONFIG_ERRORS.has(err.code)) throw new SubwireError('bad_option', `topics in ${config.file ?? 'the config'}: ${err.message}`, { cause: err })
     throw err
   }
   const monitoring = config.monitor ? attachMonitoring(broker, { sysStats: { intervalMs: config.statsIntervalMs } }) : null

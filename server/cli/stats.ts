@@ -3,7 +3,7 @@
  * a broker attached to an application's server) from the next `$SYS.stats` message.
  */
 import { SubwireError } from '../../shared/errors.ts'
-import type { StatsReport } from '../stats-report.ts'
+import type { StatsReport, TopicReport } from '../stats-report.ts'
 import { SYS_SUBJECT } from '../sys-stats.ts'
 import { bytes, compact, duration } from '../monitor/app/format.ts'
 import { CLIENT_OPTIONS, CLIENT_OPTIONS_HELP, connectCommand, EXIT, parseCommand, parseMs, serverUrl, usageError, type CliIo } from './io.ts'
@@ -61,10 +61,28 @@ async function fromSys(url: string, io: CliIo, values: { name?: string | undefin
 }
 
 /** A fixed-width table. */
-function table(head: string[], rows: string[][]): string {
+export function table(head: string[], rows: string[][]): string {
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)))
   const line = (cells: string[]): string => `${cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ').trimEnd()}\n`
   return line(head) + rows.map(line).join('')
+}
+
+/** `used / limit`, or just `used` when there is no limit. */
+function fill(used: string, limit: string | null): string {
+  return limit === null ? used : `${used} / ${limit}`
+}
+
+/** The topics of a report as a table (also `subwire topics ls`). */
+export function topicsTable(topics: readonly TopicReport[]): string {
+  return table(['TOPIC', 'SUBJECTS', 'MESSAGES', 'BYTES', 'SEQ', 'LAST STORED', 'GROUPS'], topics.map((t) => [
+    t.name,
+    t.subjects.join(','),
+    fill(grouped(t.messages), t.capacity === null ? null : grouped(t.capacity)),
+    fill(bytes(t.bytes), t.maxBytes === null ? null : bytes(t.maxBytes)),
+    t.messages === 0 ? `- (last ${t.lastSeq})` : `${t.firstSeq}..${t.lastSeq}`,
+    t.lastTime === null ? '-' : new Date(t.lastTime).toISOString(),
+    t.consumers.map((g) => `${g.name} (${g.members} member${g.members === 1 ? '' : 's'}, ${grouped(g.inFlight)} in flight)`).join(', '),
+  ]))
 }
 
 /** The report for a terminal. */
@@ -86,8 +104,7 @@ export function statsText(r: StatsReport): string {
   if (r.slowConsumers.length > 0) {
     out += `\n${table(['SLOW CONSUMER', 'NAME', 'IP', 'PENDING', 'AT'], r.slowConsumers.map((x) => [x.id, x.name, x.ip, bytes(x.pendingBytes), new Date(x.at).toISOString()]))}`
   }
-  // TOPICS (issue 3): a table of topics with length, capacity and bytes once topics exist.
-  out += r.topics.length === 0 ? '\ntopics: none (durable topics are not available yet)\n' : `\n${table(['TOPIC', 'LENGTH', 'CAPACITY', 'BYTES'], r.topics.map((t) => [t.name, grouped(t.length), grouped(t.capacity), bytes(t.bytes)]))}`
+  out += r.topics.length === 0 ? '\ntopics: none\n' : `\n${topicsTable(r.topics)}`
   return out
 }
 
