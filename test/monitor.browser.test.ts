@@ -1,7 +1,8 @@
 /**
  * The web monitor in a real browser: the broker serves the page at `/`, the page's own client subscribes to
- * `$SYS.stats`, the numbers move with the load, and the page recovers by itself when the broker restarts on the
- * same port. Saves docs/monitor.png (embedded in README).
+ * `$SYS.stats`, the numbers move with the load, the topics panel shows a topic filling up and its work queue,
+ * and the page recovers by itself when the broker restarts on the same port. Saves docs/monitor.png (embedded
+ * in README).
  */
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
@@ -25,8 +26,11 @@ const clients: Client[] = []
 let load: NodeJS.Timeout | null = null
 let pageErrors: string[] = []
 
+/** The orders are stored in a topic, worked off by an acked queue group slower than they arrive. */
+const TOPICS = [{ name: 'orders', subjects: ['orders.>'], maxMsgs: 25_000 }]
+
 async function startBroker(port = 0): Promise<Broker> {
-  broker = await within(5000, createBroker({ host: '127.0.0.1', port }), 'the broker to start')
+  broker = await within(5000, createBroker({ host: '127.0.0.1', port, topics: TOPICS }), 'the broker to start')
   monitoring = attachMonitoring(broker, { sysStats: { intervalMs: 250 } })
   return broker
 }
@@ -38,13 +42,15 @@ async function stopBroker(): Promise<void> {
 
 /** Publishers and subscribers that reconnect by themselves, so the load resumes after a restart. */
 async function startLoad(url: string): Promise<void> {
-  const names = ['orders-api', 'billing-worker', 'billing-worker', 'inventory', 'audit-log']
+  const names = ['orders-api', 'billing-worker', 'billing-worker', 'inventory', 'audit-log', 'fulfilment']
   for (const name of names) clients.push(await within(5000, connect(url, { name }), `connect ${name}`))
-  const [orders, billing1, billing2, inventory, audit] = clients
+  const [orders, billing1, billing2, inventory, audit, fulfilment] = clients
   billing1?.subscribe('orders.*.created', { queue: 'billing', callback: () => undefined })
   billing2?.subscribe('orders.*.created', { queue: 'billing', callback: () => undefined })
   inventory?.subscribe('orders.>', { callback: () => undefined })
   audit?.subscribe('>', { callback: () => undefined })
+  // An acked work queue that takes 100 ms per order, 50 at a time: it keeps 50 in flight and falls behind.
+  fulfilment?.subscribe('orders.>', { queue: 'fulfilment', ack: true, maxInFlight: 50, callback: (_err, m) => { if (m !== null) setTimeout(() => m.ack(), 100) } })
   let t = 0
   load = setInterval(() => {
     t++
@@ -95,13 +101,19 @@ if (availability === 'fail') {
     await within(15_000, page.goto(http, { waitUntil: 'load', timeout: 15_000 }), `the monitor at ${http}`)
     const first = await waitProbe(page, 'two reports', (m) => m.reports >= 2 && m.link === 'live')
     assert.is(first.serverId, b.serverId)
-    assert.is(await textOf(page, '#v-connections'), '6', 'five load clients and the page itself')
+    assert.is(await textOf(page, '#v-connections'), '7', 'six load clients and the page itself')
     const before = await textOf(page, '#v-published')
     await waitProbe(page, 'more reports', (m) => m.reports >= first.reports + 3)
     const rates = new Set([before, await textOf(page, '#v-published')])
     assert.ok([...rates].some((r) => r !== '0' && r !== '–'), `a non-zero publish rate (${[...rates].join(', ')})`)
     assert.match(await textOf(page, '#top-subjects'), /orders\.\*\.created\s+2\s+billing/)
-    assert.match(await textOf(page, '#topics'), /no topics/)
+    const topic = page.locator('#topics [data-topic="orders"]')
+    assert.match(await textOf(page, '#topics [data-topic="orders"] .head'), /^orders\s+orders\.>\s+seq 1–[\d,]+$/)
+    assert.match(await textOf(page, '#topics [data-topic="orders"] [data-kind="messages"]'), /^messages\s+[\d.]+k? \/ 25k$/)
+    assert.match(await textOf(page, '#topics [data-topic="orders"] [data-kind="bytes"]'), /^bytes\s+[\d.]+ [KM]iB \/ 64\.0 MiB$/)
+    const ratio = Number(await within(5000, topic.locator('[data-kind="messages"]').getAttribute('data-ratio'), 'the fill ratio'))
+    assert.ok(ratio > 0 && ratio < 1, `the messages bar is partly full (${ratio})`)
+    assert.match(await textOf(page, '#topics [data-group="fulfilment"]'), /^fulfilment: 1 member · 50 in flight · [\d.]+k? acked/)
     assert.match(await textOf(page, '#conn-events'), /none since this page opened|connect/)
   })
 

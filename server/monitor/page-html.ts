@@ -32,6 +32,14 @@ table { width:100%; border-collapse:collapse; font-variant-numeric: tabular-nums
 td, th { text-align:left; padding:3px 6px; border-bottom:1px solid var(--line); white-space:nowrap; overflow:hidden; text-overflow:ellipsis; max-width:260px }
 th { color:var(--dim); font-weight:500; font-size:12px } td.n, th.n { text-align:right }
 .empty { color:var(--dim); font-style:italic; padding:6px 0 }
+.topic { padding:4px 0 6px; border-bottom:1px solid var(--line) } .topic:last-child { border-bottom:0 }
+.topic .head { display:flex; gap:10px; align-items:baseline } .topic .seq { margin-left:auto; font-variant-numeric: tabular-nums }
+.fill { display:grid; grid-template-columns: 70px 1fr 170px; gap:8px; align-items:center; font-size:12px }
+.fill .k { color:var(--dim) } .fill .n { text-align:right; font-variant-numeric: tabular-nums }
+.track { height:8px; background:var(--line); border-radius:4px; overflow:hidden }
+.level { height:100%; background:var(--in) } .level.warn { background:var(--warn) }
+.group { font-size:12px; color:var(--dim) } .group b { color:var(--text); font-weight:500 } .group.warn { color:var(--warn) }
+.dim { color:var(--dim) }
 #noscript { margin:20px; color:var(--warn) }
 .warn { color:var(--warn) } .bad { color:var(--bad) }
 `

@@ -10,6 +10,7 @@ import type { StatsReport } from '../../stats-report.ts'
 import type { ConnEvent, HistorySample } from '../../sys-stats.ts'
 import { LineChart } from './chart.ts'
 import { bytes, clock, compact, duration } from './format.ts'
+import { renderTopics } from './topics-panel.ts'
 
 /** What the test reads from the page. */
 interface MonitorProbe {
@@ -120,9 +121,7 @@ function renderReport(r: StatsReport): void {
     r.topSubscriptions.map((p) => [p.subject, String(p.subscriptions), p.queues.join(', ')]), 'no subscriptions', [1])
   table('slow-consumers', ['time', 'name', 'ip', 'pending'],
     r.slowConsumers.map((s) => [clock(s.at), s.name || s.id, s.ip, bytes(s.pendingBytes)]), 'none since the broker started', [3])
-  // TOPICS (issue 3): one row per topic with its fill level against capacity once topics exist.
-  table('topics', ['topic', 'length', 'capacity', 'bytes'],
-    r.topics.map((t) => [t.name, compact(t.length), compact(t.capacity), bytes(t.bytes)]), 'no topics (durable topics are not available yet)', [1, 2, 3])
+  renderTopics($('topics'), r.topics)
 }
 
 function renderEvents(): void {
