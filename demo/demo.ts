@@ -1,12 +1,13 @@
 /**
- * Everything `npm run demo` runs, as a function the browser test can start too: a broker with its monitor,
- * the sensor simulator (32 sensors at 50 Hz), the microservices demo (a worker pool in a queue group that grows
- * and shrinks while a client requests quotes), and the dashboard's web server.
+ * Everything `npm run demo` runs, as a function the browser test can start too: a broker with its monitor and
+ * a `sensors` topic that keeps the last reading of every sensor, the sensor simulator (32 sensors at 50 Hz), the
+ * microservices demo (a worker pool in a queue group that grows and shrinks while a client requests quotes), and
+ * the dashboard's web server.
  */
-import { createBroker, type Broker } from '../server/index.ts'
+import { createBroker, type Broker, type BrokerOptions } from '../server/index.ts'
 import { attachMonitoring, type Monitoring } from '../server/monitoring.ts'
 import { connect, type Client } from '../client/index.ts'
-import { startSimulator } from './dashboard/simulator.ts'
+import { startSimulator, type Reading, type Simulator } from './dashboard/simulator.ts'
 import { WorkerPool } from './microservices/pool.ts'
 import { Requester, type PoolStats } from './microservices/requester.ts'
 import { startWebServer, type WebServer } from './web-server.ts'
@@ -23,6 +24,20 @@ export interface DemoOptions {
   onSecond?: (stats: PoolStats) => void
 }
 
+/**
+ * The broker of the demo. The `sensors` topic is a last-value cache: it keeps the newest reading of each
+ * `sensors.<site>.<kind>` (32 messages, whatever the rate), so a dashboard that opens subscribes with
+ * `deliver: 'last_per_subject'` and draws every sensor at once, then goes on live.
+ */
+export const DEMO_BROKER_OPTIONS: Readonly<BrokerOptions> = {
+  host: '127.0.0.1',
+  topics: [{ name: 'sensors', subjects: ['sensors.>'], maxMsgsPerSubject: 1 }],
+}
+
+function demoBroker(port: number): Promise<Broker> {
+  return createBroker({ ...DEMO_BROKER_OPTIONS, port })
+}
+
 /** The pool grows to this many workers, then shrinks to MIN_WORKERS, and again. */
 const MAX_WORKERS = 5
 const MIN_WORKERS = 2
@@ -34,11 +49,11 @@ export class Demo {
   readonly #clients: Client[]
   readonly pool: WorkerPool
   readonly requester: Requester
-  readonly #simulator: ReturnType<typeof startSimulator>
+  readonly #simulator: Simulator
   readonly #timers: NodeJS.Timeout[] = []
   readonly #events: string[] = []
 
-  private constructor(broker: Broker, monitoring: Monitoring, web: WebServer, clients: Client[], pool: WorkerPool, requester: Requester, simulator: ReturnType<typeof startSimulator>) {
+  private constructor(broker: Broker, monitoring: Monitoring, web: WebServer, clients: Client[], pool: WorkerPool, requester: Requester, simulator: Simulator) {
     this.broker = broker
     this.#monitoring = monitoring
     this.web = web
@@ -49,7 +64,7 @@ export class Demo {
   }
 
   static async start(options: DemoOptions): Promise<Demo> {
-    const broker = await createBroker({ host: '127.0.0.1', port: options.brokerPort })
+    const broker = await demoBroker(options.brokerPort)
     const monitoring = attachMonitoring(broker)
     const sensors = await connect(broker.url, { name: 'sensor-simulator' })
     const shop = await connect(broker.url, { name: 'quote-requester' })
@@ -64,6 +79,26 @@ export class Demo {
   /** Readings published so far. */
   get readings(): number {
     return this.#simulator.published
+  }
+
+  /** The last reading published for a sensor. */
+  lastReading(site: string, kind: string): Reading | undefined {
+    return this.#simulator.last(`sensors.${site}.${kind}`)
+  }
+
+  /** Silences the sensors, once the broker has stored what they sent (a test opens a page on a quiet topic). */
+  async pauseSensors(): Promise<void> {
+    this.#simulator.pause()
+    await this.#clients[0]?.flush()
+  }
+
+  resumeSensors(): void {
+    this.#simulator.resume()
+  }
+
+  /** Messages the `sensors` topic holds: one per sensor that has sent a reading. */
+  get sensorsHeld(): number {
+    return this.broker.topics.info('sensors').messages
   }
 
   #schedule(options: DemoOptions): void {
@@ -91,7 +126,8 @@ export class Demo {
     const port = this.broker.port
     this.#monitoring.close()
     await this.broker.close()
-    this.broker = await createBroker({ host: '127.0.0.1', port })
+    // The new broker starts with an empty `sensors` topic; it fills again with the next reading of each sensor.
+    this.broker = await demoBroker(port)
     this.#monitoring = attachMonitoring(this.broker)
   }
 

@@ -37,6 +37,7 @@ subwire demo running
   dashboard:  ${demo.web.url}   (live sensor charts and the worker pool)
   monitor:    ${http}   (the broker's own web monitor)
   broker:     ${demo.broker.url}   (watch it: npm run cli -- sub 'sensors.paris.*' --server ${demo.broker.url})
+  topic:      sensors keeps the last reading of each sensor   (npm run cli -- sub 'sensors.>' --deliver last_per_subject --server ${demo.broker.url})
 Ctrl-C to stop.
 `)
 
@@ -53,11 +54,12 @@ let finishing = false
 async function finish(): Promise<void> {
   if (finishing) process.exit(1)
   finishing = true
+  const held = demo.sensorsHeld
   await demo.stop()
   const total = Object.values(demo.requester.total).reduce((a, b) => a + b, 0)
   const shares = Object.entries(demo.requester.total).map(([w, n]) => `${w} ${Math.round((100 * n) / Math.max(1, total))}%`)
   console.log(`\n${demo.requester.answered} requests answered (${demo.requester.failed} failed); per worker: ${shares.join(' / ')}`)
-  console.log(`${demo.readings} sensor readings published`)
+  console.log(`${demo.readings} sensor readings published; the sensors topic holds ${held}, the last of each sensor`)
   process.exit(0)
 }
 

@@ -1,7 +1,9 @@
 /**
  * The demo dashboard in a real browser: the page subscribes with wildcards, its numbers and charts move with
- * the 50 Hz sensors, the worker-pool panel shows the queue group's spread, and the page recovers by itself when
- * the broker restarts on the same port. Saves docs/dashboard.png (embedded in README).
+ * the 50 Hz sensors, a page that opens shows every sensor's last value at once (the `sensors` topic is a
+ * last-value cache, replayed with `deliver: 'last_per_subject'`), the worker-pool panel shows the queue group's
+ * spread, and the page recovers by itself when the broker restarts on the same port. Saves docs/dashboard.png
+ * (embedded in README).
  */
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
@@ -10,10 +12,11 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Browser, Page } from 'playwright-core'
 import { Demo } from '../demo/demo.ts'
+import { KINDS, SITES } from '../demo/dashboard/simulator.ts'
 import { chromiumAvailability, CHROMIUM, collectPageErrors, launchChromium, textOf } from './browser-env.ts'
 import { sleep, within } from './helpers.ts'
 
-interface DashboardProbe { received: number; link: string; poolUpdates: number }
+interface DashboardProbe { received: number; link: string; poolUpdates: number; sensors: number; subscriptions: number }
 
 let demo: Demo | null = null
 let browser: Browser | null = null
@@ -65,12 +68,43 @@ if (availability === 'fail') {
     assert.ok(Number((await textOf(page, '#rate')).replace(/k$/, '')) > 0, 'a receive rate')
   })
 
+  test('a page opened while the sensors are quiet shows every sensor\'s last value at once, then goes on live', async () => {
+    assert.ok(browser !== null && demo !== null, 'the first test started the demo')
+    await within(5000, demo.pauseSensors(), 'the sensors to go quiet')
+    assert.is(demo.sensorsHeld, 32, 'the topic holds one reading per sensor, the last')
+    const fresh = await within(15_000, browser.newPage({ viewport: { width: 1360, height: 1000 } }), 'a second page')
+    try {
+      const errors = collectPageErrors(fresh)
+      await within(15_000, fresh.goto(demo.web.url, { waitUntil: 'load', timeout: 15_000 }), 'the dashboard')
+      // No live reading is published while the sensors are paused: whatever the page shows came from the topic.
+      const loaded = await waitProbe(fresh, 'every sensor on the page', (m) => m.sensors === 32, 10_000)
+      assert.is(loaded.received, 32, 'one reading per sensor, each the last one')
+      assert.is(await textOf(fresh, '#sensor-count'), '32')
+      for (const site of SITES) {
+        for (const kind of KINDS) {
+          const last = demo.lastReading(site, kind)
+          assert.ok(last !== undefined, `${site}.${kind} published`)
+          const shown = await textOf(fresh, `#v-${site}-${kind}`)
+          assert.ok(shown.startsWith(last.v.toFixed(kind === 'pressure' ? 0 : 1)), `${site}.${kind} shows its last reading ${last.v} (${shown})`)
+        }
+      }
+      demo.resumeSensors()
+      await waitProbe(fresh, 'live readings after the last values', (m) => m.received > 32 + 32 * 10)
+      assert.equal(errors, [])
+    } finally {
+      demo.resumeSensors()
+      await within(10_000, fresh.close(), 'the second page to close')
+    }
+  })
+
   test('the dashboard recovers by itself after the broker restarts on the same port', async () => {
     assert.ok(page !== null && demo !== null, 'the first test opened the page')
     await within(20_000, demo.restartBroker(), 'the broker to restart')
     await waitProbe(page, 'the page to reconnect', (m) => m.link === 'live', 30_000)
     const back = await probe(page)
     await waitProbe(page, 'readings after the restart', (m) => m.received > back.received + 32 * 10, 30_000)
+    assert.ok(back.subscriptions >= 2, 'the page asked the new broker for the last values again')
+    assert.is(await textOf(page, '#sensor-count'), '32')
   })
 
   test('saves a screenshot of the dashboard (docs/dashboard.png with UPDATE_SCREENSHOTS=1)', async () => {

@@ -3,7 +3,7 @@ import * as assert from 'uvu/assert'
 import { execFile } from 'node:child_process'
 import { within } from './helpers.ts'
 
-test('the demo spreads requests over a worker pool that grows and shrinks, and publishes sensor readings', async () => {
+test('the demo spreads requests over a worker pool that grows and shrinks, and publishes sensor readings into a last-value topic', async () => {
   const out = await within(40_000, new Promise<string>((resolve, reject) => {
     execFile(process.execPath, ['--conditions=source', '--import', 'tsx', 'demo/run.ts'], {
       env: { ...process.env, DEMO_MS: '4500', DEMO_CHURN_MS: '1000', DEMO_PORT: '0', DEMO_WEB_PORT: '0' },
@@ -21,6 +21,7 @@ test('the demo spreads requests over a worker pool that grows and shrinks, and p
   assert.not.match(shares ?? '', /\b0%/)
   const [, readings] = out.match(/(\d+) sensor readings published/) ?? []
   assert.ok(Number(readings) > 32 * 50, `readings ${readings}`)
+  assert.match(out, /the sensors topic holds 32, the last of each sensor/)
 })
 
 test.run()

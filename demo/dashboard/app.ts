@@ -1,19 +1,30 @@
 /**
  * The realtime dashboard page (bundled to /dashboard.js by demo/web-server.ts): subscribes to `sensors.>`
  * (every sensor, by wildcard) and `demo.pool.stats`, and draws live charts, the latest reading per site, and how
- * the microservices demo spreads requests over its workers. The client reconnects by itself when the broker
- * restarts. Exposes `globalThis.subwireDashboard` (counters) for the real-browser test.
+ * the microservices demo spreads requests over its workers. The `sensors.>` subscription starts with
+ * `deliver: 'last_per_subject'` from the broker's `sensors` topic (a last-value cache, demo/demo.ts): every
+ * sensor's last reading arrives at once on load, then the readings go on live with no gap and no duplicate.
+ * The client reconnects by itself when the broker restarts. Exposes `globalThis.subwireDashboard` (counters)
+ * for the real-browser test.
  *
  * Browser only.
  */
-import { connect, type Client } from '../../client/index.ts'
+import { connect, type Client, type Subscription } from '../../client/index.ts'
 import { LineChart } from '../../server/monitor/app/chart.ts'
 import { compact } from '../../server/monitor/app/format.ts'
 import type { Reading } from './simulator.ts'
 import type { PoolStats } from '../microservices/requester.ts'
 
-interface DashboardProbe { received: number; link: string; poolUpdates: number }
-const probe: DashboardProbe = { received: 0, link: 'connecting', poolUpdates: 0 }
+interface DashboardProbe {
+  received: number
+  link: string
+  poolUpdates: number
+  /** Sensors with a value on the page. */
+  sensors: number
+  /** Times the sensors subscription was made (1 on load, one more after each reconnect). */
+  subscriptions: number
+}
+const probe: DashboardProbe = { received: 0, link: 'connecting', poolUpdates: 0, sensors: 0, subscriptions: 0 }
 ;(globalThis as unknown as { subwireDashboard: DashboardProbe }).subwireDashboard = probe
 
 const KINDS = ['temp', 'humidity', 'pressure', 'wind'] as const
@@ -63,6 +74,9 @@ function rebuildCharts(): void {
 function onReading(subject: string, r: Reading): void {
   const [, site, kind] = subject.split('.')
   if (site === undefined || kind === undefined) return
+  // After a reconnect the last values are asked for again (watchStatus): one already shown is not news.
+  const shown = latest.get(`${site}.${kind}`)
+  if (shown !== undefined && r.t <= shown.t) return
   received++
   receivedThisSecond++
   latest.set(`${site}.${kind}`, r)
@@ -80,6 +94,7 @@ function renderSites(): void {
   if (!dirty) return
   dirty = false
   probe.received = received
+  probe.sensors = latest.size
   $('received').textContent = compact(received)
   $('sensor-count').textContent = String(latest.size)
   const host = $('sites')
@@ -150,11 +165,24 @@ function setLink(state: string): void {
   el.className = `badge ${state === 'live' ? 'live' : state === 'connecting' ? '' : 'down'}`
 }
 
-async function watchStatus(c: Client): Promise<void> {
+/** Every sensor's last reading from the topic at once, then live. */
+function subscribeSensors(c: Client): Subscription {
+  probe.subscriptions++
+  return c.subscribe('sensors.>', { deliver: 'last_per_subject', callback: (_err, m) => { if (m !== null) onReading(m.subject, m.data as Reading) } })
+}
+
+async function watchStatus(c: Client, sensors: Subscription): Promise<void> {
   for await (const s of c.status()) {
     if (s.type === 'disconnect' || s.type === 'reconnecting') setLink('reconnecting')
-    else if (s.type === 'reconnect') setLink('live')
-    else if (s.type === 'close') setLink('down')
+    else if (s.type === 'reconnect') {
+      // The client resumed the replay after its last sequence, which is right when the same log is still there.
+      // A restarted in-memory broker has a new, empty log whose sequences start again at 1, and a dashboard
+      // wants every sensor's current value after a reconnect anyway, not what it missed: ask for the last values
+      // again. (A reading already shown, or older, is ignored by onReading.)
+      sensors.unsubscribe()
+      sensors = subscribeSensors(c)
+      setLink('live')
+    } else if (s.type === 'close') setLink('down')
   }
 }
 
@@ -170,8 +198,7 @@ async function main(): Promise<void> {
     }
   }
   setLink('live')
-  void watchStatus(c)
-  c.subscribe('sensors.>', { callback: (_err, m) => { if (m !== null) onReading(m.subject, m.data as Reading) } })
+  void watchStatus(c, subscribeSensors(c))
   c.subscribe('demo.pool.stats', { callback: (_err, m) => { if (m !== null) renderPool(m.data as PoolStats) } })
   setInterval(() => {
     $('rate').textContent = compact(receivedThisSecond)

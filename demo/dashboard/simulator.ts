@@ -28,13 +28,28 @@ export interface SimulatorOptions {
   hz?: number
 }
 
-/** Starts publishing; returns a function that stops it and the count of readings so far. */
-export function startSimulator(c: Client, options: SimulatorOptions = {}): { stop(): void; readonly published: number } {
+/** A running simulator. */
+export interface Simulator {
+  stop(): void
+  /** Stops publishing until `resume()` (the sensors go quiet; the timer keeps running). */
+  pause(): void
+  resume(): void
+  /** Readings published so far. */
+  readonly published: number
+  /** The last reading published on `sensors.<site>.<kind>`. */
+  last(subject: string): Reading | undefined
+}
+
+/** Starts publishing `sensors.<site>.<kind>` for every site and kind. */
+export function startSimulator(c: Client, options: SimulatorOptions = {}): Simulator {
   const hz = options.hz ?? 50
   const drift = new Map<string, number>()
+  const last = new Map<string, Reading>()
   let published = 0
+  let paused = false
   const started = Date.now()
   const timer = setInterval(() => {
+    if (paused) return
     const t = Date.now()
     const s = (t - started) / 1000
     SITES.forEach((site, i) => {
@@ -46,8 +61,10 @@ export function startSimulator(c: Client, options: SimulatorOptions = {}): { sto
         drift.set(key, walk)
         const v = b.mid + b.swing * 0.6 * Math.sin(s / (6 + i) + i) + walk
         // Offline buffering covers a broker restart; past its cap a reading is dropped, as a sensor would.
+        const reading: Reading = { v: Math.round(Math.max(0, v) * 100) / 100, t }
         try {
-          c.publish(`sensors.${site}.${kind}`, { v: Math.round(Math.max(0, v) * 100) / 100, t } satisfies Reading)
+          c.publish(`sensors.${site}.${kind}`, reading)
+          last.set(`sensors.${site}.${kind}`, reading)
           published++
         } catch {
           // disconnected_buffer_full while the broker is away: drop this reading
@@ -57,6 +74,9 @@ export function startSimulator(c: Client, options: SimulatorOptions = {}): { sto
   }, 1000 / hz)
   return {
     stop: () => clearInterval(timer),
+    pause: () => { paused = true },
+    resume: () => { paused = false },
     get published() { return published },
+    last: (subject) => last.get(subject),
   }
 }
