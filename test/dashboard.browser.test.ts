@@ -16,7 +16,7 @@ import { KINDS, SITES } from '../demo/dashboard/simulator.ts'
 import { chromiumAvailability, CHROMIUM, collectPageErrors, launchChromium, textOf } from './browser-env.ts'
 import { sleep, within } from './helpers.ts'
 
-interface DashboardProbe { received: number; link: string; poolUpdates: number; sensors: number; subscriptions: number }
+interface DashboardProbe { received: number; link: string; poolUpdates: number; sensors: number; subscriptions: number; chartSites: number }
 
 let demo: Demo | null = null
 let browser: Browser | null = null
@@ -79,6 +79,7 @@ if (availability === 'fail') {
       // No live reading is published while the sensors are paused: whatever the page shows came from the topic.
       const loaded = await waitProbe(fresh, 'every sensor on the page', (m) => m.sensors === 32, 10_000)
       assert.is(loaded.received, 32, 'one reading per sensor, each the last one')
+      await waitProbe(fresh, 'the charts to start with every site', (m) => m.chartSites === SITES.length, 5000)
       assert.is(await textOf(fresh, '#sensor-count'), '32')
       for (const site of SITES) {
         for (const kind of KINDS) {

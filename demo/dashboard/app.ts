@@ -23,8 +23,10 @@ interface DashboardProbe {
   sensors: number
   /** Times the sensors subscription was made (1 on load, one more after each reconnect). */
   subscriptions: number
+  /** Sites whose last values were drawn in every chart when the charts were last seeded. */
+  chartSites: number
 }
-const probe: DashboardProbe = { received: 0, link: 'connecting', poolUpdates: 0, sensors: 0, subscriptions: 0 }
+const probe: DashboardProbe = { received: 0, link: 'connecting', poolUpdates: 0, sensors: 0, subscriptions: 0, chartSites: 0 }
 ;(globalThis as unknown as { subwireDashboard: DashboardProbe }).subwireDashboard = probe
 
 const KINDS = ['temp', 'humidity', 'pressure', 'wind'] as const
@@ -46,6 +48,8 @@ const charts = new Map<string, LineChart>()
 let received = 0
 let receivedThisSecond = 0
 let dirty = false
+/** The charts were rebuilt (a new site) and hold no point yet: give them the latest values at the next frame. */
+let chartsEmpty = false
 
 function siteIndex(site: string): number {
   let i = sites.indexOf(site)
@@ -59,6 +63,7 @@ function siteIndex(site: string): number {
 
 /** A new site means a new line in every chart: rebuild them (this happens once per site, on first sight). */
 function rebuildCharts(): void {
+  chartsEmpty = true
   for (const kind of KINDS) {
     charts.set(kind, new LineChart($(`chart-${kind}`) as HTMLCanvasElement, {
       series: sites.map((site, i) => ({ label: site, color: COLORS[i % COLORS.length] ?? '#fff' })),
@@ -90,7 +95,25 @@ function onReading(subject: string, r: Reading): void {
   if (chart !== undefined && i === 0) chart.push(r.t, sites.map((s) => latest.get(`${s}.${kind}`)?.v ?? 0))
 }
 
+/**
+ * One point per site in each chart from the latest values, at the newest of their times. On load the topic's
+ * last values arrive as one burst, site after site; this draws them all in the first frame after it, so the
+ * charts start with every sensor instead of waiting for the next live tick.
+ */
+function seedCharts(): void {
+  chartsEmpty = false
+  let drawn = sites.length
+  for (const kind of KINDS) {
+    const readings = sites.map((site) => latest.get(`${site}.${kind}`))
+    const at = Math.max(...readings.map((r) => r?.t ?? 0))
+    if (at > 0) charts.get(kind)?.push(at, readings.map((r) => r?.v ?? 0))
+    drawn = Math.min(drawn, readings.filter((r) => r !== undefined).length)
+  }
+  probe.chartSites = drawn
+}
+
 function renderSites(): void {
+  if (chartsEmpty) seedCharts()
   if (!dirty) return
   dirty = false
   probe.received = received

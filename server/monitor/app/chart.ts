@@ -190,16 +190,25 @@ export class LineChart {
     ctx.lineWidth = 1.6
     ctx.lineJoin = 'round'
     ctx.beginPath()
-    let started = false
+    let drawn = 0
+    let px = 0
+    let py = 0
     for (let j = 0; j < t.length; j++) {
       const tj = t[j] ?? 0
       if (tj < from) continue
-      const px = x(tj)
-      const py = y(v[j] ?? 0)
-      if (started) ctx.lineTo(px, py)
-      else { ctx.moveTo(px, py); started = true }
+      px = x(tj)
+      py = y(v[j] ?? 0)
+      if (drawn++ > 0) ctx.lineTo(px, py)
+      else ctx.moveTo(px, py)
     }
     ctx.stroke()
+    // A line needs two points: a series with one (a chart seeded with last values) shows it as a dot.
+    if (drawn === 1) {
+      ctx.fillStyle = spec.color
+      ctx.beginPath()
+      ctx.arc(px, py, 2.5, 0, 2 * Math.PI)
+      ctx.fill()
+    }
   }
 
   #drawLegend(ctx: CanvasRenderingContext2D): void {
