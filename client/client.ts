@@ -401,7 +401,7 @@ export class Client implements OpSink, SubscriptionOwner, Responder {
   #writeSub(sub: Subscription): void {
     const out = this.#out
     out.begin()
-    writeSub(out.writer, sub.sid, sub.subject, sub.queue, sub.resubscribeOptions())
+    writeSub(out.writer, sub.sid, sub.subject, sub.queue, sub.resubscribeOptions(this.#info?.serverId))
     // On a resubscribe, the server learns how many messages are left before the auto-unsubscribe.
     if (sub.max !== null) writeUnsub(out.writer, sub.sid, sub.max - sub.received)
     out.end()
@@ -488,6 +488,7 @@ export class Client implements OpSink, SubscriptionOwner, Responder {
     this.#sawInbound = true
     const sub = this.#subs.get(sid)
     if (sub === undefined) return // unsubscribed while the message was on its way
+    if (seq !== 0) sub.seqServer = (this.#info as Info).serverId
     if (sub.deliver(new Msg(this, sid, subject, reply, headers, encoding, payload, seq, time, deliveryCount))) this.#endSubscription(sub, null)
   }
 

@@ -47,6 +47,8 @@ export class Subscription implements AsyncIterable<Msg> {
   received = 0
   /** Highest topic sequence delivered so far (resume point after a reconnect). */
   lastSeq = 0
+  /** The server (INFO `serverId`) whose log `lastSeq` counts in. */
+  seqServer = ''
   /** Options sent to the server with SUB (replay, acks, policy), or null for a plain subscription. */
   readonly wireOptions: Record<string, unknown> | null
   readonly #owner: SubscriptionOwner
@@ -80,10 +82,14 @@ export class Subscription implements AsyncIterable<Msg> {
     return this.#channel.length
   }
 
-  /** The SUB options for (re)subscribing: a replay resumes after the last sequence it delivered. */
-  resubscribeOptions(): Record<string, unknown> | null {
+  /**
+   * The SUB options for (re)subscribing: a replay resumes after the last sequence it delivered, on the same
+   * server. A sequence means nothing to another server (a restarted in-memory broker starts its log at 1
+   * again), so there the subscription starts over as it was first asked for.
+   */
+  resubscribeOptions(serverId: string | undefined): Record<string, unknown> | null {
     const o = this.wireOptions
-    if (o === null || o.deliver === undefined || this.lastSeq === 0) return o
+    if (o === null || o.deliver === undefined || this.lastSeq === 0 || serverId !== this.seqServer) return o
     return { ...o, deliver: { startSeq: this.lastSeq + 1 } }
   }
 

@@ -37,8 +37,9 @@ export interface TopicInfo {
   bytes: number
   firstSeq: number
   lastSeq: number
-  firstTime: number
-  lastTime: number
+  /** null while the topic holds nothing. */
+  firstTime: number | null
+  lastTime: number | null
   config: Required<Pick<TopicConfig, 'name' | 'subjects' | 'discard'>> & TopicConfig
   consumers: TopicGroupInfo[]
 }

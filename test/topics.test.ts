@@ -324,4 +324,19 @@ test('drop_old: a stalled subscriber keeps the newest messages, in order, and is
   assert.is(seen.length + dropped, N, 'every message is either delivered or counted as dropped')
 })
 
+test('starts a replay over when it reconnects to a different server, whose sequences mean something else', async () => {
+  let b: Broker = await startBroker({ topics: [{ name: 'log', subjects: ['log.>'] }] as never })
+  const port = b.port
+  const c = track(await connect(b.url, { reconnect: { initialDelayMs: 20, maxDelayMs: 100 } }))
+  const seen: number[] = []
+  c.subscribe('log.>', { deliver: 'all', callback: (_e, m) => { if (m !== null) seen.push(m.data as number) } })
+  for (let i = 0; i < 50; i++) c.publish('log.a', i)
+  await until(3000, () => seen.length === 50, 'the first fifty')
+  await b.close()
+  b = track(await startBroker({ port, topics: [{ name: 'log', subjects: ['log.>'] }] as never }))
+  await until(5000, () => c.state === 'connected', 'the reconnect')
+  c.publish('log.a', 'after restart')
+  await until(3000, () => seen.includes('after restart' as never), 'the new server\'s message, from its seq 1')
+})
+
 test.run()
