@@ -9,7 +9,7 @@
  */
 import type { WebSocket } from 'ws'
 import { MsgpackWriter } from '../shared/msgpack.ts'
-import { PING_BYTES, PONG_BYTES, jsonMsgTail, jsonOp, writeBodyOp, writeErr, writeEvent, writeTopicMsg } from '../shared/codec.ts'
+import { PING_BYTES, PONG_BYTES, jsonMsgTail, jsonOp, writeBodyOp, writeErr, writeEvent, writeMsg } from '../shared/codec.ts'
 import { OP } from '../shared/protocol.ts'
 import type { Delivery } from './delivery.ts'
 import type { StoredMessage } from './topic-store.ts'
@@ -269,7 +269,7 @@ export class BinaryOutbound extends QueueBase {
   }
 
   storedMsg(sid: number, m: StoredMessage, deliveryCount: number): boolean {
-    writeTopicMsg(controlWriter, sid, m.subject, null, m.headers, m.encoding, m.payload, m.seq, m.time, deliveryCount)
+    writeMsg(controlWriter, sid, m.subject, null, m.headers, m.encoding, m.payload, { seq: m.seq, time: m.time, deliveryCount })
     return this.#bytes(controlWriter.finish())
   }
 

@@ -420,10 +420,14 @@ export function msgPrefix(sid: number): Uint8Array {
   return w.finish()
 }
 
-/** Writes a whole MSG (used where no PUB tail exists to reuse, e.g. status messages). */
+/**
+ * Writes a whole MSG, where no PUB tail exists to reuse. With `topic`, the three topic fields follow
+ * (PROTOCOL §8.3): `seq`, `time`, `deliveryCount`.
+ */
 export function writeMsg(w: MsgpackWriter, sid: number, subject: string, reply: string | null,
-  headers: Readonly<Record<string, string>> | null, encoding: number, payload: Uint8Array): void {
-  w.arrayHeader(7)
+  headers: Readonly<Record<string, string>> | null, encoding: number, payload: Uint8Array,
+  topic?: { seq: number; time: number; deliveryCount: number }): void {
+  w.arrayHeader(topic === undefined ? 7 : 10)
   w.uint(OP.MSG)
   w.uint(sid)
   w.str(subject)
@@ -431,6 +435,10 @@ export function writeMsg(w: MsgpackWriter, sid: number, subject: string, reply: 
   w.headers(headers)
   w.uint(encoding)
   w.bin(payload)
+  if (topic === undefined) return
+  w.uint(topic.seq)
+  w.uint(topic.time)
+  w.uint(topic.deliveryCount)
 }
 
 /** The encoded MSG tail (`subject … payload`) for a message that did not arrive as a binary PUB. */
@@ -452,22 +460,6 @@ export function writeSub(w: MsgpackWriter, sid: number, subject: string, queue: 
   w.str(subject)
   w.strOrNil(queue)
   if (options != null) w.value(options)
-}
-
-/** Writes a MSG from a topic: the seven fields plus `seq`, `time` and `deliveryCount`. */
-export function writeTopicMsg(w: MsgpackWriter, sid: number, subject: string, reply: string | null,
-  headers: Readonly<Record<string, string>> | null, encoding: number, payload: Uint8Array, seq: number, time: number, deliveryCount: number): void {
-  w.arrayHeader(10)
-  w.uint(OP.MSG)
-  w.uint(sid)
-  w.str(subject)
-  w.strOrNil(reply)
-  w.headers(headers)
-  w.uint(encoding)
-  w.bin(payload)
-  w.uint(seq)
-  w.uint(time)
-  w.uint(deliveryCount)
 }
 
 export function writeAck(w: MsgpackWriter, sid: number, seq: number, kind: number, delayMs?: number): void {

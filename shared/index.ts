@@ -13,7 +13,7 @@ export {
 } from './subject.ts'
 export {
   FrameDecoder, decodeJsonFrame, jsonMsgTail, jsonOp, writePub, writeMsg, msgPrefix, encodeMsgTail, writeSub, writeUnsub,
-  writeBodyOp, writeErr, writeTopicMsg, writeAck, writeEvent, encodePayload, decodePayload, PING_BYTES, PONG_BYTES, MSG_PREFIX_MAX,
+  writeBodyOp, writeErr, writeAck, writeEvent, encodePayload, decodePayload, PING_BYTES, PONG_BYTES, MSG_PREFIX_MAX,
   type OpSink, type DecodeLimits, type EncodedPayload,
 } from './codec.ts'
 export { MsgpackReader, MsgpackWriter, decodeUtf8, type WireValue } from './msgpack.ts'

@@ -41,3 +41,17 @@ export function collectPageErrors(page: Page): string[] {
 export async function textOf(page: Page, selector: string): Promise<string> {
   return within(5000, page.locator(selector).innerText({ timeout: 5000 }), `the text of ${selector}`)
 }
+
+/**
+ * Reads a page's probe object (a global the page keeps up to date) until `check` accepts it, under a deadline;
+ * the error shows the last probe seen.
+ */
+export async function waitForProbe<T>(page: Page, global: string, what: string, check: (probe: T) => boolean, ms = 15_000): Promise<T> {
+  const end = Date.now() + ms
+  for (;;) {
+    const probe = await within(5000, page.evaluate((name) => (globalThis as unknown as Record<string, unknown>)[name], global), `the page's ${global}`) as T
+    if (check(probe)) return probe
+    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what} (probe: ${JSON.stringify(probe)})`)
+    await new Promise((resolve) => setTimeout(resolve, 100))
+  }
+}

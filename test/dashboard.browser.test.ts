@@ -13,7 +13,7 @@ import { join } from 'node:path'
 import type { Browser, Page } from 'playwright-core'
 import { Demo } from '../demo/demo.ts'
 import { KINDS, SITES } from '../demo/dashboard/simulator.ts'
-import { chromiumAvailability, CHROMIUM, collectPageErrors, launchChromium, textOf } from './browser-env.ts'
+import { chromiumAvailability, CHROMIUM, collectPageErrors, launchChromium, textOf, waitForProbe } from './browser-env.ts'
 import { sleep, within } from './helpers.ts'
 
 interface DashboardProbe { received: number; link: string; poolUpdates: number; sensors: number; subscriptions: number; chartSites: number }
@@ -24,17 +24,11 @@ let page: Page | null = null
 let pageErrors: string[] = []
 
 function probe(p: Page): Promise<DashboardProbe> {
-  return within(5000, p.evaluate(() => (globalThis as unknown as { subwireDashboard: DashboardProbe }).subwireDashboard), 'the dashboard probe')
+  return waitForProbe<DashboardProbe>(p, 'subwireDashboard', 'the probe', () => true)
 }
 
-async function waitProbe(p: Page, what: string, check: (m: DashboardProbe) => boolean, ms = 15_000): Promise<DashboardProbe> {
-  const end = Date.now() + ms
-  for (;;) {
-    const m = await probe(p)
-    if (check(m)) return m
-    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what} (probe: ${JSON.stringify(m)})`)
-    await sleep(100)
-  }
+function waitProbe(p: Page, what: string, check: (m: DashboardProbe) => boolean, ms = 15_000): Promise<DashboardProbe> {
+  return waitForProbe<DashboardProbe>(p, 'subwireDashboard', what, check, ms)
 }
 
 const availability = chromiumAvailability()

@@ -13,7 +13,7 @@ import type { Browser, Page } from 'playwright-core'
 import { connect, type Client } from '../client/index.ts'
 import { createBroker, type Broker } from '../server/index.ts'
 import { attachMonitoring, type Monitoring } from '../server/monitoring.ts'
-import { chromiumAvailability, CHROMIUM, collectPageErrors, launchChromium, textOf } from './browser-env.ts'
+import { chromiumAvailability, CHROMIUM, collectPageErrors, launchChromium, textOf, waitForProbe } from './browser-env.ts'
 import { sleep, within } from './helpers.ts'
 
 interface MonitorProbe { reports: number; serverId: string | null; link: string }
@@ -61,17 +61,11 @@ async function startLoad(url: string): Promise<void> {
 }
 
 function probe(p: Page): Promise<MonitorProbe> {
-  return within(5000, p.evaluate(() => (globalThis as unknown as { subwireMonitor: MonitorProbe }).subwireMonitor), 'the monitor probe')
+  return waitForProbe<MonitorProbe>(p, 'subwireMonitor', 'the probe', () => true)
 }
 
-async function waitProbe(p: Page, what: string, check: (m: MonitorProbe) => boolean, ms = 15_000): Promise<MonitorProbe> {
-  const end = Date.now() + ms
-  for (;;) {
-    const m = await probe(p)
-    if (check(m)) return m
-    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what} (probe: ${JSON.stringify(m)})`)
-    await sleep(100)
-  }
+function waitProbe(p: Page, what: string, check: (m: MonitorProbe) => boolean, ms = 15_000): Promise<MonitorProbe> {
+  return waitForProbe<MonitorProbe>(p, 'subwireMonitor', what, check, ms)
 }
 
 const availability = chromiumAvailability()
