@@ -13,7 +13,8 @@ export class Session {
   identity: Identity | null = null
   #permissions: PermissionChecker | null = null
   #responses: Map<string, { left: number; until: number }> | null = null
-  readonly #inboxes = new Map<string, number>()
+  /** Inbox ids this connection holds, with their subscription counts; made on first use. */
+  #inboxes: Map<string, number> | null = null
   /** Null when authentication is off: then inboxes are not guarded (development mode). */
   readonly #registry: InboxRegistry<Session> | null
 
@@ -48,6 +49,7 @@ export class Session {
     const id = this.#registry === null ? null : inboxId(pattern)
     if (id !== null) {
       if (!(this.#registry as InboxRegistry<Session>).claim(id, this)) return `inbox ${INBOX_PREFIX}.${id} belongs to another connection`
+      this.#inboxes ??= new Map()
       this.#inboxes.set(id, (this.#inboxes.get(id) ?? 0) + 1)
       return null // a connection's own inbox needs no subscribe permission
     }
@@ -57,7 +59,7 @@ export class Session {
   /** Whether a subscription on `pattern` is one of its own inboxes (delivery checks skip those). */
   ownsInbox(pattern: string): boolean {
     const id = inboxId(pattern)
-    return id !== null && this.#inboxes.has(id)
+    return id !== null && this.#inboxes !== null && this.#inboxes.has(id)
   }
 
   /** May a message on `subject` be delivered to it (every delivery path asks)? */
@@ -78,10 +80,10 @@ export class Session {
   release(pattern: string): void {
     const id = inboxId(pattern)
     if (id === null || this.#registry === null) return
-    const n = this.#inboxes.get(id)
+    const n = this.#inboxes?.get(id)
     if (n === undefined) return
-    if (n <= 1) this.#inboxes.delete(id)
-    else this.#inboxes.set(id, n - 1)
+    if (n <= 1) this.#inboxes?.delete(id)
+    else this.#inboxes?.set(id, n - 1)
     this.#registry.release(id, this)
   }
 }
