@@ -11,7 +11,7 @@
 import { C1, Packr, Unpackr } from 'msgpackr'
 import { ENCODING, OP, type Encoding } from './protocol.ts'
 import { SubwireError } from './errors.ts'
-import { MAX_DEPTH, MsgpackReader, MsgpackWriter, view, type WireValue } from './msgpack.ts'
+import { MAX_DEPTH, MsgpackReader, MsgpackWriter, plain, type WireValue } from './msgpack.ts'
 import { utf8Length } from './subject.ts'
 import { fromBase64, toBase64 } from './base64.ts'
 
@@ -123,7 +123,7 @@ export class FrameDecoder {
         const encoding = r.uint('encoding')
         if (!isEncoding(encoding)) throw new SubwireError('bad_payload', `unknown payload encoding ${encoding}`)
         const payload = r.bin('payload')
-        sink.onPub(flags, subject, reply, headers, encoding, payload, payload.length + headerBytes, view(r.bytes, tailStart, r.pos))
+        sink.onPub(flags, subject, reply, headers, encoding, payload, payload.length + headerBytes, r.bytes.subarray(tailStart, r.pos))
         return 7
       }
       case OP.SUB: {
@@ -538,7 +538,7 @@ export function decodePayload(encoding: number, bytes: Uint8Array): unknown {
   try {
     switch (encoding) {
       // A plain Uint8Array view (not Node's Buffer subclass), so Node and browsers see the same type; no copy.
-      case ENCODING.raw: return bytes.constructor === Uint8Array ? bytes : view(bytes, 0, bytes.length)
+      case ENCODING.raw: return plain(bytes)
       case ENCODING.json: return bytes.length === 0 ? undefined : JSON.parse(textDecoder.decode(bytes))
       case ENCODING.msgpack: {
         if (bytes.length === 0) return undefined
