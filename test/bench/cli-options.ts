@@ -21,7 +21,7 @@ const DEFAULT_OUT = fileURLToPath(new URL('./results/latest.json', import.meta.u
 
 export const USAGE = `usage: npm run bench -- [--quick] [--only A,B,...] [--systems ${SYSTEM_NAMES.join(',')}] [--verbose] [--out FILE]
   scenarios: A fan-out 1→100, B 1→1, C queue group 1→4, D latency, E idle connections,
-             F request/reply, G subject index, H topics (n/a), I stalled subscriber`
+             F request/reply, G subject index, H topics (subwire only), I stalled subscriber`
 
 /** Whether the arguments ask for the usage text. */
 export function wantsHelp(argv: readonly string[]): boolean {

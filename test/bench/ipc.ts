@@ -3,7 +3,7 @@
  * the BENCH_CONFIG environment variable, answers `ready`, then serves `mark` (a snapshot of its counters,
  * so rates are deltas measured on the child's own clock) until `shutdown`.
  */
-import type { SystemName } from './systems.ts'
+import type { BenchTopic, SystemName } from './systems.ts'
 import type { IndexVariant } from './workloads.ts'
 
 /** Percentiles of a latency distribution, in milliseconds. */
@@ -20,6 +20,8 @@ export interface LatencySummary {
 export interface BrokerConfig {
   readonly role: 'broker'
   readonly system: SystemName
+  /** Topics the broker creates at start (scenario H). */
+  readonly topics?: readonly BenchTopic[]
 }
 
 /** What the subscriber child sets up before it reports ready. */
@@ -41,6 +43,10 @@ export type SubscriberPlan =
   | { readonly kind: 'responder'; readonly subject: string }
   /** The subscription set of scenario G. */
   | { readonly kind: 'index'; readonly variant: IndexVariant }
+  /** One connection that replays a topic on each `replay` message (scenario H). */
+  | { readonly kind: 'replay' }
+  /** `count` connections, each one member of the acked work-queue group `queue` on `subject` (scenario H). */
+  | { readonly kind: 'work-queue'; readonly subject: string; readonly queue: string; readonly count: number; readonly maxInFlight: number }
 
 export interface SubscribersConfig {
   readonly role: 'subscribers'
@@ -74,6 +80,13 @@ export type PublisherJob =
   | { readonly kind: 'paced'; readonly subject: string; readonly rate: number }
   /** `concurrency` request loops. */
   | { readonly kind: 'requests'; readonly subject: string; readonly concurrency: number; readonly timeoutMs: number }
+  /** Confirmed publishes to a topic, `inFlight` at a time, until stopped, `maxMsgs` sent or `deadlineMs` passed. */
+  | { readonly kind: 'publish-ack'; readonly subject: string; readonly inFlight: number; readonly maxMsgs: number; readonly deadlineMs: number; readonly timeoutMs: number }
+  /**
+   * Stores `count` messages in `topic` (through `subject`): plain publishes under the socket brake and a flush
+   * round trip every few bursts, the last one confirmed; then reports what the topic holds. Fails past `deadlineMs`.
+   */
+  | { readonly kind: 'fill'; readonly topic: string; readonly subject: string; readonly count: number; readonly deadlineMs: number }
 
 // ---- snapshots and results -------------------------------------------------------------------------------
 
@@ -95,6 +108,9 @@ export interface SubscribersSnapshot {
   readonly t: number
   /** Deliveries so far, per healthy connection (the stalled one is never counted). */
   readonly counts: readonly number[]
+  /** Work queues: deliveries that were redeliveries (delivery count above 1), and subscription errors. */
+  readonly redelivered?: number
+  readonly errors?: readonly string[]
 }
 
 export interface PublisherSnapshot {
@@ -110,6 +126,25 @@ export interface PublisherJobResult {
   readonly failed: number
   /** Paced jobs: messages sent between the first two marks, how many the probe saw, and their latency. */
   readonly window?: { readonly sent: number; readonly probed: number; readonly elapsedMs: number; readonly latency: LatencySummary }
+  /** Fill jobs: what the topic holds afterwards and how long filling took. */
+  readonly stored?: { readonly messages: number; readonly bytes: number; readonly elapsedMs: number }
+  /** Publish-ack jobs: confirms that said `duplicate`, and confirms whose sequence did not follow the previous one. */
+  readonly duplicates?: number
+  readonly outOfOrder?: number
+  /** Publish-ack jobs: the first failure, as `code: message`. */
+  readonly firstError?: string
+}
+
+/** One replay of a topic from its first message, timed on the subscriber child's clock. */
+export interface ReplayReport {
+  /** Messages delivered until `expected` arrived or the deadline passed. */
+  readonly delivered: number
+  /** From sending the subscription to the `expected`-th message (or to the deadline). */
+  readonly elapsedMs: number
+  /** Deliveries whose sequence was not the previous one + 1 (a replay from the start should have none). */
+  readonly outOfOrder: number
+  readonly errors: readonly string[]
+  readonly timedOut: boolean
 }
 
 export interface StallReport {
@@ -127,6 +162,8 @@ export type ToChild =
   | { readonly type: 'stop-job' }
   | { readonly type: 'credit'; readonly delivered: number }
   | { readonly type: 'unstall' }
+  /** Replay `subject` from the start until `expected` messages arrived (or `timeoutMs`), then unsubscribe. */
+  | { readonly type: 'replay'; readonly subject: string; readonly expected: number; readonly timeoutMs: number }
   | { readonly type: 'shutdown' }
 
 export type FromChild =
@@ -135,6 +172,7 @@ export type FromChild =
   | { readonly type: 'progress'; readonly delivered: number }
   | { readonly type: 'job-done'; readonly result: PublisherJobResult }
   | { readonly type: 'unstalled'; readonly report: StallReport }
+  | { readonly type: 'replayed'; readonly report: ReplayReport }
   | { readonly type: 'error'; readonly message: string }
 
 export type FromChildType = FromChild['type']

@@ -7,6 +7,9 @@
 export const SYSTEM_NAMES = ['subwire', 'raw-ws', 'socketio'] as const
 export type SystemName = (typeof SYSTEM_NAMES)[number]
 
+/** Systems with retained topics (scenario H); the baselines have none and report it as n/a. */
+export const SYSTEMS_WITH_TOPICS: ReadonlySet<SystemName> = new Set<SystemName>(['subwire'])
+
 /** A running broker inside the broker child process. */
 export interface BrokerHandle {
   /** What clients pass to {@link BenchSystem.connect}. Always a loopback address. */
@@ -25,8 +28,53 @@ export interface SubscribeSpec {
 /** Called once per delivered message; `data` is set only when the subscription asked for it. */
 export type DeliveryHandler = (data: Uint8Array | undefined) => void
 
+/** A retained topic the broker creates at start (scenario H). */
+export interface BenchTopic {
+  readonly name: string
+  readonly subjects: readonly string[]
+  readonly maxMsgs?: number
+  readonly maxBytes?: number
+}
+
+/** What the broker child asks of {@link BenchSystem.startBroker}. */
+export interface BrokerSpec {
+  /** Topics to create at start; only systems in {@link SYSTEMS_WITH_TOPICS} accept them. */
+  readonly topics?: readonly BenchTopic[]
+}
+
+/** A subscription that can be ended (replays are repeated on one connection). */
+export interface BenchSubscription {
+  unsubscribe(): void
+}
+
+/** The broker's answer to a confirmed publish. */
+export interface BenchPublishAck {
+  readonly seq: number
+  readonly duplicate: boolean
+}
+
+/**
+ * Topic operations, for systems that have retained topics (scenario H). Handlers are called once per
+ * message; `onError` gets the error code of a failed subscription or of an event such as a gap.
+ */
+export interface TopicBenchClient {
+  /** Publishes and resolves once the broker has stored the message. */
+  publishAck(subject: string, data: Uint8Array, timeoutMs: number): Promise<BenchPublishAck>
+  /** Replays every stored message matching `subject`, then goes on live; `onMessage` gets each one's sequence. */
+  replay(subject: string, onMessage: (seq: number) => void, onError: (code: string) => void): BenchSubscription
+  /**
+   * Joins acked work-queue group `queue` on `subject`; every message is acked in the callback, and
+   * `onMessage` gets its delivery count (1 on the first attempt).
+   */
+  work(subject: string, queue: string, maxInFlight: number, onMessage: (deliveryCount: number) => void, onError: (code: string) => void): void
+  /** What a topic holds now. */
+  info(topic: string): Promise<{ readonly messages: number; readonly bytes: number }>
+}
+
 /** One client connection of a system, as the scenario drivers use it. */
 export interface BenchClient {
+  /** Retained topics, replay and acked work queues; undefined for systems without them. */
+  readonly topics?: TopicBenchClient
   /** Registers a subscription; it is in force at the broker once a following {@link flush} resolves. */
   subscribe(subject: string, spec: SubscribeSpec, onMessage: DeliveryHandler): void
   /** Answers every request on `subject` with the request's own payload. */
@@ -45,7 +93,7 @@ export interface BenchClient {
 /** One benchmarked system: its broker (run in the broker child) and its client (run in the driver children). */
 export interface BenchSystem {
   readonly name: SystemName
-  startBroker(): Promise<BrokerHandle>
+  startBroker(spec?: BrokerSpec): Promise<BrokerHandle>
   connect(url: string, name: string): Promise<BenchClient>
 }
 

@@ -37,6 +37,18 @@ export function brokerCpuRate(w: MeasuredWindow): number {
   return (cpu(w.after) - cpu(w.before)) / ((w.after.broker.t - w.before.broker.t) / 1000)
 }
 
+/**
+ * Broker CPU seconds spent between the window's two marks: from /proc when available, else the broker's
+ * own snapshots. For finite jobs (a replay) that the window brackets, where a rate would count idle edges.
+ */
+export function brokerCpuSeconds(w: MeasuredWindow): number {
+  const before = w.before.brokerCpuSeconds
+  const after = w.after.brokerCpuSeconds
+  if (before !== undefined && after !== undefined) return after - before
+  const cpu = (m: Marks): number => (m.broker.cpuUserUs + m.broker.cpuSystemUs) / 1e6
+  return cpu(w.after) - cpu(w.before)
+}
+
 /** Deliveries per subscriber connection in the window, and the subscriber child's elapsed time. */
 export function deliveriesInWindow(w: MeasuredWindow): { perConnection: number[]; total: number; elapsedMs: number } {
   const before = w.before.subscribers

@@ -3,7 +3,7 @@
  * all for the same system. Subscribers and publisher start in parallel once the broker has its URL.
  */
 import type { BrokerSnapshot, PublisherSnapshot, SubscriberPlan, SubscribersSnapshot } from '../ipc.ts'
-import type { SystemName } from '../systems.ts'
+import type { BenchTopic, SystemName } from '../systems.ts'
 import { Child } from './child.ts'
 import { cpuSecondsOf } from './proc-stat.ts'
 
@@ -13,6 +13,8 @@ const MARK_MS = 15_000
 
 export interface ProcessSetSpec {
   readonly system: SystemName
+  /** Topics the broker creates at start (scenario H; systems with topics only). */
+  readonly topics?: readonly BenchTopic[]
   readonly subscribers?: SubscriberPlan
   /** How long the subscriber child may take to connect and subscribe. */
   readonly subscribersReadyMs?: number
@@ -49,7 +51,7 @@ export class ProcessSet {
 
   /** Starts the broker only; {@link startClients} adds the rest (E measures the broker in between). */
   static async startBroker(spec: ProcessSetSpec, verbose: boolean): Promise<ProcessSet> {
-    const broker = Child.spawn(`${spec.system} broker`, 'broker.ts', { role: 'broker', system: spec.system }, { exposeGc: true, verbose })
+    const broker = Child.spawn(`${spec.system} broker`, 'broker.ts', { role: 'broker', system: spec.system, topics: spec.topics }, { exposeGc: true, verbose })
     try {
       const ready = await broker.next('ready', BROKER_READY_MS, 'broker ready')
       if (ready.url === undefined) throw new Error('broker reported no url')

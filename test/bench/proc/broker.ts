@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
-import { loadSystem } from '../systems.ts'
+import { SYSTEMS_WITH_TOPICS, loadSystem } from '../systems.ts'
 import type { BrokerSnapshot } from '../ipc.ts'
 import { fail, installChildGuards, onMessage, readConfig, send } from './child-ipc.ts'
 
@@ -66,7 +66,8 @@ async function main(): Promise<void> {
   installChildGuards()
   const config = readConfig('broker')
   const system = await loadSystem(config.system)
-  const broker = await system.startBroker()
+  if (config.topics !== undefined && !SYSTEMS_WITH_TOPICS.has(config.system)) throw new Error(`${config.system} has no topics`)
+  const broker = await system.startBroker({ topics: config.topics })
   const rss = new RssSampler()
   const loopDelay = monitorEventLoopDelay({ resolution: EVENT_LOOP_RESOLUTION_MS })
   loopDelay.enable()

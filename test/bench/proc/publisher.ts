@@ -9,6 +9,7 @@ import { Credit, JobState } from './jobs/job-state.ts'
 import { runFlood } from './jobs/flood.ts'
 import { LatencyProbe, runPaced } from './jobs/paced.ts'
 import { runRequests } from './jobs/requests.ts'
+import { runFill, runPublishAck } from './jobs/topic-jobs.ts'
 
 async function runJob(client: BenchClient, job: PublisherJob, state: JobState, credit: Credit, probe: LatencyProbe | undefined): Promise<PublisherJobResult> {
   const counters = (): PublisherJobResult => ({ sent: state.sent, completed: state.completed, failed: state.failed })
@@ -22,6 +23,10 @@ async function runJob(client: BenchClient, job: PublisherJob, state: JobState, c
     case 'paced':
       if (probe === undefined) throw new Error('a paced job needs a publisher started with probeSubject')
       return runPaced(client, job, state, probe)
+    case 'publish-ack':
+      return runPublishAck(client, job, state)
+    case 'fill':
+      return runFill(client, job, state)
     default:
       return assertNever(job)
   }
@@ -68,6 +73,7 @@ async function main(): Promise<void> {
         process.exit(0)
         break
       case 'unstall':
+      case 'replay':
         break
       default:
         assertNever(message)

@@ -1,13 +1,15 @@
 /**
- * Subscriber child: opens the connections of one plan (fan-out, idle, responder or index), confirms every
- * subscription with a flush, reports `ready`, then counts deliveries per connection. With a fan-out plan
- * it also reports `progress` every 10 ms, which the orchestrator relays to the publisher as credit.
+ * Subscriber child: opens the connections of one plan (fan-out, idle, responder, index, or scenario H's
+ * work queue and replay), confirms every subscription with a flush, reports `ready`, then counts deliveries
+ * per connection. With a fan-out or work-queue plan it also reports `progress` every 10 ms, which the
+ * orchestrator relays to the publisher as credit. A replay plan replays a topic on each `replay` message.
  */
 import { loadSystem, type BenchClient, type BenchSystem } from '../systems.ts'
 import type { SubscriberPlan, SubscribersConfig } from '../ipc.ts'
 import { indexConnections, indexSubscriptions } from '../workloads.ts'
 import { forEachLimited, within } from '../time.ts'
 import { StallProxy } from './stall-proxy.ts'
+import { TopicCounters, replayOnce, setUpWorkQueue, topicsOf } from './topic-subscribers.ts'
 import { fail, installChildGuards, onMessage, readConfig, send } from './child-ipc.ts'
 
 const PROGRESS_EVERY_MS = 10
@@ -18,11 +20,12 @@ const SUBSCRIBE_BATCH = 1000
 /** How long a resumed stalled reader waits for the broker's close before concluding it was kept. */
 const UNSTALL_WAIT_MS = 1000
 
-/** What a plan leaves behind: delivery counters per connection and, for scenario I, the proxy. */
+/** What a plan leaves behind: delivery counters per connection and, for scenarios I and H, the proxy or topic counters. */
 interface Setup {
   readonly counts: number[]
   readonly clients: BenchClient[]
   readonly proxy?: StallProxy
+  readonly topic?: TopicCounters
 }
 
 async function connectMany(system: BenchSystem, url: string, count: number, concurrency: number): Promise<BenchClient[]> {
@@ -85,6 +88,19 @@ async function setUpIndex(system: BenchSystem, url: string, plan: Extract<Subscr
   return { counts, clients }
 }
 
+async function setUpReplay(system: BenchSystem, url: string): Promise<Setup> {
+  const client = await system.connect(url, 'replay')
+  topicsOf(client) // fail at setup, not at the first replay, on a system without topics
+  return { counts: [0], clients: [client] }
+}
+
+async function setUpWork(system: BenchSystem, url: string, plan: Extract<SubscriberPlan, { kind: 'work-queue' }>): Promise<Setup> {
+  const counts = new Array<number>(plan.count).fill(0)
+  const topic = new TopicCounters()
+  const clients = await setUpWorkQueue(system, url, plan, counts, topic)
+  return { counts, clients, topic }
+}
+
 function setUp(system: BenchSystem, config: SubscribersConfig): Promise<Setup> {
   const plan = config.plan
   switch (plan.kind) {
@@ -96,6 +112,10 @@ function setUp(system: BenchSystem, config: SubscribersConfig): Promise<Setup> {
       return setUpResponder(system, config.url, plan.subject)
     case 'index':
       return setUpIndex(system, config.url, plan)
+    case 'replay':
+      return setUpReplay(system, config.url)
+    case 'work-queue':
+      return setUpWork(system, config.url, plan)
     default:
       return assertNever(plan)
   }
@@ -121,9 +141,19 @@ async function main(): Promise<void> {
   const setup = await within(SETUP_DEADLINE_MS, setUp(system, config), `${config.plan.kind} subscriber setup`)
   const connectMs = performance.now() - started
   if (config.plan.kind === 'fanout') startProgress(setup.counts, config.plan.progress)
+  if (config.plan.kind === 'work-queue') startProgress(setup.counts, 'sum')
 
   onMessage(async (message) => {
-    if (message.type === 'mark') send({ type: 'mark', subscribers: { t: performance.now(), counts: [...setup.counts] } })
+    if (message.type === 'mark') {
+      const topic = setup.topic
+      send({ type: 'mark', subscribers: { t: performance.now(), counts: [...setup.counts], redelivered: topic?.redelivered, errors: topic && [...topic.errors] } })
+    }
+    if (message.type === 'replay') {
+      const client = setup.clients[0]
+      if (config.plan.kind !== 'replay' || client === undefined) throw new Error('replay asked of a child without a replay plan')
+      const report = await replayOnce(topicsOf(client), message.subject, message.expected, message.timeoutMs, setup.counts)
+      send({ type: 'replayed', report })
+    }
     if (message.type === 'unstall') {
       const report = (await setup.proxy?.unstall(UNSTALL_WAIT_MS)) ?? { closedByBroker: false, drainedBytes: 0 }
       send({ type: 'unstalled', report })

@@ -4,7 +4,18 @@
  */
 import { createBroker } from 'subwire/server'
 import { connect, type Client, type Msg, type SubscribeOptions } from 'subwire/client'
-import type { BenchClient, BenchSystem, BrokerHandle, DeliveryHandler, SubscribeSpec } from '../systems.ts'
+import type {
+  BenchClient,
+  BenchPublishAck,
+  BenchSubscription,
+  BenchSystem,
+  BenchTopic,
+  BrokerHandle,
+  BrokerSpec,
+  DeliveryHandler,
+  SubscribeSpec,
+  TopicBenchClient,
+} from '../systems.ts'
 
 type Callback = NonNullable<SubscribeOptions['callback']>
 
@@ -30,11 +41,60 @@ function echo(err: unknown, msg: Msg | null): void {
   if (err === null && msg !== null) msg.respond(msg.data)
 }
 
+/** Topics through the public client API (README "Topics, replay and work queues"). */
+class SubwireTopics implements TopicBenchClient {
+  readonly #client: Client
+
+  constructor(client: Client) {
+    this.#client = client
+  }
+
+  async publishAck(subject: string, data: Uint8Array, timeoutMs: number): Promise<BenchPublishAck> {
+    const { seq, duplicate } = await this.#client.publishAck(subject, data, { timeout: timeoutMs })
+    return { seq, duplicate }
+  }
+
+  replay(subject: string, onMessage: (seq: number) => void, onError: (code: string) => void): BenchSubscription {
+    const sub = this.#client.subscribe(subject, {
+      deliver: 'all',
+      callback: (err, msg) => {
+        if (err !== null) onError(err.code)
+        else if (msg !== null) onMessage(msg.seq)
+      },
+    })
+    return { unsubscribe: () => sub.unsubscribe() }
+  }
+
+  work(subject: string, queue: string, maxInFlight: number, onMessage: (deliveryCount: number) => void, onError: (code: string) => void): void {
+    this.#client.subscribe(subject, {
+      queue,
+      ack: true,
+      maxInFlight,
+      callback: (err, msg) => {
+        if (err !== null) {
+          onError(err.code)
+          return
+        }
+        if (msg === null) return
+        msg.ack()
+        onMessage(msg.deliveryCount)
+      },
+    })
+  }
+
+  async info(topic: string): Promise<{ messages: number; bytes: number }> {
+    const { messages, bytes } = await this.#client.topics.info(topic)
+    return { messages, bytes }
+  }
+}
+
 class SubwireBenchClient implements BenchClient {
+  readonly topics: TopicBenchClient
   #client: Client
 
   constructor(client: Client) {
     this.#client = client
+    this.topics = new SubwireTopics(client)
   }
 
   subscribe(subject: string, spec: SubscribeSpec, onMessage: DeliveryHandler): void {
@@ -67,12 +127,23 @@ class SubwireBenchClient implements BenchClient {
   }
 }
 
+/** A fresh, mutable copy: the broker's config type wants its own arrays. */
+function topicConfig(topic: BenchTopic): { name: string; subjects: string[]; maxMsgs?: number; maxBytes?: number } {
+  return { name: topic.name, subjects: [...topic.subjects], maxMsgs: topic.maxMsgs, maxBytes: topic.maxBytes }
+}
+
 export const subwireSystem: BenchSystem = {
   name: 'subwire',
-  async startBroker(): Promise<BrokerHandle> {
+  async startBroker(spec: BrokerSpec = {}): Promise<BrokerHandle> {
     // Every bench client comes from 127.0.0.1 and the idle scenario opens 15,000 at once: the per-address cap
     // and the admission rate are raised to fit (they stay on, as the performance issue asks).
-    const broker = await createBroker({ port: 0, host: '127.0.0.1', maxConnectionsPerIp: 50_000, maxConnectsPerSecond: 100_000 })
+    const broker = await createBroker({
+      port: 0,
+      host: '127.0.0.1',
+      maxConnectionsPerIp: 50_000,
+      maxConnectsPerSecond: 100_000,
+      topics: spec.topics?.map(topicConfig),
+    })
     return { url: broker.url, close: () => broker.close() }
   },
   async connect(url: string, name: string): Promise<BenchClient> {

@@ -1,0 +1,96 @@
+/**
+ * Topic jobs of scenario H, for systems with retained topics:
+ *  - publish-ack: `inFlight` loops, each one confirmed publish at a time, so exactly `inFlight` confirms are
+ *    outstanding; bounded by the stop flag, `maxMsgs` and `deadlineMs`;
+ *  - fill: stores a fixed number of messages as fast as the broker takes them (plain publishes under the
+ *    socket brake, a flush round trip every few bursts), confirms the last one, and reads back what the
+ *    topic holds, so a replay knows exactly how many messages to expect.
+ */
+import type { BenchClient, TopicBenchClient } from '../../systems.ts'
+import type { PublisherJob, PublisherJobResult } from '../../ipc.ts'
+import { makePayload } from '../../workloads.ts'
+import { sleep, within, yieldToIo } from '../../time.ts'
+import type { JobState } from './job-state.ts'
+
+const BURST = 256
+const MAX_PENDING_BYTES = 1 << 20
+const FLUSH_EVERY_BURSTS = 8
+const CONFIRM_TIMEOUT_MS = 10_000
+
+function topicsOf(client: BenchClient): TopicBenchClient {
+  if (client.topics === undefined) throw new Error('this system has no topics')
+  return client.topics
+}
+
+function errorText(err: unknown): string {
+  if (err instanceof Error) return 'code' in err && typeof err.code === 'string' ? `${err.code}: ${err.message}` : err.message
+  return String(err)
+}
+
+export async function runPublishAck(
+  client: BenchClient,
+  job: Extract<PublisherJob, { kind: 'publish-ack' }>,
+  state: JobState,
+): Promise<PublisherJobResult> {
+  const topics = topicsOf(client)
+  const payload = makePayload()
+  const deadline = performance.now() + job.deadlineMs
+  let lastSeq = -1
+  let duplicates = 0
+  let outOfOrder = 0
+  let firstError: string | undefined
+  async function loop(): Promise<void> {
+    while (!state.stopRequested && state.sent < job.maxMsgs && performance.now() < deadline) {
+      state.sent++
+      try {
+        const ack = await topics.publishAck(job.subject, payload, job.timeoutMs)
+        state.completed++
+        if (ack.duplicate) duplicates++
+        // Confirms resolve in the order the broker stored them, one sequence apart (nobody else publishes here).
+        if (lastSeq >= 0 && ack.seq !== lastSeq + 1) outOfOrder++
+        lastSeq = ack.seq
+      } catch (err) {
+        state.failed++
+        firstError ??= errorText(err)
+      }
+    }
+  }
+  const loops: Promise<void>[] = []
+  for (let i = 0; i < job.inFlight; i++) loops.push(loop())
+  await Promise.all(loops)
+  return { sent: state.sent, completed: state.completed, failed: state.failed, duplicates, outOfOrder, firstError }
+}
+
+export async function runFill(client: BenchClient, job: Extract<PublisherJob, { kind: 'fill' }>, state: JobState): Promise<PublisherJobResult> {
+  const topics = topicsOf(client)
+  const payload = makePayload()
+  const started = performance.now()
+  const deadline = started + job.deadlineMs
+  const remainingMs = (): number => Math.max(1, deadline - performance.now())
+  const plain = job.count - 1
+  let bursts = 0
+  let sent = 0
+  while (sent < plain) {
+    if (performance.now() > deadline) throw new Error(`fill: only ${sent} of ${job.count} messages published within ${job.deadlineMs} ms`)
+    if ((client.pendingBytes() ?? 0) > MAX_PENDING_BYTES) {
+      await sleep(1)
+      continue
+    }
+    const n = Math.min(BURST, plain - sent)
+    for (let i = 0; i < n; i++) client.publish(job.subject, payload)
+    sent += n
+    state.sent += n
+    if (++bursts % FLUSH_EVERY_BURSTS === 0) await within(remainingMs(), client.flush(), 'fill flush')
+    else await yieldToIo()
+  }
+  const ack = await within(remainingMs(), topics.publishAck(job.subject, payload, Math.min(CONFIRM_TIMEOUT_MS, remainingMs())), 'fill confirm')
+  state.sent++
+  state.completed = ack.seq
+  const info = await within(remainingMs(), topics.info(job.topic), 'fill info')
+  return {
+    sent: state.sent,
+    completed: state.completed,
+    failed: 0,
+    stored: { messages: info.messages, bytes: info.bytes, elapsedMs: performance.now() - started },
+  }
+}
