@@ -537,6 +537,11 @@ export class Connection implements OpSink, OutboundEvents, TopicReceiver {
     this.#outbound.event(sid, type, data)
   }
 
+  /** True while the socket is behind (see TopicReceiver). */
+  get congested(): boolean {
+    return this.#outbound.congested
+  }
+
   /** True while more than the high-water mark of bytes waits to be sent (topic replays pause). */
   get backedUp(): boolean {
     return this.#outbound.pendingBytes > this.#host.config.highWaterBytes
@@ -565,6 +570,7 @@ export class Connection implements OpSink, OutboundEvents, TopicReceiver {
   onCongested(): void { this.#host.onCongested(this) }
   onDrained(): void {
     this.#host.onDrained(this)
+    this.#host.topics.resume(this)
     for (const sub of this.subscriptions.values()) {
       if (sub.held !== null && sub.held.size > 0) this.#releaseHeld(sub)
       if (sub.dropped > sub.droppedReported) this.#reportDrops(sub, true)

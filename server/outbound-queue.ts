@@ -55,6 +55,8 @@ export class FlushScheduler {
 export interface Outbound {
   /** Unsent bytes: queued here plus buffered in the socket. */
   readonly pendingBytes: number
+  /** True from passing the high-water mark until the socket drains (then `onDrained` fires). */
+  readonly congested: boolean
   /** Queues a MSG; false when refused because the connection is over its hard cap. */
   msg(prefix: Uint8Array, sid: number, d: Delivery): boolean
   ping(): void

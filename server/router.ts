@@ -34,6 +34,7 @@ export interface RouterStats {
 }
 
 const EMPTY = new Uint8Array(0)
+const INBOX_SUBJECT_PREFIX = '_INBOX.'
 const NO_RESPONDERS = Object.freeze({ [STATUS_HEADER]: 'no_responders' }) as Record<string, string>
 
 export class Router {
@@ -72,7 +73,8 @@ export class Router {
     if (matches === undefined) {
       const problem = subjectProblem(subject, false, this.#maxSubjectLength)
       if (problem !== null) return { code: 'bad_subject', message: `invalid subject ${quoteSubject(subject)}: ${problem}` }
-      matches = this.index.match(subject)
+      // Reply subjects are unique per request: cached, each would push a hot subject out of the cache.
+      matches = this.index.match(subject, !subject.startsWith(INBOX_SUBJECT_PREFIX))
     }
     if (reply !== null) {
       const problem = subjectProblem(reply, false, this.#maxSubjectLength)

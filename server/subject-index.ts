@@ -120,8 +120,11 @@ export class SubjectIndex<S extends Indexed> {
     return this.#cache.get(subject)
   }
 
-  /** All subscriptions matching a (valid, wildcard-free) subject. */
-  match(subject: string): MatchResult<S> {
+  /**
+   * All subscriptions matching a (valid, wildcard-free) subject. `cache: false` leaves the cache alone: for
+   * subjects used once (reply inboxes), caching would only evict the hot subjects.
+   */
+  match(subject: string, cache = true): MatchResult<S> {
     const hit = this.#cache.get(subject)
     if (hit !== undefined) return hit
     const tokens = subject.split('.')
@@ -134,7 +137,7 @@ export class SubjectIndex<S extends Indexed> {
       groups.push({ name, members, next: Math.floor(Math.random() * members.length) })
     }
     const result: MatchResult<S> = { plain, groups }
-    if (this.#cacheSize > 0) {
+    if (cache && this.#cacheSize > 0) {
       if (this.#cache.size >= this.#cacheSize) this.#evictOldest()
       this.#cache.set(subject, result)
     }

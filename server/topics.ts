@@ -24,6 +24,8 @@ export interface TopicReceiver {
   readonly session: Session
   /** True while the connection's unsent bytes are over its high-water mark. */
   readonly backedUp: boolean
+  /** True while the socket itself is behind; the topic runtime's `resume` is called when it drains. */
+  readonly congested: boolean
   deliverStored(sid: number, m: StoredMessage, deliveryCount: number): void
   event(sid: number, type: string, data: Record<string, unknown>): void
 }
@@ -81,6 +83,8 @@ export class Topics {
   #index = new SubjectIndex<TopicEntry>({ cacheSize: 4096 })
   readonly #consumers = new Map<string, Set<ReplayConsumer>>()
   readonly #groups = new Map<string, GroupRuntime>()
+  /** Replays waiting for their receiver's socket to drain. */
+  readonly #waiting = new Map<TopicReceiver, Set<ReplayConsumer>>()
   readonly #sweep: NodeJS.Timeout
 
   constructor(host: TopicsHost, configs: readonly TopicConfig[] = []) {
@@ -176,9 +180,27 @@ export class Topics {
     if (c.receiver.session.mayReceive(m.subject)) c.receiver.deliverStored(c.sid, m, 0)
   }
 
-  /** A backed-up receiver is polled gently until it drains; a stalled one costs one timer a millisecond. */
+  /**
+   * A backed-up reader continues when its socket drains (`resume`), or, when only our own queue was full and
+   * the socket is keeping up, on the next turn of the event loop. A 1 ms timer here capped replay at ~64 KiB
+   * a millisecond (about 340k msg/s in the benchmark, with the broker mostly idle).
+   */
   #retryLater(c: ReplayConsumer): void {
-    setTimeout(() => this.#pump(c), 1).unref()
+    if (c.receiver.congested) {
+      let waiting = this.#waiting.get(c.receiver)
+      if (waiting === undefined) this.#waiting.set(c.receiver, (waiting = new Set()))
+      waiting.add(c)
+    } else {
+      setImmediate(() => this.#pump(c))
+    }
+  }
+
+  /** The receiver's socket drained: its replays go on. */
+  resume(receiver: TopicReceiver): void {
+    const waiting = this.#waiting.get(receiver)
+    if (waiting === undefined) return
+    this.#waiting.delete(receiver)
+    for (const c of waiting) this.#pump(c)
   }
 
   // ---- work queues --------------------------------------------------------------------------------------
@@ -259,6 +281,9 @@ export class Topics {
 
   /** Ends a connection's replay subscription or group membership for `sid`. */
   unsubscribe(receiver: TopicReceiver, sid: number): void {
+    const waiting = this.#waiting.get(receiver)
+    if (waiting !== undefined) for (const c of waiting) if (c.sid === sid) waiting.delete(c)
+    if (waiting?.size === 0) this.#waiting.delete(receiver)
     for (const set of this.#consumers.values()) {
       for (const c of set) if (c.receiver === receiver && c.sid === sid) { c.active = false; set.delete(c) }
     }
