@@ -78,8 +78,8 @@ export function makeContract(name: string, makeStore: MakeStore, options: TopicS
       return s
     },
     clockTest(s, testName, fn) {
+      // A store whose clock cannot be driven (a real Redis, say) does not get the clock tests registered at all.
       if (controllable) s(testName, fn)
-      else s.skip(testName, fn)
     },
     async open() {
       const fixture = await openUntracked()
