@@ -2,7 +2,7 @@
  * Test helpers: deadlines for every await (uvu has no per-test timeout), brokers on 127.0.0.1 port 0, and a
  * raw protocol socket for tests that must speak the wire format directly.
  */
-import { WebSocket } from 'ws'
+import { WebSocket, type ClientOptions } from 'ws'
 import { createBroker, type Broker, type BrokerOptions } from '../server/index.ts'
 import { FrameDecoder, writeBodyOp, type OpSink } from '../shared/codec.ts'
 import { MsgpackWriter } from '../shared/msgpack.ts'
@@ -105,8 +105,9 @@ export class RawClient {
   readonly closed: Promise<number>
   readonly #decoder = new FrameDecoder({ maxOpsPerFrame: 1_000_000, maxHeaders: 1000 })
 
-  constructor(url: string, protocols: string | string[] = SUBPROTOCOL.msgpack) {
-    this.ws = new WebSocket(url, protocols)
+  /** `options` go to the `ws` client (e.g. `{ perMessageDeflate: true }`). */
+  constructor(url: string, protocols: string | string[] = SUBPROTOCOL.msgpack, options: ClientOptions = {}) {
+    this.ws = new WebSocket(url, protocols, options)
     this.opened = new Promise((resolve, reject) => {
       this.ws.once('open', () => resolve())
       this.ws.once('error', reject)

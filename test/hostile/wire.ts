@@ -3,13 +3,11 @@
  * hand so each row shows exactly which bytes it sends. Also the two sockets `RawClient` cannot make: a
  * WebSocket that negotiated permessage-deflate and writes hand-built (compressed) frames, and nothing else.
  */
-import { WebSocket } from 'ws'
 import { createDeflateRaw, constants as zlibConstants } from 'node:zlib'
-import { FrameDecoder, writePub, type OpSink } from '../../shared/codec.ts'
+import { writePub, type OpSink } from '../../shared/codec.ts'
 import { MsgpackWriter } from '../../shared/msgpack.ts'
 import { ENCODING, OP, SUBPROTOCOL } from '../../shared/protocol.ts'
-import type { RawOp } from '../helpers.ts'
-import { until, within } from '../helpers.ts'
+import { RawClient, type RawOp } from '../helpers.ts'
 
 /** Bytes from numbers (single bytes) and byte arrays, concatenated. */
 export function bytes(...parts: Array<number | Uint8Array | readonly number[]>): Uint8Array {
@@ -195,32 +193,9 @@ export interface Probe {
  * A `subwire.v1` socket that negotiated permessage-deflate and writes hand-built frames straight to its TCP
  * socket, so it can send a compressed message whose inflated size it never holds.
  */
-export class DeflateSocket implements Probe {
-  readonly ws: WebSocket
-  readonly ops: RawOp[] = []
-  closeCode: number | null = null
-  readonly opened: Promise<void>
-  readonly closed: Promise<number>
-  readonly #decoder = new FrameDecoder({ maxOpsPerFrame: 1_000_000, maxHeaders: 1000 })
-
+export class DeflateSocket extends RawClient implements Probe {
   constructor(url: string) {
-    this.ws = new WebSocket(url, SUBPROTOCOL.msgpack, { perMessageDeflate: true })
-    this.opened = new Promise((resolve, reject) => {
-      this.ws.once('open', () => resolve())
-      this.ws.once('error', reject)
-    })
-    this.opened.catch(() => undefined)
-    this.closed = new Promise((resolve) => this.ws.on('close', (code) => { this.closeCode = code; resolve(code) }))
-    this.ws.on('error', () => undefined)
-    const ops = this.ops
-    const sink = sinkWith({
-      onInfo: (body) => { ops.push({ op: 'INFO', body }) },
-      onMsg: () => { ops.push({ op: 'OTHER', name: 'MSG' }) },
-      onPing: () => { ops.push({ op: 'PING' }) },
-      onPong: () => { ops.push({ op: 'PONG' }) },
-      onErr: (code, message, ref) => { ops.push({ op: 'ERR', code, message, ref }) },
-    })
-    this.ws.on('message', (data: Buffer) => this.#decoder.decode(data, sink))
+    super(url, SUBPROTOCOL.msgpack, { perMessageDeflate: true })
   }
 
   /** True when the server agreed to permessage-deflate. */
@@ -235,21 +210,7 @@ export class DeflateSocket implements Probe {
   }
 
   /** Sends an uncompressed frame through ws. */
-  send(data: Uint8Array): void {
+  override send(data: Uint8Array | string): void {
     this.ws.send(data, { compress: false })
-  }
-
-  async waitFor(match: (op: RawOp) => boolean, ms = 3000, what = 'an op'): Promise<RawOp> {
-    let found: RawOp | undefined
-    await until(ms, () => (found = this.ops.find(match)) !== undefined, what)
-    return found as RawOp
-  }
-
-  waitClose(ms = 3000): Promise<number> {
-    return within(ms, this.closed, 'the socket to close')
-  }
-
-  close(): void {
-    this.ws.terminate()
   }
 }
