@@ -418,7 +418,7 @@ export class Connection implements OpSink, OutboundEvents, TopicReceiver {
       if (opts.ack) {
         sub.kind = 'group'
         this.subscriptions.set(sid, sub) // before the group starts delivering
-        this.#host.topics.join(this, sid, subject, queue as string, opts.group)
+        sub.topic = this.#host.topics.join(this, sid, subject, queue as string, opts.group)
       } else if (opts.deliver !== null) {
         sub.kind = 'replay'
         this.subscriptions.set(sid, sub) // before the replay starts delivering
@@ -443,7 +443,7 @@ export class Connection implements OpSink, OutboundEvents, TopicReceiver {
       this.#outbound.err('bad_option', `sid ${sid} is not an acked subscription`, sid)
       return
     }
-    this.#host.topics.settle(this, sid, sub.queue as string, sub.subject, seq, kind, delayMs)
+    this.#host.topics.settle(this, sid, sub.topic as string, sub.queue as string, seq, kind, delayMs)
   }
 
   onUnsub(sid: number, max: number | null): void {

@@ -51,15 +51,16 @@ export class Router {
 
   /** Validates a subject and reply subject without routing (for paths that store before they route). */
   check(subject: string, reply: string | null): Refusal | null {
-    if (this.index.cached(subject) === undefined) {
-      const problem = subjectProblem(subject, false, this.#maxSubjectLength)
-      if (problem !== null) return { code: 'bad_subject', message: `invalid subject ${quoteSubject(subject)}: ${problem}` }
-    }
-    if (reply !== null) {
-      const problem = subjectProblem(reply, false, this.#maxSubjectLength)
-      if (problem !== null) return { code: 'bad_subject', message: `invalid reply subject ${quoteSubject(reply)}: ${problem}` }
-    }
-    return null
+    return (this.index.cached(subject) === undefined ? this.#refusal(subject, 'subject') : null) ?? this.#replyRefusal(reply)
+  }
+
+  #refusal(subject: string, what: 'subject' | 'reply subject'): Refusal | null {
+    const problem = subjectProblem(subject, false, this.#maxSubjectLength)
+    return problem === null ? null : { code: 'bad_subject', message: `invalid ${what} ${quoteSubject(subject)}: ${problem}` }
+  }
+
+  #replyRefusal(reply: string | null): Refusal | null {
+    return reply === null ? null : this.#refusal(reply, 'reply subject')
   }
 
   /**
@@ -71,15 +72,13 @@ export class Router {
     // A cached subject was validated when it entered the cache.
     let matches = this.index.cached(subject)
     if (matches === undefined) {
-      const problem = subjectProblem(subject, false, this.#maxSubjectLength)
-      if (problem !== null) return { code: 'bad_subject', message: `invalid subject ${quoteSubject(subject)}: ${problem}` }
+      const refusal = this.#refusal(subject, 'subject')
+      if (refusal !== null) return refusal
       // Reply subjects are unique per request: cached, each would push a hot subject out of the cache.
       matches = this.index.match(subject, !subject.startsWith(INBOX_SUBJECT_PREFIX))
     }
-    if (reply !== null) {
-      const problem = subjectProblem(reply, false, this.#maxSubjectLength)
-      if (problem !== null) return { code: 'bad_subject', message: `invalid reply subject ${quoteSubject(reply)}: ${problem}` }
-    }
+    const refusal = this.#replyRefusal(reply)
+    if (refusal !== null) return refusal
     this.stats.published++
     this.stats.bytesIn += payload.length
     const d = this.#delivery.load(subject, reply, headers, encoding, payload, tail)

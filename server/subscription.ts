@@ -21,6 +21,8 @@ export class ServerSubscription implements Indexed {
   ownInbox = false
   /** plain: routed through the subject index; replay or group: fed by a topic (topics.ts). */
   kind: 'plain' | 'replay' | 'group' = 'plain'
+  /** For a work-queue member: the topic its group consumes (found once, at join). */
+  topic: string | null = null
   /** Slow-consumer policy; null: the broker's (disconnect). */
   policy: SlowPolicy | null = null
   /** Messages dropped under `drop_new`, and how many of those the client has been told about. */

@@ -205,8 +205,8 @@ export class Topics {
 
   // ---- work queues --------------------------------------------------------------------------------------
 
-  /** Adds a member to the acked consumer group `group` on the topic covering `filter`. */
-  join(receiver: TopicReceiver, sid: number, filter: string, group: string, config: GroupConfig): void {
+  /** Adds a member to the acked consumer group `group` on the topic covering `filter`; returns that topic. */
+  join(receiver: TopicReceiver, sid: number, filter: string, group: string, config: GroupConfig): string {
     const topic = this.#topicCovering(filter)
     this.store.openGroup(topic, group, { ...config, filter })
     const key = `${topic}\u0000${group}`
@@ -216,11 +216,11 @@ export class Topics {
     g.members.set(member, { receiver, sid })
     this.store.join(topic, group, member)
     this.#pull(g)
+    return topic
   }
 
-  /** Settles a delivered message for the member that holds it (ACK op). */
-  settle(receiver: TopicReceiver, sid: number, group: string, filter: string, seq: number, kind: number, delayMs: number): void {
-    const topic = this.#topicCovering(filter)
+  /** Settles a delivered message for the member that holds it (ACK op); `topic` is what `join` returned. */
+  settle(receiver: TopicReceiver, sid: number, topic: string, group: string, seq: number, kind: number, delayMs: number): void {
     const g = this.#groups.get(`${topic}\u0000${group}`)
     if (g === undefined) return
     const member = `${receiver.id}.${sid}`
