@@ -4,9 +4,9 @@
  *
  * States: connecting → connected ⇄ reconnecting; connected → draining → closed; any → closed.
  */
-import { FrameDecoder, encodePayload, writeAck, writeBodyOp, writePub, writeSub, writeUnsub, type OpSink } from '../shared/codec.ts'
+import { FrameDecoder, PING_BYTES, PONG_BYTES, encodePayload, writeAck, writeBodyOp, writePub, writeSub, writeUnsub, type OpSink } from '../shared/codec.ts'
 import { SubwireError, errorCodeForClose, isErrorCode, type ErrorCode } from '../shared/errors.ts'
-import { CLOSE_CODE, DEFAULT_LIMITS, ENCODING, OP, PING_BYTES, PONG_BYTES, PROTOCOL_VERSION, PUB_FLAG, type ConnectInfo, type Info } from './wire.ts'
+import { CLOSE_CODE, DEFAULT_LIMITS, HEADER, OP, PROTOCOL_VERSION, PUB_FLAG, type ConnectInfo, type Info } from '../shared/protocol.ts'
 import { assertPattern, assertSubject, subjectProblem } from '../shared/subject.ts'
 import type { WireValue } from '../shared/msgpack.ts'
 import { encodedHeadersSize } from './headers-size.ts'
@@ -18,7 +18,6 @@ import { StatusHub, type Status } from './status.ts'
 import { Subscription, type SubscribeOptions, type SubscriptionOwner } from './subscription.ts'
 import { Transport, type HandshakeRefusal, type WebSocketConstructor } from './transport.ts'
 import { TopicsApi } from './topics.ts'
-import { HEADER } from '../shared/protocol.ts'
 
 /** Options of `connect()`. */
 export interface ConnectOptions {

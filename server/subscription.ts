@@ -2,7 +2,7 @@
 import { msgPrefix } from '../shared/codec.ts'
 import type { Indexed } from './subject-index.ts'
 import type { Connection } from './connection.ts'
-import type { SlowPolicy } from './topic-intake.ts'
+import type { SlowPolicy } from './sub-options.ts'
 import type { HeldMessages } from './held-messages.ts'
 
 export class ServerSubscription implements Indexed {
