@@ -103,7 +103,8 @@ export class Demo {
 
   #schedule(options: DemoOptions): void {
     let growing = true
-    this.#timers.push(setInterval(() => void this.#churn(growing).then((g) => { growing = g }), options.churnMs ?? 6000))
+    // A join still in flight when the demo stops fails against the closed broker: it is simply not counted.
+    this.#timers.push(setInterval(() => void this.#churn(growing).then((g) => { growing = g }, () => undefined), options.churnMs ?? 6000))
     this.#timers.push(setInterval(() => {
       const stats = this.requester.second(this.pool.names, this.#events.splice(0))
       options.onSecond?.(stats)

@@ -35,8 +35,11 @@ export class WorkerPool {
       callback: (_err, m) => {
         if (m === null) return
         const { sku, qty } = m.data as QuoteRequest
-        // A little simulated work, so requests overlap like real service calls.
-        setTimeout(() => m.respond({ sku, qty, total: Math.round(qty * 9.99 * 100) / 100, worker: name } satisfies QuoteReply), Math.random() * 3)
+        // A little simulated work, so requests overlap like real service calls. A worker that left meanwhile
+        // does not answer (respond on a closed client throws): the requester's timeout covers it.
+        setTimeout(() => {
+          if (!c.isClosed) m.respond({ sku, qty, total: Math.round(qty * 9.99 * 100) / 100, worker: name } satisfies QuoteReply)
+        }, Math.random() * 3)
       },
     })
     await c.flush()
