@@ -184,20 +184,47 @@ export class Connection implements OpSink, OutboundEvents, TopicReceiver {
     }
   }
 
-  /** Decodes a frame, or holds it while CONNECT is being authenticated. */
+  /**
+   * Decodes a frame, in order behind any held ones. Frames are held while CONNECT is being authenticated and
+   * while a rate limit is paying off its debt: pausing the socket alone would still let through what `ws` had
+   * already read.
+   */
   #handleFrame(frame: Buffer | string): void {
-    if (this.#state === CONN_STATE.authenticating) { this.#holdInput(frame); return }
-    const stop = typeof frame === 'string'
-      ? decodeJsonFrame(frame, this, this.#host.decodeLimits)
-      : this.#host.decoder.decode(frame, this)
-    if (stop < frame.length) this.#holdInput(frame.slice(stop))
+    if (this.#held.length === 0 && this.#throttleTimer === null && this.#state === CONN_STATE.open) {
+      // The common case, straight through: nothing held, nothing holding. (Only CONNECT stops a frame early,
+      // and CONNECT on an open connection is a protocol error, so the whole frame is always decoded here.)
+      if (typeof frame === 'string') decodeJsonFrame(frame, this, this.#host.decodeLimits)
+      else this.#host.decoder.decode(frame, this)
+      return
+    }
+    this.#holdInput(frame)
+    this.#processHeld()
   }
 
-  /** Holds input during authentication, bounded by one max frame: a client cannot queue more than that. */
+  /** Holds input, bounded: the socket is paused meanwhile, so only what was already read can pile up. */
   #holdInput(frame: Buffer | string): void {
     this.#heldBytes += frame.length
-    if (this.#heldBytes > this.#host.config.maxFrame) throw new SubwireError('limit', 'too much sent before authentication finished')
+    if (this.#heldBytes > 2 * this.#host.config.maxFrame) throw new SubwireError('limit', 'too much input while authentication or a rate limit holds it')
     this.#held.push(frame)
+  }
+
+  /** Decodes held frames in order while nothing holds them (authentication, rate limit, closing). */
+  #processHeld(): void {
+    while (this.#held.length > 0 && this.#throttleTimer === null &&
+      (this.#state === CONN_STATE.open || this.#state === CONN_STATE.awaitingConnect)) {
+      const frame = this.#held.shift() as Buffer | string
+      this.#heldBytes -= frame.length
+      const stop = typeof frame === 'string'
+        ? decodeJsonFrame(frame, this, this.#host.decodeLimits)
+        : this.#host.decoder.decode(frame, this)
+      if (stop < frame.length) {
+        // CONNECT is being authenticated: the rest of its frame waits at the front.
+        const rest = frame.slice(stop)
+        this.#held.unshift(rest)
+        this.#heldBytes += rest.length
+        return
+      }
+    }
   }
 
   /** A decoding error ends the connection: after a malformed op the rest of the frame cannot be trusted. */
@@ -254,14 +281,8 @@ export class Connection implements OpSink, OutboundEvents, TopicReceiver {
     }
     this.#admit(identity, lang, version)
     this.#socket.resume()
-    const held = this.#held
-    this.#held = []
-    this.#heldBytes = 0
     try {
-      for (const frame of held) {
-        if (this.state !== CONN_STATE.open) break
-        this.#handleFrame(frame)
-      }
+      this.#processHeld()
     } catch (err) {
       this.#onInboundError(err)
     }
@@ -563,7 +584,12 @@ export class Connection implements OpSink, OutboundEvents, TopicReceiver {
     this.#socket.pause()
     this.#throttleTimer = setTimeout(() => {
       this.#throttleTimer = null
-      if (!this.#paused && this.#state === CONN_STATE.open) this.#socket.resume()
+      try {
+        this.#processHeld()
+      } catch (err) {
+        this.#onInboundError(err)
+      }
+      if (this.#throttleTimer === null && !this.#paused && this.#state === CONN_STATE.open) this.#socket.resume()
     }, wait)
     this.#throttleTimer.unref()
   }
