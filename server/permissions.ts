@@ -7,7 +7,7 @@
  * `allow: ['orders.eu.*']`. Checks on the publish and delivery paths are cached per connection.
  */
 import { SubwireError } from '../shared/errors.ts'
-import { subjectMatches, subjectProblem } from '../shared/subject.ts'
+import { subjectProblem } from '../shared/subject.ts'
 
 /** Allow and deny patterns for one kind of operation. */
 export interface SubjectRules {
@@ -59,6 +59,8 @@ export function patternsIntersect(a: string, b: string): boolean {
 const DEFAULT_RESPONSES = { max: 1, expiresMs: 60_000 } as const
 /** Cached decisions per connection; past this many subjects the cache starts over. */
 const DECISION_CACHE = 1024
+/** Request inboxes (`_INBOX.<id>.<n>`, client/requests.ts). */
+const ONE_SHOT_PREFIX = '_INBOX.'
 
 function checkPatterns(list: unknown, where: string): string[] | undefined {
   if (list === undefined) return undefined
@@ -100,11 +102,51 @@ export function validatePermissions(value: unknown, where = 'permissions'): Perm
   }
 }
 
-/** A subject is allowed by rules when some allow matches it (or there is no allow list) and no deny does. */
-function allowsSubject(rules: SubjectRules | undefined, subject: string): boolean {
-  if (rules === undefined) return true
-  if (rules.deny?.some((d) => subjectMatches(d, subject)) === true) return false
-  return rules.allow === undefined || rules.allow.some((a) => subjectMatches(a, subject))
+/**
+ * Rules split into tokens once, so a check walks the subject in place: no `split`, no array, no closure
+ * per publish or delivery. With a working set larger than the decision cache (scenario G of the bench
+ * publishes to 10,000 subjects) every check lands here; splitting both sides per pattern had made a
+ * publish cost 4.4 µs of broker CPU against 1.5 µs without permissions.
+ */
+class CompiledRules {
+  readonly #allow: string[][] | null
+  readonly #deny: string[][]
+
+  constructor(rules: SubjectRules) {
+    this.#allow = rules.allow === undefined ? null : rules.allow.map((p) => p.split('.'))
+    this.#deny = (rules.deny ?? []).map((p) => p.split('.'))
+  }
+
+  /** Some allow matches `subject` (or there is no allow list) and no deny does. */
+  allows(subject: string): boolean {
+    for (const d of this.#deny) if (tokensMatch(d, subject)) return false
+    const allow = this.#allow
+    if (allow === null) return true
+    for (const a of allow) if (tokensMatch(a, subject)) return true
+    return false
+  }
+}
+
+/** Does the split pattern match the (valid, wildcard-free) subject? Walks the subject without copying it. */
+function tokensMatch(pattern: string[], subject: string): boolean {
+  const n = subject.length
+  let pos = 0
+  for (let i = 0; i < pattern.length; i++) {
+    if (pos > n) return false // the subject has fewer tokens
+    const token = pattern[i]
+    if (token === '>') return true
+    let end = subject.indexOf('.', pos)
+    if (end === -1) end = n
+    if (token !== '*' && (end - pos !== token.length || !subject.startsWith(token, pos))) return false
+    pos = end + 1
+  }
+  return pos === n + 1
+}
+
+const ALLOW_ALL: Pick<CompiledRules, 'allows'> = { allows: () => true }
+
+function compile(rules: SubjectRules | undefined): Pick<CompiledRules, 'allows'> {
+  return rules === undefined ? ALLOW_ALL : new CompiledRules(rules)
 }
 
 /** A pattern is allowed when an allow covers it (or there is no allow list) and no deny intersects it. */
@@ -119,38 +161,46 @@ export class PermissionChecker {
   readonly permissions: Permissions
   /** Reply allowance for requests received, or null when responses get no special treatment. */
   readonly responses: { max: number; expiresMs: number } | null
-  #publish = new Map<string, boolean>()
-  #receive = new Map<string, boolean>()
+  readonly #publishRules: Pick<CompiledRules, 'allows'>
+  readonly #receiveRules: Pick<CompiledRules, 'allows'>
+  readonly #queueRules: Pick<CompiledRules, 'allows'>
+  readonly #publish = new Map<string, boolean>()
+  readonly #receive = new Map<string, boolean>()
 
   constructor(permissions: Permissions) {
     this.permissions = permissions
+    this.#publishRules = compile(permissions.publish)
+    this.#receiveRules = compile(permissions.subscribe)
+    this.#queueRules = compile(permissions.subscribe?.queues)
     const ar = permissions.allowResponses ?? true
     this.responses = ar === false ? null : ar === true ? DEFAULT_RESPONSES : ar
   }
 
   /** May this connection publish to `subject`? */
   canPublish(subject: string): boolean {
-    return cached(this.#publish, subject, () => allowsSubject(this.permissions.publish, subject))
+    const hit = this.#publish.get(subject)
+    return hit !== undefined ? hit : decide(this.#publish, subject, this.#publishRules)
   }
 
   /** May a message on `subject` be delivered to this connection (checked on every delivery path)? */
   canReceive(subject: string): boolean {
-    return cached(this.#receive, subject, () => allowsSubject(this.permissions.subscribe, subject))
+    const hit = this.#receive.get(subject)
+    return hit !== undefined ? hit : decide(this.#receive, subject, this.#receiveRules)
   }
 
   /** Why this connection may not subscribe to `pattern` (in `queue`), or null when it may. */
   subscribeRefusal(pattern: string, queue: string | null): string | null {
     if (!allowsPattern(this.permissions.subscribe, pattern)) return `not allowed to subscribe to ${pattern}`
-    if (queue !== null && !allowsSubject(this.permissions.subscribe?.queues, queue)) return `not allowed to join queue group ${queue}`
+    if (queue !== null && !this.#queueRules.allows(queue)) return `not allowed to join queue group ${queue}`
     return null
   }
 }
 
-function cached(cache: Map<string, boolean>, key: string, decide: () => boolean): boolean {
-  const hit = cache.get(key)
-  if (hit !== undefined) return hit
+function decide(cache: Map<string, boolean>, subject: string, rules: Pick<CompiledRules, 'allows'>): boolean {
+  const answer = rules.allows(subject)
+  // Reply subjects are used once each: caching them would only push out the decisions that repeat.
+  if (subject.startsWith(ONE_SHOT_PREFIX)) return answer
   if (cache.size >= DECISION_CACHE) cache.clear()
-  const answer = decide()
-  cache.set(key, answer)
+  cache.set(subject, answer)
   return answer
 }

@@ -6,13 +6,42 @@ import type { Identity } from './auth.ts'
 import { INBOX_PREFIX, InboxRegistry, inboxId } from './inbox-registry.ts'
 import { PermissionChecker } from './permissions.ts'
 
-/** Most reply subjects one connection may hold an allowance for (oldest dropped past it). */
+/** Most reply subjects one connection may hold an allowance for (the oldest half dropped past it). */
 const MAX_RESPONSE_ALLOWANCES = 10_000
+
+interface Allowance { left: number; until: number }
+
+/**
+ * Response allowances in two generations: new ones go to `young`; when it is full the old generation is
+ * dropped whole and `young` takes its place. Every operation is O(1). (A single Map trimmed by deleting
+ * `keys().next()` was 14.5 % of the broker's CPU in the request/reply bench: V8 walks over every deleted
+ * slot at the front of the table to find the first live key.)
+ */
+class Allowances {
+  #young = new Map<string, Allowance>()
+  #old = new Map<string, Allowance>()
+
+  get(reply: string): Allowance | undefined {
+    return this.#young.get(reply) ?? this.#old.get(reply)
+  }
+
+  set(reply: string, allowance: Allowance): void {
+    if (this.#young.size >= MAX_RESPONSE_ALLOWANCES / 2) {
+      this.#old = this.#young
+      this.#young = new Map()
+    }
+    this.#young.set(reply, allowance)
+  }
+
+  delete(reply: string): void {
+    if (!this.#young.delete(reply)) this.#old.delete(reply)
+  }
+}
 
 export class Session {
   identity: Identity | null = null
   #permissions: PermissionChecker | null = null
-  #responses: Map<string, { left: number; until: number }> | null = null
+  #responses: Allowances | null = null
   /** Inbox ids this connection holds, with their subscription counts; made on first use. */
   #inboxes: Map<string, number> | null = null
   /** Null when authentication is off: then inboxes are not guarded (development mode). */
@@ -30,7 +59,7 @@ export class Session {
   setIdentity(identity: Identity): void {
     this.identity = identity
     this.#permissions = identity.permissions === null ? null : new PermissionChecker(identity.permissions)
-    this.#responses = this.#permissions?.responses === null || this.#permissions === null ? null : new Map()
+    this.#responses = this.#permissions?.responses === null || this.#permissions === null ? null : new Allowances()
   }
 
   /** May it publish to `subject`? Uses up one response allowance when that is what admits it. */
@@ -67,12 +96,13 @@ export class Session {
     return this.#permissions === null || this.#permissions.canReceive(subject)
   }
 
-  /** Remembers that it received a request, so it may answer on `reply`. */
+  /** Remembers that it received a request, so it may answer on `reply` (unless it may publish there anyway). */
   noteRequest(reply: string): void {
     const responses = this.#responses
     if (responses === null) return
-    const rule = (this.#permissions as PermissionChecker).responses as { max: number; expiresMs: number }
-    if (responses.size >= MAX_RESPONSE_ALLOWANCES) responses.delete(responses.keys().next().value as string)
+    const permissions = this.#permissions as PermissionChecker
+    if (permissions.canPublish(reply)) return
+    const rule = permissions.responses as { max: number; expiresMs: number }
     responses.set(reply, { left: rule.max, until: Date.now() + rule.expiresMs })
   }
 

@@ -4,6 +4,9 @@ import { SignJWT } from 'jose'
 import { connect, type Client, type Status } from '../client/index.ts'
 import { patternCovers, patternsIntersect, type Permissions } from '../server/index.ts'
 import { SubwireError } from '../shared/errors.ts'
+import { subjectMatches } from '../shared/subject.ts'
+import { PermissionChecker } from '../server/permissions.ts'
+import fc from 'fast-check'
 import { cleanupAfterEach, sleep, startBroker, take, until, within } from './helpers.ts'
 
 const track = cleanupAfterEach(test)
@@ -61,6 +64,26 @@ async function subscribeOutcome(c: Client, subject: string, queue?: string): Pro
   if (result === 'open') { sub.unsubscribe(); return 'allowed' }
   return result === null ? 'closed' : result.code
 }
+
+// The checker walks subjects in place instead of splitting them; the reference splits both sides.
+const TOKEN = fc.constantFrom('a', 'b', 'ab', 'c')
+const SUBJECT = fc.array(TOKEN, { minLength: 1, maxLength: 4 }).map((t) => t.join('.'))
+const PATTERN = fc.tuple(fc.array(fc.constantFrom('a', 'b', 'ab', '*'), { maxLength: 3 }), fc.constantFrom('a', 'ab', 'c', '*', '>'))
+  .map(([head, last]) => [...head, last].join('.'))
+const RULES = fc.record({ allow: fc.option(fc.array(PATTERN, { maxLength: 3 }), { nil: undefined }), deny: fc.option(fc.array(PATTERN, { maxLength: 2 }), { nil: undefined }) })
+
+test('decides publish and delivery exactly as matching each allow and deny pattern would', () => {
+  fc.assert(fc.property(RULES, fc.array(SUBJECT, { minLength: 1, maxLength: 8 }), (rules, subjects) => {
+    const checker = new PermissionChecker({ publish: rules, subscribe: rules })
+    for (const subject of subjects) {
+      const denied = rules.deny?.some((d) => subjectMatches(d, subject)) === true
+      const allowed = !denied && (rules.allow === undefined || rules.allow.some((a) => subjectMatches(a, subject)))
+      assert.is(checker.canPublish(subject), allowed, `publish ${subject}`)
+      assert.is(checker.canReceive(subject), allowed, `receive ${subject}`)
+      assert.is(checker.canPublish(subject), allowed, `publish ${subject} (cached)`)
+    }
+  }), { numRuns: 2000 })
+})
 
 test('refuses wildcard subscriptions broader than the allow list', async () => {
   const { user } = await brokerWith({ subscribe: { allow: ['orders.eu.*'] } })

@@ -127,6 +127,20 @@ class SubwireBenchClient implements BenchClient {
   }
 }
 
+/**
+ * The performance issue's targets hold "with every feature switched on": every bench connection
+ * authenticates with a token whose permissions are checked on each publish, subscription and delivery
+ * (deny lists included), and a topic the bench subjects do not fall under is always present. Slow-consumer
+ * policies need nothing: `disconnect` with its pending-bytes bound is the default.
+ */
+const BENCH_TOKEN = 'bench-token'
+const BENCH_PERMISSIONS = {
+  publish: { allow: ['bench.>', 'p.>', 'acks.>', 'replay.>', 'jobs.>', '_INBOX.>', '$SW.TOPIC.>'], deny: ['admin.>'] },
+  // G subscribes to `*.a1.b2.z3` and `q1.a2.>`, which only `>` covers.
+  subscribe: { allow: ['>'], deny: ['admin.>', '$SYS.>'] },
+}
+const UNRELATED_TOPIC = { name: 'bench-audit', subjects: ['audit.>'] }
+
 /** A fresh, mutable copy: the broker's config type wants its own arrays. */
 function topicConfig(topic: BenchTopic): { name: string; subjects: string[]; maxMsgs?: number; maxBytes?: number } {
   return { name: topic.name, subjects: [...topic.subjects], maxMsgs: topic.maxMsgs, maxBytes: topic.maxBytes }
@@ -142,11 +156,12 @@ export const subwireSystem: BenchSystem = {
       host: '127.0.0.1',
       maxConnectionsPerIp: 50_000,
       maxConnectsPerSecond: 100_000,
-      topics: spec.topics?.map(topicConfig),
+      auth: { tokens: [{ token: BENCH_TOKEN, user: 'bench', permissions: BENCH_PERMISSIONS }] },
+      topics: [UNRELATED_TOPIC, ...(spec.topics ?? []).map(topicConfig)],
     })
     return { url: broker.url, close: () => broker.close() }
   },
   async connect(url: string, name: string): Promise<BenchClient> {
-    return new SubwireBenchClient(await connect(url, { name }))
+    return new SubwireBenchClient(await connect(url, { name, token: BENCH_TOKEN }))
   },
 }
