@@ -482,13 +482,13 @@ export class Client implements OpSink, SubscriptionOwner, Responder {
     for (const frame of w.take()) hs.transport?.send(frame)
   }
 
-  onMsg(sid: number, subject: string, reply: string | null, headers: Record<string, string> | null, encoding: number, payload: Uint8Array,
-    seq: number, time: number, deliveryCount: number): void {
+  onMsg(sid: number, subject: string, reply: string | null, headers: Record<string, string> | null, encoding: number,
+    frame: Uint8Array, payloadStart: number, payloadEnd: number, seq: number, time: number, deliveryCount: number): void {
     this.#sawInbound = true
     const sub = this.#subs.get(sid)
     if (sub === undefined) return // unsubscribed while the message was on its way
     if (seq !== 0) sub.seqServer = (this.#info as Info).serverId
-    if (sub.deliver(new Msg(this, sid, subject, reply, headers, encoding, payload, seq, time, deliveryCount))) this.#endSubscription(sub, null)
+    if (sub.deliver(new Msg(this, sid, subject, reply, headers, encoding, frame, payloadStart, payloadEnd, seq, time, deliveryCount))) this.#endSubscription(sub, null)
   }
 
   /** A subscription event: reported on status() and, as an error code, to the subscription's callback. */

@@ -28,13 +28,18 @@ export class Msg {
   /** Which delivery attempt this is, on an acked subscription (1 for the first; 0 otherwise). */
   readonly deliveryCount: number
   readonly #encoding: number
-  readonly #bytes: Uint8Array
+  /** The payload is `#frame[#start, #end)`; its view is made on first use (most handlers of a fan-out never ask). */
+  readonly #frame: Uint8Array
+  readonly #start: number
+  readonly #end: number
+  #bytes: Uint8Array | null = null
   readonly #responder: Responder
   #data: unknown = undefined
   #decoded = false
 
   constructor(responder: Responder, sid: number, subject: string, reply: string | null,
-    headers: Record<string, string> | null, encoding: number, bytes: Uint8Array, seq = 0, time = 0, deliveryCount = 0) {
+    headers: Record<string, string> | null, encoding: number, frame: Uint8Array, start: number, end: number,
+    seq = 0, time = 0, deliveryCount = 0) {
     this.#responder = responder
     this.seq = seq
     this.time = time
@@ -44,13 +49,15 @@ export class Msg {
     this.reply = reply
     this.headers = headers
     this.#encoding = encoding
-    this.#bytes = bytes
+    this.#frame = frame
+    this.#start = start
+    this.#end = end
   }
 
   /** The payload, decoded by its encoding tag: msgpack value, `Uint8Array` for raw bytes, or JSON value. */
   get data(): unknown {
     if (!this.#decoded) {
-      this.#data = decodePayload(this.#encoding, this.#bytes)
+      this.#data = decodePayload(this.#encoding, this.bytes)
       this.#decoded = true
     }
     return this.#data
@@ -58,7 +65,7 @@ export class Msg {
 
   /** The payload's encoded bytes, as they travelled. */
   get bytes(): Uint8Array {
-    return this.#bytes
+    return (this.#bytes ??= this.#frame.subarray(this.#start, this.#end))
   }
 
   /**

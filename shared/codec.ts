@@ -32,9 +32,12 @@ export interface OpSink {
   /** `options` (PROTOCOL §8.3) asks for replay, acks and a slow-consumer policy; null for a plain subscription. */
   onSub(sid: number, subject: string, queue: string | null, options: Record<string, WireValue> | null): void
   onUnsub(sid: number, max: number | null): void
-  /** `seq`, `time` and `deliveryCount` are 0 unless the message came from a topic. */
+  /**
+   * The payload is `frame[payloadStart, payloadEnd)`: a receiver that never reads it makes no view of it.
+   * `seq`, `time` and `deliveryCount` are 0 unless the message came from a topic.
+   */
   onMsg(sid: number, subject: string, reply: string | null, headers: Record<string, string> | null,
-    encoding: number, payload: Uint8Array, seq: number, time: number, deliveryCount: number): void
+    encoding: number, frame: Uint8Array, payloadStart: number, payloadEnd: number, seq: number, time: number, deliveryCount: number): void
   onAck(sid: number, seq: number, kind: number, delayMs: number): void
   onEvent(sid: number, type: string, data: Record<string, WireValue>): void
   onPing(): void
@@ -151,12 +154,13 @@ export class FrameDecoder {
         const reply = r.strOrNil('reply subject')
         const headers = r.headers(this.#limits.maxHeaders)
         const encoding = r.uint('encoding')
-        const payload = r.bin('payload')
+        const payloadStart = r.binStart('payload')
+        const payloadEnd = r.pos
         // Topic fields; a value of another type is a later version's field: skipped, counted as absent.
         const seq = fields > 7 ? optionalUintField(r) : 0
         const time = fields > 8 ? optionalUintField(r) : 0
         const deliveryCount = fields > 9 ? optionalUintField(r) : 0
-        sink.onMsg(sid, subject, reply, headers, encoding, payload, seq, time, deliveryCount)
+        sink.onMsg(sid, subject, reply, headers, encoding, r.bytes, payloadStart, payloadEnd, seq, time, deliveryCount)
         return Math.min(fields, 10)
       }
       case OP.ACK: {
@@ -319,7 +323,7 @@ function decodeJsonOp(op: unknown, sink: OpSink, limits: DecodeLimits): boolean 
       if (!isEncoding(encoding)) throw new SubwireError('bad_payload', `unknown payload encoding ${encoding}`)
       const payload = jsonPayloadBytes(encoding, op[6])
       if (code === OP.PUB) sink.onPub(first, subject, reply, headers, encoding, payload, payload.length + size, null)
-      else sink.onMsg(first, subject, reply, headers, encoding, payload, optionalUint(op[7]), optionalUint(op[8]), optionalUint(op[9]))
+      else sink.onMsg(first, subject, reply, headers, encoding, payload, 0, payload.length, optionalUint(op[7]), optionalUint(op[8]), optionalUint(op[9]))
       return
     }
     case OP.SUB: {

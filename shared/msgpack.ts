@@ -188,6 +188,15 @@ export class MsgpackReader {
 
   /** Reads a `bin` (or, leniently, a `str`) and returns a view of its bytes, not a copy. */
   bin(what = 'binary'): Uint8Array {
+    const start = this.binStart(what)
+    return this.bytes.subarray(start, this.pos)
+  }
+
+  /**
+   * Skips a `bin` (or, leniently, a `str`) and returns where its bytes start; they end at `pos`. For callers
+   * that may never look at the bytes: a view costs an allocation (about 9 % of a fan-out subscriber's CPU).
+   */
+  binStart(what = 'binary'): number {
     const b = this.#byte(what)
     let n: number
     if (b === 0xc4) { this.#need(1, what); n = this.bytes[this.pos]; this.pos += 1 }
@@ -197,7 +206,7 @@ export class MsgpackReader {
     this.#need(n, what)
     const start = this.pos
     this.pos += n
-    return this.bytes.subarray(start, start + n)
+    return start
   }
 
   /**

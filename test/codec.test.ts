@@ -48,8 +48,9 @@ class Recorder implements OpSink {
   }
   onSub(sid: number, subject: string, queue: string | null): void { this.ops.push({ op: 'SUB', sid, subject, queue }) }
   onUnsub(sid: number, max: number | null): void { this.ops.push({ op: 'UNSUB', sid, max }) }
-  onMsg(sid: number, subject: string, reply: string | null, headers: Record<string, string> | null, encoding: number, payload: Uint8Array): void {
-    this.ops.push({ op: 'MSG', sid, subject, reply, headers, encoding, payload: [...payload] })
+  onMsg(sid: number, subject: string, reply: string | null, headers: Record<string, string> | null, encoding: number,
+    frame: Uint8Array, payloadStart: number, payloadEnd: number): void {
+    this.ops.push({ op: 'MSG', sid, subject, reply, headers, encoding, payload: [...frame.subarray(payloadStart, payloadEnd)] })
   }
   onPing(): void { this.ops.push({ op: 'PING' }) }
   onPong(): void { this.ops.push({ op: 'PONG' }) }

@@ -143,7 +143,7 @@ export class RawClient {
 
   readonly #sink: OpSink = {
     onInfo: (body) => { this.ops.push({ op: 'INFO', body }) },
-    onMsg: (sid, subject, reply, headers, encoding, payload) => { this.ops.push({ op: 'MSG', sid, subject, reply, headers, encoding, payload: payload.slice() }) },
+    onMsg: (sid, subject, reply, headers, encoding, frame, start, end) => { this.ops.push({ op: 'MSG', sid, subject, reply, headers, encoding, payload: frame.slice(start, end) }) },
     onPing: () => { this.ops.push({ op: 'PING' }) },
     onPong: () => { this.ops.push({ op: 'PONG' }) },
     onErr: (code, message, ref) => { this.ops.push({ op: 'ERR', code, message, ref }) },
