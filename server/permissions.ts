@@ -156,42 +156,78 @@ function allowsPattern(rules: SubjectRules | undefined, pattern: string): boolea
   return rules.allow === undefined || rules.allow.some((a) => patternCovers(a, pattern))
 }
 
-/** One connection's compiled permissions, with cached decisions for the hot paths. */
+/**
+ * Compiled rules and cached decisions for one permissions object. Decisions depend only on the rules and
+ * the subject, so every connection authenticated with the same object (a configured token or user) shares
+ * one: 15,000 idle connections hold one set of caches, not 15,000.
+ */
+class CompiledPermissions {
+  readonly publishRules: Pick<CompiledRules, 'allows'>
+  readonly receiveRules: Pick<CompiledRules, 'allows'>
+  readonly queueRules: Pick<CompiledRules, 'allows'>
+  readonly publish = new Map<string, boolean>()
+  readonly receive = new Map<string, boolean>()
+
+  constructor(permissions: Permissions) {
+    this.publishRules = compile(permissions.publish)
+    this.receiveRules = compile(permissions.subscribe)
+    this.queueRules = compile(permissions.subscribe?.queues)
+  }
+}
+
+const compiled = new WeakMap<Permissions, CompiledPermissions>()
+
+function compiledFor(permissions: Permissions): CompiledPermissions {
+  let c = compiled.get(permissions)
+  if (c === undefined) compiled.set(permissions, (c = new CompiledPermissions(permissions)))
+  return c
+}
+
+/** One connection's view of its permissions, with its last decisions remembered for the hot paths. */
 export class PermissionChecker {
   readonly permissions: Permissions
   /** Reply allowance for requests received, or null when responses get no special treatment. */
   readonly responses: { max: number; expiresMs: number } | null
-  readonly #publishRules: Pick<CompiledRules, 'allows'>
-  readonly #receiveRules: Pick<CompiledRules, 'allows'>
-  readonly #queueRules: Pick<CompiledRules, 'allows'>
-  readonly #publish = new Map<string, boolean>()
-  readonly #receive = new Map<string, boolean>()
+  readonly #compiled: CompiledPermissions
+  /** The last decision of each kind, checked before the Map: streams repeat a subject (see SubjectIndex). */
+  #lastPublish: string | null = null
+  #lastPublishAnswer = false
+  #lastReceive: string | null = null
+  #lastReceiveAnswer = false
 
   constructor(permissions: Permissions) {
     this.permissions = permissions
-    this.#publishRules = compile(permissions.publish)
-    this.#receiveRules = compile(permissions.subscribe)
-    this.#queueRules = compile(permissions.subscribe?.queues)
+    this.#compiled = compiledFor(permissions)
     const ar = permissions.allowResponses ?? true
     this.responses = ar === false ? null : ar === true ? DEFAULT_RESPONSES : ar
   }
 
   /** May this connection publish to `subject`? */
   canPublish(subject: string): boolean {
-    const hit = this.#publish.get(subject)
-    return hit !== undefined ? hit : decide(this.#publish, subject, this.#publishRules)
+    if (subject === this.#lastPublish) return this.#lastPublishAnswer
+    const c = this.#compiled
+    const hit = c.publish.get(subject)
+    if (hit === undefined) return decide(c.publish, subject, c.publishRules)
+    this.#lastPublish = subject
+    this.#lastPublishAnswer = hit
+    return hit
   }
 
   /** May a message on `subject` be delivered to this connection (checked on every delivery path)? */
   canReceive(subject: string): boolean {
-    const hit = this.#receive.get(subject)
-    return hit !== undefined ? hit : decide(this.#receive, subject, this.#receiveRules)
+    if (subject === this.#lastReceive) return this.#lastReceiveAnswer
+    const c = this.#compiled
+    const hit = c.receive.get(subject)
+    if (hit === undefined) return decide(c.receive, subject, c.receiveRules)
+    this.#lastReceive = subject
+    this.#lastReceiveAnswer = hit
+    return hit
   }
 
   /** Why this connection may not subscribe to `pattern` (in `queue`), or null when it may. */
   subscribeRefusal(pattern: string, queue: string | null): string | null {
     if (!allowsPattern(this.permissions.subscribe, pattern)) return `not allowed to subscribe to ${pattern}`
-    if (queue !== null && !this.#queueRules.allows(queue)) return `not allowed to join queue group ${queue}`
+    if (queue !== null && !this.#compiled.queueRules.allows(queue)) return `not allowed to join queue group ${queue}`
     return null
   }
 }

@@ -41,6 +41,7 @@ class Allowances {
 export class Session {
   identity: Identity | null = null
   #permissions: PermissionChecker | null = null
+  /** Made on the first request that needs one (most connections never do). */
   #responses: Allowances | null = null
   /** Inbox ids this connection holds, with their subscription counts; made on first use. */
   #inboxes: Map<string, number> | null = null
@@ -59,7 +60,7 @@ export class Session {
   setIdentity(identity: Identity): void {
     this.identity = identity
     this.#permissions = identity.permissions === null ? null : new PermissionChecker(identity.permissions)
-    this.#responses = this.#permissions?.responses === null || this.#permissions === null ? null : new Allowances()
+    this.#responses = null
   }
 
   /** May it publish to `subject`? Uses up one response allowance when that is what admits it. */
@@ -98,12 +99,10 @@ export class Session {
 
   /** Remembers that it received a request, so it may answer on `reply` (unless it may publish there anyway). */
   noteRequest(reply: string): void {
-    const responses = this.#responses
-    if (responses === null) return
-    const permissions = this.#permissions as PermissionChecker
-    if (permissions.canPublish(reply)) return
-    const rule = permissions.responses as { max: number; expiresMs: number }
-    responses.set(reply, { left: rule.max, until: Date.now() + rule.expiresMs })
+    const permissions = this.#permissions
+    if (permissions === null || permissions.responses === null || permissions.canPublish(reply)) return
+    const rule = permissions.responses
+    ;(this.#responses ??= new Allowances()).set(reply, { left: rule.max, until: Date.now() + rule.expiresMs })
   }
 
   /** Releases the inbox claim of one subscription pattern. */

@@ -117,7 +117,29 @@ export class SubjectIndex<S extends Indexed> {
 
   /** Cached matches of a subject, if any; the publish path tries this before validating the subject. */
   cached(subject: string): MatchResult<S> | undefined {
-    return this.#cache.get(subject)
+    if (subject === this.#lastSubject) return this.#lastResult
+    const hit = this.#cache.get(subject)
+    if (hit !== undefined) this.#remember(subject, hit)
+    return hit
+  }
+
+  /**
+   * The last cached subject looked up, before the Map: a publisher's stream repeats one subject and the
+   * frame reader hands out the same string instance for it, so this is usually a pointer compare. The
+   * router, the topics and the permission path each look a publish up; the Map lookups were 3.8 % of the
+   * broker's CPU in the 1→1 bench. Cleared whenever a cached result may go stale (removal, eviction).
+   */
+  #lastSubject: string | null = null
+  #lastResult: MatchResult<S> | undefined = undefined
+
+  #remember(subject: string, result: MatchResult<S>): void {
+    this.#lastSubject = subject
+    this.#lastResult = result
+  }
+
+  #forget(): void {
+    this.#lastSubject = null
+    this.#lastResult = undefined
   }
 
   /**
@@ -125,7 +147,7 @@ export class SubjectIndex<S extends Indexed> {
    * subjects used once (reply inboxes), caching would only evict the hot subjects.
    */
   match(subject: string, cache = true): MatchResult<S> {
-    const hit = this.#cache.get(subject)
+    const hit = this.cached(subject)
     if (hit !== undefined) return hit
     const tokens = subject.split('.')
     const plain: S[] = []
@@ -140,12 +162,14 @@ export class SubjectIndex<S extends Indexed> {
     if (cache && this.#cacheSize > 0) {
       if (this.#cache.size >= this.#cacheSize) this.#evictOldest()
       this.#cache.set(subject, result)
+      this.#remember(subject, result)
     }
     return result
   }
 
   /** Drops the oldest quarter of the cache: cheaper than per-hit LRU bookkeeping on the publish path. */
   #evictOldest(): void {
+    this.#forget()
     let drop = Math.max(1, this.#cacheSize >> 2)
     for (const key of this.#cache.keys()) {
       this.#cache.delete(key)
@@ -166,6 +190,7 @@ export class SubjectIndex<S extends Indexed> {
   }
 
   #invalidateCache(pattern: string): void {
+    this.#forget()
     if (this.#cache.size === 0) return
     if (isLiteral(pattern)) { this.#cache.delete(pattern); return }
     for (const subject of this.#cache.keys()) {
