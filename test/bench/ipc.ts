@@ -108,6 +108,8 @@ export interface SubscribersSnapshot {
   readonly t: number
   /** Deliveries so far, per healthy connection (the stalled one is never counted). */
   readonly counts: readonly number[]
+  /** The child's own CPU time so far (user + system), µs. */
+  readonly cpuUs?: number
   /** Work queues: deliveries that were redeliveries (delivery count above 1), and subscription errors. */
   readonly redelivered?: number
   readonly errors?: readonly string[]
@@ -115,6 +117,8 @@ export interface SubscribersSnapshot {
 
 export interface PublisherSnapshot {
   readonly t: number
+  /** The child's own CPU time so far (user + system), µs. */
+  readonly cpuUs?: number
   readonly sent: number
   readonly completed: number
   readonly failed: number

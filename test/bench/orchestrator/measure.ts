@@ -85,3 +85,21 @@ export function deliveryRate(w: MeasuredWindow): number {
   const d = deliveriesInWindow(w)
   return perSecond(d.total, d.elapsedMs)
 }
+
+/**
+ * CPU cores each process kept busy over the window (broker from /proc or its snapshots; load generators
+ * from their own snapshots), so a figure says which process limits it: on 2 cores, a process near 1.0 is
+ * the bottleneck. Undefined where a child does not report its CPU.
+ */
+export function coresBusy(w: MeasuredWindow): { broker: number; subscribers?: number; publisher?: number } {
+  const rate = (before: { t: number; cpuUs?: number } | undefined, after: { t: number; cpuUs?: number } | undefined): number | undefined =>
+    before?.cpuUs === undefined || after?.cpuUs === undefined ? undefined : (after.cpuUs - before.cpuUs) / 1000 / (after.t - before.t)
+  return { broker: brokerCpuRate(w), subscribers: rate(w.before.subscribers, w.after.subscribers), publisher: rate(w.before.publisher, w.after.publisher) }
+}
+
+/** `coresBusy` as a row's value and note: the busiest process's cores, and all three. */
+export function busiest(w: MeasuredWindow): { value: number; note: string } {
+  const c = coresBusy(w)
+  const f = (x: number | undefined): string => (x === undefined ? '?' : x.toFixed(2))
+  return { value: Math.max(c.broker, c.subscribers ?? 0, c.publisher ?? 0), note: `${f(c.broker)}/${f(c.subscribers)}/${f(c.publisher)}` }
+}

@@ -32,6 +32,11 @@ async function runJob(client: BenchClient, job: PublisherJob, state: JobState, c
   }
 }
 
+function cpuMicros(): number {
+  const { user, system } = process.cpuUsage()
+  return user + system
+}
+
 async function main(): Promise<void> {
   installChildGuards()
   const config = readConfig('publisher')
@@ -67,7 +72,7 @@ async function main(): Promise<void> {
         break
       case 'mark':
         state.marks.push(performance.now())
-        send({ type: 'mark', publisher: { t: performance.now(), sent: state.sent, completed: state.completed, failed: state.failed } })
+        send({ type: 'mark', publisher: { t: performance.now(), cpuUs: cpuMicros(), sent: state.sent, completed: state.completed, failed: state.failed } })
         break
       case 'shutdown':
         process.exit(0)

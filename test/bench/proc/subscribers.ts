@@ -121,6 +121,11 @@ function setUp(system: BenchSystem, config: SubscribersConfig): Promise<Setup> {
   }
 }
 
+function cpuMicros(): number {
+  const { user, system } = process.cpuUsage()
+  return user + system
+}
+
 /** Messages every subscriber has (min) or that some subscriber has (sum): the publisher's credit. */
 function startProgress(counts: readonly number[], fold: 'min' | 'sum'): void {
   let last = -1
@@ -146,7 +151,7 @@ async function main(): Promise<void> {
   onMessage(async (message) => {
     if (message.type === 'mark') {
       const topic = setup.topic
-      send({ type: 'mark', subscribers: { t: performance.now(), counts: [...setup.counts], redelivered: topic?.redelivered, errors: topic && [...topic.errors] } })
+      send({ type: 'mark', subscribers: { t: performance.now(), cpuUs: cpuMicros(), counts: [...setup.counts], redelivered: topic?.redelivered, errors: topic && [...topic.errors] } })
     }
     if (message.type === 'replay') {
       const client = setup.clients[0]

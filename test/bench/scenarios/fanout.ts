@@ -1,7 +1,7 @@
 /**
  * A: fan-out, 1 publisher → 100 subscribers on one subject (all subscribers in one process).
  */
-import { cpuSecondsPerMillion, deliveriesInWindow, publisherInWindow } from '../orchestrator/measure.ts'
+import { busiest, cpuSecondsPerMillion, deliveriesInWindow, publisherInWindow } from '../orchestrator/measure.ts'
 import { perSecond } from '../stats.ts'
 import { mib, runFloodScenario } from './flood-run.ts'
 import type { Metric, Scenario } from './types.ts'
@@ -30,6 +30,7 @@ export const fanoutScenario: Scenario = {
       { key: 'A.deliveries', label: 'A fan-out 1→100: deliveries/s', unit: '/s', value: perSecond(delivered.total, delivered.elapsedMs), better: 'higher' },
       { key: 'A.published', label: 'A fan-out: messages published/s', unit: '/s', value: perSecond(published.sent, published.elapsedMs), better: 'higher' },
       { key: 'A.cpu', label: 'A fan-out: broker CPU-s per 1M deliveries', unit: 's', value: cpuSecondsPerMillion(window, delivered.total, delivered.elapsedMs), better: 'lower' },
+      { key: 'A.busy', label: 'A fan-out: busiest process, CPU cores (broker/subscribers/publisher)', unit: 'cores', better: 'info', ...busiest(window) },
       { key: 'A.peakRss', label: 'A fan-out: broker peak RSS', unit: 'MiB', value: mib(window.after.broker.peakRss), better: 'lower' },
       { key: 'A.slowest', label: 'A fan-out: slowest subscriber vs mean', unit: '%', value: mean > 0 ? (slowest / mean) * 100 : null, better: 'higher' },
     ]

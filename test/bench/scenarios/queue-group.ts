@@ -1,7 +1,7 @@
 /**
  * C: queue group, 1 publisher → 4 members: messages per second and each member's share.
  */
-import { cpuSecondsPerMillion, deliveriesInWindow } from '../orchestrator/measure.ts'
+import { busiest, cpuSecondsPerMillion, deliveriesInWindow } from '../orchestrator/measure.ts'
 import { perSecond } from '../stats.ts'
 import { runFloodScenario } from './flood-run.ts'
 import type { Metric, Scenario } from './types.ts'
@@ -24,6 +24,7 @@ export const queueGroupScenario: Scenario = {
     return [
       { key: 'C.rate', label: 'C queue 1→4: msg/s', unit: '/s', value: perSecond(delivered.total, delivered.elapsedMs), better: 'higher' },
       { key: 'C.cpu', label: 'C queue: broker CPU-s per 1M messages', unit: 's', value: cpuSecondsPerMillion(window, delivered.total, delivered.elapsedMs), better: 'lower' },
+      { key: 'C.busy', label: 'C queue: busiest process, CPU cores (broker/subscribers/publisher)', unit: 'cores', better: 'info', ...busiest(window) },
       {
         key: 'C.share',
         label: 'C queue: worst member share off 25% (shares %)',
