@@ -7,7 +7,7 @@ import { runFloodScenario } from './flood-run.ts'
 import type { Metric, Scenario } from './types.ts'
 
 /** A single subscriber drains fast, so the window is larger than A's to cover the credit relay delay. */
-const WINDOW_MSGS = Number(process.env.BW ?? 20_000)
+const WINDOW_MSGS = 20_000
 
 export const oneToOneScenario: Scenario = {
   id: 'B',
