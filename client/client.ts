@@ -435,7 +435,8 @@ export class Client implements OpSink, SubscriptionOwner, Responder {
     if (this.#state !== CLIENT_STATE.connected && this.#state !== CLIENT_STATE.draining) return
     const t = this.#transport
     if (t === null) return
-    for (const frame of this.#out.take()) t.send(frame)
+    if (t.sendsSynchronously) this.#out.sendAll(t.send)
+    else for (const frame of this.#out.take()) t.send(frame)
   }
 
   #ensureInbox(): void {

@@ -60,6 +60,21 @@ export class OpBuffer {
     return out
   }
 
+  /**
+   * Hands every byte to `send` (closed chunks, then the open one) and empties the buffer. The open chunk goes
+   * out as a view of the writer's own buffer, which is reused right after: `send` must have consumed the bytes
+   * when it returns. Saves a copy per flush: `finish()`'s slice was 24 % of a publishing client's CPU (bursts
+   * of 256 publishes of 128 bytes, one flush per burst).
+   */
+  sendAll(send: (bytes: Uint8Array) => void): void {
+    const chunks = this.takeFullChunks()
+    for (let i = 0; i < chunks.length; i++) send(chunks[i])
+    const w = this.writer
+    if (w.pos === 0) return
+    send(w.buf.subarray(0, w.pos))
+    w.pos = 0
+  }
+
   /** Takes only the closed chunks (inline flush past the byte threshold). */
   takeFullChunks(): Uint8Array[] {
     const out = this.#chunks

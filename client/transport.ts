@@ -53,6 +53,24 @@ function isNode(): boolean {
 
 let wsModule: Promise<WebSocketConstructor> | null = null
 
+const maskPool = new Uint8Array(4096)
+let maskPos = maskPool.length
+
+/**
+ * Masks for `ws` (RFC 6455 §5.3: from a strong source of entropy), never all zeros. With a zero mask `ws`
+ * skips masking and keeps the caller's bytes to write later instead of masking them into its own copy, and the
+ * client reuses its write buffer as soon as `send()` returns (Transport.sendsSynchronously).
+ */
+export function nonZeroMask(mask: Uint8Array): void {
+  do {
+    if (maskPos === maskPool.length) { globalThis.crypto.getRandomValues(maskPool); maskPos = 0 }
+    mask[0] = maskPool[maskPos++]
+    mask[1] = maskPool[maskPos++]
+    mask[2] = maskPool[maskPos++]
+    mask[3] = maskPool[maskPos++]
+  } while ((mask[0] | mask[1] | mask[2] | mask[3]) === 0)
+}
+
 /** Picks the socket class: injected, else `ws` in Node (faster there, and it honours maxPayload), else the global. */
 async function socketClass(injected: WebSocketConstructor | undefined): Promise<WebSocketConstructor> {
   if (injected !== undefined) return injected
@@ -68,6 +86,13 @@ async function socketClass(injected: WebSocketConstructor | undefined): Promise<
 /** One WebSocket connection, speaking `subwire.v1`. */
 export class Transport {
   readonly url: string
+  /**
+   * True when `send()` has consumed the bytes by the time it returns, so the caller may reuse its buffer:
+   * browsers' WebSocket copies them (the spec's send() takes a snapshot), and so does the `ws` socket this class
+   * makes itself (no compression, masks never zero: it masks into a copy of its own). A WebSocket class passed
+   * in by the application gets a copy, as its behaviour is unknown.
+   */
+  sendsSynchronously = false
   #socket: WebSocketLike | null = null
   #events: TransportEvents
   #closed = false
@@ -86,8 +111,9 @@ export class Transport {
     let socket: WebSocketLike
     try {
       socket = isNode() && options.WebSocket === undefined
-        ? new Ctor(url, [SUBPROTOCOL.msgpack], { perMessageDeflate: false, maxPayload: options.maxFrame })
+        ? new Ctor(url, [SUBPROTOCOL.msgpack], { perMessageDeflate: false, maxPayload: options.maxFrame, generateMask: nonZeroMask })
         : new Ctor(url, [SUBPROTOCOL.msgpack])
+      t.sendsSynchronously = options.WebSocket === undefined
     } catch (err) {
       t.#lastError = err instanceof Error ? err.message : String(err)
       queueMicrotask(() => t.#finish(1006, ''))
@@ -152,7 +178,8 @@ export class Transport {
     return this.#socket?.bufferedAmount ?? 0
   }
 
-  send(bytes: Uint8Array): void {
+  /** Sends one frame (dropped when the socket is not open); a bound function, so it can be passed along. */
+  readonly send = (bytes: Uint8Array): void => {
     if (this.isOpen) (this.#socket as WebSocketLike).send(bytes)
   }
 

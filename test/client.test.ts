@@ -7,6 +7,7 @@ import { SubwireError } from '../shared/errors.ts'
 import { MsgpackWriter } from '../shared/msgpack.ts'
 import { writeBodyOp, PONG_BYTES } from '../shared/codec.ts'
 import { OP, PROTOCOL_VERSION } from '../shared/protocol.ts'
+import { nonZeroMask } from '../client/transport.ts'
 import { cleanupAfterEach, sleep, startBroker, take, until, within } from './helpers.ts'
 
 const track = cleanupAfterEach(test)
@@ -232,4 +233,58 @@ test('unsubscribes when a for-await loop over a subscription is left early', asy
   assert.ok(s.isClosed)
 })
 
+// The client writes every flush straight from its reusable buffer (no copy): the socket must have taken the
+// bytes before the next burst overwrites them.
+test('delivers every byte of bursts published back to back while earlier frames are still being written', async () => {
+  // A small high-water mark and a subscriber that stalls now and then make the broker pause the publisher's
+  // socket, so its writes queue in the socket while the next bursts are being written.
+  const b = track(await startBroker({ highWaterBytes: 4096, stallMs: 5_000 }))
+  const pub = track(await connect(b.url))
+  const sub = track(await connect(b.url))
+  const BURSTS = 40
+  const PER_BURST = 500
+  const got: Uint8Array[] = []
+  sub.subscribe('burst.check', {
+    callback: (_e, m) => {
+      if (m === null) return
+      got.push((m.data as Uint8Array).slice())
+      if (got.length % 2000 === 0) { const until = performance.now() + 5; while (performance.now() < until) { /* a slow consumer */ } }
+    },
+  })
+  await sub.flush()
+  const payload = (n: number): Uint8Array => {
+    const p = new Uint8Array(64 + (n % 97))
+    for (let i = 0; i < p.length; i++) p[i] = (n * 31 + i) & 0xff
+    return p
+  }
+  for (let burst = 0; burst < BURSTS; burst++) {
+    for (let i = 0; i < PER_BURST; i++) pub.publish('burst.check', payload(burst * PER_BURST + i))
+    await new Promise((resolve) => setImmediate(resolve)) // one flush per burst, the next burst right behind it
+  }
+  await pub.flush()
+  await until(20_000, () => got.length === BURSTS * PER_BURST, 'every message to arrive')
+  for (let n = 0; n < got.length; n++) assert.equal(got[n], payload(n), `message ${n} arrived as published`)
+})
+
+
+test('never gives ws an all-zero mask, with which ws would keep the caller\'s buffer instead of masking a copy', () => {
+  const real = globalThis.crypto.getRandomValues.bind(globalThis.crypto)
+  let calls = 0
+  // The first refill of the mask pool is all zeros; the masks drawn from it must be skipped, not used.
+  const zeroFirst = (array: Uint8Array): Uint8Array => {
+    calls++
+    if (calls === 1) return array.fill(0)
+    return real(array)
+  }
+  globalThis.crypto.getRandomValues = zeroFirst as typeof globalThis.crypto.getRandomValues
+  try {
+    const mask = new Uint8Array(4)
+    for (let i = 0; i < 5_000; i++) {
+      nonZeroMask(mask)
+      assert.ok((mask[0] | mask[1] | mask[2] | mask[3]) !== 0, `mask ${i} is not all zeros`)
+    }
+  } finally {
+    globalThis.crypto.getRandomValues = real
+  }
+})
 test.run()

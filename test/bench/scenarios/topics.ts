@@ -39,7 +39,7 @@ const REPLAY_TIMEOUT_MS = 30_000
 const WORKERS = 4
 const WORK_MAX_IN_FLIGHT = 256
 const WORK_QUEUE = 'workers'
-/** Jobs sent and not yet delivered to a member; C's window, so the two rates compare. */
+/** Jobs sent and not yet delivered to a member; each is also stored, so this bounds the topic's backlog (C's window was 20,000 before it grew; this one stays, since members never hold more than maxInFlight). */
 const WORK_WINDOW_MSGS = 20_000
 const FLUSH_EVERY_BURSTS = 8
 
