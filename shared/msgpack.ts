@@ -164,6 +164,14 @@ export class MsgpackReader {
     const n = this.#strLength(what)
     const start = this.pos
     this.pos += n
+    return this.strAt(start, n)
+  }
+
+  /**
+   * The string whose `n` UTF-8 bytes start at `start` (the caller has bounds-checked them); does not move
+   * `pos`. For decoders that walk a common op shape themselves (codec.ts).
+   */
+  strAt(start: number, n: number): string {
     if (n > LAST_MAX || n === 0) return decodeUtf8(this.bytes, start, start + n)
     // Subjects repeat from op to op (a fan-out, a publisher's stream): comparing a few bytes with the last
     // string read is cheaper than building the string again, and hands out the same string instance.
