@@ -113,14 +113,15 @@ export class Connection implements OpSink, OutboundEvents, TopicReceiver {
     this.id = id
     this.remoteAddress = remoteAddress
     this.subprotocol = subprotocol
-    const limits = { maxFrame: host.config.maxFrame, maxPendingBytes: host.config.maxPendingBytes, highWaterBytes: host.config.highWaterBytes }
+    // The broker's config has the queue's limit fields: one object for every connection, not one each.
+    const limits = host.config
     this.#outbound = subprotocol === SUBPROTOCOL.json
       ? new JsonOutbound(socket, limits, this, host.scheduler)
       : new BinaryOutbound(socket, limits, this, host.scheduler)
     socket.on('message', this.#onMessage)
     socket.on('close', this.#onClose)
     socket.on('error', this.#onError)
-    this.#connectTimer = setTimeout(this.#onConnectTimeout, host.config.authTimeoutMs)
+    this.#connectTimer = setTimeout(Connection.#connectTimedOut, host.config.authTimeoutMs, this)
     this.#outbound.info(host.info(id))
   }
 
@@ -637,10 +638,12 @@ export class Connection implements OpSink, OutboundEvents, TopicReceiver {
     }
   }
 
-  readonly #onConnectTimeout = (): void => {
-    this.#connectTimer = null
-    if (this.#state === CONN_STATE.awaitingConnect || this.#state === CONN_STATE.authenticating) {
-      this.closeWith('connect_timeout', `not connected and authenticated within ${this.#host.config.authTimeoutMs} ms`)
+  // Timer callbacks are static and get the connection as their argument: an arrow-function property per
+  // timer was one more closure held by every idle connection.
+  static #connectTimedOut(conn: Connection): void {
+    conn.#connectTimer = null
+    if (conn.#state === CONN_STATE.awaitingConnect || conn.#state === CONN_STATE.authenticating) {
+      conn.closeWith('connect_timeout', `not connected and authenticated within ${conn.#host.config.authTimeoutMs} ms`)
     }
   }
 
@@ -663,13 +666,13 @@ export class Connection implements OpSink, OutboundEvents, TopicReceiver {
     const closeCode = CLOSE_CODE_FOR[code] ?? CLOSE_CODE.protocol
     // The close reason carries the error code (PROTOCOL §7): browsers expose it even when no ERR got through.
     this.#socket.close(closeCode, code)
-    this.#killTimer = setTimeout(this.#kill, this.#host.config.closeGraceMs)
+    this.#killTimer = setTimeout(Connection.#kill, this.#host.config.closeGraceMs, this)
     this.#killTimer.unref()
   }
 
-  readonly #kill = (): void => {
-    this.#killTimer = null
-    this.#socket.terminate()
+  static #kill(conn: Connection): void {
+    conn.#killTimer = null
+    conn.#socket.terminate()
   }
 
   readonly #onError = (err: Error): void => {
