@@ -62,6 +62,11 @@ export interface ConnectionHost {
   onClosed(conn: Connection, code: number): void
 }
 
+/** The payload of a binary PUB without headers: the last `size` bytes of its tail (OpSink.onPub). */
+function tailPayload(tail: Uint8Array, size: number): Uint8Array {
+  return tail.subarray(tail.length - size)
+}
+
 function protocolError(message: string): SubwireError {
   return new SubwireError('protocol', message)
 }
@@ -352,7 +357,7 @@ export class Connection implements OpSink, OutboundEvents, TopicReceiver {
   }
 
   onPub(flags: number, subject: string, reply: string | null, headers: Record<string, string> | null,
-    encoding: number, payload: Uint8Array, size: number, tail: Uint8Array | null): void {
+    encoding: number, payload: Uint8Array | null, size: number, tail: Uint8Array | null): void {
     if (this.#state !== CONN_STATE.open) this.#expectOpen('PUB')
     if (!this.isPublisher) { this.isPublisher = true; this.#host.onPublisher(this) }
     this.msgsIn++
@@ -364,7 +369,7 @@ export class Connection implements OpSink, OutboundEvents, TopicReceiver {
     }
     // Only binary PUBs can mislabel bytes as JSON (JSON-protocol payloads were just parsed); the SDK never
     // sends this encoding in binary, so the parse costs nothing on the fast path.
-    if (encoding === ENCODING.json && tail !== null && !isJsonText(payload)) {
+    if (encoding === ENCODING.json && tail !== null && !isJsonText(payload ??= tailPayload(tail, size))) {
       this.#outbound.err('bad_payload', 'a payload tagged json is not JSON text', subject)
       return
     }
@@ -373,14 +378,18 @@ export class Connection implements OpSink, OutboundEvents, TopicReceiver {
       return
     }
     if (isTopicApi(subject)) {
-      if (reply !== null) this.#host.reply(reply, topicApi(this.#host.topics, subject, encoding, payload))
+      if (reply !== null) this.#host.reply(reply, topicApi(this.#host.topics, subject, encoding, payload ?? tailPayload(tail as Uint8Array, size)))
       return
     }
-    if (this.#host.topics.active || wantsConfirm(flags)) {
+    // Most publishes fall under no topic and ask no confirm: they skip the store, and the payload view.
+    if (wantsConfirm(flags) || (this.#host.topics.active && this.#host.topics.topicFor(subject) !== null)) {
+      payload ??= tailPayload(tail as Uint8Array, size)
       if (!this.#storeInTopic(flags, subject, reply, headers, encoding, payload)) return
       if (wantsConfirm(flags)) { reply = null; tail = null } // the reply subject was for the confirm only
     }
-    const refusal = this.#host.router.publish(this, flags, subject, reply, headers, encoding, payload, tail)
+    const refusal = payload === null
+      ? this.#host.router.publishTail(this, flags, subject, reply, encoding, tail as Uint8Array, size)
+      : this.#host.router.publish(this, flags, subject, reply, headers, encoding, payload, tail)
     if (refusal !== null) this.#outbound.err(refusal.code, refusal.message, subject)
   }
 
@@ -504,14 +513,14 @@ export class Connection implements OpSink, OutboundEvents, TopicReceiver {
     if (sub.held !== null && sub.held.size > 0) { this.#holdMessage(sub, d); return true } // behind what is held
     if (!this.#outbound.msg(sub.prefix, sub.sid, d)) return false
     this.msgsOut++
-    this.bytesOut += d.payload.length
+    this.bytesOut += d.payloadLength
     if (++sub.delivered === sub.max) this.#removeSubscription(sub)
     return true
   }
 
   /** Would this message still fit under the connection's cap? */
   #fits(d: Delivery): boolean {
-    return this.#outbound.pendingBytes + d.payload.length + d.subject.length + 64 <= this.#host.config.maxPendingBytes
+    return this.#outbound.pendingBytes + d.payloadLength + d.subject.length + 64 <= this.#host.config.maxPendingBytes
   }
 
   /** A drop policy at the cap: `drop_new` drops this message; `drop_old` / `keep_latest` hold it for later. */

@@ -9,7 +9,9 @@ export class Delivery {
   reply: string | null = null
   headers: Record<string, string> | null = null
   encoding = 0
-  payload: Uint8Array = new Uint8Array(0)
+  /** The payload's length in bytes (known before, and often without, a view of the payload itself). */
+  payloadLength = 0
+  #payload: Uint8Array | null = null
   #tail: Uint8Array | null = null
   #jsonTail: string | null = null
 
@@ -23,10 +25,36 @@ export class Delivery {
     this.reply = reply
     this.headers = headers
     this.encoding = encoding
-    this.payload = payload
+    this.payloadLength = payload.length
+    this.#payload = payload
     this.#tail = tail
     this.#jsonTail = null
     return this
+  }
+
+  /**
+   * Loads a binary publish without headers whose payload is the last `payloadLength` bytes of `tail`; the
+   * payload view is made only if something asks for it (a JSON subscriber, a drop policy's snapshot). On the
+   * 1→1 path that view was one of the two allocations per publish left.
+   */
+  loadTail(subject: string, reply: string | null, encoding: number, tail: Uint8Array, payloadLength: number): this {
+    this.subject = subject
+    this.reply = reply
+    this.headers = null
+    this.encoding = encoding
+    this.payloadLength = payloadLength
+    this.#payload = null
+    this.#tail = tail
+    this.#jsonTail = null
+    return this
+  }
+
+  get payload(): Uint8Array {
+    if (this.#payload === null) {
+      const tail = this.#tail as Uint8Array // loadTail always sets it; load always sets #payload
+      this.#payload = tail.subarray(tail.length - this.payloadLength)
+    }
+    return this.#payload
   }
 
   /** The msgpack MSG tail: the publisher's own PUB bytes when it published in binary, else encoded once. */

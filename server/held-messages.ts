@@ -74,6 +74,6 @@ export class HeldMessages {
 /** A Delivery that owns its bytes: the tail copied once, the payload a view into the copy (its last field). */
 function snapshot(d: Delivery): Delivery {
   const tail = d.binaryTail().slice()
-  const payload = tail.subarray(tail.length - d.payload.length)
+  const payload = tail.subarray(tail.length - d.payloadLength)
   return new Delivery().load(d.subject, d.reply, d.headers, d.encoding, payload, tail)
 }

@@ -69,6 +69,21 @@ export class Router {
    */
   publish(from: Publisher | null, flags: number, subject: string, reply: string | null,
     headers: Record<string, string> | null, encoding: number, payload: Uint8Array, tail: Uint8Array | null): Refusal | null {
+    const matches = this.#match(subject, reply)
+    if (!isMatch(matches)) return matches
+    return this.#route(from, flags, matches, this.#delivery.load(subject, reply, headers, encoding, payload, tail), tail)
+  }
+
+  /** `publish` for a binary PUB without headers whose payload is the last `payloadLength` bytes of `tail`. */
+  publishTail(from: Publisher | null, flags: number, subject: string, reply: string | null, encoding: number,
+    tail: Uint8Array, payloadLength: number): Refusal | null {
+    const matches = this.#match(subject, reply)
+    if (!isMatch(matches)) return matches
+    return this.#route(from, flags, matches, this.#delivery.loadTail(subject, reply, encoding, tail, payloadLength), tail)
+  }
+
+  /** The subscriptions matching a valid subject, or why the subject or reply subject is refused. */
+  #match(subject: string, reply: string | null): MatchResult<ServerSubscription> | Refusal {
     // A cached subject was validated when it entered the cache.
     let matches = this.index.cached(subject)
     if (matches === undefined) {
@@ -77,22 +92,28 @@ export class Router {
       // Reply subjects are unique per request: cached, each would push a hot subject out of the cache.
       matches = this.index.match(subject, !subject.startsWith(INBOX_SUBJECT_PREFIX))
     }
-    const refusal = this.#replyRefusal(reply)
-    if (refusal !== null) return refusal
+    return this.#replyRefusal(reply) ?? matches
+  }
+
+  #route(from: Publisher | null, flags: number, matches: MatchResult<ServerSubscription>, d: Delivery, tail: Uint8Array | null): null {
     this.stats.published++
-    this.stats.bytesIn += payload.length
-    const d = this.#delivery.load(subject, reply, headers, encoding, payload, tail)
+    this.stats.bytesIn += d.payloadLength
     const delivered = deliverPlain(matches, from, d) + deliverGroups(matches.groups, from, d)
     this.stats.delivered += delivered
-    this.stats.bytesOut += delivered * (tail === null ? payload.length + subject.length : tail.length)
+    this.stats.bytesOut += delivered * (tail === null ? d.payloadLength + d.subject.length : tail.length)
     if (delivered === 0) {
       this.stats.unmatched++
+      const reply = d.reply
       if ((flags & PUB_FLAG.request) !== 0 && reply !== null) {
         this.publish(null, 0, reply, null, NO_RESPONDERS, ENCODING.msgpack, EMPTY, null)
       }
     }
     return null
   }
+}
+
+function isMatch(m: MatchResult<ServerSubscription> | Refusal): m is MatchResult<ServerSubscription> {
+  return (m as Refusal).code === undefined
 }
 
 function deliverPlain(matches: MatchResult<ServerSubscription>, from: Publisher | null, d: Delivery): number {

@@ -27,8 +27,12 @@ export interface OpSink {
    * @param size payload bytes plus encoded header bytes, for the max-payload check
    * @param tail the PUB's encoded `subject … payload` bytes, which are exactly a MSG's tail (binary frames only)
    */
+  /**
+   * `size` is the payload's bytes plus the headers' encoded bytes. `payload` is null when the decoder left the
+   * view to the sink: a binary PUB without headers, whose payload is the last `size` bytes of `tail`.
+   */
   onPub(flags: number, subject: string, reply: string | null, headers: Record<string, string> | null,
-    encoding: number, payload: Uint8Array, size: number, tail: Uint8Array | null): void
+    encoding: number, payload: Uint8Array | null, size: number, tail: Uint8Array | null): void
   /** `options` (PROTOCOL §8.3) asks for replay, acks and a slow-consumer policy; null for a plain subscription. */
   onSub(sid: number, subject: string, queue: string | null, options: Record<string, WireValue> | null): void
   onUnsub(sid: number, max: number | null): void
@@ -163,7 +167,7 @@ export class FrameDecoder {
       sink.onMsg(first, subject, null, null, encoding, b, p, p + n, 0, 0, 0)
     } else {
       const reply = replyStart < 0 ? null : r.strAt(replyStart, replyLength)
-      sink.onPub(first, subject, reply, null, encoding, b.subarray(p, p + n), n, b.subarray(tailStart, p + n))
+      sink.onPub(first, subject, reply, null, encoding, null, n, b.subarray(tailStart, p + n))
     }
     r.pos = p + n
     return true

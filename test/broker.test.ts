@@ -275,6 +275,9 @@ test('speaks JSON on subwire.v1.json, with JSON payloads as JSON and others as b
   c.publish('j.bin', new Uint8Array([1, 2, 3]))
   const msgs = await raw.waitFor((op) => op.op === 'MSG' && op.subject === 'j.bin')
   assert.is((msgs as { encoding: number }).encoding, ENCODING.raw)
+  // The binary PUB's payload reaches the JSON side intact (the broker takes it from the PUB's tail).
+  // Raw bytes travel in JSON as a base64 string: "AQID" is [1, 2, 3].
+  assert.is(new TextDecoder().decode((msgs as { payload: Uint8Array }).payload), '"AQID"')
   assert.equal(raw.ws.protocol, SUBPROTOCOL.json)
 })
 

@@ -43,8 +43,11 @@ class Recorder implements OpSink {
   onAck(sid: number, seq: number, kind: number, delayMs: number): void { this.ops.push({ op: 'ACK', sid, seq, kind, delayMs }) }
   onEvent(sid: number, type: string, data: Record<string, WireValue>): void { this.ops.push({ op: 'EVENT', sid, type, data }) }
   onPub(flags: number, subject: string, reply: string | null, headers: Record<string, string> | null, encoding: number,
-    payload: Uint8Array, size: number, tail: Uint8Array | null): void {
-    this.ops.push({ op: 'PUB', flags, subject, reply, headers, encoding, payload: [...payload], size, tail: tail === null ? null : [...tail] })
+    payload: Uint8Array | null, size: number, tail: Uint8Array | null): void {
+    // A null payload is the last `size` bytes of the tail (the decoder's fast path); anything else is a bug.
+    if (payload === null && (tail === null || headers !== null)) throw new Error('PUB with neither a payload nor a headerless tail')
+    const bytes = payload ?? (tail as Uint8Array).subarray((tail as Uint8Array).length - size)
+    this.ops.push({ op: 'PUB', flags, subject, reply, headers, encoding, payload: [...bytes], size, tail: tail === null ? null : [...tail] })
   }
   onSub(sid: number, subject: string, queue: string | null): void { this.ops.push({ op: 'SUB', sid, subject, queue }) }
   onUnsub(sid: number, max: number | null): void { this.ops.push({ op: 'UNSUB', sid, max }) }
