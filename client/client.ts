@@ -489,7 +489,8 @@ export class Client implements OpSink, SubscriptionOwner, Responder {
     const sub = this.#subs.get(sid)
     if (sub === undefined) return // unsubscribed while the message was on its way
     if (seq !== 0) sub.seqServer = (this.#info as Info).serverId
-    if (sub.deliver(new Msg(this, sid, subject, reply, headers, encoding, frame, payloadStart, payloadEnd, seq, time, deliveryCount))) this.#endSubscription(sub, null)
+    const extra = reply === null && headers === null && seq === 0 ? null : { reply, headers, seq, time, deliveryCount }
+    if (sub.deliver(new Msg(sub, subject, encoding, frame, payloadStart, payloadEnd, extra))) this.#endSubscription(sub, null)
   }
 
   /** A subscription event: reported on status() and, as an error code, to the subscription's callback. */

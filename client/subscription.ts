@@ -1,7 +1,7 @@
 /** A subscription on the client: where messages for one sid go, by callback or by `for await`. */
 import { SubwireError } from '../shared/errors.ts'
 import { Channel } from './channel.ts'
-import type { Msg } from './message.ts'
+import type { Msg, MsgSource, Responder } from './message.ts'
 
 /** Options of `subscribe()`. */
 export interface SubscribeOptions {
@@ -31,15 +31,17 @@ export interface SubscribeOptions {
   policy?: 'disconnect' | 'drop_new' | 'drop_old' | 'keep_latest'
 }
 
-/** What a subscription asks of its client. */
-export interface SubscriptionOwner {
+/** What a subscription asks of its client (which also answers for its messages: respond, ack). */
+export interface SubscriptionOwner extends Responder {
   unsubscribeSid(sid: number): void
   drainSid(sid: number): Promise<void>
   reportError(err: SubwireError, subject: string): void
 }
 
-export class Subscription implements AsyncIterable<Msg> {
+export class Subscription implements AsyncIterable<Msg>, MsgSource {
   readonly sid: number
+  /** Who answers and settles this subscription's messages (its client). */
+  readonly responder: Responder
   readonly subject: string
   readonly queue: string | null
   readonly max: number | null
@@ -61,6 +63,7 @@ export class Subscription implements AsyncIterable<Msg> {
 
   constructor(owner: SubscriptionOwner, sid: number, subject: string, options: SubscribeOptions) {
     this.#owner = owner
+    this.responder = owner
     this.sid = sid
     this.subject = subject
     this.queue = options.queue ?? null
