@@ -165,11 +165,22 @@ export class Client implements OpSink, SubscriptionOwner, Responder {
     this.#publish(0, subject, data, options?.reply, options?.headers)
   }
 
+  /**
+   * The last subject published to and the limit it was checked against: a publisher usually repeats a
+   * subject, and checking it again was 9 % of a publishing client's CPU (bench B).
+   */
+  #validSubject: string | null = null
+  #validSubjectMax = 0
+
   #publish(flags: number, subject: string, data: unknown, reply: string | null | undefined, headers: Record<string, string> | undefined): void {
     if (this.#state === CLIENT_STATE.closed) throw new SubwireError('connection_closed', 'the client is closed')
     const maxSubject = this.#info?.maxSubjectLength ?? DEFAULT_LIMITS.maxSubjectLength
-    const problem = subjectProblem(subject, false, maxSubject)
-    if (problem !== null) throw new SubwireError('bad_subject', `invalid subject ${JSON.stringify(subject)}: ${problem}`)
+    if (subject !== this.#validSubject || maxSubject !== this.#validSubjectMax) {
+      const problem = subjectProblem(subject, false, maxSubject)
+      if (problem !== null) throw new SubwireError('bad_subject', `invalid subject ${JSON.stringify(subject)}: ${problem}`)
+      this.#validSubject = subject
+      this.#validSubjectMax = maxSubject
+    }
     if (reply != null) assertSubject(reply, maxSubject)
     const payload = encodePayload(data)
     const headerBytes = headers === undefined ? 0 : encodedHeadersSize(headers)
