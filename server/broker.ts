@@ -276,11 +276,26 @@ export class Broker {
       refuseUpgrade(socket, refused.status, refused.code, refused.reason, refused.retryAfterSeconds)
       return
     }
-    socket.once('close', () => this.#admission.release(ip))
-    // The request comes back as the callback's argument: a closure over `req` would keep the whole request
-    // (headers, raw header strings, parser state) alive as long as the socket's close listener above, about
-    // 2 KiB per idle connection.
-    this.#wss.handleUpgrade(req, socket, head, (ws, request) => this.#accept(ws, request, ip, subprotocol))
+    // Until the upgrade completes, the socket's close releases the admission; from then on the connection's does.
+    const release = (): void => this.#admission.release(ip)
+    socket.once('close', release)
+    this.#upgrading.set(req, { ip, subprotocol, release })
+    this.#wss.handleUpgrade(req, socket, head, this.#onUpgraded)
+  }
+
+  /**
+   * What an upgrade in progress needs once ws completes it, keyed by its request. One callback for every
+   * upgrade, so nothing per connection stays reachable from ws's own closures: a closure per upgrade had kept
+   * its request (headers, raw strings, parser state), then its context, alive as long as the socket.
+   */
+  readonly #upgrading = new WeakMap<IncomingMessage, { ip: string; subprotocol: Subprotocol; release: () => void }>()
+
+  readonly #onUpgraded = (ws: WebSocket, request: IncomingMessage): void => {
+    const upgrade = this.#upgrading.get(request)
+    if (upgrade === undefined) { ws.terminate(); return }
+    this.#upgrading.delete(request)
+    request.socket.removeListener('close', upgrade.release)
+    this.#accept(ws, request, upgrade.ip, upgrade.subprotocol)
   }
 
   #accept(ws: WebSocket, req: IncomingMessage, ip: string, subprotocol: Subprotocol): void {
@@ -289,6 +304,7 @@ export class Broker {
   }
 
   #onClosed(conn: Connection, code: number): void {
+    this.#admission.release(conn.remoteAddress)
     if (this.events.wants('disconnect')) this.events.emit('disconnect', { ...conn.summary(), code })
     this.#connections.delete(conn)
     this.#publishers.delete(conn)

@@ -58,10 +58,14 @@ function refuseWithOrigin(url: string, origin: string): Promise<{ status: number
 
 test('refuses connections past maxConnectionsPerIp with limit', async () => {
   const b = track(await startBroker({ maxConnectionsPerIp: 2 }))
-  track(await connect(b.url))
+  const first = track(await connect(b.url))
   track(await connect(b.url))
   const err = await connect(b.url, { reconnect: false }).then(() => null, (e: SubwireError) => e)
   assert.is(err?.code, 'limit')
+  // A connection that leaves gives its slot back (the connection's close releases it, not the upgrade's).
+  await first.close()
+  await until(5000, () => b.stats().connections === 1, 'the first connection to be gone')
+  track(await connect(b.url, { reconnect: false }))
 })
 
 test('admits a reconnect storm of 2,000 clients at a bounded rate, every client getting back in', async () => {
