@@ -12,7 +12,7 @@ import { CLOSE_CODE, ENCODING, PROTOCOL_VERSION, SUBPROTOCOL, type Subprotocol }
 import { quoteSubject, subjectProblem } from '../shared/subject.ts'
 import type { WireValue } from '../shared/msgpack.ts'
 import { BinaryOutbound, JsonOutbound, type FlushScheduler, type Outbound, type OutboundEvents } from './outbound-queue.ts'
-import type { Delivery } from './delivery.ts'
+import { payloadOfTail, type Delivery } from './delivery.ts'
 import type { Router } from './router.ts'
 import type { BrokerConfig } from './options.ts'
 import type { ConnectionSummary } from './broker-events.ts'
@@ -60,11 +60,6 @@ export interface ConnectionHost {
   onDrained(conn: Connection): void
   onSlowConsumer(conn: Connection): void
   onClosed(conn: Connection, code: number): void
-}
-
-/** The payload of a binary PUB without headers: the last `size` bytes of its tail (OpSink.onPub). */
-function tailPayload(tail: Uint8Array, size: number): Uint8Array {
-  return tail.subarray(tail.length - size)
 }
 
 function protocolError(message: string): SubwireError {
@@ -369,7 +364,7 @@ export class Connection implements OpSink, OutboundEvents, TopicReceiver {
     }
     // Only binary PUBs can mislabel bytes as JSON (JSON-protocol payloads were just parsed); the SDK never
     // sends this encoding in binary, so the parse costs nothing on the fast path.
-    if (encoding === ENCODING.json && tail !== null && !isJsonText(payload ??= tailPayload(tail, size))) {
+    if (encoding === ENCODING.json && tail !== null && !isJsonText(payload ??= payloadOfTail(tail, size))) {
       this.#outbound.err('bad_payload', 'a payload tagged json is not JSON text', subject)
       return
     }
@@ -378,12 +373,12 @@ export class Connection implements OpSink, OutboundEvents, TopicReceiver {
       return
     }
     if (isTopicApi(subject)) {
-      if (reply !== null) this.#host.reply(reply, topicApi(this.#host.topics, subject, encoding, payload ?? tailPayload(tail as Uint8Array, size)))
+      if (reply !== null) this.#host.reply(reply, topicApi(this.#host.topics, subject, encoding, payload ?? payloadOfTail(tail as Uint8Array, size)))
       return
     }
     // Most publishes fall under no topic and ask no confirm: they skip the store, and the payload view.
     if (wantsConfirm(flags) || (this.#host.topics.active && this.#host.topics.topicFor(subject) !== null)) {
-      payload ??= tailPayload(tail as Uint8Array, size)
+      payload ??= payloadOfTail(tail as Uint8Array, size)
       if (!this.#storeInTopic(flags, subject, reply, headers, encoding, payload)) return
       if (wantsConfirm(flags)) { reply = null; tail = null } // the reply subject was for the confirm only
     }

@@ -4,6 +4,14 @@
  */
 import { encodeMsgTail, jsonMsgTail } from '../shared/codec.ts'
 
+/**
+ * The payload of an encoded `subject … payload` tail: its last `length` bytes (PROTOCOL §4.3: the payload is
+ * the tail's last field). A view, not a copy.
+ */
+export function payloadOfTail(tail: Uint8Array, length: number): Uint8Array {
+  return tail.subarray(tail.length - length)
+}
+
 export class Delivery {
   subject = ''
   reply: string | null = null
@@ -51,8 +59,8 @@ export class Delivery {
 
   get payload(): Uint8Array {
     if (this.#payload === null) {
-      const tail = this.#tail as Uint8Array // loadTail always sets it; load always sets #payload
-      this.#payload = tail.subarray(tail.length - this.payloadLength)
+      // loadTail always sets the tail; load always sets #payload.
+      this.#payload = payloadOfTail(this.#tail as Uint8Array, this.payloadLength)
     }
     return this.#payload
   }

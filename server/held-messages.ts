@@ -5,7 +5,7 @@
  * oldest; `keep_latest` keeps only the newest message per subject (a dashboard wants every sensor's latest value,
  * not a stale backlog). Held messages are copies, so they do not pin inbound frames.
  */
-import { Delivery } from './delivery.ts'
+import { Delivery, payloadOfTail } from './delivery.ts'
 
 export type HoldPolicy = 'drop_old' | 'keep_latest'
 
@@ -74,6 +74,6 @@ export class HeldMessages {
 /** A Delivery that owns its bytes: the tail copied once, the payload a view into the copy (its last field). */
 function snapshot(d: Delivery): Delivery {
   const tail = d.binaryTail().slice()
-  const payload = tail.subarray(tail.length - d.payloadLength)
+  const payload = payloadOfTail(tail, d.payloadLength)
   return new Delivery().load(d.subject, d.reply, d.headers, d.encoding, payload, tail)
 }
