@@ -40,8 +40,6 @@ export interface SubscriptionOwner extends Responder {
 
 export class Subscription implements AsyncIterable<Msg>, MsgSource {
   readonly sid: number
-  /** Who answers and settles this subscription's messages (its client). */
-  readonly responder: Responder
   readonly subject: string
   readonly queue: string | null
   readonly max: number | null
@@ -63,7 +61,6 @@ export class Subscription implements AsyncIterable<Msg>, MsgSource {
 
   constructor(owner: SubscriptionOwner, sid: number, subject: string, options: SubscribeOptions) {
     this.#owner = owner
-    this.responder = owner
     this.sid = sid
     this.subject = subject
     this.queue = options.queue ?? null
@@ -74,6 +71,11 @@ export class Subscription implements AsyncIterable<Msg>, MsgSource {
     this.#channel = new Channel<Msg>(Number.POSITIVE_INFINITY, () => this.unsubscribe())
     this.wireOptions = wireOptionsOf(options)
     this.closed = new Promise((resolve) => { this.#closedResolve = resolve })
+  }
+
+  /** Who answers and settles this subscription's messages (its client). */
+  get responder(): Responder {
+    return this.#owner
   }
 
   get isClosed(): boolean {
