@@ -5,6 +5,7 @@
  */
 import type { Broker } from './broker.ts'
 import type { ConnectionSummary } from './broker-events.ts'
+import type { TopicInfo } from './topic-store.ts'
 import { VERSION } from './version.ts'
 
 /** Who the broker is and how it is doing. */
@@ -179,14 +180,7 @@ export function topPatterns(connections: readonly ConnectionSummary[], limit = T
 }
 
 /** What a report row needs of a topic's info: the broker's `TopicInfo`, or what `c.topics.list()` returns. */
-export interface TopicInfoLike {
-  readonly name: string
-  readonly messages: number
-  readonly bytes: number
-  readonly firstSeq: number
-  readonly lastSeq: number
-  readonly firstTime: number | null
-  readonly lastTime: number | null
+export type TopicInfoLike = Omit<TopicInfo, 'config' | 'consumers'> & {
   readonly config: { readonly subjects: readonly string[]; readonly maxMsgs?: number; readonly maxBytes?: number }
   readonly consumers: ReadonlyArray<Pick<TopicGroupReport, keyof TopicGroupReport>>
 }
