@@ -3,7 +3,7 @@
  * answering `svc.price.quote`. Workers join and leave while requests flow, and the queue group spreads the load
  * over whoever is there: no coordinator, no rebalancing step.
  */
-import { connect, type Client } from '../../client/index.ts'
+import { connect, type Client, type Subscription } from '../../client/index.ts'
 
 export const QUOTE_SUBJECT = 'svc.price.quote'
 export const QUEUE = 'pricing'
@@ -12,9 +12,19 @@ export const QUEUE = 'pricing'
 export interface QuoteRequest { sku: string; qty: number }
 export interface QuoteReply { sku: string; qty: number; total: number; worker: string }
 
+/** One worker: its connection, its subscription, and the answers it still owes. */
+interface Worker {
+  readonly client: Client
+  readonly sub: Subscription
+  readonly answers: { owed: number }
+}
+
+/** Longest a leaving worker waits for its own answers to go out. */
+const LEAVE_WAIT_MS = 1000
+
 export class WorkerPool {
   readonly #url: string
-  readonly #workers = new Map<string, Client>()
+  readonly #workers = new Map<string, Worker>()
   #next = 1
 
   constructor(url: string) {
@@ -29,35 +39,44 @@ export class WorkerPool {
   /** Starts one more worker; resolves with its name once it is subscribed. */
   async join(): Promise<string> {
     const name = `worker-${this.#next++}`
-    const c = await connect(this.#url, { name })
-    c.subscribe(QUOTE_SUBJECT, {
+    const client = await connect(this.#url, { name })
+    const answers = { owed: 0 }
+    const sub = client.subscribe(QUOTE_SUBJECT, {
       queue: QUEUE,
       callback: (_err, m) => {
         if (m === null) return
         const { sku, qty } = m.data as QuoteRequest
-        // A little simulated work, so requests overlap like real service calls. A worker that left meanwhile
-        // does not answer (respond on a closed client throws): the requester's timeout covers it.
+        // A little simulated work, so requests overlap like real service calls.
+        answers.owed++
         setTimeout(() => {
-          if (!c.isClosed) m.respond({ sku, qty, total: Math.round(qty * 9.99 * 100) / 100, worker: name } satisfies QuoteReply)
+          answers.owed--
+          if (!client.isClosed) m.respond({ sku, qty, total: Math.round(qty * 9.99 * 100) / 100, worker: name } satisfies QuoteReply)
         }, Math.random() * 3)
       },
     })
-    await c.flush()
-    this.#workers.set(name, c)
+    await client.flush()
+    this.#workers.set(name, { client, sub, answers })
     return name
   }
 
-  /** Stops the oldest worker gracefully (drain: it finishes what it has, then leaves the group). */
+  /**
+   * Stops the oldest worker gracefully: it leaves the group (requests already on their way still reach it),
+   * answers what it took, and only then closes. Closing at once dropped the answers still being worked on,
+   * and those requests failed at the requester's timeout.
+   */
   async leave(): Promise<string | null> {
-    const [name, c] = this.#workers.entries().next().value ?? []
-    if (name === undefined || c === undefined) return null
+    const [name, worker] = this.#workers.entries().next().value ?? []
+    if (name === undefined || worker === undefined) return null
     this.#workers.delete(name)
-    await c.drain()
+    await worker.sub.drain()
+    const deadline = Date.now() + LEAVE_WAIT_MS
+    while (worker.answers.owed > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5))
+    await worker.client.drain()
     return name
   }
 
   async close(): Promise<void> {
-    await Promise.all([...this.#workers.values()].map((c) => c.drain().catch(() => undefined)))
+    await Promise.all([...this.#workers.values()].map((w) => w.client.drain().catch(() => undefined)))
     this.#workers.clear()
   }
 }
