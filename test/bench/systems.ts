@@ -97,7 +97,13 @@ export interface BenchSystem {
   connect(url: string, name: string): Promise<BenchClient>
 }
 
-/** Loads a system lazily, so that a run without subwire never imports the (possibly unfinished) broker. */
+/**
+ * Loads a system lazily, so that a run without subwire never imports the (possibly unfinished) broker. Each
+ * system imports its broker inside `startBroker`, so the load-generating children load only the client, as an
+ * application would. This matters beyond start-up: with subwire's broker code loaded as well, the subscribers
+ * child's old generation sat just above 8 MiB, past which V8 starts incremental marking after nearly every
+ * scavenge when 700 MB/s of socket reads force a scavenge every ~35 ms (149 mark-compacts in scenario A).
+ */
 export async function loadSystem(name: SystemName): Promise<BenchSystem> {
   switch (name) {
     case 'subwire':

@@ -2,7 +2,6 @@
  * subwire itself, driven through its public entry points only (`subwire/server`, `subwire/client`), as an
  * application would. This module is loaded only when the subwire system is selected (see loadSystem).
  */
-import { createBroker } from 'subwire/server'
 import { connect, type Client, type Msg, type SubscribeOptions } from 'subwire/client'
 import type {
   BenchClient,
@@ -151,6 +150,8 @@ export const subwireSystem: BenchSystem = {
   async startBroker(spec: BrokerSpec = {}): Promise<BrokerHandle> {
     // Every bench client comes from 127.0.0.1 and the idle scenario opens 15,000 at once: the per-address cap
     // and the admission rate are raised to fit (they stay on, as the performance issue asks).
+    // Imported here, not above: only the broker child loads the broker (see systems.ts, loadSystem).
+    const { createBroker } = await import('subwire/server')
     const broker = await createBroker({
       port: 0,
       host: '127.0.0.1',
