@@ -92,6 +92,7 @@ function ratioCell(value: number | null | undefined): string {
 
 /** Three significant digits for small figures, thousands separators for large ones. */
 export function formatNumber(value: number): string {
+  if (Number.isInteger(value) && Math.abs(value) < 1000) return String(value) // counts
   const magnitude = Math.abs(value)
   if (magnitude >= 1000) return Math.round(value).toLocaleString('en-US')
   if (magnitude >= 100) return value.toFixed(0)

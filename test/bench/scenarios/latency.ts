@@ -4,6 +4,7 @@
  * tell whether the system kept up.
  */
 import type { ProcessSet } from '../orchestrator/process-set.ts'
+import { StallWitness } from '../orchestrator/stall-witness.ts'
 import { sleep } from '../time.ts'
 import { perSecond } from '../stats.ts'
 import type { Metric, Scenario, ScenarioContext } from './types.ts'
@@ -24,7 +25,10 @@ async function measureRate(ctx: ScenarioContext, set: ProcessSet, rate: number):
   publisher.send({ type: 'job', job: { kind: 'paced', subject: SUBJECT, rate } })
   await sleep(ctx.shape.warmupMs)
   await publisher.ask({ type: 'mark' }, 'mark', MARK_MS, 'window open')
+  const witness = new StallWitness()
+  witness.start()
   await sleep(ctx.shape.durationMs)
+  const stalls = witness.stop()
   await publisher.ask({ type: 'mark' }, 'mark', MARK_MS, 'window close')
   const done = await publisher.ask({ type: 'stop-job' }, 'job-done', JOB_STOP_MS, 'paced stop')
   const end = await set.mark()
@@ -40,12 +44,15 @@ async function measureRate(ctx: ScenarioContext, set: ProcessSet, rate: number):
     deliveredShare < KEPT_UP || probedShare < KEPT_UP || sendRate < rate * KEPT_UP || window.latency.p99Ms > SATURATED_P99_MS
   const note = saturated ? 'saturated' : undefined
   const label = `D latency @${rate}/s→${SUBSCRIBERS}`
-  ctx.log(`D @${rate}/s: p99 ${window.latency.p99Ms.toFixed(2)} ms, delivered ${(deliveredShare * 100).toFixed(1)} %${saturated ? ' (saturated)' : ''}`)
+  ctx.log(`D @${rate}/s: p99 ${window.latency.p99Ms.toFixed(2)} ms, delivered ${(deliveredShare * 100).toFixed(1)} %${saturated ? ' (saturated)' : ''}; machine stalls: ${stalls.count}, longest ${stalls.longestMs.toFixed(0)} ms`)
   return [
     { key: `D.${rate}.p50`, label: `${label}: p50`, unit: 'ms', value: window.latency.p50Ms, better: 'lower', note },
     { key: `D.${rate}.p99`, label: `${label}: p99`, unit: 'ms', value: window.latency.p99Ms, better: 'lower', note },
     { key: `D.${rate}.p999`, label: `${label}: p99.9`, unit: 'ms', value: window.latency.p999Ms, better: 'lower', note },
     { key: `D.${rate}.delivered`, label: `${label}: delivered to the 100`, unit: '%', value: deliveredShare * 100, better: 'higher', note },
+    // Same machine, same window, whichever system runs: read next to the p99 (see stall-witness.ts).
+    { key: `D.${rate}.machineStalls`, label: `${label}: machine stalls >10 ms seen by the idle orchestrator`, unit: 'count', value: stalls.count, better: 'info' },
+    { key: `D.${rate}.longestStall`, label: `${label}: longest machine stall`, unit: 'ms', value: stalls.longestMs, better: 'info' },
   ]
 }
 
