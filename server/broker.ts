@@ -269,13 +269,14 @@ export class Broker {
       refuseUpgrade(socket, 400, 'bad_subprotocol', `${what}; offer subwire.v1 (msgpack) or subwire.v1.json (JSON)`)
       return
     }
-    const ip = this.#admission.clientAddress(req)
+    let ip = this.#admission.clientAddress(req)
     const refused = this.#admission.admit(req, ip)
     if (refused !== null) {
       this.logger.debug({ ip, code: refused.code, status: refused.status }, 'handshake refused')
       refuseUpgrade(socket, refused.status, refused.code, refused.reason, refused.retryAfterSeconds)
       return
     }
+    ip = this.#admission.sharedAddress(ip)
     // Until the upgrade completes, the socket's close releases the admission; from then on the connection's does.
     const release = (): void => this.#admission.release(ip)
     socket.once('close', release)

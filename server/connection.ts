@@ -89,7 +89,8 @@ export class Connection implements OpSink, OutboundEvents, TopicReceiver {
   /** The upgrade request, kept only until authentication when the application's hook needs it. */
   #request: IncomingMessage | null
   /** Frames (or the rest of one) that arrived while CONNECT was being authenticated. */
-  #held: Array<Buffer | string> = []
+  /** Frames held back by the rate limits; made on first use (most connections never need it). */
+  #held: Array<Buffer | string> | null = null
   #heldBytes = 0
   #expiryTimer: NodeJS.Timeout | null = null
   #reauthPending = false
@@ -191,7 +192,7 @@ export class Connection implements OpSink, OutboundEvents, TopicReceiver {
    * already read.
    */
   #handleFrame(frame: Buffer | string): void {
-    if (this.#held.length === 0 && this.#throttleTimer === null && this.#state === CONN_STATE.open) {
+    if (this.#held === null && this.#throttleTimer === null && this.#state === CONN_STATE.open) {
       // The common case, straight through: nothing held, nothing holding. (Only CONNECT stops a frame early,
       // and CONNECT on an open connection is a protocol error, so the whole frame is always decoded here.)
       if (typeof frame === 'string') decodeJsonFrame(frame, this, this.#host.decodeLimits)
@@ -206,14 +207,16 @@ export class Connection implements OpSink, OutboundEvents, TopicReceiver {
   #holdInput(frame: Buffer | string): void {
     this.#heldBytes += frame.length
     if (this.#heldBytes > 2 * this.#host.config.maxFrame) throw new SubwireError('limit', 'too much input while authentication or a rate limit holds it')
-    this.#held.push(frame)
+    ;(this.#held ??= []).push(frame)
   }
 
   /** Decodes held frames in order while nothing holds them (authentication, rate limit, closing). */
   #processHeld(): void {
-    while (this.#held.length > 0 && this.#throttleTimer === null &&
+    const held = this.#held
+    if (held === null) return
+    while (held.length > 0 && this.#throttleTimer === null &&
       (this.#state === CONN_STATE.open || this.#state === CONN_STATE.awaitingConnect)) {
-      const frame = this.#held.shift() as Buffer | string
+      const frame = held.shift() as Buffer | string
       this.#heldBytes -= frame.length
       const stop = typeof frame === 'string'
         ? decodeJsonFrame(frame, this, this.#host.decodeLimits)
@@ -221,11 +224,12 @@ export class Connection implements OpSink, OutboundEvents, TopicReceiver {
       if (stop < frame.length) {
         // CONNECT is being authenticated: the rest of its frame waits at the front.
         const rest = frame.slice(stop)
-        this.#held.unshift(rest)
+        held.unshift(rest)
         this.#heldBytes += rest.length
         return
       }
     }
+    if (held.length === 0 && this.#held === held) this.#held = null
   }
 
   /** A decoding error ends the connection: after a malformed op the rest of the frame cannot be trusted. */
@@ -691,7 +695,7 @@ export class Connection implements OpSink, OutboundEvents, TopicReceiver {
     if (this.#expiryTimer !== null) { clearTimeout(this.#expiryTimer); this.#expiryTimer = null }
     if (this.#throttleTimer !== null) { clearTimeout(this.#throttleTimer); this.#throttleTimer = null }
     this.#outbound.discard()
-    this.#held = []
+    this.#held = null
     for (const sub of this.subscriptions.values()) {
       sub.active = false
       if (sub.kind === 'plain') this.#host.router.index.remove(sub)
