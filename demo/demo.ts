@@ -135,7 +135,7 @@ export class Demo {
   async stop(): Promise<void> {
     for (const t of this.#timers) clearInterval(t)
     this.#simulator.stop()
-    this.requester.stop()
+    await this.requester.stop()
     await this.pool.close()
     await Promise.all(this.#clients.map((c) => c.drain().catch(() => undefined)))
     await this.web.close()
