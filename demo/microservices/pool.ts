@@ -22,6 +22,12 @@ interface Worker {
 /** Longest a leaving worker waits for its own answers to go out. */
 const LEAVE_WAIT_MS = 1000
 
+/** Waits until `settled()` holds, checking every 5 ms, for at most `timeoutMs`. */
+export async function settle(settled: () => boolean, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!settled() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5))
+}
+
 export class WorkerPool {
   readonly #url: string
   readonly #workers = new Map<string, Worker>()
@@ -69,8 +75,7 @@ export class WorkerPool {
     if (name === undefined || worker === undefined) return null
     this.#workers.delete(name)
     await worker.sub.drain()
-    const deadline = Date.now() + LEAVE_WAIT_MS
-    while (worker.answers.owed > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5))
+    await settle(() => worker.answers.owed === 0, LEAVE_WAIT_MS)
     await worker.client.drain()
     return name
   }

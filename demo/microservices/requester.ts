@@ -3,7 +3,7 @@
  * every second publishes the spread on `demo.pool.stats` (the dashboard page draws it) and returns it.
  */
 import type { Client } from '../../client/index.ts'
-import { QUOTE_SUBJECT, type QuoteReply } from './pool.ts'
+import { QUOTE_SUBJECT, settle, type QuoteReply } from './pool.ts'
 
 const REQUEST_TIMEOUT_MS = 2000
 
@@ -86,7 +86,6 @@ export class Requester {
    */
   async stop(): Promise<void> {
     clearInterval(this.#timer)
-    const deadline = Date.now() + REQUEST_TIMEOUT_MS
-    while (this.#inFlight > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5))
+    await settle(() => this.#inFlight === 0, REQUEST_TIMEOUT_MS)
   }
 }
