@@ -22,6 +22,8 @@ export class Delivery {
   #payload: Uint8Array | null = null
   #tail: Uint8Array | null = null
   #jsonTail: string | null = null
+  /** Where this publish's binary tail sits in the tail table (tail-table.ts); -1 until a queue enters it. */
+  tailSlot = -1
 
   /**
    * Loads the next publish. The router reuses one Delivery for every publish (routing is synchronous), so
@@ -37,6 +39,7 @@ export class Delivery {
     this.#payload = payload
     this.#tail = tail
     this.#jsonTail = null
+    this.tailSlot = -1
     return this
   }
 
@@ -54,6 +57,7 @@ export class Delivery {
     this.#payload = null
     this.#tail = tail
     this.#jsonTail = null
+    this.tailSlot = -1
     return this
   }
 
