@@ -177,7 +177,7 @@ test('while the socket holds a frame, later ticks go out together once it is wri
   assertSameBytes(socket.frames[1].copy, concat(later.flatMap((d) => [prefix, d.binaryTail()])), 'bytes sent')
 })
 
-test('keeps the order of MSGs queued before and after a stored message in the same tick', async () => {
+test('keeps the order of MSGs queued before and after an EVENT, which the queue copies into its own buffer', async () => {
   const socket = new FakeSocket()
   const q = queueOn(socket)
   const prefix = msgPrefix(4)
