@@ -5,7 +5,7 @@
  * the dashboard's web server.
  */
 import { createBroker, type Broker, type BrokerOptions } from '../server/index.ts'
-import { attachMonitoring, type Monitoring } from '../server/monitoring.ts'
+import { attachMonitoring, type Monitoring } from '../server/monitoring/monitoring.ts'
 import { connect, type Client } from '../client/index.ts'
 import { startSimulator, type Reading, type Simulator } from './dashboard/simulator.ts'
 import { WorkerPool } from './microservices/pool.ts'

@@ -6,7 +6,7 @@
  */
 import { mkdir, writeFile } from 'node:fs/promises'
 import { dirname } from 'node:path'
-import { bundleMonitor, MONITOR_BUNDLE_PATH } from '../server/monitor/assets.ts'
+import { bundleMonitor, MONITOR_BUNDLE_PATH } from '../server/monitoring/web/assets.ts'
 
 const code = await bundleMonitor({ minify: true })
 await mkdir(dirname(MONITOR_BUNDLE_PATH), { recursive: true })

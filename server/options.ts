@@ -3,8 +3,8 @@ import type { Server as HttpServer } from 'node:http'
 import type { Logger } from 'pino'
 import { DEFAULT_LIMITS } from '../shared/protocol.ts'
 import { SubwireError } from '../shared/errors.ts'
-import type { AuthOptions } from './auth.ts'
-import type { TopicConfig } from './topic-store.ts'
+import type { AuthOptions } from './security/auth.ts'
+import type { TopicConfig } from './store/topic-store.ts'
 
 /** Port `npm start` listens on when none is given. */
 export const DEFAULT_PORT = 4480

@@ -6,9 +6,9 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import type { WebSocket } from 'ws'
-import { BinaryOutbound, FRAME_BYTES } from '../server/binary-outbound.ts'
-import { Delivery } from '../server/delivery.ts'
-import { FlushScheduler, type OutboundEvents } from '../server/outbound-queue.ts'
+import { BinaryOutbound, FRAME_BYTES } from '../server/outbound/binary-outbound.ts'
+import { Delivery } from '../server/outbound/delivery.ts'
+import { FlushScheduler, type OutboundEvents } from '../server/outbound/outbound-queue.ts'
 import { PING_BYTES, msgPrefix } from '../shared/codec.ts'
 
 interface SentFrame {

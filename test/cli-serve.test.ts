@@ -28,7 +28,7 @@ interface Served {
 
 /** Starts `subwire serve` and waits for its banner. */
 async function serve(args: string[], env: Record<string, string> = {}): Promise<Served> {
-  const child = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', 'server/cli.ts', 'serve', ...args], {
+  const child = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', 'server/cli/main.ts', 'serve', ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, ...env },
   })
@@ -89,7 +89,7 @@ test('serve creates the topics of its config file, says so in its banner, and st
 })
 
 test('serve exits with code 2 and names the field when the config is bad', async () => {
-  const child = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', 'server/cli.ts', 'serve'], {
+  const child = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', 'server/cli/main.ts', 'serve'], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, SUBWIRE_HEARTBEAT_MS: 'often' },
   })

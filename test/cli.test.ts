@@ -5,7 +5,7 @@ import { connect } from '../client/index.ts'
 import { within } from './helpers.ts'
 
 function startCli(args: string[]): ChildProcess {
-  return spawn(process.execPath, ['--conditions=source', '--import', 'tsx', 'server/cli.ts', ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+  return spawn(process.execPath, ['--conditions=source', '--import', 'tsx', 'server/cli/main.ts', ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
 }
 
 function readUntil(stream: NodeJS.ReadableStream, pattern: RegExp): Promise<RegExpMatchArray> {

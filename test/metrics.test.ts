@@ -2,7 +2,7 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { connect } from '../client/index.ts'
-import { attachMonitoring } from '../server/monitoring.ts'
+import { attachMonitoring } from '../server/monitoring/monitoring.ts'
 import type { Broker } from '../server/index.ts'
 import { cleanupAfterEach, startBroker, take, until, within } from './helpers.ts'
 

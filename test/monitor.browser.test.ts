@@ -12,7 +12,7 @@ import { join } from 'node:path'
 import type { Browser, Page } from 'playwright-core'
 import { connect, type Client } from '../client/index.ts'
 import { createBroker, type Broker } from '../server/index.ts'
-import { attachMonitoring, type Monitoring } from '../server/monitoring.ts'
+import { attachMonitoring, type Monitoring } from '../server/monitoring/monitoring.ts'
 import { chromiumAvailability, CHROMIUM, collectPageErrors, launchChromium, textOf, waitForProbe } from './browser-env.ts'
 import { sleep, within } from './helpers.ts'
 

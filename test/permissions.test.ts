@@ -5,7 +5,7 @@ import { connect, type Client, type Status } from '../client/index.ts'
 import { patternCovers, patternsIntersect, type Permissions } from '../server/index.ts'
 import { SubwireError } from '../shared/errors.ts'
 import { subjectMatches } from '../shared/subject.ts'
-import { PermissionChecker } from '../server/permissions.ts'
+import { PermissionChecker } from '../server/security/permissions.ts'
 import fc from 'fast-check'
 import { cleanupAfterEach, sleep, startBroker, take, until, within } from './helpers.ts'
 

@@ -2,8 +2,8 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { connect } from '../client/index.ts'
-import { SysStats, SYS_SUBJECT, type ConnEvent } from '../server/sys-stats.ts'
-import type { StatsReport } from '../server/stats-report.ts'
+import { SysStats, SYS_SUBJECT, type ConnEvent } from '../server/monitoring/sys-stats.ts'
+import type { StatsReport } from '../server/monitoring/stats-report.ts'
 import { cleanupAfterEach, sleep, startBroker, take, until, within } from './helpers.ts'
 
 const track = cleanupAfterEach(test)

@@ -10,8 +10,8 @@
  * Browser only.
  */
 import { connect, type Client, type Subscription } from '../../client/index.ts'
-import { LineChart } from '../../server/monitor/app/chart.ts'
-import { compact } from '../../server/monitor/app/format.ts'
+import { LineChart } from '../../server/monitoring/web/app/chart.ts'
+import { compact } from '../../server/monitoring/web/app/format.ts'
 import type { Reading } from './simulator.ts'
 import type { PoolStats } from '../microservices/requester.ts'
 

@@ -2,7 +2,7 @@
  * Progress of a long command on stderr: a count, a percentage and a rate while it runs (one line redrawn on a
  * terminal, a line per second otherwise), and a summary at the end.
  */
-import { bytes, compact } from '../monitor/app/format.ts'
+import { bytes, compact } from '../monitoring/web/app/format.ts'
 import type { CliIo } from './io.ts'
 
 /** `1234567` → `1,234,567`. */

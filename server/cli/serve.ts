@@ -5,9 +5,9 @@
  * `shutdownTimeoutMs`; a second signal exits at once.
  */
 import { createBroker, type Broker } from '../broker.ts'
-import { attachMonitoring, type Monitoring } from '../monitoring.ts'
-import { cliLogger } from '../log-format.ts'
-import { flagName, loadServeConfig, serveOptionsHelp, SERVE_OPTIONS, type ServeConfig } from '../serve-config.ts'
+import { attachMonitoring, type Monitoring } from '../monitoring/monitoring.ts'
+import { cliLogger } from './log-format.ts'
+import { flagName, loadServeConfig, serveOptionsHelp, SERVE_OPTIONS, type ServeConfig } from './serve-config.ts'
 import { SubwireError } from '../../shared/errors.ts'
 import { EXIT, parseCommand, type CliIo } from './io.ts'
 import type { Logger } from 'pino'

@@ -3,9 +3,9 @@
  * a broker attached to an application's server) from the next `$SYS.stats` message.
  */
 import { SubwireError } from '../../shared/errors.ts'
-import type { StatsReport, TopicReport } from '../stats-report.ts'
-import { SYS_SUBJECT } from '../sys-stats.ts'
-import { bytes, compact, duration } from '../monitor/app/format.ts'
+import type { StatsReport, TopicReport } from '../monitoring/stats-report.ts'
+import { SYS_SUBJECT } from '../monitoring/sys-stats.ts'
+import { bytes, compact, duration } from '../monitoring/web/app/format.ts'
 import { CLIENT_OPTIONS, CLIENT_OPTIONS_HELP, connectCommand, EXIT, parseCommand, parseMs, serverUrl, usageError, type CliIo } from './io.ts'
 import { grouped } from './progress.ts'
 

@@ -9,8 +9,8 @@
  */
 import { z } from 'zod'
 import { subjectProblem } from '../../shared/subject.ts'
-import { resolveTopicConfig, subjectsOverlap, topicNameProblem } from '../topic-config.ts'
-import type { TopicConfig } from '../topic-store.ts'
+import { resolveTopicConfig, subjectsOverlap, topicNameProblem } from '../store/topic-config.ts'
+import type { TopicConfig } from '../store/topic-store.ts'
 import { parseQuantity, type QuantityKind } from './quantity.ts'
 import { usageError } from './io.ts'
 

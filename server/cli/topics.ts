@@ -5,13 +5,13 @@
  * `bad_topic_config`, `limit`) and exit 1; bad flags exit 2 before anything is sent.
  */
 import type { Client, TopicInfo } from '../../client/index.ts'
-import { topicReport } from '../stats-report.ts'
-import { bytes } from '../monitor/app/format.ts'
+import { topicReport } from '../monitoring/stats-report.ts'
+import { bytes } from '../monitoring/web/app/format.ts'
 import { CLIENT_OPTIONS, CLIENT_OPTIONS_HELP, connectCommand, EXIT, parseCommand, serverUrl, usageError, type CliIo } from './io.ts'
 import { grouped } from './progress.ts'
 import { table, topicsTable } from './stats.ts'
 import { applyTopicChanges, TOPIC_FLAGS, topicChangesFromFlags, topicFlagsHelp, type TopicChanges, type TopicFlagValues } from './topic-options.ts'
-import type { TopicConfig } from '../topic-store.ts'
+import type { TopicConfig } from '../store/topic-store.ts'
 
 const JSON_HELP = '  --json                       print the result as JSON'
 

@@ -1,0 +1,362 @@
+/**
+ * `subwire serve`'s configuration: every broker option (and the serve-only ones) from a JSON config file,
+ * environment variables (`SUBWIRE_<NAME>`) or flags (`--kebab-name`), in that rising order of precedence over
+ * the defaults. One table (`SERVE_OPTIONS`) drives the schema (zod), the flag and variable names, and `--help`.
+ *
+ * Each source is validated on its own, so an error names the field as the operator wrote it
+ * (`--max-payload`, `SUBWIRE_MAX_PAYLOAD` or `maxPayload in subwire.json`). Cross-field rules stay in
+ * options.ts (`resolveConfig`), the one place that checks a broker's options. A config file may also hold
+ * `auth` (checked by the broker) and `topics` (checked here field by field: cli/topic-options.ts).
+ */
+import { readFileSync } from 'node:fs'
+import { z } from 'zod'
+import type { LevelWithSilent } from 'pino'
+import { SubwireError } from '../../shared/errors.ts'
+import { DEFAULT_LIMITS } from '../../shared/protocol.ts'
+import { DEFAULT_PORT, type BrokerOptions } from '../options.ts'
+import type { TopicConfig } from '../store/topic-store.ts'
+import { parseQuantity, QUANTITY_EXAMPLE } from './quantity.ts'
+import { TOPICS_SCHEMA } from './topic-options.ts'
+
+export { parseQuantity }
+
+/** How a value is written and checked. */
+type Kind = 'int' | 'bytes' | 'ms' | 'string' | 'path' | 'bool' | 'list' | 'level' | 'format'
+
+/** One option: its kind, bounds, default (for `--help`) and what it does. */
+interface OptionSpec {
+  kind: Kind
+  help: string
+  default?: string
+  min?: number
+  max?: number
+  /** A serve-only option (not passed to createBroker). */
+  serve?: boolean
+  /** Another name of this option: set either (not both, in one source), the value goes to `alias`. */
+  alias?: string
+}
+
+/** Every option `subwire serve` takes. Keys are the config file's (and createBroker's) names. */
+export const SERVE_OPTIONS = {
+  port: { kind: 'int', min: 0, max: 65535, default: String(DEFAULT_PORT), help: 'TCP port (0 = any free port)' },
+  host: { kind: 'string', default: '127.0.0.1', help: 'interface to listen on (0.0.0.0 for all)' },
+  path: { kind: 'path', default: '/', help: 'URL path of WebSocket upgrades' },
+  serverName: { kind: 'string', default: 'subwire', help: 'name announced to clients' },
+  logLevel: { kind: 'level', default: 'info', serve: true, help: 'fatal|error|warn|info|debug|trace|silent' },
+  logFormat: { kind: 'format', default: 'pretty on a terminal, else json', serve: true, help: 'json (one line per event) or pretty' },
+  shutdownTimeoutMs: { kind: 'ms', min: 1, default: '10s', serve: true, help: 'on SIGTERM/SIGINT, exit at the latest after this' },
+  statsIntervalMs: { kind: 'ms', min: 10, default: '1s', serve: true, help: 'period of $SYS.stats and of the monitor charts' },
+  monitor: { kind: 'bool', default: 'true', serve: true, help: 'serve /healthz, /readyz, /metrics, /stats and the web monitor' },
+  tlsCert: { kind: 'string', serve: true, help: 'PEM certificate file: serve wss:// and https://' },
+  tlsKey: { kind: 'string', serve: true, help: 'PEM private key file (with tlsCert)' },
+  tlsCa: { kind: 'string', serve: true, help: 'PEM CA bundle file (optional, with tlsCert)' },
+  maxPayload: { kind: 'bytes', min: 1, default: '1MiB', help: 'largest message (data + headers)' },
+  maxFrame: { kind: 'bytes', min: 1, default: '4MiB', help: 'largest WebSocket frame' },
+  maxSubjectLength: { kind: 'int', min: 1, default: String(DEFAULT_LIMITS.maxSubjectLength), help: 'longest subject, bytes' },
+  maxHeaders: { kind: 'int', min: 0, default: String(DEFAULT_LIMITS.maxHeaders), help: 'most headers on a message' },
+  maxOpsPerFrame: { kind: 'int', min: 1, default: String(DEFAULT_LIMITS.maxOpsPerFrame), help: 'most ops in one inbound frame' },
+  maxSubscriptionsPerConnection: { kind: 'int', min: 1, default: String(DEFAULT_LIMITS.maxSubscriptionsPerConnection), help: 'most subscriptions per connection' },
+  maxPendingBytes: { kind: 'bytes', min: 1, default: '8MiB', help: 'unsent bytes per connection before it is a slow consumer' },
+  maxPendingBytesPerClient: { kind: 'bytes', min: 1, alias: 'maxPendingBytes', help: 'the same as maxPendingBytes (its name in the topics work)' },
+  highWaterBytes: { kind: 'bytes', min: 1, default: '64KiB', help: 'unsent bytes past which publishers are paused' },
+  stallMs: { kind: 'ms', min: 1, default: '250ms', help: 'how long a congested subscriber may hold publishers back' },
+  heartbeatMs: { kind: 'ms', min: 1, default: '20s', help: 'PING interval (two missed: stale connection)' },
+  connectTimeoutMs: { kind: 'ms', min: 1, default: '5s', help: 'time a new socket has to send CONNECT' },
+  closeGraceMs: { kind: 'ms', min: 1, default: '2s', help: 'time a closing connection gets for the close handshake' },
+  subjectCacheSize: { kind: 'int', min: 0, default: '4096', help: 'subjects whose matches are cached (0 = off)' },
+  authTimeoutMs: { kind: 'ms', min: 1, default: 'connectTimeoutMs', help: 'time a new socket has to authenticate' },
+  maxConnections: { kind: 'int', min: 1, default: '50000', help: 'most connections at once' },
+  maxConnectionsPerIp: { kind: 'int', min: 1, default: '1000', help: 'most connections from one IP address' },
+  maxConnectsPerSecond: { kind: 'int', min: 1, default: '2000', help: 'new connections admitted per second' },
+  maxMsgsPerSecond: { kind: 'int', min: 0, default: '0 (no limit)', help: 'messages one connection may publish per second' },
+  maxBytesPerSecond: { kind: 'bytes', min: 0, default: '0 (no limit)', help: 'payload bytes one connection may publish per second' },
+  perMessageDeflate: { kind: 'bool', default: 'false', help: 'negotiate permessage-deflate compression' },
+  trustProxy: { kind: 'bool', default: 'false', help: 'take client addresses from X-Forwarded-For' },
+  allowedOrigins: { kind: 'list', default: 'any', help: 'browser origins allowed to connect (comma-separated)' },
+  maxTopics: { kind: 'int', min: 1, default: '100', help: 'most durable topics at once (config file topics and added ones)' },
+  defaultTopicMaxBytes: { kind: 'bytes', min: 1, default: '64MiB', help: 'maxBytes of a topic that sets none' },
+} as const satisfies Record<string, OptionSpec>
+
+/** An option's key. */
+export type ServeOptionKey = keyof typeof SERVE_OPTIONS
+
+/** Where a value came from. */
+export type ConfigSource = 'flag' | 'env' | 'file' | 'default'
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
+export const LOG_FORMATS = ['json', 'pretty'] as const
+
+/** The resolved configuration of `subwire serve`. */
+export interface ServeConfig {
+  /** What createBroker gets (without logger). */
+  broker: BrokerOptions
+  logLevel: LevelWithSilent
+  logFormat: (typeof LOG_FORMATS)[number] | null
+  shutdownTimeoutMs: number
+  statsIntervalMs: number
+  monitor: boolean
+  /** The source of every option that was set (`auth` and `topics` come only from the file). */
+  sources: Partial<Record<ServeOptionKey, ConfigSource>>
+  /** The config file read, if any. */
+  file: string | null
+}
+
+const OPTION_KEYS = Object.keys(SERVE_OPTIONS) as ServeOptionKey[]
+const ALL_SPECS: Record<ServeOptionKey, OptionSpec> = SERVE_OPTIONS
+
+/** `maxPayload` → `max-payload`. */
+export function flagName(key: string): string {
+  return key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)
+}
+
+/** `maxPayload` → `SUBWIRE_MAX_PAYLOAD`. */
+export function envName(key: string): string {
+  return `SUBWIRE_${key.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}`
+}
+
+function parseBool(raw: unknown): unknown {
+  if (typeof raw !== 'string') return raw
+  const v = raw.trim().toLowerCase()
+  if (['true', '1', 'yes', 'on'].includes(v)) return true
+  if (['false', '0', 'no', 'off'].includes(v)) return false
+  return raw
+}
+
+const EXAMPLE: Partial<Record<Kind, string>> = QUANTITY_EXAMPLE
+
+function numberSchema(spec: OptionSpec): z.ZodType {
+  const what = EXAMPLE[spec.kind] ?? 'a number'
+  let n = z.number({ error: `must be ${what}` }).int({ error: `must be ${what}` })
+  if (spec.min !== undefined) n = n.min(spec.min, { error: `must be at least ${spec.min}` })
+  if (spec.max !== undefined) n = n.max(spec.max, { error: `must be at most ${spec.max}` })
+  return z.preprocess((raw) => parseQuantity(raw, spec.kind), n)
+}
+
+/** The zod schema of one option, accepting both JSON values and the strings of flags and variables. */
+function optionSchema(spec: OptionSpec): z.ZodType {
+  switch (spec.kind) {
+    case 'int': case 'bytes': case 'ms': return numberSchema(spec)
+    case 'string': return z.string({ error: 'must be a string' }).min(1, { error: 'must not be empty' })
+    case 'path': return z.string({ error: 'must be a string' }).startsWith('/', { error: "must start with '/'" })
+    case 'bool': return z.preprocess(parseBool, z.boolean({ error: 'must be true or false' }))
+    case 'list': return z.preprocess((raw) => (typeof raw === 'string' ? raw.split(',').map((s) => s.trim()).filter((s) => s !== '') : raw),
+      z.array(z.string({ error: 'must be a list of strings' }), { error: 'must be a list of strings' }))
+    case 'level': return z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(', ')}` })
+    case 'format': return z.enum(LOG_FORMATS, { error: `must be one of ${LOG_FORMATS.join(', ')}` })
+    default: {
+      const never: never = spec.kind
+      throw new SubwireError('bad_option', `unknown option kind ${String(never)}`)
+    }
+  }
+}
+
+/** The schema of a whole source: every option optional, unknown keys refused. */
+const SOURCE_SCHEMA = z.object({
+  ...Object.fromEntries(OPTION_KEYS.map((k) => [k, optionSchema(ALL_SPECS[k]).optional()])),
+  // Authentication settings go to the broker as they are (it checks them); only a config file can hold them.
+  auth: z.record(z.string(), z.unknown(), { error: 'must be an object' }).optional(),
+  // Topics to create at start; only a config file can hold them. Checked field by field (topic-options.ts).
+  topics: TOPICS_SCHEMA.optional(),
+}).strict()
+
+/** Keys a config file may hold besides the options of the table. */
+const FILE_ONLY_KEYS = ['auth', 'topics'] as const
+
+type SourceValues = Partial<Record<ServeOptionKey | (typeof FILE_ONLY_KEYS)[number], unknown>>
+
+/** The closest known option name to a misspelt one, if close enough to be a likely typo. */
+function suggest(name: string, names: readonly string[]): string | null {
+  const distance = (a: string, b: string): number => {
+    const row = Array.from({ length: b.length + 1 }, (_, i) => i)
+    for (let i = 1; i <= a.length; i++) {
+      let prev = row[0] ?? 0
+      row[0] = i
+      for (let j = 1; j <= b.length; j++) {
+        const next = Math.min((row[j] ?? 0) + 1, (row[j - 1] ?? 0) + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1))
+        prev = row[j] ?? 0
+        row[j] = next
+      }
+    }
+    return row[b.length] ?? Infinity
+  }
+  let best: string | null = null
+  let bestD = 3
+  for (const n of names) {
+    const d = distance(name.toLowerCase(), n.toLowerCase())
+    if (d < bestD) { best = n; bestD = d }
+  }
+  return best
+}
+
+/** `['topics', 1, 'maxMsgs']` → `topics[1].maxMsgs`. */
+function pathText(path: readonly PropertyKey[]): string {
+  return path.map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? String(p) : `.${String(p)}`)).join('')
+}
+
+/** The value at a path inside a source, or undefined. */
+function valueAt(values: unknown, path: readonly PropertyKey[]): unknown {
+  let v = values
+  for (const p of path) v = typeof v === 'object' && v !== null ? (v as Record<PropertyKey, unknown>)[p] : undefined
+  return v
+}
+
+/** `, got 5`, or `, but it is missing`. */
+function got(value: unknown): string {
+  return value === undefined ? ', but it is missing' : `, got ${JSON.stringify(value)}`
+}
+
+/** The keys a topic config may hold (for typo suggestions). */
+const TOPIC_KEYS = ['name', 'subjects', 'maxMsgs', 'maxBytes', 'maxAgeMs', 'maxMsgsPerSubject', 'discard', 'duplicateWindowMs']
+
+/**
+ * Validates one source; `nameOf` says how the operator wrote a top-level key in it, and `where` names the file
+ * for a field inside one (`topics[1].maxMsgs must be a positive integer, got -5 (in subwire.json)`).
+ */
+function validateSource(values: Record<string, unknown>, nameOf: (key: string) => string, knownNames: readonly string[], where = ''): SourceValues {
+  const result = SOURCE_SCHEMA.safeParse(values)
+  if (result.success) return result.data as SourceValues
+  const problems = result.error.issues.map((issue) => {
+    const nested = issue.path.length > 1 || (issue.code === 'unrecognized_keys' && issue.path.length > 0)
+    if (issue.code === 'unrecognized_keys') {
+      return issue.keys.map((k) => {
+        const near = suggest(k, nested ? TOPIC_KEYS : knownNames)
+        const name = nested ? pathText([...issue.path, k]) : nameOf(k)
+        return `unknown option ${name}${near === null ? '' : ` (did you mean ${near}?)`}${nested ? where : ''}`
+      }).join('; ')
+    }
+    if (nested) {
+      return `${pathText(issue.path)} ${issue.message}${issue.code === 'custom' ? '' : got(valueAt(values, issue.path))}${where}`
+    }
+    const key = String(issue.path[0] ?? '')
+    return `${nameOf(key)} ${issue.message}, got ${JSON.stringify(values[key])}`
+  })
+  throw new SubwireError('bad_option', problems.join('; '))
+}
+
+/** Reads and validates a JSON config file. */
+export function readConfigFile(file: string): SourceValues {
+  let text: string
+  try {
+    text = readFileSync(file, 'utf8')
+  } catch (cause) {
+    throw new SubwireError('bad_option', `cannot read the config file ${file}: ${(cause as Error).message}`, { cause })
+  }
+  let json: unknown
+  try {
+    json = JSON.parse(text)
+  } catch (cause) {
+    throw new SubwireError('bad_option', `the config file ${file} is not valid JSON: ${(cause as Error).message}`, { cause })
+  }
+  if (json === null || typeof json !== 'object' || Array.isArray(json)) throw new SubwireError('bad_option', `the config file ${file} must hold a JSON object`)
+  return validateSource(json as Record<string, unknown>, (k) => `${k} in ${file}`, [...OPTION_KEYS, ...FILE_ONLY_KEYS], ` (in ${file})`)
+}
+
+/** The options set through `SUBWIRE_*` variables (others, such as SUBWIRE_URL, are not this command's). */
+export function readEnv(env: Record<string, string | undefined>): SourceValues {
+  const values: Record<string, unknown> = {}
+  for (const key of OPTION_KEYS) {
+    const v = env[envName(key)]
+    if (v !== undefined && v !== '') values[key] = v
+  }
+  return validateSource(values, envName, OPTION_KEYS.map(envName))
+}
+
+/** The options set by flags (already split by parseArgs, keyed by flag name). */
+export function readFlags(flags: Record<string, string | boolean | undefined>): SourceValues {
+  const values: Record<string, unknown> = {}
+  for (const key of OPTION_KEYS) {
+    const v = flags[flagName(key)]
+    if (v !== undefined) values[key] = v
+  }
+  return validateSource(values, (k) => `--${flagName(k)}`, OPTION_KEYS.map((k) => `--${flagName(k)}`))
+}
+
+/**
+ * One source with every alias renamed to its option (`maxPendingBytesPerClient` → `maxPendingBytes`), so
+ * precedence between sources applies to the option whichever name each used.
+ */
+function unaliased(values: SourceValues, source: ConfigSource): SourceValues {
+  const out: SourceValues = { ...values }
+  for (const key of OPTION_KEYS) {
+    const target = ALL_SPECS[key].alias as ServeOptionKey | undefined
+    if (target === undefined || out[key] === undefined) continue
+    if (out[target] !== undefined && out[target] !== out[key]) {
+      throw new SubwireError('bad_option', `${key} is another name for ${target}: set one of them (the ${source} sets both)`)
+    }
+    out[target] = out[key]
+    delete out[key]
+  }
+  return out
+}
+
+function readPem(file: unknown, what: string): string {
+  try {
+    return readFileSync(String(file), 'utf8')
+  } catch (cause) {
+    throw new SubwireError('bad_option', `cannot read ${what} ${String(file)}: ${(cause as Error).message}`, { cause })
+  }
+}
+
+/**
+ * Merges the sources over the defaults (flags > env > file > defaults).
+ * @throws SubwireError `bad_option` naming the bad field and where it was set
+ * @example const config = loadServeConfig({ flags, env: process.env })
+ */
+export function loadServeConfig(input: { flags: Record<string, string | boolean | undefined>; env: Record<string, string | undefined> }): ServeConfig {
+  const configFlag = input.flags.config
+  const file = typeof configFlag === 'string' ? configFlag : (input.env.SUBWIRE_CONFIG ?? null)
+  const layers: Array<[ConfigSource, SourceValues]> = [
+    ['file', file === null || file === '' ? {} : readConfigFile(file)],
+    ['env', readEnv(input.env)],
+    ['flag', readFlags(input.flags)],
+  ]
+  const merged: SourceValues = {}
+  const sources: ServeConfig['sources'] = {}
+  for (const [source, values] of layers) {
+    for (const [key, value] of Object.entries(unaliased(values, source))) {
+      if (value === undefined) continue
+      merged[key as ServeOptionKey] = value
+      if (!(FILE_ONLY_KEYS as readonly string[]).includes(key)) sources[key as ServeOptionKey] = source
+    }
+  }
+  const broker: Record<string, unknown> = {}
+  for (const key of OPTION_KEYS) {
+    if (ALL_SPECS[key].serve !== true && merged[key] !== undefined) broker[key] = merged[key]
+  }
+  if (merged.auth !== undefined) broker.auth = merged.auth
+  if (merged.topics !== undefined) {
+    const topics = merged.topics as TopicConfig[]
+    const maxTopics = (merged.maxTopics ?? 100) as number
+    if (topics.length > maxTopics) throw new SubwireError('bad_option', `the config file declares ${topics.length} topics, more than maxTopics (${maxTopics})`)
+    broker.topics = topics
+  }
+  if (merged.tlsCert !== undefined || merged.tlsKey !== undefined) {
+    if (merged.tlsCert === undefined || merged.tlsKey === undefined) throw new SubwireError('bad_option', 'tlsCert and tlsKey go together: set both or neither')
+    broker.tls = {
+      cert: readPem(merged.tlsCert, 'tlsCert'),
+      key: readPem(merged.tlsKey, 'tlsKey'),
+      ...(merged.tlsCa === undefined ? {} : { ca: readPem(merged.tlsCa, 'tlsCa') }),
+    }
+  }
+  return {
+    broker: { port: DEFAULT_PORT, ...broker } as BrokerOptions,
+    logLevel: (merged.logLevel ?? 'info') as LevelWithSilent,
+    logFormat: (merged.logFormat ?? null) as ServeConfig['logFormat'],
+    shutdownTimeoutMs: (merged.shutdownTimeoutMs ?? 10_000) as number,
+    statsIntervalMs: (merged.statsIntervalMs ?? 1000) as number,
+    monitor: (merged.monitor ?? true) as boolean,
+    sources,
+    file: file === '' ? null : file,
+  }
+}
+
+const PLACEHOLDER: Partial<Record<Kind, string>> = { int: 'N', bytes: 'SIZE', ms: 'TIME', list: 'A,B', path: 'PATH' }
+
+/** The `Options:` part of `subwire serve --help`, from the table: one line per option. */
+export function serveOptionsHelp(): string {
+  return OPTION_KEYS.map((key) => {
+    const spec = ALL_SPECS[key]
+    const flag = spec.kind === 'bool' ? `--[no-]${flagName(key)}` : `--${flagName(key)} ${PLACEHOLDER[spec.kind] ?? 'VALUE'}`
+    return `  ${flag.padEnd(36)}${spec.help}${spec.default === undefined ? '' : ` [${spec.default}]`}`
+  }).join('\n')
+}

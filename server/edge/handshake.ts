@@ -1,0 +1,51 @@
+/**
+ * The HTTP side of a new connection: which path and subprotocol it asked for, and how a refusal is sent.
+ * A refused handshake answers with a plain HTTP status, an `X-Subwire-Error` header carrying the error code,
+ * and a one-line reason (PROTOCOL §2).
+ */
+import type { IncomingMessage } from 'node:http'
+import type { Duplex } from 'node:stream'
+import { SUBPROTOCOL, type Subprotocol } from '../../shared/protocol.ts'
+import type { ErrorCode } from '../../shared/errors.ts'
+
+const SUPPORTED: ReadonlyMap<string, Subprotocol> = new Map(Object.values(SUBPROTOCOL).map((p) => [p, p]))
+
+/**
+ * The first subprotocol the client offered that we speak, or null. Returns our own constant, not the string
+ * parsed from the header: ws keeps the returned string for the connection's life (32 bytes per idle one).
+ */
+export function chooseSubprotocol(offered: Iterable<string>): Subprotocol | null {
+  for (const p of offered) {
+    const supported = SUPPORTED.get(p)
+    if (supported !== undefined) return supported
+  }
+  return null
+}
+
+/** Parses a `Sec-WebSocket-Protocol` header into its list. */
+export function offeredSubprotocols(req: IncomingMessage): string[] {
+  const raw = req.headers['sec-websocket-protocol']
+  if (typeof raw !== 'string') return []
+  return raw.split(',').map((p) => p.trim()).filter((p) => p !== '')
+}
+
+/** The path of a request URL without its query string. */
+export function requestPath(req: IncomingMessage): string {
+  const url = req.url ?? '/'
+  const q = url.indexOf('?')
+  return q < 0 ? url : url.slice(0, q)
+}
+
+const STATUS_TEXT: Record<number, string> = { 400: 'Bad Request', 403: 'Forbidden', 404: 'Not Found', 429: 'Too Many Requests', 503: 'Service Unavailable' }
+
+/** Answers an upgrade request with an HTTP error (and a Retry-After hint, if given) and closes the socket. */
+export function refuseUpgrade(socket: Duplex, status: number, code: ErrorCode, reason: string, retryAfterSeconds?: number): void {
+  if (!socket.writable) { socket.destroy(); return }
+  const body = `${code}: ${reason}\n`
+  const retry = retryAfterSeconds === undefined ? '' : `Retry-After: ${retryAfterSeconds}\r\n`
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? 'Error'}\r\n` +
+    'Connection: close\r\nContent-Type: text/plain; charset=utf-8\r\n' + retry +
+    `X-Subwire-Error: ${code}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+  )
+}

@@ -1,0 +1,123 @@
+/**
+ * `attachMonitoring(broker)`: the operations side of a broker in one call: `$SYS` stats and events
+ * (sys-stats.ts), Prometheus metrics (metrics.ts), and the HTTP routes `/healthz`, `/readyz`, `/metrics`,
+ * `/stats`, `/stats/history` and the web monitor at `/` (page-html.ts, monitor/assets.ts).
+ *
+ * On a broker that owns its HTTP server the routes are served on the broker's port. A broker attached to an
+ * application's server leaves that server's routes alone; mount ours with `monitoring.handle(req, res)`.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { Broker } from '../broker.ts'
+import { BrokerMetrics } from './metrics.ts'
+import { SysStats, type SysStatsOptions } from './sys-stats.ts'
+import { registerHttpHandler, requestPathname, send, sendJson, sendText } from '../edge/http-routes.ts'
+import { monitorPageHtml } from './web/page-html.ts'
+import { monitorScript } from './web/assets.ts'
+import { VERSION } from '../version.ts'
+
+/** Options of `attachMonitoring()`. */
+export interface MonitoringOptions {
+  /** Serve the routes on the broker's own HTTP server (ignored for a broker attached to an app's server). @default true */
+  http?: boolean
+  /** Serve the web monitor page at `/` (with the operations endpoints still served when false). @default true */
+  monitorPage?: boolean
+  /** `$SYS.stats` interval and history size. */
+  sysStats?: SysStatsOptions
+}
+
+/** A broker's monitoring; `close()` stops it (it also stops publishing by itself once the broker closed). */
+export interface Monitoring {
+  readonly sysStats: SysStats
+  readonly metrics: BrokerMetrics
+  /**
+   * Answers a request for one of the monitoring routes and returns true; returns false for any other path.
+   * @example app.use((req, res, next) => { if (!monitoring.handle(req, res)) next() })
+   */
+  handle(req: IncomingMessage, res: ServerResponse): boolean
+  close(): void
+}
+
+type Route = (req: IncomingMessage, res: ServerResponse) => void | Promise<void>
+
+/** The text a non-browser client gets at `/`. */
+function helpText(broker: Broker): string {
+  return [
+    `subwire ${VERSION} (${broker.config.serverName}, ${broker.state})`,
+    `WebSocket clients connect at ${broker.config.path} (subprotocol subwire.v1 or subwire.v1.json)`,
+    'GET /healthz        liveness: 200 while the process serves',
+    'GET /readyz         readiness: 200 when ready, 503 while starting or draining',
+    'GET /metrics        Prometheus text format',
+    'GET /stats          JSON: server, counters, rates, connections with their subscriptions',
+    'GET /stats/history  JSON: the last minutes of per-second samples',
+    'GET /               the web monitor (in a browser)',
+    '',
+  ].join('\n')
+}
+
+function wantsHtml(req: IncomingMessage): boolean {
+  return (req.headers.accept ?? '').includes('text/html')
+}
+
+function routesFor(broker: Broker, sysStats: SysStats, metrics: BrokerMetrics, monitorPage: boolean): Map<string, Route> {
+  const routes = new Map<string, Route>([
+    ['/healthz', (_req, res) => sendText(res, 200, `ok (${broker.state})\n`)],
+    ['/readyz', (_req, res) => {
+      if (broker.ready) sendText(res, 200, 'ready\n')
+      else sendText(res, 503, `not ready: ${broker.state}\n`)
+    }],
+    ['/metrics', async (_req, res) => send(res, 200, metrics.contentType, await metrics.text(), {})],
+    ['/stats', (_req, res) => sendJson(res, 200, sysStats.report(true))],
+    ['/stats/history', (_req, res) => sendJson(res, 200, { samples: sysStats.history() })],
+  ])
+  routes.set('/', (req, res) => {
+    if (monitorPage && wantsHtml(req)) send(res, 200, 'text/html; charset=utf-8', monitorPageHtml(broker.config.path), {})
+    else if (broker.config.path === '/') sendText(res, 426, helpText(broker), { Upgrade: 'websocket' })
+    else sendText(res, 200, helpText(broker))
+  })
+  if (monitorPage) {
+    routes.set('/monitor.js', async (_req, res) => send(res, 200, 'text/javascript; charset=utf-8', await monitorScript(), {}))
+  }
+  return routes
+}
+
+/**
+ * Starts `$SYS` publishing and metrics for a broker, and serves the monitoring routes on its port.
+ * @example
+ * const broker = await createBroker({ port: 4480 })
+ * const monitoring = attachMonitoring(broker)   // http://127.0.0.1:4480/ is the monitor
+ */
+export function attachMonitoring(broker: Broker, options: MonitoringOptions = {}): Monitoring {
+  const sysStats = new SysStats(broker, options.sysStats)
+  const metrics = new BrokerMetrics(broker)
+  const routes = routesFor(broker, sysStats, metrics, options.monitorPage ?? true)
+  const log = broker.logger.child({ component: 'monitoring' })
+
+  const handle = (req: IncomingMessage, res: ServerResponse): boolean => {
+    const route = routes.get(requestPathname(req))
+    if (route === undefined) return false
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      sendText(res, 405, `${req.method ?? '?'} is not allowed here; use GET\n`, { Allow: 'GET, HEAD' })
+      return true
+    }
+    Promise.resolve()
+      .then(() => route(req, res))
+      .catch((err: unknown) => {
+        log.error({ err, url: req.url }, 'a monitoring route failed')
+        if (!res.headersSent) sendText(res, 500, `${err instanceof Error ? err.message : String(err)}\n`)
+        else res.destroy()
+      })
+    return true
+  }
+
+  const unregister = options.http === false ? () => undefined : registerHttpHandler(broker.config, handle)
+  return {
+    sysStats,
+    metrics,
+    handle,
+    close() {
+      unregister()
+      sysStats.close()
+      metrics.close()
+    },
+  }
+}

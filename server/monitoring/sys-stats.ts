@@ -1,0 +1,184 @@
+/**
+ * The `$SYS` publisher: the broker's stats on `$SYS.stats` every interval, and connection events on
+ * `$SYS.conn.*`, so a dashboard subscribes instead of polling. Also keeps the last minutes of samples (for
+ * `GET /stats/history`, so a monitor page draws its charts at once) and the latest slow consumers.
+ *
+ * Publishes only while something subscribes: a `$SYS` message nobody wants would cost a report and count as
+ * an unmatched publish every second.
+ */
+import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks'
+import type { Broker } from '../broker.ts'
+import type { ConnectionSummary } from '../edge/broker-events.ts'
+import {
+  buildReport, ratesBetween, sampleCounters, SLOW_CONSUMER_HISTORY,
+  type CounterSample, type ServerReport, type SlowConsumerReport, type StatsReport,
+} from './stats-report.ts'
+
+/** The `$SYS` subjects. Subscribe to `$SYS.>` for all of them. */
+export const SYS_SUBJECT = {
+  stats: '$SYS.stats',
+  connect: '$SYS.conn.connect',
+  disconnect: '$SYS.conn.disconnect',
+  slowConsumer: '$SYS.conn.slow_consumer',
+} as const
+
+/** One point of the charts: rates over one interval and gauges at its end. */
+export interface HistorySample {
+  at: number
+  published: number
+  delivered: number
+  bytesIn: number
+  bytesOut: number
+  connections: number
+  subscriptions: number
+  slowConsumers: number
+}
+
+/** A connection event as published on `$SYS.conn.*` (the summary without its subscription list). */
+export interface ConnEvent {
+  at: number
+  server: string
+  id: string
+  name: string
+  ip: string
+  subprotocol: string
+  connectedAt: number
+  subscriptions: number
+  pendingBytes: number
+  msgsIn: number
+  msgsOut: number
+  /** WebSocket close code, on disconnect. */
+  code?: number
+}
+
+/** Options of the `$SYS` publisher. */
+export interface SysStatsOptions {
+  /** How often `$SYS.stats` is published and a history sample taken. @default 1000 */
+  intervalMs?: number
+  /** Samples kept for `GET /stats/history`. @default 300 (five minutes at the default interval) */
+  historySize?: number
+}
+
+/** Nanoseconds to milliseconds, to 0.01 ms. */
+function ms(ns: number): number {
+  return Math.round(ns / 10_000) / 100
+}
+
+export class SysStats {
+  readonly #broker: Broker
+  readonly #intervalMs: number
+  readonly #historySize: number
+  readonly #startedAt = Date.now()
+  readonly #history: HistorySample[] = []
+  readonly #slowConsumers: SlowConsumerReport[] = []
+  readonly #lag: IntervalHistogram
+  readonly #unlisten: Array<() => void>
+  #lagMs: ServerReport['eventLoopLagMs'] = null
+  #previous: CounterSample
+  #timer: NodeJS.Timeout | null
+
+  constructor(broker: Broker, options: SysStatsOptions = {}) {
+    this.#broker = broker
+    this.#intervalMs = options.intervalMs ?? 1000
+    this.#historySize = options.historySize ?? 300
+    this.#previous = sampleCounters(broker)
+    this.#lag = monitorEventLoopDelay({ resolution: 10 })
+    this.#lag.enable()
+    this.#unlisten = [
+      broker.events.on('connect', (c) => this.#publishEvent(SYS_SUBJECT.connect, c)),
+      broker.events.on('disconnect', (c) => this.#publishEvent(SYS_SUBJECT.disconnect, c, c.code)),
+      broker.events.on('slow_consumer', (c) => this.#onSlowConsumer(c)),
+    ]
+    // Unref'd: monitoring never keeps a process alive on its own.
+    this.#timer = setInterval(this.#tick, this.#intervalMs)
+    this.#timer.unref()
+  }
+
+  /** The samples of the last minutes, oldest first. */
+  history(): HistorySample[] {
+    return [...this.#history]
+  }
+
+  /** The current report; rates are those of the last interval. */
+  report(withConnections: boolean): StatsReport {
+    const report = buildReport(this.#broker, {
+      startedAt: this.#startedAt,
+      previous: null,
+      slowConsumers: this.#slowConsumers,
+      eventLoopLagMs: this.#lagMs,
+      withConnections,
+    })
+    const last = this.#history.at(-1)
+    if (last !== undefined) report.rates = { published: last.published, delivered: last.delivered, bytesIn: last.bytesIn, bytesOut: last.bytesOut }
+    return report
+  }
+
+  /** Stops publishing and listening. Idempotent; also happens by itself once the broker has closed. */
+  close(): void {
+    if (this.#timer === null) return
+    clearInterval(this.#timer)
+    this.#timer = null
+    this.#lag.disable()
+    for (const off of this.#unlisten.splice(0)) off()
+  }
+
+  readonly #tick = (): void => {
+    if (this.#broker.state === 'closed') { this.close(); return }
+    const now = sampleCounters(this.#broker)
+    const rates = ratesBetween(this.#previous, now)
+    this.#previous = now
+    this.#measureLag()
+    const stats = this.#broker.stats()
+    this.#history.push({ at: now.at, ...rates, connections: stats.connections, subscriptions: stats.subscriptions, slowConsumers: stats.slowConsumers })
+    if (this.#history.length > this.#historySize) this.#history.shift()
+    if (this.#wanted(SYS_SUBJECT.stats)) this.#publish(SYS_SUBJECT.stats, this.report(false))
+  }
+
+  #measureLag(): void {
+    const h = this.#lag
+    // An interval with no sample yet reports NaN for the mean.
+    if (h.count > 0) this.#lagMs = { mean: ms(h.mean), p99: ms(h.percentile(99)), max: ms(h.max) }
+    h.reset()
+  }
+
+  #onSlowConsumer(conn: ConnectionSummary): void {
+    this.#slowConsumers.unshift({ at: Date.now(), id: conn.id, name: conn.name, ip: conn.ip, pendingBytes: conn.pendingBytes })
+    if (this.#slowConsumers.length > SLOW_CONSUMER_HISTORY) this.#slowConsumers.pop()
+    this.#publishEvent(SYS_SUBJECT.slowConsumer, conn)
+  }
+
+  #publishEvent(subject: string, conn: ConnectionSummary, code?: number): void {
+    if (!this.#wanted(subject)) return
+    const event: ConnEvent = {
+      at: Date.now(),
+      server: this.#broker.serverId,
+      id: conn.id,
+      name: conn.name,
+      ip: conn.ip,
+      subprotocol: conn.subprotocol,
+      connectedAt: conn.connectedAt,
+      subscriptions: conn.subscriptions.length,
+      pendingBytes: conn.pendingBytes,
+      msgsIn: conn.msgsIn,
+      msgsOut: conn.msgsOut,
+    }
+    if (code !== undefined) event.code = code
+    this.#publish(subject, event)
+  }
+
+  /** True when the broker serves and some subscription matches (checked through the subject index's cache). */
+  #wanted(subject: string): boolean {
+    if (!this.#broker.ready) return false
+    const m = this.#broker.router.index.match(subject)
+    return m.plain.length > 0 || m.groups.length > 0
+  }
+
+  #publish(subject: string, data: unknown): void {
+    try {
+      this.#broker.publish(subject, data)
+    } catch (err) {
+      // A report larger than maxPayload (a broker configured very small): say so rather than lose it silently.
+      this.#broker.logger.warn({ err, subject }, 'could not publish a $SYS message')
+    }
+  }
+}

@@ -1,0 +1,67 @@
+/**
+ * Where client ops meet topics: publishes captured by a topic (with publisher confirms) and the management API
+ * on `$SW.TOPIC.*` request subjects. The connection calls these; the topic runtime (topics.ts) does the work.
+ */
+import { decodePayload, encodePayload } from '../../shared/codec.ts'
+import { SubwireError, type ErrorCode } from '../../shared/errors.ts'
+import { HEADER, PUB_FLAG, STATUS_HEADER, TOPIC_API } from '../../shared/protocol.ts'
+import type { TopicConfig } from '../store/topic-store.ts'
+import type { Topics } from './topics.ts'
+
+/** A reply the broker publishes to a request's reply subject: data, or an error status. */
+export type BrokerReply = { data: unknown } | { error: SubwireError }
+
+/** Headers and payload of a broker reply (PROTOCOL §8.1: errors carry `$status: error` and `$error: <code>`). */
+export function encodeReply(reply: BrokerReply): { headers: Record<string, string> | null; encoding: number; bytes: Uint8Array } {
+  if ('data' in reply) {
+    const { encoding, bytes } = encodePayload(reply.data)
+    return { headers: null, encoding, bytes }
+  }
+  const { encoding, bytes } = encodePayload(reply.error.message)
+  return { headers: { [STATUS_HEADER]: 'error', [HEADER.error]: reply.error.code }, encoding, bytes }
+}
+
+/** The typed error of a failure, whatever was thrown. */
+export function asSubwireError(err: unknown, fallback: ErrorCode = 'bad_option'): SubwireError {
+  return err instanceof SubwireError ? err : new SubwireError(fallback, err instanceof Error ? err.message : String(err))
+}
+
+/** True for subjects of the topic management API. */
+export function isTopicApi(subject: string): boolean {
+  return subject.startsWith('$SW.TOPIC.')
+}
+
+function field(body: unknown, key: string): unknown {
+  return typeof body === 'object' && body !== null ? (body as Record<string, unknown>)[key] : undefined
+}
+
+/** Answers one management request (`c.topics.*` in the client). */
+export function topicApi(topics: Topics, subject: string, encoding: number, payload: Uint8Array): BrokerReply {
+  try {
+    const body = decodePayload(encoding, payload)
+    const name = field(body, 'name')
+    const needName = (): string => {
+      if (typeof name !== 'string') throw new SubwireError('bad_option', 'the request needs a topic name')
+      return name
+    }
+    switch (subject) {
+      case TOPIC_API.add: return { data: topics.add(body as TopicConfig) }
+      case TOPIC_API.update: return { data: topics.update(needName(), field(body, 'config') as TopicConfig) }
+      case TOPIC_API.info: return { data: topics.info(needName()) }
+      case TOPIC_API.list: return { data: topics.list() }
+      case TOPIC_API.delete: topics.delete(needName()); return { data: true }
+      case TOPIC_API.purge: {
+        const only = field(body, 'subject')
+        return { data: { purged: topics.purge(needName(), typeof only === 'string' ? only : undefined) } }
+      }
+      default: throw new SubwireError('bad_option', `unknown topic API ${subject}`)
+    }
+  } catch (err) {
+    return { error: asSubwireError(err) }
+  }
+}
+
+/** True when a PUB asks for a publisher confirm. */
+export function wantsConfirm(flags: number): boolean {
+  return (flags & PUB_FLAG.ack) !== 0
+}
