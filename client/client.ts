@@ -4,11 +4,14 @@
  *
  * States: connecting → connected ⇄ reconnecting; connected → draining → closed; any → closed.
  */
-import { FrameDecoder, PING_BYTES, PONG_BYTES, encodePayload, writeAck, writeBodyOp, writePub, writeSub, writeUnsub, type OpSink } from '../shared/codec.ts'
+import { FrameDecoder } from '../shared/frame-decoder.ts'
+import { PING_BYTES, PONG_BYTES, writeAck, writeBodyOp, writePub, writeSub, writeUnsub } from '../shared/op-writer.ts'
+import { encodePayload } from '../shared/payload-codec.ts'
+import type { OpSink } from '../shared/op-sink.ts'
 import { SubwireError, errorCodeForClose, isErrorCode, type ErrorCode } from '../shared/errors.ts'
 import { CLOSE_CODE, DEFAULT_LIMITS, HEADER, OP, PROTOCOL_VERSION, PUB_FLAG, type ConnectInfo, type Info } from '../shared/protocol.ts'
 import { assertPattern, assertSubject, subjectProblem } from '../shared/subject.ts'
-import type { WireValue } from '../shared/msgpack.ts'
+import type { WireValue } from '../shared/msgpack-reader.ts'
 import { encodedHeadersSize } from './headers-size.ts'
 import { Msg, type Responder } from './message.ts'
 import { OpBuffer } from './op-buffer.ts'

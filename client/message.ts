@@ -1,5 +1,5 @@
 /** A received message. Its payload is decoded on first access to `data`, never before (lazy decode). */
-import { decodePayload } from '../shared/codec.ts'
+import { decodePayload } from '../shared/payload-codec.ts'
 
 /** What a message needs to answer a request or settle a work-queue delivery. */
 export interface Responder {

@@ -3,7 +3,7 @@
  * `chunkBytes`, so no chunk exceeds `chunkBytes` plus one op: under the server's max frame size, given that
  * the server requires maxFrame ≥ maxPayload + 64 KiB (server/options.ts).
  */
-import { MsgpackWriter } from '../shared/msgpack.ts'
+import { MsgpackWriter } from '../shared/msgpack-writer.ts'
 
 /** Chunk size: large enough to amortise per-frame cost, small enough to start writing early. */
 export const CHUNK_BYTES = 64 * 1024

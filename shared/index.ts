@@ -11,10 +11,14 @@ export {
 export {
   subjectProblem, isValidSubject, isValidPattern, assertSubject, assertPattern, subjectMatches, hasWildcard, utf8Length,
 } from './subject.ts'
+export type { OpSink, DecodeLimits } from './op-sink.ts'
+export { FrameDecoder } from './frame-decoder.ts'
+export { decodeJsonFrame, jsonMsgTail, jsonOp } from './json-frame.ts'
 export {
-  FrameDecoder, decodeJsonFrame, jsonMsgTail, jsonOp, writePub, writeMsg, msgPrefix, encodeMsgTail, writeSub, writeUnsub,
-  writeBodyOp, writeErr, writeAck, writeEvent, encodePayload, decodePayload, PING_BYTES, PONG_BYTES, MSG_PREFIX_MAX,
-  type OpSink, type DecodeLimits, type EncodedPayload,
-} from './codec.ts'
-export { MsgpackReader, MsgpackWriter, decodeUtf8, type WireValue } from './msgpack.ts'
+  writePub, writeMsg, msgPrefix, encodeMsgTail, writeSub, writeUnsub, writeBodyOp, writeErr, writeAck, writeEvent,
+  PING_BYTES, PONG_BYTES, MSG_PREFIX_MAX,
+} from './op-writer.ts'
+export { encodePayload, decodePayload, type EncodedPayload } from './payload-codec.ts'
+export { MsgpackReader, decodeUtf8, type WireValue } from './msgpack-reader.ts'
+export { MsgpackWriter } from './msgpack-writer.ts'
 export { toBase64, fromBase64 } from './base64.ts'

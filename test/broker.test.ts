@@ -6,7 +6,7 @@ import { connect, type Client } from '../client/index.ts'
 import type { Broker } from '../server/index.ts'
 import { CLOSE_CODE, OP, PUB_FLAG, SUBPROTOCOL, ENCODING, STATUS_HEADER } from '../shared/protocol.ts'
 import { SubwireError } from '../shared/errors.ts'
-import { writePub, writeSub, writeUnsub, PING_BYTES } from '../shared/codec.ts'
+import { writePub, writeSub, writeUnsub, PING_BYTES } from '../shared/op-writer.ts'
 import { cleanupAfterEach, RawClient, sleep, startBroker, take, until, within, type RawOp } from './helpers.ts'
 
 const track = cleanupAfterEach(test)

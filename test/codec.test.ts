@@ -1,5 +1,6 @@
 /**
- * Specification of the wire codecs (shared/codec.ts, shared/msgpack.ts, shared/base64.ts; PROTOCOL §4–5):
+ * Specification of the wire codecs (shared/frame-decoder.ts, json-frame.ts, op-writer.ts, payload-codec.ts,
+ * msgpack-reader.ts, msgpack-writer.ts, base64.ts; PROTOCOL §4–5):
  * every op survives writer → decoder, the PUB tail is exactly the MSG tail (encode once), optional and
  * unknown trailing fields are skipped, and hostile input is refused as a SubwireError, never a crash.
  */
@@ -7,11 +8,15 @@ import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { codeOf } from './helpers.ts'
 import fc from 'fast-check'
+import type { DecodeLimits, OpSink } from '../shared/op-sink.ts'
+import { FrameDecoder } from '../shared/frame-decoder.ts'
+import { decodeJsonFrame, jsonMsgTail } from '../shared/json-frame.ts'
 import {
-  FrameDecoder, PING_BYTES, PONG_BYTES, decodeJsonFrame, decodePayload, encodeMsgTail, encodePayload, jsonMsgTail, msgPrefix,
-  writeBodyOp, writeErr, writeMsg, writePub, writeSub, writeUnsub, type DecodeLimits, type OpSink,
-} from '../shared/codec.ts'
-import { MAX_DEPTH, MsgpackReader, MsgpackWriter, type WireValue } from '../shared/msgpack.ts'
+  PING_BYTES, PONG_BYTES, encodeMsgTail, msgPrefix, writeBodyOp, writeErr, writeMsg, writePub, writeSub, writeUnsub,
+} from '../shared/op-writer.ts'
+import { decodePayload, encodePayload } from '../shared/payload-codec.ts'
+import { MAX_DEPTH, MsgpackReader, type WireValue } from '../shared/msgpack-reader.ts'
+import { MsgpackWriter } from '../shared/msgpack-writer.ts'
 import { fromBase64, toBase64 } from '../shared/base64.ts'
 import { ENCODING, OP } from '../shared/protocol.ts'
 import { SubwireError } from '../shared/errors.ts'

@@ -4,7 +4,7 @@ import { connect, type Client, type Msg, type Status } from '../client/index.ts'
 import type { Broker } from '../server/index.ts'
 import { SubwireError } from '../shared/errors.ts'
 import { cleanupAfterEach, RawClient, sleep, startBroker, take, until, within } from './helpers.ts'
-import { writeSub, PING_BYTES } from '../shared/codec.ts'
+import { writeSub, PING_BYTES } from '../shared/op-writer.ts'
 
 const track = cleanupAfterEach(test)
 

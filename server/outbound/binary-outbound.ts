@@ -9,8 +9,8 @@
  * RSS 79–82 → 72–75 MiB (ArrayBuffers 7 → 1 MiB), deliveries/s 6.8–7.3M → 7.5–7.7M, broker CPU-s per 1M
  * deliveries 0.092–0.098 → 0.089–0.093 (`npm run bench -- --only A --systems subwire`, three runs each).
  */
-import { MsgpackWriter } from '../../shared/msgpack.ts'
-import { PING_BYTES, PONG_BYTES, writeBodyOp, writeErr, writeEvent, writeMsg } from '../../shared/codec.ts'
+import { MsgpackWriter } from '../../shared/msgpack-writer.ts'
+import { PING_BYTES, PONG_BYTES, writeBodyOp, writeErr, writeEvent, writeMsg } from '../../shared/op-writer.ts'
 import { OP } from '../../shared/protocol.ts'
 import type { Delivery } from './delivery.ts'
 import { QueueBase, shortRef } from './outbound-queue.ts'

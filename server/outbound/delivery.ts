@@ -2,7 +2,8 @@
  * One message on its way out: the fields of a publish plus its encoded MSG tails, each built at most once
  * per publish and shared by every subscriber (HOUSE_STYLE 7: encode once, fan out bytes).
  */
-import { encodeMsgTail, jsonMsgTail } from '../../shared/codec.ts'
+import { encodeMsgTail } from '../../shared/op-writer.ts'
+import { jsonMsgTail } from '../../shared/json-frame.ts'
 
 /**
  * The payload of an encoded `subject … payload` tail: its last `length` bytes (PROTOCOL §4.3: the payload is

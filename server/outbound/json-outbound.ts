@@ -2,7 +2,7 @@
  * The outbound queue of a `subwire.v1.json` connection: text frames, one JSON op per line. JSON is for tools
  * and debugging, not the fast path, so it keeps lines and joins them per frame.
  */
-import { jsonMsgTail, jsonOp } from '../../shared/codec.ts'
+import { jsonMsgTail, jsonOp } from '../../shared/json-frame.ts'
 import { OP } from '../../shared/protocol.ts'
 import type { Delivery } from './delivery.ts'
 import { QueueBase, shortRef } from './outbound-queue.ts'

@@ -5,7 +5,7 @@
  * Scenarios that take more than one frame (floods, slow readers, auth, zip bombs) are in scenarios.ts.
  */
 import * as assert from 'uvu/assert'
-import { writeBodyOp, writeErr, writeMsg, writePub, writeSub, PING_BYTES } from '../../shared/codec.ts'
+import { writeBodyOp, writeErr, writeMsg, writePub, writeSub, PING_BYTES } from '../../shared/op-writer.ts'
 import { ENCODING, OP, SUBPROTOCOL } from '../../shared/protocol.ts'
 import type { RawOp } from '../helpers.ts'
 import {

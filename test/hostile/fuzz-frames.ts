@@ -4,8 +4,8 @@
  * ops (wrong types in every field), and their JSON counterparts for `subwire.v1.json`.
  */
 import fc from 'fast-check'
-import { PING_BYTES, PONG_BYTES, writeBodyOp, writePub, writeSub, writeUnsub } from '../../shared/codec.ts'
-import { MsgpackWriter } from '../../shared/msgpack.ts'
+import { PING_BYTES, PONG_BYTES, writeBodyOp, writePub, writeSub, writeUnsub } from '../../shared/op-writer.ts'
+import { MsgpackWriter } from '../../shared/msgpack-writer.ts'
 import { OP } from '../../shared/protocol.ts'
 
 /** One fuzz input: the frame and the WebSocket frame kind it is sent as. */

@@ -5,7 +5,7 @@
 import * as assert from 'uvu/assert'
 import { connect as tcpConnect } from 'node:net'
 import { connect } from '../../client/index.ts'
-import { writeBodyOp, writePub, writeSub, PING_BYTES } from '../../shared/codec.ts'
+import { writeBodyOp, writePub, writeSub, PING_BYTES } from '../../shared/op-writer.ts'
 import { ENCODING, OP, PROTOCOL_VERSION } from '../../shared/protocol.ts'
 import { sleep, until, within, type RawOp } from '../helpers.ts'
 import { collectGarbage } from './memory.ts'

@@ -4,8 +4,9 @@
  * WebSocket that negotiated permessage-deflate and writes hand-built (compressed) frames, and nothing else.
  */
 import { createDeflateRaw, constants as zlibConstants } from 'node:zlib'
-import { writePub, type OpSink } from '../../shared/codec.ts'
-import { MsgpackWriter } from '../../shared/msgpack.ts'
+import { writePub } from '../../shared/op-writer.ts'
+import type { OpSink } from '../../shared/op-sink.ts'
+import { MsgpackWriter } from '../../shared/msgpack-writer.ts'
 import { ENCODING, OP, SUBPROTOCOL } from '../../shared/protocol.ts'
 import { RawClient, type RawOp } from '../helpers.ts'
 
