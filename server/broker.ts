@@ -9,15 +9,20 @@ import type { Duplex } from 'node:stream'
 import { WebSocketServer, type WebSocket } from 'ws'
 import { pino, type Logger } from 'pino'
 import { nanoid } from 'nanoid'
-import { FrameDecoder, encodePayload, type DecodeLimits } from '../shared/codec.ts'
+import { FrameDecoder } from '../shared/frame-decoder.ts'
+import { encodePayload } from '../shared/payload-codec.ts'
+import type { DecodeLimits } from '../shared/op-sink.ts'
 import { assertSubject } from '../shared/subject.ts'
 import { SubwireError } from '../shared/errors.ts'
 import { PROTOCOL_VERSION, type Info, type Subprotocol } from '../shared/protocol.ts'
-import { Connection, type ConnectionHost } from './edge/connection.ts'
+import { Connection } from './edge/connection.ts'
+import type { ConnectionHost } from './edge/connection-host.ts'
 import { chooseSubprotocol, offeredSubprotocols, refuseUpgrade, requestPath } from './edge/handshake.ts'
 import { FlushScheduler } from './outbound/outbound-queue.ts'
 import { resolveConfig, type BrokerConfig, type BrokerOptions } from './options.ts'
 import { Router, type RouterStats } from './routing/router.ts'
+import type { ClusterAdapter } from './cluster/cluster-adapter.ts'
+import { LocalCluster } from './cluster/local-cluster.ts'
 import { VERSION } from './version.ts'
 import { BrokerEvents, type ConnectionSummary } from './edge/broker-events.ts'
 import { handleHttpRequest } from './edge/http-routes.ts'
@@ -46,6 +51,8 @@ export class Broker {
   readonly logger: Logger
   readonly serverId: string = nanoid()
   readonly router: Router
+  /** The cluster seam; a broker on its own is a cluster of one (LocalCluster). */
+  readonly cluster: ClusterAdapter = new LocalCluster()
   /** Connection and slow-consumer events, for monitoring. */
   readonly events: BrokerEvents
   #state: BrokerState = BROKER_STATE.starting
@@ -58,7 +65,7 @@ export class Broker {
   readonly #http: HttpServer
   readonly #ownsHttp: boolean
   readonly #wss: WebSocketServer
-  readonly #host: ConnectionHost
+  readonly #host: ConnectionHost<Connection>
   /** Topics: stored subjects, replay, work queues. */
   readonly topics: Topics
   readonly #auth: Authenticator
@@ -74,7 +81,7 @@ export class Broker {
     this.config = resolveConfig(options)
     this.logger = (options.logger ?? pino({ level: 'silent' })).child({ component: 'broker' })
     this.events = new BrokerEvents(this.logger)
-    this.router = new Router({ maxSubjectLength: this.config.maxSubjectLength, cacheSize: this.config.subjectCacheSize })
+    this.router = new Router({ maxSubjectLength: this.config.maxSubjectLength, cacheSize: this.config.subjectCacheSize, cluster: this.cluster })
     this.#auth = new Authenticator(options.auth, this.logger.child({ component: 'auth' }))
     this.topics = new Topics({
       logger: this.logger.child({ component: 'topics' }),
@@ -107,7 +114,7 @@ export class Broker {
     return broker
   }
 
-  #makeHost(): ConnectionHost {
+  #makeHost(): ConnectionHost<Connection> {
     const decodeLimits: DecodeLimits = { maxOpsPerFrame: this.config.maxOpsPerFrame, maxHeaders: this.config.maxHeaders }
     return {
       config: this.config,
@@ -137,6 +144,7 @@ export class Broker {
   }
 
   async #start(): Promise<void> {
+    await this.cluster.start(this.router)
     this.#http.on('upgrade', this.#onUpgrade)
     if (this.#ownsHttp) {
       await new Promise<void>((resolve, reject) => {
@@ -393,6 +401,7 @@ export class Broker {
       })
     }
     this.topics.close()
+    await this.cluster.close()
     this.#state = BROKER_STATE.closed
     this.logger.info('broker closed')
   }

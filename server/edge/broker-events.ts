@@ -58,3 +58,35 @@ export class BrokerEvents {
     }
   }
 }
+
+/** What a connection summary is made from (the connection implements it). */
+export interface Summarized {
+  readonly id: string
+  readonly name: string
+  readonly remoteAddress: string
+  readonly subprotocol: string
+  readonly connectedAt: number
+  readonly subscriptions: ReadonlyMap<number, { readonly sid: number; readonly subject: string; readonly queue: string | null }>
+  readonly pendingBytes: number
+  readonly msgsIn: number
+  readonly bytesIn: number
+  readonly msgsOut: number
+  readonly bytesOut: number
+}
+
+/** A snapshot of one connection, for stats pages and broker events. */
+export function summarize(c: Summarized): ConnectionSummary {
+  return {
+    id: c.id,
+    name: c.name,
+    ip: c.remoteAddress,
+    subprotocol: c.subprotocol,
+    connectedAt: c.connectedAt,
+    subscriptions: [...c.subscriptions.values()].map((s) => ({ sid: s.sid, subject: s.subject, queue: s.queue })),
+    pendingBytes: c.pendingBytes,
+    msgsIn: c.msgsIn,
+    bytesIn: c.bytesIn,
+    msgsOut: c.msgsOut,
+    bytesOut: c.bytesOut,
+  }
+}

@@ -4,69 +4,30 @@
  *
  * States (PROTOCOL §4.2): awaiting_connect → open → closing → closed. Before CONNECT only CONNECT is accepted.
  */
+import type { IncomingMessage } from 'node:http'
 import type { WebSocket, RawData } from 'ws'
 import type { Logger } from 'pino'
-import { decodeJsonFrame, isJsonText, type FrameDecoder, type OpSink, type DecodeLimits } from '../../shared/codec.ts'
+import { protocolError, type OpSink } from '../../shared/op-sink.ts'
 import { CLOSE_CODE_FOR, SubwireError, type ErrorCode } from '../../shared/errors.ts'
-import { CLOSE_CODE, ENCODING, PROTOCOL_VERSION, SUBPROTOCOL, type Subprotocol } from '../../shared/protocol.ts'
-import { quoteSubject, subjectProblem } from '../../shared/subject.ts'
-import type { WireValue } from '../../shared/msgpack.ts'
+import { CLOSE_CODE, SUBPROTOCOL, type Subprotocol } from '../../shared/protocol.ts'
+import type { WireValue } from '../../shared/msgpack-reader.ts'
 import { BinaryOutbound } from '../outbound/binary-outbound.ts'
 import { JsonOutbound } from '../outbound/json-outbound.ts'
-import type { FlushScheduler, Outbound, OutboundEvents } from '../outbound/outbound-queue.ts'
-import { payloadOfTail, type Delivery } from '../outbound/delivery.ts'
-import type { Router } from '../routing/router.ts'
-import type { BrokerConfig } from '../options.ts'
-import type { ConnectionSummary } from './broker-events.ts'
-import { ServerSubscription } from '../routing/subscription.ts'
-import type { Authenticator, Credentials, Identity } from '../security/auth.ts'
-import type { InboxRegistry } from '../security/inbox-registry.ts'
+import type { Outbound, OutboundEvents } from '../outbound/outbound-queue.ts'
+import type { Delivery } from '../outbound/delivery.ts'
+import { OFFERED, afterDrain, offer } from '../outbound/slow-consumer.ts'
+import type { ServerSubscription } from '../routing/subscription.ts'
+import type { Credentials, Identity } from '../security/auth.ts'
 import { Session } from '../security/session.ts'
-import { HeldMessages } from '../outbound/held-messages.ts'
-import type { TopicReceiver, Topics } from '../topics/topics.ts'
+import type { TopicReceiver } from '../topics/topics.ts'
 import type { StoredMessage } from '../store/topic-store.ts'
-import { asSubwireError, isTopicApi, topicApi, wantsConfirm, type BrokerReply } from '../topics/topic-intake.ts'
-import { parseSubOptions } from '../topics/sub-options.ts'
-import { TokenBucket } from './rate-limit.ts'
-import type { IncomingMessage } from 'node:http'
-
-export const CONN_STATE = {
-  awaitingConnect: 'awaiting_connect',
-  /** CONNECT received; credentials being checked. Inbound frames wait (bounded). */
-  authenticating: 'authenticating',
-  open: 'open',
-  closing: 'closing',
-  closed: 'closed',
-} as const
-export type ConnState = (typeof CONN_STATE)[keyof typeof CONN_STATE]
-
-/** What a connection needs from the broker that owns it. */
-export interface ConnectionHost {
-  readonly config: BrokerConfig
-  readonly router: Router
-  readonly scheduler: FlushScheduler
-  readonly decoder: FrameDecoder
-  readonly decodeLimits: DecodeLimits
-  readonly logger: Logger
-  readonly auth: Authenticator
-  readonly inboxes: InboxRegistry<Session> | null
-  readonly topics: Topics
-  /** Publishes the broker's answer to a request (topic API, publisher confirms) on its reply subject. */
-  reply(subject: string, reply: BrokerReply): void
-  info(clientId: string): object
-  /** How long to hold back the answer to a failed authentication from this address (brute-force brake). */
-  authFailureDelay(ip: string): number
-  onOpen(conn: Connection): void
-  onPublisher(conn: Connection): void
-  onCongested(conn: Connection): void
-  onDrained(conn: Connection): void
-  onSlowConsumer(conn: Connection): void
-  onClosed(conn: Connection, code: number): void
-}
-
-function protocolError(message: string): SubwireError {
-  return new SubwireError('protocol', message)
-}
+import { summarize, type ConnectionSummary } from './broker-events.ts'
+import { CONN_STATE, type ConnState, type ConnectionHost } from './connection-host.ts'
+import { addSubscription, narrowSubscriptions, removeSubscription, withdrawAllSubscriptions } from './connection-subscriptions.ts'
+import { parseConnect } from './handshake.ts'
+import { InboundGate, decodeInput } from './inbound-gate.ts'
+import { Login } from './login.ts'
+import { intakePublish } from './publish-intake.ts'
 
 export class Connection implements OpSink, OutboundEvents, TopicReceiver {
   readonly id: string
@@ -85,20 +46,13 @@ export class Connection implements OpSink, OutboundEvents, TopicReceiver {
   msgsOut = 0
   bytesOut = 0
   readonly session: Session
-  readonly #host: ConnectionHost
+  readonly #host: ConnectionHost<Connection>
   readonly #socket: WebSocket
   readonly #outbound: Outbound
-  /** The upgrade request, kept only until authentication when the application's hook needs it. */
-  #request: IncomingMessage | null
-  /** Frames (or the rest of one) that arrived while CONNECT was being authenticated. */
-  /** Frames held back by the rate limits; made on first use (most connections never need it). */
-  #held: Array<Buffer | string> | null = null
-  #heldBytes = 0
-  #expiryTimer: NodeJS.Timeout | null = null
-  #reauthPending = false
-  readonly #msgRate: TokenBucket | null
-  readonly #byteRate: TokenBucket | null
-  #throttleTimer: NodeJS.Timeout | null = null
+  /** Credentials over the connection's life; null when the broker checks none and no AUTH came (login.ts). */
+  #login: Login | null
+  /** Input held back (authentication, rate limits); null while nothing needs holding (inbound-gate.ts). */
+  #gate: InboundGate | null = null
   #state: ConnState = CONN_STATE.awaitingConnect
   #missedPings = 0
   #paused = false
@@ -106,13 +60,12 @@ export class Connection implements OpSink, OutboundEvents, TopicReceiver {
   #killTimer: NodeJS.Timeout | null = null
   #log: Logger | null = null
 
-  constructor(host: ConnectionHost, socket: WebSocket, id: string, remoteAddress: string, subprotocol: Subprotocol, request: IncomingMessage) {
+  constructor(host: ConnectionHost<Connection>, socket: WebSocket, id: string, remoteAddress: string, subprotocol: Subprotocol, request: IncomingMessage) {
     this.#host = host
     this.#socket = socket
     this.session = new Session(host.inboxes)
-    this.#request = host.auth.needsRequest ? request : null
-    this.#msgRate = host.config.maxMsgsPerSecond > 0 ? new TokenBucket(host.config.maxMsgsPerSecond) : null
-    this.#byteRate = host.config.maxBytesPerSecond > 0 ? new TokenBucket(host.config.maxBytesPerSecond) : null
+    this.#login = host.auth.required ? new Login(this, host, host.auth.needsRequest ? request : null) : null
+    if (InboundGate.isMetered(host.config)) this.#gate = new InboundGate(this, host, socket)
     this.id = id
     this.remoteAddress = remoteAddress
     this.subprotocol = subprotocol
@@ -128,17 +81,11 @@ export class Connection implements OpSink, OutboundEvents, TopicReceiver {
     this.#outbound.info(host.info(id))
   }
 
-  get state(): ConnState {
-    return this.#state
-  }
+  get state(): ConnState { return this.#state }
 
-  get pendingBytes(): number {
-    return this.#outbound.pendingBytes
-  }
+  get pendingBytes(): number { return this.#outbound.pendingBytes }
 
-  get log(): Logger {
-    return (this.#log ??= this.#host.logger.child({ cid: this.id }))
-  }
+  get log(): Logger { return (this.#log ??= this.#host.logger.child({ cid: this.id })) }
 
   /**
    * Logs a connection's life events at info. The child logger is made only when info is enabled: made for every
@@ -149,21 +96,7 @@ export class Connection implements OpSink, OutboundEvents, TopicReceiver {
   }
 
   /** A snapshot for stats pages and broker events. */
-  summary(): ConnectionSummary {
-    return {
-      id: this.id,
-      name: this.name,
-      ip: this.remoteAddress,
-      subprotocol: this.subprotocol,
-      connectedAt: this.connectedAt,
-      subscriptions: [...this.subscriptions.values()].map((s) => ({ sid: s.sid, subject: s.subject, queue: s.queue })),
-      pendingBytes: this.pendingBytes,
-      msgsIn: this.msgsIn,
-      bytesIn: this.bytesIn,
-      msgsOut: this.msgsOut,
-      bytesOut: this.bytesOut,
-    }
-  }
+  summary(): ConnectionSummary { return summarize(this) }
 
   #setState(next: ConnState): void {
     this.#state = next
@@ -184,58 +117,39 @@ export class Connection implements OpSink, OutboundEvents, TopicReceiver {
         this.#handleFrame(bytes)
       }
     } catch (err) {
-      this.#onInboundError(err)
+      this.onInboundError(err)
     }
   }
 
-  /**
-   * Decodes a frame, in order behind any held ones. Frames are held while CONNECT is being authenticated and
-   * while a rate limit is paying off its debt: pausing the socket alone would still let through what `ws` had
-   * already read.
-   */
+  /** Decodes a frame, in order behind any held ones (inbound-gate.ts says when frames are held). */
   #handleFrame(frame: Buffer | string): void {
-    if (this.#held === null && this.#throttleTimer === null && this.#state === CONN_STATE.open) {
+    if (this.#gate === null && this.#state === CONN_STATE.open) {
       // The common case, straight through: nothing held, nothing holding. (Only CONNECT stops a frame early,
       // and CONNECT on an open connection is a protocol error, so the whole frame is always decoded here.)
-      if (typeof frame === 'string') decodeJsonFrame(frame, this, this.#host.decodeLimits)
-      else this.#host.decoder.decode(frame, this)
+      decodeInput(this.#host, frame, this)
       return
     }
-    this.#holdInput(frame)
-    this.#processHeld()
+    ;(this.#gate ??= new InboundGate(this, this.#host, this.#socket)).hold(frame)
+    this.#drainGate()
   }
 
-  /** Holds input, bounded: the socket is paused meanwhile, so only what was already read can pile up. */
-  #holdInput(frame: Buffer | string): void {
-    this.#heldBytes += frame.length
-    if (this.#heldBytes > 2 * this.#host.config.maxFrame) throw new SubwireError('limit', 'too much input while authentication or a rate limit holds it')
-    ;(this.#held ??= []).push(frame)
+  #drainGate(): void {
+    const gate = this.#gate
+    if (gate === null) return
+    gate.drain()
+    if (gate.idle && this.#gate === gate) this.#gate = null
   }
 
-  /** Decodes held frames in order while nothing holds them (authentication, rate limit, closing). */
-  #processHeld(): void {
-    const held = this.#held
-    if (held === null) return
-    while (held.length > 0 && this.#throttleTimer === null &&
-      (this.#state === CONN_STATE.open || this.#state === CONN_STATE.awaitingConnect)) {
-      const frame = held.shift() as Buffer | string
-      this.#heldBytes -= frame.length
-      const stop = typeof frame === 'string'
-        ? decodeJsonFrame(frame, this, this.#host.decodeLimits)
-        : this.#host.decoder.decode(frame, this)
-      if (stop < frame.length) {
-        // CONNECT is being authenticated: the rest of its frame waits at the front.
-        const rest = frame.slice(stop)
-        held.unshift(rest)
-        this.#heldBytes += rest.length
-        return
-      }
-    }
-    if (held.length === 0 && this.#held === held) this.#held = null
+  /** True while held input may be decoded (see GateOwner). */
+  get decoding(): boolean { return this.#state === CONN_STATE.open || this.#state === CONN_STATE.awaitingConnect }
+
+  onThrottleEnd(): void {
+    if (!this.#paused && this.#state === CONN_STATE.open) this.#socket.resume()
+    this.#drainGate()
   }
 
   /** A decoding error ends the connection: after a malformed op the rest of the frame cannot be trusted. */
-  #onInboundError(err: unknown): void {
+  onInboundError(err: unknown): void {
     if (err instanceof SubwireError) {
       this.log.debug({ code: err.code, err: err.message }, 'inbound frame refused')
       this.closeWith(err.code === 'protocol' ? 'protocol' : err.code, err.message)
@@ -251,47 +165,31 @@ export class Connection implements OpSink, OutboundEvents, TopicReceiver {
 
   onConnect(body: Record<string, WireValue>): boolean {
     if (this.#state !== CONN_STATE.awaitingConnect) throw protocolError('a second CONNECT on one connection')
-    if (body.protocol !== PROTOCOL_VERSION) throw protocolError(`unsupported protocol version ${String(body.protocol)} (this broker speaks ${PROTOCOL_VERSION})`)
-    if (body.name !== undefined && body.name !== null && typeof body.name !== 'string') throw protocolError('CONNECT name must be a string')
-    if (body.echo !== undefined && body.echo !== null && typeof body.echo !== 'boolean') throw protocolError('CONNECT echo must be a boolean')
-    this.name = typeof body.name === 'string' ? body.name.slice(0, 128) : ''
-    this.echo = body.echo !== false
-    // Only strings reach the log: a client-chosen nested value could be arbitrarily deep.
-    const lang = typeof body.lang === 'string' ? body.lang.slice(0, 32) : undefined
-    const version = typeof body.version === 'string' ? body.version.slice(0, 32) : undefined
-    if (!this.#host.auth.required) {
+    const { name, echo, lang, version } = parseConnect(body)
+    this.name = name
+    this.echo = echo
+    if (this.#login === null) {
       this.#admit({ user: '', permissions: null, expiresAt: null }, lang, version)
       return true
     }
     this.#setState(CONN_STATE.authenticating)
     this.#socket.pause() // TCP backpressure while the check runs; what already arrived is held
-    void this.#authenticateConnect(body as Credentials, lang, version)
+    void this.#login.check(body as Credentials, lang, version)
     return false
   }
 
-  async #authenticateConnect(creds: Credentials, lang: string | undefined, version: string | undefined): Promise<void> {
-    let identity: Identity | null = null
-    try {
-      identity = await this.#host.auth.authenticate(creds, this.#request)
-    } catch (err) {
-      this.log.error({ err }, 'authentication failed unexpectedly')
-    }
-    this.#request = null
-    if (this.#state !== CONN_STATE.authenticating) return // closed meanwhile
-    if (identity === null) {
-      this.log.warn({ ip: this.remoteAddress, name: this.name }, 'authentication failed')
-      const delay = this.#host.authFailureDelay(this.remoteAddress)
-      // Failures say auth_failed and nothing more; repeated ones from an address are answered slowly. Reads
-      // resume first, so the client's half of the close handshake is read and the close is not held for it.
-      setTimeout(() => { this.#socket.resume(); this.closeWith('auth_failed', 'authentication failed') }, delay).unref()
-      return
-    }
+  get authenticating(): boolean { return this.#state === CONN_STATE.authenticating }
+
+  get isOpen(): boolean { return this.#state === CONN_STATE.open }
+
+  onAuthenticated(identity: Identity, lang: string | undefined, version: string | undefined): void {
+    if (this.#state !== CONN_STATE.authenticating) return
     this.#admit(identity, lang, version)
     this.#socket.resume()
     try {
-      this.#processHeld()
+      this.#drainGate()
     } catch (err) {
-      this.#onInboundError(err)
+      this.onInboundError(err)
     }
   }
 
@@ -299,62 +197,33 @@ export class Connection implements OpSink, OutboundEvents, TopicReceiver {
   #admit(identity: Identity, lang: string | undefined, version: string | undefined): void {
     this.#clearConnectTimer()
     this.session.setIdentity(identity)
-    this.#armExpiry(identity.expiresAt)
+    this.#login?.armExpiry(identity.expiresAt)
     this.#setState(CONN_STATE.open)
     if (this.#host.auth.required) this.#outbound.info({ authExpiresAt: identity.expiresAt, user: identity.user })
     this.#host.onOpen(this)
     this.#logInfo({ name: this.name, user: identity.user, ip: this.remoteAddress, lang, version, subprotocol: this.subprotocol }, 'client connected')
   }
 
-  /** Closes the connection with `auth_expired` when its credentials expire (unless re-authenticated first). */
-  #armExpiry(expiresAt: number | null): void {
-    if (this.#expiryTimer !== null) { clearTimeout(this.#expiryTimer); this.#expiryTimer = null }
-    if (expiresAt === null) return
-    // setTimeout holds at most 2^31-1 ms; a later expiry is re-armed when that fires.
-    const wait = Math.min(Math.max(0, expiresAt - Date.now()), 2 ** 31 - 1)
-    this.#expiryTimer = setTimeout(() => {
-      this.#expiryTimer = null
-      if (Date.now() >= expiresAt) this.closeWith('auth_expired', 'credentials expired')
-      else this.#armExpiry(expiresAt)
-    }, wait)
-    this.#expiryTimer.unref()
-  }
-
   /** AUTH: new credentials on a live connection (PROTOCOL §4.8). Subscriptions stay unless no longer allowed. */
   onAuth(body: Record<string, WireValue>): void {
     this.#expectOpen('AUTH')
-    if (this.#reauthPending) { this.#outbound.err('auth_failed', 'a re-authentication is already in progress', 'auth'); return }
-    this.#reauthPending = true
-    void this.#host.auth.authenticate(body as Credentials, null).then((identity) => this.#onReauth(identity), () => this.#onReauth(null))
+    ;(this.#login ??= new Login(this, this.#host, null)).reauthenticate(body as Credentials)
   }
 
-  #onReauth(identity: Identity | null): void {
-    if (this.#state !== CONN_STATE.open) return
-    if (identity === null) {
-      // Pending until the (braked) answer goes out, so a client cannot stack attempts meanwhile.
-      // The old credentials stay valid until they expire; only this attempt failed. Braked like CONNECT.
-      this.log.warn({ ip: this.remoteAddress }, 're-authentication failed')
-      const delay = this.#host.authFailureDelay(this.remoteAddress)
-      const refuse = (): void => {
-        this.#reauthPending = false
-        if (this.#state === CONN_STATE.open) this.#outbound.err('auth_failed', 'authentication failed', 'auth')
-      }
-      if (delay === 0) refuse()
-      else setTimeout(refuse, delay).unref()
-      return
-    }
-    this.#reauthPending = false
+  onReauthenticated(identity: Identity): void {
     this.session.setIdentity(identity)
-    this.#armExpiry(identity.expiresAt)
-    for (const sub of [...this.subscriptions.values()]) {
-      if (this.session.ownsInbox(sub.subject)) continue
-      const refusal = this.session.subscribeRefusal(sub.subject, sub.queue)
-      if (refusal !== null) {
-        this.#removeSubscription(sub)
-        this.#outbound.err('permission', `${refusal} (after re-authentication)`, sub.sid)
-      }
+    for (const { sid, refusal } of narrowSubscriptions(this.#host, this)) {
+      this.#outbound.err('permission', `${refusal} (after re-authentication)`, sid)
     }
     this.#outbound.info({ authExpiresAt: identity.expiresAt, user: identity.user })
+  }
+
+  refuseAuth(message: string): void {
+    this.#outbound.err('auth_failed', message, 'auth')
+  }
+
+  resumeReading(): void {
+    this.#socket.resume()
   }
 
   onPub(flags: number, subject: string, reply: string | null, headers: Record<string, string> | null,
@@ -363,109 +232,19 @@ export class Connection implements OpSink, OutboundEvents, TopicReceiver {
     if (!this.isPublisher) { this.isPublisher = true; this.#host.onPublisher(this) }
     this.msgsIn++
     this.bytesIn += size
-    if (this.#msgRate !== null || this.#byteRate !== null) this.#meter(size)
-    if (size > this.#host.config.maxPayload) {
-      this.#outbound.err('max_payload', `payload of ${size} bytes exceeds the maximum of ${this.#host.config.maxPayload}`, subject)
-      return
-    }
-    // Only binary PUBs can mislabel bytes as JSON (JSON-protocol payloads were just parsed); the SDK never
-    // sends this encoding in binary, so the parse costs nothing on the fast path.
-    if (encoding === ENCODING.json && tail !== null && !isJsonText(payload ??= payloadOfTail(tail, size))) {
-      this.#outbound.err('bad_payload', 'a payload tagged json is not JSON text', subject)
-      return
-    }
-    if (this.session.restricted && !this.session.mayPublish(subject)) {
-      this.#outbound.err('permission', `not allowed to publish to ${quoteSubject(subject)}`, subject)
-      return
-    }
-    if (isTopicApi(subject)) {
-      if (reply !== null) this.#host.reply(reply, topicApi(this.#host.topics, subject, encoding, payload ?? payloadOfTail(tail as Uint8Array, size)))
-      return
-    }
-    // Most publishes fall under no topic and ask no confirm: they skip the store, and the payload view.
-    if (wantsConfirm(flags) || (this.#host.topics.active && this.#host.topics.topicFor(subject) !== null)) {
-      payload ??= payloadOfTail(tail as Uint8Array, size)
-      if (!this.#storeInTopic(flags, subject, reply, headers, encoding, payload)) return
-      if (wantsConfirm(flags)) { reply = null; tail = null } // the reply subject was for the confirm only
-    }
-    const refusal = payload === null
-      ? this.#host.router.publishTail(this, flags, subject, reply, encoding, tail as Uint8Array, size)
-      : this.#host.router.publish(this, flags, subject, reply, headers, encoding, payload, tail)
-    if (refusal !== null) this.#outbound.err(refusal.code, refusal.message, subject)
+    if (this.#gate !== null && this.#gate.metered) this.#gate.meter(size)
+    intakePublish(this.#host, this, flags, subject, reply, headers, encoding, payload, size, tail)
   }
 
-  /**
-   * Stores a publish in the topic covering it and answers a publisher confirm. Returns false when the message
-   * must not be routed live: the topic refused it, or it is a duplicate (stored once, delivered once).
-   */
-  #storeInTopic(flags: number, subject: string, reply: string | null, headers: Record<string, string> | null, encoding: number, payload: Uint8Array): boolean {
-    const confirm = wantsConfirm(flags)
-    const refusal = this.#host.router.check(subject, reply)
-    if (refusal !== null) { this.#outbound.err(refusal.code, refusal.message, subject); return false }
-    if (confirm && reply === null) { this.#outbound.err('bad_option', 'a confirmed publish needs a reply subject', subject); return false }
-    let captured: ReturnType<Topics['capture']>
-    try {
-      captured = this.#host.topics.active ? this.#host.topics.capture(subject, headers, encoding, payload) : null
-    } catch (err) {
-      const error = asSubwireError(err)
-      if (confirm) this.#host.reply(reply as string, { error })
-      else this.#outbound.err(error.code, error.message, subject)
-      return false
-    }
-    if (confirm) {
-      if (captured === null) {
-        this.#host.reply(reply as string, { error: new SubwireError('no_topic', `no topic covers ${quoteSubject(subject)}`) })
-        return false
-      }
-      this.#host.reply(reply as string, { data: { topic: captured.topic, seq: captured.result.seq, duplicate: captured.result.duplicate } })
-    }
-    return captured === null || !captured.result.duplicate
+  refusePublish(code: ErrorCode, message: string, subject: string): void {
+    this.#outbound.err(code, message, subject)
   }
 
   onSub(sid: number, subject: string, queue: string | null, options: Record<string, WireValue> | null): void {
     this.#expectOpen('SUB')
     if (this.subscriptions.has(sid)) throw protocolError(`sid ${sid} is already in use on this connection`)
-    const problem = subjectProblem(subject, true, this.#host.config.maxSubjectLength)
-    if (problem !== null) {
-      this.#outbound.err('bad_subject', `invalid subscription subject ${quoteSubject(subject)}: ${problem}`, sid)
-      return
-    }
-    if (queue !== null && (queue.length === 0 || queue.length > this.#host.config.maxSubjectLength || /[\s\x00-\x1f\x7f]/.test(queue))) {
-      this.#outbound.err('bad_option', `invalid queue group name ${quoteSubject(queue)}: it must be non-empty with no white space`, sid)
-      return
-    }
-    if (this.subscriptions.size >= this.#host.config.maxSubscriptionsPerConnection) {
-      this.#outbound.err('max_subscriptions', `a connection may hold at most ${this.#host.config.maxSubscriptionsPerConnection} subscriptions`, sid)
-      return
-    }
-    const refusal = this.session.subscribeRefusal(subject, queue)
-    if (refusal !== null) {
-      this.#outbound.err('permission', refusal, sid)
-      return
-    }
-    const sub = new ServerSubscription(this, sid, subject, queue)
-    sub.ownInbox = this.session.ownsInbox(subject)
-    try {
-      const opts = parseSubOptions(options, queue)
-      sub.policy = opts.policy
-      if (opts.ack) {
-        sub.kind = 'group'
-        this.subscriptions.set(sid, sub) // before the group starts delivering
-        sub.topic = this.#host.topics.join(this, sid, subject, queue as string, opts.group)
-      } else if (opts.deliver !== null) {
-        sub.kind = 'replay'
-        this.subscriptions.set(sid, sub) // before the replay starts delivering
-        this.#host.topics.subscribe(this, sid, subject, opts.deliver)
-      }
-    } catch (err) {
-      this.subscriptions.delete(sid)
-      this.session.release(subject)
-      const error = asSubwireError(err)
-      this.#outbound.err(error.code, error.message, sid)
-      return
-    }
-    this.subscriptions.set(sid, sub)
-    if (sub.kind === 'plain') this.#host.router.index.insert(sub)
+    const error = addSubscription(this.#host, this, sid, subject, queue, options)
+    if (error !== null) this.#outbound.err(error.code, error.message, sid)
   }
 
   /** ACK: settles a work-queue message this connection holds (PROTOCOL §8.4). */
@@ -483,7 +262,7 @@ export class Connection implements OpSink, OutboundEvents, TopicReceiver {
     this.#expectOpen('UNSUB')
     const sub = this.subscriptions.get(sid)
     if (sub === undefined) return // already gone (an auto-unsubscribe may have raced this UNSUB)
-    if (max === null || sub.delivered >= max) this.#removeSubscription(sub)
+    if (max === null || sub.delivered >= max) removeSubscription(this.#host, this, sub)
     else sub.max = max
   }
 
@@ -510,51 +289,12 @@ export class Connection implements OpSink, OutboundEvents, TopicReceiver {
       if (!this.session.mayReceive(d.subject)) return false
       if (d.reply !== null) this.session.noteRequest(d.reply)
     }
-    if (sub.policy !== null && sub.policy !== 'disconnect' && !this.#fits(d)) return this.#overCap(sub, d)
-    if (sub.held !== null && sub.held.size > 0) { this.#holdMessage(sub, d); return true } // behind what is held
-    if (!this.#outbound.msg(sub.prefix, sub.sid, d)) return false
+    const offered = offer(this.#outbound, this.#host.config.maxPendingBytes, sub, d)
+    if (offered !== OFFERED.sent) return offered === OFFERED.held
     this.msgsOut++
     this.bytesOut += d.payloadLength
-    if (++sub.delivered === sub.max) this.#removeSubscription(sub)
+    if (++sub.delivered === sub.max) removeSubscription(this.#host, this, sub)
     return true
-  }
-
-  /** Would this message still fit under the connection's cap? */
-  #fits(d: Delivery): boolean {
-    return this.#outbound.pendingBytes + d.payloadLength + d.subject.length + 64 <= this.#host.config.maxPendingBytes
-  }
-
-  /** A drop policy at the cap: `drop_new` drops this message; `drop_old` / `keep_latest` hold it for later. */
-  #overCap(sub: ServerSubscription, d: Delivery): boolean {
-    if (sub.policy === 'drop_new') {
-      sub.dropped++
-      this.#reportDrops(sub, false)
-      return false
-    }
-    this.#holdMessage(sub, d)
-    return true
-  }
-
-  #holdMessage(sub: ServerSubscription, d: Delivery): void {
-    // A held backlog gets an eighth of the connection's cap: enough to bridge a hiccup, bounded per subscription.
-    sub.held ??= new HeldMessages(sub.policy as 'drop_old' | 'keep_latest', Math.max(64 * 1024, this.#host.config.maxPendingBytes >> 3))
-    const dropped = sub.held.hold(d)
-    if (dropped > 0) { sub.dropped += dropped; this.#reportDrops(sub, false) }
-  }
-
-  /** Sends held messages once there is room again, oldest first. */
-  #releaseHeld(sub: ServerSubscription): void {
-    sub.held?.release((d) => this.#fits(d) && this.#outbound.msg(sub.prefix, sub.sid, d))
-  }
-
-  #reportDrops(sub: ServerSubscription, force: boolean): void {
-    const unreported = sub.dropped - sub.droppedReported
-    const now = Date.now()
-    if (unreported === 0 || (!force && now - sub.lastDropReport < 1000)) return
-    if (this.#outbound.pendingBytes + 512 > this.#host.config.maxPendingBytes) return // reported once there is room
-    sub.droppedReported = sub.dropped
-    sub.lastDropReport = now
-    this.#outbound.event(sub.sid, 'slow_consumer', { dropped: unreported, total: sub.dropped, subject: sub.subject })
   }
 
   /** Queues a message read from a topic; every topic delivery path passes here. */
@@ -571,48 +311,17 @@ export class Connection implements OpSink, OutboundEvents, TopicReceiver {
   }
 
   /** True while the socket is behind (see TopicReceiver). */
-  get congested(): boolean {
-    return this.#outbound.congested
-  }
+  get congested(): boolean { return this.#outbound.congested }
 
   /** True while more than the high-water mark of bytes waits to be sent (topic replays pause). */
-  get backedUp(): boolean {
-    return this.#outbound.pendingBytes > this.#host.config.highWaterBytes
-  }
-
-  #removeSubscription(sub: ServerSubscription): void {
-    sub.active = false
-    this.subscriptions.delete(sub.sid)
-    if (sub.kind === 'plain') this.#host.router.index.remove(sub)
-    else this.#host.topics.unsubscribe(this, sub.sid)
-    this.session.release(sub.subject)
-  }
-
-  /** Per-connection rate limits: a client over its rate has its reads paused for as long as it is ahead. */
-  #meter(size: number): void {
-    const wait = Math.max(this.#msgRate?.take(1) ?? 0, this.#byteRate?.take(size) ?? 0)
-    if (wait === 0 || this.#throttleTimer !== null) return
-    this.#socket.pause()
-    this.#throttleTimer = setTimeout(() => {
-      this.#throttleTimer = null
-      try {
-        this.#processHeld()
-      } catch (err) {
-        this.#onInboundError(err)
-      }
-      if (this.#throttleTimer === null && !this.#paused && this.#state === CONN_STATE.open) this.#socket.resume()
-    }, wait)
-    this.#throttleTimer.unref()
-  }
+  get backedUp(): boolean { return this.#outbound.pendingBytes > this.#host.config.highWaterBytes }
 
   onCongested(): void { this.#host.onCongested(this) }
   onDrained(): void {
     this.#host.onDrained(this)
     this.#host.topics.resume(this)
-    for (const sub of this.subscriptions.values()) {
-      if (sub.held !== null && sub.held.size > 0) this.#releaseHeld(sub)
-      if (sub.dropped > sub.droppedReported) this.#reportDrops(sub, true)
-    }
+    const maxPendingBytes = this.#host.config.maxPendingBytes
+    for (const sub of this.subscriptions.values()) afterDrain(this.#outbound, maxPendingBytes, sub)
   }
 
   onOverflow(pendingBytes: number): void {
@@ -642,7 +351,7 @@ export class Connection implements OpSink, OutboundEvents, TopicReceiver {
     if (paused === this.#paused || this.#state === CONN_STATE.closed) return
     this.#paused = paused
     if (paused) this.#socket.pause()
-    else if (this.#throttleTimer === null && this.#state !== CONN_STATE.authenticating) {
+    else if (!(this.#gate?.throttled ?? false) && this.#state !== CONN_STATE.authenticating) {
       this.#socket.resume()
       this.sawInbound = true // time spent paused was our silence, not theirs
     }
@@ -694,16 +403,11 @@ export class Connection implements OpSink, OutboundEvents, TopicReceiver {
     this.#setState(CONN_STATE.closed)
     this.#clearConnectTimer()
     if (this.#killTimer !== null) { clearTimeout(this.#killTimer); this.#killTimer = null }
-    if (this.#expiryTimer !== null) { clearTimeout(this.#expiryTimer); this.#expiryTimer = null }
-    if (this.#throttleTimer !== null) { clearTimeout(this.#throttleTimer); this.#throttleTimer = null }
+    this.#login?.close()
     this.#outbound.discard()
-    this.#held = null
-    for (const sub of this.subscriptions.values()) {
-      sub.active = false
-      if (sub.kind === 'plain') this.#host.router.index.remove(sub)
-      else this.#host.topics.unsubscribe(this, sub.sid)
-      this.session.release(sub.subject)
-    }
+    this.#gate?.close()
+    this.#gate = null
+    withdrawAllSubscriptions(this.#host, this)
     this.#logInfo({ code }, 'client disconnected')
     this.#host.onClosed(this, code)
     this.subscriptions.clear()

@@ -1,12 +1,13 @@
 /**
- * The HTTP side of a new connection: which path and subprotocol it asked for, and how a refusal is sent.
- * A refused handshake answers with a plain HTTP status, an `X-Subwire-Error` header carrying the error code,
- * and a one-line reason (PROTOCOL §2).
+ * The handshake of a new connection: on the HTTP side, which path and subprotocol it asked for and how a
+ * refusal is sent (a plain HTTP status, an `X-Subwire-Error` header carrying the error code, and a one-line
+ * reason: PROTOCOL §2); on the WebSocket side, what a CONNECT op says about the client (PROTOCOL §4.2).
  */
 import type { IncomingMessage } from 'node:http'
 import type { Duplex } from 'node:stream'
-import { SUBPROTOCOL, type Subprotocol } from '../../shared/protocol.ts'
-import type { ErrorCode } from '../../shared/errors.ts'
+import { PROTOCOL_VERSION, SUBPROTOCOL, type Subprotocol } from '../../shared/protocol.ts'
+import { SubwireError, type ErrorCode } from '../../shared/errors.ts'
+import type { WireValue } from '../../shared/msgpack-reader.ts'
 
 const SUPPORTED: ReadonlyMap<string, Subprotocol> = new Map(Object.values(SUBPROTOCOL).map((p) => [p, p]))
 
@@ -48,4 +49,27 @@ export function refuseUpgrade(socket: Duplex, status: number, code: ErrorCode, r
     'Connection: close\r\nContent-Type: text/plain; charset=utf-8\r\n' + retry +
     `X-Subwire-Error: ${code}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
   )
+}
+
+/** What CONNECT says about the client, checked; credentials are the authenticator's to read. */
+export interface ConnectFields {
+  name: string
+  echo: boolean
+  lang: string | undefined
+  version: string | undefined
+}
+
+/** @throws SubwireError `protocol` for a version this broker does not speak or a mistyped field */
+export function parseConnect(body: Record<string, WireValue>): ConnectFields {
+  const bad = (message: string): SubwireError => new SubwireError('protocol', message)
+  if (body.protocol !== PROTOCOL_VERSION) throw bad(`unsupported protocol version ${String(body.protocol)} (this broker speaks ${PROTOCOL_VERSION})`)
+  if (body.name !== undefined && body.name !== null && typeof body.name !== 'string') throw bad('CONNECT name must be a string')
+  if (body.echo !== undefined && body.echo !== null && typeof body.echo !== 'boolean') throw bad('CONNECT echo must be a boolean')
+  return {
+    name: typeof body.name === 'string' ? body.name.slice(0, 128) : '',
+    echo: body.echo !== false,
+    // Only strings reach the log: a client-chosen nested value could be arbitrarily deep.
+    lang: typeof body.lang === 'string' ? body.lang.slice(0, 32) : undefined,
+    version: typeof body.version === 'string' ? body.version.slice(0, 32) : undefined,
+  }
 }

@@ -1,13 +1,16 @@
 /**
  * The publish path: validate the subject, match it through the subject index, pick one member per queue
- * group, and hand each subscriber's connection the shared encoded message. Synchronous from start to end,
- * so per-publisher FIFO order holds by construction.
+ * group, and hand each subscriber's connection the shared encoded message; then tell the cluster seam
+ * (cluster/cluster-adapter.ts). Synchronous from start to end, so per-publisher FIFO order holds by
+ * construction. Subscriptions enter and leave the index here too, so the cluster hears of every interest
+ * change, and messages from other nodes come back in through `receive` (local delivery only).
  */
 import { ENCODING, PUB_FLAG, STATUS_HEADER } from '../../shared/protocol.ts'
 import { quoteSubject, subjectProblem } from '../../shared/subject.ts'
 import type { ErrorCode } from '../../shared/errors.ts'
 import { SubjectIndex, type MatchResult, type QueueGroup } from './subject-index.ts'
 import { Delivery } from '../outbound/delivery.ts'
+import type { ClusterAdapter, ClusterMessage, ClusterReceiver } from '../cluster/cluster-adapter.ts'
 import type { ServerSubscription } from './subscription.ts'
 
 /** Why a publish was refused; the connection turns it into an ERR for the publisher. */
@@ -37,16 +40,44 @@ const EMPTY = new Uint8Array(0)
 const INBOX_SUBJECT_PREFIX = '_INBOX.'
 const NO_RESPONDERS = Object.freeze({ [STATUS_HEADER]: 'no_responders' }) as Record<string, string>
 
-export class Router {
+export class Router implements ClusterReceiver {
   readonly index: SubjectIndex<ServerSubscription>
   readonly stats: RouterStats = { published: 0, delivered: 0, bytesIn: 0, bytesOut: 0, unmatched: 0 }
   readonly #maxSubjectLength: number
   /** Reused for every publish: routing is synchronous, so one is enough and the hot path allocates none. */
   readonly #delivery = new Delivery()
+  /** A second one for messages from other nodes, which may arrive while a local publish is being routed. */
+  readonly #remote = new Delivery()
+  readonly #cluster: ClusterAdapter
+  /** Read once: a single node never calls the seam on its publish path. */
+  readonly #clustered: boolean
 
-  constructor(options: { maxSubjectLength: number; cacheSize: number }) {
+  constructor(options: { maxSubjectLength: number; cacheSize: number; cluster: ClusterAdapter }) {
     this.#maxSubjectLength = options.maxSubjectLength
     this.index = new SubjectIndex({ cacheSize: options.cacheSize })
+    this.#cluster = options.cluster
+    this.#clustered = options.cluster.clustered
+  }
+
+  /** Adds a plain subscription to the index and announces its interest to the cluster. */
+  subscribe(sub: ServerSubscription): void {
+    this.index.insert(sub)
+    this.#cluster.addInterest(sub.subject, sub.queue)
+  }
+
+  /** Removes a plain subscription from the index and withdraws its interest. */
+  unsubscribe(sub: ServerSubscription): void {
+    this.index.remove(sub)
+    this.#cluster.removeInterest(sub.subject, sub.queue)
+  }
+
+  /** A message published on another node: delivered to local subscriptions only (cluster contract 3). */
+  receive(m: ClusterMessage): void {
+    const matches = this.index.match(m.subject, !m.subject.startsWith(INBOX_SUBJECT_PREFIX))
+    const d = this.#remote.load(m.subject, m.reply, m.headers, m.encoding, m.payload, null)
+    const delivered = deliverPlain(matches, null, d) + deliverGroups(matches.groups, null, d)
+    this.stats.delivered += delivered
+    this.stats.bytesOut += delivered * (d.payloadLength + d.subject.length)
   }
 
   /** Validates a subject and reply subject without routing (for paths that store before they route). */
@@ -101,7 +132,9 @@ export class Router {
     const delivered = deliverPlain(matches, from, d) + deliverGroups(matches.groups, from, d)
     this.stats.delivered += delivered
     this.stats.bytesOut += delivered * (tail === null ? d.payloadLength + d.subject.length : tail.length)
-    if (delivered === 0) {
+    const remote = this.#clustered && this.#cluster.hasRemoteInterest(d.subject)
+    if (remote) this.#cluster.publish(d)
+    if (delivered === 0 && !remote) {
       this.stats.unmatched++
       const reply = d.reply
       if ((flags & PUB_FLAG.request) !== 0 && reply !== null) {

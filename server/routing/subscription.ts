@@ -1,12 +1,23 @@
-/** A subscription as the broker holds it: one per SUB op, owned by its connection, indexed by subject. */
-import { msgPrefix } from '../../shared/codec.ts'
-import type { Indexed } from './subject-index.ts'
-import type { Connection } from '../edge/connection.ts'
-import type { SlowPolicy } from '../topics/sub-options.ts'
+/** A subscription as the broker holds it: one per SUB op, owned by its subscriber, indexed by subject. */
+import { msgPrefix } from '../../shared/op-writer.ts'
+import type { Delivery } from '../outbound/delivery.ts'
 import type { HeldMessages } from '../outbound/held-messages.ts'
+import type { SlowConsumerState, SlowPolicy } from '../outbound/slow-consumer.ts'
+import type { Indexed } from './subject-index.ts'
 
-export class ServerSubscription implements Indexed {
-  readonly conn: Connection
+/**
+ * What routing needs from the owner of a subscription (a client connection implements it). Owned here so the
+ * publish path depends on this interface, never on the connection (which depends on routing).
+ */
+export interface Subscriber {
+  /** False: the subscriber's own publishes skip its subscriptions. */
+  readonly echo: boolean
+  /** Queues one message for one of its subscriptions; false when it was not taken (permission, policy, cap). */
+  deliver(sub: ServerSubscription, d: Delivery): boolean
+}
+
+export class ServerSubscription implements Indexed, SlowConsumerState {
+  readonly conn: Subscriber
   readonly sid: number
   readonly subject: string
   readonly queue: string | null
@@ -19,20 +30,18 @@ export class ServerSubscription implements Indexed {
   active = true
   /** True for the connection's own reply inbox, which delivery permission checks skip. */
   ownInbox = false
-  /** plain: routed through the subject index; replay or group: fed by a topic (topics.ts). */
+  /** plain: routed through the subject index; replay or group: fed by a topic (topics/topics.ts). */
   kind: 'plain' | 'replay' | 'group' = 'plain'
   /** For a work-queue member: the topic its group consumes (found once, at join). */
   topic: string | null = null
-  /** Slow-consumer policy; null: the broker's (disconnect). */
+  /** Slow-consumer policy (outbound/slow-consumer.ts); null: the broker's (disconnect). */
   policy: SlowPolicy | null = null
-  /** Messages dropped under `drop_new`, and how many of those the client has been told about. */
   dropped = 0
   droppedReported = 0
   lastDropReport = 0
-  /** Messages held back under `drop_old` / `keep_latest` while the connection is over its cap. */
   held: HeldMessages | null = null
 
-  constructor(conn: Connection, sid: number, subject: string, queue: string | null) {
+  constructor(conn: Subscriber, sid: number, subject: string, queue: string | null) {
     this.conn = conn
     this.sid = sid
     this.subject = subject

@@ -3,13 +3,11 @@
  * policy. Checked once, at subscribe time.
  */
 import { SubwireError } from '../../shared/errors.ts'
-import type { WireValue } from '../../shared/msgpack.ts'
+import type { WireValue } from '../../shared/msgpack-reader.ts'
 import type { GroupConfig } from '../store/topic-store.ts'
 import type { DeliverPolicy } from './topics.ts'
+import { SLOW_POLICY, type SlowPolicy } from '../outbound/slow-consumer.ts'
 
-/** What a subscriber wants done when it cannot keep up (PROTOCOL §8.5). */
-export const SLOW_POLICY = { disconnect: 'disconnect', dropNew: 'drop_new', dropOld: 'drop_old', keepLatest: 'keep_latest' } as const
-export type SlowPolicy = (typeof SLOW_POLICY)[keyof typeof SLOW_POLICY]
 
 /** SUB options, checked. */
 export interface SubOptions {

@@ -2,9 +2,10 @@
  * Where client ops meet topics: publishes captured by a topic (with publisher confirms) and the management API
  * on `$SW.TOPIC.*` request subjects. The connection calls these; the topic runtime (topics.ts) does the work.
  */
-import { decodePayload, encodePayload } from '../../shared/codec.ts'
+import { decodePayload, encodePayload } from '../../shared/payload-codec.ts'
 import { SubwireError, type ErrorCode } from '../../shared/errors.ts'
 import { HEADER, PUB_FLAG, STATUS_HEADER, TOPIC_API } from '../../shared/protocol.ts'
+import { quoteSubject } from '../../shared/subject.ts'
 import type { TopicConfig } from '../store/topic-store.ts'
 import type { Topics } from './topics.ts'
 
@@ -64,4 +65,48 @@ export function topicApi(topics: Topics, subject: string, encoding: number, payl
 /** True when a PUB asks for a publisher confirm. */
 export function wantsConfirm(flags: number): boolean {
   return (flags & PUB_FLAG.ack) !== 0
+}
+
+/** What storing a publish needs from the broker: the topics, and a way to answer on a reply subject. */
+export interface TopicIntakeHost {
+  readonly topics: Topics
+  /** Publishes the broker's answer to a request (topic API, publisher confirms) on its reply subject. */
+  reply(subject: string, reply: BrokerReply): void
+}
+
+/** What became of a publish offered to the topics (besides an error for the publisher). */
+export const STORED = {
+  /** Route it live too: stored, or no topic covers it and no confirm was asked. */
+  route: 0,
+  /** Do not route it: a duplicate (stored once, delivered once), or refused and answered on its reply subject. */
+  skip: 1,
+} as const
+export type Stored = (typeof STORED)[keyof typeof STORED]
+
+/**
+ * Stores a publish in the topic covering it and answers a publisher confirm on `reply`. Returns what the
+ * publisher's connection does next, or the error to send the publisher as ERR (and not route the message).
+ * The subject and reply subject were validated by the caller.
+ */
+export function storeInTopic(host: TopicIntakeHost, flags: number, subject: string, reply: string | null,
+  headers: Record<string, string> | null, encoding: number, payload: Uint8Array): Stored | SubwireError {
+  const confirm = wantsConfirm(flags)
+  if (confirm && reply === null) return new SubwireError('bad_option', 'a confirmed publish needs a reply subject')
+  let captured: ReturnType<Topics['capture']>
+  try {
+    captured = host.topics.active ? host.topics.capture(subject, headers, encoding, payload) : null
+  } catch (err) {
+    const error = asSubwireError(err)
+    if (!confirm) return error
+    host.reply(reply as string, { error })
+    return STORED.skip
+  }
+  if (confirm) {
+    if (captured === null) {
+      host.reply(reply as string, { error: new SubwireError('no_topic', `no topic covers ${quoteSubject(subject)}`) })
+      return STORED.skip
+    }
+    host.reply(reply as string, { data: { topic: captured.topic, seq: captured.result.seq, duplicate: captured.result.duplicate } })
+  }
+  return captured === null || !captured.result.duplicate ? STORED.route : STORED.skip
 }

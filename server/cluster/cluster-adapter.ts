@@ -1,0 +1,58 @@
+/**
+ * The cluster seam: what one broker node tells the other nodes of its cluster, and what it hears from them.
+ * The router is its only caller; a single broker runs `LocalCluster` (local-cluster.ts), which has no peers.
+ * A Redis implementation (cluster/redis/) comes next: it is why this interface carries interest, not just
+ * messages (a node should receive only what some subscription of its own wants, as the Socket.IO Redis adapter
+ * and Centrifugo's Redis engine do it).
+ *
+ * Contract (every implementation runs test/cluster/cluster-adapter.contract.ts):
+ * 1. `start(receiver)` is called once, before anything else; it resolves when the node has joined (at once for
+ *    a single node) and rejects with a SubwireError when it cannot. `close()` is idempotent;
+ *    after it, `publish` and the interest calls are no-ops and `receiver` is never called again.
+ * 2. `publish(m)` is called synchronously, once per local publish that passed validation and permissions,
+ *    after local delivery. `m` is valid only during the call (the router reuses it): an implementation that
+ *    keeps or sends the message copies what it needs before returning. It never throws (the publish path has
+ *    no one to tell); failures are reported through the adapter's own status, never silently swallowed.
+ * 3. A message published on this node never comes back to this node's `receiver` (local subscribers already
+ *    have it). Messages from other nodes arrive through `receiver.receive(m)`; the router delivers them to
+ *    local subscriptions only and never passes them to `publish` again (no loops between nodes).
+ * 4. Interest: `addInterest(subject, queue)` for every plain subscription entering the subject index,
+ *    `removeInterest(subject, queue)` for every one leaving it, with the subscription's pattern as subscribed
+ *    (wildcards included) and its queue group or null. Calls are balanced per (subject, queue); an
+ *    implementation may announce only the first add and the last remove of each pair.
+ * 5. `hasRemoteInterest(subject)` answers, from what the node already knows (no I/O), whether another node has
+ *    a subscription matching `subject`: false lets a request with no local responder get `no_responders` at
+ *    once, and lets the router skip `publish` for subjects nobody else wants.
+ * 6. Per-publisher order: messages one node publishes reach each other node in the order they were published.
+ * Queue groups across nodes (exactly one member cluster-wide) and what crosses nodes at most once are the
+ * cluster implementation's to keep; a single node keeps them locally in the router.
+ */
+
+/** One message crossing the seam: the fields of a publish. Valid only during the call that hands it over. */
+export interface ClusterMessage {
+  readonly subject: string
+  readonly reply: string | null
+  readonly headers: Record<string, string> | null
+  readonly encoding: number
+  readonly payload: Uint8Array
+}
+
+/** The node's side of the seam: the router implements it. */
+export interface ClusterReceiver {
+  /** A message another node published, for this node's local subscriptions. */
+  receive(m: ClusterMessage): void
+}
+
+/** A cluster adapter: see the contract above. */
+export interface ClusterAdapter {
+  /** A short name for logs and stats: `local`, `redis`. */
+  readonly kind: string
+  /** False when the node has no peers: the router then skips the seam on its hot path. */
+  readonly clustered: boolean
+  start(receiver: ClusterReceiver): Promise<void>
+  publish(m: ClusterMessage): void
+  addInterest(subject: string, queue: string | null): void
+  removeInterest(subject: string, queue: string | null): void
+  hasRemoteInterest(subject: string): boolean
+  close(): Promise<void>
+}
