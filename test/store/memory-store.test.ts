@@ -1,5 +1,5 @@
 /**
- * The in-memory topic store (server/topic-store-memory.ts): the shared TopicStore contract, plus what only
+ * The in-memory topic store (server/store/memory/memory-store.ts): the shared TopicStore contract, plus what only
  * the memory store promises (bounded memory and cost under long runs, its compaction of holes).
  */
 import { suite } from 'uvu'

@@ -1,10 +1,10 @@
 /**
  * The TopicStore contract (HOUSE_STYLE 13): one suite every store implementation runs, so the in-memory store,
  * a file-backed store and a Redis Streams store all keep the same promises. Its parts live in
- * `test/topic-store-contract/`, one file per area; this file is the entry point.
+ * `test/store/contract/`, one file per area; this file is the entry point.
  *
  * This file does not end in `.test.ts` on purpose: the runner only picks up concrete suites such as
- * `test/topic-store-memory.test.ts`, which call `runTopicStoreContract`.
+ * `test/store/memory-store.test.ts`, which call `runTopicStoreContract`.
  *
  * @example runTopicStoreContract('memory', (env) => new MemoryTopicStore({ now: env.now }))
  */
