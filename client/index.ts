@@ -1,5 +1,8 @@
 /** `subwire/client`: the isomorphic client (browsers and Node). */
-export { connect, Client, CLIENT_STATE, type ClientState, type ConnectOptions, type PublishOptions, type RequestOptions } from './client.ts'
+export { connect } from './connect.ts'
+export { Client } from './client.ts'
+export { CLIENT_STATE, type ClientState } from './client-state.ts'
+export type { ConnectOptions, PublishOptions, RequestOptions } from './options.ts'
 export { Subscription, type SubscribeOptions } from './subscription.ts'
 export { Msg } from './message.ts'
 export type { Status } from './status.ts'

@@ -8,6 +8,15 @@ import { SubwireError } from '../shared/errors.ts'
 import { HEADER, STATUS_HEADER } from '../shared/protocol.ts'
 import { isErrorCode } from '../shared/errors.ts'
 import type { Msg } from './message.ts'
+import type { SubscribeOptions, Subscription } from './subscription.ts'
+
+/** What requests ask of their client. */
+export interface RequestsLink {
+  /** Subscribes the inbox (the client's `subscribe`). */
+  subscribe(subject: string, options: SubscribeOptions): Subscription
+  /** Publishes with PUB `flags` (request, publisher confirm); throws what `publish` throws. */
+  publish(flags: number, subject: string, data: unknown, reply: string, headers: Record<string, string> | undefined): void
+}
 
 interface Pending {
   resolve(msg: Msg): void
@@ -21,6 +30,12 @@ export class Requests {
   readonly prefix = `_INBOX.${nanoid()}`
   readonly #pending = new Map<string, Pending>()
   #next = 0
+  readonly #link: RequestsLink
+  #inbox: Subscription | null = null
+
+  constructor(link: RequestsLink) {
+    this.#link = link
+  }
 
   /** The wildcard subject to subscribe once. */
   get inboxPattern(): string {
@@ -29,6 +44,27 @@ export class Requests {
 
   get size(): number {
     return this.#pending.size
+  }
+
+  /**
+   * Publishes a request (PUB `flags`) on a fresh reply subject and returns the promise of its answer; a PUB
+   * that cannot be sent fails the request at once.
+   * @throws SubwireError what `subscribe` throws for the inbox (the client is closed or draining)
+   */
+  ask(flags: number, subject: string, data: unknown, headers: Record<string, string> | undefined, timeoutMs: number): Promise<Msg> {
+    this.#ensureInbox()
+    const { reply, answer } = this.create(subject, timeoutMs)
+    try {
+      this.#link.publish(flags, subject, data, reply, headers)
+    } catch (err) {
+      this.cancel(reply, err as SubwireError)
+    }
+    return answer
+  }
+
+  #ensureInbox(): void {
+    if (this.#inbox !== null && !this.#inbox.isClosed) return
+    this.#inbox = this.#link.subscribe(this.inboxPattern, { callback: (_err, msg) => { if (msg !== null) this.onReply(msg) } })
   }
 
   /** Registers a request; returns its reply subject and the promise of its answer. */
