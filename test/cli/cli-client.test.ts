@@ -1,14 +1,14 @@
 /** The client commands (`pub`, `sub`, `req`, `stats`, `topics`) run in-process against a broker. */
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { connect } from '../client/index.ts'
-import { runCli } from '../server/cli/main.ts'
-import type { CliIo } from '../server/cli/io.ts'
-import { attachMonitoring } from '../server/monitoring/monitoring.ts'
-import type { StatsReport } from '../server/monitoring/stats-report.ts'
-import type { TopicInfo } from '../client/index.ts'
-import { parseDeliver } from '../server/cli/sub.ts'
-import { cleanupAfterEach, sleep, startBroker, take, until, within } from './helpers.ts'
+import { connect } from '../../client/index.ts'
+import { runCli } from '../../server/cli/main.ts'
+import type { CliIo } from '../../server/cli/io.ts'
+import { attachMonitoring } from '../../server/monitoring/monitoring.ts'
+import type { StatsReport } from '../../server/monitoring/stats-report.ts'
+import type { TopicInfo } from '../../client/index.ts'
+import { parseDeliver } from '../../server/cli/sub.ts'
+import { cleanupAfterEach, sleep, startBroker, take, until, within } from '../helpers.ts'
 
 const track = cleanupAfterEach(test)
 

@@ -8,8 +8,8 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { connect } from '../client/index.ts'
-import { RawClient, within } from './helpers.ts'
+import { connect } from '../../client/index.ts'
+import { RawClient, within } from '../helpers.ts'
 import type { Socket } from 'node:net'
 
 const children = new Set<ChildProcess>()

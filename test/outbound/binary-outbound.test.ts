@@ -6,10 +6,10 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import type { WebSocket } from 'ws'
-import { BinaryOutbound, FRAME_BYTES } from '../server/outbound/binary-outbound.ts'
-import { Delivery } from '../server/outbound/delivery.ts'
-import { FlushScheduler, type OutboundEvents } from '../server/outbound/outbound-queue.ts'
-import { PING_BYTES, msgPrefix } from '../shared/op-writer.ts'
+import { BinaryOutbound, FRAME_BYTES } from '../../server/outbound/binary-outbound.ts'
+import { Delivery } from '../../server/outbound/delivery.ts'
+import { FlushScheduler, type OutboundEvents } from '../../server/outbound/outbound-queue.ts'
+import { PING_BYTES, msgPrefix } from '../../shared/op-writer.ts'
 
 interface SentFrame {
   /** The bytes as handed to the socket: a view the queue might reuse. */

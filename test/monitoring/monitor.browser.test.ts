@@ -10,11 +10,11 @@ import { mkdirSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Browser, Page } from 'playwright-core'
-import { connect, type Client } from '../client/index.ts'
-import { createBroker, type Broker } from '../server/index.ts'
-import { attachMonitoring, type Monitoring } from '../server/monitoring/monitoring.ts'
-import { chromiumAvailability, CHROMIUM, collectPageErrors, launchChromium, textOf, waitForProbe } from './browser-env.ts'
-import { sleep, within } from './helpers.ts'
+import { connect, type Client } from '../../client/index.ts'
+import { createBroker, type Broker } from '../../server/index.ts'
+import { attachMonitoring, type Monitoring } from '../../server/monitoring/monitoring.ts'
+import { chromiumAvailability, CHROMIUM, collectPageErrors, launchChromium, textOf, waitForProbe } from '../browser-env.ts'
+import { sleep, within } from '../helpers.ts'
 
 interface MonitorProbe { reports: number; serverId: string | null; link: string }
 

@@ -6,21 +6,21 @@
  */
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { codeOf } from './helpers.ts'
+import { codeOf } from '../helpers.ts'
 import fc from 'fast-check'
-import type { DecodeLimits, OpSink } from '../shared/op-sink.ts'
-import { FrameDecoder } from '../shared/frame-decoder.ts'
-import { decodeJsonFrame, jsonMsgTail } from '../shared/json-frame.ts'
+import type { DecodeLimits, OpSink } from '../../shared/op-sink.ts'
+import { FrameDecoder } from '../../shared/frame-decoder.ts'
+import { decodeJsonFrame, jsonMsgTail } from '../../shared/json-frame.ts'
 import {
   PING_BYTES, PONG_BYTES, encodeMsgTail, msgPrefix, writeBodyOp, writeErr, writeMsg, writePub, writeSub, writeUnsub,
-} from '../shared/op-writer.ts'
-import { decodePayload, encodePayload } from '../shared/payload-codec.ts'
-import { MAX_DEPTH, MsgpackReader, type WireValue } from '../shared/msgpack-reader.ts'
-import { MsgpackWriter } from '../shared/msgpack-writer.ts'
-import { fromBase64, toBase64 } from '../shared/base64.ts'
-import { ENCODING, OP } from '../shared/protocol.ts'
-import { SubwireError } from '../shared/errors.ts'
-import { utf8Length } from '../shared/subject.ts'
+} from '../../shared/op-writer.ts'
+import { decodePayload, encodePayload } from '../../shared/payload-codec.ts'
+import { MAX_DEPTH, MsgpackReader, type WireValue } from '../../shared/msgpack-reader.ts'
+import { MsgpackWriter } from '../../shared/msgpack-writer.ts'
+import { fromBase64, toBase64 } from '../../shared/base64.ts'
+import { ENCODING, OP } from '../../shared/protocol.ts'
+import { SubwireError } from '../../shared/errors.ts'
+import { utf8Length } from '../../shared/subject.ts'
 
 // ---------------------------------------------------------------------------------------------------------
 // Helpers: a sink that records every op, byte builders, and the code a call throws.

@@ -1,8 +1,8 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { spawn, type ChildProcess } from 'node:child_process'
-import { connect } from '../client/index.ts'
-import { within } from './helpers.ts'
+import { connect } from '../../client/index.ts'
+import { within } from '../helpers.ts'
 
 function startCli(args: string[]): ChildProcess {
   return spawn(process.execPath, ['--conditions=source', '--import', 'tsx', 'server/cli/main.ts', ...args], { stdio: ['ignore', 'pipe', 'pipe'] })

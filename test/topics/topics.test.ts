@@ -1,10 +1,10 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { connect, type Client, type Msg, type Status } from '../client/index.ts'
-import type { Broker } from '../server/index.ts'
-import { SubwireError } from '../shared/errors.ts'
-import { cleanupAfterEach, RawClient, sleep, startBroker, take, until, within } from './helpers.ts'
-import { writeSub, PING_BYTES } from '../shared/op-writer.ts'
+import { connect, type Client, type Msg, type Status } from '../../client/index.ts'
+import type { Broker } from '../../server/index.ts'
+import { SubwireError } from '../../shared/errors.ts'
+import { cleanupAfterEach, RawClient, sleep, startBroker, take, until, within } from '../helpers.ts'
+import { writeSub, PING_BYTES } from '../../shared/op-writer.ts'
 
 const track = cleanupAfterEach(test)
 

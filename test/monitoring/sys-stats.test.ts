@@ -1,10 +1,10 @@
 /** `$SYS`: stats every interval and connection events, published only while someone listens. */
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { connect } from '../client/index.ts'
-import { SysStats, SYS_SUBJECT, type ConnEvent } from '../server/monitoring/sys-stats.ts'
-import type { StatsReport } from '../server/monitoring/stats-report.ts'
-import { cleanupAfterEach, sleep, startBroker, take, until, within } from './helpers.ts'
+import { connect } from '../../client/index.ts'
+import { SysStats, SYS_SUBJECT, type ConnEvent } from '../../server/monitoring/sys-stats.ts'
+import type { StatsReport } from '../../server/monitoring/stats-report.ts'
+import { cleanupAfterEach, sleep, startBroker, take, until, within } from '../helpers.ts'
 
 const track = cleanupAfterEach(test)
 

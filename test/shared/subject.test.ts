@@ -4,13 +4,13 @@
  */
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { codeOf } from './helpers.ts'
+import { codeOf } from '../helpers.ts'
 import fc from 'fast-check'
 import {
   assertPattern, assertSubject, hasWildcard, isValidPattern, isValidSubject, subjectMatches, subjectProblem, utf8Length,
-} from '../shared/subject.ts'
-import { SubwireError } from '../shared/errors.ts'
-import { DEFAULT_LIMITS } from '../shared/protocol.ts'
+} from '../../shared/subject.ts'
+import { SubwireError } from '../../shared/errors.ts'
+import { DEFAULT_LIMITS } from '../../shared/protocol.ts'
 
 
 /** Shows control and white-space characters in test names. */

@@ -4,12 +4,12 @@ import * as assert from 'uvu/assert'
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { envName, flagName, loadServeConfig, parseQuantity, SERVE_OPTIONS } from '../server/cli/serve-config.ts'
-import { runCli } from '../server/cli/main.ts'
-import type { CliIo } from '../server/cli/io.ts'
-import { SubwireError } from '../shared/errors.ts'
-import type { BrokerOptions } from '../server/options.ts'
-import { within } from './helpers.ts'
+import { envName, flagName, loadServeConfig, parseQuantity, SERVE_OPTIONS } from '../../server/cli/serve-config.ts'
+import { runCli } from '../../server/cli/main.ts'
+import type { CliIo } from '../../server/cli/io.ts'
+import { SubwireError } from '../../shared/errors.ts'
+import type { BrokerOptions } from '../../server/options.ts'
+import { within } from '../helpers.ts'
 
 const dir = mkdtempSync(join(tmpdir(), 'subwire-config-'))
 let files = 0

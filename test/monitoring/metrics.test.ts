@@ -1,10 +1,10 @@
 /** Prometheus metrics: one registry per broker, values read from the broker when scraped. */
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { connect } from '../client/index.ts'
-import { attachMonitoring } from '../server/monitoring/monitoring.ts'
-import type { Broker } from '../server/index.ts'
-import { cleanupAfterEach, startBroker, take, until, within } from './helpers.ts'
+import { connect } from '../../client/index.ts'
+import { attachMonitoring } from '../../server/monitoring/monitoring.ts'
+import type { Broker } from '../../server/index.ts'
+import { cleanupAfterEach, startBroker, take, until, within } from '../helpers.ts'
 
 const track = cleanupAfterEach(test)
 

@@ -3,11 +3,11 @@ import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo, Socket } from 'node:net'
-import { attachMonitoring } from '../server/monitoring/monitoring.ts'
-import { connect } from '../client/index.ts'
-import { createBroker, type Broker } from '../server/index.ts'
-import type { StatsReport } from '../server/monitoring/stats-report.ts'
-import { cleanupAfterEach, RawClient, startBroker, until, within } from './helpers.ts'
+import { attachMonitoring } from '../../server/monitoring/monitoring.ts'
+import { connect } from '../../client/index.ts'
+import { createBroker, type Broker } from '../../server/index.ts'
+import type { StatsReport } from '../../server/monitoring/stats-report.ts'
+import { cleanupAfterEach, RawClient, startBroker, until, within } from '../helpers.ts'
 
 const track = cleanupAfterEach(test)
 

@@ -5,8 +5,8 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import fc from 'fast-check'
-import { SubjectIndex, type MatchResult } from '../server/routing/subject-index.ts'
-import { subjectMatches } from '../shared/subject.ts'
+import { SubjectIndex, type MatchResult } from '../../server/routing/subject-index.ts'
+import { subjectMatches } from '../../shared/subject.ts'
 
 /** A subscription as the index sees it, with an id so results compare as sets. */
 interface Sub {

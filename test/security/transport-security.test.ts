@@ -5,9 +5,9 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { WebSocket } from 'ws'
-import { connect, type Client, type WebSocketConstructor } from '../client/index.ts'
-import { SubwireError } from '../shared/errors.ts'
-import { cleanupAfterEach, startBroker, take, until, within } from './helpers.ts'
+import { connect, type Client, type WebSocketConstructor } from '../../client/index.ts'
+import { SubwireError } from '../../shared/errors.ts'
+import { cleanupAfterEach, startBroker, take, until, within } from '../helpers.ts'
 
 const track = cleanupAfterEach(test)
 
