@@ -110,7 +110,7 @@ export function hasWildcard(pattern: string): boolean {
 
 /**
  * The reference matcher: does `pattern` match `subject`? The broker's subject index must agree with it on
- * every input (test/subject-index.test.ts checks that); it is also handy in clients.
+ * every input (test/routing/subject-index.test.ts checks that); it is also handy in clients.
  */
 export function subjectMatches(pattern: string, subject: string): boolean {
   const p = pattern.split('.')

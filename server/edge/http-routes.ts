@@ -4,7 +4,7 @@
  * short explanation for anything else.
  *
  * The broker calls `handleHttpRequest(config, …)` for every request on an HTTP server it owns. Monitoring is
- * opt-in per broker (`attachMonitoring`, server/monitoring.ts), which registers its routes here under the
+ * opt-in per broker (`attachMonitoring`, server/monitoring/monitoring.ts), which registers its routes here under the
  * broker's config object; a broker attached to an application's own server never sees those requests, so the
  * application keeps its routes and mounts ours only if it wants to (`monitoring.handle`).
  */

@@ -1,10 +1,10 @@
 /**
  * The storage interface of topics (issue 3): an append-only FIFO log per topic with retention limits, reads by
  * sequence, time and subject, and the state of acked consumer groups. The broker talks only to this interface;
- * `server/topic-store-memory.ts` implements it in memory, and a file-backed or Redis Streams store can follow
+ * `server/store/memory/memory-store.ts` implements it in memory, and a file-backed or Redis Streams store can follow
  * without changing callers, because every method may answer with a value or a Promise (`MaybePromise`).
  *
- * Every implementation runs the one shared contract suite, `test/topic-store.contract.ts` (HOUSE_STYLE 13).
+ * Every implementation runs the one shared contract suite, `test/store/topic-store.contract.ts` (HOUSE_STYLE 13).
  *
  * The store never decodes payloads: they are opaque bytes, stored and handed back as they came.
  */

@@ -1,5 +1,5 @@
 /**
- * The binary outbound queue (server/binary-outbound.ts) against a fake socket that can take frames at once
+ * The binary outbound queue (server/outbound/binary-outbound.ts) against a fake socket that can take frames at once
  * (the kernel had room) or hold them (it had not): frames keep every byte in order, stay within the 64 KiB
  * cap, and a frame the socket holds is never written over by the buffers the queue reuses.
  */

@@ -1,5 +1,5 @@
 /**
- * Specification of the subject index (server/subject-index.ts): it must agree with the reference matcher
+ * Specification of the subject index (server/routing/subject-index.ts): it must agree with the reference matcher
  * `subjectMatches` on every input, with and without its match cache (HOUSE_STYLE 6 and 17).
  */
 import { test } from 'uvu'

@@ -1,5 +1,5 @@
 /**
- * The monitor page's script, `/monitor.js`: the browser code in server/monitor/app/ with the subwire client,
+ * The monitor page's script, `/monitor.js`: the browser code in server/monitoring/web/app/ with the subwire client,
  * bundled by esbuild. esbuild is a development dependency, so:
  * - compiled (`dist/`, an installed package): `npm run build` wrote the bundle to `dist/monitor/monitor.js`
  *   (scripts/build-monitor.ts); it is read once and kept in memory.

@@ -1,5 +1,5 @@
 /**
- * The web monitor's HTML shell, served at `/`. Its script (`/monitor.js`, server/monitor/app/) connects back to
+ * The web monitor's HTML shell, served at `/`. Its script (`/monitor.js`, server/monitoring/web/app/) connects back to
  * the broker over WebSocket, subscribes to `$SYS.>` and fills in the elements named by their ids here.
  */
 import { VERSION } from '../../version.ts'

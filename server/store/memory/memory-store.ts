@@ -1,6 +1,6 @@
 /**
  * The in-memory TopicStore: one TopicLog and its ConsumerGroups per topic, behind the async-capable
- * interface of `server/topic-store.ts`. Every method answers synchronously (a MaybePromise may be a value);
+ * interface of `server/store/topic-store.ts`. Every method answers synchronously (a MaybePromise may be a value);
  * every operation first applies age limits at the store's clock, so what it answers is always within limits.
  */
 import { ConsumerGroup } from './consumer-group.ts'
