@@ -123,13 +123,14 @@ export class Connection implements OpSink, OutboundEvents, TopicReceiver {
 
   /** Decodes a frame, in order behind any held ones (inbound-gate.ts says when frames are held). */
   #handleFrame(frame: Buffer | string): void {
-    if (this.#gate === null && this.#state === CONN_STATE.open) {
+    const gate = this.#gate
+    if ((gate === null || gate.passing) && this.#state === CONN_STATE.open) {
       // The common case, straight through: nothing held, nothing holding. (Only CONNECT stops a frame early,
       // and CONNECT on an open connection is a protocol error, so the whole frame is always decoded here.)
       decodeInput(this.#host, frame, this)
       return
     }
-    ;(this.#gate ??= new InboundGate(this, this.#host, this.#socket)).hold(frame)
+    ;(gate ?? (this.#gate = new InboundGate(this, this.#host, this.#socket))).hold(frame)
     this.#drainGate()
   }
 

@@ -70,6 +70,11 @@ export class InboundGate {
     return this.#throttleTimer !== null
   }
 
+  /** True when nothing is held and no throttle runs: a frame may be decoded straight away. */
+  get passing(): boolean {
+    return this.#held.length === 0 && this.#throttleTimer === null
+  }
+
   /** True when the gate holds nothing and limits nothing: the owner may drop it. */
   get idle(): boolean {
     return this.#held.length === 0 && this.#throttleTimer === null && !this.metered
