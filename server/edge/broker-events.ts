@@ -12,7 +12,9 @@ export interface ConnectionSummary {
   subprotocol: string
   /** Epoch milliseconds. */
   connectedAt: number
+  /** Its subscriptions; at most the `maxSubscriptions` asked for (`subscriptionCount` counts them all). */
   subscriptions: Array<{ sid: number; subject: string; queue: string | null }>
+  subscriptionCount: number
   pendingBytes: number
   msgsIn: number
   bytesIn: number
@@ -74,15 +76,24 @@ export interface Summarized {
   readonly bytesOut: number
 }
 
-/** A snapshot of one connection, for stats pages and broker events. */
-export function summarize(c: Summarized): ConnectionSummary {
+/**
+ * A snapshot of one connection, for stats pages and broker events, listing at most `maxSubscriptions` of its
+ * subscriptions (the first ones made): a stats page then costs what it shows, not what the client subscribed.
+ */
+export function summarize(c: Summarized, maxSubscriptions = Infinity): ConnectionSummary {
+  const subscriptions: ConnectionSummary['subscriptions'] = []
+  for (const s of c.subscriptions.values()) {
+    if (subscriptions.length >= maxSubscriptions) break
+    subscriptions.push({ sid: s.sid, subject: s.subject, queue: s.queue })
+  }
   return {
     id: c.id,
     name: c.name,
     ip: c.remoteAddress,
     subprotocol: c.subprotocol,
     connectedAt: c.connectedAt,
-    subscriptions: [...c.subscriptions.values()].map((s) => ({ sid: s.sid, subject: s.subject, queue: s.queue })),
+    subscriptions,
+    subscriptionCount: c.subscriptions.size,
     pendingBytes: c.pendingBytes,
     msgsIn: c.msgsIn,
     bytesIn: c.bytesIn,

@@ -9,6 +9,9 @@
  * application keeps its routes and mounts ours only if it wants to (`monitoring.handle`).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { ErrorCode } from '../../shared/errors.ts'
+import { httpCredentials, type Authenticator, type Identity } from '../security/auth.ts'
+import type { Admission } from './admission.ts'
 import { VERSION } from '../version.ts'
 
 /** What the routes may read from the broker: its config (the broker passes `this.config`). */
@@ -64,4 +67,40 @@ export function send(res: ServerResponse, status: number, type: string, body: st
   const bytes = typeof body === 'string' ? Buffer.from(body) : body
   res.writeHead(status, { 'Content-Type': type, 'Content-Length': String(bytes.byteLength), 'Cache-Control': 'no-store', ...headers })
   res.end(res.req?.method === 'HEAD' ? undefined : bytes)
+}
+
+/** Who sent an HTTP request: an identity, or a refusal saying whether a credential was presented at all. */
+export type HttpAuthentication = { ok: true; identity: Identity } | { ok: false; presented: boolean }
+
+/**
+ * Checks a request's `Authorization` header (Bearer token or JWT, Basic user:password) with the broker's
+ * authenticator, so a password costs its scrypt hash and the application's `authenticate` hook sees the request.
+ * A wrong credential is answered only after the address's auth brake (admission.ts: from the fourth failure in a
+ * minute, 100 ms doubling to 5 s); a missing one at once, since nothing was guessed. With `auth` off everyone is
+ * unrestricted.
+ */
+export async function authenticateHttp(req: IncomingMessage, auth: Authenticator, admission: Admission): Promise<HttpAuthentication> {
+  if (!auth.required) return { ok: true, identity: { user: '', permissions: null, expiresAt: null } }
+  const creds = httpCredentials(req.headers.authorization)
+  if (creds === null) return { ok: false, presented: false }
+  let identity: Identity | null = null
+  try {
+    identity = await auth.authenticate(creds, req)
+  } catch {
+    identity = null // authenticate() never throws for bad credentials; anything else is a refusal too
+  }
+  if (identity !== null) return { ok: true, identity }
+  const delay = admission.failureDelay(admission.clientAddress(req))
+  if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay).unref())
+  return { ok: false, presented: true }
+}
+
+/** The challenge of a 401 (RFC 6750 §3): `invalid_token` when a credential was presented and refused. */
+export function authChallenge(presented: boolean): string {
+  return presented ? 'Bearer realm="subwire", error="invalid_token"' : 'Bearer realm="subwire"'
+}
+
+/** Refuses a request the way a handshake is refused: the status, `X-Subwire-Error: <code>`, a one-line reason. */
+export function sendRefusal(res: ServerResponse, status: number, code: ErrorCode, reason: string, headers: Record<string, string> = {}): void {
+  sendText(res, status, `${code}: ${reason}\n`, { 'X-Subwire-Error': code, ...headers })
 }

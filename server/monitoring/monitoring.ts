@@ -5,12 +5,18 @@
  *
  * On a broker that owns its HTTP server the routes are served on the broker's port. A broker attached to an
  * application's server leaves that server's routes alone; mount ours with `monitoring.handle(req, res)`.
+ *
+ * With `auth` on, the data routes (`GUARDED`) need a credential whose identity has the `monitor` permission
+ * (or no restrictions): 401 `auth_failed` without one or with a wrong one, 403 `permission` without the right.
+ * The health probes stay open for load balancers, and so do the page's shell and script, which carry no data:
+ * the page asks for the credential and sends it with everything it loads.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Broker } from '../broker.ts'
 import { BrokerMetrics } from './metrics.ts'
 import { SysStats, type SysStatsOptions } from './sys-stats.ts'
-import { registerHttpHandler, requestPathname, send, sendJson, sendText } from '../edge/http-routes.ts'
+import { authChallenge, registerHttpHandler, requestPathname, send, sendJson, sendRefusal, sendText } from '../edge/http-routes.ts'
+import { canMonitor } from '../security/permissions.ts'
 import { monitorPageHtml } from './web/page-html.ts'
 import { monitorScript } from './web/assets.ts'
 import { VERSION } from '../version.ts'
@@ -38,6 +44,9 @@ export interface Monitoring {
 }
 
 type Route = (req: IncomingMessage, res: ServerResponse) => void | Promise<void>
+
+/** The routes that show connections, subjects and counters: only for a monitoring identity when `auth` is on. */
+export const GUARDED: ReadonlySet<string> = new Set(['/metrics', '/stats', '/stats/history'])
 
 /** The text a non-browser client gets at `/`. */
 function helpText(broker: Broker): string {
@@ -70,7 +79,7 @@ function routesFor(broker: Broker, sysStats: SysStats, metrics: BrokerMetrics, m
     ['/stats/history', (_req, res) => sendJson(res, 200, { samples: sysStats.history() })],
   ])
   routes.set('/', (req, res) => {
-    if (monitorPage && wantsHtml(req)) send(res, 200, 'text/html; charset=utf-8', monitorPageHtml(broker.config.path), {})
+    if (monitorPage && wantsHtml(req)) send(res, 200, 'text/html; charset=utf-8', monitorPageHtml(broker.config.path, broker.authRequired), {})
     else if (broker.config.path === '/') sendText(res, 426, helpText(broker), { Upgrade: 'websocket' })
     else sendText(res, 200, helpText(broker))
   })
@@ -92,15 +101,34 @@ export function attachMonitoring(broker: Broker, options: MonitoringOptions = {}
   const routes = routesFor(broker, sysStats, metrics, options.monitorPage ?? true)
   const log = broker.logger.child({ component: 'monitoring' })
 
+  /** Answers 401 or 403 and returns false unless the request comes from a monitoring identity. */
+  const allowed = async (req: IncomingMessage, res: ServerResponse): Promise<boolean> => {
+    const who = await broker.authenticateHttp(req)
+    if (!who.ok) {
+      log.debug({ url: req.url, presented: who.presented }, 'a monitoring request was refused: no valid credential')
+      sendRefusal(res, 401, 'auth_failed', who.presented ? 'authentication failed' : 'this endpoint needs a credential: Authorization: Bearer <token> (or Basic)', { 'WWW-Authenticate': authChallenge(who.presented) })
+      return false
+    }
+    if (!canMonitor(who.identity.permissions)) {
+      sendRefusal(res, 403, 'permission', `${who.identity.user === '' ? 'this identity' : who.identity.user} may not read the monitoring (it needs the monitor permission)`)
+      return false
+    }
+    return true
+  }
+
   const handle = (req: IncomingMessage, res: ServerResponse): boolean => {
-    const route = routes.get(requestPathname(req))
+    const path = requestPathname(req)
+    const route = routes.get(path)
     if (route === undefined) return false
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       sendText(res, 405, `${req.method ?? '?'} is not allowed here; use GET\n`, { Allow: 'GET, HEAD' })
       return true
     }
     Promise.resolve()
-      .then(() => route(req, res))
+      .then(async () => {
+        if (GUARDED.has(path) && !(await allowed(req, res))) return
+        await route(req, res)
+      })
       .catch((err: unknown) => {
         log.error({ err, url: req.url }, 'a monitoring route failed')
         if (!res.headersSent) sendText(res, 500, `${err instanceof Error ? err.message : String(err)}\n`)

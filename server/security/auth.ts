@@ -58,6 +58,28 @@ export interface AuthOptions {
 
 const SCRYPT = { N: 16384, r: 8, p: 1, keylen: 32 } as const
 
+const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/
+
+/**
+ * The credentials in a plain HTTP request's `Authorization` header (the monitoring endpoints, README
+ * "Security"): `Bearer <token>` (a configured token or a JWT) or `Basic <base64 of user:password>`. Null when
+ * there is no header; a malformed one or another scheme gives credentials that never pass (`{}`), so it is
+ * refused, and braked, like a wrong one.
+ * @example httpCredentials('Bearer s3cret-token') // { token: 's3cret-token' }
+ */
+export function httpCredentials(authorization: string | undefined): Credentials | null {
+  if (authorization === undefined || authorization === '') return null
+  const space = authorization.indexOf(' ')
+  const scheme = (space < 0 ? authorization : authorization.slice(0, space)).toLowerCase()
+  const value = space < 0 ? '' : authorization.slice(space + 1).trim()
+  if (value === '') return {}
+  if (scheme === 'bearer') return { token: value }
+  if (scheme !== 'basic' || !BASE64.test(value)) return {}
+  const decoded = Buffer.from(value, 'base64').toString('utf8')
+  const colon = decoded.indexOf(':')
+  return colon <= 0 ? {} : { user: decoded.slice(0, colon), password: decoded.slice(colon + 1) }
+}
+
 /**
  * Hashes a password for `auth.users` (scrypt, random salt). The result is self-describing:
  * `scrypt$N$r$p$salt$hash`, base64 parts.

@@ -25,6 +25,16 @@ export interface Permissions {
    * `true` means `{ max: 1, expiresMs: 60000 }`. @default true
    */
   allowResponses?: boolean | { max: number; expiresMs: number }
+  /**
+   * May read the broker's monitoring: `GET /stats`, `/stats/history`, `/metrics` (README "Security") and
+   * subscribe to `$SYS.>`. An unrestricted identity (no permissions at all) may too. @default false
+   */
+  monitor?: boolean
+}
+
+/** May this identity read the monitoring endpoints? `null` permissions are unrestricted. */
+export function canMonitor(permissions: Permissions | null): boolean {
+  return permissions === null || permissions.monitor === true
 }
 
 /** Does pattern `a` match every subject pattern `p` can match? */
@@ -95,10 +105,12 @@ export function validatePermissions(value: unknown, where = 'permissions'): Perm
       throw new SubwireError('bad_option', `${where}.allowResponses must be a boolean or { max, expiresMs } with positive integers`)
     }
   }
+  if (v.monitor !== undefined && typeof v.monitor !== 'boolean') throw new SubwireError('bad_option', `${where}.monitor must be a boolean`)
   return {
     publish: checkRules(v.publish, `${where}.publish`),
     subscribe: subscribe === undefined ? undefined : { ...subscribe, queues },
     allowResponses: ar as Permissions['allowResponses'],
+    ...(v.monitor === undefined ? {} : { monitor: v.monitor }),
   }
 }
 

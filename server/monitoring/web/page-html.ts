@@ -81,11 +81,15 @@ open that link to see why. The JSON behind this page is at <a href="stats">stats
 </main>
 `
 
-/** The page; `wsPath` is where the broker accepts WebSocket upgrades (the page connects back to it). */
-export function monitorPageHtml(wsPath: string): string {
+/**
+ * The page; `wsPath` is where the broker accepts WebSocket upgrades (the page connects back to it), and
+ * `authRequired` tells the script to ask for a credential before it loads anything.
+ */
+export function monitorPageHtml(wsPath: string, authRequired = false): string {
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="subwire-ws-path" content="${escapeHtml(wsPath)}">
+<meta name="subwire-auth" content="${authRequired ? 'required' : 'none'}">
 <link rel="icon" href="data:,"><title>subwire monitor</title><style>${STYLE}</style></head>
 <body data-version="${escapeHtml(VERSION)}">${BODY}<script type="module" src="monitor.js"></script></body></html>
 `
