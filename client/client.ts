@@ -129,7 +129,7 @@ export class Client implements OpSink, SubscriptionTableLink, Responder, Credent
 
   /**
    * Publishes to a topic and resolves once the broker stored it (a publisher confirm).
-   * @throws SubwireError `no_topic`, `topic_full`, `wrong_last_seq`, `max_payload`, `timeout`
+   * @throws SubwireError `no_topic`, `topic_full`, `wrong_last_seq`, `max_payload`, `timeout`, `permission` (at once)
    * @example const { seq, duplicate } = await c.publishAck('orders.eu.1', order, { msgId: order.id })
    */
   async publishAck(subject: string, data?: unknown, options: { msgId?: string; expectedLastSeq?: number; headers?: Record<string, string>; timeout?: number } = {}): Promise<{ topic: string; seq: number; duplicate: boolean }> {
@@ -154,7 +154,8 @@ export class Client implements OpSink, SubscriptionTableLink, Responder, Credent
 
   /**
    * Sends a request and waits for the first reply.
-   * @throws SubwireError `no_responders` at once when nothing listens, `timeout` when no reply comes in time
+   * @throws SubwireError `no_responders` at once when nothing listens, `permission` at once when the user may not
+   *   publish to `subject`, `timeout` when no reply comes in time
    * @example const r = await c.request('time.now', null, { timeout: 1000 }); console.log(r.data)
    */
   async request(subject: string, data?: unknown, options: RequestOptions = {}): Promise<Msg> {
@@ -278,6 +279,8 @@ export class Client implements OpSink, SubscriptionTableLink, Responder, Credent
       const sub = this.#subs.refuse(ref, err)
       if (sub !== undefined) { this.reportError(err, sub.subject); return }
     }
+    // A refused request or publishAck fails at once, not at its timeout (requests.ts `refuse`).
+    if (typeof ref === 'string' && err.code === 'permission' && this.#requests.refuse(ref, err)) return
     this.reportError(err, typeof ref === 'string' ? ref : undefined)
   }
 

@@ -102,6 +102,28 @@ export class Requests {
     }
   }
 
+  /**
+   * Fails the oldest request in flight on `subject` with `err`: the broker refused its PUB (ERR `permission`,
+   * ref = the subject) and will never route it, so waiting for the timeout would only say `timeout` later.
+   * Returns false when no request on `subject` is in flight (the ERR was for a plain publish).
+   *
+   * The broker answers a connection's ops in order and refuses by subject, so the oldest request on the
+   * subject is the one refused; a plain publish to the same subject refused in between settles it a little
+   * earlier, with the answer its own ERR would have given. It is not exact only across a re-authentication
+   * that widens the rights: the ERR of a publish sent before it can fail a request on that subject sent after.
+   * The scan runs on ERRs only (rare), so a request costs nothing more.
+   */
+  refuse(subject: string, err: SubwireError): boolean {
+    for (const [token, p] of this.#pending) {
+      if (p.subject !== subject) continue
+      this.#pending.delete(token)
+      clearTimeout(p.timer)
+      p.reject(err)
+      return true
+    }
+    return false
+  }
+
   /** Fails one request (its PUB could not be sent). */
   cancel(reply: string, err: SubwireError): void {
     const token = reply.slice(this.prefix.length + 1)
