@@ -5,6 +5,7 @@ export { DEFAULT_PORT, type BrokerOptions, type BrokerConfig } from './options.t
 export { SubwireError, type ErrorCode } from '../shared/errors.ts'
 export { hashPassword, verifyPassword, type AuthOptions, type Credentials, type Identity } from './security/auth.ts'
 export { patternCovers, patternsIntersect, type Permissions, type SubjectRules } from './security/permissions.ts'
+export type { TopicRules } from './security/topic-rules.ts'
 export { attachMonitoring, type Monitoring, type MonitoringOptions } from './monitoring/monitoring.ts'
 export { SYS_SUBJECT, type ConnEvent, type HistorySample, type SysStatsOptions } from './monitoring/sys-stats.ts'
 export type { StatsReport } from './monitoring/stats-report.ts'

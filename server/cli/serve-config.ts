@@ -14,6 +14,7 @@ import type { LevelWithSilent } from 'pino'
 import { SubwireError } from '../../shared/errors.ts'
 import { DEFAULT_LIMITS } from '../../shared/protocol.ts'
 import { DEFAULT_PORT, type BrokerOptions } from '../options.ts'
+import { validatePermissions } from '../security/permissions.ts'
 import type { TopicConfig } from '../store/topic-store.ts'
 import { parseQuantity, QUANTITY_EXAMPLE } from './quantity.ts'
 import { TOPICS_SCHEMA } from './topic-options.ts'
@@ -248,7 +249,29 @@ export function readConfigFile(file: string): SourceValues {
     throw new SubwireError('bad_option', `the config file ${file} is not valid JSON: ${(cause as Error).message}`, { cause })
   }
   if (json === null || typeof json !== 'object' || Array.isArray(json)) throw new SubwireError('bad_option', `the config file ${file} must hold a JSON object`)
-  return validateSource(json as Record<string, unknown>, (k) => `${k} in ${file}`, [...OPTION_KEYS, ...FILE_ONLY_KEYS], ` (in ${file})`)
+  const values = validateSource(json as Record<string, unknown>, (k) => `${k} in ${file}`, [...OPTION_KEYS, ...FILE_ONLY_KEYS], ` (in ${file})`)
+  checkAuthPermissions(values.auth, ` (in ${file})`)
+  return values
+}
+
+/**
+ * The permissions of the file's `auth.tokens` and `auth.users` (including `topics.manage`), checked when the
+ * file is read so the error names it; the broker checks the rest of `auth` (and these again) at start.
+ */
+function checkAuthPermissions(auth: unknown, where: string): void {
+  for (const list of ['tokens', 'users'] as const) {
+    const entries = (auth as Record<string, unknown> | undefined)?.[list]
+    if (!Array.isArray(entries)) continue
+    for (const [i, entry] of entries.entries()) {
+      const permissions = typeof entry === 'object' && entry !== null ? (entry as Record<string, unknown>).permissions : undefined
+      if (permissions === undefined) continue
+      try {
+        validatePermissions(permissions, `auth.${list}[${i}].permissions`)
+      } catch (cause) {
+        throw new SubwireError('bad_option', `${(cause as Error).message}${where}`, { cause })
+      }
+    }
+  }
 }
 
 /** The options set through `SUBWIRE_*` variables (others, such as SUBWIRE_URL, are not this command's). */

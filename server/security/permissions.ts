@@ -8,6 +8,7 @@
  */
 import { SubwireError } from '../../shared/errors.ts'
 import { subjectProblem } from '../../shared/subject.ts'
+import { checkTopicRules, type TopicRules } from './topic-rules.ts'
 
 /** Allow and deny patterns for one kind of operation. */
 export interface SubjectRules {
@@ -25,6 +26,11 @@ export interface Permissions {
    * `true` means `{ max: 1, expiresMs: 60000 }`. @default true
    */
   allowResponses?: boolean | { max: number; expiresMs: number }
+  /**
+   * Topic administration (`$SW.TOPIC.*`, `c.topics.*`): names of the topics it may create, update, purge and
+   * delete (README "Security"). Publish rules do not grant it. @default no topic
+   */
+  topics?: TopicRules
   /**
    * May read the broker's monitoring: `GET /stats`, `/stats/history`, `/metrics` (README "Security") and
    * subscribe to `$SYS.>`. An unrestricted identity (no permissions at all) may too. @default false
@@ -106,10 +112,12 @@ export function validatePermissions(value: unknown, where = 'permissions'): Perm
     }
   }
   if (v.monitor !== undefined && typeof v.monitor !== 'boolean') throw new SubwireError('bad_option', `${where}.monitor must be a boolean`)
+  const topics = checkTopicRules(v.topics, `${where}.topics`)
   return {
     publish: checkRules(v.publish, `${where}.publish`),
     subscribe: subscribe === undefined ? undefined : { ...subscribe, queues },
     allowResponses: ar as Permissions['allowResponses'],
+    ...(topics === undefined ? {} : { topics }),
     ...(v.monitor === undefined ? {} : { monitor: v.monitor }),
   }
 }
