@@ -66,6 +66,8 @@ export const HEADER = {
   expectedLastSeq: 'Sw-Expected-Last-Seq',
   /** On a status reply: the error code. */
   error: '$error',
+  /** On a dead letter (`$DLQ.<topic>`): the subject the message was first published on (PROTOCOL §8.4). */
+  dlqSubject: 'Sw-Dlq-Subject',
 } as const
 
 /** Request subjects of the topic management API, answered by the broker (PROTOCOL §8.1). */

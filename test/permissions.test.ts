@@ -85,6 +85,90 @@ test('decides publish and delivery exactly as matching each allow and deny patte
   }), { numRuns: 2000 })
 })
 
+test('reserves $SYS, $DLQ, _INBOX and $SW: no wildcard grant or deny-only user covers them, a pattern naming them does', () => {
+  const DENY_ONLY = { deny: ['secret.>'] }
+  // [subscribe rules, subject or pattern, may receive/subscribe]
+  const rows: Array<[Permissions['subscribe'], string, boolean]> = [
+    [DENY_ONLY, '$SYS.stats', false],
+    [DENY_ONLY, '$DLQ.jobs', false],
+    [DENY_ONLY, '_INBOX.abc.1', false],
+    [DENY_ONLY, '$SW.TOPIC.LIST', false],
+    [DENY_ONLY, '$SYS.>', false],
+    [DENY_ONLY, '_INBOX.>', false],
+    [DENY_ONLY, 'orders.x', true],
+    [DENY_ONLY, '$SYSTEM.x', true],
+    [DENY_ONLY, 'x.$SYS', true],
+    [undefined, '$SYS.stats', false],
+    [undefined, 'orders.x', true],
+    [{ allow: ['>'] }, '$SYS.stats', false],
+    [{ allow: ['>'] }, '$DLQ.jobs', false],
+    [{ allow: ['*.>'] }, '_INBOX.abc.1', false],
+    [{ allow: ['*.stats'] }, '$SYS.stats', false],
+    [{ allow: ['*.>'] }, '$SW.TOPIC.LIST', false],
+    [{ allow: ['$SYS.>'] }, '$SYS.stats', true],
+    [{ allow: ['$SYS.>'] }, '$SYS.>', true],
+    [{ allow: ['$SYS.stats'] }, '$SYS.conn.connect', false],
+    [{ allow: ['$SYS.stats'] }, '$SYS.>', false],
+    [{ allow: ['$SYS.>'], deny: ['$SYS.conn.>'] }, '$SYS.conn.connect', false],
+    [{ allow: ['$SYS.>'], deny: ['$SYS.conn.>'] }, '$SYS.>', false],
+    [{ allow: ['_INBOX.>'] }, '_INBOX.abc.1', true],
+    [{ allow: ['_INBOX.>'] }, '_INBOX.*.>', true],
+    [{ allow: ['$DLQ.*'] }, '$DLQ.jobs', true],
+    [{ allow: ['$DLQ.*'] }, '$SYS.stats', false],
+  ]
+  for (const [rules, subject, allowed] of rows) {
+    const checker = new PermissionChecker({ subscribe: rules, publish: { allow: ['x'] } })
+    const what = `${JSON.stringify(rules)} ${subject}`
+    if (!subject.includes('*') && !subject.includes('>')) assert.is(checker.canReceive(subject), allowed, `receive: ${what}`)
+    assert.is(checker.subscribeRefusal(subject, null) === null, allowed, `subscribe: ${what}`)
+  }
+  // A pattern that starts with a wildcard may be subscribed; the reserved subjects it could match are refused on delivery.
+  assert.is(new PermissionChecker({ subscribe: { allow: ['>'] } }).subscribeRefusal('*.>', null), null)
+})
+
+test('admits $SYS to the monitor permission, and nothing else reserved', () => {
+  const checker = new PermissionChecker({ subscribe: { allow: ['orders.>'] }, monitor: true })
+  assert.ok(checker.canReceive('$SYS.stats'))
+  assert.is(checker.subscribeRefusal('$SYS.>', null), null)
+  assert.not.ok(checker.canReceive('$DLQ.jobs'))
+  assert.not.ok(checker.canReceive('_INBOX.abc.1'))
+  const denied = new PermissionChecker({ subscribe: { deny: ['$SYS.conn.>'] }, monitor: true })
+  assert.not.ok(denied.canReceive('$SYS.conn.connect'), 'deny still wins')
+  assert.ok(denied.canReceive('$SYS.stats'))
+})
+
+test('reserves $SYS, $DLQ and _INBOX for publishing: only the broker, a responder\'s allowance or a permission naming them writes there', () => {
+  const rows: Array<[Permissions['publish'], string, boolean]> = [
+    [{ deny: ['secret.>'] }, '$SYS.stats', false],
+    [{ deny: ['secret.>'] }, '$DLQ.jobs', false],
+    [{ deny: ['secret.>'] }, '_INBOX.abc.1', false],
+    [{ deny: ['secret.>'] }, '$SW.TOPIC.LIST', true], // the topic API has its own permission
+    [{ allow: ['>'] }, '_INBOX.abc.1', false],
+    [{ allow: ['>'] }, 'orders.x', true],
+    [{ allow: ['_INBOX.>'] }, '_INBOX.abc.1', true],
+    [{ allow: ['$DLQ.jobs'] }, '$DLQ.jobs', true],
+    [undefined, '$SYS.stats', false],
+  ]
+  for (const [rules, subject, allowed] of rows) {
+    assert.is(new PermissionChecker({ publish: rules }).canPublish(subject), allowed, `${JSON.stringify(rules)} ${subject}`)
+  }
+})
+
+test('delivers a dead letter only to those who may read the subject it was first published on', () => {
+  const checker = new PermissionChecker({ subscribe: { allow: ['$DLQ.>', 'jobs.>'], deny: ['jobs.secret.>'] } })
+  const rows: Array<[Record<string, string> | null, boolean]> = [
+    [{ 'Sw-Dlq-Subject': 'jobs.public.1' }, true],
+    [{ 'Sw-Dlq-Subject': 'jobs.secret.1' }, false],
+    [{ 'Sw-Dlq-Subject': 'payroll.1' }, false],
+    [{ 'Sw-Dlq-Subject': 'jobs.*' }, false], // not a subject: refused
+    [{ 'Sw-Dlq-Subject': '' }, false],
+    [null, true], // published to $DLQ directly (needs a $DLQ publish grant): nobody's copy
+  ]
+  for (const [headers, allowed] of rows) assert.is(checker.canReceiveMessage('$DLQ.jobs', headers), allowed, JSON.stringify(headers))
+  assert.not.ok(new PermissionChecker({ subscribe: { deny: ['x'] } }).canReceiveMessage('$DLQ.jobs', { 'Sw-Dlq-Subject': 'jobs.public.1' }), '$DLQ itself is reserved')
+  assert.ok(checker.canReceiveMessage('jobs.public.1', { 'Sw-Dlq-Subject': 'jobs.secret.1' }), 'the header means nothing outside $DLQ')
+})
+
 test('refuses wildcard subscriptions broader than the allow list', async () => {
   const { user } = await brokerWith({ subscribe: { allow: ['orders.eu.*'] } })
   const rows: Array<[string, string]> = [

@@ -287,7 +287,7 @@ export class Connection implements OpSink, OutboundEvents, TopicReceiver {
   deliver(sub: ServerSubscription, d: Delivery): boolean {
     // Every delivery path passes here, so a permission can never be bypassed by how a message got routed.
     if (this.session.restricted && !sub.ownInbox) {
-      if (!this.session.mayReceive(d.subject)) return false
+      if (!this.session.mayReceive(d.subject, d.headers)) return false
       if (d.reply !== null) this.session.noteRequest(d.reply)
     }
     const offered = offer(this.#outbound, this.#host.config.maxPendingBytes, sub, d)
@@ -302,7 +302,7 @@ export class Connection implements OpSink, OutboundEvents, TopicReceiver {
   deliverStored(sid: number, m: StoredMessage, deliveryCount: number): void {
     const sub = this.subscriptions.get(sid)
     if (sub === undefined || !sub.active) return
-    if (this.session.restricted && !this.session.mayReceive(m.subject)) return
+    if (this.session.restricted && !this.session.mayReceive(m.subject, m.headers)) return
     if (this.#outbound.storedMsg(sid, m, deliveryCount)) { this.msgsOut++; this.bytesOut += m.payload.length }
   }
 

@@ -5,8 +5,14 @@
  * subscription pattern is allowed only if every subject it could match is allowed: some allow pattern must
  * *cover* it and no deny pattern may *intersect* it, so `>` or `orders.>` can never widen
  * `allow: ['orders.eu.*']`. Checks on the publish and delivery paths are cached per connection.
+ *
+ * Reserved subjects (issue 17): the broker's own prefixes (`RESERVED`) are never covered by a wildcard grant
+ * (`>`, `*.>`) or by a deny-only user; only an allow pattern whose first token names the prefix literally
+ * admits them (`$DLQ.>`, `_INBOX.>`), and for `$SYS` also the `monitor` permission. A dead letter is a copy:
+ * it is readable only by those who could read the subject it was first published on (`Sw-Dlq-Subject`).
  */
 import { SubwireError } from '../../shared/errors.ts'
+import { DLQ_PREFIX, HEADER } from '../../shared/protocol.ts'
 import { subjectProblem } from '../../shared/subject.ts'
 import { checkTopicRules, type TopicRules } from './topic-rules.ts'
 
@@ -77,6 +83,31 @@ const DEFAULT_RESPONSES = { max: 1, expiresMs: 60_000 } as const
 const DECISION_CACHE = 1024
 /** Request inboxes (`_INBOX.<id>.<n>`, client/requests.ts). */
 const ONE_SHOT_PREFIX = '_INBOX.'
+const DLQ_SUBJECT_PREFIX = `${DLQ_PREFIX}.`
+const SYS_TOKEN = '$SYS'
+
+/**
+ * The reserved first tokens, per kind of operation (README "Security"). Receiving: `$SYS` (monitoring: every
+ * connection's name and address), `$DLQ` (copies of other subjects' messages), `_INBOX` (other connections'
+ * replies; a connection's own inbox needs no permission, inbox-registry.ts) and `$SW` (the broker's API).
+ * Publishing: `$SYS` and `$DLQ` (only the broker writes there, so monitors and dead-letter readers never see
+ * a forged report or copy) and `_INBOX` (a reply goes to an inbox through `allowResponses`, so nobody injects
+ * an answer into a request it never received). `$SW` publishes are the topic API's, checked there.
+ */
+export const RESERVED = {
+  receive: ['$SYS', '$DLQ', '_INBOX', '$SW'],
+  publish: ['$SYS', '$DLQ', '_INBOX'],
+} as const satisfies Record<string, readonly string[]>
+
+/** The reserved token `subject` (or pattern) starts with, or null. No allocation: it runs on cache misses. */
+export function reservedToken(subject: string, tokens: readonly string[]): string | null {
+  const c = subject.charCodeAt(0)
+  if (c !== 0x24 && c !== 0x5f) return null // every reserved token starts with '$' or '_'
+  for (const t of tokens) {
+    if (subject.startsWith(t) && (subject.length === t.length || subject.charCodeAt(t.length) === 0x2e)) return t
+  }
+  return null
+}
 
 function checkPatterns(list: unknown, where: string): string[] | undefined {
   if (list === undefined) return undefined
@@ -131,16 +162,30 @@ export function validatePermissions(value: unknown, where = 'permissions'): Perm
 class CompiledRules {
   readonly #allow: string[][] | null
   readonly #deny: string[][]
+  readonly #reserved: readonly string[]
+  /** The `monitor` permission admits `$SYS` (receive rules only). */
+  readonly #monitor: boolean
 
-  constructor(rules: SubjectRules) {
+  constructor(rules: SubjectRules, reserved: readonly string[], monitor: boolean) {
     this.#allow = rules.allow === undefined ? null : rules.allow.map((p) => p.split('.'))
     this.#deny = (rules.deny ?? []).map((p) => p.split('.'))
+    this.#reserved = reserved
+    this.#monitor = monitor
   }
 
-  /** Some allow matches `subject` (or there is no allow list) and no deny does. */
+  /**
+   * No deny matches `subject`, and some allow does (or there is no allow list). A reserved subject needs an
+   * allow whose first token is that reserved token itself: `>` or no allow list never admits it.
+   */
   allows(subject: string): boolean {
     for (const d of this.#deny) if (tokensMatch(d, subject)) return false
     const allow = this.#allow
+    const reserved = reservedToken(subject, this.#reserved)
+    if (reserved !== null) {
+      if (reserved === SYS_TOKEN && this.#monitor) return true
+      if (allow !== null) for (const a of allow) if (a[0] === reserved && tokensMatch(a, subject)) return true
+      return false
+    }
     if (allow === null) return true
     for (const a of allow) if (tokensMatch(a, subject)) return true
     return false
@@ -164,16 +209,21 @@ function tokensMatch(pattern: string[], subject: string): boolean {
 }
 
 const ALLOW_ALL: Pick<CompiledRules, 'allows'> = { allows: () => true }
+const NO_RULES: SubjectRules = {}
 
-function compile(rules: SubjectRules | undefined): Pick<CompiledRules, 'allows'> {
-  return rules === undefined ? ALLOW_ALL : new CompiledRules(rules)
-}
-
-/** A pattern is allowed when an allow covers it (or there is no allow list) and no deny intersects it. */
-function allowsPattern(rules: SubjectRules | undefined, pattern: string): boolean {
-  if (rules === undefined) return true
-  if (rules.deny?.some((d) => patternsIntersect(d, pattern)) === true) return false
-  return rules.allow === undefined || rules.allow.some((a) => patternCovers(a, pattern))
+/**
+ * A pattern is allowed when an allow covers it (or there is no allow list) and no deny intersects it; a
+ * pattern under a reserved token needs an allow naming that token (or, for `$SYS`, `monitor`). Patterns that
+ * start with a wildcard may be subscribed: the reserved subjects they could match are refused on delivery.
+ */
+function allowsPattern(rules: SubjectRules | undefined, pattern: string, monitor: boolean): boolean {
+  const reserved = reservedToken(pattern, RESERVED.receive)
+  if (rules?.deny?.some((d) => patternsIntersect(d, pattern)) === true) return false
+  if (reserved !== null) {
+    if (reserved === SYS_TOKEN && monitor) return true
+    return rules?.allow?.some((a) => reservedToken(a, [reserved]) === reserved && patternCovers(a, pattern)) === true
+  }
+  return rules?.allow === undefined || rules.allow.some((a) => patternCovers(a, pattern))
 }
 
 /**
@@ -189,9 +239,10 @@ class CompiledPermissions {
   readonly receive = new Map<string, boolean>()
 
   constructor(permissions: Permissions) {
-    this.publishRules = compile(permissions.publish)
-    this.receiveRules = compile(permissions.subscribe)
-    this.queueRules = compile(permissions.subscribe?.queues)
+    // Every restricted identity has rules for both, even if it names none: the reserved subjects need them.
+    this.publishRules = new CompiledRules(permissions.publish ?? NO_RULES, RESERVED.publish, false)
+    this.receiveRules = new CompiledRules(permissions.subscribe ?? NO_RULES, RESERVED.receive, permissions.monitor === true)
+    this.queueRules = permissions.subscribe?.queues === undefined ? ALLOW_ALL : new CompiledRules(permissions.subscribe.queues, [], false)
   }
 }
 
@@ -244,9 +295,22 @@ export class PermissionChecker {
     return hit
   }
 
+  /**
+   * May this message be delivered: its subject, and for a dead letter (`$DLQ.<topic>`) also the subject the
+   * message was first published on, so a copy is readable only by those who could read the original. A
+   * `$DLQ` message without that header is nobody's copy; one whose header is not a subject is refused.
+   */
+  canReceiveMessage(subject: string, headers: Readonly<Record<string, string>> | null): boolean {
+    if (!this.canReceive(subject)) return false
+    if (!subject.startsWith(DLQ_SUBJECT_PREFIX)) return true
+    const original = headers?.[HEADER.dlqSubject]
+    if (original === undefined) return true
+    return subjectProblem(original, false) === null && this.canReceive(original)
+  }
+
   /** Why this connection may not subscribe to `pattern` (in `queue`), or null when it may. */
   subscribeRefusal(pattern: string, queue: string | null): string | null {
-    if (!allowsPattern(this.permissions.subscribe, pattern)) return `not allowed to subscribe to ${pattern}`
+    if (!allowsPattern(this.permissions.subscribe, pattern, this.permissions.monitor === true)) return `not allowed to subscribe to ${pattern}`
     if (queue !== null && !this.#compiled.queueRules.allows(queue)) return `not allowed to join queue group ${queue}`
     return null
   }

@@ -92,9 +92,12 @@ export class Session {
     return id !== null && this.#inboxes !== null && this.#inboxes.has(id)
   }
 
-  /** May a message on `subject` be delivered to it (every delivery path asks)? */
-  mayReceive(subject: string): boolean {
-    return this.#permissions === null || this.#permissions.canReceive(subject)
+  /**
+   * May a message on `subject` be delivered to it (every delivery path asks)? With its `headers`, a dead
+   * letter is also checked against the subject it was first published on.
+   */
+  mayReceive(subject: string, headers: Readonly<Record<string, string>> | null = null): boolean {
+    return this.#permissions === null || this.#permissions.canReceiveMessage(subject, headers)
   }
 
   /** Remembers that it received a request, so it may answer on `reply` (unless it may publish there anyway). */

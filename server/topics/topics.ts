@@ -233,20 +233,42 @@ export class Topics {
   }
 
   #pull(g: GroupRuntime): void {
-    let result: PullResult
-    try {
-      result = this.store.pull(g.topic, g.name)
-    } catch (err) {
-      this.#host.logger.error({ err, topic: g.topic, group: g.name }, 'work-queue pull failed')
-      return
+    // Pulled again while a member was handed what it may not read: the slots it freed take the next messages.
+    // Each round refuses distinct messages (a refused one waits or is settled), so the rounds end.
+    for (let refused = true; refused;) {
+      let result: PullResult
+      try {
+        result = this.store.pull(g.topic, g.name)
+      } catch (err) {
+        this.#host.logger.error({ err, topic: g.topic, group: g.name }, 'work-queue pull failed')
+        return
+      }
+      refused = false
+      for (const d of result.deliveries) {
+        const m = g.members.get(d.member)
+        if (m === undefined) continue
+        if (m.receiver.session.mayReceive(d.message.subject, d.message.headers)) m.receiver.deliverStored(m.sid, d.message, d.deliveryCount)
+        else { this.#refused(g, d.member, d.message); refused = true }
+      }
+      for (const dl of result.deadLetters) this.#deadLetter(g.topic, dl.message, dl.deliveryCount, dl.reason)
+      if (result.gap !== null) for (const m of g.members.values()) m.receiver.event(m.sid, 'gap', { from: result.gap.fromSeq, to: result.gap.toSeq, topic: g.topic })
     }
-    for (const d of result.deliveries) {
-      const m = g.members.get(d.member)
-      if (m !== undefined) m.receiver.deliverStored(m.sid, d.message, d.deliveryCount)
-    }
-    for (const dl of result.deadLetters) this.#deadLetter(g.topic, dl.message, dl.deliveryCount, dl.reason)
-    if (result.gap !== null) for (const m of g.members.values()) m.receiver.event(m.sid, 'gap', { from: result.gap.fromSeq, to: result.gap.toSeq, topic: g.topic })
     this.#arm(g)
+  }
+
+  /**
+   * A member was handed a message it may not read (a dead letter whose original subject it may not read,
+   * README "Security"): another member that may gets it after the ack wait; when no member may, it is settled
+   * for this group (counted as terminated) and never delivered. The topic still holds it.
+   */
+  #refused(g: GroupRuntime, member: string, m: StoredMessage): void {
+    for (const other of g.members.values()) {
+      if (other.receiver.session.mayReceive(m.subject, m.headers)) {
+        this.store.nak(g.topic, g.name, m.seq, member, this.store.groupInfo(g.topic, g.name).config.ackWaitMs)
+        return
+      }
+    }
+    this.store.term(g.topic, g.name, m.seq)
   }
 
   /** One timer per group, at its next ack deadline or redelivery. */
@@ -260,13 +282,16 @@ export class Topics {
 
   /** Moves a message that failed maxDeliver times to `$DLQ.<topic>`, saying why and how many attempts. */
   #deadLetter(topic: string, m: StoredMessage, attempts: number, reason: string): void {
+    // A dead letter of a dead letter keeps the first original subject: the copy stays exactly as hard to read
+    // as the message it copies (README "Security").
+    const original = m.subject.startsWith(`${DLQ_PREFIX}.`) ? (m.headers?.[HEADER.dlqSubject] ?? m.subject) : m.subject
     const headers: Record<string, string> = {
       ...(m.headers ?? {}),
       'Sw-Dlq-Reason': reason,
       'Sw-Dlq-Attempts': String(attempts),
       'Sw-Dlq-Topic': topic,
       'Sw-Dlq-Seq': String(m.seq),
-      'Sw-Dlq-Subject': m.subject,
+      [HEADER.dlqSubject]: original,
     }
     this.#host.logger.warn({ topic, seq: m.seq, attempts }, 'message dead-lettered')
     try {
