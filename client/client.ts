@@ -22,6 +22,7 @@ import { Outbound } from './outbound.ts'
 import { Pings } from './pings.ts'
 import { paceForClose } from './reconnect.ts'
 import { Requests } from './requests.ts'
+import { sanitizeInfo } from './server-info.ts'
 import { StatusHub, type Status } from './status.ts'
 import type { Subscription, SubscribeOptions } from './subscription.ts'
 import { SubscriptionTable, type SubscriptionTableLink } from './subscription-table.ts'
@@ -237,14 +238,12 @@ export class Client implements OpSink, SubscriptionTableLink, Responder, Credent
 
   onInfo(body: Record<string, WireValue>): void {
     const hs = this.#handshake
-    if (hs !== null && hs.phase === 'info') {
-      this.#info = body as unknown as Info
-      hs.onInfo()
-      return
-    }
-    this.#info = { ...(this.#info as Info), ...(body as unknown as Info) } // a later INFO updates limits
+    // Every number is held to its range (server-info.ts); a later INFO updates what it carries.
+    const first = hs !== null && hs.phase === 'info'
+    this.#info = sanitizeInfo(body, first ? null : this.#info)
+    if (first) { hs.onInfo(); return }
     // The answer to an authentication: CONNECT's (during the handshake) or AUTH's.
-    if ('authExpiresAt' in body) this.#credentials.accepted(body.authExpiresAt)
+    if ('authExpiresAt' in body) this.#credentials.accepted(this.#info.authExpiresAt)
   }
 
   onMsg(sid: number, subject: string, reply: string | null, headers: Record<string, string> | null, encoding: number,

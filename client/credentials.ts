@@ -8,6 +8,7 @@ import type { ConnectInfo } from '../shared/protocol.ts'
 import { CLIENT_STATE, type ClientState } from './client-state.ts'
 import { DEFAULT_CONNECT_TIMEOUT, type ConnectOptions } from './options.ts'
 import type { Outbound } from './outbound.ts'
+import { MIN_REFRESH_MS } from './server-info.ts'
 
 /** The credential fields of CONNECT and AUTH. */
 export type CredentialFields = Pick<ConnectInfo, 'token' | 'user' | 'password'>
@@ -55,17 +56,22 @@ export class Credentials {
   async reauthenticate(): Promise<void> {
     if (this.#link.state !== CLIENT_STATE.connected) throw new SubwireError('disconnected', 'not connected')
     if (this.#reauth !== null) throw new SubwireError('auth_failed', 'a re-authentication is already in progress')
-    const body = await this.read()
-    if (this.#link.state !== CLIENT_STATE.connected) throw new SubwireError('disconnected', 'not connected')
     return new Promise<void>((resolve, reject) => {
+      // One deadline for the token function and the server's answer: a token function that never settles
+      // fails the re-authentication instead of leaving it pending forever.
       const timer = setTimeout(() => this.#settle(new SubwireError('timeout', 'no answer to re-authentication')), this.#options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT)
-      this.#reauth = { resolve, reject, timer }
-      this.#outbound.auth(body)
+      const pending = { resolve, reject, timer }
+      this.#reauth = pending
+      this.read().then((body) => {
+        if (this.#reauth !== pending) return // timed out, or the connection was lost meanwhile
+        if (this.#link.state !== CLIENT_STATE.connected) this.#settle(new SubwireError('disconnected', 'not connected'))
+        else this.#outbound.auth(body)
+      }, (err: unknown) => { if (this.#reauth === pending) this.#settle(err as SubwireError) })
     })
   }
 
   /** The server accepted our credentials (an INFO with `authExpiresAt`: the answer to CONNECT or AUTH). */
-  accepted(expiresAt: unknown): void {
+  accepted(expiresAt: number | null | undefined): void {
     this.#scheduleRefresh(expiresAt)
     this.#settle(null)
   }
@@ -90,12 +96,16 @@ export class Credentials {
     else pending.reject(err)
   }
 
-  /** Schedules a refresh a little before `expiresAt` (20% of the lifetime left, between 1 s and 60 s early). */
-  #scheduleRefresh(expiresAt: unknown): void {
+  /**
+   * Schedules a refresh a little before `expiresAt` (20% of the lifetime left, between 1 s and 60 s early),
+   * never sooner than MIN_REFRESH_MS from now: a server that answers every AUTH with an expiry in the past
+   * (or a clock far off the server's) gets one AUTH a second, not a tight loop of token calls.
+   */
+  #scheduleRefresh(expiresAt: number | null | undefined): void {
     if (this.#refreshTimer !== null) { clearTimeout(this.#refreshTimer); this.#refreshTimer = null }
     if (typeof expiresAt !== 'number' || typeof this.#options.token !== 'function') return
     const left = expiresAt - Date.now()
-    const wait = Math.max(0, left - Math.min(60_000, Math.max(1000, left * 0.2)))
+    const wait = Math.max(MIN_REFRESH_MS, left - Math.min(60_000, Math.max(1000, left * 0.2)))
     this.#refreshTimer = setTimeout(() => {
       this.#refreshTimer = null
       this.#link.reauthenticate().catch((err: unknown) => this.#link.reportError(err instanceof SubwireError ? err : new SubwireError('auth_failed', String(err))))

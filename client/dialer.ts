@@ -7,6 +7,7 @@
 import { SubwireError } from '../shared/errors.ts'
 import { CLIENT_STATE, type ClientState } from './client-state.ts'
 import { backoffDelay, reconnectConfig, type ReconnectOptions, type ReconnectPace } from './reconnect.ts'
+import { MAX_RETRY_AFTER_MS, clampInt } from './server-info.ts'
 import type { StatusHub } from './status.ts'
 
 /** What the dialer asks of its client. */
@@ -49,9 +50,9 @@ export class Dialer {
     return this.#policy !== null
   }
 
-  /** Keeps a refused handshake's Retry-After hint (or null) for the next wait. */
+  /** Keeps a refused handshake's Retry-After hint (or null) for the next wait, at most MAX_RETRY_AFTER_MS. */
   retryAfter(ms: number | null): void {
-    this.#retryAfterMs = ms
+    this.#retryAfterMs = ms === null ? null : clampInt(ms, 0, MAX_RETRY_AFTER_MS, 0)
   }
 
   /** First connection: each URL once, in order; rejects with the last error if none accepts. */
@@ -110,7 +111,8 @@ export class Dialer {
 
   #sleep(ms: number): Promise<void> {
     return new Promise((resolve) => {
-      const timer = setTimeout(() => { this.#wakeSleeper = null; resolve() }, ms)
+      // Past 2^31 - 1 ms a timer fires at once (TimeoutOverflowWarning): a wait that long would be a hammer.
+      const timer = setTimeout(() => { this.#wakeSleeper = null; resolve() }, Math.min(ms, 2 ** 31 - 1))
       this.#wakeSleeper = () => { clearTimeout(timer); this.#wakeSleeper = null; resolve() }
     })
   }

@@ -1,0 +1,146 @@
+/**
+ * The client against a broken or hostile server (issue 17 §4): what a server announces is clamped, a slow
+ * `for await` reader holds a bounded queue, every failure ends in `disconnect` + reconnect, and misuse of a
+ * subscription is refused at once. The hostile servers are tiny `ws` servers (test/client/fake-server.ts) that
+ * speak just enough protocol (INFO, PONG to the client's PINGs) before doing the one bad thing each test is about.
+ */
+import { test } from 'uvu'
+import * as assert from 'uvu/assert'
+import { connect, type Client, type Status } from '../client/index.ts'
+import { SubwireError } from '../shared/errors.ts'
+import { PONG_BYTES, writeBodyOp, writeMsg, writePub } from '../shared/op-writer.ts'
+import { ENCODING, OP, PROTOCOL_VERSION } from '../shared/protocol.ts'
+import { FakeServer, frame, type FakeConn } from './client/fake-server.ts'
+import { cleanupAfterEach, sleep, startBroker, until, within } from './helpers.ts'
+import { collectGarbage } from './hostile/memory.ts'
+import { concat } from './hostile/wire.ts'
+
+const track = cleanupAfterEach(test)
+
+const fast = { reconnect: { initialDelayMs: 20, maxDelayMs: 100 } }
+
+/** 0xc1 is the one byte msgpack never uses: any frame holding it is malformed. */
+const GARBAGE = Uint8Array.of(0xc1)
+
+/** Records a client's status events as they come. */
+function recordStatus(c: Client): Status[] {
+  const seen: Status[] = []
+  void (async () => { for await (const s of c.status()) seen.push(s) })()
+  return seen
+}
+
+/**
+ * The status events of one client make sense as a state machine: `disconnect` only while connected,
+ * `reconnect` only while not, and each reconnect loop counts its attempts 1, 2, 3, … (a second loop running
+ * beside the first starts over at 1, and its connection is never closed).
+ */
+function assertOneReconnectLoop(events: Status[]): void {
+  let connected = true
+  let attempt = 0
+  for (const e of events) {
+    if (e.type === 'disconnect') {
+      assert.ok(connected, `a disconnect while not connected: ${events.map((x) => x.type).join(', ')}`)
+      connected = false
+      attempt = 0
+    } else if (e.type === 'reconnect') {
+      assert.ok(!connected, `a reconnect while connected: ${events.map((x) => x.type).join(', ')}`)
+      connected = true
+    } else if (e.type === 'reconnecting') {
+      assert.is(e.attempt, attempt + 1, `reconnect attempts ${events.filter((x) => x.type === 'reconnecting').map((x) => (x as { attempt: number }).attempt).join(', ')}`)
+      attempt = e.attempt
+    }
+  }
+}
+
+// ---- 1. what a server announces is clamped ----------------------------------------------------------------
+
+test('clamps the heartbeat a server announces, so 0, 1e12, NaN, a string or a negative number never floods it with PINGs', async () => {
+  const warnings: string[] = []
+  const onWarning = (w: Error): void => { warnings.push(w.name) }
+  process.on('warning', onWarning)
+  try {
+    const rows: Array<[unknown, number]> = [[0, 100], [1e12, 300_000], [Number.NaN, 20_000], ['5', 20_000], [-5, 100], [2.5, 100]]
+    await Promise.all(rows.map(async ([announced, expected]) => {
+      const server = track(await FakeServer.start({ info: () => ({ heartbeatMs: announced }) }))
+      const c = track(await within(3000, connect(server.url, fast), 'connect'))
+      assert.is(c.info?.heartbeatMs, expected, `heartbeatMs ${String(announced)}`)
+      await sleep(500)
+      // At the floor of 100 ms the client probes about five times in 500 ms; unclamped it was about 450.
+      assert.ok(server.pings <= 6, `heartbeatMs ${String(announced)}: ${server.pings} PINGs in 500 ms`)
+    }))
+    assert.equal(warnings.filter((w) => w === 'TimeoutOverflowWarning'), [])
+  } finally {
+    process.off('warning', onWarning)
+  }
+})
+
+test('sanitizes every limit a server announces in INFO, falling back to the default for a non-number', async () => {
+  const rows: Array<{ announced: Record<string, unknown>; expected: Record<string, unknown> }> = [
+    { announced: { maxPayload: Number.NaN, maxSubjectLength: 'long', maxFrame: null }, expected: { maxPayload: 1 << 20, maxSubjectLength: 256, maxFrame: 4 << 20 } },
+    { announced: { maxPayload: 0, maxSubjectLength: 0, maxFrame: -1 }, expected: { maxPayload: 1024, maxSubjectLength: 16, maxFrame: 64 * 1024 } },
+    { announced: { maxPayload: 1e15, maxSubjectLength: 1e9, maxFrame: 1e300 }, expected: { maxPayload: 64 << 20, maxSubjectLength: 4096, maxFrame: 256 << 20 } },
+    { announced: { maxPayload: 4096.7, serverId: 42, clientId: { x: 1 }, protocol: 'one' }, expected: { maxPayload: 4096, serverId: '', clientId: '', protocol: PROTOCOL_VERSION } },
+  ]
+  for (const { announced, expected } of rows) {
+    const server = track(await FakeServer.start({ info: () => announced }))
+    const c = track(await within(3000, connect(server.url, fast), 'connect'))
+    for (const [key, value] of Object.entries(expected)) assert.is((c.info as unknown as Record<string, unknown>)[key], value, `${key} from ${JSON.stringify(announced)}`)
+    // The checks built on them still work: a subject is accepted, a payload over the (clamped) limit is not.
+    c.subscribe('a.b')
+    assert.is(codeOfPublish(c, new Uint8Array((c.info?.maxPayload ?? 0) + 1)), 'max_payload')
+    assert.is(codeOfPublish(c, new Uint8Array(10)), 'no error')
+  }
+})
+
+function codeOfPublish(c: Client, data: Uint8Array): string {
+  try { c.publish('a.b', data) } catch (err) { return (err as SubwireError).code }
+  return 'no error'
+}
+
+test('sanitizes an INFO that updates the limits on a live connection, too', async () => {
+  const server = track(await FakeServer.start({
+    handshake: (conn) => conn.ws.send(concat(PONG_BYTES, frame((w) => writeBodyOp(w, OP.INFO, { maxPayload: -7, heartbeatMs: Number.NaN })))),
+  }))
+  const c = track(await within(3000, connect(server.url, fast), 'connect'))
+  await within(2000, c.flush(), 'flush')
+  assert.is(c.info?.maxPayload, 1024)
+  assert.is(c.info?.heartbeatMs, 20_000)
+})
+
+test('refreshes credentials at most once a second whatever authExpiresAt a server announces', async () => {
+  await Promise.all([0, Number.NaN, -1e12].map(async (expiresAt) => {
+    // Every answer to CONNECT or AUTH says the credentials expire at `expiresAt`.
+    const answer = (conn: FakeConn): void => { conn.ws.send(frame((w) => writeBodyOp(w, OP.INFO, { authExpiresAt: expiresAt }))) }
+    const server = track(await FakeServer.start({ handshake: (conn) => { conn.ws.send(PONG_BYTES); answer(conn) }, auth: answer }))
+    let calls = 0
+    const c = track(await within(3000, connect(server.url, { ...fast, token: () => `t${++calls}` }), 'connect'))
+    await sleep(1500)
+    // Unclamped, 0 and NaN each made about 750 token calls a second.
+    assert.ok(calls <= 3, `authExpiresAt ${expiresAt}: ${calls} token calls in 1.5 s`)
+    assert.is(c.state, 'connected')
+  }))
+})
+
+test('waits at most five minutes (plus jitter) when a refusing server asks for a Retry-After of years', async () => {
+  let refuse = false
+  let upgrades = 0
+  const server = track(await FakeServer.start({}, {
+    verifyClient: (_info: unknown, done: (ok: boolean, status?: number, message?: string, headers?: Record<string, string>) => void) => {
+      upgrades++
+      if (refuse) done(false, 503, 'busy', { 'Retry-After': '1000000000', 'X-Subwire-Error': 'limit' })
+      else done(true)
+    },
+  }))
+  const c = track(await within(3000, connect(server.url, fast), 'connect'))
+  const events = recordStatus(c)
+  refuse = true
+  server.conns[0].ws.close(1001, 'server_closing')
+  await until(2000, () => upgrades >= 2, 'the first reconnect attempt')
+  await sleep(300)
+  // Unclamped, the wait overflowed the timer into 1 ms and the client hammered the server.
+  assert.is(upgrades, 2, `${upgrades} handshakes in 300 ms`)
+  const waits = events.flatMap((e) => (e.type === 'reconnecting' ? [e.delayMs] : []))
+  assert.ok(waits.length >= 2 && waits[1] <= 450_000 && waits[1] >= 300_000, `waits ${waits.join(', ')}`)
+})
+
+test.run()
