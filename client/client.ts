@@ -5,7 +5,7 @@
  * The socket itself is transport.ts.
  */
 import { FrameDecoder } from '../shared/frame-decoder.ts'
-import type { OpSink } from '../shared/op-sink.ts'
+import { isEncoding, type OpSink } from '../shared/op-sink.ts'
 import { SubwireError, isErrorCode } from '../shared/errors.ts'
 import { CLOSE_CODE, DEFAULT_LIMITS, HEADER, PUB_FLAG, type Info } from '../shared/protocol.ts'
 import { assertPattern } from '../shared/subject.ts'
@@ -36,6 +36,8 @@ export class Client implements OpSink, SubscriptionTableLink, Responder, Credent
   #transport: Transport | null = null
   #info: Info | null = null
   #handshake: Handshake | null = null
+  /** Why the attempt under way lost its socket between its PONG and becoming the live connection. */
+  #lostEarly: SubwireError | null = null
   /** Every op this client sends goes through here: the tick's frame while connected, else the offline buffer. */
   readonly #outbound: Outbound
   readonly #pings: Pings
@@ -249,6 +251,8 @@ export class Client implements OpSink, SubscriptionTableLink, Responder, Credent
   onMsg(sid: number, subject: string, reply: string | null, headers: Record<string, string> | null, encoding: number,
     frame: Uint8Array, payloadStart: number, payloadEnd: number, seq: number, time: number, deliveryCount: number): void {
     this.#heartbeat.heard()
+    // A payload no decoder can read: the op cannot be trusted (as the broker treats a PUB, PROTOCOL §6).
+    if (!isEncoding(encoding)) throw new SubwireError('bad_payload', `unknown payload encoding ${encoding}`)
     this.#subs.deliver(sid, subject, reply, headers, encoding, frame, payloadStart, payloadEnd, seq, time, deliveryCount, this.#info)
   }
 
@@ -297,10 +301,17 @@ export class Client implements OpSink, SubscriptionTableLink, Responder, Credent
     return this.#dialer.dialFirst()
   }
 
-  /** One connection attempt: open, INFO, CONNECT + PING, PONG. */
+  /**
+   * One connection attempt: open, INFO, CONNECT + PING, PONG. A failed attempt's socket stops being the
+   * client's at once, so its close is the attempt's failure and never also a lost connection.
+   */
   #attempt(url: string): Promise<void> {
-    const hs = new Handshake(url, this.#options, this.#credentials, (failed) => { if (this.#handshake === failed) this.#handshake = null })
+    const hs = new Handshake(url, this.#options, this.#credentials, (failed) => {
+      if (this.#handshake === failed) this.#handshake = null
+      if (failed.transport !== null && this.#transport === failed.transport) this.#transport = null
+    })
     this.#handshake = hs
+    this.#lostEarly = null
     Transport.open(url, {
       onOpen: () => hs.opened(),
       onFrame: (bytes) => this.#onFrame(hs.transport, bytes),
@@ -308,6 +319,10 @@ export class Client implements OpSink, SubscriptionTableLink, Responder, Credent
         if (!hs.settled) {
           this.#dialer.retryAfter(refusal?.retryAfterMs ?? null)
           hs.reject(closeError(code, reason, error ?? `connection to ${url} closed during the handshake`, refusal))
+        } else if (hs.transport === this.#transport && this.#state !== CLIENT_STATE.connected && this.#state !== CLIENT_STATE.draining) {
+          // Lost after the PONG but before #onConnected (a bad frame in the PONG's read): the attempt fails.
+          this.#transport = null
+          this.#lostEarly = closeError(code, reason, error ?? `connection to ${url} closed right after the handshake`)
         } else {
           this.#onTransportClose(hs.transport, code, reason, error)
         }
@@ -330,14 +345,21 @@ export class Client implements OpSink, SubscriptionTableLink, Responder, Credent
     }
   }
 
-  /** After a handshake: subscriptions first (one write), then the offline buffer, then deferred flushes. */
-  #onConnected(): void {
+  /**
+   * After a handshake: subscriptions first (one write), then the offline buffer, then deferred flushes.
+   * Returns why the attempt failed after all when its socket is already gone (closed, or the client closed).
+   */
+  #onConnected(): SubwireError | null {
+    if (this.#transport === null || this.#state === CLIENT_STATE.closed) {
+      return this.#lostEarly ?? new SubwireError('connection_closed', 'the client was closed')
+    }
     this.#state = CLIENT_STATE.connected
     this.#subs.resubscribeAll(this.#info?.serverId)
     this.#outbound.restoreOffline()
     this.#pings.connected()
     this.#outbound.schedule()
     this.#heartbeat.start(this.#info?.heartbeatMs ?? DEFAULT_LIMITS.heartbeatMs)
+    return null
   }
 
   #onTransportClose(from: Transport | null, code: number, reason: string, error: string | null): void {

@@ -16,8 +16,8 @@ export interface DialerLink {
   state(): ClientState
   /** One connection attempt to `url`. */
   attempt(url: string): Promise<void>
-  /** An attempt succeeded: the client is connected. */
-  connected(): void
+  /** An attempt succeeded: the client is connected, or returns why not (its socket was lost meanwhile). */
+  connected(): SubwireError | null
   /** No attempt will succeed: the client closes with `err`. */
   giveUp(err: SubwireError): void
 }
@@ -63,8 +63,9 @@ export class Dialer {
       this.#serverIndex = i
       try {
         await this.#link.attempt(this.#servers[i])
-        this.#link.connected()
-        return
+        const lost = this.#link.connected()
+        if (lost === null) return
+        throw lost
       } catch (err) {
         lastError = err instanceof SubwireError ? err : new SubwireError('connection_refused', String(err), { cause: err })
       }
@@ -94,7 +95,8 @@ export class Dialer {
       try {
         await this.#link.attempt(this.server)
         if (this.#link.state() !== CLIENT_STATE.reconnecting) return
-        this.#link.connected()
+        const lost = this.#link.connected()
+        if (lost !== null) throw lost
         this.#status.emit({ type: 'reconnect', server: this.server })
         return
       } catch (err) {

@@ -2,7 +2,7 @@
  * The only file that touches a socket. It uses the global `WebSocket` in browsers and lazily loads `ws` in
  * Node (so bundlers for the browser never need it); a socket class can be injected for tests.
  */
-import { SUBPROTOCOL } from '../shared/protocol.ts'
+import { CLOSE_CODE, SUBPROTOCOL } from '../shared/protocol.ts'
 
 /** The WHATWG WebSocket surface the client relies on (browser `WebSocket` and `ws` both have it). */
 export interface WebSocketLike {
@@ -135,7 +135,11 @@ export class Transport {
       const data = ev.data
       if (data instanceof Uint8Array) t.#events.onFrame(data)
       else if (data instanceof ArrayBuffer) t.#events.onFrame(new Uint8Array(data))
-      // Text frames are not part of subwire.v1; the client decoder would refuse them anyway.
+      else {
+        // A text frame (or a Blob) on subwire.v1 is a protocol error (PROTOCOL §2), never a silent drop.
+        t.#lastError = 'the server sent a frame that is not binary'
+        t.close(CLOSE_CODE.protocol, 'protocol')
+      }
     }
     socket.onerror = (ev) => {
       t.#lastError = ev.message ?? (ev.error instanceof Error ? ev.error.message : 'WebSocket error')
@@ -180,7 +184,16 @@ export class Transport {
 
   /** Sends one frame (dropped when the socket is not open); a bound function, so it can be passed along. */
   readonly send = (bytes: Uint8Array): void => {
-    if (this.isOpen) (this.#socket as WebSocketLike).send(bytes)
+    if (!this.isOpen) return
+    try {
+      (this.#socket as WebSocketLike).send(bytes)
+    } catch (err) {
+      // A socket that refuses a write is as good as lost: close it, so the client reconnects.
+      this.#lastError = err instanceof Error ? err.message : String(err)
+      const s = this.#socket as WebSocketLike
+      this.#finish(1006, '')
+      try { s.close() } catch { /* already reported as lost */ }
+    }
   }
 
   /** Closes the socket; onClose follows (at once, if the socket never opened). */

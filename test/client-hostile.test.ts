@@ -143,4 +143,68 @@ test('waits at most five minutes (plus jitter) when a refusing server asks for a
   assert.ok(waits.length >= 2 && waits[1] <= 450_000 && waits[1] >= 300_000, `waits ${waits.join(', ')}`)
 })
 
+// ---- 3. every failure ends in disconnect + reconnect ------------------------------------------------------
+
+test('rejects connect() with protocol when a bad frame follows the handshake PONG in the same read, leaving no socket open', async () => {
+  const server = track(await FakeServer.start({ handshake: (conn) => conn.ws.send(concat(PONG_BYTES, GARBAGE)) }))
+  const err = await within(3000, connect(server.url, { reconnect: false }).then(() => null, (e: unknown) => e), 'connect to fail')
+  assert.instance(err, SubwireError)
+  assert.is((err as SubwireError).code, 'protocol')
+  await until(2000, () => server.open === 0, 'the socket to close')
+})
+
+/**
+ * What a hostile server does on one connection, in place of an honest handshake. In every row but one the
+ * client sees the failure before the connection goes live, so what was published meanwhile waits for the
+ * next connection. A socket closed after its PONG may go live first and take the publishes down with it:
+ * core publishes are at most once (README, Guarantees), so that row checks the flush only.
+ */
+const HOSTILE_HANDSHAKES: Array<[string, (conn: FakeConn) => void, ('carried' | 'at most once')?]> = [
+  ['a bad frame in the same read as the PONG', (conn) => conn.ws.send(concat(PONG_BYTES, GARBAGE))],
+  ['a bad frame right after the PONG', (conn) => { conn.ws.send(PONG_BYTES); conn.ws.send(GARBAGE) }],
+  ['an op only clients send, after the PONG', (conn) => conn.ws.send(concat(PONG_BYTES, frame((w) => writePub(w, 0, 'x', null, null, ENCODING.raw, new Uint8Array(1)))))],
+  ['a text frame after the PONG', (conn) => { conn.ws.send(PONG_BYTES); conn.ws.send('[7]') }],
+  ['a MSG with an unknown encoding after the PONG', (conn) => conn.ws.send(concat(PONG_BYTES, frame((w) => writeMsg(w, 1, 'x', null, null, 9, new Uint8Array(1)))))],
+  ['the socket closed right after the PONG', (conn) => { conn.ws.send(PONG_BYTES); conn.ws.terminate() }, 'at most once'],
+  ['the socket closed instead of the PONG', (conn) => conn.ws.close(4000, 'protocol')],
+  ['an ERR instead of the PONG', (conn) => conn.ws.send(frame((w) => { w.arrayHeader(4); w.uint(OP.ERR); w.str('auth_failed'); w.str('no'); w.nil() }))],
+  ['silence instead of the PONG (the handshake times out)', () => undefined],
+]
+
+for (const [what, hostile, publishes = 'carried'] of HOSTILE_HANDSHAKES) {
+  test(`ends in disconnect and one reconnect loop after ${what}; flush() and publishes carry over to the next connection`, async () => {
+    // Connection 0 is honest, 1 and 2 are hostile, 3 and later honest again.
+    const server = track(await FakeServer.start({ handshake: (conn) => (conn.n === 1 || conn.n === 2 ? hostile(conn) : conn.ws.send(PONG_BYTES)) }))
+    const c = track(await within(3000, connect(server.url, { ...fast, connectTimeoutMs: 200 }), 'connect'))
+    const events = recordStatus(c)
+    server.conns[0].ws.close(1001, 'server_closing')
+    await until(2000, () => events.some((e) => e.type === 'disconnect'), 'the client to notice')
+    const flushed = c.flush()
+    c.publish('carried.over', 1)
+    await within(5000, flushed, 'flush() on the next honest connection')
+    if (publishes === 'carried') await until(3000, () => server.conns.some((conn) => conn.pubs.includes('carried.over')), 'the publish on the next honest connection')
+    assert.is(c.state, 'connected')
+    assert.ok(server.conns.length >= 4, `${server.conns.length} connections`)
+    await within(2000, c.flush(), 'another flush')
+    await sleep(100)
+    assert.is(server.open, 1, 'one socket open, no second reconnect loop')
+    assertOneReconnectLoop(events)
+  })
+}
+
+test('stays connected and keeps delivering when a subscription callback throws', async () => {
+  const b = track(await startBroker())
+  const c = track(await connect(b.url))
+  const events = recordStatus(c)
+  let calls = 0
+  c.subscribe('throws', { callback: () => { calls++; throw new Error('user bug') } })
+  const s = c.subscribe('throws')
+  for (let i = 0; i < 3; i++) c.publish('throws', i)
+  await within(2000, c.flush(), 'flush')
+  assert.is(calls, 3)
+  assert.is(s.pending, 3)
+  assert.is(c.state, 'connected')
+  assert.ok(events.filter((e) => e.type === 'error').length === 3)
+})
+
 test.run()

@@ -1,9 +1,10 @@
 /**
  * `subwire stats`: the broker's report, from `GET /stats` on its HTTP port, or (when that is not served, e.g.
- * a broker attached to an application's server) from the next `$SYS.stats` message.
+ * a broker attached to an application's server) from the next `$SYS.stats` message. The token (`--token`,
+ * `SUBWIRE_TOKEN`) goes to both: as `Authorization: Bearer` over HTTP, in CONNECT over WebSocket.
  */
 import { SubwireError } from '../../shared/errors.ts'
-import type { StatsReport, TopicReport } from '../monitoring/stats-report.ts'
+import { CONNECTIONS_PAGE, MAX_CONNECTIONS_PAGE, type StatsReport, type TopicReport } from '../monitoring/stats-report.ts'
 import { SYS_SUBJECT } from '../monitoring/sys-stats.ts'
 import { bytes, compact, duration } from '../monitoring/web/app/format.ts'
 import { CLIENT_OPTIONS, CLIENT_OPTIONS_HELP, connectCommand, EXIT, parseCommand, parseMs, serverUrl, usageError, type CliIo } from './io.ts'
@@ -12,27 +13,48 @@ import { grouped } from './progress.ts'
 export const STATS_USAGE = `Usage: subwire stats [options]
 
 Prints the broker's server info, counters, rates, connections (with subscriptions and pending bytes), the
-most-subscribed subjects and topics. Reads GET /stats on the broker's port, else waits for $SYS.stats.
+most-subscribed subjects and topics. Reads GET /stats on the broker's port, else waits for $SYS.stats. A
+broker with auth on wants a token with the monitor permission (--token or SUBWIRE_TOKEN).
 
 Options:
   --json             print the report as JSON
+  --limit N          connections to list (at most ${MAX_CONNECTIONS_PAGE})   [default: ${CONNECTIONS_PAGE}]
+  --offset N         connections to skip first                [default: 0]
   --timeout MS       how long to wait for the broker         [default: 5000]
 ${CLIENT_OPTIONS_HELP}
 `
 
-/** `ws://host:port/path` → `http://host:port/stats`. */
-export function statsUrl(wsUrl: string): string {
+/** `ws://host:port/path` → `http://host:port/stats` (with `?limit=&offset=` when given). */
+export function statsUrl(wsUrl: string, page: { limit?: number; offset?: number } = {}): string {
   const u = new URL(wsUrl)
   u.protocol = u.protocol === 'wss:' ? 'https:' : 'http:'
   u.pathname = '/stats'
   u.search = ''
+  if (page.limit !== undefined) u.searchParams.set('limit', String(page.limit))
+  if (page.offset !== undefined) u.searchParams.set('offset', String(page.offset))
   return u.toString()
 }
 
-async function fromHttp(url: string, timeoutMs: number): Promise<StatsReport | null> {
+/**
+ * The report from `GET /stats`, or null when it is not served there (no answer, 404, not JSON). A refusal is an
+ * error: 401 `auth_failed` (no token, or a wrong one) and 403 `permission` (a token without monitor).
+ */
+async function fromHttp(url: string, token: string | undefined, timeoutMs: number): Promise<StatsReport | null> {
+  let res: Response
   try {
-    const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs), headers: { accept: 'application/json' } })
-    if (res.status !== 200 || !(res.headers.get('content-type') ?? '').includes('json')) return null
+    const headers: Record<string, string> = { accept: 'application/json', ...(token === undefined ? {} : { authorization: `Bearer ${token}` }) }
+    res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs), headers })
+  } catch {
+    return null
+  }
+  const refused = res.headers.get('x-subwire-error')
+  if (res.status === 401 || res.status === 403 || (res.status === 400 && refused === 'bad_option')) {
+    const code = res.status === 401 ? 'auth_failed' : res.status === 403 ? 'permission' : 'bad_option'
+    const hint = res.status === 401 ? (token === undefined ? ': the broker wants a token (--token or SUBWIRE_TOKEN)' : ': the token was refused') : ''
+    throw new SubwireError(code, `${url} answered ${res.status}${hint} (${(await res.text().catch(() => '')).trim()})`)
+  }
+  if (res.status !== 200 || !(res.headers.get('content-type') ?? '').includes('json')) return null
+  try {
     return await res.json() as StatsReport
   } catch {
     return null
@@ -95,8 +117,10 @@ export function statsText(r: StatsReport): string {
   out += `connections  ${r.connections}, subscriptions ${r.subscriptions}, pending ${bytes(r.pendingBytes)}, slow consumers ${r.totals.slowConsumers}${r.backpressure ? ', BACKPRESSURE' : ''}\n`
   if (r.connectionList !== undefined && r.connectionList.length > 0) {
     out += `\n${table(['CONNECTION', 'NAME', 'IP', 'SUBS', 'MSGS IN', 'MSGS OUT', 'PENDING', 'SUBJECTS'],
-      r.connectionList.map((c) => [c.id, c.name, c.ip, String(c.subscriptions.length), grouped(c.msgsIn), grouped(c.msgsOut), bytes(c.pendingBytes),
-        c.subscriptions.slice(0, 3).map((x) => (x.queue === null ? x.subject : `${x.subject} (${x.queue})`)).join(', ') + (c.subscriptions.length > 3 ? ', …' : '')]))}`
+      r.connectionList.map((c) => [c.id, c.name, c.ip, grouped(c.subscriptions), grouped(c.msgsIn), grouped(c.msgsOut), bytes(c.pendingBytes),
+        c.subjects.slice(0, 3).map((x) => (x.queue === null ? x.subject : `${x.subject} (${x.queue})`)).join(', ') + (c.subscriptions > 3 ? ', …' : '')]))}`
+    const page = r.connectionPage
+    if (page !== undefined && page.total > r.connectionList.length) out += `(connections ${page.offset + 1}–${page.offset + r.connectionList.length} of ${grouped(page.total)})\n`
   }
   if (r.topSubscriptions.length > 0) {
     out += `\n${table(['SUBJECT', 'SUBSCRIPTIONS', 'QUEUE GROUPS'], r.topSubscriptions.map((p) => [p.subject, String(p.subscriptions), p.queues.join(', ')]))}`
@@ -108,13 +132,25 @@ export function statsText(r: StatsReport): string {
   return out
 }
 
+/** A whole number from 0 to `max`. */
+function parseWhole(raw: string, flag: string, max: number): number {
+  const n = /^\d{1,15}$/.test(raw) ? Number(raw) : Number.NaN
+  if (!(n <= max)) throw usageError(`${flag} must be a whole number from 0 to ${max}, got ${JSON.stringify(raw)}`)
+  return n
+}
+
 export async function stats(args: string[], io: CliIo): Promise<number> {
-  const { values, positionals } = parseCommand(args, { ...CLIENT_OPTIONS, json: { type: 'boolean' }, timeout: { type: 'string' } })
+  const { values, positionals } = parseCommand(args, { ...CLIENT_OPTIONS, json: { type: 'boolean' }, timeout: { type: 'string' }, limit: { type: 'string' }, offset: { type: 'string' } })
   if (values.help === true) { io.out(STATS_USAGE); return EXIT.ok }
   if (positionals.length > 0) throw usageError(`unexpected arguments: ${positionals.join(' ')}`)
   const timeoutMs = parseMs(values.timeout, '--timeout', 5000)
   const url = serverUrl(values.server, io)
-  const report = (await fromHttp(statsUrl(url), timeoutMs)) ?? (await fromSys(url, io, values, timeoutMs))
+  const page = {
+    ...(values.limit === undefined ? {} : { limit: parseWhole(values.limit, '--limit', MAX_CONNECTIONS_PAGE) }),
+    ...(values.offset === undefined ? {} : { offset: parseWhole(values.offset, '--offset', Number.MAX_SAFE_INTEGER) }),
+  }
+  const token = values.token ?? io.env.SUBWIRE_TOKEN
+  const report = (await fromHttp(statsUrl(url, page), token, timeoutMs)) ?? (await fromSys(url, io, values, timeoutMs))
   io.out(values.json === true ? `${JSON.stringify(report, null, 2)}\n` : statsText(report))
   return EXIT.ok
 }

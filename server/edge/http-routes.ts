@@ -9,7 +9,7 @@
  * application keeps its routes and mounts ours only if it wants to (`monitoring.handle`).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import type { ErrorCode } from '../../shared/errors.ts'
+import { SubwireError, type ErrorCode } from '../../shared/errors.ts'
 import { httpCredentials, type Authenticator, type Identity } from '../security/auth.ts'
 import type { Admission } from './admission.ts'
 import { VERSION } from '../version.ts'
@@ -71,6 +71,31 @@ export function send(res: ServerResponse, status: number, type: string, body: st
 
 /** Who sent an HTTP request: an identity, or a refusal saying whether a credential was presented at all. */
 export type HttpAuthentication = { ok: true; identity: Identity } | { ok: false; presented: boolean }
+
+/** A broker's check of HTTP credentials, for routes that need one (the monitoring's). */
+export interface HttpAuth {
+  /** True when `auth` is configured: requests then need a credential. */
+  readonly required: boolean
+  authenticate(req: IncomingMessage): Promise<HttpAuthentication>
+}
+
+/** Keyed by the broker's config object, like the handlers: the broker's authenticator and admission, in one check. */
+const auths = new WeakMap<HttpRouteContext, HttpAuth>()
+
+/** Called by the broker once: HTTP routes check credentials with its authenticator and its auth brake. */
+export function registerHttpAuth(ctx: HttpRouteContext, auth: Authenticator, admission: Admission): void {
+  auths.set(ctx, { get required() { return auth.required }, authenticate: (req) => authenticateHttp(req, auth, admission) })
+}
+
+/**
+ * The credential check of the broker with this config.
+ * @throws SubwireError `bad_option` for a config no broker registered (fails closed)
+ */
+export function httpAuthFor(ctx: HttpRouteContext): HttpAuth {
+  const auth = auths.get(ctx)
+  if (auth === undefined) throw new SubwireError('bad_option', 'this config belongs to no broker: HTTP credentials cannot be checked')
+  return auth
+}
 
 /**
  * Checks a request's `Authorization` header (Bearer token or JWT, Basic user:password) with the broker's

@@ -15,11 +15,13 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Broker } from '../broker.ts'
 import { BrokerMetrics } from './metrics.ts'
 import { SysStats, type SysStatsOptions } from './sys-stats.ts'
-import { authChallenge, registerHttpHandler, requestPathname, send, sendJson, sendRefusal, sendText } from '../edge/http-routes.ts'
+import { authChallenge, httpAuthFor, registerHttpHandler, requestPathname, send, sendJson, sendRefusal, sendText, type HttpAuth } from '../edge/http-routes.ts'
 import { canMonitor } from '../security/permissions.ts'
 import { monitorPageHtml } from './web/page-html.ts'
 import { monitorScript } from './web/assets.ts'
 import { VERSION } from '../version.ts'
+import { SubwireError } from '../../shared/errors.ts'
+import { CONNECTIONS_PAGE, MAX_CONNECTIONS_PAGE } from './stats-report.ts'
 
 /** Options of `attachMonitoring()`. */
 export interface MonitoringOptions {
@@ -35,6 +37,8 @@ export interface MonitoringOptions {
 export interface Monitoring {
   readonly sysStats: SysStats
   readonly metrics: BrokerMetrics
+  /** True when the data routes ask for a credential (the broker has `auth` on). */
+  readonly authRequired: boolean
   /**
    * Answers a request for one of the monitoring routes and returns true; returns false for any other path.
    * @example app.use((req, res, next) => { if (!monitoring.handle(req, res)) next() })
@@ -56,18 +60,35 @@ function helpText(broker: Broker): string {
     'GET /healthz        liveness: 200 while the process serves',
     'GET /readyz         readiness: 200 when ready, 503 while starting or draining',
     'GET /metrics        Prometheus text format',
-    'GET /stats          JSON: server, counters, rates, connections with their subscriptions',
+    `GET /stats          JSON: server, counters, rates, connections (?limit=, at most ${MAX_CONNECTIONS_PAGE}, &offset=) with their subscriptions`,
     'GET /stats/history  JSON: the last minutes of per-second samples',
     'GET /               the web monitor (in a browser)',
     '',
   ].join('\n')
 }
 
+/**
+ * The page of connections `GET /stats?limit=&offset=` asks for.
+ * @throws SubwireError `bad_option` for a value that is not a whole number in range, or one given twice
+ */
+export function statsPage(req: IncomingMessage): { offset: number; limit: number } {
+  const query = new URL(req.url ?? '/', 'http://localhost').searchParams
+  const read = (name: string, fallback: number, max: number): number => {
+    const values = query.getAll(name)
+    if (values.length === 0) return fallback
+    const raw = values[0] ?? ''
+    const n = /^\d{1,15}$/.test(raw) ? Number(raw) : Number.NaN
+    if (values.length > 1 || !(n <= max)) throw new SubwireError('bad_option', `${name} must be a whole number from 0 to ${max}, given once; got ${values.join(', ')}`)
+    return n
+  }
+  return { offset: read('offset', 0, Number.MAX_SAFE_INTEGER), limit: read('limit', CONNECTIONS_PAGE, MAX_CONNECTIONS_PAGE) }
+}
+
 function wantsHtml(req: IncomingMessage): boolean {
   return (req.headers.accept ?? '').includes('text/html')
 }
 
-function routesFor(broker: Broker, sysStats: SysStats, metrics: BrokerMetrics, monitorPage: boolean): Map<string, Route> {
+function routesFor(broker: Broker, httpAuth: HttpAuth, sysStats: SysStats, metrics: BrokerMetrics, monitorPage: boolean): Map<string, Route> {
   const routes = new Map<string, Route>([
     ['/healthz', (_req, res) => sendText(res, 200, `ok (${broker.state})\n`)],
     ['/readyz', (_req, res) => {
@@ -75,11 +96,21 @@ function routesFor(broker: Broker, sysStats: SysStats, metrics: BrokerMetrics, m
       else sendText(res, 503, `not ready: ${broker.state}\n`)
     }],
     ['/metrics', async (_req, res) => send(res, 200, metrics.contentType, await metrics.text(), {})],
-    ['/stats', (_req, res) => sendJson(res, 200, sysStats.report(true))],
+    ['/stats', (req, res) => {
+      let page: { offset: number; limit: number }
+      try {
+        page = statsPage(req)
+      } catch (err) {
+        if (!(err instanceof SubwireError)) throw err
+        sendRefusal(res, 400, err.code, err.message)
+        return
+      }
+      sendJson(res, 200, sysStats.report(page))
+    }],
     ['/stats/history', (_req, res) => sendJson(res, 200, { samples: sysStats.history() })],
   ])
   routes.set('/', (req, res) => {
-    if (monitorPage && wantsHtml(req)) send(res, 200, 'text/html; charset=utf-8', monitorPageHtml(broker.config.path, broker.authRequired), {})
+    if (monitorPage && wantsHtml(req)) send(res, 200, 'text/html; charset=utf-8', monitorPageHtml(broker.config.path, httpAuth.required), {})
     else if (broker.config.path === '/') sendText(res, 426, helpText(broker), { Upgrade: 'websocket' })
     else sendText(res, 200, helpText(broker))
   })
@@ -98,12 +129,13 @@ function routesFor(broker: Broker, sysStats: SysStats, metrics: BrokerMetrics, m
 export function attachMonitoring(broker: Broker, options: MonitoringOptions = {}): Monitoring {
   const sysStats = new SysStats(broker, options.sysStats)
   const metrics = new BrokerMetrics(broker)
-  const routes = routesFor(broker, sysStats, metrics, options.monitorPage ?? true)
+  const httpAuth = httpAuthFor(broker.config)
+  const routes = routesFor(broker, httpAuth, sysStats, metrics, options.monitorPage ?? true)
   const log = broker.logger.child({ component: 'monitoring' })
 
   /** Answers 401 or 403 and returns false unless the request comes from a monitoring identity. */
   const allowed = async (req: IncomingMessage, res: ServerResponse): Promise<boolean> => {
-    const who = await broker.authenticateHttp(req)
+    const who = await httpAuth.authenticate(req)
     if (!who.ok) {
       log.debug({ url: req.url, presented: who.presented }, 'a monitoring request was refused: no valid credential')
       sendRefusal(res, 401, 'auth_failed', who.presented ? 'authentication failed' : 'this endpoint needs a credential: Authorization: Bearer <token> (or Basic)', { 'WWW-Authenticate': authChallenge(who.presented) })
@@ -141,6 +173,7 @@ export function attachMonitoring(broker: Broker, options: MonitoringOptions = {}
   return {
     sysStats,
     metrics,
+    authRequired: httpAuth.required,
     handle,
     close() {
       unregister()

@@ -9,6 +9,7 @@
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks'
 import type { Broker } from '../broker.ts'
 import type { ConnectionSummary } from '../edge/broker-events.ts'
+import { SubwireError } from '../../shared/errors.ts'
 import {
   buildReport, ratesBetween, sampleCounters, SLOW_CONSUMER_HISTORY,
   type CounterSample, type ServerReport, type SlowConsumerReport, type StatsReport,
@@ -55,8 +56,21 @@ export interface ConnEvent {
 export interface SysStatsOptions {
   /** How often `$SYS.stats` is published and a history sample taken. @default 1000 */
   intervalMs?: number
-  /** Samples kept for `GET /stats/history`. @default 300 (five minutes at the default interval) */
+  /** Samples kept for `GET /stats/history`, at most `MAX_HISTORY` (about 150 bytes each in JSON). @default 300 (five minutes at the default interval) */
   historySize?: number
+}
+
+/** Most samples `GET /stats/history` may keep: an hour at the default interval, about 540 KB of JSON. */
+export const MAX_HISTORY = 3600
+/** Shortest `$SYS.stats` interval: each builds a report. */
+export const MIN_INTERVAL_MS = 10
+
+function checkedOption(value: number | undefined, fallback: number, min: number, max: number, name: string): number {
+  if (value === undefined) return fallback
+  if (!Number.isSafeInteger(value) || value < min || value > max) {
+    throw new SubwireError('bad_option', `sysStats.${name} must be an integer from ${min} to ${max}, got ${String(value)}`)
+  }
+  return value
 }
 
 /** Nanoseconds to milliseconds, to 0.01 ms. */
@@ -79,8 +93,8 @@ export class SysStats {
 
   constructor(broker: Broker, options: SysStatsOptions = {}) {
     this.#broker = broker
-    this.#intervalMs = options.intervalMs ?? 1000
-    this.#historySize = options.historySize ?? 300
+    this.#intervalMs = checkedOption(options.intervalMs, 1000, MIN_INTERVAL_MS, 2 ** 31 - 1, 'intervalMs')
+    this.#historySize = checkedOption(options.historySize, 300, 1, MAX_HISTORY, 'historySize')
     this.#previous = sampleCounters(broker)
     this.#lag = monitorEventLoopDelay({ resolution: 10 })
     this.#lag.enable()
@@ -99,14 +113,14 @@ export class SysStats {
     return [...this.#history]
   }
 
-  /** The current report; rates are those of the last interval. */
-  report(withConnections: boolean): StatsReport {
+  /** The current report, with a page of connections or none; rates are those of the last interval. */
+  report(connections: { offset: number; limit: number } | null = null): StatsReport {
     const report = buildReport(this.#broker, {
       startedAt: this.#startedAt,
       previous: null,
       slowConsumers: this.#slowConsumers,
       eventLoopLagMs: this.#lagMs,
-      withConnections,
+      connections,
     })
     const last = this.#history.at(-1)
     if (last !== undefined) report.rates = { published: last.published, delivered: last.delivered, bytesIn: last.bytesIn, bytesOut: last.bytesOut }
@@ -131,7 +145,7 @@ export class SysStats {
     const stats = this.#broker.stats()
     this.#history.push({ at: now.at, ...rates, connections: stats.connections, subscriptions: stats.subscriptions, slowConsumers: stats.slowConsumers })
     if (this.#history.length > this.#historySize) this.#history.shift()
-    if (this.#wanted(SYS_SUBJECT.stats)) this.#publish(SYS_SUBJECT.stats, this.report(false))
+    if (this.#wanted(SYS_SUBJECT.stats)) this.#publish(SYS_SUBJECT.stats, this.report(null))
   }
 
   #measureLag(): void {
@@ -157,7 +171,7 @@ export class SysStats {
       ip: conn.ip,
       subprotocol: conn.subprotocol,
       connectedAt: conn.connectedAt,
-      subscriptions: conn.subscriptions.length,
+      subscriptions: conn.subscriptionCount,
       pendingBytes: conn.pendingBytes,
       msgsIn: conn.msgsIn,
       msgsOut: conn.msgsOut,

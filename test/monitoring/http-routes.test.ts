@@ -72,7 +72,8 @@ test('stats lists connections with their subscriptions and pending bytes, and no
   assert.equal(report.topics, [])
   const conn = report.connectionList?.find((x) => x.name === 'stats-reader')
   assert.ok(conn !== undefined, 'the connection is listed')
-  assert.equal(conn.subscriptions.map((s) => [s.subject, s.queue]), [['orders.>', 'billing']])
+  assert.is(conn.subscriptions, 1)
+  assert.equal(conn.subjects.map((s) => [s.subject, s.queue]), [['orders.>', 'billing']])
   assert.type(conn.pendingBytes, 'number')
   assert.equal(report.topSubscriptions[0], { subject: 'orders.>', subscriptions: 1, queues: ['billing'] })
 })
@@ -93,7 +94,7 @@ test('stats has a row per topic: its subjects, fill against its limits, sequence
   const [audit, orders] = report.topics
   assert.equal(audit, {
     name: 'audit', subjects: ['audit.>'], messages: 0, capacity: null, bytes: 0, maxBytes: 4096,
-    firstSeq: 1, lastSeq: 0, firstTime: null, lastTime: null, consumers: [],
+    firstSeq: 1, lastSeq: 0, firstTime: null, lastTime: null, groups: 0, consumers: [],
   })
   assert.ok(orders !== undefined)
   assert.equal([orders.subjects, orders.messages, orders.capacity, orders.firstSeq, orders.lastSeq], [['orders.>', 'refunds.*'], 3, 100, 1, 3])

@@ -58,6 +58,12 @@ function topicBlock(t: TopicReport): HTMLElement {
   head.append(el('b', '', t.name), el('span', 'dim', t.subjects.join(', ')), el('span', 'seq dim', seq))
   block.append(head, fillBar('messages', t.messages, t.capacity, compact), fillBar('bytes', t.bytes, t.maxBytes, bytes))
   for (const g of t.consumers) block.append(groupLine(g))
+  if (t.groups > t.consumers.length) {
+    const more = document.createElement('div')
+    more.className = 'group'
+    more.textContent = `… and ${t.groups - t.consumers.length} more groups`
+    block.append(more)
+  }
   return block
 }
 
