@@ -8,7 +8,6 @@ import type { Router } from '../routing/router.ts'
 import type { BrokerConfig } from '../options.ts'
 import type { Authenticator } from '../security/auth.ts'
 import type { InboxRegistry } from '../security/inbox-registry.ts'
-import type { Session } from '../security/session.ts'
 import type { Topics } from '../topics/topics.ts'
 import type { FrameDecoder } from '../../shared/frame-decoder.ts'
 import type { DecodeLimits } from '../../shared/op-sink.ts'
@@ -36,7 +35,7 @@ export interface ConnectionHost<C> extends PublishHost, SubscriptionHost, LoginH
   readonly decodeLimits: DecodeLimits
   readonly logger: Logger
   readonly auth: Authenticator
-  readonly inboxes: InboxRegistry<Session> | null
+  readonly inboxes: InboxRegistry | null
   readonly topics: Topics
   info(clientId: string): object
   /** How long to hold back the answer to a failed authentication from this address (brute-force brake). */

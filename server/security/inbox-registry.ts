@@ -1,10 +1,29 @@
 /**
- * Who owns which reply inbox (`_INBOX.<id>.…`) while authentication is on: the first connection to subscribe
- * under an id owns it until it leaves, and nobody else may subscribe there. Inbox ids are random and stay the
- * same across a client's reconnects, so requests in flight survive a reconnect; snooping on another
- * connection's replies needs a wildcard over ids, which only an explicit permission admits.
+ * Who owns which reply inbox (`_INBOX.<id>.…`) while authentication is on. An inbox belongs to a *user* (the
+ * authenticated identity's name), not to a socket: the first connection to subscribe under an id claims it
+ * for its user, every connection of that user may subscribe there, and nobody else may. When the last of
+ * them lets go (unsubscribe, or the socket drops) the id stays reserved for that user for `INBOX_RESERVE_MS`,
+ * so a client that reconnects gets its inbox back and its requests in flight their replies, while another
+ * user who learnt the id (a responder sees it in every request) cannot claim it in the gap.
+ *
+ * Snooping on other inboxes needs a wildcard over ids, which only a permission naming `_INBOX` admits
+ * (permissions.ts), and inbox ids are never shown to other users (`maskInbox`, for /stats and `$SYS`).
  */
 export const INBOX_PREFIX = '_INBOX'
+
+/**
+ * How long an inbox stays reserved for its user after its last subscription went: longer than the client's
+ * largest reconnect backoff (10 s) plus a token refresh and a slow handshake, with room for a laptop that
+ * changes networks. A reservation lasts between this and twice this long.
+ */
+export const INBOX_RESERVE_MS = 120_000
+/**
+ * Most inboxes one user keeps reserved per reservation period (the SDK uses one per connection). Past it that
+ * user's released inboxes are free at once, so one user cannot fill the table.
+ */
+export const MAX_RESERVED_PER_USER = 1000
+/** Most reservations held at once (about 100 bytes each); past it the older half expires early. */
+export const MAX_RESERVED = 100_000
 
 /** The inbox id a pattern names (`_INBOX.<id>.…` with a literal id), or null. */
 export function inboxId(pattern: string): string | null {
@@ -15,22 +34,106 @@ export function inboxId(pattern: string): string | null {
   return id === '*' || id === '>' || id === '' ? null : id
 }
 
-export class InboxRegistry<Owner> {
-  readonly #owners = new Map<string, { owner: Owner; count: number }>()
+/** A subject with its inbox id hidden (`_INBOX.<id>.>` → `_INBOX.*.>`), for what other users may read. */
+export function maskInbox(subject: string): string {
+  const id = inboxId(subject)
+  return id === null ? subject : `${INBOX_PREFIX}.*${subject.slice(INBOX_PREFIX.length + 1 + id.length)}`
+}
 
-  /** Claims `id` for `owner` (counting subscriptions); false when another owner holds it. */
-  claim(id: string, owner: Owner): boolean {
-    const held = this.#owners.get(id)
-    if (held === undefined) { this.#owners.set(id, { owner, count: 1 }); return true }
-    if (held.owner !== owner) return false
-    held.count++
+/** Options of an inbox registry (the broker uses the defaults; tests pass a clock). */
+export interface InboxRegistryOptions {
+  /** @default INBOX_RESERVE_MS */
+  reserveMs?: number
+  /** @default Date.now */
+  now?: () => number
+}
+
+export class InboxRegistry {
+  /** Ids with subscriptions: the user and how many subscriptions (over all its connections) hold it. */
+  readonly #held = new Map<string, { readonly user: string; count: number }>()
+  /**
+   * Released ids, id → user, in two generations: releases go to `young`; after a reservation period `young`
+   * becomes `old` and the previous `old` is dropped whole. Every operation is O(1) (see session.ts Allowances
+   * for why a single Map trimmed from the front is not).
+   */
+  #young = new Map<string, string>()
+  #old = new Map<string, string>()
+  /** Reservations per user in `young`, for MAX_RESERVED_PER_USER. */
+  #youngPerUser = new Map<string, number>()
+  #youngSince: number
+  readonly #reserveMs: number
+  readonly #now: () => number
+
+  constructor(options: InboxRegistryOptions = {}) {
+    this.#reserveMs = options.reserveMs ?? INBOX_RESERVE_MS
+    this.#now = options.now ?? Date.now
+    this.#youngSince = this.#now()
+  }
+
+  /** Claims `id` for `user` (counting subscriptions); false when another user holds it or has it reserved. */
+  claim(id: string, user: string): boolean {
+    const held = this.#held.get(id)
+    if (held !== undefined) {
+      if (held.user !== user) return false
+      held.count++
+      return true
+    }
+    this.#age()
+    const reservedFor = this.#young.get(id) ?? this.#old.get(id)
+    if (reservedFor !== undefined) {
+      if (reservedFor !== user) return false
+      if (this.#young.delete(id)) this.#youngPerUser.set(user, (this.#youngPerUser.get(user) ?? 1) - 1)
+      else this.#old.delete(id)
+    }
+    this.#held.set(id, { user, count: 1 })
     return true
   }
 
-  /** Releases one claim of `id` by `owner`. */
-  release(id: string, owner: Owner): void {
-    const held = this.#owners.get(id)
-    if (held === undefined || held.owner !== owner) return
-    if (--held.count === 0) this.#owners.delete(id)
+  /** Releases one claim of `id` by `user`; the last one leaves it reserved for `user`. */
+  release(id: string, user: string): void {
+    const held = this.#held.get(id)
+    if (held === undefined || held.user !== user) return
+    if (--held.count > 0) return
+    this.#held.delete(id)
+    this.#reserve(id, user)
+  }
+
+  /** The user holding or reserving `id`, or null when anyone may claim it. */
+  ownerOf(id: string): string | null {
+    const held = this.#held.get(id)
+    if (held !== undefined) return held.user
+    this.#age()
+    return this.#young.get(id) ?? this.#old.get(id) ?? null
+  }
+
+  /** Reservations held now (for tests and stats). */
+  get reserved(): number {
+    return this.#young.size + this.#old.size
+  }
+
+  #reserve(id: string, user: string): void {
+    this.#age()
+    const n = this.#youngPerUser.get(user) ?? 0
+    if (n >= MAX_RESERVED_PER_USER) return
+    if (this.#young.size >= MAX_RESERVED / 2) this.#shift(this.#now())
+    this.#young.set(id, user)
+    this.#youngPerUser.set(user, n + 1)
+  }
+
+  /** Moves the generations on once a reservation period has passed (both, after two idle periods). */
+  #age(): void {
+    const now = this.#now()
+    const age = now - this.#youngSince
+    if (age < this.#reserveMs) return
+    // Every id in `young` was put there less than one period after #youngSince: past two, all have expired.
+    if (age >= 2 * this.#reserveMs) this.#young = new Map()
+    this.#shift(now)
+  }
+
+  #shift(now: number): void {
+    this.#old = this.#young
+    this.#young = new Map()
+    this.#youngPerUser = new Map()
+    this.#youngSince = now
   }
 }

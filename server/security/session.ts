@@ -1,6 +1,7 @@
 /**
  * What one connection is allowed to do: its identity, compiled permissions, the reply subjects it may answer
- * (allowResponses) and the inboxes it owns. The connection asks; this file decides.
+ * (allowResponses) and the inboxes it owns (by user, inbox-registry.ts). The connection asks; this file
+ * decides.
  */
 import type { Identity } from './auth.ts'
 import { INBOX_PREFIX, InboxRegistry, inboxId } from './inbox-registry.ts'
@@ -43,12 +44,15 @@ export class Session {
   #permissions: PermissionChecker | null = null
   /** Made on the first request that needs one (most connections never do). */
   #responses: Allowances | null = null
-  /** Inbox ids this connection holds, with their subscription counts; made on first use. */
-  #inboxes: Map<string, number> | null = null
+  /**
+   * Inbox ids this connection holds: the user it claimed each for (a re-authentication may change the user;
+   * a claim is released as it was made) and its subscription count. Made on first use.
+   */
+  #inboxes: Map<string, { readonly user: string; count: number }> | null = null
   /** Null when authentication is off: then inboxes are not guarded (development mode). */
-  readonly #registry: InboxRegistry<Session> | null
+  readonly #registry: InboxRegistry | null
 
-  constructor(registry: InboxRegistry<Session> | null) {
+  constructor(registry: InboxRegistry | null) {
     this.#registry = registry
   }
 
@@ -74,13 +78,20 @@ export class Session {
     return true
   }
 
+  /** The name inboxes are owned under (README "Security": an inbox is its user's). */
+  get #user(): string {
+    return this.identity?.user ?? ''
+  }
+
   /** Why it may not subscribe to `pattern`, or null; claims the inbox a literal `_INBOX.<id>` pattern names. */
   subscribeRefusal(pattern: string, queue: string | null): string | null {
     const id = this.#registry === null ? null : inboxId(pattern)
     if (id !== null) {
-      if (!(this.#registry as InboxRegistry<Session>).claim(id, this)) return `inbox ${INBOX_PREFIX}.${id} belongs to another connection`
-      this.#inboxes ??= new Map()
-      this.#inboxes.set(id, (this.#inboxes.get(id) ?? 0) + 1)
+      const user = this.#user
+      if (!(this.#registry as InboxRegistry).claim(id, user)) return `inbox ${INBOX_PREFIX}.${id} belongs to another user`
+      const mine = (this.#inboxes ??= new Map()).get(id)
+      if (mine === undefined) this.#inboxes.set(id, { user, count: 1 })
+      else mine.count++
       return null // a connection's own inbox needs no subscribe permission
     }
     return this.#permissions?.subscribeRefusal(pattern, queue) ?? null
@@ -108,14 +119,13 @@ export class Session {
     ;(this.#responses ??= new Allowances()).set(reply, { left: rule.max, until: Date.now() + rule.expiresMs })
   }
 
-  /** Releases the inbox claim of one subscription pattern. */
+  /** Releases the inbox claim of one subscription pattern (the id stays reserved for its user a while). */
   release(pattern: string): void {
     const id = inboxId(pattern)
     if (id === null || this.#registry === null) return
-    const n = this.#inboxes?.get(id)
-    if (n === undefined) return
-    if (n <= 1) this.#inboxes?.delete(id)
-    else this.#inboxes?.set(id, n - 1)
-    this.#registry.release(id, this)
+    const mine = this.#inboxes?.get(id)
+    if (mine === undefined) return
+    if (--mine.count <= 0) this.#inboxes?.delete(id)
+    this.#registry.release(id, mine.user)
   }
 }
