@@ -1,9 +1,13 @@
 /**
  * A push-to-pull queue: producers `push`, one consumer iterates with `for await`. Used for subscriptions'
- * messages and for status events. The queue keeps a moving head instead of `shift()`, which is O(n).
+ * messages and for status events. The queue keeps a moving head instead of `shift()`, which is O(n), and the
+ * cost the producer gave each queued item (a subscription's bytes), so the producer can bound what it holds.
  */
 export class Channel<T> implements AsyncIterableIterator<T> {
   #items: T[] = []
+  /** The cost of each queued item, beside `#items`. */
+  #costs: number[] = []
+  #bytes = 0
   #head = 0
   #waiter: ((r: IteratorResult<T>) => void) | null = null
   #failWaiter: ((err: unknown) => void) | null = null
@@ -26,7 +30,18 @@ export class Channel<T> implements AsyncIterableIterator<T> {
     return this.#ended
   }
 
-  push(item: T): void {
+  /** The sum of the costs of the queued items. */
+  get bytes(): number {
+    return this.#bytes
+  }
+
+  /** True while the consumer waits: the next item pushed goes straight to it and is never queued. */
+  get waiting(): boolean {
+    return this.#waiter !== null
+  }
+
+  /** Hands `item` to the waiting consumer, or queues it with its `cost`. */
+  push(item: T, cost = 0): void {
     if (this.#ended) return
     const waiter = this.#waiter
     if (waiter !== null) {
@@ -36,7 +51,22 @@ export class Channel<T> implements AsyncIterableIterator<T> {
       return
     }
     this.#items.push(item)
-    if (this.length > this.#limit) this.#head++
+    this.#costs.push(cost)
+    this.#bytes += cost
+    if (this.length > this.#limit) this.#take()
+  }
+
+  /** Removes the oldest queued item. */
+  #take(): T {
+    const value = this.#items[this.#head]
+    this.#items[this.#head] = undefined as T
+    this.#bytes -= this.#costs[this.#head++]
+    if (this.#head > 1024 && this.#head * 2 > this.#items.length) {
+      this.#items = this.#items.slice(this.#head)
+      this.#costs = this.#costs.slice(this.#head)
+      this.#head = 0
+    }
+    return value
   }
 
   /** Ends the iteration once the queued items are consumed; with an error, iteration then throws it. */
@@ -57,15 +87,7 @@ export class Channel<T> implements AsyncIterableIterator<T> {
   }
 
   next(): Promise<IteratorResult<T>> {
-    if (this.length > 0) {
-      const value = this.#items[this.#head]
-      this.#items[this.#head++] = undefined as T
-      if (this.#head > 1024 && this.#head * 2 > this.#items.length) {
-        this.#items = this.#items.slice(this.#head)
-        this.#head = 0
-      }
-      return Promise.resolve({ value, done: false })
-    }
+    if (this.length > 0) return Promise.resolve({ value: this.#take(), done: false })
     if (this.#ended) {
       if (this.#error !== null) { const e = this.#error; this.#error = null; return Promise.reject(e) }
       return Promise.resolve({ value: undefined, done: true })
@@ -79,6 +101,8 @@ export class Channel<T> implements AsyncIterableIterator<T> {
   return(): Promise<IteratorResult<T>> {
     this.#ended = true
     this.#items = []
+    this.#costs = []
+    this.#bytes = 0
     this.#head = 0
     const onReturn = this.#onReturn
     this.#onReturn = null

@@ -11,8 +11,12 @@ export type Status =
   | { type: 'error'; error: SubwireError; subject?: string }
   /** A replay could not deliver messages the topic no longer holds: `from`..`to` are lost. */
   | { type: 'gap'; subject: string; topic: string; from: number; to: number }
-  /** The broker dropped messages for a `drop_new` subscription that could not keep up. */
-  | { type: 'slow_consumer'; subject: string; dropped: number; total: number }
+  /**
+   * Messages of subscription `sid` were dropped because it could not keep up: by the broker (`source:
+   * 'broker'`, a `drop_new`/`drop_old`/`keep_latest` policy) or by this client (`source: 'client'`, a `for await`
+   * reader past `maxPending`/`maxPendingBytes`). `dropped` since the last report, `total` in all.
+   */
+  | { type: 'slow_consumer'; sid: number; subject: string; dropped: number; total: number; source: 'broker' | 'client' }
   | { type: 'close'; error: Error | null }
 
 /** Most events one slow status iterator holds before dropping its oldest. */

@@ -8,7 +8,8 @@ import type { WireValue } from '../shared/msgpack-reader.ts'
 import { Msg } from './message.ts'
 import type { Outbound } from './outbound.ts'
 import type { StatusHub } from './status.ts'
-import { Subscription, type SubscribeOptions, type SubscriptionOwner } from './subscription.ts'
+import { Subscription, type DropReporter, type SubscribeOptions, type SubscriptionOwner } from './subscription.ts'
+import { clampInt } from './server-info.ts'
 
 /** What the table asks of its client (`Client` implements it with its public members). */
 export interface SubscriptionTableLink extends SubscriptionOwner {
@@ -16,7 +17,7 @@ export interface SubscriptionTableLink extends SubscriptionOwner {
 }
 
 /** The subscriptions of one client, by sid (sids are never reused). */
-export class SubscriptionTable {
+export class SubscriptionTable implements DropReporter {
   readonly #subs = new Map<number, Subscription>()
   #nextSid = 1
   readonly #link: SubscriptionTableLink
@@ -41,7 +42,13 @@ export class SubscriptionTable {
     if (options.max !== undefined && !(Number.isSafeInteger(options.max) && options.max > 0)) {
       throw new SubwireError('bad_option', `max must be a positive integer, got ${String(options.max)}`)
     }
-    const sub = new Subscription(this.#link, this.#nextSid++, subject, options)
+    for (const key of ['maxPending', 'maxPendingBytes'] as const) {
+      const v = options[key]
+      if (v !== undefined && !((Number.isSafeInteger(v) || v === Number.POSITIVE_INFINITY) && v > 0)) {
+        throw new SubwireError('bad_option', `${key} must be a positive integer or Infinity, got ${String(v)}`)
+      }
+    }
+    const sub = new Subscription(this.#link, this, this.#nextSid++, subject, options)
     this.#subs.set(sub.sid, sub)
     if (connected) {
       this.#outbound.sub(sub, serverId)
@@ -95,21 +102,26 @@ export class SubscriptionTable {
     if (sub === undefined) return // unsubscribed while the message was on its way
     if (seq !== 0) sub.seqServer = (info as Info).serverId
     const extra = reply === null && headers === null && seq === 0 ? null : { reply, headers, seq, time, deliveryCount }
-    if (sub.deliver(new Msg(sub, subject, encoding, frame, payloadStart, payloadEnd, extra))) this.#end(sub, null)
+    if (sub.deliver(new Msg(sub, subject, encoding, frame, payloadStart, payloadEnd, extra), frame)) this.#end(sub, null)
   }
 
   /** A subscription event: reported on status() and, as an error code, to the subscription's callback. */
   onEvent(sid: number, type: string, data: Record<string, WireValue>): void {
     const sub = this.#subs.get(sid)
     if (sub === undefined) return
-    const n = (k: string): number => (typeof data[k] === 'number' ? data[k] as number : 0)
+    const n = (k: string): number => clampInt(data[k], 0, Number.MAX_SAFE_INTEGER, 0)
     if (type === 'gap') {
       this.#status.emit({ type: 'gap', subject: sub.subject, topic: typeof data.topic === 'string' ? data.topic : '', from: n('from'), to: n('to') })
       sub.notify(new SubwireError('gap', `messages ${n('from')}..${n('to')} of ${sub.subject} are no longer held`))
     } else if (type === 'slow_consumer') {
-      this.#status.emit({ type: 'slow_consumer', subject: sub.subject, dropped: n('dropped'), total: n('total') })
+      this.#status.emit({ type: 'slow_consumer', sid, subject: sub.subject, dropped: n('dropped'), total: n('total'), source: 'broker' })
       sub.notify(new SubwireError('slow_consumer', `${n('dropped')} messages on ${sub.subject} were dropped`))
     }
+  }
+
+  /** A `for await` reader's queue was full: `dropped` more messages are gone (Subscription.#enqueue). */
+  slowConsumer(sub: Subscription, dropped: number): void {
+    this.#status.emit({ type: 'slow_consumer', sid: sub.sid, subject: sub.subject, dropped, total: sub.dropped, source: 'client' })
   }
 
   /** A refused SUB: the subscription is dead on the server, so it ends here too. Returns it, if it existed. */

@@ -1,7 +1,20 @@
-/** A subscription on the client: where messages for one sid go, by callback or by `for await`. */
+/**
+ * A subscription on the client: where messages for one sid go, by callback or by `for await`. A `for await`
+ * reader's queue is bounded (`maxPending`, `maxPendingBytes`): past it new messages are dropped, counted and
+ * reported as `slow_consumer` status, like the broker's `drop_new` policy and NATS's pending limits.
+ */
 import { SubwireError } from '../shared/errors.ts'
 import { Channel } from './channel.ts'
 import type { Msg, MsgSource, Responder } from './message.ts'
+
+/** `SubscribeOptions.maxPending` when not given. */
+export const DEFAULT_SUB_MAX_PENDING = 65_536
+/** `SubscribeOptions.maxPendingBytes` when not given: as much as the broker holds for a whole connection. */
+export const DEFAULT_SUB_MAX_PENDING_BYTES = 8 * 1024 * 1024
+/** What a queued message costs beyond its subject, headers and frame: the Msg object and its slot, roughly. */
+const MSG_COST = 96
+/** Drops are reported at once, then at most once per this interval while they go on (as the broker does). */
+const REPORT_INTERVAL_MS = 1000
 
 /** Options of `subscribe()`. */
 export interface SubscribeOptions {
@@ -29,6 +42,23 @@ export interface SubscribeOptions {
    * counted and reported as `slow_consumer` events.
    */
   policy?: 'disconnect' | 'drop_new' | 'drop_old' | 'keep_latest'
+  /**
+   * Most messages a `for await` reader may leave unread. Past it new messages are dropped (the queue keeps the
+   * oldest), counted in `sub.dropped` and reported as a `slow_consumer` status with `source: 'client'`.
+   * `Infinity` turns the limit off; a `callback` subscription queues nothing. @default 65536
+   */
+  maxPending?: number
+  /**
+   * Most bytes the unread messages of a `for await` reader may keep alive: subjects, headers, 96 B per message,
+   * and each received frame buffer their payloads are views into, counted once. Past it new messages are
+   * dropped as with `maxPending`; one message is always held. `Infinity` turns it off. @default 8 MiB
+   */
+  maxPendingBytes?: number
+}
+
+/** Where a subscription reports the messages its `for await` queue had no room for. */
+export interface DropReporter {
+  slowConsumer(sub: Subscription, dropped: number): void
 }
 
 /** What a subscription asks of its client (which also answers for its messages: respond, ack). */
@@ -54,13 +84,25 @@ export class Subscription implements AsyncIterable<Msg>, MsgSource {
   readonly #owner: SubscriptionOwner
   readonly #callback: NonNullable<SubscribeOptions['callback']> | null
   readonly #channel: Channel<Msg>
+  readonly #reporter: DropReporter
+  readonly #maxPending: number
+  readonly #maxPendingBytes: number
+  /** The buffer of the newest queued message's frame: the next message from it adds no buffer to the cost. */
+  #tailBuffer: ArrayBufferLike | null = null
+  #dropped = 0
+  #unreported = 0
+  #lastReport = 0
+  #reportTimer: ReturnType<typeof setTimeout> | null = null
   #closed = false
   #closedResolve!: (err: SubwireError | null) => void
   /** Resolves when the subscription ends: null on unsubscribe/drain, the error if it failed. */
   readonly closed: Promise<SubwireError | null>
 
-  constructor(owner: SubscriptionOwner, sid: number, subject: string, options: SubscribeOptions) {
+  constructor(owner: SubscriptionOwner, reporter: DropReporter, sid: number, subject: string, options: SubscribeOptions) {
     this.#owner = owner
+    this.#reporter = reporter
+    this.#maxPending = options.maxPending ?? DEFAULT_SUB_MAX_PENDING
+    this.#maxPendingBytes = options.maxPendingBytes ?? DEFAULT_SUB_MAX_PENDING_BYTES
     this.sid = sid
     this.subject = subject
     this.queue = options.queue ?? null
@@ -87,6 +129,16 @@ export class Subscription implements AsyncIterable<Msg>, MsgSource {
     return this.#channel.length
   }
 
+  /** What the messages waiting in the iterator cost, as counted against `maxPendingBytes`. */
+  get pendingBytes(): number {
+    return this.#channel.bytes
+  }
+
+  /** Messages dropped because the iterator's queue was full (reported as `slow_consumer` status). */
+  get dropped(): number {
+    return this.#dropped
+  }
+
   /**
    * The SUB options for (re)subscribing: a replay resumes after the last sequence it delivered, on the same
    * server. A sequence means nothing to another server (a restarted in-memory broker starts its log at 1
@@ -104,8 +156,11 @@ export class Subscription implements AsyncIterable<Msg>, MsgSource {
     try { this.#callback(err, null) } catch { /* a throwing callback must not stop delivery */ }
   }
 
-  /** Hands over one message; returns true when the subscription has now received its max. */
-  deliver(msg: Msg): boolean {
+  /**
+   * Hands over one message, a view into `frame`; returns true when the subscription has now received its max.
+   * Messages dropped for a full queue count as received (the broker counts them against `max` too).
+   */
+  deliver(msg: Msg, frame: Uint8Array): boolean {
     if (this.#closed) return false
     this.received++
     if (msg.seq > this.lastSeq) this.lastSeq = msg.seq
@@ -116,15 +171,56 @@ export class Subscription implements AsyncIterable<Msg>, MsgSource {
         this.#owner.reportError(new SubwireError('bad_option', 'a subscription callback threw', { cause: err }), this.subject)
       }
     } else {
-      this.#channel.push(msg)
+      this.#enqueue(msg, frame)
     }
     return this.max !== null && this.received >= this.max
+  }
+
+  /**
+   * Queues a message for the iterator, or drops it when the queue is full. A queued message keeps its whole
+   * frame buffer alive, so the first one queued from a buffer pays for all of it (messages of one buffer arrive
+   * together): the count is then off by at most the buffer the reader is in the middle of.
+   */
+  #enqueue(msg: Msg, frame: Uint8Array): void {
+    const ch = this.#channel
+    if (ch.waiting) { ch.push(msg); return } // the reader takes it now: nothing is held
+    const buffer = frame.buffer
+    let cost = MSG_COST + msg.subject.length + (ch.length === 0 || buffer !== this.#tailBuffer ? buffer.byteLength : 0)
+    const headers = msg.headers
+    if (headers !== null) for (const k in headers) cost += k.length + headers[k].length + 16
+    if (ch.length > 0 && (ch.length >= this.#maxPending || ch.bytes + cost > this.#maxPendingBytes)) {
+      this.#drop()
+      return
+    }
+    this.#tailBuffer = buffer
+    ch.push(msg, cost)
+  }
+
+  #drop(): void {
+    this.#dropped++
+    this.#unreported++
+    if (this.#reportTimer !== null) return
+    const wait = this.#lastReport + REPORT_INTERVAL_MS - Date.now()
+    if (wait <= 0) { this.#report(); return }
+    this.#reportTimer = setTimeout(() => this.#report(), wait)
+    const timer = this.#reportTimer as { unref?: () => void }
+    timer.unref?.()
+  }
+
+  #report(): void {
+    if (this.#reportTimer !== null) { clearTimeout(this.#reportTimer); this.#reportTimer = null }
+    if (this.#unreported === 0) return
+    const n = this.#unreported
+    this.#unreported = 0
+    this.#lastReport = Date.now()
+    this.#reporter.slowConsumer(this, n)
   }
 
   /** Ends the subscription locally (no wire traffic): iteration finishes after queued messages. */
   finish(err: SubwireError | null = null): void {
     if (this.#closed) return
     this.#closed = true
+    this.#report() // drops not reported yet are reported now, never lost with the subscription
     if (err !== null && this.#callback !== null) {
       try { this.#callback(err, null) } catch { /* the callback's own failure must not mask the first */ }
     }
@@ -142,7 +238,12 @@ export class Subscription implements AsyncIterable<Msg>, MsgSource {
     return this.#owner.drainSid(this.sid)
   }
 
+  /**
+   * The messages, for `for await`.
+   * @throws SubwireError `bad_option` at once for a subscription with a `callback` (its messages go there)
+   */
   [Symbol.asyncIterator](): AsyncIterator<Msg> {
+    if (this.#callback !== null) throw new SubwireError('bad_option', `${this.subject} delivers to its callback; it cannot also be iterated`)
     return this.#channel
   }
 }

@@ -143,6 +143,116 @@ test('waits at most five minutes (plus jitter) when a refusing server asks for a
   assert.ok(waits.length >= 2 && waits[1] <= 450_000 && waits[1] >= 300_000, `waits ${waits.join(', ')}`)
 })
 
+// ---- 2. a slow for-await reader holds a bounded queue -------------------------------------------------------
+
+test('holds at most maxPending messages for a for-await reader that does not read, drops the rest and reports them as slow_consumer', async () => {
+  const b = track(await startBroker())
+  const pub = track(await connect(b.url))
+  const c = track(await connect(b.url))
+  const events = recordStatus(c)
+  const sub = c.subscribe('slow.read', { maxPending: 1000 })
+  await c.flush()
+  for (let i = 0; i < 50_000; i++) pub.publish('slow.read', i)
+  await within(10_000, pub.flush(), 'the publishes')
+  await within(10_000, c.flush(), 'the deliveries')
+  assert.is(sub.pending, 1000)
+  assert.is(sub.dropped, 49_000)
+  const reports = (): Array<Extract<Status, { type: 'slow_consumer' }>> => events.filter((e): e is Extract<Status, { type: 'slow_consumer' }> => e.type === 'slow_consumer')
+  // Drops are reported at once, then at most once a second: the last report comes within about a second.
+  await until(2500, () => reports().reduce((n, r) => n + r.dropped, 0) === 49_000, 'every drop reported')
+  assert.equal({ sid: reports()[0].sid, subject: reports()[0].subject, source: reports()[0].source }, { sid: sub.sid, subject: 'slow.read', source: 'client' })
+  assert.is(reports().at(-1)?.total, 49_000)
+  // The queue keeps the oldest: 0..999 in order, then room again for what comes next.
+  const it = sub[Symbol.asyncIterator]()
+  for (let i = 0; i < 1000; i++) assert.is((await within(1000, it.next(), 'a queued message')).value.data, i)
+  pub.publish('slow.read', 'after')
+  assert.is((await within(2000, it.next(), 'a message after the queue drained')).value.data, 'after')
+  assert.is(c.state, 'connected')
+})
+
+test('keeps the memory of a slow for-await reader bounded by the default budget while 50,000 messages arrive', async () => {
+  const b = track(await startBroker())
+  const pub = track(await connect(b.url))
+  const c = track(await connect(b.url))
+  const events = recordStatus(c)
+  const sub = c.subscribe('slow.memory')
+  await c.flush()
+  // The reader takes a message every 2 ms: far slower than the 50,000 messages (100 MiB) arrive.
+  let read = 0
+  let maxPendingBytes = 0
+  let stop = false
+  const reader = (async () => {
+    for await (const m of sub) {
+      void m
+      read++
+      maxPendingBytes = Math.max(maxPendingBytes, sub.pendingBytes)
+      if (stop) break
+      await sleep(2)
+    }
+  })()
+  collectGarbage()
+  const before = process.memoryUsage()
+  const payload = new Uint8Array(2048)
+  for (let i = 0; i < 50_000; i++) {
+    pub.publish('slow.memory', payload)
+    if (i % 1000 === 999) await within(5000, pub.flush(), 'a batch of publishes')
+  }
+  await within(10_000, c.flush(), 'the deliveries')
+  maxPendingBytes = Math.max(maxPendingBytes, sub.pendingBytes)
+  const [held, dropped, done] = [sub.pending, sub.dropped, read]
+  collectGarbage()
+  const after = process.memoryUsage()
+  const grew = (after.heapUsed + after.arrayBuffers - before.heapUsed - before.arrayBuffers) / 2 ** 20
+  stop = true
+  await within(2000, reader, 'the reader to stop')
+  assert.ok(maxPendingBytes <= 8 * 2 ** 20, `the queue held ${maxPendingBytes} bytes`)
+  // Unbounded, the queue held all 100 MiB of payloads.
+  assert.ok(grew < 40, `memory grew by ${grew.toFixed(1)} MiB`)
+  // Every message is accounted for: read, still queued, or dropped and reported.
+  assert.ok(dropped > 0 && done + dropped + held === 50_000, `read ${done}, dropped ${dropped}, pending ${held}`)
+  await until(2000, () => events.some((e) => e.type === 'slow_consumer'), 'a slow_consumer status')
+})
+
+test('counts the frames a queued message keeps alive against maxPendingBytes', async () => {
+  const b = track(await startBroker())
+  const pub = track(await connect(b.url))
+  const c = track(await connect(b.url))
+  const sub = c.subscribe('slow.bytes', { maxPendingBytes: 256 * 1024 })
+  await c.flush()
+  for (let i = 0; i < 20_000; i++) pub.publish('slow.bytes', i)
+  await within(10_000, pub.flush(), 'the publishes')
+  await within(10_000, c.flush(), 'the deliveries')
+  assert.ok(sub.pendingBytes <= 256 * 1024, `${sub.pendingBytes} bytes held`)
+  assert.ok(sub.pending > 0 && sub.dropped > 0 && sub.pending + sub.dropped === 20_000, `pending ${sub.pending}, dropped ${sub.dropped}`)
+})
+
+test('refuses a maxPending or maxPendingBytes that is not a positive integer with bad_option', async () => {
+  const b = track(await startBroker())
+  const c = track(await connect(b.url))
+  for (const bad of [0, -1, 1.5, Number.NaN, '10']) {
+    for (const key of ['maxPending', 'maxPendingBytes']) {
+      try {
+        c.subscribe('x', { [key]: bad } as Record<string, unknown>)
+        assert.unreachable(`${key}: ${String(bad)} should be refused`)
+      } catch (err) {
+        assert.is((err as SubwireError).code, 'bad_option', `${key}: ${String(bad)}`)
+      }
+    }
+  }
+  c.subscribe('x', { maxPending: Number.POSITIVE_INFINITY, maxPendingBytes: Number.POSITIVE_INFINITY })
+})
+
+test('marks a slow_consumer event from the broker as the broker\'s, with its sid', async () => {
+  const server = track(await FakeServer.start())
+  const c = track(await within(3000, connect(server.url, fast), 'connect'))
+  const events = recordStatus(c)
+  const sub = c.subscribe('ev')
+  await c.flush()
+  server.conns[0].ws.send(frame((w) => { w.arrayHeader(4); w.uint(OP.EVENT); w.uint(sub.sid); w.str('slow_consumer'); w.value({ dropped: 5, total: Number.NaN, subject: 'ev' }) }))
+  await until(2000, () => events.some((e) => e.type === 'slow_consumer'), 'the status')
+  assert.equal(events.find((e) => e.type === 'slow_consumer'), { type: 'slow_consumer', sid: sub.sid, subject: 'ev', dropped: 5, total: 0, source: 'broker' })
+})
+
 // ---- 3. every failure ends in disconnect + reconnect ------------------------------------------------------
 
 test('rejects connect() with protocol when a bad frame follows the handshake PONG in the same read, leaving no socket open', async () => {
@@ -205,6 +315,18 @@ test('stays connected and keeps delivering when a subscription callback throws',
   assert.is(s.pending, 3)
   assert.is(c.state, 'connected')
   assert.ok(events.filter((e) => e.type === 'error').length === 3)
+})
+
+// ---- 4. misuse is refused at once --------------------------------------------------------------------------
+
+test('refuses for-await on a subscription that has a callback with bad_option at once', async () => {
+  const b = track(await startBroker())
+  const c = track(await connect(b.url))
+  const sub = c.subscribe('cb', { callback: () => undefined })
+  const err = await within(1000, (async () => { for await (const m of sub) void m })().then(() => null, (e: unknown) => e), 'for await to fail')
+  assert.instance(err, SubwireError)
+  assert.is((err as SubwireError).code, 'bad_option')
+  assert.not.ok(sub.isClosed, 'the callback subscription goes on')
 })
 
 test.run()
