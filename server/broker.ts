@@ -25,7 +25,7 @@ import type { ClusterAdapter } from './cluster/cluster-adapter.ts'
 import { LocalCluster } from './cluster/local-cluster.ts'
 import { VERSION } from './version.ts'
 import { BrokerEvents, summarize, type ConnectionSummary } from './edge/broker-events.ts'
-import { authenticateHttp, handleHttpRequest, type HttpAuthentication } from './edge/http-routes.ts'
+import { handleHttpRequest, registerHttpAuth } from './edge/http-routes.ts'
 import { Authenticator } from './security/auth.ts'
 import { Admission } from './edge/admission.ts'
 import { InboxRegistry } from './security/inbox-registry.ts'
@@ -89,6 +89,7 @@ export class Broker {
       route: (subject, headers, encoding, payload) => this.#publishInternal(subject, null, headers, encoding, payload),
     }, options.topics ?? [])
     this.#admission = new Admission(this.config)
+    registerHttpAuth(this.config, this.#auth, this.#admission) // the monitoring's credentials, checked like CONNECT's
     this.#ownsHttp = options.server === undefined
     this.#tls = options.server === undefined && options.tls !== undefined
     this.#http = options.server ?? (options.tls !== undefined
@@ -197,27 +198,9 @@ export class Broker {
     return false
   }
 
-  /**
-   * A snapshot of every open connection, in the order they connected. `maxSubscriptions` bounds the
-   * subscriptions listed per connection (`subscriptionCount` counts them all), so a stats page beside a client
-   * with 100,000 subscriptions does not copy them all.
-   */
+  /** A snapshot of every open connection, listing at most `maxSubscriptions` of each one's subscriptions. */
   connections(options: { maxSubscriptions?: number } = {}): ConnectionSummary[] {
-    const max = options.maxSubscriptions ?? Infinity
-    return [...this.#connections].map((conn) => summarize(conn, max))
-  }
-
-  /** True when clients must present credentials (`auth` is configured); the monitoring endpoints then do too. */
-  get authRequired(): boolean {
-    return this.#auth.required
-  }
-
-  /**
-   * Who sent a plain HTTP request (`Authorization: Bearer <token>` or `Basic`), checked by the same
-   * authenticator as CONNECT and braked like it (edge/http-routes.ts). For the monitoring endpoints.
-   */
-  authenticateHttp(req: IncomingMessage): Promise<HttpAuthentication> {
-    return authenticateHttp(req, this.#auth, this.#admission)
+    return [...this.#connections].map((conn) => summarize(conn, options.maxSubscriptions))
   }
 
   /**

@@ -2,10 +2,15 @@
  * The broker's stats as one plain object: what `GET /stats` answers, what `$SYS.stats` carries every second,
  * and what `subwire stats` prints. Built from `broker.stats()`, `broker.connections()` and
  * `broker.topics.list()` only, so it needs nothing from the publish path.
+ *
+ * Bounded in size and cost whatever one client subscribed (issue 17 §2; beside 100,000 subscriptions on one
+ * connection a report had been 5 MB and 160 ms of broker CPU): connections come in pages of at most
+ * `MAX_CONNECTIONS_PAGE`, each with its subscription count and first `SUBJECTS_PER_CONNECTION` subjects, and
+ * the most-subscribed subjects are counted over at most `PATTERN_SAMPLE` subscriptions (and every connection's
+ * first few).
  */
 import type { Broker } from '../broker.ts'
 import type { ConnectionSummary } from '../edge/broker-events.ts'
-import { maskInbox } from '../security/inbox-registry.ts'
 import type { TopicInfo } from '../store/topic-store.ts'
 import { VERSION } from '../version.ts'
 
@@ -95,7 +100,36 @@ export interface TopicReport {
   firstTime: number | null
   /** Epoch milliseconds of the last message stored, or null. */
   lastTime: number | null
+  /** How many consumer groups it has. */
+  groups: number
+  /** Its groups; in `/stats` and `$SYS.stats` the first `TOPIC_GROUPS_LISTED` (any client may open groups). */
   consumers: TopicGroupReport[]
+}
+
+/** One connection in `GET /stats`: its counters, how many subscriptions it holds, and the first of them. */
+export interface ConnectionReport {
+  id: string
+  name: string
+  ip: string
+  subprotocol: string
+  /** Epoch milliseconds. */
+  connectedAt: number
+  /** How many subscriptions it holds. */
+  subscriptions: number
+  /** Its first `SUBJECTS_PER_CONNECTION` subscriptions, in the order made. */
+  subjects: Array<{ subject: string; queue: string | null }>
+  pendingBytes: number
+  msgsIn: number
+  bytesIn: number
+  msgsOut: number
+  bytesOut: number
+}
+
+/** Which connections a page holds: `connectionList` is `[offset, offset + limit)` of `total`, in connection order. */
+export interface ConnectionPage {
+  offset: number
+  limit: number
+  total: number
 }
 
 /** The whole report. `connectionList` is present in `GET /stats`, left out of `$SYS.stats` (its size grows). */
@@ -112,15 +146,35 @@ export interface StatsReport {
   backpressure: boolean
   /** Most-subscribed patterns, most first (at most `TOP_PATTERNS`). */
   topSubscriptions: PatternCount[]
+  /**
+   * True when some connection holds more subscriptions than were counted for `topSubscriptions` (at most
+   * `PATTERN_SAMPLE` in all, and every connection's first `SUBJECTS_PER_CONNECTION`): the counts are then a sample.
+   */
+  topSubscriptionsPartial: boolean
   /** The latest slow consumers, newest first (at most `SLOW_CONSUMER_HISTORY`). */
   slowConsumers: SlowConsumerReport[]
   /** One row per topic, by name. */
   topics: TopicReport[]
-  connectionList?: ConnectionSummary[]
+  connectionList?: ConnectionReport[]
+  connectionPage?: ConnectionPage
 }
 
 /** Most patterns listed in `topSubscriptions`. */
 export const TOP_PATTERNS = 10
+/** Connections in a `GET /stats` page unless `?limit=` says otherwise. */
+export const CONNECTIONS_PAGE = 100
+/** Most connections one `GET /stats` page may hold (`?limit=` above it is refused). */
+export const MAX_CONNECTIONS_PAGE = 1000
+/** Subjects listed per connection (its `subscriptions` count has them all). */
+export const SUBJECTS_PER_CONNECTION = 10
+/**
+ * Subscriptions counted for `topSubscriptions` per report, shared out over the connections (each gets at least
+ * `SUBJECTS_PER_CONNECTION`). Counting 100,000 distinct subjects of one connection had cost ~100 ms a report,
+ * and `$SYS.stats` makes one every second.
+ */
+export const PATTERN_SAMPLE = 10_000
+/** Consumer groups listed per topic in `/stats` and `$SYS.stats` (its `groups` counts them all). */
+export const TOPIC_GROUPS_LISTED = 20
 /** Most slow-consumer events remembered. */
 export const SLOW_CONSUMER_HISTORY = 20
 
@@ -139,8 +193,8 @@ export interface ReportInputs {
   previous: CounterSample | null
   slowConsumers: readonly SlowConsumerReport[]
   eventLoopLagMs: ServerReport['eventLoopLagMs']
-  /** Include every connection with its subscriptions (GET /stats). */
-  withConnections: boolean
+  /** The page of connections to list (GET /stats), or null for none ($SYS.stats). */
+  connections: { offset: number; limit: number } | null
 }
 
 /** Per-second rate of `now - before` over `ms`, rounded to 0.1. */
@@ -160,7 +214,10 @@ export function ratesBetween(previous: CounterSample | null, now: CounterSample)
   }
 }
 
-/** Counts subscriptions per pattern across connections; the `limit` most used, most first. */
+/**
+ * Counts subscriptions per pattern across connections (over what their summaries list); the `limit` most used,
+ * most first.
+ */
 export function topPatterns(connections: readonly ConnectionSummary[], limit = TOP_PATTERNS): PatternCount[] {
   const counts = new Map<string, { n: number; queues: Set<string> }>()
   for (const conn of connections) {
@@ -186,7 +243,7 @@ export type TopicInfoLike = Omit<TopicInfo, 'config' | 'consumers'> & {
   readonly consumers: ReadonlyArray<Pick<TopicGroupReport, keyof TopicGroupReport>>
 }
 
-/** A topic's row of the report. */
+/** A topic's row of the report, with every consumer group (`topicReports` lists the first ones). */
 export function topicReport(t: TopicInfoLike): TopicReport {
   return {
     name: t.name,
@@ -199,15 +256,21 @@ export function topicReport(t: TopicInfoLike): TopicReport {
     lastSeq: t.lastSeq,
     firstTime: t.firstTime,
     lastTime: t.lastTime,
+    groups: t.consumers.length,
     consumers: t.consumers.map((g) => ({
       name: g.name, members: g.members, inFlight: g.inFlight, acked: g.acked, redeliveries: g.redeliveries, deadLettered: g.deadLettered,
     })),
   }
 }
 
-/** Every topic of a broker, by name. At most `maxTopics` (100 by default) rows, so cheap once a second. */
+/** Every topic of a broker, by name: at most `maxTopics` (100 by default) rows, each with its first `TOPIC_GROUPS_LISTED` groups. */
 export function topicReports(broker: Broker): TopicReport[] {
-  return broker.topics.list().map(topicReport).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+  const rows = broker.topics.list().map((t) => {
+    const row = topicReport(t)
+    if (row.consumers.length > TOPIC_GROUPS_LISTED) row.consumers = row.consumers.slice(0, TOPIC_GROUPS_LISTED)
+    return row
+  })
+  return rows.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
 }
 
 /** The counters of a broker now. */
@@ -216,16 +279,39 @@ export function sampleCounters(broker: Broker, at = Date.now()): CounterSample {
   return { at, published: s.published, delivered: s.delivered, bytesIn: s.bytesIn, bytesOut: s.bytesOut }
 }
 
+/** A connection's row of `GET /stats`, from a summary that lists at least its first subjects. */
+export function connectionReport(c: ConnectionSummary): ConnectionReport {
+  return {
+    id: c.id,
+    name: c.name,
+    ip: c.ip,
+    subprotocol: c.subprotocol,
+    connectedAt: c.connectedAt,
+    subscriptions: c.subscriptionCount,
+    subjects: c.subscriptions.slice(0, SUBJECTS_PER_CONNECTION).map((s) => ({ subject: s.subject, queue: s.queue })),
+    pendingBytes: c.pendingBytes,
+    msgsIn: c.msgsIn,
+    bytesIn: c.bytesIn,
+    msgsOut: c.msgsOut,
+    bytesOut: c.bytesOut,
+  }
+}
+
 /**
- * Builds the report. Costs one summary per connection and one info per topic (so once a second at most, and
- * only when wanted).
+ * Builds the report. Costs one summary per connection listing at most its share of `PATTERN_SAMPLE`
+ * subscriptions, and one info per topic (so once a second at most, and only when wanted).
  */
 export function buildReport(broker: Broker, inputs: ReportInputs, at = Date.now()): StatsReport {
   const stats = broker.stats()
-  const connections = broker.connections()
+  const share = Math.max(SUBJECTS_PER_CONNECTION, Math.floor(PATTERN_SAMPLE / Math.max(1, stats.connections)))
+  const connections = broker.connections({ maxSubscriptions: share })
   const memory = process.memoryUsage()
   let pendingBytes = 0
-  for (const conn of connections) pendingBytes += conn.pendingBytes
+  let partial = false
+  for (const conn of connections) {
+    pendingBytes += conn.pendingBytes
+    if (conn.subscriptionCount > conn.subscriptions.length) partial = true
+  }
   const report: StatsReport = {
     at,
     server: {
@@ -255,12 +341,14 @@ export function buildReport(broker: Broker, inputs: ReportInputs, at = Date.now(
     pendingBytes,
     backpressure: stats.backpressure,
     topSubscriptions: topPatterns(connections),
+    topSubscriptionsPartial: partial,
     slowConsumers: [...inputs.slowConsumers],
     topics: topicReports(broker),
   }
-  // Inbox ids are other users' reply addresses: never shown (README "Security").
-  if (inputs.withConnections) {
-    report.connectionList = connections.map((c) => ({ ...c, subscriptions: c.subscriptions.map((s) => ({ ...s, subject: maskInbox(s.subject) })) }))
+  const page = inputs.connections
+  if (page !== null) {
+    report.connectionList = connections.slice(page.offset, page.offset + page.limit).map(connectionReport)
+    report.connectionPage = { offset: page.offset, limit: page.limit, total: connections.length }
   }
   return report
 }
