@@ -75,7 +75,7 @@ export interface TopicConfig {
   readonly subjects: readonly string[]
   /** Most messages held. */
   readonly maxMsgs?: number
-  /** Most bytes held: payload plus header keys and values, in UTF-8 (subjects and overhead are not counted). */
+  /** Most bytes held, counting what each message costs: subject, header keys and values, payload, and a fixed overhead (`sizeOf`). */
   readonly maxBytes?: number
   /** Messages older than this (by their stored `time`) are evicted. */
   readonly maxAgeMs?: number

@@ -6,6 +6,8 @@ import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import { MemoryTopicStore } from '../../server/store/memory/memory-store.ts'
 import { runTopicStoreContract } from './topic-store.contract.ts'
+import { sizeOf } from '../../server/store/message-intake.ts'
+import { collectGarbage } from '../hostile/memory.ts'
 
 runTopicStoreContract('memory', (env) => new MemoryTopicStore({ now: env.now }))
 
@@ -19,9 +21,27 @@ memory('stays bounded through 100,000 appends under maxMsgs 1000', () => {
   const info = store.info('a')
   assert.is(info.messages, 1000)
   assert.is(info.firstSeq, 99_001)
-  assert.is(info.bytes, 8000)
+  let held = 0
+  for (let i = 99_000; i < 100_000; i++) held += sizeOf(payload, null, `a.${i % 50}`)
+  assert.is(info.bytes, held)
   assert.is(store.get('a', 99_001)?.seq, 99_001)
   assert.is(store.read('a', { startSeq: 99_500, limit: 1 }).messages[0].seq, 99_500)
+})
+
+memory('holds about maxBytes of heap: 150,000 empty messages into a 1 MiB topic keep under 3 MiB', () => {
+  const store = new MemoryTopicStore()
+  store.create({ name: 'a', subjects: ['a.>'], maxBytes: 1024 * 1024 })
+  const frame = new Uint8Array(1024)
+  collectGarbage()
+  const before = process.memoryUsage().heapUsed
+  // Views into a frame, as the broker hands them over; distinct subjects, as a decoded frame gives.
+  for (let i = 0; i < 150_000; i++) store.append('a', { subject: `a.s${i % 1000}`, payload: frame.subarray(10, 10) })
+  collectGarbage()
+  const grew = process.memoryUsage().heapUsed - before
+  const info = store.info('a')
+  assert.ok(info.bytes <= 1024 * 1024, `${info.bytes} bytes counted`)
+  assert.ok(info.messages < 4000, `${info.messages} messages held`)
+  assert.ok(grew < 3 * 1024 * 1024, `heap grew by ${(grew / 1024 / 1024).toFixed(1)} MiB for ${info.messages} messages`)
 })
 
 memory('compacts the holes left by maxMsgsPerSubject and still finds every message by sequence and time', () => {

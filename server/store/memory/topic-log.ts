@@ -130,7 +130,7 @@ export class TopicLog {
     }
     const headers = checkedHeaders(input.headers)
     const payload = ownedPayload(input.payload)
-    const size = sizeOf(payload, headers)
+    const size = sizeOf(payload, headers, subject)
     const { maxBytes, discard } = this.#config
     if (maxBytes !== undefined && size > maxBytes) {
       throw topicStoreError('max_payload', `topic ${this.#config.name}: a ${size}-byte message can never fit in maxBytes ${maxBytes}`)

@@ -5,6 +5,8 @@
 import { suite, type Test } from 'uvu'
 import { SubwireError } from '../../../shared/errors.ts'
 import type { ReadQuery, StoredMessage, TopicConfig, TopicStore } from '../../../server/store/topic-store.ts'
+import { MESSAGE_OVERHEAD_BYTES } from '../../../server/store/message-intake.ts'
+import { utf8Length } from '../../../shared/subject.ts'
 
 /** What a store under test must take from the suite: its clock. */
 export interface ContractEnv {
@@ -112,6 +114,16 @@ export async function outcome<T>(fn: () => Promise<T>): Promise<T | string> {
     if (err instanceof SubwireError) return err.code
     throw err
   }
+}
+
+/**
+ * What a message counts against `maxBytes` in every store (server/store/message-intake.ts): its subject,
+ * header keys and values (UTF-8), payload, and MESSAGE_OVERHEAD_BYTES.
+ */
+export function cost(subject: string, payloadBytes: number, headers: Record<string, string> = {}): number {
+  let n = MESSAGE_OVERHEAD_BYTES + utf8Length(subject) + payloadBytes
+  for (const [k, v] of Object.entries(headers)) n += utf8Length(k) + utf8Length(v)
+  return n
 }
 
 /** `n` bytes, each `fill` (or a running pattern), so payload mix-ups show. */

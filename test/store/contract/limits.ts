@@ -2,21 +2,23 @@
  * Contract: retention limits (count, bytes, age, per subject), the discard policy, and purge.
  */
 import * as assert from 'uvu/assert'
-import { bytes, failure, publish, readAll, seqsOf, topic, type Contract } from './harness.ts'
+import { MESSAGE_OVERHEAD_BYTES } from '../../../server/store/message-intake.ts'
+import { bytes, cost, failure, publish, readAll, seqsOf, topic, type Contract } from './harness.ts'
 
 interface BytesRow {
-  maxBytes: number
+  /** Payload bytes of each message (on subject `a.x`). */
   size: number
-  /** Messages that fit. */
+  /** Messages that fit: maxBytes is set one byte short of room for one more. */
   held: number
 }
 
 const BYTES: BytesRow[] = [
-  { maxBytes: 1000, size: 100, held: 10 },
-  { maxBytes: 1000, size: 300, held: 3 },
-  { maxBytes: 1000, size: 1000, held: 1 },
-  { maxBytes: 1, size: 1, held: 1 },
-  { maxBytes: 4096, size: 7, held: 585 },
+  { size: 100, held: 10 },
+  { size: 300, held: 3 },
+  { size: 1000, held: 1 },
+  { size: 0, held: 1 },
+  { size: 0, held: 3000 },
+  { size: 7, held: 585 },
 ]
 
 export function limitsContract(c: Contract): void {
@@ -34,26 +36,46 @@ export function limitsContract(c: Contract): void {
   })
 
   for (const row of BYTES) {
-    s(`holds at most maxBytes ${row.maxBytes} after twice that in ${row.size}-byte messages`, async () => {
+    const each = cost('a.x', row.size)
+    const maxBytes = (row.held + 1) * each - 1
+    s(`holds ${row.held} ${row.size}-byte messages under maxBytes ${maxBytes} (${each} bytes each, overhead included) after twice that`, async () => {
       const { store } = await c.open()
-      await topic(store, 'a', { maxBytes: row.maxBytes })
-      const count = Math.ceil((2 * row.maxBytes) / row.size)
+      await topic(store, 'a', { maxBytes })
+      const count = 2 * (row.held + 1)
       await publish(store, 'a', 'a.x', count, row.size)
       const info = await store.info('a')
-      assert.ok(info.bytes <= row.maxBytes, `${info.bytes} bytes held`)
+      assert.ok(info.bytes <= maxBytes, `${info.bytes} bytes held`)
       assert.is(info.messages, row.held)
-      assert.is(info.bytes, row.held * row.size)
+      assert.is(info.bytes, row.held * each)
       assert.is(info.lastSeq, count)
     })
   }
 
+  s('counts subject bytes against maxBytes: a longer subject leaves room for fewer messages', async () => {
+    const { store } = await c.open()
+    const long = `a.${'s'.repeat(200)}`
+    await topic(store, 'a', { maxBytes: 4 * cost('a.x', 0) })
+    await publish(store, 'a', long, 4, 0)
+    const info = await store.info('a')
+    assert.is(info.messages, 2, `${cost(long, 0)} bytes each, where four on a.x fit`)
+    assert.is(info.bytes, 2 * cost(long, 0))
+  })
+
   s('refuses a message larger than maxBytes as max_payload, whatever the discard policy', async () => {
     const { store } = await c.open()
-    await topic(store, 'a', { maxBytes: 10 })
+    await topic(store, 'a', { maxBytes: cost('a.x', 10) })
     await publish(store, 'a', 'a.x', 1, 5)
     assert.is(await failure(() => store.append('a', { subject: 'a.x', payload: bytes(11) })), 'max_payload')
     assert.is(await failure(() => store.append('a', { subject: 'a.x', payload: bytes(6), headers: { k: 'vvvvv' } })), 'max_payload')
+    assert.is(await failure(() => store.append('a', { subject: 'a.xy', payload: bytes(10) })), 'max_payload', 'the subject counts')
     assert.is((await store.info('a')).messages, 1)
+  })
+
+  s('refuses even an empty message as max_payload under a maxBytes below the fixed per-message overhead', async () => {
+    const { store } = await c.open()
+    await topic(store, 'a', { maxBytes: MESSAGE_OVERHEAD_BYTES })
+    assert.is(await failure(() => store.append('a', { subject: 'a.x', payload: bytes(0) })), 'max_payload')
+    assert.is((await store.info('a')).messages, 0)
   })
 
   c.clockTest(s, 'evicts messages older than maxAgeMs by the store clock', async () => {
@@ -107,7 +129,7 @@ export function limitsContract(c: Contract): void {
 
   s("refuses an append that would break maxBytes as topic_full under discard 'new'", async () => {
     const { store } = await c.open()
-    await topic(store, 'a', { maxBytes: 10, discard: 'new' })
+    await topic(store, 'a', { maxBytes: cost('a.x', 8) + cost('a.x', 2), discard: 'new' })
     await publish(store, 'a', 'a.x', 1, 8)
     assert.is(await failure(() => store.append('a', { subject: 'a.x', payload: bytes(3) })), 'topic_full')
     assert.is((await store.append('a', { subject: 'a.x', payload: bytes(2) })).seq, 2)
@@ -142,7 +164,7 @@ export function limitsContract(c: Contract): void {
     for (const subject of ['a.eu.1', 'a.us.1', 'a.eu.2', 'a.us.2']) await publish(store, 'a', subject, 1, 3)
     assert.is(await store.purge('a', { subject: 'a.eu.*' }), 2)
     assert.equal((await readAll(store, 'a')).map((m) => m.subject), ['a.us.1', 'a.us.2'])
-    assert.is((await store.info('a')).bytes, 6)
+    assert.is((await store.info('a')).bytes, 2 * cost('a.us.1', 3))
     assert.is(await store.last('a', 'a.eu.>'), null)
     assert.is(await failure(() => store.purge('a', { subject: 'a..' })), 'bad_subject')
   })

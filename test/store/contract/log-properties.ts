@@ -6,7 +6,8 @@
 import * as assert from 'uvu/assert'
 import fc from 'fast-check'
 import type { DiscardPolicy, StoredMessage, TopicStore } from '../../../server/store/topic-store.ts'
-import { bytes, outcome, readAll, type Contract } from './harness.ts'
+import { MESSAGE_OVERHEAD_BYTES } from '../../../server/store/message-intake.ts'
+import { bytes, cost, outcome, readAll, type Contract } from './harness.ts'
 
 const SUBJECTS = ['p.a', 'p.b.1', 'p.b.2', 'p.c'] as const
 
@@ -59,8 +60,9 @@ class LogModel {
     if (original !== undefined) return { seq: original.seq, duplicate: true }
     if (cmd.expect === 'wrong') return 'wrong_last_seq'
     const { maxBytes, maxMsgs, discard, maxMsgsPerSubject } = this.limits
-    if (maxBytes !== undefined && cmd.size > maxBytes) return 'max_payload'
-    const msg: ModelMsg = { seq: this.lastSeq + 1, subject: cmd.subject, size: cmd.size, time: now }
+    const size = cost(cmd.subject, cmd.size)
+    if (maxBytes !== undefined && size > maxBytes) return 'max_payload'
+    const msg: ModelMsg = { seq: this.lastSeq + 1, subject: cmd.subject, size, time: now }
     const after = this.#trimSubject([...this.msgs, msg], cmd.subject)
     const over = (ms: ModelMsg[]): boolean =>
       (maxMsgs !== undefined && ms.length > maxMsgs) || (maxBytes !== undefined && ms.reduce((n, m) => n + m.size, 0) > maxBytes)
@@ -94,7 +96,8 @@ const optional = (arb: fc.Arbitrary<number>): fc.Arbitrary<number | undefined> =
 // Small ages, windows and ticks so that runs often land exactly on a limit's boundary.
 const limitsArb: fc.Arbitrary<Limits> = fc.record({
   maxMsgs: optional(fc.integer({ min: 1, max: 8 })),
-  maxBytes: optional(fc.integer({ min: 1, max: 100 })),
+  // From below one message's cost (every append max_payload) to about four messages.
+  maxBytes: optional(fc.integer({ min: MESSAGE_OVERHEAD_BYTES, max: 4 * (MESSAGE_OVERHEAD_BYTES + 45) })),
   maxAgeMs: optional(fc.integer({ min: 1, max: 30 })),
   maxMsgsPerSubject: optional(fc.integer({ min: 1, max: 3 })),
   discard: fc.constantFrom<DiscardPolicy>('old', 'new'),

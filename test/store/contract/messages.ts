@@ -3,7 +3,8 @@
  * (by sequence, range, time, subject filter, last, last per subject, gaps).
  */
 import * as assert from 'uvu/assert'
-import { bytes, failure, publish, readAll, seqsOf, topic, type Contract } from './harness.ts'
+import { bytes, cost, failure, publish, readAll, seqsOf, topic, type Contract } from './harness.ts'
+import { MESSAGE_OVERHEAD_BYTES } from '../../../server/store/message-intake.ts'
 
 export function appendContract(c: Contract): void {
   const s = c.suite('append')
@@ -22,7 +23,7 @@ export function appendContract(c: Contract): void {
     assert.is(info.lastTime, clock.t)
   })
 
-  s('hands back payload bytes, headers and encoding exactly as stored, and counts payload plus headers', async () => {
+  s('hands back payload bytes, headers and encoding exactly as stored, and counts subject, headers, payload and the fixed overhead', async () => {
     const { store } = await c.open()
     await topic(store, 'a')
     const payload = Uint8Array.from([0, 255, 1, 128, 7])
@@ -34,8 +35,8 @@ export function appendContract(c: Contract): void {
     assert.equal(m.headers, { k: 'vé' })
     assert.is(m.encoding, 1)
     assert.is(m.subject, 'a.x')
-    assert.is(m.size, 5 + 1 + 3)
-    assert.is((await store.info('a')).bytes, 9)
+    assert.is(m.size, MESSAGE_OVERHEAD_BYTES + 3 + 1 + 3 + 5, 'overhead, subject a.x, header k: vé (3 UTF-8 bytes), payload')
+    assert.is((await store.info('a')).bytes, m.size)
   })
 
   s("keeps a copy of the caller's headers and of a payload that is a view into a larger buffer", async () => {
@@ -49,7 +50,7 @@ export function appendContract(c: Contract): void {
     const m = await store.get('a', 1)
     assert.equal(m?.headers, { k: 'v' })
     assert.equal([...(m?.payload ?? [])], [9, 9, 9, 9])
-    assert.is(m?.size, 4 + 2)
+    assert.is(m?.size, cost('a.x', 4, { k: 'v' }))
   })
 
   s('refuses a subject the topic does not cover, or one with wildcards, as bad_subject', async () => {
