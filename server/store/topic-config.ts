@@ -10,6 +10,14 @@ import {
   type DiscardPolicy, type GroupConfig, type ResolvedGroupConfig, type ResolvedTopicConfig, type TopicConfig,
 } from './topic-store.ts'
 
+/**
+ * The longest duration that may arm a timer: 2^31-1 ms (24.8 days), the most Node's setTimeout holds (a longer
+ * one fires after 1 ms with a TimeoutOverflowWarning, so a huge `ackWaitMs` became a redelivery every
+ * millisecond). Every option that arms a timer is refused past it (`ackWaitMs`, `backoffMs`, the broker's
+ * heartbeats and timeouts); a per-message nak delay is clamped to it (connection.ts).
+ */
+export const MAX_TIMER_MS = 2 ** 31 - 1
+
 /** Group defaults (GroupConfig documents each). */
 export const DEFAULT_GROUP_CONFIG = {
   filter: '>',
@@ -25,6 +33,11 @@ function isPositiveInteger(v: unknown): v is number {
 
 function isNonNegativeInteger(v: unknown): v is number {
   return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0
+}
+
+/** A duration that arms a timer: an integer from `min` to MAX_TIMER_MS. */
+function isTimerMs(v: unknown, min: number): v is number {
+  return typeof v === 'number' && Number.isSafeInteger(v) && v >= min && v <= MAX_TIMER_MS
 }
 
 /** Why a topic name is invalid, or null: it must be one publishable subject token (it names `$DLQ.<topic>`). */
@@ -68,6 +81,8 @@ export function resolveTopicConfig(config: TopicConfig): ResolvedTopicConfig {
   if (nameProblem !== null) badConfig(`topic name ${JSON.stringify(config.name)}`, nameProblem)
   const discard: unknown = config.discard ?? DISCARD.old
   if (typeof discard !== 'string' || !DISCARD_VALUES.has(discard)) badConfig(`topic ${JSON.stringify(config.name)}`, "discard must be 'old' or 'new'")
+  // maxAgeMs and duplicateWindowMs arm no timer (the broker's 1 s sweep and each append apply them), so any safe
+  // integer is sound and no MAX_TIMER_MS applies: a year of retention is a legitimate setting.
   const window = config.duplicateWindowMs ?? DEFAULT_DUPLICATE_WINDOW_MS
   if (!isNonNegativeInteger(window)) badConfig(`topic ${JSON.stringify(config.name)}`, 'duplicateWindowMs must be a non-negative integer')
   const resolved: { -readonly [K in keyof ResolvedTopicConfig]: ResolvedTopicConfig[K] } = {
@@ -107,13 +122,13 @@ export function resolveGroupConfig(group: string, config: GroupConfig = {}): Res
   const filterProblem = subjectProblem(filter, true)
   if (filterProblem !== null) badGroup(group, `filter ${JSON.stringify(filter)}: ${filterProblem}`)
   const ackWaitMs = config.ackWaitMs ?? DEFAULT_GROUP_CONFIG.ackWaitMs
-  if (!isPositiveInteger(ackWaitMs)) badGroup(group, 'ackWaitMs must be a positive integer')
+  if (!isTimerMs(ackWaitMs, 1)) badGroup(group, `ackWaitMs must be an integer from 1 to ${MAX_TIMER_MS}`)
   const maxInFlight = config.maxInFlight ?? DEFAULT_GROUP_CONFIG.maxInFlight
   if (!isPositiveInteger(maxInFlight)) badGroup(group, 'maxInFlight must be a positive integer')
   const maxDeliver = config.maxDeliver ?? null
   if (maxDeliver !== null && !isPositiveInteger(maxDeliver)) badGroup(group, 'maxDeliver must be a positive integer')
   const backoff: unknown = config.backoffMs ?? []
-  if (!Array.isArray(backoff) || !backoff.every(isNonNegativeInteger)) badGroup(group, 'backoffMs must be a list of non-negative integers')
+  if (!Array.isArray(backoff) || !backoff.every((ms) => isTimerMs(ms, 0))) badGroup(group, `backoffMs must be a list of integers from 0 to ${MAX_TIMER_MS}`)
   if (config.startSeq !== undefined && !isPositiveInteger(config.startSeq)) badGroup(group, 'startSeq must be a positive integer')
   return Object.freeze({ filter, ackWaitMs, maxDeliver, maxInFlight, backoffMs: Object.freeze([...backoff as number[]]) })
 }

@@ -5,6 +5,7 @@
 import { SubwireError } from '../../shared/errors.ts'
 import type { WireValue } from '../../shared/msgpack-reader.ts'
 import type { GroupConfig } from '../store/topic-store.ts'
+import { MAX_TIMER_MS } from '../store/topic-config.ts'
 import type { DeliverPolicy } from './topics.ts'
 import { SLOW_POLICY, type SlowPolicy } from '../outbound/slow-consumer.ts'
 
@@ -26,6 +27,17 @@ function bad(message: string): SubwireError {
 function positive(v: WireValue | undefined, name: string): number | undefined {
   if (v === undefined || v === null) return undefined
   if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1) throw bad(`${name} must be a positive integer`)
+  return v
+}
+
+/** A duration that arms a timer (`ackWaitMs`, a `backoffMs` entry): an integer from `min` to MAX_TIMER_MS. */
+function isTimerMs(v: WireValue, min: number): v is number {
+  return typeof v === 'number' && Number.isSafeInteger(v) && v >= min && v <= MAX_TIMER_MS
+}
+
+function timerMs(v: WireValue | undefined, name: string): number | undefined {
+  if (v === undefined || v === null) return undefined
+  if (!isTimerMs(v, 1)) throw bad(`${name} must be an integer from 1 to ${MAX_TIMER_MS}`)
   return v
 }
 
@@ -51,11 +63,11 @@ export function parseSubOptions(o: Record<string, WireValue> | null, queue: stri
   if (ack && queue === null) throw bad('an acked subscription needs a queue group name')
   let backoffMs: number[] | undefined
   if (o.backoffMs !== undefined && o.backoffMs !== null) {
-    if (!Array.isArray(o.backoffMs) || o.backoffMs.some((x) => typeof x !== 'number' || !Number.isSafeInteger(x) || x < 0)) throw bad('backoffMs must be an array of non-negative integers')
+    if (!Array.isArray(o.backoffMs) || !o.backoffMs.every((x) => isTimerMs(x, 0))) throw bad(`backoffMs must be an array of integers from 0 to ${MAX_TIMER_MS}`)
     backoffMs = o.backoffMs as number[]
   }
   const group: GroupConfig = {
-    ...(positive(o.ackWaitMs, 'ackWaitMs') === undefined ? {} : { ackWaitMs: o.ackWaitMs as number }),
+    ...(timerMs(o.ackWaitMs, 'ackWaitMs') === undefined ? {} : { ackWaitMs: o.ackWaitMs as number }),
     ...(positive(o.maxDeliver, 'maxDeliver') === undefined ? {} : { maxDeliver: o.maxDeliver as number }),
     ...(positive(o.maxInFlight, 'maxInFlight') === undefined ? {} : { maxInFlight: o.maxInFlight as number }),
     ...(backoffMs === undefined ? {} : { backoffMs }),

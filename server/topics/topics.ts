@@ -15,6 +15,7 @@ import { DLQ_PREFIX, HEADER } from '../../shared/protocol.ts'
 import { SubjectIndex } from '../routing/subject-index.ts'
 import { MemoryTopicStore } from '../store/memory/memory-store.ts'
 import type { AppendResult, GroupConfig, PullResult, StoredMessage, TopicConfig, TopicInfo } from '../store/topic-store.ts'
+import { MAX_TIMER_MS } from '../store/topic-config.ts'
 import type { Session } from '../security/session.ts'
 import { patternCovers } from '../security/permissions.ts'
 
@@ -276,7 +277,8 @@ export class Topics {
     if (g.timer !== null) { clearTimeout(g.timer); g.timer = null }
     const next = this.store.nextDeadline(g.topic, g.name)
     if (next === null || g.members.size === 0) return
-    g.timer = setTimeout(() => { g.timer = null; this.#pull(g) }, Math.max(0, next - Date.now()))
+    // Capped at the longest timer (MAX_TIMER_MS); a later deadline is simply re-armed when this one fires.
+    g.timer = setTimeout(() => { g.timer = null; this.#pull(g) }, Math.min(MAX_TIMER_MS, Math.max(0, next - Date.now())))
     g.timer.unref()
   }
 

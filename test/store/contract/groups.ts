@@ -5,6 +5,7 @@
 import * as assert from 'uvu/assert'
 import type { GroupConfig, GroupDelivery, TopicStore } from '../../../server/store/topic-store.ts'
 import { failure, publish, topic, type Contract } from './harness.ts'
+import { MAX_TIMER_MS } from '../../../server/store/topic-config.ts'
 
 /** A topic `t` over `t.>` with group `g` opened with `config`. */
 async function workQueue(store: TopicStore, config: GroupConfig = {}, limits = {}): Promise<void> {
@@ -268,6 +269,25 @@ export function groupsContract(c: Contract): void {
     await store.openGroup('t', 'g')
     await store.deleteGroup('t', 'g')
     assert.is(await failure(() => store.groupInfo('t', 'g')), 'no_group')
+  })
+
+  s('refuses an ackWaitMs or a backoffMs entry past 2^31-1 ms (the longest timer) as bad_group_config, and takes one at it', async () => {
+    const { store } = await c.open()
+    await topic(store, 't')
+    const bad: GroupConfig[] = [{ ackWaitMs: MAX_TIMER_MS + 1 }, { ackWaitMs: Number.MAX_SAFE_INTEGER }, { backoffMs: [10, MAX_TIMER_MS + 1] }, { backoffMs: [Number.MAX_SAFE_INTEGER] }]
+    for (const config of bad) assert.is(await failure(() => store.openGroup('t', 'g', config)), 'bad_group_config', JSON.stringify(config))
+    const info = await store.openGroup('t', 'g', { ackWaitMs: MAX_TIMER_MS, backoffMs: [MAX_TIMER_MS] })
+    assert.is(info.config.ackWaitMs, MAX_TIMER_MS)
+  })
+
+  c.clockTest(s, 'puts the deadline of an ackWaitMs of 2^31-1 exactly that far ahead', async () => {
+    const { store, clock } = await c.open()
+    await workQueue(store, { ackWaitMs: MAX_TIMER_MS })
+    await store.join('t', 'g', 'w')
+    await publish(store, 't', 't.job')
+    const [d] = await pull(store)
+    assert.is(d.deadline, clock.t + MAX_TIMER_MS)
+    assert.is(await store.nextDeadline('t', 'g'), clock.t + MAX_TIMER_MS)
   })
 
   s('shows its groups in the topic info', async () => {

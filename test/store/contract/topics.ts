@@ -39,6 +39,8 @@ const BAD_CONFIGS: Array<{ config: unknown; rule: string }> = [
   { config: { name: 'a', subjects: ['a'], maxMsgsPerSubject: '3' }, rule: 'a string maxMsgsPerSubject' },
   { config: { name: 'a', subjects: ['a'], discard: 'oldest' }, rule: 'an unknown discard policy' },
   { config: { name: 'a', subjects: ['a'], duplicateWindowMs: -5 }, rule: 'a negative duplicate window' },
+  { config: { name: 'a', subjects: ['a'], maxAgeMs: 2 ** 53 }, rule: 'a maxAgeMs past the safe integers' },
+  { config: { name: 'a', subjects: ['a'], duplicateWindowMs: 2 ** 53 }, rule: 'a duplicate window past the safe integers' },
 ]
 
 export function topicsContract(c: Contract): void {
@@ -94,6 +96,15 @@ export function topicsContract(c: Contract): void {
       assert.is(code, row.overlap ? 'topic_overlap' : 'no error')
     })
   }
+
+  s('accepts a maxAgeMs and a duplicate window of 2^53-1 ms: they arm no timer, and hold nothing longer than asked', async () => {
+    const { store } = await c.open()
+    await store.create({ name: 'a', subjects: ['a.>'], maxAgeMs: Number.MAX_SAFE_INTEGER, duplicateWindowMs: Number.MAX_SAFE_INTEGER })
+    await store.append('a', { subject: 'a.x', payload: new Uint8Array(1), msgId: 'm' })
+    await store.sweep()
+    assert.is((await store.info('a')).messages, 1)
+    assert.is((await store.append('a', { subject: 'a.x', payload: new Uint8Array(1), msgId: 'm' })).duplicate, true)
+  })
 
   for (const row of BAD_CONFIGS) {
     s(`refuses ${row.rule} as bad_topic_config`, async () => {
