@@ -7,10 +7,11 @@
  * connection a report had been 5 MB and 160 ms of broker CPU): connections come in pages of at most
  * `MAX_CONNECTIONS_PAGE`, each with its subscription count and first `SUBJECTS_PER_CONNECTION` subjects, and
  * the most-subscribed subjects are counted over at most `PATTERN_SAMPLE` subscriptions (and every connection's
- * first few).
+ * first few). Inbox ids are never shown (`maskInbox`): they are other users' reply addresses.
  */
 import type { Broker } from '../broker.ts'
 import type { ConnectionSummary } from '../edge/broker-events.ts'
+import { maskInbox } from '../security/inbox-registry.ts'
 import type { TopicInfo } from '../store/topic-store.ts'
 import { VERSION } from '../version.ts'
 
@@ -116,7 +117,7 @@ export interface ConnectionReport {
   connectedAt: number
   /** How many subscriptions it holds. */
   subscriptions: number
-  /** Its first `SUBJECTS_PER_CONNECTION` subscriptions, in the order made. */
+  /** Its first `SUBJECTS_PER_CONNECTION` subscriptions, in the order made, inbox ids masked (`_INBOX.*.>`). */
   subjects: Array<{ subject: string; queue: string | null }>
   pendingBytes: number
   msgsIn: number
@@ -288,7 +289,7 @@ export function connectionReport(c: ConnectionSummary): ConnectionReport {
     subprotocol: c.subprotocol,
     connectedAt: c.connectedAt,
     subscriptions: c.subscriptionCount,
-    subjects: c.subscriptions.slice(0, SUBJECTS_PER_CONNECTION).map((s) => ({ subject: s.subject, queue: s.queue })),
+    subjects: c.subscriptions.slice(0, SUBJECTS_PER_CONNECTION).map((s) => ({ subject: maskInbox(s.subject), queue: s.queue })),
     pendingBytes: c.pendingBytes,
     msgsIn: c.msgsIn,
     bytesIn: c.bytesIn,

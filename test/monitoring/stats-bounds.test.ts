@@ -1,7 +1,7 @@
 /**
  * `GET /stats` is bounded in size whatever one client subscribed (issue 17 §2): connections are paged
  * (`?limit=&offset=`, at most `MAX_CONNECTIONS_PAGE`), each lists a subscription count and its first
- * `SUBJECTS_PER_CONNECTION` subjects, and the most-subscribed subjects are counted over a
+ * `SUBJECTS_PER_CONNECTION` subjects, inbox ids are masked, and the most-subscribed subjects are counted over a
  * bounded sample. `$SYS.stats` and `/stats/history` are bounded the same way.
  */
 import { test } from 'uvu'
@@ -76,6 +76,25 @@ test('refuses a limit above the cap or a malformed offset with 400 bad_option', 
     assert.is(a.error, 'bad_option', q)
   }
   assert.is((await get(`${base(b)}/stats?limit=${MAX_CONNECTIONS_PAGE}`)).status, 200)
+})
+
+test('lists inbox subscriptions with their ids masked', async () => {
+  const b = await monitored()
+  const requester = await client(b, 'requester')
+  const responder = await client(b, 'responder')
+  responder.subscribe('svc.echo', { callback: (_e, m) => { m?.respond('pong') } })
+  await within(3000, responder.flush(), 'flush')
+  await within(3000, requester.request('svc.echo', 'ping'), 'a request, so the requester has its inbox')
+  const a = await get(`${base(b)}/stats`)
+  const row = (JSON.parse(a.body) as StatsReport).connectionList?.find((c) => c.name === 'requester')
+  assert.ok(row !== undefined)
+  const inbox = row.subjects.find((s) => s.subject.startsWith('_INBOX.'))
+  assert.ok(inbox !== undefined, 'the inbox subscription is listed')
+  assert.is(inbox.subject, '_INBOX.*.>')
+  const real = b.connections().find((c) => c.name === 'requester')?.subscriptions.find((s) => s.subject.startsWith('_INBOX.'))
+  const id = real?.subject.split('.')[1]
+  assert.ok(id !== undefined && id.length > 4, 'the broker itself knows the id')
+  assert.not.ok(a.body.includes(id), 'the inbox id appears nowhere in /stats')
 })
 
 test('keeps $SYS.stats small beside a connection with many subscriptions', async () => {
