@@ -22,7 +22,7 @@ import { TOPICS_SCHEMA } from './topic-options.ts'
 export { parseQuantity }
 
 /** How a value is written and checked. */
-type Kind = 'int' | 'bytes' | 'ms' | 'string' | 'path' | 'bool' | 'list' | 'level' | 'format'
+type Kind = 'int' | 'bytes' | 'ms' | 'string' | 'secret' | 'path' | 'bool' | 'list' | 'level' | 'format'
 
 /** One option: its kind, bounds, default (for `--help`) and what it does. */
 interface OptionSpec {
@@ -48,6 +48,7 @@ export const SERVE_OPTIONS = {
   shutdownTimeoutMs: { kind: 'ms', min: 1, default: '10s', serve: true, help: 'on SIGTERM/SIGINT, exit at the latest after this' },
   statsIntervalMs: { kind: 'ms', min: 10, default: '1s', serve: true, help: 'period of $SYS.stats and of the monitor charts' },
   monitor: { kind: 'bool', default: 'true', serve: true, help: 'serve /healthz, /readyz, /metrics, /stats and the web monitor' },
+  monitorToken: { kind: 'secret', serve: true, help: 'a token for /stats, /metrics, the web monitor and $SYS (needs auth in --config; prefer the env)' },
   tlsCert: { kind: 'string', serve: true, help: 'PEM certificate file: serve wss:// and https://' },
   tlsKey: { kind: 'string', serve: true, help: 'PEM private key file (with tlsCert)' },
   tlsCa: { kind: 'string', serve: true, help: 'PEM CA bundle file (optional, with tlsCert)' },
@@ -124,6 +125,28 @@ function parseBool(raw: unknown): unknown {
 }
 
 const EXAMPLE: Partial<Record<Kind, string>> = QUANTITY_EXAMPLE
+/** The shortest token the broker accepts (auth.ts). */
+const MIN_SECRET = 8
+
+/**
+ * What `monitorToken` may do: read the monitoring (`/stats`, `/metrics`, the web monitor) and subscribe to
+ * `$SYS.>`; nothing else, so a leaked monitor token reads no application subject and publishes nowhere.
+ */
+export const MONITOR_TOKEN_PERMISSIONS = { monitor: true, publish: { allow: [] }, subscribe: { allow: ['$SYS.>'] } } as const
+
+/**
+ * `auth` with the monitor token added (user `monitor`). A monitor token turns authentication on, so the config
+ * file must say how the other clients authenticate (tokens, users or jwt): a broker whose only credential is
+ * the monitor's would refuse every application.
+ */
+function withMonitorToken(auth: unknown, token: string, source: string): Record<string, unknown> {
+  const a = (auth ?? {}) as Record<string, unknown>
+  if (a.tokens === undefined && a.users === undefined && a.jwt === undefined) {
+    throw new SubwireError('bad_option', `${source} turns authentication on, so it needs auth (tokens, users or jwt) in the config file for the other clients; without auth the monitoring is open, like everything else`)
+  }
+  const tokens = Array.isArray(a.tokens) ? a.tokens : []
+  return { ...a, tokens: [...tokens, { token, user: 'monitor', permissions: MONITOR_TOKEN_PERMISSIONS }] }
+}
 
 function numberSchema(spec: OptionSpec): z.ZodType {
   const what = EXAMPLE[spec.kind] ?? 'a number'
@@ -138,6 +161,7 @@ function optionSchema(spec: OptionSpec): z.ZodType {
   switch (spec.kind) {
     case 'int': case 'bytes': case 'ms': return numberSchema(spec)
     case 'string': return z.string({ error: 'must be a string' }).min(1, { error: 'must not be empty' })
+    case 'secret': return z.string({ error: 'must be a string' }).min(MIN_SECRET, { error: `must be at least ${MIN_SECRET} characters` })
     case 'path': return z.string({ error: 'must be a string' }).startsWith('/', { error: "must start with '/'" })
     case 'bool': return z.preprocess(parseBool, z.boolean({ error: 'must be true or false' }))
     case 'list': return z.preprocess((raw) => (typeof raw === 'string' ? raw.split(',').map((s) => s.trim()).filter((s) => s !== '') : raw),
@@ -229,7 +253,9 @@ function validateSource(values: Record<string, unknown>, nameOf: (key: string) =
       return `${pathText(issue.path)} ${issue.message}${issue.code === 'custom' ? '' : got(valueAt(values, issue.path))}${where}`
     }
     const key = String(issue.path[0] ?? '')
-    return `${nameOf(key)} ${issue.message}, got ${JSON.stringify(values[key])}`
+    // A secret is never echoed (the message goes to a terminal or a log).
+    const shown = (ALL_SPECS as Record<string, OptionSpec | undefined>)[key]?.kind === 'secret' ? 'a value (not shown)' : JSON.stringify(values[key])
+    return `${nameOf(key)} ${issue.message}, got ${shown}`
   })
   throw new SubwireError('bad_option', problems.join('; '))
 }
@@ -347,6 +373,10 @@ export function loadServeConfig(input: { flags: Record<string, string | boolean 
     if (ALL_SPECS[key].serve !== true && merged[key] !== undefined) broker[key] = merged[key]
   }
   if (merged.auth !== undefined) broker.auth = merged.auth
+  if (merged.monitorToken !== undefined) {
+    const source = sources.monitorToken === 'flag' ? '--monitor-token' : sources.monitorToken === 'env' ? envName('monitorToken') : `monitorToken in ${file ?? 'the config file'}`
+    broker.auth = withMonitorToken(merged.auth, merged.monitorToken as string, source)
+  }
   if (merged.topics !== undefined) {
     const topics = merged.topics as TopicConfig[]
     const maxTopics = (merged.maxTopics ?? 100) as number
@@ -373,7 +403,7 @@ export function loadServeConfig(input: { flags: Record<string, string | boolean 
   }
 }
 
-const PLACEHOLDER: Partial<Record<Kind, string>> = { int: 'N', bytes: 'SIZE', ms: 'TIME', list: 'A,B', path: 'PATH' }
+const PLACEHOLDER: Partial<Record<Kind, string>> = { int: 'N', bytes: 'SIZE', ms: 'TIME', list: 'A,B', path: 'PATH', secret: 'TOKEN' }
 
 /** The `Options:` part of `subwire serve --help`, from the table: one line per option. */
 export function serveOptionsHelp(): string {

@@ -24,6 +24,11 @@ a list of durable topics to create at start:
 with the keys name, subjects, maxMsgs, maxBytes, maxAgeMs, maxMsgsPerSubject, discard ("old"|"new") and
 duplicateWindowMs (see subwire topics add --help).
 
+With auth on, /stats, /stats/history, /metrics and the web monitor's data need a credential whose permissions
+say "monitor": true (or have no restrictions), sent as Authorization: Bearer <token> (or Basic user:password);
+/healthz and /readyz stay open. --monitor-token (better: SUBWIRE_MONITOR_TOKEN, not seen in ps) adds a token
+that may read the monitoring and $SYS and nothing else.
+
 Options:
   --config FILE                       JSON config file (env SUBWIRE_CONFIG)
   --print-config                      print the resolved configuration with where each value came from, and exit
@@ -69,7 +74,7 @@ function banner(broker: Broker, monitoring: Monitoring | null): string {
   const http = broker.url.replace(/^ws/, 'http').replace(/(:\d+)\/.*$/, '$1')
   let text = `subwire broker listening on ${broker.url}\n`
   if (monitoring !== null) {
-    text += `  monitor:  ${http}/  (open in a browser)\n`
+    text += `  monitor:  ${http}/  (open in a browser${monitoring.authRequired ? '; it asks for a token with the monitor permission' : ''})\n`
     text += `  health:   ${http}/healthz  ${http}/readyz   metrics: ${http}/metrics   stats: ${http}/stats\n`
   }
   const topics = broker.topics.list()
