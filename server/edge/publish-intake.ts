@@ -1,7 +1,8 @@
 /**
  * What one PUB goes through between the decoder and the router (PROTOCOL §4.3, §8.1–8.2): the payload limit,
- * the JSON tag check, the publish permission, the topic management API, capture by a topic (with publisher
- * confirms), and then the router. Refusals go back to the publisher as ERR with the subject as ref.
+ * the JSON tag check, the reply subject and publish permissions, the topic management API, capture by a topic
+ * (with publisher confirms), and then the router. Refusals go back to the publisher as ERR with the subject as
+ * ref.
  */
 import type { ErrorCode } from '../../shared/errors.ts'
 import { isJsonText } from '../../shared/json-frame.ts'
@@ -43,9 +44,17 @@ export function intakePublish(host: PublishHost, from: PublishingClient, flags: 
     return
   }
   const session = from.session
-  if (session.restricted && !session.mayPublish(subject)) {
-    from.refusePublish('permission', `not allowed to publish to ${quoteSubject(subject)}`, subject)
-    return
+  // Unrestricted sessions skip both checks on one boolean. The reply is checked first: a refused publish must
+  // not use up the response allowance that would have admitted it.
+  if (session.restricted) {
+    if (reply !== null && !session.mayReplyTo(reply)) {
+      from.refusePublish('permission', `not allowed to use ${quoteSubject(reply)} as a reply subject: it may not receive there`, subject)
+      return
+    }
+    if (!session.mayPublish(subject)) {
+      from.refusePublish('permission', `not allowed to publish to ${quoteSubject(subject)}`, subject)
+      return
+    }
   }
   if (isTopicApi(subject)) {
     if (reply !== null) host.reply(reply, topicApi(host.topics, subject, encoding, payload ?? payloadOfTail(tail as Uint8Array, size)))

@@ -1,7 +1,7 @@
 /**
  * What one connection is allowed to do: its identity, compiled permissions, the reply subjects it may answer
- * (allowResponses) and the inboxes it owns (by user, inbox-registry.ts). The connection asks; this file
- * decides.
+ * (allowResponses), the reply subjects it may name, and the inboxes it owns (by user, inbox-registry.ts). The
+ * connection asks; this file decides.
  */
 import type { Identity } from './auth.ts'
 import { INBOX_PREFIX, InboxRegistry, inboxId } from './inbox-registry.ts'
@@ -51,6 +51,11 @@ export class Session {
   #inboxes: Map<string, { readonly user: string; count: number }> | null = null
   /** Null when authentication is off: then inboxes are not guarded (development mode). */
   readonly #registry: InboxRegistry | null
+  /**
+   * `_INBOX.<id>.` of an inbox this connection holds, once a reply subject under it was checked: every
+   * request of the SDK names one, so the check is one `startsWith` with no substring made (bench C).
+   */
+  #replyPrefix: string | null = null
 
   constructor(registry: InboxRegistry | null) {
     this.#registry = registry
@@ -111,6 +116,29 @@ export class Session {
     return this.#permissions === null || this.#permissions.canReceiveMessage(subject, headers)
   }
 
+  /**
+   * May it name `reply` as the reply subject of a publish? Only a subject it may itself receive: an inbox of
+   * its own user (or one nobody holds, which it could claim), or a subject it may subscribe to. Otherwise the
+   * broker (no_responders, publisher confirms, the topic API) or an honest responder would write where the
+   * publisher may not (issue 17: reply-subject forgery).
+   */
+  mayReplyTo(reply: string): boolean {
+    const p = this.#permissions
+    if (p === null) return true
+    const prefix = this.#replyPrefix
+    if (prefix !== null && reply.startsWith(prefix)) return true
+    const id = this.#registry === null ? null : inboxId(reply)
+    if (id !== null) {
+      if (this.#inboxes?.has(id) === true) {
+        this.#replyPrefix = `${INBOX_PREFIX}.${id}.`
+        return true
+      }
+      const owner = (this.#registry as InboxRegistry).ownerOf(id)
+      if (owner === null || owner === this.#user) return true
+    }
+    return p.canReceive(reply)
+  }
+
   /** Remembers that it received a request, so it may answer on `reply` (unless it may publish there anyway). */
   noteRequest(reply: string): void {
     const permissions = this.#permissions
@@ -125,7 +153,10 @@ export class Session {
     if (id === null || this.#registry === null) return
     const mine = this.#inboxes?.get(id)
     if (mine === undefined) return
-    if (--mine.count <= 0) this.#inboxes?.delete(id)
+    if (--mine.count <= 0) {
+      this.#inboxes?.delete(id)
+      if (this.#replyPrefix === `${INBOX_PREFIX}.${id}.`) this.#replyPrefix = null
+    }
     this.#registry.release(id, mine.user)
   }
 }
