@@ -8,8 +8,9 @@
 import { ENCODING, PUB_FLAG, STATUS_HEADER } from '../../shared/protocol.ts'
 import { quoteSubject, subjectProblem } from '../../shared/subject.ts'
 import type { ErrorCode } from '../../shared/errors.ts'
-import { SubjectIndex, type MatchResult, type QueueGroup } from './subject-index.ts'
+import { SubjectIndex, type MatchResult, type QueueGroup, type Run } from './subject-index.ts'
 import { Delivery } from '../outbound/delivery.ts'
+import { OFFERED, dropMember, dropRest, heldRest, joinRun } from '../outbound/slow-consumer.ts'
 import type { ClusterAdapter, ClusterMessage, ClusterReceiver } from '../cluster/cluster-adapter.ts'
 import type { ServerSubscription } from './subscription.ts'
 
@@ -46,8 +47,12 @@ export class Router implements ClusterReceiver {
   readonly #maxSubjectLength: number
   /** Reused for every publish: routing is synchronous, so one is enough and the hot path allocates none. */
   readonly #delivery = new Delivery()
-  /** A second one for messages from other nodes, which may arrive while a local publish is being routed. */
-  readonly #remote = new Delivery()
+  /**
+   * Publishes being routed right now. A delivery can publish again before the outer fan-out ends (a slow
+   * consumer's `$SYS` event, a no_responders answer, a message from another node): such a nested publish gets
+   * a Delivery of its own, or it would overwrite the one the outer loop is still handing out.
+   */
+  #depth = 0
   readonly #cluster: ClusterAdapter
   /** Read once: a single node never calls the seam on its publish path. */
   readonly #clustered: boolean
@@ -62,22 +67,46 @@ export class Router implements ClusterReceiver {
   /** Adds a plain subscription to the index and announces its interest to the cluster. */
   subscribe(sub: ServerSubscription): void {
     this.index.insert(sub)
+    joinRun(sub)
     this.#cluster.addInterest(sub.subject, sub.queue)
   }
 
-  /** Removes a plain subscription from the index and withdraws its interest. */
+  /**
+   * Removes a plain subscription from the index and withdraws its interest. While a publish is being routed
+   * (an auto-unsubscribe, or a nested publish's), it leaves the index once routing ends: the fan-out loops read
+   * the index's runs in place, and a removal swaps another subscription into the slot being read.
+   */
   unsubscribe(sub: ServerSubscription): void {
-    this.index.remove(sub)
-    this.#cluster.removeInterest(sub.subject, sub.queue)
+    if (this.#depth > 0) { this.#leaving.push(sub); return }
+    // Only what was announced is withdrawn, so the adapter's counts stay balanced (cluster contract 4).
+    if (this.index.remove(sub)) this.#cluster.removeInterest(sub.subject, sub.queue)
+  }
+
+  /** Subscriptions removed while a publish was being routed (`unsubscribe`). */
+  readonly #leaving: ServerSubscription[] = []
+
+  #removeLeaving(): void {
+    for (let i = 0; i < this.#leaving.length; i++) this.unsubscribe(this.#leaving[i])
+    this.#leaving.length = 0
+  }
+
+  #loan(): Delivery {
+    return this.#depth === 0 ? this.#delivery : new Delivery()
   }
 
   /** A message published on another node: delivered to local subscriptions only (cluster contract 3). */
   receive(m: ClusterMessage): void {
-    const matches = this.index.match(m.subject, !m.subject.startsWith(INBOX_SUBJECT_PREFIX))
-    const d = this.#remote.load(m.subject, m.reply, m.headers, m.encoding, m.payload, null)
-    const delivered = deliverPlain(matches, null, d) + deliverGroups(matches.groups, null, d)
-    this.stats.delivered += delivered
-    this.stats.bytesOut += delivered * (d.payloadLength + d.subject.length)
+    // Not cached: the cache holds only subjects this node validated, and #match trusts what it holds.
+    const matches = this.index.match(m.subject, false)
+    const d = this.#loan().load(m.subject, m.reply, m.headers, m.encoding, m.payload, null)
+    this.#depth++
+    try {
+      const delivered = deliverPlain(matches, null, d) + deliverGroups(matches.groups, null, d)
+      this.stats.delivered += delivered
+      this.stats.bytesOut += delivered * (d.payloadLength + d.subject.length)
+    } finally {
+      if (--this.#depth === 0 && this.#leaving.length > 0) this.#removeLeaving()
+    }
   }
 
   /** Validates a subject and reply subject without routing (for paths that store before they route). */
@@ -102,7 +131,7 @@ export class Router implements ClusterReceiver {
     headers: Record<string, string> | null, encoding: number, payload: Uint8Array, tail: Uint8Array | null): Refusal | null {
     const matches = this.#match(subject, reply)
     if (!isMatch(matches)) return matches
-    return this.#route(from, flags, matches, this.#delivery.load(subject, reply, headers, encoding, payload, tail), tail)
+    return this.#route(from, flags, matches, this.#loan().load(subject, reply, headers, encoding, payload, tail), tail)
   }
 
   /** `publish` for a binary PUB without headers whose payload is the last `payloadLength` bytes of `tail`. */
@@ -110,7 +139,7 @@ export class Router implements ClusterReceiver {
     tail: Uint8Array, payloadLength: number): Refusal | null {
     const matches = this.#match(subject, reply)
     if (!isMatch(matches)) return matches
-    return this.#route(from, flags, matches, this.#delivery.loadTail(subject, reply, encoding, tail, payloadLength), tail)
+    return this.#route(from, flags, matches, this.#loan().loadTail(subject, reply, encoding, tail, payloadLength), tail)
   }
 
   /** The subscriptions matching a valid subject, or why the subject or reply subject is refused. */
@@ -129,11 +158,18 @@ export class Router implements ClusterReceiver {
   #route(from: Publisher | null, flags: number, matches: MatchResult<ServerSubscription>, d: Delivery, tail: Uint8Array | null): null {
     this.stats.published++
     this.stats.bytesIn += d.payloadLength
-    const delivered = deliverPlain(matches, from, d) + deliverGroups(matches.groups, from, d)
+    let delivered = 0
+    let remote = false
+    this.#depth++
+    try {
+      delivered = deliverPlain(matches, from, d) + deliverGroups(matches.groups, from, d)
+      remote = this.#clustered && this.#cluster.hasRemoteInterest(d.subject)
+      if (remote) this.#cluster.publish(d)
+    } finally {
+      if (--this.#depth === 0 && this.#leaving.length > 0) this.#removeLeaving()
+    }
     this.stats.delivered += delivered
     this.stats.bytesOut += delivered * (tail === null ? d.payloadLength + d.subject.length : tail.length)
-    const remote = this.#clustered && this.#cluster.hasRemoteInterest(d.subject)
-    if (remote) this.#cluster.publish(d)
     if (delivered === 0 && !remote) {
       this.stats.unmatched++
       const reply = d.reply
@@ -149,30 +185,61 @@ function isMatch(m: MatchResult<ServerSubscription> | Refusal): m is MatchResult
   return (m as Refusal).code === undefined
 }
 
+/**
+ * Every plain run gets the message. A run is one owner's subscriptions with one policy on one pattern: when its
+ * owner answers for the whole run (at its cap, closing, or holding it for the run), the rest of the run is
+ * settled at once, and so are the runs of the same key that follow (a match result keeps them side by side).
+ * That makes a connection at its cap cost O(1) per run, not per subscription (issue 17 §3).
+ */
 function deliverPlain(matches: MatchResult<ServerSubscription>, from: Publisher | null, d: Delivery): number {
-  const plain = matches.plain
+  const runs = matches.plain
   let n = 0
-  for (let i = 0; i < plain.length; i++) {
-    const sub = plain[i]
-    if (!sub.active || (sub.conn === from && !from.echo)) continue
-    if (sub.conn.deliver(sub, d)) n++
+  let fullKey = -1
+  for (let r = 0; r < runs.length; r++) {
+    const run = runs[r]
+    const subs = run.subs
+    if (run.key === fullKey) { if (subs.length > 0) dropRest(run, 0, subs[0].conn); continue }
+    for (let i = 0; i < subs.length; i++) {
+      const sub = subs[i]
+      if (!sub.active || (sub.conn === from && !from.echo)) continue
+      const offered = sub.conn.deliver(sub, d)
+      if (offered === OFFERED.sent) { n++; continue }
+      if (offered === OFFERED.refused) continue
+      if (offered === OFFERED.heldRun) { heldRest(run, i); n += subs.length - i }
+      else if (offered === OFFERED.full) { dropRest(run, i, sub.conn); fullKey = run.key }
+      break
+    }
   }
   return n
 }
 
-/** One member per group, round-robin from the group's cursor, skipping members that cannot take it. */
+/** Members one publish offers itself to in a group before it gives up on the group: those at their cap refuse. */
+const GROUP_TRIES = 64
+
+/** One member per group, round-robin from the group's cursor, passing over members that cannot take it. */
 function deliverGroups(groups: QueueGroup<ServerSubscription>[], from: Publisher | null, d: Delivery): number {
   let n = 0
   for (let g = 0; g < groups.length; g++) {
     const group = groups[g]
-    const members = group.members
-    for (let tries = 0; tries < members.length; tries++) {
-      const i = group.next % members.length
+    const runs = group.runs
+    let members = 0
+    for (let r = 0; r < runs.length; r++) members += runs[r].subs.length
+    const tries = members < GROUP_TRIES ? members : GROUP_TRIES
+    for (let t = 0; t < tries; t++) {
+      const i = group.next % members
       group.next = i + 1
-      const sub = members[i]
+      const sub = memberAt(runs, i)
       if (!sub.active || (sub.conn === from && !from.echo)) continue
-      if (sub.conn.deliver(sub, d)) { n++; break }
+      const offered = sub.conn.deliver(sub, d)
+      if (offered === OFFERED.sent) { n++; break }
+      if (offered === OFFERED.full) dropMember(sub, sub.conn)
     }
   }
   return n
+}
+
+function memberAt(runs: readonly Run<ServerSubscription>[], i: number): ServerSubscription {
+  let r = 0
+  while (i >= runs[r].subs.length) i -= runs[r++].subs.length
+  return runs[r].subs[i]
 }
