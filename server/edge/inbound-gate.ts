@@ -40,7 +40,8 @@ export class InboundGate {
   readonly #owner: GateOwner
   readonly #host: GateHost
   readonly #socket: WebSocket
-  readonly #held: Array<Buffer | string> = []
+  /** Made on first hold: a rate-limited connection keeps its gate for life, mostly with nothing held. */
+  #held: Array<Buffer | string> | null = null
   #heldBytes = 0
   readonly #msgRate: TokenBucket | null
   readonly #byteRate: TokenBucket | null
@@ -72,12 +73,12 @@ export class InboundGate {
 
   /** True when nothing is held and no throttle runs: a frame may be decoded straight away. */
   get passing(): boolean {
-    return this.#held.length === 0 && this.#throttleTimer === null
+    return (this.#held === null || this.#held.length === 0) && this.#throttleTimer === null
   }
 
   /** True when the gate holds nothing and limits nothing: the owner may drop it. */
   get idle(): boolean {
-    return this.#held.length === 0 && this.#throttleTimer === null && !this.metered
+    return this.passing && !this.metered
   }
 
   /**
@@ -87,12 +88,13 @@ export class InboundGate {
   hold(frame: Buffer | string): void {
     this.#heldBytes += frame.length
     if (this.#heldBytes > 2 * this.#host.config.maxFrame) throw new SubwireError('limit', 'too much input while authentication or a rate limit holds it')
-    this.#held.push(frame)
+    ;(this.#held ??= []).push(frame)
   }
 
   /** Decodes held frames in order while nothing holds them (authentication, rate limit, closing). */
   drain(): void {
     const held = this.#held
+    if (held === null) return
     const owner = this.#owner
     while (held.length > 0 && this.#throttleTimer === null && owner.decoding) {
       const frame = held.shift() as Buffer | string
@@ -106,6 +108,7 @@ export class InboundGate {
         return
       }
     }
+    if (held.length === 0) this.#held = null
   }
 
   /** Counts one PUB against the rate limits: a client over its rate has its reads paused while it is ahead. */
@@ -130,7 +133,7 @@ export class InboundGate {
   /** Drops what is held and stops the throttle timer (the connection closed). */
   close(): void {
     if (this.#throttleTimer !== null) { clearTimeout(this.#throttleTimer); this.#throttleTimer = null }
-    this.#held.length = 0
+    this.#held = null
     this.#heldBytes = 0
   }
 }
