@@ -9,13 +9,16 @@
  * 1. `start(receiver)` is called once, before anything else; it resolves when the node has joined (at once for
  *    a single node) and rejects with a SubwireError when it cannot. `close()` is idempotent;
  *    after it, `publish` and the interest calls are no-ops and `receiver` is never called again.
- * 2. `publish(m)` is called synchronously, once per local publish that passed validation and permissions,
- *    after local delivery. `m` is valid only during the call (the router reuses it): an implementation that
+ * 2. `publish(m)` is called synchronously, once per publish routed on this node (a client's, after validation
+ *    and its publish permission, or the broker's own: replies to requests, `$SYS` events, dead letters), after
+ *    local delivery, and only when `hasRemoteInterest(m.subject)` said yes. `m` is valid only during the call (the router reuses it): an implementation that
  *    keeps or sends the message copies what it needs before returning. It never throws (the publish path has
  *    no one to tell); failures are reported through the adapter's own status, never silently swallowed.
  * 3. A message published on this node never comes back to this node's `receiver` (local subscribers already
  *    have it). Messages from other nodes arrive through `receiver.receive(m)`; the router delivers them to
- *    local subscriptions only and never passes them to `publish` again (no loops between nodes).
+ *    local subscriptions only and never passes them to `publish` again (no loops between nodes). Every local
+ *    delivery still passes the subscriber's own permission check. Topics do not capture them again: a message
+ *    is stored once, by the node it was published on, in a store the nodes share.
  * 4. Interest: `addInterest(subject, queue)` for every plain subscription entering the subject index,
  *    `removeInterest(subject, queue)` for every one leaving it, with the subscription's pattern as subscribed
  *    (wildcards included) and its queue group or null. Calls are balanced per (subject, queue); an
