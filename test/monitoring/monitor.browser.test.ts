@@ -2,7 +2,8 @@
  * The web monitor in a real browser: the broker serves the page at `/`, the page's own client subscribes to
  * `$SYS.stats`, the numbers move with the load, the topics panel shows a topic filling up and its work queue,
  * and the page recovers by itself when the broker restarts on the same port. Saves docs/monitor.png (embedded
- * in README).
+ * in README). With auth on, the page asks for a token, refuses one without the monitor permission, and shows
+ * the stats with one that has it.
  */
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
@@ -16,7 +17,7 @@ import { attachMonitoring, type Monitoring } from '../../server/monitoring/monit
 import { chromiumAvailability, CHROMIUM, collectPageErrors, launchChromium, textOf, waitForProbe } from '../browser-env.ts'
 import { sleep, within } from '../helpers.ts'
 
-interface MonitorProbe { reports: number; serverId: string | null; link: string }
+interface MonitorProbe { reports: number; serverId: string | null; link: string; auth: 'none' | 'asking' | 'signed-in' }
 
 let broker: Broker | null = null
 let monitoring: Monitoring | null = null
@@ -134,6 +135,45 @@ if (availability === 'fail') {
 
   test('the page raised no uncaught error', () => {
     assert.equal(pageErrors, [])
+  })
+
+  test('with auth on, the page asks for a token, refuses one without monitor, and shows the stats with one that has it', async () => {
+    const MONITOR = 'token-of-the-monitor-page'
+    const APP = 'token-of-an-application'
+    const secured = await within(5000, createBroker({ host: '127.0.0.1', port: 0, auth: { tokens: [
+      { token: MONITOR, user: 'ops', permissions: { monitor: true, publish: { allow: [] }, subscribe: { allow: ['$SYS.>'] } } },
+      { token: APP, user: 'app', permissions: { publish: { allow: ['orders.>'] }, subscribe: { allow: ['orders.>'] } } },
+    ] } }), 'a broker with auth')
+    const securedMonitoring = attachMonitoring(secured, { sysStats: { intervalMs: 250 } })
+    const app = await within(5000, connect(secured.url, { name: 'orders-api', token: APP }), 'the application client')
+    const ticker = setInterval(() => app.publish('orders.eu.created', { id: 1 }), 50)
+    const own = await within(15_000, (browser ??= await launchChromium()).newPage(), 'a page')
+    const errors = collectPageErrors(own)
+    try {
+      const http = secured.url.replace(/^ws/, 'http')
+      await within(15_000, own.goto(http, { waitUntil: 'load', timeout: 15_000 }), `the monitor at ${http}`)
+      await waitProbe(own, 'the sign-in form', (m) => m.auth === 'asking')
+      assert.ok(await own.locator('#sign-in').isVisible(), 'the form is shown')
+      await own.fill('#sign-in-token', APP)
+      await own.click('#sign-in-submit')
+      await within(5000, own.waitForFunction(() => /monitor permission/.test(document.getElementById('sign-in-error')?.textContent ?? ''), undefined, { timeout: 5000 }), 'the refusal to show')
+      assert.is((await probe(own)).reports, 0, 'nothing shown without the permission')
+      await own.fill('#sign-in-token', MONITOR)
+      await own.click('#sign-in-submit')
+      const live = await waitProbe(own, 'reports with the monitor token', (m) => m.auth === 'signed-in' && m.link === 'live' && m.reports >= 2)
+      assert.is(live.serverId, secured.serverId)
+      assert.is(await textOf(own, '#v-connections'), '2', 'the application and the page itself')
+      assert.not.ok(await own.locator('#sign-in').isVisible(), 'the form is gone')
+      await within(15_000, own.reload({ waitUntil: 'load', timeout: 15_000 }), 'a reload')
+      await waitProbe(own, 'reports after a reload, from the token kept for the tab', (m) => m.auth === 'signed-in' && m.reports >= 1)
+      // Chromium logs the refused fetch (403) itself; nothing else may appear.
+      assert.equal(errors.filter((e) => !/status of 403/.test(e)), [])
+    } finally {
+      clearInterval(ticker)
+      await Promise.allSettled([within(5000, own.close(), 'the page to close'), within(5000, app.close(), 'the app client to close')])
+      securedMonitoring.close()
+      await within(10_000, secured.close(), 'the secured broker to close')
+    }
   })
 }
 

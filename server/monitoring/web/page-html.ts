@@ -42,6 +42,13 @@ th { color:var(--dim); font-weight:500; font-size:12px } td.n, th.n { text-align
 .dim { color:var(--dim) }
 #noscript { margin:20px; color:var(--warn) }
 .warn { color:var(--warn) } .bad { color:var(--bad) }
+#sign-in { position:fixed; inset:0; display:grid; place-items:center; background:rgba(8,11,18,.86); z-index:10 }
+#sign-in[hidden] { display:none }
+#sign-in .box { background:var(--panel); border:1px solid var(--line); border-radius:8px; padding:18px 20px; width:min(380px, 92vw); display:grid; gap:8px }
+#sign-in h2 { margin:0 0 4px; font-size:15px } #sign-in label { display:grid; gap:2px; font-size:12px; color:var(--dim) }
+#sign-in input { font:inherit; padding:6px 8px; background:var(--bg); color:var(--text); border:1px solid var(--line); border-radius:4px }
+#sign-in button, #sign-out { font:inherit; padding:6px 10px; background:var(--line); color:var(--text); border:0; border-radius:4px; cursor:pointer }
+#sign-in-error { color:var(--warn); min-height:1.2em; font-size:12px }
 `
 
 const BODY = `
@@ -54,7 +61,18 @@ const BODY = `
   <span class="dim">up <span id="server-uptime">–</span></span>
   <span style="flex:1"></span>
   <span class="dim">page ↔ broker:</span> <span id="link-status" class="badge">connecting</span>
+  <button id="sign-out" type="button" hidden>sign out</button>
 </header>
+<form id="sign-in" hidden autocomplete="off"><div class="box">
+  <h2>This broker asks for a credential</h2>
+  <div class="dim">A token (or a user and password) whose permissions include <code>monitor</code>. It is kept for this tab only.</div>
+  <label>token <input id="sign-in-token" type="password" autocomplete="off"></label>
+  <div class="dim">or</div>
+  <label>user <input id="sign-in-user" type="text" autocomplete="username"></label>
+  <label>password <input id="sign-in-password" type="password" autocomplete="current-password"></label>
+  <div id="sign-in-error"></div>
+  <button id="sign-in-submit" type="submit">show the monitor</button>
+</div></form>
 <p id="noscript">Loading the monitor's script (<a href="monitor.js">monitor.js</a>)… If this stays, the script did not load:
 open that link to see why. The JSON behind this page is at <a href="stats">stats</a>, metrics at <a href="metrics">metrics</a>.</p>
 <main>

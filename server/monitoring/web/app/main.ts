@@ -2,23 +2,27 @@
  * The web monitor's script (bundled to `/monitor.js`): connects back to the broker that served the page,
  * subscribes to `$SYS.>`, and keeps the tiles, charts and tables live. The client reconnects by itself when
  * the broker restarts; a report from a different server id resets the charts and refetches the history.
+ * A broker with auth on is asked with the credential entered in the sign-in form (credential.ts).
  *
  * Browser only. Exposes `globalThis.subwireMonitor` (a few counters) for the real-browser test.
  */
-import { connect, type Client } from '../../../../client/index.ts'
+import { connect, SubwireError, type Client } from '../../../../client/index.ts'
 import type { StatsReport } from '../../stats-report.ts'
 import type { ConnEvent, HistorySample } from '../../sys-stats.ts'
 import { LineChart } from './chart.ts'
 import { bytes, clock, compact, duration } from './format.ts'
 import { renderTopics } from './topics-panel.ts'
+import { askForCredential, authHeaders, authRequired, connectCredentials, forgetCredential, offerSignOut, storedCredential, type Credential } from './credential.ts'
 
 /** What the test reads from the page. */
 interface MonitorProbe {
   reports: number
   serverId: string | null
   link: string
+  /** `none` (the broker asks for nothing), `asking` (the sign-in form is up), `signed-in`. */
+  auth: 'none' | 'asking' | 'signed-in'
 }
-const probe: MonitorProbe = { reports: 0, serverId: null, link: 'connecting' }
+const probe: MonitorProbe = { reports: 0, serverId: null, link: 'connecting', auth: 'none' }
 ;(globalThis as unknown as { subwireMonitor: MonitorProbe }).subwireMonitor = probe
 
 const $ = (id: string): HTMLElement => {
@@ -130,14 +134,45 @@ function renderEvents(): void {
     'none since this page opened')
 }
 
-async function loadHistory(): Promise<void> {
+/**
+ * Prefills the charts from `/stats/history`. Returns the HTTP status (0 when the broker did not answer): 401
+ * and 403 say the credential is refused; anything else only leaves the charts to fill from live reports.
+ */
+async function loadHistory(credential: Credential | null): Promise<number> {
   try {
-    const res = await fetch(new URL('stats/history', location.href))
-    if (!res.ok) return
+    const res = await fetch(new URL('stats/history', location.href), { headers: authHeaders(credential) })
+    if (!res.ok) return res.status
     const { samples } = await res.json() as { samples: HistorySample[] }
     for (const s of samples) plot(s)
+    return res.status
   } catch {
-    // The history only prefills the charts; live reports follow either way.
+    return 0
+  }
+}
+
+/** Asks for a credential until the broker accepts it for the monitoring (loading the history with it). */
+async function signIn(): Promise<Credential> {
+  let credential = storedCredential()
+  let message = ''
+  for (let attempt = 0; ; attempt++) {
+    if (credential === null) {
+      probe.auth = 'asking'
+      credential = await askForCredential(message)
+    }
+    const status = await loadHistory(credential)
+    if (status === 401 || status === 403) {
+      message = status === 401 ? 'refused: that credential is not valid here' : 'that credential may not read the monitoring (it needs the monitor permission)'
+      forgetCredential()
+      credential = null
+    } else if (status === 0) {
+      // The broker is away: keep the credential and try again shortly.
+      setLink('down')
+      await new Promise((resolve) => setTimeout(resolve, Math.min(10_000, 250 * 2 ** attempt)))
+    } else {
+      probe.auth = 'signed-in'
+      offerSignOut()
+      return credential
+    }
   }
 }
 
@@ -166,12 +201,19 @@ async function watchStatus(c: Client): Promise<void> {
   }
 }
 
-/** Connects, retrying with capped backoff while the broker is not there yet (the page may outlive it). */
-async function connectForever(url: string): Promise<Client> {
+/**
+ * Connects, retrying with capped backoff while the broker is not there yet (the page may outlive it). A
+ * credential the broker refuses (revoked meanwhile) is forgotten and the page asks again.
+ */
+async function connectForever(url: string, credential: Credential | null): Promise<Client> {
   for (let attempt = 0; ; attempt++) {
     try {
-      return await connect(url, { name: 'subwire-monitor' })
-    } catch {
+      return await connect(url, { name: 'subwire-monitor', ...connectCredentials(credential) })
+    } catch (err) {
+      if (credential !== null && err instanceof SubwireError && (err.code === 'auth_failed' || err.code === 'permission')) {
+        forgetCredential()
+        location.reload()
+      }
       setLink('down')
       await new Promise((resolve) => setTimeout(resolve, Math.min(10_000, 250 * 2 ** attempt) * Math.random()))
     }
@@ -181,8 +223,10 @@ async function connectForever(url: string): Promise<Client> {
 async function main(): Promise<void> {
   $('noscript').remove()
   renderEvents()
-  await loadHistory()
-  const c = await connectForever(brokerUrl())
+  let credential: Credential | null = null
+  if (authRequired()) credential = await signIn()
+  else await loadHistory(null)
+  const c = await connectForever(brokerUrl(), credential)
   setLink('live')
   void watchStatus(c)
   c.subscribe('$SYS.stats', { callback: (_err, m) => { if (m !== null) onReport(m.data as StatsReport) } })
