@@ -126,7 +126,9 @@ export class Session {
     const p = this.#permissions
     if (p === null) return true
     const prefix = this.#replyPrefix
-    if (prefix !== null && reply.startsWith(prefix)) return true
+    // lastIndexOf from 0 tests position 0 only. With this 29-byte prefix on Node 20 it measured ~70 ns against
+    // ~300 ns for startsWith (a loaded 2-core machine; the first row of test/security/measure-permissions.ts).
+    if (prefix !== null && reply.lastIndexOf(prefix, 0) === 0) return true
     const id = this.#registry === null ? null : inboxId(reply)
     if (id !== null) {
       if (this.#inboxes?.has(id) === true) {
