@@ -1,6 +1,8 @@
 /**
  * `c.topics`: managing topics from a client, as requests on the broker's `$SW.TOPIC.*` subjects (PROTOCOL §8.1).
- * The broker answers with the result, or with an error status that rejects with its typed code.
+ * The broker answers with the result, or with an error status that rejects with its typed code. With
+ * authentication on, a restricted user needs `topics.manage` naming the topic (and, to create or update one,
+ * publish and subscribe rights on all its subjects): otherwise every call rejects with `permission`.
  */
 import { TOPIC_API } from '../shared/protocol.ts'
 
@@ -54,31 +56,35 @@ export class TopicsApi {
     this.#request = request
   }
 
-  /** @throws SubwireError `topic_exists`, `topic_overlap`, `bad_topic_config` */
+  /** @throws SubwireError `topic_exists`, `topic_overlap`, `bad_topic_config`, `permission` */
   async add(config: TopicConfig): Promise<TopicInfo> {
     return (await this.#request(TOPIC_API.add, config)) as TopicInfo
   }
 
-  /** @throws SubwireError `no_topic`, `topic_overlap`, `bad_topic_config` */
+  /** @throws SubwireError `no_topic`, `topic_overlap`, `bad_topic_config`, `permission` */
   async update(name: string, config: TopicConfig): Promise<TopicInfo> {
     return (await this.#request(TOPIC_API.update, { name, config })) as TopicInfo
   }
 
-  /** @throws SubwireError `no_topic` */
+  /** @throws SubwireError `no_topic`; `permission` for a topic the user may neither manage nor read (or that does not exist) */
   async info(name: string): Promise<TopicInfo> {
     return (await this.#request(TOPIC_API.info, { name })) as TopicInfo
   }
 
+  /** Every topic; for a restricted user only those it may manage or read (subscribe to all their subjects). */
   async list(): Promise<TopicInfo[]> {
     return (await this.#request(TOPIC_API.list, {})) as TopicInfo[]
   }
 
-  /** @throws SubwireError `no_topic` */
+  /** @throws SubwireError `no_topic`, `permission` */
   async delete(name: string): Promise<void> {
     await this.#request(TOPIC_API.delete, { name })
   }
 
-  /** Removes messages (all, or those on subjects matching `subject`); returns how many. */
+  /**
+   * Removes messages (all, or those on subjects matching `subject`); returns how many.
+   * @throws SubwireError `no_topic`, `permission`
+   */
   async purge(name: string, options: { subject?: string } = {}): Promise<number> {
     const r = (await this.#request(TOPIC_API.purge, { name, ...options })) as { purged: number }
     return r.purged

@@ -51,13 +51,16 @@ export function intakePublish(host: PublishHost, from: PublishingClient, flags: 
       from.refusePublish('permission', `not allowed to use ${quoteSubject(reply)} as a reply subject: it may not receive there`, subject)
       return
     }
-    if (!session.mayPublish(subject)) {
+    // The topic API is governed by `topics.manage` alone (topic-access.ts): publish rules neither grant nor
+    // refuse it, so `publish: { allow: ['>'] }` manages no topic. Asked only of a refused publish.
+    if (!session.mayPublish(subject) && !isTopicApi(subject)) {
       from.refusePublish('permission', `not allowed to publish to ${quoteSubject(subject)}`, subject)
       return
     }
   }
   if (isTopicApi(subject)) {
-    if (reply !== null) host.reply(reply, topicApi(host.topics, subject, encoding, payload ?? payloadOfTail(tail as Uint8Array, size)))
+    if (reply === null) from.refusePublish('bad_option', 'a topic API request needs a reply subject', subject)
+    else host.reply(reply, topicApi(host.topics, session, subject, encoding, payload ?? payloadOfTail(tail as Uint8Array, size)))
     return
   }
   // Most publishes fall under no topic and ask no confirm: they skip the store, and the payload view.

@@ -6,7 +6,9 @@ import { decodePayload, encodePayload } from '../../shared/payload-codec.ts'
 import { SubwireError, type ErrorCode } from '../../shared/errors.ts'
 import { HEADER, PUB_FLAG, STATUS_HEADER, TOPIC_API } from '../../shared/protocol.ts'
 import { quoteSubject } from '../../shared/subject.ts'
+import type { Session } from '../security/session.ts'
 import type { TopicConfig } from '../store/topic-store.ts'
+import { checkConfig, checkManage, topicRights, visibleInfo, visibleList } from './topic-access.ts'
 import type { Topics } from './topics.ts'
 
 /** A reply the broker publishes to a request's reply subject: data, or an error status. */
@@ -36,26 +38,45 @@ function field(body: unknown, key: string): unknown {
   return typeof body === 'object' && body !== null ? (body as Record<string, unknown>)[key] : undefined
 }
 
-/** Answers one management request (`c.topics.*` in the client). */
-export function topicApi(topics: Topics, subject: string, encoding: number, payload: Uint8Array): BrokerReply {
+/**
+ * Answers one management request (`c.topics.*` in the client) from `session`, whose permissions it checks
+ * (topic-access.ts; PROTOCOL §8.1). Called only for `$SW.TOPIC.*` subjects, so ordinary publishes never pay.
+ */
+export function topicApi(topics: Topics, session: Session, subject: string, encoding: number, payload: Uint8Array): BrokerReply {
   try {
+    const rights = topicRights(session)
     const body = decodePayload(encoding, payload)
     const name = field(body, 'name')
     const needName = (): string => {
       if (typeof name !== 'string') throw new SubwireError('bad_option', 'the request needs a topic name')
       return name
     }
+    /** The topic named in the request, once the caller may manage it. */
+    const managed = (): string => {
+      const n = needName()
+      if (rights !== null) checkManage(rights, n)
+      return n
+    }
     switch (subject) {
-      case TOPIC_API.add: return { data: topics.add(body as TopicConfig) }
-      case TOPIC_API.update: return { data: topics.update(needName(), field(body, 'config') as TopicConfig) }
-      case TOPIC_API.info: return { data: topics.info(needName()) }
-      case TOPIC_API.list: return { data: topics.list() }
-      case TOPIC_API.delete: topics.delete(needName()); return { data: true }
-      case TOPIC_API.purge: {
-        const only = field(body, 'subject')
-        return { data: { purged: topics.purge(needName(), typeof only === 'string' ? only : undefined) } }
+      case TOPIC_API.add: {
+        if (rights !== null) checkConfig(rights, body as TopicConfig)
+        return { data: topics.add(body as TopicConfig) }
       }
-      default: throw new SubwireError('bad_option', `unknown topic API ${subject}`)
+      case TOPIC_API.update: {
+        const n = managed()
+        const config = field(body, 'config') as TopicConfig
+        if (rights !== null) checkConfig(rights, config)
+        return { data: topics.update(n, config) }
+      }
+      case TOPIC_API.info: return { data: rights === null ? topics.info(needName()) : visibleInfo(rights, topics, needName()) }
+      case TOPIC_API.list: return { data: rights === null ? topics.list() : visibleList(rights, topics) }
+      case TOPIC_API.delete: topics.delete(managed()); return { data: true }
+      case TOPIC_API.purge: {
+        const n = managed()
+        const only = field(body, 'subject')
+        return { data: { purged: topics.purge(n, typeof only === 'string' ? only : undefined) } }
+      }
+      default: throw new SubwireError('bad_option', `unknown topic API ${quoteSubject(subject)}`)
     }
   } catch (err) {
     return { error: asSubwireError(err) }
