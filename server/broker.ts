@@ -2,8 +2,7 @@
  * The composition root: options, logger, HTTP/WebSocket server, the heartbeat sweep, publisher
  * backpressure, and closing. Per-connection work lives in connection.ts, the publish path in router.ts.
  */
-import { createServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http'
-import { createServer as createHttpsServer } from 'node:https'
+import type { IncomingMessage, Server as HttpServer, ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { Duplex } from 'node:stream'
 import { WebSocketServer, type WebSocket } from 'ws'
@@ -28,6 +27,7 @@ import { BrokerEvents, summarize, type ConnectionSummary } from './edge/broker-e
 import { handleHttpRequest, registerHttpAuth } from './edge/http-routes.ts'
 import { Authenticator } from './security/auth.ts'
 import { Admission } from './edge/admission.ts'
+import { createHttpServer } from './edge/http-server.ts'
 import { InboxRegistry } from './security/inbox-registry.ts'
 import { Topics } from './topics/topics.ts'
 import { encodeReply, type BrokerReply } from './topics/topic-intake.ts'
@@ -81,7 +81,7 @@ export class Broker {
     this.logger = (options.logger ?? pino({ level: 'silent' })).child({ component: 'broker' })
     this.events = new BrokerEvents(this.logger)
     this.router = new Router({ maxSubjectLength: this.config.maxSubjectLength, cacheSize: this.config.subjectCacheSize, cluster: this.cluster })
-    this.#auth = new Authenticator(options.auth, this.logger.child({ component: 'auth' }))
+    this.#auth = new Authenticator(options.auth, this.logger.child({ component: 'auth' }), this.config.trustProxy)
     this.topics = new Topics({
       logger: this.logger.child({ component: 'topics' }),
       maxTopics: this.config.maxTopics,
@@ -92,9 +92,7 @@ export class Broker {
     registerHttpAuth(this.config, this.#auth, this.#admission) // the monitoring's credentials, checked like CONNECT's
     this.#ownsHttp = options.server === undefined
     this.#tls = options.server === undefined && options.tls !== undefined
-    this.#http = options.server ?? (options.tls !== undefined
-      ? createHttpsServer({ cert: options.tls.cert, key: options.tls.key, ca: options.tls.ca }, this.#onHttpRequest)
-      : createServer(this.#onHttpRequest))
+    this.#http = options.server ?? createHttpServer(this.config, options.tls, this.#admission, this.#onHttpRequest)
     this.#wss = new WebSocketServer({
       noServer: true,
       clientTracking: false,
@@ -128,6 +126,7 @@ export class Broker {
       // Inbox ownership matters only when connections are authenticated (PROTOCOL §4.8).
       inboxes: this.#auth.required ? new InboxRegistry() : null,
       authFailureDelay: (ip) => this.#admission.failureDelay(ip),
+      subscriptionBudget: this.#admission,
       topics: this.topics,
       reply: (subject, reply) => this.#reply(subject, reply),
       info: (clientId) => this.#info(clientId),

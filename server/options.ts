@@ -5,6 +5,7 @@ import { DEFAULT_LIMITS } from '../shared/protocol.ts'
 import { SubwireError } from '../shared/errors.ts'
 import type { AuthOptions } from './security/auth.ts'
 import type { TopicConfig } from './store/topic-store.ts'
+import { MAX_TIMER_MS } from './store/topic-config.ts'
 
 /** Port `npm start` listens on when none is given. */
 export const DEFAULT_PORT = 4480
@@ -35,6 +36,16 @@ export interface BrokerOptions {
   maxOpsPerFrame?: number
   /** Most subscriptions one connection may hold. @default 100000 */
   maxSubscriptionsPerConnection?: number
+  /**
+   * Most subscriptions on the whole broker (plain, replay and acked ones); a SUB past it gets ERR
+   * `max_subscriptions`. About 900 bytes each: the default bounds them near 1 GiB. @default 1000000
+   */
+  maxSubscriptions?: number
+  /**
+   * Most subscriptions all connections from one IP address hold together (ERR `max_subscriptions`). Not applied to
+   * loopback peers unless set (see `maxConnectionsPerIp`). @default 200000
+   */
+  maxSubscriptionsPerIp?: number
   /** PING interval; a client silent for two intervals is closed (`stale_connection`). @default 20000 */
   heartbeatMs?: number
   /** Time a new socket has to send CONNECT (`connect_timeout`). @default 5000 */
@@ -62,10 +73,26 @@ export interface BrokerOptions {
   authTimeoutMs?: number
   /** Most connections at once; past it the handshake is refused (503, `limit`). @default 50000 */
   maxConnections?: number
-  /** Most connections at once from one IP address (429, `limit`). @default 1000 */
+  /**
+   * Most connections at once from one IP address (429, `limit`); the same address may hold 16 more TCP sockets
+   * (upgrades in progress, HTTP requests), and a socket past that is closed before it is read. Loopback peers
+   * (127.0.0.0/8, ::1) are not counted unless this is set: a local load test or a local client fleet is one
+   * address, and a broker reachable from the network still limits every other address. With `trustProxy`
+   * every address counts (the loopback peer is then the proxy). @default 1000
+   */
   maxConnectionsPerIp?: number
-  /** New connections admitted per second; past it the handshake is refused with Retry-After (503, `limit`). @default 2000 */
+  /**
+   * New connections admitted per second; past it the handshake is refused with Retry-After (503, `limit`).
+   * Loopback peers are not counted unless this is set (as `maxConnectionsPerIp`). @default 2000
+   */
   maxConnectsPerSecond?: number
+  /**
+   * Time a TCP socket has to send its whole upgrade (or HTTP) request; past it the broker answers 408 and closes
+   * it (Node's `headersTimeout`). Only for the HTTP server the broker creates (not an attached `server`). @default 10000
+   */
+  headersTimeoutMs?: number
+  /** Time a whole HTTP request may take (Node's `requestTimeout`); at least `headersTimeoutMs`. @default 30000 */
+  requestTimeoutMs?: number
   /** Messages one connection may publish per second (its reads pause past it); 0 = no limit. @default 0 */
   maxMsgsPerSecond?: number
   /** Payload bytes one connection may publish per second (its reads pause past it); 0 = no limit. @default 0 */
@@ -96,6 +123,8 @@ export interface BrokerConfig {
   readonly maxHeaders: number
   readonly maxOpsPerFrame: number
   readonly maxSubscriptionsPerConnection: number
+  readonly maxSubscriptions: number
+  readonly maxSubscriptionsPerIp: number
   readonly heartbeatMs: number
   readonly connectTimeoutMs: number
   readonly maxPendingBytes: number
@@ -107,6 +136,13 @@ export interface BrokerConfig {
   readonly maxConnections: number
   readonly maxConnectionsPerIp: number
   readonly maxConnectsPerSecond: number
+  /**
+   * Which per-address limits leave loopback peers alone: those not set explicitly, unless `trustProxy` is on
+   * (addresses then come from the proxy's header and every one counts).
+   */
+  readonly loopbackExempt: LoopbackExempt
+  readonly headersTimeoutMs: number
+  readonly requestTimeoutMs: number
   readonly maxMsgsPerSecond: number
   readonly maxBytesPerSecond: number
   readonly perMessageDeflate: boolean
@@ -116,11 +152,38 @@ export interface BrokerConfig {
   readonly defaultTopicMaxBytes: number
 }
 
+/** Per option: true when loopback peers are not counted against it (see `BrokerConfig.loopbackExempt`). */
+export interface LoopbackExempt {
+  readonly maxConnectionsPerIp: boolean
+  readonly maxSubscriptionsPerIp: boolean
+  readonly maxConnectsPerSecond: boolean
+}
+
+/**
+ * Bytes of the largest single delivery: a `maxPayload` payload as base64 (what a JSON-subprotocol client gets;
+ * msgpack is smaller), subject and reply, and a kilobyte for the MSG envelope (sid, seq, time, delivery
+ * count). A connection's pending budget below this could never send such a message, so it is the real
+ * lower bound of `maxPendingBytes` (not `maxFrame`: outbound frames are 64 KiB).
+ */
+export function largestDelivery(config: Pick<BrokerConfig, 'maxPayload' | 'maxSubjectLength'>): number {
+  return Math.ceil(config.maxPayload / 3) * 4 + 2 * config.maxSubjectLength + 1024
+}
+
 function positiveInt(options: BrokerOptions, key: keyof BrokerOptions, fallback: number, min = 1): number {
   const v = options[key]
   if (v === undefined) return fallback
   if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min) {
     throw new SubwireError('bad_option', `option ${key} must be an integer >= ${min}, got ${String(v)}`)
+  }
+  return v
+}
+
+/** A duration that arms a timer: an integer from `min` to MAX_TIMER_MS (2^31-1, the most setTimeout holds). */
+function duration(options: BrokerOptions, key: keyof BrokerOptions, fallback: number, min = 1): number {
+  const v = options[key]
+  if (v === undefined) return fallback
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min || v > MAX_TIMER_MS) {
+    throw new SubwireError('bad_option', `option ${key} must be an integer from ${min} to ${MAX_TIMER_MS} ms, got ${String(v)}`)
   }
   return v
 }
@@ -135,6 +198,8 @@ function checkOrigins(origins: unknown): readonly string[] | null {
 export function resolveConfig(options: BrokerOptions): BrokerConfig {
   const path = options.path ?? '/'
   if (typeof path !== 'string' || !path.startsWith('/')) throw new SubwireError('bad_option', `option path must start with '/', got ${String(path)}`)
+  const trustProxy = options.trustProxy === true
+  const maxPendingBytes = positiveInt(options, 'maxPendingBytes', positiveInt(options, 'maxPendingBytesPerClient', DEFAULT_LIMITS.maxPendingBytes))
   const config: BrokerConfig = {
     port: positiveInt(options, 'port', DEFAULT_PORT, 0),
     host: options.host ?? '127.0.0.1',
@@ -146,21 +211,30 @@ export function resolveConfig(options: BrokerOptions): BrokerConfig {
     maxHeaders: positiveInt(options, 'maxHeaders', DEFAULT_LIMITS.maxHeaders, 0),
     maxOpsPerFrame: positiveInt(options, 'maxOpsPerFrame', DEFAULT_LIMITS.maxOpsPerFrame),
     maxSubscriptionsPerConnection: positiveInt(options, 'maxSubscriptionsPerConnection', DEFAULT_LIMITS.maxSubscriptionsPerConnection),
-    heartbeatMs: positiveInt(options, 'heartbeatMs', DEFAULT_LIMITS.heartbeatMs),
-    connectTimeoutMs: positiveInt(options, 'connectTimeoutMs', DEFAULT_LIMITS.connectTimeoutMs),
-    maxPendingBytes: positiveInt(options, 'maxPendingBytes', positiveInt(options, 'maxPendingBytesPerClient', DEFAULT_LIMITS.maxPendingBytes)),
-    highWaterBytes: positiveInt(options, 'highWaterBytes', 64 * 1024),
-    stallMs: positiveInt(options, 'stallMs', 250),
-    closeGraceMs: positiveInt(options, 'closeGraceMs', 2000),
+    maxSubscriptions: positiveInt(options, 'maxSubscriptions', 1_000_000),
+    maxSubscriptionsPerIp: positiveInt(options, 'maxSubscriptionsPerIp', 200_000),
+    heartbeatMs: duration(options, 'heartbeatMs', DEFAULT_LIMITS.heartbeatMs),
+    connectTimeoutMs: duration(options, 'connectTimeoutMs', DEFAULT_LIMITS.connectTimeoutMs),
+    maxPendingBytes,
+    highWaterBytes: positiveInt(options, 'highWaterBytes', Math.min(64 * 1024, Math.floor(maxPendingBytes / 4))),
+    stallMs: duration(options, 'stallMs', 250),
+    closeGraceMs: duration(options, 'closeGraceMs', 2000),
     subjectCacheSize: positiveInt(options, 'subjectCacheSize', 4096, 0),
-    authTimeoutMs: positiveInt(options, 'authTimeoutMs', positiveInt(options, 'connectTimeoutMs', DEFAULT_LIMITS.connectTimeoutMs)),
+    authTimeoutMs: duration(options, 'authTimeoutMs', duration(options, 'connectTimeoutMs', DEFAULT_LIMITS.connectTimeoutMs)),
     maxConnections: positiveInt(options, 'maxConnections', 50_000),
     maxConnectionsPerIp: positiveInt(options, 'maxConnectionsPerIp', 1000),
     maxConnectsPerSecond: positiveInt(options, 'maxConnectsPerSecond', 2000),
+    loopbackExempt: Object.freeze({
+      maxConnectionsPerIp: !trustProxy && options.maxConnectionsPerIp === undefined,
+      maxSubscriptionsPerIp: !trustProxy && options.maxSubscriptionsPerIp === undefined,
+      maxConnectsPerSecond: !trustProxy && options.maxConnectsPerSecond === undefined,
+    }),
+    headersTimeoutMs: duration(options, 'headersTimeoutMs', 10_000),
+    requestTimeoutMs: duration(options, 'requestTimeoutMs', 30_000),
     maxMsgsPerSecond: positiveInt(options, 'maxMsgsPerSecond', 0, 0),
     maxBytesPerSecond: positiveInt(options, 'maxBytesPerSecond', 0, 0),
     perMessageDeflate: options.perMessageDeflate === true,
-    trustProxy: options.trustProxy === true,
+    trustProxy,
     allowedOrigins: checkOrigins(options.allowedOrigins),
     maxTopics: positiveInt(options, 'maxTopics', 100),
     defaultTopicMaxBytes: positiveInt(options, 'defaultTopicMaxBytes', 64 * 1024 * 1024),
@@ -169,6 +243,10 @@ export function resolveConfig(options: BrokerOptions): BrokerConfig {
   if (config.maxFrame < config.maxPayload + 64 * 1024 + config.maxSubjectLength * 2 + 1024) {
     throw new SubwireError('bad_option', 'maxFrame must be at least maxPayload + 64 KiB + two subjects and the envelope')
   }
-  if (config.maxPendingBytes < config.maxFrame) throw new SubwireError('bad_option', 'maxPendingBytes must be at least maxFrame')
+  if (config.maxPendingBytes < largestDelivery(config)) {
+    throw new SubwireError('bad_option', `maxPendingBytes must hold the largest delivery: at least ${largestDelivery(config)} bytes for maxPayload ${config.maxPayload} (base64 payload, two subjects and 1 KiB of envelope)`)
+  }
+  if (config.highWaterBytes > config.maxPendingBytes) throw new SubwireError('bad_option', 'highWaterBytes must not be above maxPendingBytes')
+  if (config.requestTimeoutMs < config.headersTimeoutMs) throw new SubwireError('bad_option', 'requestTimeoutMs must be at least headersTimeoutMs')
   return Object.freeze(config)
 }

@@ -110,7 +110,7 @@ export async function authenticateHttp(req: IncomingMessage, auth: Authenticator
   if (creds === null) return { ok: false, presented: false }
   let identity: Identity | null = null
   try {
-    identity = await auth.authenticate(creds, req)
+    identity = await auth.authenticate(creds, req, admission.clientAddress(req))
   } catch {
     identity = null // authenticate() never throws for bad credentials; anything else is a refusal too
   }

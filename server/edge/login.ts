@@ -54,7 +54,7 @@ export class Login {
     const owner = this.#owner
     let identity: Identity | null = null
     try {
-      identity = await this.#host.auth.authenticate(creds, this.#request)
+      identity = await this.#host.auth.authenticate(creds, this.#request, owner.remoteAddress)
     } catch (err) {
       owner.log.error({ err }, 'authentication failed unexpectedly')
     }
@@ -92,7 +92,7 @@ export class Login {
   reauthenticate(creds: Credentials): void {
     if (this.#reauthPending) { this.#owner.refuseAuth('a re-authentication is already in progress'); return }
     this.#reauthPending = true
-    void this.#host.auth.authenticate(creds, null).then((identity) => this.#settle(identity), () => this.#settle(null))
+    void this.#host.auth.authenticate(creds, null, this.#owner.remoteAddress).then((identity) => this.#settle(identity), () => this.#settle(null))
   }
 
   #settle(identity: Identity | null): void {

@@ -7,6 +7,7 @@ import { OP } from '../../shared/protocol.ts'
 import type { Delivery } from './delivery.ts'
 import { QueueBase, shortRef } from './outbound-queue.ts'
 import type { StoredMessage } from '../store/topic-store.ts'
+import { FRAME_BYTES } from './binary-outbound.ts'
 
 /** Outbound queue for `subwire.v1.json` (text frames, one JSON op per line). */
 export class JsonOutbound extends QueueBase {
@@ -20,7 +21,9 @@ export class JsonOutbound extends QueueBase {
 
   #line(line: string): boolean {
     if (!this.admit(line.length + 1)) return false
-    if (this.#chars + line.length + 1 > this.limits.maxFrame) this.flush()
+    // Frames are capped as binary ones are (64 KiB; a longer line gets a frame of its own): a tick's lines never
+    // pile up to maxFrame, which may be above a connection's whole pending budget (maxPendingBytes).
+    if (this.#chars > 0 && this.#chars + line.length + 1 > Math.min(FRAME_BYTES, this.limits.maxFrame)) this.flush()
     this.#lines.push(line)
     this.#chars += line.length + 1
     this.markDirty()

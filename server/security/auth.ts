@@ -11,6 +11,7 @@ import type { JWTPayload, JSONWebKeySet } from 'jose'
 import type { Logger } from 'pino'
 import { SubwireError } from '../../shared/errors.ts'
 import { validatePermissions, type Permissions } from './permissions.ts'
+import { PasswordChecks } from './password-checks.ts'
 
 const scrypt = promisify(scryptCb) as (password: string, salt: Buffer, keylen: number, options: { N: number; r: number; p: number; maxmem: number }) => Promise<Buffer>
 
@@ -129,10 +130,14 @@ export class Authenticator {
   readonly #logger: Logger
   readonly #jwtKey: JwtKey | null
   readonly #jwtAlgorithms: string[]
+  /** Bounds concurrent scrypt work, overall and per address (password-checks.ts). */
+  readonly #passwordChecks: PasswordChecks
 
-  constructor(options: AuthOptions | undefined, logger: Logger) {
+  /** `countLoopback`: per-address bounds count loopback peers too (the broker trusts a proxy). */
+  constructor(options: AuthOptions | undefined, logger: Logger, countLoopback = false) {
     this.#options = options
     this.#logger = logger
+    this.#passwordChecks = new PasswordChecks(countLoopback)
     validateAuthOptions(options)
     const jwt = options?.jwt
     this.#jwtKey = jwt === undefined ? null : loadJwtKey(jwt)
@@ -150,8 +155,11 @@ export class Authenticator {
     return this.#options?.authenticate !== undefined
   }
 
-  /** The identity for these credentials, or null when they are refused. Never throws for bad credentials. */
-  async authenticate(creds: Credentials, req: IncomingMessage | null): Promise<Identity | null> {
+  /**
+   * The identity for these credentials, or null when they are refused. Never throws for bad credentials.
+   * `ip` is the client's address, for the per-address bound on password checks.
+   */
+  async authenticate(creds: Credentials, req: IncomingMessage | null, ip = req?.socket.remoteAddress ?? ''): Promise<Identity | null> {
     if (!this.required) return { user: typeof creds.user === 'string' ? creds.user : '', permissions: null, expiresAt: null }
     const o = this.#options as AuthOptions
     const token = typeof creds.token === 'string' ? creds.token : undefined
@@ -167,8 +175,12 @@ export class Authenticator {
     }
     if (typeof creds.user === 'string' && typeof creds.password === 'string' && o.users !== undefined) {
       const entry = o.users.find((u) => u.user === creds.user)
-      // A missing user still costs one hash, so timing does not reveal which users exist.
-      const ok = await verifyPassword(creds.password, entry?.passwordHash ?? DUMMY_HASH)
+      const password = creds.password
+      // A missing user still costs one hash, so timing does not reveal which users exist. No room for the hash
+      // (too many at once, overall or from this address): refused at once, without spending one.
+      const check = this.#passwordChecks.run(ip, entry !== undefined, () => verifyPassword(password, entry?.passwordHash ?? DUMMY_HASH))
+      if (check === null) this.#logger.debug({ ip }, 'password check refused: too many at once')
+      const ok = check !== null && await check
       if (ok && entry !== undefined) return { user: entry.user, permissions: entry.permissions ?? null, expiresAt: null }
     }
     if (o.authenticate !== undefined && req !== null) {
