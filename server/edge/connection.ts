@@ -21,7 +21,6 @@ import type { Credentials, Identity } from '../security/auth.ts'
 import { Session } from '../security/session.ts'
 import type { TopicReceiver } from '../topics/topics.ts'
 import type { StoredMessage } from '../store/topic-store.ts'
-import { MAX_TIMER_MS } from '../store/topic-config.ts'
 import { summarize, type ConnectionSummary } from './broker-events.ts'
 import { CONN_STATE, type ConnState, type ConnectionHost } from './connection-host.ts'
 import { addSubscription, narrowSubscriptions, removeSubscription, withdrawAllSubscriptions } from './connection-subscriptions.ts'
@@ -257,8 +256,7 @@ export class Connection implements OpSink, OutboundEvents, TopicReceiver {
       this.#outbound.err('bad_option', `sid ${sid} is not an acked subscription`, sid)
       return
     }
-    // A nak delay is a per-message hint: clamped to the longest timer, not refused (see MAX_TIMER_MS).
-    this.#host.topics.settle(this, sid, sub.topic as string, sub.queue as string, seq, kind, Math.min(delayMs, MAX_TIMER_MS))
+    this.#host.topics.settle(this, sid, sub.topic as string, sub.queue as string, seq, kind, delayMs)
   }
 
   onUnsub(sid: number, max: number | null): void {

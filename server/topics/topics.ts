@@ -220,13 +220,16 @@ export class Topics {
     return topic
   }
 
-  /** Settles a delivered message for the member that holds it (ACK op); `topic` is what `join` returned. */
+  /**
+   * Settles a delivered message for the member that holds it (ACK op); `topic` is what `join` returned. A nak
+   * delay is a per-message hint: past the longest timer it is clamped to it, not refused (see MAX_TIMER_MS).
+   */
   settle(receiver: TopicReceiver, sid: number, topic: string, group: string, seq: number, kind: number, delayMs: number): void {
     const g = this.#groups.get(`${topic}\u0000${group}`)
     if (g === undefined) return
     const member = `${receiver.id}.${sid}`
     if (kind === 0) this.store.ack(topic, group, seq)
-    else if (kind === 1) this.store.nak(topic, group, seq, member, delayMs > 0 ? delayMs : undefined)
+    else if (kind === 1) this.store.nak(topic, group, seq, member, delayMs > 0 ? Math.min(delayMs, MAX_TIMER_MS) : undefined)
     else if (kind === 2) this.store.working(topic, group, seq, member)
     else if (kind === 3) this.store.term(topic, group, seq)
     else throw new SubwireError('protocol', `unknown ack kind ${kind}`)
