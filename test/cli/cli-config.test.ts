@@ -58,12 +58,22 @@ test('covers every createBroker option but the programmatic ones (server, logger
     'maxOpsPerFrame', 'maxSubscriptionsPerConnection', 'heartbeatMs', 'connectTimeoutMs', 'maxPendingBytes', 'highWaterBytes', 'stallMs',
     'closeGraceMs', 'subjectCacheSize', 'auth', 'tls', 'allowedOrigins', 'authTimeoutMs', 'maxConnections', 'maxConnectionsPerIp',
     'maxConnectsPerSecond', 'maxMsgsPerSecond', 'maxBytesPerSecond', 'perMessageDeflate', 'trustProxy', 'topics', 'maxTopics',
-    'defaultTopicMaxBytes', 'maxPendingBytesPerClient'] as const satisfies ReadonlyArray<keyof BrokerOptions>
+    'defaultTopicMaxBytes', 'maxPendingBytesPerClient', 'maxSubscriptions', 'maxSubscriptionsPerIp', 'headersTimeoutMs',
+    'requestTimeoutMs'] as const satisfies ReadonlyArray<keyof BrokerOptions>
+  // Compile-time: a BrokerOptions key missing from the list above fails the type check.
+  const listsEveryKey: Exclude<keyof BrokerOptions, (typeof brokerOptions)[number]> extends never ? true : false = true
+  assert.ok(listsEveryKey)
   const elsewhere = new Set(['server', 'logger', 'auth', 'tls', 'topics'])
   for (const key of brokerOptions) if (!elsewhere.has(key)) assert.ok(key in SERVE_OPTIONS, `${key} is configurable`)
   const config = loadServeConfig({ flags: { 'max-topics': '5', 'default-topic-max-bytes': '8MiB' }, env: {} })
   assert.is(config.broker.maxTopics, 5)
   assert.is(config.broker.defaultTopicMaxBytes, 8 * 1024 * 1024)
+  const limits = loadServeConfig({ flags: { 'max-subscriptions-per-ip': '5000', 'headers-timeout-ms': '2s' }, env: { SUBWIRE_MAX_SUBSCRIPTIONS: '9000', SUBWIRE_REQUEST_TIMEOUT_MS: '1m' } })
+  assert.is(limits.broker.maxSubscriptionsPerIp, 5000)
+  assert.is(limits.broker.maxSubscriptions, 9000)
+  assert.is(limits.broker.headersTimeoutMs, 2000)
+  assert.is(limits.broker.requestTimeoutMs, 60_000)
+  assert.match(badOption(() => loadServeConfig({ flags: { 'headers-timeout-ms': String(2 ** 31) }, env: {} })), /headers-timeout-ms/)
 })
 
 test('maxPendingBytesPerClient is another name for maxPendingBytes, with the same precedence', () => {
