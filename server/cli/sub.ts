@@ -118,6 +118,6 @@ async function reportStatus(statuses: AsyncIterableIterator<Status>, io: CliIo):
     if (s.type === 'disconnect') io.err(`disconnected from ${s.server} (code ${s.code}); reconnecting…\n`)
     else if (s.type === 'reconnect') io.err(`reconnected to ${s.server}\n`)
     else if (s.type === 'gap') io.err(`gap: topic ${s.topic} no longer holds seq ${s.from}..${s.to} (evicted or purged)\n`)
-    else if (s.type === 'slow_consumer') io.err(`slow consumer: the broker dropped ${grouped(s.dropped)} messages for ${s.subject} (${grouped(s.total)} in all)\n`)
+    else if (s.type === 'slow_consumer') io.err(`slow consumer: ${s.source === 'client' ? 'this client' : 'the broker'} dropped ${grouped(s.dropped)} messages for ${s.subject} (${grouped(s.total)} in all)\n`)
   }
 }

@@ -106,7 +106,7 @@ function topicMetrics(r: Registry, broker: Broker): void {
   readGauge(r, 'subwire_topics', 'Durable topics.', () => topics().length)
   topicGauge(r, 'subwire_topic_groups', `Consumer groups of a topic (the first ${MAX_GROUP_SERIES} have their own series).`, T, perTopic((t) => t.consumers.length))
   topicGauge(r, 'subwire_topic_messages', 'Messages a topic holds.', T, perTopic((t) => t.messages))
-  topicGauge(r, 'subwire_topic_bytes', 'Bytes a topic holds (payloads and headers, as maxBytes counts them).', T, perTopic((t) => t.bytes))
+  topicGauge(r, 'subwire_topic_bytes', 'Bytes a topic holds, as maxBytes counts them (subject, headers, payload and 320 bytes per message).', T, perTopic((t) => t.bytes))
   topicGauge(r, 'subwire_topic_max_messages', "A topic's maxMsgs (only topics that set one).", T,
     () => topics().flatMap((t): Row[] => (t.config.maxMsgs === undefined ? [] : [[{ topic: t.name }, t.config.maxMsgs]])))
   topicGauge(r, 'subwire_topic_max_bytes', "A topic's maxBytes (the broker's defaultTopicMaxBytes when it set none).", T,

@@ -123,8 +123,8 @@ const floods: Row[] = [
     expect: { refused: 503 },
   },
   {
-    // Node's http server bounds header time with headersTimeout (60 s by default; the broker sets nothing
-    // shorter), so the slow socket is still open when the row ends; the row only asks that nobody else waits.
+    // The broker bounds header time with headersTimeoutMs (10 s by default), so the slow socket is still
+    // open when the row ends; the row only asks that nobody else waits (test/hostile/limits.test.ts closes it).
     name: 'keeps serving others while a slowloris trickles an upgrade request one header a time',
     send: async (raw, ctx) => {
       const port = Number(new URL(ctx.broker.url).port)
