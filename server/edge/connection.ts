@@ -15,7 +15,7 @@ import { BinaryOutbound } from '../outbound/binary-outbound.ts'
 import { JsonOutbound } from '../outbound/json-outbound.ts'
 import type { Outbound, OutboundEvents } from '../outbound/outbound-queue.ts'
 import type { Delivery } from '../outbound/delivery.ts'
-import { OFFERED, afterDrain, offer } from '../outbound/slow-consumer.ts'
+import { OFFERED, afterDrain, offer, type Offered } from '../outbound/slow-consumer.ts'
 import type { ServerSubscription } from '../routing/subscription.ts'
 import type { Credentials, Identity } from '../security/auth.ts'
 import { Session } from '../security/session.ts'
@@ -283,19 +283,19 @@ export class Connection implements OpSink, OutboundEvents, TopicReceiver {
 
   // ---- outbound -----------------------------------------------------------------------------------------
 
-  /** Queues one message for one of this connection's subscriptions; false when it could not be queued. */
-  deliver(sub: ServerSubscription, d: Delivery): boolean {
+  /** Queues one message for one of this connection's subscriptions, or says why not (slow-consumer.ts OFFERED). */
+  deliver(sub: ServerSubscription, d: Delivery): Offered {
     // Every delivery path passes here, so a permission can never be bypassed by how a message got routed.
     if (this.session.restricted && !sub.ownInbox) {
-      if (!this.session.mayReceive(d.subject, d.headers)) return false
+      if (!this.session.mayReceive(d.subject, d.headers)) return OFFERED.refused
       if (d.reply !== null) this.session.noteRequest(d.reply)
     }
-    const offered = offer(this.#outbound, this.#host.config.maxPendingBytes, sub, d)
-    if (offered !== OFFERED.sent) return offered === OFFERED.held
+    const offered = offer(this.#outbound, this.#host.config.maxPendingBytes, sub, d, this)
+    if (offered !== OFFERED.sent) return offered
     this.msgsOut++
     this.bytesOut += d.payloadLength
     if (++sub.delivered === sub.max) removeSubscription(this.#host, this, sub)
-    return true
+    return offered
   }
 
   /** Queues a message read from a topic; every topic delivery path passes here. */
@@ -321,8 +321,7 @@ export class Connection implements OpSink, OutboundEvents, TopicReceiver {
   onDrained(): void {
     this.#host.onDrained(this)
     this.#host.topics.resume(this)
-    const maxPendingBytes = this.#host.config.maxPendingBytes
-    for (const sub of this.subscriptions.values()) afterDrain(this.#outbound, maxPendingBytes, sub)
+    afterDrain(this.#outbound, this.#host.config.maxPendingBytes, this)
   }
 
   onOverflow(pendingBytes: number): void {

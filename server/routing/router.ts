@@ -10,7 +10,7 @@ import { quoteSubject, subjectProblem } from '../../shared/subject.ts'
 import type { ErrorCode } from '../../shared/errors.ts'
 import { SubjectIndex, type MatchResult, type QueueGroup, type Run } from './subject-index.ts'
 import { Delivery } from '../outbound/delivery.ts'
-import { OFFERED, dropMember, dropRest, heldRest, joinRun } from '../outbound/slow-consumer.ts'
+import { OFFERED, SLOW_POLICY, dropMember, dropRest, heldRest, joinRun } from '../outbound/slow-consumer.ts'
 import type { ClusterAdapter, ClusterMessage, ClusterReceiver } from '../cluster/cluster-adapter.ts'
 import type { ServerSubscription } from './subscription.ts'
 
@@ -206,7 +206,11 @@ function deliverPlain(matches: MatchResult<ServerSubscription>, from: Publisher 
       if (offered === OFFERED.sent) { n++; continue }
       if (offered === OFFERED.refused) continue
       if (offered === OFFERED.heldRun) { heldRest(run, i); n += subs.length - i }
-      else if (offered === OFFERED.full) { dropRest(run, i, sub.conn); fullKey = run.key }
+      else if (offered === OFFERED.full) {
+        dropRest(run, i, sub.conn)
+        // At its cap, the owner drops this message for every drop_new run of it (holding runs decide each).
+        if (sub.policy === SLOW_POLICY.dropNew) fullKey = run.key
+      }
       break
     }
   }

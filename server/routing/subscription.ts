@@ -1,9 +1,8 @@
 /** A subscription as the broker holds it: one per SUB op, owned by its subscriber, indexed by subject. */
 import { msgPrefix } from '../../shared/op-writer.ts'
 import type { Delivery } from '../outbound/delivery.ts'
-import type { HeldMessages } from '../outbound/held-messages.ts'
-import type { SlowConsumerState, SlowPolicy } from '../outbound/slow-consumer.ts'
-import type { Indexed } from './subject-index.ts'
+import { policyClass, type Offered, type SlowConsumerState, type SlowPolicy } from '../outbound/slow-consumer.ts'
+import type { Indexed, Run } from './subject-index.ts'
 
 /**
  * What routing needs from the owner of a subscription (a client connection implements it). Owned here so the
@@ -12,9 +11,13 @@ import type { Indexed } from './subject-index.ts'
 export interface Subscriber {
   /** False: the subscriber's own publishes skip its subscriptions. */
   readonly echo: boolean
-  /** Queues one message for one of its subscriptions; false when it was not taken (permission, policy, cap). */
-  deliver(sub: ServerSubscription, d: Delivery): boolean
+  /** Queues one message for one of its subscriptions, or says why not (permission, policy, cap). */
+  deliver(sub: ServerSubscription, d: Delivery): Offered
 }
+
+/** A number per subscriber, so its subscriptions on one pattern share a run (subject-index.ts). */
+const serials = new WeakMap<Subscriber, number>()
+let nextSerial = 0
 
 export class ServerSubscription implements Indexed, SlowConsumerState {
   readonly conn: Subscriber
@@ -26,7 +29,7 @@ export class ServerSubscription implements Indexed, SlowConsumerState {
   /** Auto-unsubscribe after this many deliveries in all (UNSUB with a max), or null. */
   max: number | null = null
   delivered = 0
-  /** False once removed: a cached match result may still list it for the rest of the current publish. */
+  /** False once removed: a publish being routed may still reach it (the router takes it out afterwards). */
   active = true
   /** True for the connection's own reply inbox, which delivery permission checks skip. */
   ownInbox = false
@@ -36,10 +39,13 @@ export class ServerSubscription implements Indexed, SlowConsumerState {
   topic: string | null = null
   /** Slow-consumer policy (outbound/slow-consumer.ts); null: the broker's (disconnect). */
   policy: SlowPolicy | null = null
+  /** Where the subject index keeps it (subject-index.ts); the drop and held-message counts are the policy's. */
+  run: Run<ServerSubscription> | null = null
+  slot = -1
   dropped = 0
+  dropBase = 0
   droppedReported = 0
-  lastDropReport = 0
-  held: HeldMessages | null = null
+  heldFrom = 0
 
   constructor(conn: Subscriber, sid: number, subject: string, queue: string | null) {
     this.conn = conn
@@ -47,5 +53,12 @@ export class ServerSubscription implements Indexed, SlowConsumerState {
     this.subject = subject
     this.queue = queue
     this.prefix = msgPrefix(sid)
+  }
+
+  /** Its owner and slow-consumer policy (read when the index takes it in). */
+  get runKey(): number {
+    let serial = serials.get(this.conn)
+    if (serial === undefined) serials.set(this.conn, (serial = nextSerial++))
+    return serial * 4 + policyClass(this.policy)
   }
 }

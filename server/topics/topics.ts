@@ -105,7 +105,7 @@ export class Topics {
   /** The topic capturing `subject`, or null. */
   topicFor(subject: string): string | null {
     const hit = this.#index.match(subject).plain
-    return hit.length === 0 ? null : hit[0].topic
+    return hit.length === 0 ? null : hit[0].subs[0].topic
   }
 
   // ---- publishing ---------------------------------------------------------------------------------------

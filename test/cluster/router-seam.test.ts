@@ -7,6 +7,7 @@ import * as assert from 'uvu/assert'
 import { Router } from '../../server/routing/router.ts'
 import { ServerSubscription, type Subscriber } from '../../server/routing/subscription.ts'
 import type { Delivery } from '../../server/outbound/delivery.ts'
+import { OFFERED, type Offered } from '../../server/outbound/slow-consumer.ts'
 import type { ClusterAdapter, ClusterMessage, ClusterReceiver } from '../../server/cluster/cluster-adapter.ts'
 import { PUB_FLAG, STATUS_HEADER } from '../../shared/protocol.ts'
 
@@ -28,9 +29,9 @@ class RecordingCluster implements ClusterAdapter {
 class Sink implements Subscriber {
   readonly echo = true
   readonly got: Array<{ subject: string; reply: string | null; headers: Record<string, string> | null }> = []
-  deliver(_sub: ServerSubscription, d: Delivery): boolean {
+  deliver(_sub: ServerSubscription, d: Delivery): Offered {
     this.got.push({ subject: d.subject, reply: d.reply, headers: d.headers })
-    return true
+    return OFFERED.sent
   }
 }
 

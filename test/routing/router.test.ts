@@ -7,6 +7,7 @@ import * as assert from 'uvu/assert'
 import { Router } from '../../server/routing/router.ts'
 import { ServerSubscription, type Subscriber } from '../../server/routing/subscription.ts'
 import type { Delivery } from '../../server/outbound/delivery.ts'
+import { OFFERED, type Offered } from '../../server/outbound/slow-consumer.ts'
 import { LocalCluster } from '../../server/cluster/local-cluster.ts'
 
 /** Records what it is handed; `onDeliver` runs inside the delivery, as a broker's event listener would. */
@@ -14,10 +15,10 @@ class Recorder implements Subscriber {
   readonly echo = true
   readonly got: Array<{ sid: number; subject: string; payload: number[] }> = []
   onDeliver: ((sub: ServerSubscription) => void) | null = null
-  deliver(sub: ServerSubscription, d: Delivery): boolean {
+  deliver(sub: ServerSubscription, d: Delivery): Offered {
     this.got.push({ sid: sub.sid, subject: d.subject, payload: [...d.payload] })
     this.onDeliver?.(sub)
-    return true
+    return OFFERED.sent
   }
 }
 
