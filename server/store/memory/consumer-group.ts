@@ -11,12 +11,15 @@
  *                        └──► dead-lettered once `maxDeliver` attempts have failed
  *
  * No timers live here: `pull(now)` fires whatever is due by the caller's clock, then hands out redeliveries
- * (lowest sequence first) and new messages (from the cursor), round-robin over members below `maxInFlight`.
+ * (lowest sequence first) and new messages (from the cursor), each to the member holding the fewest, while
+ * that one is below `maxInFlight` (member-loads.ts: round-robin while everyone keeps up).
  *
- * Costs (p = pending messages, m = members): ack/nak/working/term O(log p); pull O((due + delivered) · (log p + m));
- * leave O(held · log p); the ack floor is O(1) because pending records are created in sequence order and a
- * Map iterates in insertion order, so its first key is the lowest pending sequence.
+ * Costs (p = pending messages, m = members): ack/nak/working/term O(log p); pull O((due + delivered) · log p);
+ * join O(1); leave O(held · log p); info O(1), whatever m. The ack floor is O(1) because pending records are
+ * created in sequence order and a Map iterates in insertion order, so its first key is the lowest pending
+ * sequence.
  */
+import { MemberLoads, type LoadedMember } from './member-loads.ts'
 import { MinHeap } from './min-heap.ts'
 import {
   DEAD_LETTER_REASON, DEFAULT_READ_LIMIT, topicStoreError,
@@ -55,9 +58,11 @@ interface Timer {
   readonly gen: number
 }
 
-interface Member {
+interface Member extends LoadedMember {
   readonly id: string
   readonly held: Set<number>
+  /** False once it left: what it held is failed without touching the load order. */
+  joined: boolean
 }
 
 /** Heaps use lazy deletion; rebuild one once stale entries could outnumber live ones (bounds memory). */
@@ -73,9 +78,10 @@ export class ConsumerGroup {
   readonly #timers = new MinHeap<Timer>((a, b) => a.at < b.at || (a.at === b.at && a.seq < b.seq))
   readonly #ready = new MinHeap<number>((a, b) => a < b)
   readonly #members = new Map<string, Member>()
-  /** Members in join order, for round-robin. */
-  #order: Member[] = []
-  #next = 0
+  /** Members by how many messages each holds: the next handout goes to the lightest. */
+  readonly #loads = new MemberLoads<Member>()
+  /** Messages held by members, in all. */
+  #inFlight = 0
   #cursor: number
   #deadLetters: DeadLetter[] = []
   #dropped: number[] = []
@@ -101,9 +107,9 @@ export class ConsumerGroup {
 
   join(id: string): void {
     if (this.#members.has(id)) return
-    const member: Member = { id, held: new Set() }
+    const member: Member = { id, held: new Set(), joined: true, load: 0, prevPeer: null, nextPeer: null }
     this.#members.set(id, member)
-    this.#order.push(member)
+    this.#loads.add(member)
   }
 
   /** Removes a member; each message it held becomes ready at once (the attempt counts as failed). */
@@ -111,9 +117,8 @@ export class ConsumerGroup {
     const member = this.#members.get(id)
     if (member === undefined) return
     this.#members.delete(id)
-    const i = this.#order.indexOf(member)
-    this.#order.splice(i, 1)
-    if (this.#next > i) this.#next--
+    this.#loads.remove(member)
+    member.joined = false
     for (const seq of [...member.held]) this.#fail(this.#pending.get(seq) as Pending, now, 0)
   }
 
@@ -178,8 +183,7 @@ export class ConsumerGroup {
   }
 
   info(): GroupInfo {
-    let inFlight = 0
-    for (const m of this.#order) inFlight += m.held.size
+    const inFlight = this.#inFlight
     const first = this.#pending.keys().next()
     return {
       name: this.name,
@@ -203,7 +207,11 @@ export class ConsumerGroup {
   }
 
   #release(rec: Pending): void {
-    if (rec.member !== null) rec.member.held.delete(rec.seq)
+    const member = rec.member
+    if (member !== null && member.held.delete(rec.seq)) {
+      this.#inFlight--
+      if (member.joined) this.#loads.down(member)
+    }
     rec.member = null
   }
 
@@ -276,24 +284,10 @@ export class ConsumerGroup {
     }
   }
 
-  /** Next member below maxInFlight, round-robin from the last one served, or null. O(m). */
+  /** The member holding the fewest messages, when it is below maxInFlight; else null (everyone is full). O(1). */
   #pickMember(): Member | null {
-    const n = this.#order.length
-    for (let k = 0; k < n; k++) {
-      const i = (this.#next + k) % n
-      const member = this.#order[i]
-      if (member.held.size < this.#config.maxInFlight) {
-        this.#next = (i + 1) % n
-        return member
-      }
-    }
-    return null
-  }
-
-  #spareCapacity(): number {
-    let spare = 0
-    for (const m of this.#order) spare += Math.max(0, this.#config.maxInFlight - m.held.size)
-    return spare
+    const member = this.#loads.lightest()
+    return member !== null && member.held.size < this.#config.maxInFlight ? member : null
   }
 
   #assign(rec: Pending, member: Member, message: StoredMessage, now: number, out: GroupDelivery[]): void {
@@ -301,6 +295,8 @@ export class ConsumerGroup {
     rec.member = member
     rec.deliveries++
     member.held.add(rec.seq)
+    this.#inFlight++
+    this.#loads.up(member)
     const deadline = now + this.#config.ackWaitMs
     this.#schedule(rec, deadline)
     out.push({ member: member.id, message, deliveryCount: rec.deliveries, deadline })
@@ -330,16 +326,22 @@ export class ConsumerGroup {
   /** Reads past the cursor for as many messages as members can take. Returns the range lost before the cursor. */
   #deliverNew(now: number, out: GroupDelivery[]): SeqRange | null {
     let gap: SeqRange | null = null
+    const maxInFlight = this.#config.maxInFlight
     // Each round either fills every member or reaches the end of the log, so few rounds run.
-    for (let spare = this.#spareCapacity(); spare > 0; spare = this.#spareCapacity()) {
+    for (let first = this.#pickMember(); first !== null; first = this.#pickMember()) {
+      // Never more than the members can take: the lightest's room, or all room if nobody is over the limit
+      // (a lowered maxInFlight leaves some over it; then the sum undercounts, and more rounds run).
+      const spare = Math.max(maxInFlight - first.held.size, this.#members.size * maxInFlight - this.#inFlight)
       const limit = Math.min(spare, DEFAULT_READ_LIMIT)
       const result = this.#source.read({ startSeq: this.#cursor, filter: this.#config.filter, limit }, now)
       // The first round can start behind the log; later ones start where the last ended, so one gap at most.
       if (result.gap !== null) gap = result.gap
       for (const message of result.messages) {
+        const member = this.#pickMember()
+        if (member === null) { this.#cursor = message.seq; return gap } // cannot happen: limit ≤ spare
         const rec: Pending = { seq: message.seq, state: STATE.ready, member: null, deliveries: 0, at: 0, gen: 0 }
         this.#pending.set(message.seq, rec)
-        this.#assign(rec, this.#pickMember() as Member, message, now, out)
+        this.#assign(rec, member, message, now, out)
       }
       this.#cursor = result.nextSeq
       if (result.messages.length < limit) break
