@@ -41,6 +41,8 @@ export interface SlowConsumerState {
   readonly sid: number
   readonly subject: string
   readonly queue: string | null
+  /** Its place in its run (subject-index.ts). */
+  readonly slot: number
   /** The MSG bytes before the shared tail. */
   readonly prefix: Uint8Array
   /** null: the broker's policy (disconnect). */
@@ -116,8 +118,12 @@ function fits(out: Outbound, maxPendingBytes: number, d: Delivery, copies = 1): 
 export function offer(out: Outbound, maxPendingBytes: number, sub: SlowConsumerState, d: Delivery, owner: SlowOwner): Offered {
   const policy = sub.policy
   if (policy !== null && policy !== SLOW_POLICY.disconnect) {
-    if (!fits(out, maxPendingBytes, d)) {
-      if (policy === SLOW_POLICY.dropNew || sub.queue !== null) { reportLater(out, maxPendingBytes, owner); return OFFERED.full }
+    if (policy === SLOW_POLICY.dropNew || sub.queue !== null) {
+      if (!fits(out, maxPendingBytes, d)) { reportLater(out, maxPendingBytes, owner); return OFFERED.full }
+    } else if (!fits(out, maxPendingBytes, d, sub.run === null ? 1 : sub.run.subs.length - sub.slot)) {
+      // A holding run is sent a message whole or holds it whole: its first subscription asks room for all
+      // (the router goes through a run in slot order), so none is sent a copy it would get again when
+      // the run's held copy goes out.
       return hold(out, maxPendingBytes, sub, d, owner)
     }
     // Behind what its run already holds: order within a subscription is kept.

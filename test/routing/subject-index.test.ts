@@ -13,6 +13,8 @@ interface Sub {
   readonly id: number
   readonly subject: string
   readonly queue: string | null
+  /** Plain subscriptions with one key on one pattern share a run (the router's key: owner and policy). */
+  readonly runKey?: number
 }
 
 /** A match result in a comparable shape: sorted ids, and groups sorted by name with sorted member ids. */
@@ -63,7 +65,7 @@ const SUBJECT = fc.array(fc.constantFrom('a', 'b', 'c'), { minLength: 1, maxLeng
 const PATTERN = fc.tuple(fc.array(fc.constantFrom('a', 'b', 'c', '*'), { maxLength: 3 }), fc.constantFrom('a', 'b', 'c', '*', '>'))
   .map(([head, last]) => [...head, last].join('.'))
 const QUEUE = fc.option(fc.constantFrom('q1', 'q2', 'q3'), { nil: null, freq: 2 })
-const SUB_FIELDS = fc.record({ subject: PATTERN, queue: QUEUE })
+const SUB_FIELDS = fc.record({ subject: PATTERN, queue: QUEUE, runKey: fc.constantFrom(0, 1, 2) })
 
 /** Every subject of 1–4 tokens over a b c (120 of them): the whole universe the generators can hit. */
 const ALL_SUBJECTS: string[] = (() => {
@@ -76,8 +78,8 @@ const ALL_SUBJECTS: string[] = (() => {
   return out
 })()
 
-function numbered(fields: { subject: string; queue: string | null }[]): Sub[] {
-  return fields.map((f, id) => ({ id, subject: f.subject, queue: f.queue }))
+function numbered(fields: { subject: string; queue: string | null; runKey?: number }[]): Sub[] {
+  return fields.map((f, id) => ({ id, subject: f.subject, queue: f.queue, runKey: f.runKey }))
 }
 
 for (const cacheSize of CACHE_SIZES) {
@@ -100,9 +102,9 @@ for (const cacheSize of CACHE_SIZES) {
 
   test(`keeps cached results equal to brute force across interleaved insert, remove and match ${label}`, () => {
     type Op =
-      | { kind: 'insert'; subject: string; queue: string | null }
+      | { kind: 'insert'; subject: string; queue: string | null; runKey: number }
       | { kind: 'remove'; pick: number }
-      | { kind: 'removeStranger'; subject: string; queue: string | null }
+      | { kind: 'removeStranger'; subject: string; queue: string | null; runKey: number }
       | { kind: 'match'; subject: string }
     const OP: fc.Arbitrary<Op> = fc.oneof(
       { weight: 4, arbitrary: SUB_FIELDS.map((f): Op => ({ kind: 'insert', ...f })) },
@@ -118,7 +120,7 @@ for (const cacheSize of CACHE_SIZES) {
       for (const op of ops) {
         switch (op.kind) {
           case 'insert': {
-            const s: Sub = { id: nextId++, subject: op.subject, queue: op.queue }
+            const s: Sub = { id: nextId++, subject: op.subject, queue: op.queue, runKey: op.runKey }
             index.insert(s)
             live.set(s.id, s)
             break
@@ -297,6 +299,85 @@ for (const cacheSize of CACHE_SIZES) {
     assert.equal(shapeOf(index.match(target)), want, 'second match')
     assert.equal(shapeOf(index.match('svc.43.events')), expected(subs, 'svc.43.events'), 'a neighbouring subject')
     assert.equal(shapeOf(index.match('nobody.listens.here.at.all')), expected(subs, 'nobody.listens.here.at.all'), 'a subject only > matches')
+  })
+
+  test(`subscriptions with one key on one pattern share a run; another key or pattern gets its own ${label}`, () => {
+    const index = new SubjectIndex<Sub>({ cacheSize })
+    const subs: Sub[] = [
+      { id: 1, subject: 'a.b', queue: null, runKey: 7 },
+      { id: 2, subject: 'a.b', queue: null, runKey: 7 },
+      { id: 3, subject: 'a.b', queue: null, runKey: 8 },
+      { id: 4, subject: 'a.*', queue: null, runKey: 7 },
+      { id: 5, subject: 'a.b', queue: 'q', runKey: 7 },
+      { id: 6, subject: 'a.b', queue: 'q', runKey: 8 },
+    ]
+    for (const s of subs) index.insert(s)
+    const result = index.match('a.b')
+    assert.equal(result.plain.map((r) => [r.key, r.subs.map((s) => s.id).sort(byNumber)]), [[7, [1, 2]], [7, [4]], [8, [3]]],
+      'one run per key and pattern, runs of one key side by side')
+    assert.equal(result.groups.map((g) => g.runs.map((r) => r.subs.map((s) => s.id).sort(byNumber))), [[[5, 6]]], 'one run per group on a pattern, whatever the keys')
+  })
+
+  test(`removals in any order keep each run's slots exact: a swapped-in member can be removed next ${label}`, () => {
+    const index = new SubjectIndex<Sub>({ cacheSize })
+    const subs = Array.from({ length: 50 }, (_, id): Sub => ({ id, subject: 'a.b', queue: id % 2 === 0 ? null : 'q', runKey: 1 }))
+    for (const s of subs) index.insert(s)
+    index.match('a.b')
+    const live = new Set(subs)
+    for (const i of [0, 49, 1, 48, 25, 2, 47, 3, 26, 24]) {
+      assert.ok(index.remove(subs[i]), `removing ${i}`)
+      assert.not.ok(index.remove(subs[i]), `${i} is gone`)
+      live.delete(subs[i])
+      assert.equal(shapeOf(index.match('a.b')), expected(live, 'a.b'), `after removing ${i}`)
+    }
+    for (const s of [...live].reverse()) assert.ok(index.remove(s))
+    assert.is(index.size, 0)
+    assert.equal(shapeOf(index.match('a.b')), { plain: [], groups: [] })
+  })
+
+  test(`adding to or removing from an existing run leaves the cached result in place ${label}`, () => {
+    const index = new SubjectIndex<Sub>({ cacheSize })
+    const first: Sub = { id: 1, subject: 'a.*', queue: null, runKey: 3 }
+    index.insert(first)
+    const before = index.match('a.b')
+    const more: Sub = { id: 2, subject: 'a.*', queue: null, runKey: 3 }
+    index.insert(more)
+    assert.ok(index.remove(first))
+    const after = index.match('a.b')
+    if (cacheSize > 0) assert.ok(after === before, 'the same result object: nothing was patched or dropped')
+    assert.equal(shapeOf(after), { plain: [2], groups: [] })
+  })
+
+  test(`a run left empty comes back when its key returns, and its node's empty runs are swept once they outnumber the rest ${label}`, () => {
+    const index = new SubjectIndex<Sub>({ cacheSize })
+    const keep: Sub = { id: 0, subject: 'a.b', queue: null, runKey: 0 }
+    index.insert(keep)
+    const owners = Array.from({ length: 30 }, (_, i): Sub => ({ id: i + 1, subject: 'a.b', queue: null, runKey: i + 1 }))
+    for (const s of owners) index.insert(s)
+    index.match('a.b')
+    for (const s of owners.slice(0, 5)) index.remove(s)
+    const back: Sub = { id: 100, subject: 'a.b', queue: null, runKey: 1 }
+    index.insert(back)
+    assert.equal(shapeOf(index.match('a.b')), expected([keep, back, ...owners.slice(5)], 'a.b'), 'the emptied run of key 1 is refilled')
+    for (const s of owners.slice(5)) index.remove(s)
+    const result = index.match('a.b')
+    assert.equal(shapeOf(result), expected([keep, back], 'a.b'))
+    assert.ok(result.plain.length <= 2 * 8 + 2, `empty runs were swept (${result.plain.length} runs left)`)
+  })
+
+  test(`a pattern matching more cached results than the patch budget empties the cache rather than patch them ${label}`, () => {
+    const index = new SubjectIndex<Sub>({ cacheSize })
+    for (let i = 0; i < 300; i++) index.match(`m.${i}`)
+    index.insert({ id: 1, subject: 'm.7', queue: null })
+    if (cacheSize > 0) assert.is(index.cachedSubjects, 300, 'a literal patches its one result')
+    index.insert({ id: 2, subject: 'm.*', queue: null })
+    assert.is(index.cachedSubjects, 0, 'm.* matched all 300: emptied in O(1)')
+    assert.equal(shapeOf(index.match('m.7')), { plain: [1, 2], groups: [] })
+    assert.equal(shapeOf(index.match('m.8')), { plain: [2], groups: [] })
+    for (let i = 0; i < 10; i++) index.match(`m.${i}`)
+    index.insert({ id: 3, subject: 'm.*', queue: 'q' })
+    if (cacheSize > 0) assert.is(index.cachedSubjects, 10, 'ten results are within the budget: patched')
+    assert.equal(shapeOf(index.match('m.3')), { plain: [2], groups: [{ name: 'q', members: [3] }] })
   })
 }
 
