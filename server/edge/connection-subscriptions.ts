@@ -12,6 +12,7 @@ import type { Router } from '../routing/router.ts'
 import { ServerSubscription, type Subscriber } from '../routing/subscription.ts'
 import { parseSubOptions } from '../topics/sub-options.ts'
 import { asSubwireError } from '../topics/topic-intake.ts'
+import { mayManageTopic, topicRights } from '../topics/topic-access.ts'
 import type { TopicReceiver, Topics } from '../topics/topics.ts'
 
 /** The connection, as its subscriptions see it. */
@@ -68,7 +69,8 @@ export function addSubscription(host: SubscriptionHost, owner: SubscriptionOwner
     if (opts.ack) {
       sub.kind = 'group'
       owner.subscriptions.set(sid, sub) // before the group starts delivering
-      sub.topic = host.topics.join(owner, sid, subject, queue as string, opts.group)
+      const rights = topicRights(session)
+      sub.topic = host.topics.join(owner, sid, subject, queue as string, opts.group, (topic) => rights === null || mayManageTopic(rights, topic))
     } else if (opts.deliver !== null) {
       sub.kind = 'replay'
       owner.subscriptions.set(sid, sub) // before the replay starts delivering

@@ -133,6 +133,12 @@ export function resolveGroupConfig(group: string, config: GroupConfig = {}): Res
   return Object.freeze({ filter, ackWaitMs, maxDeliver, maxInFlight, backoffMs: Object.freeze([...backoff as number[]]) })
 }
 
+/** The settings to reopen a group with: those `config` names, the rest as the group has them. */
+export function reopened(current: ResolvedGroupConfig, config: GroupConfig = {}): GroupConfig {
+  const { maxDeliver, ...rest } = current
+  return { ...rest, ...(maxDeliver === null ? {} : { maxDeliver }), ...config }
+}
+
 /**
  * True when some subject matches both patterns. Token by token: `>` covers any non-empty rest, `*` any one
  * token, literals must be equal; otherwise both must end together. O(tokens).

@@ -327,7 +327,10 @@ export interface TopicMessages {
  * returns what to deliver; the caller calls it after every event and at `nextDeadline`.
  */
 export interface ConsumerGroups {
-  /** Creates the group or updates its settings, keeping its progress. @throws `no_topic`, `bad_group_config` */
+  /**
+   * Creates the group, or updates the settings `config` names and keeps the others and its progress (a member
+   * joining with no settings changes nothing). @throws `no_topic`, `bad_group_config`
+   */
   openGroup(topic: string, group: string, config?: GroupConfig): MaybePromise<GroupInfo>
   /** @throws `no_topic`, `no_group` */
   deleteGroup(topic: string, group: string): MaybePromise<void>

@@ -218,8 +218,10 @@ export class Topics {
   // ---- work queues --------------------------------------------------------------------------------------
 
   /** Adds a member to the acked consumer group `group` on the topic covering `filter`; returns that topic. */
-  join(receiver: TopicReceiver, sid: number, filter: string, group: string, config: GroupConfig): string {
+  join(receiver: TopicReceiver, sid: number, filter: string, group: string, config: GroupConfig, mayConfigure = (_topic: string) => true): string {
     const topic = this.#topicCovering(filter)
+    // An existing group's settings are its topic's managers' to change; a joiner without that right takes them.
+    if (Object.keys(config).length > 0 && !mayConfigure(topic) && (this.store.info(topic) as TopicInfo).consumers.some((g) => g.name === group)) throw new SubwireError('permission', `only a manager of topic ${topic} may change the settings of its group ${group}`)
     this.store.openGroup(topic, group, { ...config, filter })
     const key = `${topic}\u0000${group}`
     let g = this.#groups.get(key)

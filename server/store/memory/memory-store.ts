@@ -4,7 +4,7 @@
  * every operation first applies age limits at the store's clock, so what it answers is always within limits.
  */
 import { ConsumerGroup } from './consumer-group.ts'
-import { resolveGroupConfig, resolveTopicConfig, subjectsOverlap } from '../topic-config.ts'
+import { reopened, resolveGroupConfig, resolveTopicConfig, subjectsOverlap } from '../topic-config.ts'
 import { TopicLog } from './topic-log.ts'
 import {
   TOPIC_ERROR, topicStoreError,
@@ -139,8 +139,8 @@ export class MemoryTopicStore implements TopicStore {
 
   openGroup(topic: string, group: string, config?: GroupConfig): GroupInfo {
     const t = this.#topic(topic)
-    const resolved = resolveGroupConfig(group, config)
     const existing = t.groups.get(group)
+    const resolved = resolveGroupConfig(group, existing === undefined ? config : reopened(existing.config, config))
     if (existing !== undefined) {
       if (existing.config.filter !== resolved.filter) {
         throw topicStoreError(TOPIC_ERROR.badGroupConfig, `group ${group} consumes ${existing.config.filter}, not ${resolved.filter}`)

@@ -257,6 +257,15 @@ export function groupsContract(c: Contract): void {
     assert.is(await failure(() => store.openGroup('t', 'g', { filter: 't.other' })), 'bad_group_config')
   })
 
+  s('reopening with no settings, or only some, keeps the settings it does not name', async () => {
+    const { store } = await c.open()
+    await workQueue(store, { maxInFlight: 3, maxDeliver: 2, ackWaitMs: 5000, backoffMs: [10, 20] })
+    let info = await store.openGroup('t', 'g', { filter: '>' })
+    assert.equal([info.config.maxInFlight, info.config.maxDeliver, info.config.ackWaitMs, info.config.backoffMs], [3, 2, 5000, [10, 20]])
+    info = await store.openGroup('t', 'g', { maxDeliver: 7 })
+    assert.equal([info.config.maxInFlight, info.config.maxDeliver, info.config.ackWaitMs], [3, 7, 5000])
+  })
+
   s('refuses malformed group settings as bad_group_config and unknown groups as no_group', async () => {
     const { store } = await c.open()
     await topic(store, 't')
