@@ -1,13 +1,8 @@
 /**
- * Topics at run time: which topic captures a publish, replay subscriptions that hand over from the stored log
- * to live messages without a gap or a duplicate, acked work queues over consumer groups, dead-lettering, and
- * the management API. Storage itself is the TopicStore's (topic-store.ts); this file drives it.
- *
- * The hand-over: a replay consumer is a cursor (`nextSeq`) into the log. It reads pages while its connection
- * is not backed up; once the cursor passes the log's end it is live, and each append is delivered to it at
- * once, still through the same cursor. Appends and reads are synchronous with the memory store, so nothing can
- * slip between the last page and the first live message. (An async store would buffer appends during the
- * switch; see README "Guarantees".)
+ * Topics at run time: which topic captures a publish, replay subscriptions (replays.ts: cursors that hand over
+ * from the stored log to live messages without a gap or a duplicate), acked work queues over consumer groups,
+ * dead-lettering, and the management API. Storage itself is the TopicStore's (topic-store.ts); this file
+ * drives it.
  */
 import type { Logger } from 'pino'
 import { SubwireError } from '../../shared/errors.ts'
@@ -18,6 +13,7 @@ import type { AppendResult, GroupConfig, PullResult, StoredMessage, TopicConfig,
 import { MAX_TIMER_MS } from '../store/topic-config.ts'
 import type { Session } from '../security/session.ts'
 import { patternCovers } from '../security/permissions.ts'
+import { ReplayCursor, Replays } from './replays.ts'
 
 /** What a topic consumer's connection offers. */
 export interface TopicReceiver {
@@ -45,23 +41,6 @@ export interface TopicsHost {
 
 interface TopicEntry { readonly subject: string; readonly queue: null; readonly topic: string }
 
-class ReplayConsumer {
-  readonly receiver: TopicReceiver
-  readonly sid: number
-  readonly topic: string
-  readonly filter: string
-  nextSeq = 1
-  live = false
-  active = true
-  pumping = false
-  constructor(receiver: TopicReceiver, sid: number, topic: string, filter: string) {
-    this.receiver = receiver
-    this.sid = sid
-    this.topic = topic
-    this.filter = filter
-  }
-}
-
 interface GroupMember { readonly receiver: TopicReceiver; readonly sid: number }
 
 class GroupRuntime {
@@ -75,25 +54,21 @@ class GroupRuntime {
   }
 }
 
-/** Read page size for replays: large enough to amortise, small enough to stop soon when the reader backs up. */
-const PAGE = 256
-
 export class Topics {
   readonly store = new MemoryTopicStore()
   readonly #host: TopicsHost
   #index = new SubjectIndex<TopicEntry>({ cacheSize: 4096 })
-  readonly #consumers = new Map<string, Set<ReplayConsumer>>()
+  readonly #replays: Replays
   readonly #groups = new Map<string, GroupRuntime>()
   /** The groups of each topic, so an append pulls only those. */
   readonly #groupsOn = new Map<string, Set<GroupRuntime>>()
   /** Each receiver's replays and memberships by sid: ending one is O(1) (a scan of all took 10 s+ for 40,000). */
-  readonly #mine = new Map<TopicReceiver, Map<number, ReplayConsumer | GroupRuntime>>()
-  /** Replays waiting for their receiver's socket to drain. */
-  readonly #waiting = new Map<TopicReceiver, Set<ReplayConsumer>>()
+  readonly #mine = new Map<TopicReceiver, Map<number, ReplayCursor | GroupRuntime>>()
   readonly #sweep: NodeJS.Timeout
 
   constructor(host: TopicsHost, configs: readonly TopicConfig[] = []) {
     this.#host = host
+    this.#replays = new Replays(this.store)
     for (const config of configs) this.add(config)
     this.#reindex()
     // Age limits and expired dedup ids are enforced by a sweep, not on every publish.
@@ -108,7 +83,7 @@ export class Topics {
 
   /** Replay subscriptions running (for stats and tests). */
   get replays(): number {
-    return [...this.#consumers.values()].reduce((n, set) => n + set.size, 0)
+    return this.#replays.count
   }
 
   /** The topic capturing `subject`, or null. */
@@ -133,13 +108,12 @@ export class Topics {
       throw new SubwireError('bad_option', `${HEADER.expectedLastSeq} must be a non-negative integer`)
     }
     const result = this.store.append(topic, { subject, payload, headers, encoding, msgId, expectedLastSeq })
-    if (!result.duplicate) this.#onAppend(topic)
+    if (!result.duplicate) this.#onAppend(topic, subject)
     return { topic, result }
   }
 
-  #onAppend(topic: string): void {
-    const consumers = this.#consumers.get(topic)
-    if (consumers !== undefined) for (const c of consumers) if (c.live) this.#pump(c)
+  #onAppend(topic: string, subject: string): void {
+    this.#replays.appended(topic, subject)
     const groups = this.#groupsOn.get(topic)
     if (groups !== undefined) for (const g of groups) this.#pull(g)
   }
@@ -149,70 +123,12 @@ export class Topics {
   /** Starts a replay subscription on `filter` (which one topic must cover). */
   subscribe(receiver: TopicReceiver, sid: number, filter: string, deliver: DeliverPolicy): void {
     const topic = this.#topicCovering(filter)
-    const c = new ReplayConsumer(receiver, sid, topic, filter)
-    const info = this.store.info(topic)
-    if (deliver === 'all') c.nextSeq = info.firstSeq
-    else if (deliver === 'new') c.nextSeq = info.lastSeq + 1
-    else if (deliver === 'last') c.nextSeq = this.store.last(topic, filter)?.seq ?? info.lastSeq + 1
-    else if (deliver === 'last_per_subject') {
-      for (const m of this.store.lastPerSubject(topic, filter)) this.#deliver(c, m)
-      c.nextSeq = info.lastSeq + 1
-    } else if ('startSeq' in deliver) c.nextSeq = Math.max(1, deliver.startSeq)
-    else {
-      const first = this.store.read(topic, { startTime: deliver.startTime, filter, limit: 1 })
-      c.nextSeq = first.messages[0]?.seq ?? first.nextSeq
-    }
-    let set = this.#consumers.get(topic)
-    if (set === undefined) this.#consumers.set(topic, (set = new Set()))
-    set.add(c)
-    this.#own(receiver, sid, c)
-    this.#pump(c)
-  }
-
-  /** Delivers from the cursor while the receiver keeps up; live once the cursor reaches the log's end. */
-  #pump(c: ReplayConsumer): void {
-    if (!c.active || c.pumping) return
-    c.pumping = true
-    try {
-      while (c.active) {
-        if (c.receiver.backedUp) { c.live = false; this.#retryLater(c); return }
-        const page = this.store.read(c.topic, { startSeq: c.nextSeq, filter: c.filter, limit: PAGE })
-        if (page.gap !== null) c.receiver.event(c.sid, 'gap', { from: page.gap.fromSeq, to: page.gap.toSeq, topic: c.topic })
-        for (const m of page.messages) this.#deliver(c, m)
-        c.nextSeq = page.nextSeq
-        if (page.nextSeq > page.lastSeq) { c.live = true; return }
-      }
-    } finally {
-      c.pumping = false
-    }
-  }
-
-  #deliver(c: ReplayConsumer, m: StoredMessage): void {
-    // Replay obeys the same permissions as live delivery (README "Security").
-    if (c.receiver.session.mayReceive(m.subject)) c.receiver.deliverStored(c.sid, m, 0)
-  }
-
-  /**
-   * A backed-up reader continues when its socket drains (`resume`), or, when only our own queue was full and
-   * the socket is keeping up, on the next turn of the event loop. A 1 ms timer here capped replay at ~64 KiB
-   * a millisecond (about 340k msg/s in the benchmark, with the broker mostly idle).
-   */
-  #retryLater(c: ReplayConsumer): void {
-    if (c.receiver.congested) {
-      let waiting = this.#waiting.get(c.receiver)
-      if (waiting === undefined) this.#waiting.set(c.receiver, (waiting = new Set()))
-      waiting.add(c)
-    } else {
-      setImmediate(() => this.#pump(c))
-    }
+    this.#own(receiver, sid, this.#replays.start(receiver, sid, topic, filter, deliver))
   }
 
   /** The receiver's socket drained: its replays go on. */
   resume(receiver: TopicReceiver): void {
-    const waiting = this.#waiting.get(receiver)
-    if (waiting === undefined) return
-    this.#waiting.delete(receiver)
-    for (const c of waiting) this.#pump(c)
+    this.#replays.resume(receiver)
   }
 
   // ---- work queues --------------------------------------------------------------------------------------
@@ -335,13 +251,7 @@ export class Topics {
     if (mine === undefined || entry === undefined) return
     mine.delete(sid)
     if (mine.size === 0) this.#mine.delete(receiver)
-    if (entry instanceof ReplayConsumer) {
-      entry.active = false
-      this.#consumers.get(entry.topic)?.delete(entry)
-      const waiting = this.#waiting.get(receiver)
-      if (waiting !== undefined && waiting.delete(entry) && waiting.size === 0) this.#waiting.delete(receiver)
-      return
-    }
+    if (entry instanceof ReplayCursor) { this.#replays.end(entry); return }
     const member = `${receiver.id}.${sid}`
     // A deleted topic took its groups with it; the member's unacked messages go to the others at once.
     if (this.#groups.get(`${entry.topic}\u0000${entry.name}`) !== entry || !entry.members.delete(member)) return
@@ -349,7 +259,7 @@ export class Topics {
     this.#pull(entry)
   }
 
-  #own(receiver: TopicReceiver, sid: number, entry: ReplayConsumer | GroupRuntime): void {
+  #own(receiver: TopicReceiver, sid: number, entry: ReplayCursor | GroupRuntime): void {
     let mine = this.#mine.get(receiver)
     if (mine === undefined) this.#mine.set(receiver, (mine = new Map()))
     mine.set(sid, entry)
@@ -380,11 +290,7 @@ export class Topics {
 
   delete(name: string): void {
     this.store.delete(name)
-    for (const c of this.#consumers.get(name) ?? []) {
-      c.active = false
-      c.receiver.event(c.sid, 'gap', { topic: name, from: c.nextSeq, to: Number.MAX_SAFE_INTEGER, deleted: true })
-    }
-    this.#consumers.delete(name)
+    this.#replays.dropTopic(name)
     for (const g of this.#groupsOn.get(name) ?? []) { if (g.timer !== null) clearTimeout(g.timer); this.#groups.delete(`${name}\u0000${g.name}`) }
     this.#groupsOn.delete(name)
     this.#reindex()

@@ -253,6 +253,28 @@ test('tearing down a connection with 40,000 replay subscriptions costs O(1) per 
   assert.ok(worst < MAX_RTT_MS, `the canary waited ${worst.toFixed(0)} ms`)
 })
 
+test('300 publishes to a topic beside 40,000 live replay subscriptions on another of its subjects read the log for none of them', async () => {
+  const broker = track(await startBroker({ topics: [{ name: 'costs', subjects: ['costs.replay.>'] }] }))
+  const canary = await canaryOn(broker)
+  const attacker = await attackerOn(broker)
+  const publisher = await attackerOn(broker)
+  const SUBS = 40_000
+  await sendPaced(attacker, frames(1, SUBS + 1, 2000, (w, sid) => writeSub(w, sid, 'costs.replay.idle', null, { deliver: 'new' })))
+  await pong(attacker, 30_000)
+  const watcher = await attackerOn(broker)
+  watcher.sendOps((w) => writeSub(w, 1, 'costs.replay.busy', null, { deliver: 'new' }))
+  await pong(watcher)
+  const pubs = frames(0, 300, 300, (w, i) => writePub(w, 0, 'costs.replay.busy', null, null, ENCODING.raw, PAYLOAD))[0]
+  const worst = await slowestRoundTrip(canary, 'the publishes beside idle replays', async () => {
+    publisher.send(pubs)
+    await pong(publisher, 60_000)
+  })
+  await until(10_000, () => watcher.ops.filter((op) => op.op === 'MSG').length === 300, 'the one matching replay to get all 300')
+  assert.is(broker.topics.info('costs').messages, 300)
+  assert.not.ok(attacker.ops.some((op) => op.op === 'MSG'), 'the others got nothing')
+  assert.ok(worst < MAX_RTT_MS, `the canary waited ${worst.toFixed(0)} ms`)
+})
+
 test('20,000 members joining and then leaving one acked group cost O(log n) each, and the group keeps working', async () => {
   const broker = track(await startBroker({ topics: [{ name: 'work', subjects: ['costs.work.>'] }] }))
   const canary = await canaryOn(broker)
