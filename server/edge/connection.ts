@@ -144,9 +144,9 @@ export class Connection implements OpSink, OutboundEvents, TopicReceiver {
   /** True while held input may be decoded (see GateOwner). */
   get decoding(): boolean { return this.#state === CONN_STATE.open || this.#state === CONN_STATE.awaitingConnect }
 
+  /** The gate has already decoded what it held (inside its own error handling); reading resumes. */
   onThrottleEnd(): void {
     if (!this.#paused && this.#state === CONN_STATE.open) this.#socket.resume()
-    this.#drainGate()
   }
 
   /** A decoding error ends the connection: after a malformed op the rest of the frame cannot be trusted. */
@@ -186,6 +186,8 @@ export class Connection implements OpSink, OutboundEvents, TopicReceiver {
   onAuthenticated(identity: Identity, lang: string | undefined, version: string | undefined): void {
     if (this.#state !== CONN_STATE.authenticating) return
     this.#admit(identity, lang, version)
+    // Most credentials never expire: then nothing is left for the login to do (idle connections are counted in bytes).
+    if (this.#login?.idle === true) this.#login = null
     this.#socket.resume()
     try {
       this.#drainGate()

@@ -116,6 +116,11 @@ export class Login {
     owner.onReauthenticated(identity)
   }
 
+  /** True when nothing is pending and no expiry is armed: the owner may drop it (and make one again on AUTH). */
+  get idle(): boolean {
+    return this.#expiryTimer === null && !this.#reauthPending && this.#request === null
+  }
+
   /** The connection closed: no timer outlives it. */
   close(): void {
     if (this.#expiryTimer !== null) { clearTimeout(this.#expiryTimer); this.#expiryTimer = null }
