@@ -172,6 +172,12 @@ export function heldRest(run: SlowRun, from: number): void {
   for (let i = 0; i < from; i++) run.subs[i].heldFrom = next
 }
 
+/** `sub` missed the message on its own (its run goes on subscription by subscription). */
+export function dropOne(sub: SlowConsumerState, owner: SlowOwner): void {
+  sub.dropped++
+  if (sub.run !== null && !sub.run.dirty) markDirty(sub.run, ledgerOf(owner))
+}
+
 /** A queue member at its cap was passed over. */
 export function dropMember(sub: SlowConsumerState, owner: SlowOwner): void {
   sub.dropped++

@@ -57,6 +57,8 @@ export class Run<S> {
 export interface QueueGroup<S> {
   readonly name: string
   readonly runs: Run<S>[]
+  /** The members' array itself while the group has one run (the common case: one pattern), else null. */
+  single: S[] | null
   next: number
 }
 
@@ -64,7 +66,15 @@ export interface QueueGroup<S> {
 export interface MatchResult<S> {
   readonly plain: Run<S>[]
   readonly groups: QueueGroup<S>[]
+  /** A small result's plain subscriptions in one array, valid while `flatAt` is the index's version (`flat()`). */
+  flat: S[] | null
+  flatAt: number
 }
+
+/** Most plain subscriptions a result lays out in one array (past it the router walks the runs). */
+const FLAT_MAX = 256
+/** `flatAt` of a result that is not cached. */
+const UNCACHED = -2
 
 /** Runs a node scans for a key before it keeps a Map of them. */
 const RUN_SCAN = 8
@@ -171,6 +181,7 @@ export class SubjectIndex<S extends Indexed> {
     run.subs.push(sub)
     node.live++
     this.#count++
+    this.#version++
     if (created) this.#patch(tokens, run, queue)
   }
 
@@ -189,6 +200,7 @@ export class SubjectIndex<S extends Indexed> {
     if (last !== sub) { subs[slot] = last; last.slot = slot }
     sub.run = null
     this.#count--
+    this.#version++
     node.live--
     if (subs.length > 0) return true
     node.empty++
@@ -204,6 +216,31 @@ export class SubjectIndex<S extends Indexed> {
       this.#invalidate(sub.subject.split('.'))
     }
     return true
+  }
+
+  /** Bumped by every insert and remove: a result's flat array is valid only for the version it was made at. */
+  #version = 0
+
+  /**
+   * The plain subscriptions of a result in one array, run by run in slot order, or null when there are more
+   * than FLAT_MAX. Walking runs costs two more dependent loads per subscription (an owner per run is the rule
+   * on a fan-out): 2x the router's own loop at 100 subscribers in a micro-benchmark. The array is remade
+   * after any change to the index, at most once per change and result, O(FLAT_MAX).
+   */
+  flat(result: MatchResult<S>): readonly S[] | null {
+    if (result.flatAt === this.#version) return result.flat
+    if (result.flatAt === UNCACHED) return null // used once: the runs are walked, nothing is laid out
+    const runs = result.plain
+    let n = 0
+    for (let r = 0; r < runs.length && n <= FLAT_MAX; r++) n += runs[r].subs.length
+    let flat: S[] | null = null
+    if (n <= FLAT_MAX) {
+      flat = []
+      for (let r = 0; r < runs.length; r++) { const subs = runs[r].subs; for (let i = 0; i < subs.length; i++) flat.push(subs[i]) }
+    }
+    result.flat = flat
+    result.flatAt = this.#version
+    return flat
   }
 
   /** Cached matches of a subject, if any; the publish path tries this before validating the subject. */
@@ -249,10 +286,11 @@ export class SubjectIndex<S extends Indexed> {
     const groups: QueueGroup<S>[] = []
     for (const [name, runs] of groupMap) {
       // A random starting point keeps a rebuilt cache entry from favouring the first member.
-      groups.push({ name, runs, next: Math.floor(Math.random() * membersOf(runs)) })
+      groups.push({ name, runs, single: runs.length === 1 ? runs[0].subs : null, next: Math.floor(Math.random() * membersOf(runs)) })
     }
-    const result: MatchResult<S> = { plain, groups }
-    if (cache && this.#cacheSize > 0) {
+    const cached = cache && this.#cacheSize > 0
+    const result: MatchResult<S> = { plain, groups, flat: null, flatAt: cached ? -1 : UNCACHED }
+    if (cached) {
       if (this.#cache.size >= this.#cacheSize) this.#forget() // the set below evicts
       this.#cache.set(subject, tokens, result)
       this.#remember(subject, result)
@@ -265,8 +303,8 @@ export class SubjectIndex<S extends Indexed> {
     const complete = this.#cache.visitMatching(tokens, (_subject, result) => {
       if (queue === null) { result.plain.push(run); return }
       const group = result.groups.find((g) => g.name === queue)
-      if (group !== undefined) group.runs.push(run)
-      else result.groups.push({ name: queue, runs: [run], next: 0 })
+      if (group !== undefined) { group.runs.push(run); group.single = null }
+      else result.groups.push({ name: queue, runs: [run], single: run.subs, next: 0 })
     })
     if (!complete) this.#clearCache()
   }

@@ -381,6 +381,21 @@ for (const cacheSize of CACHE_SIZES) {
   })
 }
 
+test('lays a small result out in one array, run by run, remade after any change, and none past 256 subscriptions', () => {
+  const index = new SubjectIndex<Sub>()
+  const subs = Array.from({ length: 6 }, (_, id): Sub => ({ id, subject: id % 2 === 0 ? 'f.x' : 'f.*', queue: null, runKey: id % 3 }))
+  for (const s of subs) index.insert(s)
+  const result = index.match('f.x')
+  const flat = index.flat(result)
+  assert.equal(flat?.map((s) => s.id), result.plain.flatMap((r) => r.subs).map((s) => s.id), 'the runs, in order')
+  assert.ok(index.flat(result) === flat, 'kept while nothing changes')
+  index.remove(subs[0])
+  assert.equal(index.flat(result)?.map((s) => s.id).sort(byNumber), [1, 2, 3, 4, 5], 'remade after a removal')
+  for (let i = 0; i < 300; i++) index.insert({ id: 100 + i, subject: 'f.x', queue: null, runKey: i })
+  assert.is(index.flat(index.match('f.x')), null, 'past 256: the router walks the runs')
+  assert.is(index.flat(index.match('f.y', false)), null, 'an uncached result is never laid out')
+})
+
 test('a small cache evicts without ever answering stale results', () => {
   fc.assert(fc.property(fc.array(SUB_FIELDS, { maxLength: 40 }), fc.array(SUBJECT, { minLength: 1, maxLength: 60 }), (fields, subjects) => {
     const subs = numbered(fields)
