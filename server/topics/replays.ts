@@ -14,7 +14,7 @@
 import { SubjectIndex, type Run } from '../routing/subject-index.ts'
 import type { MemoryTopicStore } from '../store/memory/memory-store.ts'
 import type { StoredMessage } from '../store/topic-store.ts'
-import type { DeliverPolicy, TopicReceiver } from './topics.ts'
+import type { DeliverPolicy, TopicReceiver } from './topic-receiver.ts'
 
 /** Read page size: large enough to amortise, small enough to stop soon when the reader backs up. */
 const PAGE = 256

@@ -11,24 +11,11 @@ import { SubjectIndex } from '../routing/subject-index.ts'
 import { MemoryTopicStore } from '../store/memory/memory-store.ts'
 import type { AppendResult, GroupConfig, PullResult, StoredMessage, TopicConfig, TopicInfo } from '../store/topic-store.ts'
 import { MAX_TIMER_MS } from '../store/topic-config.ts'
-import type { Session } from '../security/session.ts'
 import { patternCovers } from '../security/permissions.ts'
 import { ReplayCursor, Replays } from './replays.ts'
+import type { DeliverPolicy, TopicReceiver } from './topic-receiver.ts'
 
-/** What a topic consumer's connection offers. */
-export interface TopicReceiver {
-  readonly id: string
-  readonly session: Session
-  /** True while the connection's unsent bytes are over its high-water mark. */
-  readonly backedUp: boolean
-  /** True while the socket itself is behind; the topic runtime's `resume` is called when it drains. */
-  readonly congested: boolean
-  deliverStored(sid: number, m: StoredMessage, deliveryCount: number): void
-  event(sid: number, type: string, data: Record<string, unknown>): void
-}
-
-/** How a replay subscription starts (PROTOCOL §8.3). */
-export type DeliverPolicy = 'all' | 'last' | 'last_per_subject' | 'new' | { startSeq: number } | { startTime: number }
+export type { DeliverPolicy, TopicReceiver } from './topic-receiver.ts'
 
 /** What the broker gives the topic runtime. */
 export interface TopicsHost {
