@@ -184,7 +184,8 @@ export class SysStats {
   #wanted(subject: string): boolean {
     if (!this.#broker.ready) return false
     const m = this.#broker.router.index.match(subject)
-    return m.plain.length > 0 || m.groups.length > 0
+    // A result may hold runs left empty (subject-index.ts): only a run with a subscription in it counts.
+    return m.plain.some((run) => run.subs.length > 0) || m.groups.length > 0
   }
 
   #publish(subject: string, data: unknown): void {
