@@ -7,6 +7,9 @@ import type { Identity } from './auth.ts'
 import { INBOX_PREFIX, InboxRegistry, inboxId } from './inbox-registry.ts'
 import { PermissionChecker } from './permissions.ts'
 
+/** Reply subjects under it may earn a response allowance (noteRequest). */
+const INBOX_REPLY_PREFIX = `${INBOX_PREFIX}.`
+
 /** Most reply subjects one connection may hold an allowance for (the oldest half dropped past it). */
 const MAX_RESPONSE_ALLOWANCES = 10_000
 
@@ -141,10 +144,15 @@ export class Session {
     return p.canReceive(reply)
   }
 
-  /** Remembers that it received a request, so it may answer on `reply` (unless it may publish there anyway). */
+  /**
+   * Remembers that it received a request, so it may answer on `reply` (unless it may publish there anyway).
+   * Only inbox replies earn an allowance: a publisher may name as reply any subject it may read, so an
+   * allowance for `prices.eu` would let a user who may only read `prices.eu` publish there by sending itself a
+   * request with that reply.
+   */
   noteRequest(reply: string): void {
     const permissions = this.#permissions
-    if (permissions === null || permissions.responses === null || permissions.canPublish(reply)) return
+    if (permissions === null || permissions.responses === null || !reply.startsWith(INBOX_REPLY_PREFIX) || permissions.canPublish(reply)) return
     const rule = permissions.responses
     ;(this.#responses ??= new Allowances()).set(reply, { left: rule.max, until: Date.now() + rule.expiresMs })
   }

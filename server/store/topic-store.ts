@@ -351,15 +351,16 @@ export interface ConsumerGroups {
    */
   pull(topic: string, group: string): MaybePromise<PullResult>
   /**
-   * Settles a message. Any member may ack it, and a late ack (after its deadline passed) still counts: the
-   * work was done. True the first time, false after (acks are idempotent).
+   * Settles a message. With `member`, only the member it was last delivered to may (a late ack, after its
+   * deadline passed, still counts: the work was done); without, the broker settles it itself. True the first
+   * time, false after (acks are idempotent) or for a member it was not delivered to.
    */
   ack(topic: string, group: string, seq: number, member?: string): MaybePromise<boolean>
   /** The holder gives a message back, for redelivery after `delayMs` (or the backoff). False if it does not hold it. */
   nak(topic: string, group: string, seq: number, member: string, delayMs?: number): MaybePromise<boolean>
   /** The holder is still working: its deadline moves to now + ackWaitMs. False if it does not hold it. */
   working(topic: string, group: string, seq: number, member: string): MaybePromise<boolean>
-  /** Gives up on a message: settled, never redelivered, not dead-lettered. True the first time. */
+  /** Gives up on a message: settled, never redelivered, not dead-lettered. `member` as for `ack`. True the first time. */
   term(topic: string, group: string, seq: number, member?: string): MaybePromise<boolean>
   /** When `pull` next has something to do by the clock (a deadline or a delayed redelivery), or null. */
   nextDeadline(topic: string, group: string): MaybePromise<number | null>

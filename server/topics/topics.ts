@@ -150,10 +150,10 @@ export class Topics {
     const g = this.#groups.get(`${topic}\u0000${group}`)
     if (g === undefined) return
     const member = `${receiver.id}.${sid}`
-    if (kind === 0) this.store.ack(topic, group, seq)
+    if (kind === 0) this.store.ack(topic, group, seq, member)
     else if (kind === 1) this.store.nak(topic, group, seq, member, delayMs > 0 ? Math.min(delayMs, MAX_TIMER_MS) : undefined)
     else if (kind === 2) this.store.working(topic, group, seq, member)
-    else if (kind === 3) this.store.term(topic, group, seq)
+    else if (kind === 3) this.store.term(topic, group, seq, member)
     else throw new SubwireError('protocol', `unknown ack kind ${kind}`)
     this.#pull(g)
   }

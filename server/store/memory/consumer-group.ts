@@ -44,6 +44,8 @@ interface Pending {
   readonly seq: number
   state: PendingState
   member: Member | null
+  /** The member it was last delivered to: the one whose ack (late ones too) settles it. */
+  last: string | null
   /** Attempts so far. */
   deliveries: number
   /** in_flight: the ack deadline; waiting: when it becomes ready. */
@@ -122,19 +124,22 @@ export class ConsumerGroup {
     for (const seq of [...member.held]) this.#fail(this.#pending.get(seq) as Pending, now, 0)
   }
 
-  /** Settles a pending message, whoever acks it (a late ack after a timeout still means the work is done). */
-  ack(seq: number): boolean {
+  /**
+   * Settles a pending message. A member's ack counts when the message was last delivered to it (a late ack
+   * after a timeout still means the work is done); another member cannot settle work it was never given.
+   */
+  ack(seq: number, member?: string): boolean {
     const rec = this.#pending.get(seq)
-    if (rec === undefined) return false
+    if (rec === undefined || (member !== undefined && rec.last !== member)) return false
     this.#settle(rec)
     this.#acked++
     return true
   }
 
   /** Settles a pending message without redelivery or dead-lettering. */
-  term(seq: number): boolean {
+  term(seq: number, member?: string): boolean {
     const rec = this.#pending.get(seq)
-    if (rec === undefined) return false
+    if (rec === undefined || (member !== undefined && rec.last !== member)) return false
     this.#settle(rec)
     this.#terminated++
     return true
@@ -293,6 +298,7 @@ export class ConsumerGroup {
   #assign(rec: Pending, member: Member, message: StoredMessage, now: number, out: GroupDelivery[]): void {
     rec.state = STATE.inFlight
     rec.member = member
+    rec.last = member.id
     rec.deliveries++
     member.held.add(rec.seq)
     this.#inFlight++
@@ -339,7 +345,7 @@ export class ConsumerGroup {
       for (const message of result.messages) {
         const member = this.#pickMember()
         if (member === null) { this.#cursor = message.seq; return gap } // cannot happen: limit ≤ spare
-        const rec: Pending = { seq: message.seq, state: STATE.ready, member: null, deliveries: 0, at: 0, gen: 0 }
+        const rec: Pending = { seq: message.seq, state: STATE.ready, member: null, last: null, deliveries: 0, at: 0, gen: 0 }
         this.#pending.set(message.seq, rec)
         this.#assign(rec, member, message, now, out)
       }

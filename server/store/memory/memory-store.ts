@@ -179,8 +179,8 @@ export class MemoryTopicStore implements TopicStore {
     return this.#groupAt(topic, group, now).pull(now)
   }
 
-  ack(topic: string, group: string, seq: number): boolean {
-    return this.#groupOf(topic, group).ack(seq)
+  ack(topic: string, group: string, seq: number, member?: string): boolean {
+    return this.#groupOf(topic, group).ack(seq, member)
   }
 
   nak(topic: string, group: string, seq: number, member: string, delayMs?: number): boolean {
@@ -193,8 +193,8 @@ export class MemoryTopicStore implements TopicStore {
     return this.#groupAt(topic, group, now).working(seq, member, now)
   }
 
-  term(topic: string, group: string, seq: number): boolean {
-    return this.#groupOf(topic, group).term(seq)
+  term(topic: string, group: string, seq: number, member?: string): boolean {
+    return this.#groupOf(topic, group).term(seq, member)
   }
 
   nextDeadline(topic: string, group: string): number | null {

@@ -92,6 +92,21 @@ export function groupsContract(c: Contract): void {
     assert.is((await store.groupInfo('t', 'g')).ackFloor, 1)
   })
 
+  s('settles a message only for the member it was delivered to, when a member is named', async () => {
+    const { store } = await c.open()
+    await workQueue(store)
+    await store.join('t', 'g', 'w1')
+    await store.join('t', 'g', 'w2')
+    await publish(store, 't', 't.job', 2)
+    const held = await pull(store)
+    const mine = held.find((d) => d.member === 'w1')
+    assert.ok(mine !== undefined, 'w1 holds one')
+    assert.is(await store.ack('t', 'g', mine.message.seq, 'w2'), false, 'w2 may not ack what w1 holds')
+    assert.is(await store.term('t', 'g', mine.message.seq, 'w2'), false, 'nor term it')
+    assert.is((await store.groupInfo('t', 'g')).inFlight, 2)
+    assert.is(await store.ack('t', 'g', mine.message.seq, 'w1'), true)
+  })
+
   c.clockTest(s, 'working() moves the deadline to now + ackWaitMs', async () => {
     const { store, clock } = await c.open()
     await workQueue(store, { ackWaitMs: 1000 })
