@@ -30,6 +30,11 @@ export interface Identity {
   permissions: Permissions | null
   /** Epoch ms at which the credentials expire (JWT `exp`), or null. */
   expiresAt: number | null
+  /**
+   * Whom the identity's inboxes belong to (README "Security"): `user` by default. JWT identities own theirs as
+   * `jwt:<user>`, so a token's `sub` never equals a configured token's or user's name.
+   */
+  principal?: string
 }
 
 /** The `auth` option of `createBroker`. */
@@ -225,7 +230,8 @@ export class Authenticator {
       }
     }
     const user = payload[jwt.userClaim ?? 'sub']
-    return { user: typeof user === 'string' ? user : '', permissions, expiresAt: typeof payload.exp === 'number' ? payload.exp * 1000 : null }
+    const name = typeof user === 'string' ? user : ''
+    return { user: name, permissions, expiresAt: typeof payload.exp === 'number' ? payload.exp * 1000 : null, principal: `jwt:${name}` }
   }
 }
 

@@ -7,6 +7,8 @@ import type { Identity } from './auth.ts'
 import { INBOX_PREFIX, InboxRegistry, inboxId } from './inbox-registry.ts'
 import { PermissionChecker } from './permissions.ts'
 
+let anonymousCount = 0
+
 /** Reply subjects under it may earn a response allowance (noteRequest). */
 const INBOX_REPLY_PREFIX = `${INBOX_PREFIX}.`
 
@@ -52,6 +54,8 @@ export class Session {
    * a claim is released as it was made) and its subscription count. Made on first use.
    */
   #inboxes: Map<string, { readonly user: string; count: number }> | null = null
+  /** The owner key of a nameless identity, made once per connection. */
+  #anonymous: string | null = null
   /** Null when authentication is off: then inboxes are not guarded (development mode). */
   readonly #registry: InboxRegistry | null
   /**
@@ -88,7 +92,10 @@ export class Session {
 
   /** The name inboxes are owned under (README "Security": an inbox is its user's). */
   get #user(): string {
-    return this.identity?.user ?? ''
+    const identity = this.identity
+    const principal = identity === null ? '' : (identity.principal ?? identity.user)
+    // A nameless identity (a JWT without its user claim, a hook's empty user) shares its inboxes with nobody.
+    return principal === '' || principal === 'jwt:' ? (this.#anonymous ??= `\u0000anonymous:${++anonymousCount}`) : principal
   }
 
   /** Why it may not subscribe to `pattern`, or null; claims the inbox a literal `_INBOX.<id>` pattern names. */
