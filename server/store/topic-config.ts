@@ -139,6 +139,13 @@ export function reopened(current: ResolvedGroupConfig, config: GroupConfig = {})
   return { ...rest, ...(maxDeliver === null ? {} : { maxDeliver }), ...config }
 }
 
+/** True when reopening a group with `config` would change a setting it has now (workers repeating them do not). */
+export function changesSettings(current: ResolvedGroupConfig, config: GroupConfig): boolean {
+  const next = resolveGroupConfig('g', reopened(current, config))
+  return next.filter !== current.filter || next.ackWaitMs !== current.ackWaitMs || next.maxDeliver !== current.maxDeliver ||
+    next.maxInFlight !== current.maxInFlight || next.backoffMs.join() !== current.backoffMs.join()
+}
+
 /**
  * True when some subject matches both patterns. Token by token: `>` covers any non-empty rest, `*` any one
  * token, literals must be equal; otherwise both must end together. O(tokens).

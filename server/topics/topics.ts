@@ -10,7 +10,7 @@ import { DLQ_PREFIX, HEADER } from '../../shared/protocol.ts'
 import { SubjectIndex } from '../routing/subject-index.ts'
 import { MemoryTopicStore } from '../store/memory/memory-store.ts'
 import type { AppendResult, GroupConfig, PullResult, StoredMessage, TopicConfig, TopicInfo } from '../store/topic-store.ts'
-import { MAX_TIMER_MS } from '../store/topic-config.ts'
+import { MAX_TIMER_MS, changesSettings } from '../store/topic-config.ts'
 import { patternCovers } from '../security/permissions.ts'
 import { ReplayCursor, Replays } from './replays.ts'
 import type { DeliverPolicy, TopicReceiver } from './topic-receiver.ts'
@@ -124,7 +124,8 @@ export class Topics {
   join(receiver: TopicReceiver, sid: number, filter: string, group: string, config: GroupConfig, mayConfigure = (_topic: string) => true): string {
     const topic = this.#topicCovering(filter)
     // An existing group's settings are its topic's managers' to change; a joiner without that right takes them.
-    if (Object.keys(config).length > 0 && !mayConfigure(topic) && (this.store.info(topic) as TopicInfo).consumers.some((g) => g.name === group)) throw new SubwireError('permission', `only a manager of topic ${topic} may change the settings of its group ${group}`)
+    const existing = Object.keys(config).length > 0 && !mayConfigure(topic) ? (this.store.info(topic) as TopicInfo).consumers.find((g) => g.name === group) : undefined
+    if (existing !== undefined && changesSettings(existing.config, { ...config, filter })) throw new SubwireError('permission', `only a manager of topic ${topic} may change the settings of its group ${group}`)
     this.store.openGroup(topic, group, { ...config, filter })
     const key = `${topic}\u0000${group}`
     let g = this.#groups.get(key)

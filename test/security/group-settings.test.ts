@@ -39,6 +39,16 @@ test('refuses a restricted member that joins an existing group with settings of 
   await stopCanary(canary, 'after the join')
 })
 
+test('lets restricted members join with the settings the group already has (workers started alike)', async () => {
+  const { broker, canary } = await setup()
+  const raw = track(await rawAs(broker, 'joiner'))
+  rawSub(raw, 1, 'jobs.>', 'workers', { ack: true, maxDeliver: 5, ackWaitMs: 20_000 })
+  await rawFlush(raw)
+  assert.equal(errsFor(raw, 1), [])
+  assert.equal(settings(broker), { maxDeliver: 5, ackWaitMs: 20_000 })
+  await stopCanary(canary, 'after the join')
+})
+
 test('lets a member join with no settings of its own, changing nothing', async () => {
   const { broker, canary } = await setup()
   const raw = track(await rawAs(broker, 'joiner'))
