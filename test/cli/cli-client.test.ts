@@ -9,22 +9,11 @@ import type { StatsReport } from '../../server/monitoring/stats-report.ts'
 import type { TopicInfo } from '../../client/index.ts'
 import { parseDeliver } from '../../server/cli/sub.ts'
 import { cleanupAfterEach, sleep, startBroker, take, until, within } from '../helpers.ts'
+import { memoryIo } from './memory-io.ts'
 
 const track = cleanupAfterEach(test)
 
-interface MemoryIo { io: CliIo; out(): string; err(): string; abort(): void }
 
-function memoryIo(env: Record<string, string> = {}): MemoryIo {
-  const out: string[] = []
-  const err: string[] = []
-  const controller = new AbortController()
-  return {
-    io: { out: (s) => { out.push(s) }, err: (s) => { err.push(s) }, env, errIsTTY: false, signal: controller.signal },
-    out: () => out.join(''),
-    err: () => err.join(''),
-    abort: () => controller.abort(),
-  }
-}
 
 async function monitoredBroker() {
   const b = track(await startBroker())

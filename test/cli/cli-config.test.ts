@@ -10,6 +10,7 @@ import type { CliIo } from '../../server/cli/io.ts'
 import { SubwireError } from '../../shared/errors.ts'
 import type { BrokerOptions } from '../../server/options.ts'
 import { within } from '../helpers.ts'
+import { memoryIo } from './memory-io.ts'
 
 const dir = mkdtempSync(join(tmpdir(), 'subwire-config-'))
 let files = 0
@@ -32,15 +33,6 @@ function badOption(fn: () => unknown): string {
   return ''
 }
 
-function memoryIo(env: Record<string, string> = {}): { io: CliIo; out: () => string; err: () => string } {
-  const out: string[] = []
-  const err: string[] = []
-  return {
-    io: { out: (s) => { out.push(s) }, err: (s) => { err.push(s) }, env, errIsTTY: false, signal: new AbortController().signal },
-    out: () => out.join(''),
-    err: () => err.join(''),
-  }
-}
 
 test('names every option the same way as a flag, a variable and a file key', () => {
   assert.is(flagName('maxPayload'), 'max-payload')

@@ -14,6 +14,7 @@ import { attachMonitoring } from '../../server/monitoring/monitoring.ts'
 import type { BrokerOptions } from '../../server/options.ts'
 import { SubwireError } from '../../shared/errors.ts'
 import { cleanupAfterEach, startBroker, within } from '../helpers.ts'
+import { memoryIo } from './memory-io.ts'
 
 const track = cleanupAfterEach(test)
 const dir = mkdtempSync(join(tmpdir(), 'subwire-monitor-cli-'))
@@ -40,15 +41,6 @@ function codeOf(fn: () => unknown): string {
   return 'no error'
 }
 
-function memoryIo(env: Record<string, string> = {}): { io: CliIo; out: () => string; err: () => string } {
-  const out: string[] = []
-  const err: string[] = []
-  return {
-    io: { out: (s) => { out.push(s) }, err: (s) => { err.push(s) }, env, errIsTTY: false, signal: new AbortController().signal },
-    out: () => out.join(''),
-    err: () => err.join(''),
-  }
-}
 
 test('serve takes a monitor token from --monitor-token, SUBWIRE_MONITOR_TOKEN or monitorToken, added beside the file auth', () => {
   const file = configFile({ auth: APP_AUTH })
