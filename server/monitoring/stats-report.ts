@@ -108,22 +108,11 @@ export interface TopicReport {
 }
 
 /** One connection in `GET /stats`: its counters, how many subscriptions it holds, and the first of them. */
-export interface ConnectionReport {
-  id: string
-  name: string
-  ip: string
-  subprotocol: string
-  /** Epoch milliseconds. */
-  connectedAt: number
+export interface ConnectionReport extends Omit<ConnectionSummary, 'subscriptions' | 'subscriptionCount'> {
   /** How many subscriptions it holds. */
   subscriptions: number
   /** Its first `SUBJECTS_PER_CONNECTION` subscriptions, in the order made, inbox ids masked (`_INBOX.*.>`). */
   subjects: Array<{ subject: string; queue: string | null }>
-  pendingBytes: number
-  msgsIn: number
-  bytesIn: number
-  msgsOut: number
-  bytesOut: number
 }
 
 /** Which connections a page holds: `connectionList` is `[offset, offset + limit)` of `total`, in connection order. */

@@ -36,18 +36,11 @@ export interface HistorySample {
 }
 
 /** A connection event as published on `$SYS.conn.*` (the summary without its subscription list). */
-export interface ConnEvent {
+export interface ConnEvent extends Pick<ConnectionSummary, 'id' | 'name' | 'ip' | 'subprotocol' | 'connectedAt' | 'pendingBytes' | 'msgsIn' | 'msgsOut'> {
   at: number
   server: string
-  id: string
-  name: string
-  ip: string
-  subprotocol: string
-  connectedAt: number
+  /** How many subscriptions it holds. */
   subscriptions: number
-  pendingBytes: number
-  msgsIn: number
-  msgsOut: number
   /** WebSocket close code, on disconnect. */
   code?: number
 }
