@@ -8,7 +8,8 @@
  * options.ts (`resolveConfig`), the one place that checks a broker's options. A config file may also hold
  * `auth` (checked by the broker) and `topics` (checked here field by field: cli/topic-options.ts).
  */
-import { readFileSync } from 'node:fs'
+import { readFileSync, statSync } from 'node:fs'
+import { resolve } from 'node:path'
 import { z } from 'zod'
 import type { LevelWithSilent } from 'pino'
 import { SubwireError } from '../../shared/errors.ts'
@@ -107,6 +108,8 @@ function optionSchema(spec: OptionSpec): z.ZodType {
     case 'string': return z.string({ error: 'must be a string' }).min(1, { error: 'must not be empty' })
     case 'secret': return z.string({ error: 'must be a string' }).min(MIN_SECRET, { error: `must be at least ${MIN_SECRET} characters` })
     case 'path': return z.string({ error: 'must be a string' }).startsWith('/', { error: "must start with '/'" })
+    case 'dir': return z.string({ error: 'must be a directory path' }).min(1, { error: 'must be a directory path, not empty' })
+      .refine((dir) => !dir.includes('\0'), { error: 'must be a directory path (no NUL character)' })
     case 'bool': return z.preprocess(parseBool, z.boolean({ error: 'must be true or false' }))
     case 'list': return z.preprocess((raw) => (typeof raw === 'string' ? raw.split(',').map((s) => s.trim()).filter((s) => s !== '') : raw),
       z.array(z.string({ error: 'must be a list of strings' }), { error: 'must be a list of strings' }))
@@ -175,7 +178,7 @@ function got(value: unknown): string {
 }
 
 /** The keys a topic config may hold (for typo suggestions). */
-const TOPIC_KEYS = ['name', 'subjects', 'maxMsgs', 'maxBytes', 'maxAgeMs', 'maxMsgsPerSubject', 'discard', 'duplicateWindowMs']
+const TOPIC_KEYS = ['name', 'subjects', 'maxMsgs', 'maxBytes', 'maxAgeMs', 'maxMsgsPerSubject', 'discard', 'duplicateWindowMs', 'storage', 'fsync']
 
 /**
  * Validates one source; `nameOf` says how the operator wrote a top-level key in it, and `where` names the file
@@ -290,12 +293,33 @@ function readPem(file: unknown, what: string): string {
   }
 }
 
+/** How the operator wrote an option in the source it came from: `--data-dir`, `SUBWIRE_DATA_DIR`, `dataDir in subwire.json`. */
+function writtenAs(key: ServeOptionKey, source: ConfigSource | undefined, file: string | null): string {
+  if (source === 'flag') return `--${flagName(key)}`
+  if (source === 'env') return envName(key)
+  if (source === 'file') return `${key} in ${file ?? 'the config file'}`
+  return `${key} (default ${ALL_SPECS[key].default ?? ''})`
+}
+
 /**
- * Merges the sources over the defaults (flags > env > file > defaults).
+ * The data directory, absolute (a relative one is taken from the working directory, as a shell would). It is
+ * not created here: the broker makes it with the first file topic, so a broker of memory topics writes nothing.
+ * An existing path that is not a directory is refused now rather than at the first file topic.
+ */
+function dataDirOf(raw: unknown, where: string, cwd: string): string {
+  const dir = resolve(cwd, typeof raw === 'string' ? raw : './data')
+  const stat = statSync(dir, { throwIfNoEntry: false })
+  if (stat !== undefined && !stat.isDirectory()) throw new SubwireError('bad_option', `${where} must be a directory, but ${dir} is a file`)
+  return dir
+}
+
+/**
+ * Merges the sources over the defaults (flags > env > file > defaults); a relative `dataDir` is resolved
+ * against `cwd` (the process's working directory unless given).
  * @throws SubwireError `bad_option` naming the bad field and where it was set
  * @example const config = loadServeConfig({ flags, env: process.env })
  */
-export function loadServeConfig(input: { flags: Record<string, string | boolean | undefined>; env: Record<string, string | undefined> }): ServeConfig {
+export function loadServeConfig(input: { flags: Record<string, string | boolean | undefined>; env: Record<string, string | undefined>; cwd?: string }): ServeConfig {
   const configFlag = input.flags.config
   const file = typeof configFlag === 'string' ? configFlag : (input.env.SUBWIRE_CONFIG ?? null)
   const layers: Array<[ConfigSource, SourceValues]> = [
@@ -317,10 +341,8 @@ export function loadServeConfig(input: { flags: Record<string, string | boolean 
     if (ALL_SPECS[key].serve !== true && merged[key] !== undefined) broker[key] = merged[key]
   }
   if (merged.auth !== undefined) broker.auth = merged.auth
-  if (merged.monitorToken !== undefined) {
-    const source = sources.monitorToken === 'flag' ? '--monitor-token' : sources.monitorToken === 'env' ? envName('monitorToken') : `monitorToken in ${file ?? 'the config file'}`
-    broker.auth = withMonitorToken(merged.auth, merged.monitorToken as string, source)
-  }
+  if (merged.monitorToken !== undefined) broker.auth = withMonitorToken(merged.auth, merged.monitorToken as string, writtenAs('monitorToken', sources.monitorToken, file))
+  broker.dataDir = dataDirOf(merged.dataDir, writtenAs('dataDir', sources.dataDir, file), input.cwd ?? process.cwd())
   if (merged.topics !== undefined) {
     const topics = merged.topics as TopicConfig[]
     const maxTopics = (merged.maxTopics ?? 100) as number
@@ -347,7 +369,7 @@ export function loadServeConfig(input: { flags: Record<string, string | boolean 
   }
 }
 
-const PLACEHOLDER: Partial<Record<Kind, string>> = { int: 'N', bytes: 'SIZE', ms: 'TIME', list: 'A,B', path: 'PATH', secret: 'TOKEN' }
+const PLACEHOLDER: Partial<Record<Kind, string>> = { int: 'N', bytes: 'SIZE', ms: 'TIME', list: 'A,B', path: 'PATH', dir: 'DIR', secret: 'TOKEN' }
 
 /** The `Options:` part of `subwire serve --help`, from the table: one line per option. */
 export function serveOptionsHelp(): string {

@@ -6,7 +6,7 @@ import { DEFAULT_LIMITS } from '../../shared/protocol.ts'
 import { DEFAULT_PORT } from '../options.ts'
 
 /** How a value is written and checked. */
-export type Kind = 'int' | 'bytes' | 'ms' | 'string' | 'secret' | 'path' | 'bool' | 'list' | 'level' | 'format'
+export type Kind = 'int' | 'bytes' | 'ms' | 'string' | 'secret' | 'path' | 'dir' | 'bool' | 'list' | 'level' | 'format'
 
 /** One option: its kind, bounds, default (for `--help`) and what it does. */
 export interface OptionSpec {
@@ -65,4 +65,5 @@ export const SERVE_OPTIONS = {
   allowedOrigins: { kind: 'list', default: 'any', help: 'browser origins allowed to connect (comma-separated)' },
   maxTopics: { kind: 'int', min: 1, default: '100', help: 'most durable topics at once (config file topics and added ones)' },
   defaultTopicMaxBytes: { kind: 'bytes', min: 1, default: '64MiB', help: 'maxBytes of a topic that sets none' },
+  dataDir: { kind: 'dir', default: './data', help: 'directory of file topics (storage: file), relative to the working directory; made with the first one' },
 } as const satisfies Record<string, OptionSpec>

@@ -14,15 +14,18 @@ import type { Logger } from 'pino'
 
 export const SERVE_USAGE = `Usage: subwire serve [options]
 
-Runs a subwire broker (in memory) with its web monitor, health, metrics and stats endpoints on the same port.
+Runs a subwire broker with its web monitor, health, metrics and stats endpoints on the same port.
 Every option can also be set in a JSON config file (--config; the key is the camelCase name, "maxPayload") or
 an environment variable (SUBWIRE_ and the name in capitals, SUBWIRE_MAX_PAYLOAD); flags win over variables,
 variables over the file, the file over the defaults [shown in brackets]. Sizes take units (64KiB, 1MiB),
 durations too (250ms, 10s). A config file may also hold "auth" (users, tokens, JWT; see README) and "topics",
 a list of durable topics to create at start:
   "topics": [{ "name": "orders", "subjects": ["orders.>"], "maxMsgs": 100000, "maxAgeMs": "24h" }]
-with the keys name, subjects, maxMsgs, maxBytes, maxAgeMs, maxMsgsPerSubject, discard ("old"|"new") and
-duplicateWindowMs (see subwire topics add --help).
+with the keys name, subjects, maxMsgs, maxBytes, maxAgeMs, maxMsgsPerSubject, discard ("old"|"new"),
+duplicateWindowMs, storage ("memory"|"file") and fsync ("always"|"never"|an interval, e.g. "100ms"); see
+subwire topics add --help. A topic is kept in memory unless it says "storage": "file": it is then written
+under --data-dir (./data by default, made with the first file topic) and reopened, with its consumer groups,
+by the next broker started on the same directory.
 
 With auth on, /stats, /stats/history, /metrics and the web monitor's data need a credential whose permissions
 say "monitor": true (or have no restrictions), sent as Authorization: Bearer <token> (or Basic user:password);
@@ -69,8 +72,14 @@ function describeConfig(config: ServeConfig): string {
   return `${JSON.stringify({ file: config.file, options: shown, sources: config.sources }, null, 2)}\n`
 }
 
+/** A topic's storage, 'memory' for a broker that reports none (before file topics). */
+function storageOf(t: object): string {
+  const storage = (t as { storage?: unknown }).storage
+  return typeof storage === 'string' ? storage : 'memory'
+}
+
 /** Where to point a browser and tools, printed once the broker listens. */
-function banner(broker: Broker, monitoring: Monitoring | null): string {
+function banner(broker: Broker, monitoring: Monitoring | null, dataDir: string | undefined): string {
   const http = broker.url.replace(/^ws/, 'http').replace(/(:\d+)\/.*$/, '$1')
   let text = `subwire broker listening on ${broker.url}\n`
   if (monitoring !== null) {
@@ -78,7 +87,8 @@ function banner(broker: Broker, monitoring: Monitoring | null): string {
     text += `  health:   ${http}/healthz  ${http}/readyz   metrics: ${http}/metrics   stats: ${http}/stats\n`
   }
   const topics = broker.topics.list()
-  if (topics.length > 0) text += `  topics:   ${topics.map((t) => `${t.name} (${t.config.subjects.join(', ')})`).join(', ')}\n`
+  if (topics.length > 0) text += `  topics:   ${topics.map((t) => `${t.name} (${t.config.subjects.join(', ')}${storageOf(t) === 'file' ? '; file' : ''})`).join(', ')}\n`
+  if (dataDir !== undefined) text += `  data:     ${dataDir}  (file topics${topics.some((t) => storageOf(t) === 'file') ? '' : '; none yet, nothing written'})\n`
   text += `  connect with: connect('${broker.url}') from 'subwire/client', or: subwire sub '>' --server ${broker.url}\n`
   return text
 }
@@ -129,7 +139,7 @@ export async function serve(args: string[], io: CliIo): Promise<number> {
     throw err
   }
   const monitoring = config.monitor ? attachMonitoring(broker, { sysStats: { intervalMs: config.statsIntervalMs } }) : null
-  io.err(banner(broker, monitoring))
+  io.err(banner(broker, monitoring, (config.broker as { dataDir?: string }).dataDir))
   onSignals(broker, monitoring, logger, config.shutdownTimeoutMs, io)
   // The process now lives on the broker's server; the signal handlers end it.
   return EXIT.ok

@@ -94,16 +94,46 @@ function fill(used: string, limit: string | null): string {
   return limit === null ? used : `${used} / ${limit}`
 }
 
-/** The topics of a report as a table (also `subwire topics ls`). */
-export function topicsTable(topics: readonly TopicReport[]): string {
-  return table(['TOPIC', 'SUBJECTS', 'MESSAGES', 'BYTES', 'SEQ', 'LAST STORED', 'GROUPS'], topics.map((t) => [
+/** A range of sequences a file topic lost (found corrupt or missing at recovery). */
+export interface LostRange { readonly fromSeq: number; readonly toSeq: number }
+
+/** Where a topic keeps its messages: absent from a broker without file topics (then all are in memory). */
+export interface TopicStorage {
+  readonly storage?: 'memory' | 'file'
+  /** Bytes the topic uses on disk (0 in memory). */
+  readonly diskBytes?: number
+  readonly lost?: readonly LostRange[]
+}
+
+/** `5-9, 20-20`: the lost ranges, at most `max` of them, then how many more. */
+export function lostText(lost: readonly LostRange[], max: number): string {
+  const shown = lost.slice(0, max).map((r) => `${r.fromSeq}-${r.toSeq}`).join(', ')
+  return lost.length > max ? `${shown}, +${grouped(lost.length - max)} more` : shown
+}
+
+/** How many messages the lost ranges cover. */
+export function lostCount(lost: readonly LostRange[]): number {
+  return lost.reduce((n, r) => n + r.toSeq - r.fromSeq + 1, 0)
+}
+
+/**
+ * The topics of a report as a table (also `subwire topics ls`). STORAGE (memory, or file and its bytes on disk)
+ * and LOST (the first ranges lost at recovery) appear when the broker reports where topics are stored.
+ */
+export function topicsTable(topics: ReadonlyArray<TopicReport & TopicStorage>): string {
+  const stored = topics.some((t) => t.storage !== undefined)
+  const lost = topics.some((t) => (t.lost?.length ?? 0) > 0)
+  const head = ['TOPIC', 'SUBJECTS', 'MESSAGES', 'BYTES', ...(stored ? ['STORAGE'] : []), 'SEQ', 'LAST STORED', 'GROUPS', ...(lost ? ['LOST'] : [])]
+  return table(head, topics.map((t) => [
     t.name,
     t.subjects.join(','),
     fill(grouped(t.messages), t.capacity === null ? null : grouped(t.capacity)),
     fill(bytes(t.bytes), t.maxBytes === null ? null : bytes(t.maxBytes)),
+    ...(stored ? [t.storage === 'file' ? `file ${bytes(t.diskBytes ?? 0)}` : (t.storage ?? 'memory')] : []),
     t.messages === 0 ? `- (last ${t.lastSeq})` : `${t.firstSeq}..${t.lastSeq}`,
     t.lastTime === null ? '-' : new Date(t.lastTime).toISOString(),
     t.consumers.map((g) => `${g.name} (${g.members} member${g.members === 1 ? '' : 's'}, ${grouped(g.inFlight)} in flight)`).join(', '),
+    ...(lost ? [lostText(t.lost ?? [], 3)] : []),
   ]))
 }
 

@@ -52,6 +52,15 @@ function limitSchema(spec: LimitSpec): z.ZodType<number> {
 const NAME_RULE = 'must be a topic name: one subject token, no dots or wildcards (e.g. orders)'
 const SUBJECTS_RULE = 'must be a non-empty list of subject patterns (e.g. ["orders.>"])'
 const DISCARD_RULE = "must be 'old' (evict the oldest) or 'new' (refuse the publish)"
+const STORAGE_RULE = "must be 'memory' (lost on restart) or 'file' (kept under the broker's dataDir)"
+const FSYNC_RULE = "must be 'always' (confirm after fdatasync), 'never' (leave it to the OS) or an interval of 1 ms or more (e.g. 100 or 100ms)"
+/** The longest fsync interval: it arms a timer, and Node's timers hold 2^31 - 1 ms. */
+const MAX_FSYNC_MS = 2 ** 31 - 1
+
+/** `fsync` as written: 'always', 'never', or a duration (with units) in ms. */
+const FSYNC_SCHEMA = z.preprocess((raw) => (raw === 'always' || raw === 'never' ? raw : parseQuantity(raw, 'ms')),
+  z.union([z.literal('always'), z.literal('never'), z.number({ error: FSYNC_RULE }).int({ error: FSYNC_RULE }).min(1, { error: FSYNC_RULE }).max(MAX_FSYNC_MS, { error: FSYNC_RULE })], { error: FSYNC_RULE }))
+const STORAGE_SCHEMA = z.enum(['memory', 'file'], { error: STORAGE_RULE })
 
 /** One topic in a config file. Unknown keys are refused (a typo would otherwise lift a limit silently). */
 const TOPIC_SCHEMA = z.object({
@@ -66,6 +75,8 @@ const TOPIC_SCHEMA = z.object({
   }),
   ...Object.fromEntries(LIMIT_KEYS.map((k) => [k, limitSchema(LIMIT_SPECS[k]).optional()])),
   discard: z.enum(['old', 'new'], { error: DISCARD_RULE }).optional(),
+  storage: STORAGE_SCHEMA.optional(),
+  fsync: FSYNC_SCHEMA.optional(),
 }).strict()
 
 /**
@@ -95,6 +106,8 @@ export const TOPICS_SCHEMA = z.array(TOPIC_SCHEMA, { error: 'must be a list of t
 export const TOPIC_FLAGS = {
   subjects: { type: 'string' },
   discard: { type: 'string' },
+  storage: { type: 'string' },
+  fsync: { type: 'string' },
   ...(Object.fromEntries(LIMIT_KEYS.map((k) => [LIMIT_SPECS[k].flag, { type: 'string' }])) as Record<(typeof TOPIC_LIMITS)[LimitKey]['flag'], { type: 'string' }>),
 } as const
 
@@ -105,6 +118,8 @@ export function topicFlagsHelp(update: boolean): string {
     ['--subjects A,B', `subject patterns it stores, comma-separated (e.g. 'orders.>,refunds.*')${update ? '' : ' (required)'}`],
     ...LIMIT_KEYS.map((k) => [`--${LIMIT_SPECS[k].flag} ${LIMIT_SPECS[k].placeholder}`, `${LIMIT_SPECS[k].help}${none}`]),
     ['--discard old|new', 'at a limit: evict the oldest (old) or refuse the publish with topic_full (new) [old]'],
+    ['--storage memory|file', "memory (lost on restart) or file (kept under the broker's --data-dir, reopened on restart) [memory]"],
+    ['--fsync always|never|TIME', 'file topics: confirm a publish after fdatasync (always), leave syncing to the OS (never), or sync every TIME, e.g. 100ms [always]'],
   ]
   return lines.map(([flag, help]) => `  ${(flag ?? '').padEnd(29)}${help ?? ''}`).join('\n')
 }
@@ -112,9 +127,12 @@ export function topicFlagsHelp(update: boolean): string {
 /** The flag values of `topics add|update`, as parseArgs returns them. */
 export type TopicFlagValues = Partial<Record<keyof typeof TOPIC_FLAGS, string | boolean>>
 
+/** A field of a topic config (storage and fsync: the file store's). */
+type TopicField = keyof TopicConfig | 'storage' | 'fsync'
+
 /** What the flags of `topics add|update` ask for: fields to set, and (in an update) limits to remove. */
 export interface TopicChanges {
-  readonly set: Readonly<Partial<Record<keyof TopicConfig, unknown>>>
+  readonly set: Readonly<Partial<Record<TopicField, unknown>>>
   readonly remove: readonly LimitKey[]
 }
 
@@ -125,7 +143,7 @@ export interface TopicChanges {
  * @example topicChangesFromFlags({ subjects: 'orders.>', 'max-age': '1h' }, false) // { set: { subjects: ['orders.>'], maxAgeMs: 3600000 }, remove: [] }
  */
 export function topicChangesFromFlags(values: TopicFlagValues, update: boolean): TopicChanges {
-  const set: Partial<Record<keyof TopicConfig, unknown>> = {}
+  const set: Partial<Record<TopicField, unknown>> = {}
   const remove: LimitKey[] = []
   if (typeof values.subjects === 'string') {
     const subjects = values.subjects.split(',').map((s) => s.trim()).filter((s) => s !== '')
@@ -150,6 +168,16 @@ export function topicChangesFromFlags(values: TopicFlagValues, update: boolean):
   if (typeof values.discard === 'string') {
     if (values.discard !== 'old' && values.discard !== 'new') throw usageError(`--discard ${DISCARD_RULE}, got ${JSON.stringify(values.discard)}`)
     set.discard = values.discard
+  }
+  if (typeof values.storage === 'string') {
+    const storage = STORAGE_SCHEMA.safeParse(values.storage)
+    if (!storage.success) throw usageError(`--storage ${STORAGE_RULE}, got ${JSON.stringify(values.storage)}`)
+    set.storage = storage.data
+  }
+  if (typeof values.fsync === 'string') {
+    const fsync = FSYNC_SCHEMA.safeParse(values.fsync.trim())
+    if (!fsync.success) throw usageError(`--fsync ${FSYNC_RULE}, got ${JSON.stringify(values.fsync)}`)
+    set.fsync = fsync.data
   }
   if (update && Object.keys(set).length === 0 && remove.length === 0) throw usageError('nothing to update: give --subjects or a limit (see subwire topics update --help)')
   return { set, remove }

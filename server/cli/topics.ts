@@ -9,7 +9,7 @@ import { topicReport } from '../monitoring/stats-report.ts'
 import { bytes } from '../monitoring/web/app/format.ts'
 import { CLIENT_OPTIONS, CLIENT_OPTIONS_HELP, connectCommand, EXIT, parseCommand, serverUrl, usageError, type CliIo } from './io.ts'
 import { grouped } from './progress.ts'
-import { table, topicsTable } from './stats.ts'
+import { lostCount, lostText, table, topicsTable, type TopicStorage } from './stats.ts'
 import { applyTopicChanges, TOPIC_FLAGS, topicChangesFromFlags, topicFlagsHelp, type TopicChanges, type TopicFlagValues } from './topic-options.ts'
 import type { TopicConfig } from '../store/topic-store.ts'
 
@@ -21,9 +21,9 @@ Manages the broker's durable topics: logs that store every message published on 
 (subwire sub --deliver) and acked work queues.
 
 Commands:
-  ls                           list topics: messages and bytes against their limits, sequences, consumer groups
-  info <name>                  one topic: its limits, what it holds, and its consumer groups
-  add <name> --subjects A,B    create a topic (limits: --max-msgs, --max-bytes, --max-age, ...)
+  ls                           list topics: messages and bytes against their limits, storage, sequences, groups
+  info <name>                  one topic: its limits, storage, what it holds (and lost), its consumer groups
+  add <name> --subjects A,B    create a topic (limits: --max-msgs, --max-bytes, --max-age, ...; --storage file)
   update <name> [limits]       change a topic's subjects or limits (the ones not given are kept)
   rm <name>                    delete a topic and everything it holds
   purge <name> [--subject S]   remove its messages (or those on subjects matching S); sequences go on
@@ -35,6 +35,7 @@ ${CLIENT_OPTIONS_HELP}
 Examples:
   subwire topics add orders --subjects 'orders.>' --max-msgs 100000 --max-age 24h
   subwire topics add sensors --subjects 'sensors.>' --max-msgs-per-subject 1
+  subwire topics add jobs --subjects 'jobs.>' --storage file --fsync always
   subwire topics ls
 `
 
@@ -72,6 +73,31 @@ function timeText(t: number | null): string {
   return t === null ? '-' : new Date(t).toISOString()
 }
 
+/** Ranges listed by `topics info` (all of them are in --json). */
+const LOST_LISTED = 20
+
+/** The storage fields of a topic's info, when the broker reports them. */
+function storageOf(t: TopicInfo): TopicStorage {
+  const s = t as TopicInfo & TopicStorage
+  return { ...(s.storage === undefined ? {} : { storage: s.storage }), ...(s.diskBytes === undefined ? {} : { diskBytes: s.diskBytes }), ...(s.lost === undefined ? {} : { lost: s.lost }) }
+}
+
+/** `fsync` as a flag would take it: always, never, or an interval (`100ms`). */
+function fsyncText(fsync: unknown): string {
+  return typeof fsync === 'number' ? `every ${msText(fsync)}` : String(fsync ?? 'always')
+}
+
+/** The storage lines of `topics info`: `storage file (fsync always), 1.2 MiB on disk` and the ranges lost. */
+function storageText(t: TopicInfo): string {
+  const s = storageOf(t)
+  if (s.storage === undefined) return ''
+  const fsync = (t.config as { fsync?: unknown }).fsync
+  let out = s.storage === 'file' ? `  storage   file (fsync ${fsyncText(fsync)}), ${bytes(s.diskBytes ?? 0)} on disk\n` : '  storage   memory\n'
+  const lost = s.lost ?? []
+  if (lost.length > 0) out += `  lost      ${lostText(lost, LOST_LISTED)} (${grouped(lostCount(lost))} message${lostCount(lost) === 1 ? '' : 's'})\n`
+  return out
+}
+
 /** A topic for a terminal: limits, what it holds, and a table of its consumer groups. */
 export function topicText(t: TopicInfo): string {
   const r = topicReport(t)
@@ -86,6 +112,7 @@ export function topicText(t: TopicInfo): string {
   ].filter((x) => x !== null)
   let out = `topic ${t.name}  subjects ${cfg.subjects.join(', ')}\n`
   out += `  limits    ${limits.join(', ')}\n`
+  out += storageText(t)
   out += `  messages  ${grouped(r.messages)}${r.capacity === null ? '' : ` of ${grouped(r.capacity)}`}, ${bytes(r.bytes)}${r.maxBytes === null ? '' : ` of ${bytes(r.maxBytes)}`}\n`
   out += r.messages === 0
     ? `  seq       none held (last seq ${r.lastSeq})\n`
@@ -101,16 +128,16 @@ function print(io: CliIo, values: Record<string, unknown>, json: unknown, text: 
 
 const SUBCOMMANDS: Record<string, Subcommand> = {
   ls: {
-    usage: usage('ls [options]', 'Lists the topics: messages and bytes against their limits, the sequences they hold, when they last\nstored a message, and their consumer groups.', ''),
+    usage: usage('ls [options]', 'Lists the topics: messages and bytes against their limits, where they are stored (memory, or file\nand the bytes on disk), the sequences they hold, when they last stored a message, their consumer groups,\nand the sequences a file topic lost at recovery (LOST, when any did).', ''),
     flags: {},
     named: false,
     async run(c, _name, values, io) {
       const list = await c.topics.list()
-      print(io, values, list, list.length === 0 ? 'no topics\n' : topicsTable(list.map(topicReport)))
+      print(io, values, list, list.length === 0 ? 'no topics\n' : topicsTable(list.map((t) => ({ ...topicReport(t), ...storageOf(t) }))))
     },
   },
   info: {
-    usage: usage('info <name> [options]', "Shows one topic: its limits, what it holds, and its consumer groups (members, in flight, acked, ...).", ''),
+    usage: usage('info <name> [options]', "Shows one topic: its limits, its storage (memory, or file with its fsync and bytes on disk), what it\nholds, the ranges of sequences lost at recovery (found corrupt), and its consumer groups.", ''),
     flags: {},
     named: true,
     async run(c, name, values, io) {

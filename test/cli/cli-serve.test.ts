@@ -5,9 +5,9 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { spawn, type ChildProcess } from 'node:child_process'
-import { mkdtempSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { join, resolve } from 'node:path'
 import { connect } from '../../client/index.ts'
 import { RawClient, within } from '../helpers.ts'
 import type { Socket } from 'node:net'
@@ -26,11 +26,13 @@ interface Served {
   exited: Promise<number | null>
 }
 
-/** Starts `subwire serve` and waits for its banner. */
-async function serve(args: string[], env: Record<string, string> = {}): Promise<Served> {
-  const child = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', 'server/cli/main.ts', 'serve', ...args], {
+/** Starts `subwire serve` (in `cwd`, by default this one) and waits for its banner. */
+async function serve(args: string[], env: Record<string, string> = {}, cwd = process.cwd()): Promise<Served> {
+  // Absolute paths, so the child runs from any working directory.
+  const child = spawn(process.execPath, ['--conditions=source', '--import', import.meta.resolve('tsx'), resolve('server/cli/main.ts'), 'serve', ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, ...env },
+    cwd,
   })
   children.add(child)
   let err = ''
@@ -86,6 +88,41 @@ test('serve creates the topics of its config file, says so in its banner, and st
   await c.close()
   s.child.kill('SIGTERM')
   assert.is(await within(10_000, s.exited, 'exit'), 0)
+})
+
+test('serve names ./data under its working directory as the data directory, and a broker of memory topics writes nothing there', async () => {
+  const cwd = mkdtempSync(join(tmpdir(), 'subwire-cwd-'))
+  try {
+    writeFileSync(join(cwd, 'subwire.json'), JSON.stringify({ port: 0, topics: [{ name: 'ticks', subjects: ['ticks.>'] }] }))
+    const s = await serve(['--config', 'subwire.json', '--log-level', 'silent'], {}, cwd)
+    assert.ok(s.stderr().includes(`\n  data:     ${join(cwd, 'data')}  (file topics; none yet, nothing written)\n`), s.stderr())
+    const c = await within(3000, connect(s.url, { reconnect: false }), 'connect')
+    await within(3000, c.publishAck('ticks.1', 'x'), 'publishAck')
+    await within(3000, c.topics.add({ name: 'more', subjects: ['more.>'] }), 'add a memory topic')
+    await c.close()
+    s.child.kill('SIGTERM')
+    assert.is(await within(10_000, s.exited, 'exit'), 0)
+    assert.equal(readdirSync(cwd), ['subwire.json'], 'nothing written')
+  } finally {
+    rmSync(cwd, { recursive: true, force: true })
+  }
+})
+
+test('serve makes the data directory with the first file topic, created at run time', async () => {
+  const cwd = mkdtempSync(join(tmpdir(), 'subwire-cwd-'))
+  try {
+    const s = await serve(['--port', '0', '--log-level', 'silent', '--data-dir', 'state'], {}, cwd)
+    assert.not.ok(existsSync(join(cwd, 'state')), 'not before a file topic')
+    const c = await within(3000, connect(s.url, { reconnect: false }), 'connect')
+    await within(5000, c.topics.add({ name: 'jobs', subjects: ['jobs.>'], storage: 'file' } as Parameters<typeof c.topics.add>[0]), 'add a file topic')
+    await within(5000, c.publishAck('jobs.1', 'x'), 'publishAck')
+    assert.ok(existsSync(join(cwd, 'state')), 'made with the first file topic')
+    await c.close()
+    s.child.kill('SIGTERM')
+    assert.is(await within(10_000, s.exited, 'exit'), 0)
+  } finally {
+    rmSync(cwd, { recursive: true, force: true })
+  }
 })
 
 test('serve exits with code 2 and names the field when the config is bad', async () => {
