@@ -61,9 +61,9 @@ module.exports = {
     {
       name: 'store-implementation-imports-another',
       severity: 'error',
-      comment: 'A store implementation (server/store/<impl>/) imports server/store/*.ts, never another implementation.',
+      comment: 'A store implementation (server/store/<impl>/) imports server/store/*.ts and the engine (server/store/engine/, the in-memory index every local store shares), never another implementation; the engine imports no implementation.',
       from: { path: '^server/store/([^/]+)/' },
-      to: { path: '^server/store/[^/]+/', pathNot: '^server/store/$1/' },
+      to: { path: '^server/store/[^/]+/', pathNot: ['^server/store/$1/', '^server/store/engine/'] },
     },
     {
       name: 'shared-imports-client-or-server',

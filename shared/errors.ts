@@ -37,6 +37,8 @@ export const ERROR_CODES = [
   'no_group',
   'bad_group_config',
   'gap',
+  'storage_full',
+  'storage_failed',
 ] as const
 export type ErrorCode = (typeof ERROR_CODES)[number]
 

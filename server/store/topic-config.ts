@@ -6,8 +6,8 @@
 import { DEFAULT_LIMITS } from '../../shared/protocol.ts'
 import { subjectProblem } from '../../shared/subject.ts'
 import {
-  DEFAULT_DUPLICATE_WINDOW_MS, DISCARD, TOPIC_ERROR, topicStoreError,
-  type DiscardPolicy, type GroupConfig, type ResolvedGroupConfig, type ResolvedTopicConfig, type TopicConfig,
+  DEFAULT_DUPLICATE_WINDOW_MS, DISCARD, STORAGE, TOPIC_ERROR, topicStoreError,
+  type DiscardPolicy, type FsyncPolicy, type StorageKind, type GroupConfig, type ResolvedGroupConfig, type ResolvedTopicConfig, type TopicConfig,
 } from './topic-store.ts'
 
 /**
@@ -69,9 +69,19 @@ function checkedSubjects(config: TopicConfig): readonly string[] {
   return Object.freeze([...new Set(subjects as string[])])
 }
 
+/** Every key a topic config may have: any other is refused, never ignored (a typo must not pass silently). */
+const TOPIC_KEYS: ReadonlySet<string> = new Set(['name', 'subjects', 'maxMsgs', 'maxBytes', 'maxAgeMs', 'maxMsgsPerSubject', 'discard', 'duplicateWindowMs', 'storage', 'fsync'])
+const STORAGE_VALUES: ReadonlySet<string> = new Set(Object.values(STORAGE))
+
+function checkedFsync(config: TopicConfig): FsyncPolicy | undefined {
+  const fsync: unknown = config.fsync
+  if (fsync === undefined || fsync === 'always' || fsync === 'never' || isTimerMs(fsync, 1)) return fsync
+  return badConfig(`topic ${JSON.stringify(config.name)}`, `fsync must be 'always', 'never' or an interval in ms from 1 to ${MAX_TIMER_MS}`)
+}
+
 /**
  * Validates a topic config and returns a frozen copy with defaults filled in (the caller's object is never kept
- * or changed). Unknown keys are ignored, so configs can grow.
+ * or changed). Unknown keys are refused.
  * @throws SubwireError `bad_topic_config`
  * @example resolveTopicConfig({ name: 'orders', subjects: ['orders.>'], maxMsgs: 10_000 })
  */
@@ -79,6 +89,11 @@ export function resolveTopicConfig(config: TopicConfig): ResolvedTopicConfig {
   if (config === null || typeof config !== 'object') badConfig('topic config', 'must be an object')
   const nameProblem = topicNameProblem(config.name)
   if (nameProblem !== null) badConfig(`topic name ${JSON.stringify(config.name)}`, nameProblem)
+  for (const key of Object.keys(config)) if (!TOPIC_KEYS.has(key)) badConfig(`topic ${JSON.stringify(config.name)}`, `unknown key ${JSON.stringify(key)}`)
+  const storage: unknown = config.storage
+  if (storage !== undefined && (typeof storage !== 'string' || !STORAGE_VALUES.has(storage))) badConfig(`topic ${JSON.stringify(config.name)}`, "storage must be 'memory' or 'file'")
+  const fsync = checkedFsync(config)
+  if (fsync !== undefined && storage !== STORAGE.file) badConfig(`topic ${JSON.stringify(config.name)}`, "fsync applies to storage: 'file' only")
   const discard: unknown = config.discard ?? DISCARD.old
   if (typeof discard !== 'string' || !DISCARD_VALUES.has(discard)) badConfig(`topic ${JSON.stringify(config.name)}`, "discard must be 'old' or 'new'")
   // maxAgeMs and duplicateWindowMs arm no timer (the broker's 1 s sweep and each append apply them), so any safe
@@ -100,6 +115,8 @@ export function resolveTopicConfig(config: TopicConfig): ResolvedTopicConfig {
   if (maxBytes !== undefined) resolved.maxBytes = maxBytes
   if (maxAgeMs !== undefined) resolved.maxAgeMs = maxAgeMs
   if (maxMsgsPerSubject !== undefined) resolved.maxMsgsPerSubject = maxMsgsPerSubject
+  if (storage !== undefined) resolved.storage = storage as StorageKind
+  if (fsync !== undefined) resolved.fsync = fsync
   return Object.freeze(resolved)
 }
 

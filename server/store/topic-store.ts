@@ -38,6 +38,10 @@ export const TOPIC_ERROR = {
   noGroup: 'no_group',
   /** A consumer group config is malformed, or re-opens a group with a different filter. */
   badGroupConfig: 'bad_group_config',
+  /** The disk is full (ENOSPC, EDQUOT): nothing of the append was kept; appends work again once space returns. */
+  storageFull: 'storage_full',
+  /** A write or fsync failed: the topic is read-only until the broker restarts (nothing unsynced is confirmed). */
+  storageFailed: 'storage_failed',
 } as const
 export type TopicErrorCode = (typeof TOPIC_ERROR)[keyof typeof TOPIC_ERROR]
 
@@ -60,6 +64,22 @@ export const DISCARD = {
   new: 'new',
 } as const
 export type DiscardPolicy = (typeof DISCARD)[keyof typeof DISCARD]
+
+/** Where a topic keeps its messages. */
+export const STORAGE = {
+  /** The broker's heap: fast, gone at exit (the default). */
+  memory: 'memory',
+  /** Segment files under the broker's `dataDir`: reopened after a restart or a crash. */
+  file: 'file',
+} as const
+export type StorageKind = (typeof STORAGE)[keyof typeof STORAGE]
+
+/**
+ * When a file topic syncs its writes to stable storage (fdatasync): `'always'` before each publish confirm (one
+ * sync for every append made meanwhile), a number of milliseconds for a periodic sync (confirms come at once;
+ * a power loss loses at most that window), or `'never'` (the OS decides).
+ */
+export type FsyncPolicy = 'always' | 'never' | number
 
 /** Default de-duplication window, as in NATS JetStream: long enough to cover a client's publish retries. */
 export const DEFAULT_DUPLICATE_WINDOW_MS = 120_000
@@ -85,6 +105,10 @@ export interface TopicConfig {
   readonly discard?: DiscardPolicy
   /** How long a `msgId` is remembered for de-duplication; 0 turns it off. @default 120000 */
   readonly duplicateWindowMs?: number
+  /** @default 'memory' ('file' needs the broker option `dataDir`) */
+  readonly storage?: StorageKind
+  /** File topics only. @default 'always' */
+  readonly fsync?: FsyncPolicy
 }
 
 /** A validated config with its defaults filled in (what `info().config` shows). */
@@ -109,6 +133,12 @@ export interface TopicInfo {
   readonly lastTime: number | null
   readonly config: ResolvedTopicConfig
   readonly consumers: readonly GroupInfo[]
+  /** Where its messages live. */
+  readonly storage: string
+  /** Bytes its files take on disk (0 in memory). */
+  readonly diskBytes: number
+  /** Ranges of sequences found unreadable (corrupt) at recovery, in order; readers get a gap for each. */
+  readonly lost: readonly SeqRange[]
 }
 
 // ---------------------------------------------------------------------------------------------------------

@@ -4,15 +4,16 @@
  *
  * The hand-over: a cursor (`nextSeq`) reads pages while its connection is not backed up; once it passes the
  * log's end it is live, and each append it matches is delivered to it at once, still through the same cursor.
- * Appends and reads are synchronous with the memory store, so nothing can slip between the last page and the
- * first live message. (An async store would buffer appends during the switch; see README "Guarantees".)
+ * Reads are synchronous and a message becomes readable in one step (a file topic's once it is synced, in
+ * sequence order, with `appended` called then), so nothing can slip between the last page and the first live
+ * message.
  *
  * Costs: live cursors sit in a subject index by filter, so an append pumps only the live cursors it matches:
  * 40,000 cursors on another subject made each append read the log 40,000 times (300 appends, 4.7 s); a
  * cursor that backs up leaves the index until it catches up again. Ending a cursor is O(1) (issue 17 §3).
  */
 import { SubjectIndex, type Run } from '../routing/subject-index.ts'
-import type { MemoryTopicStore } from '../store/memory/memory-store.ts'
+import type { EngineTopicStore } from '../store/engine/engine-store.ts'
 import type { StoredMessage } from '../store/topic-store.ts'
 import type { DeliverPolicy, TopicReceiver } from './topic-receiver.ts'
 
@@ -47,7 +48,7 @@ export class ReplayCursor {
 }
 
 export class Replays {
-  readonly #store: MemoryTopicStore
+  readonly #store: EngineTopicStore
   /** Every running cursor, by topic. */
   readonly #byTopic = new Map<string, Set<ReplayCursor>>()
   /** Live cursors by filter: an append pumps the ones it matches. */
@@ -55,7 +56,7 @@ export class Replays {
   /** Cursors waiting for their receiver's socket to drain. */
   readonly #waiting = new Map<TopicReceiver, Set<ReplayCursor>>()
 
-  constructor(store: MemoryTopicStore) {
+  constructor(store: EngineTopicStore) {
     this.#store = store
   }
 

@@ -127,7 +127,11 @@ export function storeInTopic(host: TopicIntakeHost, flags: number, subject: stri
       host.reply(reply as string, { error: new SubwireError('no_topic', `no topic covers ${quoteSubject(subject)}`) })
       return STORED.skip
     }
-    host.reply(reply as string, { data: { topic: captured.topic, seq: captured.result.seq, duplicate: captured.result.duplicate } })
+    const { topic, result, durable } = captured
+    const confirmed = { data: { topic, seq: result.seq, duplicate: result.duplicate } }
+    // A file topic confirms once the message is on stable storage, never before (README "Guarantees").
+    if (durable === null) host.reply(reply as string, confirmed)
+    else durable.then(() => host.reply(reply as string, confirmed), (err: unknown) => host.reply(reply as string, { error: asSubwireError(err, 'storage_failed') }))
   }
   return captured === null || !captured.result.duplicate ? STORED.route : STORED.skip
 }

@@ -8,8 +8,9 @@ import type { Logger } from 'pino'
 import { SubwireError } from '../../shared/errors.ts'
 import { DLQ_PREFIX, HEADER } from '../../shared/protocol.ts'
 import { SubjectIndex } from '../routing/subject-index.ts'
-import { MemoryTopicStore } from '../store/memory/memory-store.ts'
-import type { AppendResult, GroupConfig, PullResult, StoredMessage, TopicConfig, TopicInfo } from '../store/topic-store.ts'
+import { EngineTopicStore } from '../store/engine/engine-store.ts'
+import type { Durable } from '../store/engine/topic-disk.ts'
+import type { GroupConfig, PullResult, StoredMessage, TopicConfig, TopicInfo } from '../store/topic-store.ts'
 import { MAX_TIMER_MS, changesSettings } from '../store/topic-config.ts'
 import { patternCovers } from '../security/permissions.ts'
 import { ReplayCursor, Replays } from './replays.ts'
@@ -42,7 +43,7 @@ class GroupRuntime {
 }
 
 export class Topics {
-  readonly store = new MemoryTopicStore()
+  readonly store: EngineTopicStore
   readonly #host: TopicsHost
   #index = new SubjectIndex<TopicEntry>({ cacheSize: 4096 })
   readonly #replays: Replays
@@ -53,10 +54,12 @@ export class Topics {
   readonly #mine = new Map<TopicReceiver, Map<number, ReplayCursor | GroupRuntime>>()
   readonly #sweep: NodeJS.Timeout
 
-  constructor(host: TopicsHost, configs: readonly TopicConfig[] = []) {
+  /** `store` holds the topics (those recovered from disk too); `configs` are created unless they exist. */
+  constructor(host: TopicsHost, configs: readonly TopicConfig[] = [], store: EngineTopicStore = new EngineTopicStore()) {
     this.#host = host
+    this.store = store
     this.#replays = new Replays(this.store)
-    for (const config of configs) this.add(config)
+    for (const config of configs) this.#declare(config)
     this.#reindex()
     // Age limits and expired dedup ids are enforced by a sweep, not on every publish.
     this.#sweep = setInterval(() => this.#onSweep(), 1000)
@@ -83,9 +86,10 @@ export class Topics {
 
   /**
    * Stores a publish in the topic that covers it. Returns null when no topic does; throws the store's typed
-   * error when the topic refuses it. Consumers and work queues of the topic are served before returning.
+   * error when the topic refuses it. Consumers and work queues of the topic are served once the message is
+   * readable: before returning, or (file topics that sync) once `durable` resolves.
    */
-  capture(subject: string, headers: Record<string, string> | null, encoding: number, payload: Uint8Array): { topic: string; result: AppendResult } | null {
+  capture(subject: string, headers: Record<string, string> | null, encoding: number, payload: Uint8Array): (Durable & { topic: string }) | null {
     const topic = this.topicFor(subject)
     if (topic === null) return null
     const msgId = headers?.[HEADER.msgId]
@@ -94,9 +98,13 @@ export class Topics {
     if (expectedLastSeq !== undefined && !(Number.isSafeInteger(expectedLastSeq) && expectedLastSeq >= 0)) {
       throw new SubwireError('bad_option', `${HEADER.expectedLastSeq} must be a non-negative integer`)
     }
-    const result = this.store.append(topic, { subject, payload, headers, encoding, msgId, expectedLastSeq })
-    if (!result.duplicate) this.#onAppend(topic, subject)
-    return { topic, result }
+    const { result, durable } = this.store.appendNow(topic, { subject, payload, headers, encoding, msgId, expectedLastSeq })
+    if (!result.duplicate) {
+      if (durable === null) this.#onAppend(topic, subject)
+      // A failed sync is the confirm's to report; readers simply never see the message.
+      else durable.then(() => this.#onAppend(topic, subject), () => {})
+    }
+    return { topic, result, durable }
   }
 
   #onAppend(topic: string, subject: string): void {
@@ -261,6 +269,16 @@ export class Topics {
     const info = this.store.create(this.#bounded(config))
     this.#reindex()
     return info
+  }
+
+  /**
+   * A topic of the broker's options: created, or, when it was reopened from disk, updated to the declared
+   * config (a changed limit applies; a changed storage is refused).
+   */
+  #declare(config: TopicConfig): void {
+    const name = typeof config === 'object' && config !== null ? config.name : undefined
+    if (typeof name === 'string' && this.store.list().some((t) => t.name === name)) this.update(name, config)
+    else this.add(config)
   }
 
   update(name: string, config: TopicConfig): TopicInfo {

@@ -1,22 +1,23 @@
 /**
- * One topic's in-memory FIFO log: messages in sequence order, size accounting, retention limits, a
+ * One topic's FIFO log: messages in sequence order (log-slots.ts), size accounting, retention limits, a
  * per-subject index (last value per subject, `maxMsgsPerSubject`) and the `msgId` de-duplication window.
+ * Every store runs it; they differ in where a message's body lives (the heap, or a file behind a
+ * `StoredMessage` that reads it back).
  *
- * Layout and costs (n = messages held, S = distinct subjects held):
- * - Three parallel arrays `#seqs`, `#times`, `#msgs` with a head offset. Appends push (O(1) amortised);
- *   eviction from the front advances the head. Per-subject eviction and purge-by-subject leave holes
- *   (`#msgs[i] = null`) that keep their sequence and time, so the arrays stay sorted by both.
- * - Dead slots (before the head, or holes) are compacted away once they outnumber the live ones (and at least
- *   COMPACT_MIN): O(n) work paid for by at least n removals, so O(1) amortised; slots stay under 2n + COMPACT_MIN.
- * - Lookup by sequence: O(1) when no holes were compacted (sequences are dense), otherwise a binary search,
- *   O(log n). Lookup by time: binary search, O(log n), valid because stored times never decrease.
- * - Per subject, a queue of its sequences: oldest and newest in O(1), so `maxMsgsPerSubject` eviction is O(1)
- *   amortised and `lastPerSubject` is O(S log S). Every removal takes the oldest of its subject (front
- *   eviction takes the oldest overall), so these queues only ever shift.
- * - Reads scan from the start index, skipping holes; a literal filter walks its subject's queue instead.
+ * An append has two steps, so a durable store can write a message before anyone reads it: `prepare` checks it
+ * and assigns its sequence (later appends see it: de-duplication, `expectedLastSeq`, limits), then `commit`
+ * makes it readable. The memory store does both at once (`append`); the file store commits once the message
+ * is on stable storage, so reads, `info().lastSeq` and consumers never see what a crash could take back.
+ *
+ * Costs (n = messages held, S = distinct subjects held): append O(1) amortised; per subject, a queue of its
+ * sequences gives its oldest and newest in O(1), so `maxMsgsPerSubject` eviction is O(1) amortised and
+ * `lastPerSubject` is O(S log S). Every removal takes the oldest of its subject (front eviction takes the
+ * oldest overall), so these queues only ever shift. Reads scan from the start slot, skipping holes; a literal
+ * filter walks its subject's queue instead.
  */
 import { hasWildcard, subjectMatches, subjectProblem } from '../../../shared/subject.ts'
 import { DedupWindow } from './dedup-window.ts'
+import { LogSlots } from './log-slots.ts'
 import { checkedHeaders, checkFilter, ownedPayload, sizeOf } from '../message-intake.ts'
 import { SeqQueue } from './seq-queue.ts'
 import {
@@ -24,9 +25,6 @@ import {
   type AppendInput, type AppendResult, type ReadQuery, type ReadResult, type ResolvedTopicConfig, type SeqRange,
   type StoredMessage,
 } from '../topic-store.ts'
-
-/** Dead slots tolerated before a compaction is considered (small logs never compact). */
-const COMPACT_MIN = 1024
 
 /** Options of a log. */
 export interface TopicLogOptions {
@@ -38,22 +36,35 @@ export interface TopicLogOptions {
   readonly maxDuplicateIds?: number
 }
 
+/** A checked append with its sequence and time, not yet readable. */
+export interface PreparedAppend {
+  readonly seq: number
+  readonly time: number
+  readonly subject: string
+  readonly headers: Readonly<Record<string, string>> | null
+  readonly encoding: number
+  readonly payload: Uint8Array
+  readonly size: number
+  readonly msgId: string | undefined
+}
+
 /** One topic's log. Time comes from the caller (`now`), so the store's clock drives every limit. */
 export class TopicLog {
   #config: ResolvedTopicConfig
-  #seqs: number[] = []
-  #times: number[] = []
-  #msgs: Array<StoredMessage | null> = []
-  /** Index of the oldest live message (invariant: `#msgs[#head]` is live, or the log is empty). */
-  #head = 0
-  /** Null slots at or after the head. */
-  #holes = 0
-  #count = 0
+  readonly #slots = new LogSlots()
   #bytes = 0
+  /** Last sequence readable (committed). */
   #lastSeq = 0
+  /** Last sequence assigned (prepared): ahead of `#lastSeq` while a durable store waits for its disk. */
+  #assigned = 0
   #lastTime: number | null = null
+  /** Prepared and not yet committed: counted by the limits of `discard: 'new'`. */
+  #pendingCount = 0
+  #pendingBytes = 0
   /** Highest sequence removed by a limit or a purge: reads from at or below it report a gap. */
   #lostThrough = 0
+  /** Ranges a store could not read back (corruption found at recovery), in order: reads report them as gaps. */
+  readonly #lost: SeqRange[] = []
   readonly #bySubject = new Map<string, SeqQueue>()
   readonly #dedup: DedupWindow
 
@@ -67,7 +78,7 @@ export class TopicLog {
   }
 
   get messages(): number {
-    return this.#count
+    return this.#slots.count
   }
 
   get bytes(): number {
@@ -76,7 +87,7 @@ export class TopicLog {
 
   /** Oldest sequence held; `lastSeq + 1` when empty. */
   get firstSeq(): number {
-    return this.#count > 0 ? this.#seqs[this.#head] : this.#lastSeq + 1
+    return this.#slots.first()?.seq ?? this.#lastSeq + 1
   }
 
   get lastSeq(): number {
@@ -84,11 +95,16 @@ export class TopicLog {
   }
 
   get firstTime(): number | null {
-    return this.#count > 0 ? this.#times[this.#head] : null
+    return this.#slots.first()?.time ?? null
   }
 
   get lastTime(): number | null {
     return this.#lastTime
+  }
+
+  /** The ranges lost to corruption, as `info().lost` shows them. */
+  get lost(): readonly SeqRange[] {
+    return this.#lost
   }
 
   /** True when one of the topic's patterns matches the subject. O(patterns · tokens). */
@@ -115,6 +131,19 @@ export class TopicLog {
    * @throws `bad_subject`, `bad_payload`, `bad_option`, `wrong_last_seq`, `max_payload`, `topic_full`
    */
   append(input: AppendInput, now: number): AppendResult {
+    const p = this.prepare(input, now)
+    if ('duplicate' in p) return p
+    this.assign(p)
+    // A prepared append has every field of a stored message: it is stored as it is (one object per append).
+    return this.commit(p)
+  }
+
+  /**
+   * Checks an append and computes its sequence and time, changing nothing; a duplicate by `msgId` answers with
+   * the original. `assign` then reserves the sequence.
+   * @throws as `append`
+   */
+  prepare(input: AppendInput, now: number): PreparedAppend | AppendResult {
     const subject = input.subject
     const problem = subjectProblem(subject, false)
     if (problem !== null) throw topicStoreError('bad_subject', `invalid subject ${JSON.stringify(subject)}: ${problem}`)
@@ -125,8 +154,8 @@ export class TopicLog {
     // De-duplication first: a retried publish must succeed again even though the last sequence has moved.
     const original = msgId === undefined ? undefined : this.#dedup.get(msgId)
     if (original !== undefined) return { seq: original.seq, time: original.time, duplicate: true }
-    if (input.expectedLastSeq !== undefined && input.expectedLastSeq !== this.#lastSeq) {
-      throw topicStoreError(TOPIC_ERROR.wrongLastSeq, `topic ${this.#config.name}: last sequence is ${this.#lastSeq}, not ${input.expectedLastSeq}`)
+    if (input.expectedLastSeq !== undefined && input.expectedLastSeq !== this.#assigned) {
+      throw topicStoreError(TOPIC_ERROR.wrongLastSeq, `topic ${this.#config.name}: last sequence is ${this.#assigned}, not ${input.expectedLastSeq}`)
     }
     const headers = checkedHeaders(input.headers)
     const payload = ownedPayload(input.payload)
@@ -139,14 +168,57 @@ export class TopicLog {
       throw topicStoreError(TOPIC_ERROR.topicFull, `topic ${this.#config.name} is full (discard: 'new')`)
     }
     const time = this.#lastTime === null || now > this.#lastTime ? now : this.#lastTime
-    const seq = ++this.#lastSeq
-    this.#lastTime = time
-    const msg: StoredMessage = { seq, time, subject, headers, encoding: input.encoding ?? 0, payload, size }
+    return { seq: this.#assigned + 1, time, subject, headers, encoding: input.encoding ?? 0, payload, size, msgId }
+  }
+
+  /** Reserves a prepared append's sequence (the next one): later appends see it. */
+  assign(p: PreparedAppend): void {
+    this.#assigned = p.seq
+    this.#lastTime = p.time
+    this.#pendingCount++
+    this.#pendingBytes += p.size
+    if (p.msgId !== undefined && this.#config.duplicateWindowMs > 0) this.#dedup.remember(p.msgId, p.seq, p.time)
+  }
+
+  /** Makes an assigned message readable, in sequence order, and applies the limits. */
+  commit(msg: StoredMessage): AppendResult {
+    this.#pendingCount--
+    this.#pendingBytes -= msg.size
+    this.#lastSeq = msg.seq
     this.#push(msg)
-    this.#enforcePerSubject(subject)
+    this.#enforcePerSubject(msg.subject)
     this.#enforceTotals()
-    if (msgId !== undefined && this.#config.duplicateWindowMs > 0) this.#dedup.remember(msgId, seq, time)
-    return { seq, time, duplicate: false }
+    return { seq: msg.seq, time: msg.time, duplicate: false }
+  }
+
+  /**
+   * Puts back a message read from storage at recovery, in sequence order, with no checks; limits apply as
+   * they did when it was appended, and its `msgId` is remembered again while its window lasts.
+   */
+  restore(msg: StoredMessage, msgId: string | undefined, now: number): void {
+    this.#assigned = Math.max(this.#assigned, msg.seq)
+    this.#lastTime = this.#lastTime === null || msg.time > this.#lastTime ? msg.time : this.#lastTime
+    this.#lastSeq = this.#assigned
+    this.#push(msg)
+    this.#enforcePerSubject(msg.subject)
+    this.#enforceTotals()
+    if (msgId !== undefined && this.#config.duplicateWindowMs > 0 && now - msg.time < this.#config.duplicateWindowMs) this.#dedup.remember(msgId, msg.seq, msg.time)
+  }
+
+  /**
+   * At recovery: sequences up to `seq` were assigned (what a store's own records say), so they are never
+   * reused; those not held read as a gap.
+   */
+  assignedThrough(seq: number): void {
+    if (seq <= this.#assigned) return
+    this.#assigned = seq
+    this.#lastSeq = seq
+    this.#lostThrough = Math.max(this.#lostThrough, seq)
+  }
+
+  /** At recovery: a range the store could not read back. Reads report it as a gap; `lost` lists it. */
+  markLost(range: SeqRange): void {
+    this.#lost.push(range)
   }
 
   /** Evicts messages past `maxAgeMs` and forgets msgIds past the window. O(1) amortised per removal. */
@@ -154,20 +226,20 @@ export class TopicLog {
     const maxAge = this.#config.maxAgeMs
     if (maxAge !== undefined) {
       const cutoff = now - maxAge
-      while (this.#count > 0 && this.#times[this.#head] < cutoff) this.#removeFront(true)
+      for (let first = this.#slots.first(); first !== undefined && first.time < cutoff; first = this.#slots.first()) this.#removeFront(true)
     }
     this.#dedup.expire(now, this.#config.duplicateWindowMs)
   }
 
   /** The message with this sequence, or null. O(1), or O(log n) after holes were compacted. */
   get(seq: number): StoredMessage | null {
-    const i = this.#indexOf(seq)
-    return i < this.#seqs.length && this.#seqs[i] === seq ? this.#msgs[i] : null
+    return this.#slots.get(seq)
   }
 
   /**
    * Messages from a sequence or a time, in order, up to `limit`. O(log n + slots scanned), or with a literal
-   * filter O(log n + messages returned).
+   * filter O(log n + messages returned). A read never runs into a lost range: it stops before it, and the
+   * read starting in it reports it as its gap.
    * @throws `bad_subject` (filter), `bad_option` (limit, start)
    */
   read(query: ReadQuery, now: number): ReadResult {
@@ -177,20 +249,22 @@ export class TopicLog {
     const limit = query.limit ?? DEFAULT_READ_LIMIT
     if (!Number.isSafeInteger(limit) || limit <= 0) throw topicStoreError('bad_option', 'limit must be a positive integer')
     if (query.toSeq !== undefined && !Number.isSafeInteger(query.toSeq)) throw topicStoreError('bad_option', 'toSeq must be an integer')
-    const toSeq = Math.min(query.toSeq ?? Infinity, this.#lastSeq)
+    let toSeq = Math.min(query.toSeq ?? Infinity, this.#lastSeq)
     let start: number
     let gap: SeqRange | null = null
     if ('startSeq' in query) {
       if (!Number.isSafeInteger(query.startSeq) || query.startSeq < 0) throw topicStoreError('bad_option', 'startSeq must be a non-negative integer')
       gap = this.#gapFrom(query.startSeq)
-      start = Math.max(query.startSeq, this.firstSeq)
+      start = Math.max(query.startSeq, this.firstSeq, gap === null ? 0 : gap.toSeq + 1)
     } else {
       if (typeof query.startTime !== 'number' || Number.isNaN(query.startTime)) throw topicStoreError('bad_option', 'startTime must be a number')
-      start = this.#seqAtTime(query.startTime)
+      start = this.#slots.seqAtTime(query.startTime, this.#lastSeq + 1)
     }
+    const next = this.#lostAfter(start)
+    if (next !== undefined) toSeq = Math.min(toSeq, next.fromSeq - 1)
     const messages: StoredMessage[] = []
     const stoppedAt = hasWildcard(filter)
-      ? this.#scan(start, toSeq, filter, limit, messages)
+      ? this.#slots.scan(start, toSeq, filter, limit, messages)
       : this.#scanSubject(start, toSeq, filter, limit, messages)
     const nextSeq = stoppedAt ?? Math.max(start, toSeq + 1)
     return { messages, nextSeq, firstSeq: this.firstSeq, lastSeq: this.#lastSeq, gap }
@@ -199,7 +273,7 @@ export class TopicLog {
   /** Newest message matching `filter`. O(1) for a literal or `>`, O(S) for other wildcards. */
   last(filter = '>'): StoredMessage | null {
     checkFilter(filter)
-    if (filter === '>') return this.#count > 0 ? this.#newest() : null
+    if (filter === '>') return this.#slots.newest() ?? null
     if (!hasWildcard(filter)) {
       const queue = this.#bySubject.get(filter)
       return queue === undefined ? null : this.get(queue.last())
@@ -220,30 +294,32 @@ export class TopicLog {
     return seqs.map((seq) => this.get(seq) as StoredMessage)
   }
 
-  /** Removes every message, or those whose subject matches `filter`; returns how many. O(removed · log n). */
-  purge(filter?: string): number {
-    const before = this.#count
-    if (filter === undefined) {
+  /**
+   * Removes every message, or those whose subject matches `filter`, up to sequence `through` (everything held
+   * by default); returns how many. O(removed · log n).
+   */
+  purge(filter?: string, through = this.#lastSeq): number {
+    const before = this.#slots.count
+    if (filter === undefined && through >= this.#lastSeq) {
       this.#lostThrough = this.#lastSeq
       this.#reset()
       return before
     }
-    checkFilter(filter)
+    if (filter !== undefined) checkFilter(filter)
     for (const [subject, queue] of [...this.#bySubject]) {
-      if (!subjectMatches(filter, subject)) continue
-      this.#lostThrough = Math.max(this.#lostThrough, queue.last())
-      while (queue.size > 0) this.#removeOldestOf(subject, queue, false)
+      if (filter !== undefined && !subjectMatches(filter, subject)) continue
+      while (queue.size > 0 && queue.first() <= through) {
+        this.#lostThrough = Math.max(this.#lostThrough, queue.first())
+        this.#removeOldestOf(subject, queue, false)
+      }
     }
-    return before - this.#count
+    return before - this.#slots.count
   }
 
   // ------------------------------------------------------------------------------------------------------
 
   #push(msg: StoredMessage): void {
-    this.#seqs.push(msg.seq)
-    this.#times.push(msg.time)
-    this.#msgs.push(msg)
-    this.#count++
+    this.#slots.push(msg)
     this.#bytes += msg.size
     let queue = this.#bySubject.get(msg.subject)
     if (queue === undefined) this.#bySubject.set(msg.subject, (queue = new SeqQueue()))
@@ -253,8 +329,8 @@ export class TopicLog {
   /** Would storing `size` more bytes on `subject` break maxMsgs or maxBytes, given what per-subject eviction frees? */
   #wouldOverflow(subject: string, size: number): boolean {
     const { maxMsgs, maxBytes, maxMsgsPerSubject } = this.#config
-    let count = this.#count + 1
-    let bytes = this.#bytes + size
+    let count = this.#slots.count + this.#pendingCount + 1
+    let bytes = this.#bytes + this.#pendingBytes + size
     const queue = this.#bySubject.get(subject)
     // reconfigure() keeps every subject within maxMsgsPerSubject, so a full subject frees exactly its oldest.
     if (maxMsgsPerSubject !== undefined && queue !== undefined && queue.size >= maxMsgsPerSubject) {
@@ -273,135 +349,45 @@ export class TopicLog {
 
   #enforceTotals(): void {
     const { maxMsgs, maxBytes } = this.#config
-    while ((maxMsgs !== undefined && this.#count > maxMsgs) || (maxBytes !== undefined && this.#bytes > maxBytes)) {
+    while ((maxMsgs !== undefined && this.#slots.count > maxMsgs) || (maxBytes !== undefined && this.#bytes > maxBytes)) {
       this.#removeFront(true)
     }
   }
 
   /** Removes the oldest message held (the log is not empty). */
   #removeFront(lost: boolean): void {
-    const msg = this.#msgs[this.#head] as StoredMessage
-    const queue = this.#bySubject.get(msg.subject) as SeqQueue
-    this.#removeOldestOf(msg.subject, queue, lost)
+    const msg = this.#slots.first() as StoredMessage
+    this.#removeOldestOf(msg.subject, this.#bySubject.get(msg.subject) as SeqQueue, lost)
   }
 
   /** Removes the oldest message of a subject (the front of its queue). */
   #removeOldestOf(subject: string, queue: SeqQueue, lost: boolean): void {
     const seq = queue.shift()
     if (queue.size === 0) this.#bySubject.delete(subject)
-    const i = this.#indexOf(seq)
-    const msg = this.#msgs[i] as StoredMessage
-    this.#msgs[i] = null
-    this.#holes++
-    this.#count--
+    const msg = this.#slots.remove(seq)
     this.#bytes -= msg.size
     if (lost && seq > this.#lostThrough) this.#lostThrough = seq
-    this.#trimFront()
-  }
-
-  #trimFront(): void {
-    const msgs = this.#msgs
-    while (this.#head < msgs.length && msgs[this.#head] === null) {
-      this.#head++
-      this.#holes--
-    }
-    if (this.#count === 0) this.#reset()
-    else if (this.#head + this.#holes >= COMPACT_MIN && this.#head + this.#holes >= this.#count) this.#compact()
-  }
-
-  /** Rewrites the arrays with live messages only. O(n), amortised by the removals that made the dead slots. */
-  #compact(): void {
-    const seqs: number[] = []
-    const times: number[] = []
-    const msgs: StoredMessage[] = []
-    for (let i = this.#head; i < this.#msgs.length; i++) {
-      const msg = this.#msgs[i]
-      if (msg === null) continue
-      seqs.push(msg.seq)
-      times.push(msg.time)
-      msgs.push(msg)
-    }
-    this.#seqs = seqs
-    this.#times = times
-    this.#msgs = msgs
-    this.#head = 0
-    this.#holes = 0
+    if (this.#slots.count === 0) this.#reset()
   }
 
   #reset(): void {
-    this.#seqs = []
-    this.#times = []
-    this.#msgs = []
-    this.#head = 0
-    this.#holes = 0
-    this.#count = 0
+    this.#slots.clear()
     this.#bytes = 0
     this.#bySubject.clear()
-  }
-
-  /** Index of the first slot at or after the head whose sequence is ≥ seq (dead slots included). */
-  #indexOf(seq: number): number {
-    const seqs = this.#seqs
-    const head = this.#head
-    if (head >= seqs.length) return seqs.length
-    // Sequences are dense until holes are compacted away: try the direct offset first.
-    const guess = head + (seq - seqs[head])
-    if (guess >= head && guess < seqs.length && seqs[guess] === seq) return guess
-    let lo = head
-    let hi = seqs.length
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1
-      if (seqs[mid] < seq) lo = mid + 1
-      else hi = mid
-    }
-    return lo
-  }
-
-  /** Sequence of the first message stored at or after `time` (lastSeq + 1 if none). O(log n). */
-  #seqAtTime(time: number): number {
-    const times = this.#times
-    let lo = this.#head
-    let hi = times.length
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1
-      if (times[mid] < time) lo = mid + 1
-      else hi = mid
-    }
-    return lo < times.length ? this.#seqs[lo] : this.#lastSeq + 1
   }
 
   /** The lost range a read starting at `startSeq` must be told about, or null. */
   #gapFrom(startSeq: number): SeqRange | null {
     const lostTo = Math.min(this.firstSeq - 1, this.#lostThrough)
     const from = Math.max(startSeq, 1)
-    return from <= lostTo ? { fromSeq: from, toSeq: lostTo } : null
+    if (from <= lostTo) return { fromSeq: from, toSeq: lostTo }
+    for (const range of this.#lost) if (range.fromSeq <= from && from <= range.toSeq) return { fromSeq: from, toSeq: range.toSeq }
+    return null
   }
 
-  #newest(): StoredMessage {
-    for (let i = this.#msgs.length - 1; ; i--) {
-      const msg = this.#msgs[i]
-      if (msg !== null) return msg
-    }
-  }
-
-  /** Collects matches from `start`; returns the next sequence if `limit` stopped it, else undefined. */
-  #scan(start: number, toSeq: number, filter: string, limit: number, out: StoredMessage[]): number | undefined {
-    const all = filter === '>'
-    // Per-read memo: a replay re-tests the same few subjects many times, and subjectMatches splits strings.
-    const verdicts = all ? null : new Map<string, boolean>()
-    for (let i = this.#indexOf(start); i < this.#seqs.length; i++) {
-      const seq = this.#seqs[i]
-      if (seq > toSeq) break
-      const msg = this.#msgs[i]
-      if (msg === null) continue
-      if (verdicts !== null) {
-        let ok = verdicts.get(msg.subject)
-        if (ok === undefined) verdicts.set(msg.subject, (ok = subjectMatches(filter, msg.subject)))
-        if (!ok) continue
-      }
-      out.push(msg)
-      if (out.length >= limit) return seq + 1
-    }
+  /** The first lost range starting after `seq`, if any. */
+  #lostAfter(seq: number): SeqRange | undefined {
+    for (const range of this.#lost) if (range.fromSeq > seq) return range
     return undefined
   }
 
