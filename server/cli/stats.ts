@@ -99,7 +99,8 @@ export interface LostRange { readonly fromSeq: number; readonly toSeq: number }
 
 /** Where a topic keeps its messages: absent from a broker without file topics (then all are in memory). */
 export interface TopicStorage {
-  readonly storage?: 'memory' | 'file'
+  /** 'memory' or 'file'. */
+  readonly storage?: string
   /** Bytes the topic uses on disk (0 in memory). */
   readonly diskBytes?: number
   readonly lost?: readonly LostRange[]

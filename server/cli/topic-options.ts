@@ -178,6 +178,8 @@ export function topicChangesFromFlags(values: TopicFlagValues, update: boolean):
     const fsync = FSYNC_SCHEMA.safeParse(values.fsync.trim())
     if (!fsync.success) throw usageError(`--fsync ${FSYNC_RULE}, got ${JSON.stringify(values.fsync)}`)
     set.fsync = fsync.data
+    // The broker refuses it too (bad_topic_config); here it is a usage error, before anything is sent.
+    if (!update && set.storage !== 'file') throw usageError('--fsync applies to file topics only: add --storage file')
   }
   if (update && Object.keys(set).length === 0 && remove.length === 0) throw usageError('nothing to update: give --subjects or a limit (see subwire topics update --help)')
   return { set, remove }

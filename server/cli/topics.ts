@@ -5,7 +5,7 @@
  * `bad_topic_config`, `limit`) and exit 1; bad flags exit 2 before anything is sent.
  */
 import type { Client, TopicInfo } from '../../client/index.ts'
-import { topicReport } from '../monitoring/stats-report.ts'
+import { topicReport, type TopicReport } from '../monitoring/stats-report.ts'
 import { bytes } from '../monitoring/web/app/format.ts'
 import { CLIENT_OPTIONS, CLIENT_OPTIONS_HELP, connectCommand, EXIT, parseCommand, serverUrl, usageError, type CliIo } from './io.ts'
 import { grouped } from './progress.ts'
@@ -82,6 +82,11 @@ function storageOf(t: TopicInfo): TopicStorage {
   return { ...(s.storage === undefined ? {} : { storage: s.storage }), ...(s.diskBytes === undefined ? {} : { diskBytes: s.diskBytes }), ...(s.lost === undefined ? {} : { lost: s.lost }) }
 }
 
+/** The report row of a topic (its storage columns come from `storageOf`: only what the broker reported). */
+function reportOf(t: TopicInfo): TopicReport {
+  return topicReport({ storage: 'memory', diskBytes: 0, lost: [], ...t })
+}
+
 /** `fsync` as a flag would take it: always, never, or an interval (`100ms`). */
 function fsyncText(fsync: unknown): string {
   return typeof fsync === 'number' ? `every ${msText(fsync)}` : String(fsync ?? 'always')
@@ -100,7 +105,7 @@ function storageText(t: TopicInfo): string {
 
 /** A topic for a terminal: limits, what it holds, and a table of its consumer groups. */
 export function topicText(t: TopicInfo): string {
-  const r = topicReport(t)
+  const r = reportOf(t)
   const cfg = t.config
   const limits = [
     cfg.maxMsgs === undefined ? null : `maxMsgs ${grouped(cfg.maxMsgs)}`,
@@ -133,7 +138,7 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
     named: false,
     async run(c, _name, values, io) {
       const list = await c.topics.list()
-      print(io, values, list, list.length === 0 ? 'no topics\n' : topicsTable(list.map((t) => ({ ...topicReport(t), ...storageOf(t) }))))
+      print(io, values, list, list.length === 0 ? 'no topics\n' : topicsTable(list.map((t) => ({ ...reportOf(t), ...storageOf(t) }))))
     },
   },
   info: {

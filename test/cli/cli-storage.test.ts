@@ -134,7 +134,8 @@ test('topics add takes --storage and --fsync', () => {
   assert.equal(topicChangesFromFlags({ subjects: 'jobs.>', storage: 'file', fsync: '1s' }, false).set, { subjects: ['jobs.>'], storage: 'file', fsync: 1000 })
   assert.equal(topicChangesFromFlags({ subjects: 'jobs.>', storage: 'file', fsync: '50' }, false).set, { subjects: ['jobs.>'], storage: 'file', fsync: 50 })
   assert.equal(topicChangesFromFlags({ subjects: 'jobs.>', storage: 'memory' }, false).set, { subjects: ['jobs.>'], storage: 'memory' })
-  assert.equal(topicChangesFromFlags({ subjects: 'jobs.>', fsync: 'never' }, false).set, { subjects: ['jobs.>'], fsync: 'never' })
+  assert.equal(topicChangesFromFlags({ subjects: 'jobs.>', storage: 'file', fsync: 'never' }, false).set, { subjects: ['jobs.>'], storage: 'file', fsync: 'never' })
+  assert.equal(topicChangesFromFlags({ fsync: '200ms' }, true).set, { fsync: 200 }, 'an update may change the fsync of a file topic')
 })
 
 test('topics add refuses a bad --storage or --fsync with exit code 2 before connecting', async () => {
@@ -147,6 +148,8 @@ test('topics add refuses a bad --storage or --fsync with exit code 2 before conn
     [['--fsync', 'sometimes'], /--fsync must be 'always' .*, 'never' .* or an interval of 1 ms or more .*, got "sometimes"/],
     [['--fsync', '0'], /--fsync must be 'always'/],
     [['--fsync=-5ms'], /--fsync must be 'always'/],
+    [['--fsync', 'always'], /--fsync applies to file topics only: add --storage file/],
+    [['--storage', 'memory', '--fsync', '100ms'], /--fsync applies to file topics only/],
     [['--fsync', '1KiB'], /--fsync must be 'always'/],
   ]
   for (const [flags, message] of rows) {
@@ -184,7 +187,7 @@ test('topics info shows storage, fsync, bytes on disk and the ranges lost', () =
 })
 
 test('topics ls shows STORAGE (memory, or file and its bytes on disk) and LOST when any topic lost messages', () => {
-  const rows = (list: StoredInfo[]) => topicsTable(list.map((t) => ({ ...topicReport(t), ...t })))
+  const rows = (list: StoredInfo[]) => topicsTable(list.map((t) => ({ ...topicReport({ storage: 'memory', diskBytes: 0, lost: [], ...t }), ...t })))
   const clean = rows([info('orders', { storage: 'file', diskBytes: 2048, lost: [] }), info('ticks', { storage: 'memory', diskBytes: 0, lost: [] })])
   assert.match(clean, /^TOPIC +SUBJECTS +MESSAGES +BYTES +STORAGE +SEQ +LAST STORED +GROUPS\n/)
   assert.match(clean, /\norders +orders\.> +10 +1\.25 KiB +file 2\.00 KiB +1\.\.10 /)
@@ -207,12 +210,9 @@ test('topics ls and info against a broker show each topic\'s storage, and --json
     const json = memoryIo({ SUBWIRE_URL: b.url })
     assert.is(await within(5000, runCli(['topics', 'info', 'ticks', '--json'], json.io), 'topics info --json'), 0)
     const reported = JSON.parse(json.out()) as StoredInfo
-    // Before the file store a broker reports no storage; with it, a memory topic says so with nothing on disk.
-    if (reported.storage !== undefined) {
-      assert.equal([reported.storage, reported.diskBytes, reported.lost], ['memory', 0, []])
-      assert.match(ls.out(), /\nticks +ticks\.> +0 +0 B \/ 64\.0 MiB +memory +- \(last 0\)/)
-      assert.match(infoText.out(), /\n {2}storage {3}memory\n/)
-    }
+    assert.equal([reported.storage, reported.diskBytes, reported.lost], ['memory', 0, []])
+    assert.match(ls.out(), /\nticks +ticks\.> +0 +0 B \/ 64\.0 MiB +memory +- \(last 0\)/)
+    assert.match(infoText.out(), /\n {2}storage {3}memory\n/)
   } finally {
     await b.close()
   }
