@@ -1,6 +1,6 @@
 /**
- * Command-line flags of `npm run bench`: --quick, --only A,B,..., --systems subwire,raw-ws,socketio,
- * --verbose (copy the children's stderr), --out PATH.
+ * Command-line flags of `npm run bench`: --quick, --only A,B,..., --systems subwire,raw-ws,socketio,redis-streams,
+ * --verbose (copy the children's stderr), --out PATH, --durable-gib N (scenario J's stored volume).
  */
 import { parseArgs } from 'node:util'
 import { fileURLToPath } from 'node:url'
@@ -20,8 +20,12 @@ const QUICK: RunShape = { quick: true, warmupMs: 300, durationMs: 1200, idleCoun
 const DEFAULT_OUT = fileURLToPath(new URL('./results/latest.json', import.meta.url))
 
 export const USAGE = `usage: npm run bench -- [--quick] [--only A,B,...] [--systems ${SYSTEM_NAMES.join(',')}] [--verbose] [--out FILE]
+                        [--durable-gib N]
   scenarios: A fan-out 1→100, B 1→1, C queue group 1→4, D latency, E idle connections,
-             F request/reply, G subject index, H topics (subwire only), I stalled subscriber`
+             F request/reply, G subject index, H topics (subwire only), I stalled subscriber,
+             J durable topics (subwire file topics vs redis-streams; the only scenario redis-streams runs)
+  --durable-gib N: J stores N GiB of 128-byte payloads before its restart and replay (default 1,000,000
+                   messages, about 0.12 GiB), e.g. 2 for the issue's RSS-at-2-GiB check (minutes, not seconds)`
 
 /** Whether the arguments ask for the usage text. */
 export function wantsHelp(argv: readonly string[]): boolean {
@@ -38,11 +42,14 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
       systems: { type: 'string' },
       verbose: { type: 'boolean', default: false },
       out: { type: 'string' },
+      'durable-gib': { type: 'string' },
     },
     strict: true,
   })
+  const durableGib = parseGib(values['durable-gib'])
+  const shape = values.quick ? QUICK : FULL
   return {
-    shape: values.quick ? QUICK : FULL,
+    shape: durableGib === undefined ? shape : { ...shape, durableGib },
     only: parseList(values.only?.toUpperCase(), SCENARIO_IDS, isScenarioId, 'scenario'),
     systems: parseList(values.systems, SYSTEM_NAMES, isSystemName, 'system'),
     verbose: values.verbose,
@@ -55,6 +62,13 @@ function parseList<T extends string>(raw: string | undefined, all: readonly T[],
   const items = raw.split(',').map((item) => item.trim()).filter((item) => item !== '')
   for (const item of items) if (!guard(item)) throw new Error(`unknown ${what} "${item}"\n${USAGE}`)
   return items as T[]
+}
+
+function parseGib(raw: string | undefined): number | undefined {
+  if (raw === undefined) return undefined
+  const gib = Number(raw)
+  if (!Number.isFinite(gib) || gib <= 0 || gib > 64) throw new Error(`--durable-gib wants a number of GiB in (0, 64], got "${raw}"\n${USAGE}`)
+  return gib
 }
 
 function isScenarioId(value: string): value is ScenarioId {

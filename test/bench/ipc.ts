@@ -20,8 +20,10 @@ export interface LatencySummary {
 export interface BrokerConfig {
   readonly role: 'broker'
   readonly system: SystemName
-  /** Topics the broker creates at start (scenario H). */
+  /** Topics the broker creates at start (scenarios H and J). */
   readonly topics?: readonly BenchTopic[]
+  /** Where a durable system keeps its files (scenario J). */
+  readonly dataDir?: string
 }
 
 /** What the subscriber child sets up before it reports ready. */
@@ -47,6 +49,8 @@ export type SubscriberPlan =
   | { readonly kind: 'replay' }
   /** `count` connections, each one member of the acked work-queue group `queue` on `subject` (scenario H). */
   | { readonly kind: 'work-queue'; readonly subject: string; readonly queue: string; readonly count: number; readonly maxInFlight: number }
+  /** `count` connections that join the acked group `queue` on `subject` only on each `drain` message (scenario J). */
+  | { readonly kind: 'drain'; readonly subject: string; readonly queue: string; readonly count: number; readonly maxInFlight: number }
 
 export interface SubscribersConfig {
   readonly role: 'subscribers'
@@ -80,8 +84,19 @@ export type PublisherJob =
   | { readonly kind: 'paced'; readonly subject: string; readonly rate: number }
   /** `concurrency` request loops. */
   | { readonly kind: 'requests'; readonly subject: string; readonly concurrency: number; readonly timeoutMs: number }
-  /** Confirmed publishes to a topic, `inFlight` at a time, until stopped, `maxMsgs` sent or `deadlineMs` passed. */
-  | { readonly kind: 'publish-ack'; readonly subject: string; readonly inFlight: number; readonly maxMsgs: number; readonly deadlineMs: number; readonly timeoutMs: number }
+  /**
+   * Confirmed publishes to a topic, `inFlight` at a time, until stopped, `maxMsgs` sent or `deadlineMs` passed;
+   * with `latency`, the confirm latency of those sent between the job's first two marks is recorded.
+   */
+  | {
+      readonly kind: 'publish-ack'
+      readonly subject: string
+      readonly inFlight: number
+      readonly maxMsgs: number
+      readonly deadlineMs: number
+      readonly timeoutMs: number
+      readonly latency?: boolean
+    }
   /**
    * Stores `count` messages in `topic` (through `subject`): plain publishes under the socket brake and a flush
    * round trip every few bursts, the last one confirmed; then reports what the topic holds. Fails past `deadlineMs`.
@@ -137,6 +152,8 @@ export interface PublisherJobResult {
   readonly outOfOrder?: number
   /** Publish-ack jobs: the first failure, as `code: message`. */
   readonly firstError?: string
+  /** Publish-ack jobs with `latency`: send → confirm of the confirms sent inside the measured window. */
+  readonly confirmLatency?: LatencySummary
 }
 
 /** One replay of a topic from its first message, timed on the subscriber child's clock. */
@@ -147,6 +164,19 @@ export interface ReplayReport {
   readonly elapsedMs: number
   /** Deliveries whose sequence was not the previous one + 1 (a replay from the start should have none). */
   readonly outOfOrder: number
+  readonly errors: readonly string[]
+  readonly timedOut: boolean
+}
+
+/** One drain of a stored backlog by an acked group, timed on the subscriber child's clock (scenario J). */
+export interface DrainReport {
+  /** Deliveries until `expected` arrived or the deadline passed (redeliveries included). */
+  readonly delivered: number
+  /** From sending the first join to the `expected`-th delivery (or to the deadline). */
+  readonly elapsedMs: number
+  /** Deliveries per member. */
+  readonly perMember: readonly number[]
+  readonly redelivered: number
   readonly errors: readonly string[]
   readonly timedOut: boolean
 }
@@ -168,15 +198,19 @@ export type ToChild =
   | { readonly type: 'unstall' }
   /** Replay `subject` from the start until `expected` messages arrived (or `timeoutMs`), then unsubscribe. */
   | { readonly type: 'replay'; readonly subject: string; readonly expected: number; readonly timeoutMs: number }
+  /** Join every member of a drain plan and report once `expected` jobs were delivered (or `timeoutMs`). */
+  | { readonly type: 'drain'; readonly expected: number; readonly timeoutMs: number }
   | { readonly type: 'shutdown' }
 
 export type FromChild =
-  | { readonly type: 'ready'; readonly url?: string; readonly connectMs?: number }
+  /** `startMs`: the broker child's time inside `startBroker` (scenario J reads a restart's recovery from it). */
+  | { readonly type: 'ready'; readonly url?: string; readonly connectMs?: number; readonly startMs?: number }
   | { readonly type: 'mark'; readonly broker?: BrokerSnapshot; readonly subscribers?: SubscribersSnapshot; readonly publisher?: PublisherSnapshot }
   | { readonly type: 'progress'; readonly delivered: number }
   | { readonly type: 'job-done'; readonly result: PublisherJobResult }
   | { readonly type: 'unstalled'; readonly report: StallReport }
   | { readonly type: 'replayed'; readonly report: ReplayReport }
+  | { readonly type: 'drained'; readonly report: DrainReport }
   | { readonly type: 'error'; readonly message: string }
 
 export type FromChildType = FromChild['type']

@@ -12,6 +12,8 @@ export interface SystemRun {
   readonly system: SystemName
   readonly metrics: Metric[]
   readonly errors: Array<{ readonly scenario: string; readonly message: string }>
+  /** Scenarios that do not apply to this system (e.g. redis-streams outside J), with why. */
+  readonly skippedScenarios: Array<{ readonly scenario: string; readonly reason: string }>
   skipped?: string
 }
 
@@ -22,8 +24,11 @@ export interface ReportRow {
   readonly better: Metric['better']
   readonly values: Partial<Record<SystemName, number | null>>
   readonly notes: Partial<Record<SystemName, string>>
-  readonly ratios: { readonly vsRawWs?: number | null; readonly vsSocketIo?: number | null }
+  readonly ratios: { readonly vsRawWs?: number | null; readonly vsSocketIo?: number | null; readonly vsRedisStreams?: number | null }
 }
+
+/** The ratio field of each system subwire is compared with. */
+const RATIO_FIELD = { 'raw-ws': 'vsRawWs', socketio: 'vsSocketIo', 'redis-streams': 'vsRedisStreams' } as const satisfies Record<Exclude<SystemName, 'subwire'>, keyof ReportRow['ratios']>
 
 export interface BenchReport {
   readonly meta: Record<string, unknown>
@@ -51,7 +56,11 @@ export function buildRows(runs: readonly SystemRun[]): ReportRow[] {
     ratios:
       row.better === 'info'
         ? {}
-        : { vsRawWs: ratio(row.values.subwire, row.values['raw-ws']), vsSocketIo: ratio(row.values.subwire, row.values.socketio) },
+        : {
+            vsRawWs: ratio(row.values.subwire, row.values['raw-ws']),
+            vsSocketIo: ratio(row.values.subwire, row.values.socketio),
+            vsRedisStreams: ratio(row.values.subwire, row.values['redis-streams']),
+          },
   }))
 }
 
@@ -64,13 +73,14 @@ function ratio(ours: number | null | undefined, theirs: number | null | undefine
 /** A fixed-width text table of `rows` for the systems that ran. */
 export function renderTable(rows: readonly ReportRow[], systems: readonly SystemName[]): string {
   const showRatios = systems.includes('subwire')
-  const ratioColumns = showRatios ? systems.filter((s) => s !== 'subwire').map((s) => `subwire/${s}`) : []
+  const others = systems.filter((s): s is Exclude<SystemName, 'subwire'> => s !== 'subwire')
+  const ratioColumns = showRatios ? others.map((s) => `subwire/${s}`) : []
   const header = ['figure', '', ...systems, ...ratioColumns]
   const body = rows.map((row) => [
     row.unit === '' ? row.label : `${row.label} [${row.unit}]`,
     row.better === 'higher' ? '↑' : row.better === 'lower' ? '↓' : '',
     ...systems.map((system) => cell(row.values[system], row.notes[system])),
-    ...(showRatios ? systems.filter((s) => s !== 'subwire').map((s) => ratioCell(s === 'raw-ws' ? row.ratios.vsRawWs : row.ratios.vsSocketIo)) : []),
+    ...(showRatios ? others.map((s) => ratioCell(row.ratios[RATIO_FIELD[s]])) : []),
   ])
   const widths = header.map((_, c) => Math.max(...[header, ...body].map((line) => (line[c] ?? '').length)))
   const format = (line: readonly string[]): string =>

@@ -12,7 +12,8 @@ import { USAGE, parseOptions, wantsHelp, type BenchOptions } from './cli-options
 import { ProcessSet } from './orchestrator/process-set.ts'
 import { SCENARIOS } from './scenarios/index.ts'
 import type { Metric, Scenario, ScenarioContext } from './scenarios/types.ts'
-import type { SystemName } from './systems.ts'
+import { PUBSUB_SYSTEMS, type SystemName } from './systems.ts'
+import { redisServerMissing } from './systems/redis-streams/server.ts'
 import { buildRows, formatNumber, renderTable, writeReport, type SystemRun } from './report.ts'
 
 const PROJECT_ROOT = fileURLToPath(new URL('../../', import.meta.url))
@@ -48,7 +49,19 @@ function headline(metrics: readonly Metric[]): string {
   return `${first.label} = ${value}`
 }
 
+/** Why `scenario` does not run on `system`, or undefined when it does. */
+function notApplicable(scenario: Scenario, system: SystemName): string | undefined {
+  if ((scenario.systems ?? PUBSUB_SYSTEMS).has(system)) return undefined
+  return system === 'redis-streams' ? 'no pub/sub: redis-streams runs only J' : `${scenario.id} does not apply to ${system}`
+}
+
 async function runScenario(scenario: Scenario, run: SystemRun, options: BenchOptions): Promise<void> {
+  const skip = notApplicable(scenario, run.system)
+  if (skip !== undefined) {
+    run.skippedScenarios.push({ scenario: scenario.id, reason: skip })
+    log(`${scenario.id} · ${run.system}: skipped (${skip})`)
+    return
+  }
   const started = performance.now()
   log(`${scenario.id} ${scenario.title} · ${run.system} …`)
   try {
@@ -75,9 +88,16 @@ async function main(): Promise<void> {
     process.exitCode = 2
     return
   }
-  const runs: SystemRun[] = options.systems.map((system) => ({ system, metrics: [], errors: [] }))
+  const runs: SystemRun[] = options.systems.map((system) => ({ system, metrics: [], errors: [], skippedScenarios: [] }))
+  const selected = SCENARIOS.filter((s) => options.only.includes(s.id))
   for (const run of runs) {
     if (run.system === 'subwire') run.skipped = subwireMissing()
+    if (run.system === 'redis-streams') {
+      const missing = redisServerMissing()
+      if (missing !== undefined) run.skipped = `skipped: ${missing}`
+    }
+    // A system none of the selected scenarios runs on gets no column (e.g. redis-streams without J).
+    if (selected.every((s) => notApplicable(s, run.system) !== undefined)) run.skipped ??= `skipped: runs none of the selected scenarios (${options.only.join(',')})`
     if (run.skipped !== undefined) log(`${run.system}: ${run.skipped}`)
   }
   const active = runs.filter((run) => run.skipped === undefined)
@@ -87,7 +107,7 @@ async function main(): Promise<void> {
   await compileChildren()
 
   // Scenario-major order: the systems are measured close together in time, on the same machine state.
-  for (const scenario of SCENARIOS.filter((s) => options.only.includes(s.id))) {
+  for (const scenario of selected) {
     for (const run of active) await runScenario(scenario, run, options)
   }
 

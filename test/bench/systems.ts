@@ -3,12 +3,22 @@
  * through these two interfaces, so subwire and the baselines do exactly the same work per message.
  */
 
-/** The systems the bench knows. `subwire` is the project; the other two are same-run baselines. */
-export const SYSTEM_NAMES = ['subwire', 'raw-ws', 'socketio'] as const
+/**
+ * The systems the bench knows. `subwire` is the project; `raw-ws` and `socketio` are same-run pub/sub
+ * baselines; `redis-streams` is the durable anchor of scenario J only (no pub/sub: every other scenario
+ * skips it).
+ */
+export const SYSTEM_NAMES = ['subwire', 'raw-ws', 'socketio', 'redis-streams'] as const
 export type SystemName = (typeof SYSTEM_NAMES)[number]
+
+/** Systems with subjects, pub/sub and request/reply: every scenario but J runs on these only. */
+export const PUBSUB_SYSTEMS: ReadonlySet<SystemName> = new Set<SystemName>(['subwire', 'raw-ws', 'socketio'])
 
 /** Systems with retained topics (scenario H); the baselines have none and report it as n/a. */
 export const SYSTEMS_WITH_TOPICS: ReadonlySet<SystemName> = new Set<SystemName>(['subwire'])
+
+/** Systems with a durable, fsynced log (scenario J): subwire's file topics and the Redis Streams anchor. */
+export const DURABLE_SYSTEMS: ReadonlySet<SystemName> = new Set<SystemName>(['subwire', 'redis-streams'])
 
 /** A running broker inside the broker child process. */
 export interface BrokerHandle {
@@ -34,12 +44,17 @@ export interface BenchTopic {
   readonly subjects: readonly string[]
   readonly maxMsgs?: number
   readonly maxBytes?: number
+  /** Scenario J: a file topic (`'file'`) under the broker's `dataDir`, with this fsync policy. */
+  readonly storage?: 'file'
+  readonly fsync?: 'always'
 }
 
 /** What the broker child asks of {@link BenchSystem.startBroker}. */
 export interface BrokerSpec {
   /** Topics to create at start; only systems in {@link SYSTEMS_WITH_TOPICS} accept them. */
   readonly topics?: readonly BenchTopic[]
+  /** Where a durable system keeps its files (scenario J); created and removed by the scenario. */
+  readonly dataDir?: string
 }
 
 /** A subscription that can be ended (replays are repeated on one connection). */
@@ -49,6 +64,7 @@ export interface BenchSubscription {
 
 /** The broker's answer to a confirmed publish. */
 export interface BenchPublishAck {
+  /** The message's sequence in its topic (redis-streams: confirms so far on this connection, see its client). */
   readonly seq: number
   readonly duplicate: boolean
 }
@@ -112,6 +128,8 @@ export async function loadSystem(name: SystemName): Promise<BenchSystem> {
       return (await import('./systems/raw-ws/index.ts')).rawWsSystem
     case 'socketio':
       return (await import('./systems/socketio/index.ts')).socketIoSystem
+    case 'redis-streams':
+      return (await import('./systems/redis-streams/index.ts')).redisStreamsSystem
     default:
       return assertNever(name)
   }

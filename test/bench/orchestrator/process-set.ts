@@ -13,9 +13,13 @@ const MARK_MS = 15_000
 
 export interface ProcessSetSpec {
   readonly system: SystemName
-  /** Topics the broker creates at start (scenario H; systems with topics only). */
+  /** Topics the broker creates at start (scenarios H and J; systems with topics only). */
   readonly topics?: readonly BenchTopic[]
+  /** The broker's data folder (scenario J), made and removed by the caller. */
+  readonly dataDir?: string
   readonly subscribers?: SubscriberPlan
+  /** How long the broker may take to start (a durable broker recovering gigabytes takes longer). */
+  readonly brokerReadyMs?: number
   /** How long the subscriber child may take to connect and subscribe. */
   readonly subscribersReadyMs?: number
   readonly publisher?: { readonly probeSubject?: string }
@@ -39,6 +43,9 @@ export class ProcessSet {
   publisher: Child | undefined
   /** How long the subscriber child took to connect and confirm every subscription. */
   subscribersConnectMs = 0
+  /** The broker child's own time inside `startBroker` (a durable broker's recovery), and spawn → ready. */
+  brokerStartMs = 0
+  brokerReadyMs = 0
   readonly #verbose: boolean
   readonly #spec: ProcessSetSpec
 
@@ -51,11 +58,16 @@ export class ProcessSet {
 
   /** Starts the broker only; {@link startClients} adds the rest (E measures the broker in between). */
   static async startBroker(spec: ProcessSetSpec, verbose: boolean): Promise<ProcessSet> {
-    const broker = Child.spawn(`${spec.system} broker`, 'broker.ts', { role: 'broker', system: spec.system, topics: spec.topics }, { exposeGc: true, verbose })
+    const spawned = performance.now()
+    const config = { role: 'broker', system: spec.system, topics: spec.topics, dataDir: spec.dataDir } as const
+    const broker = Child.spawn(`${spec.system} broker`, 'broker.ts', config, { exposeGc: true, verbose })
     try {
-      const ready = await broker.next('ready', BROKER_READY_MS, 'broker ready')
+      const ready = await broker.next('ready', spec.brokerReadyMs ?? BROKER_READY_MS, 'broker ready')
       if (ready.url === undefined) throw new Error('broker reported no url')
-      return new ProcessSet(spec, broker, ready.url, verbose)
+      const set = new ProcessSet(spec, broker, ready.url, verbose)
+      set.brokerReadyMs = performance.now() - spawned
+      set.brokerStartMs = ready.startMs ?? set.brokerReadyMs
+      return set
     } catch (err) {
       await broker.stop()
       throw err

@@ -67,7 +67,9 @@ async function main(): Promise<void> {
   const config = readConfig('broker')
   const system = await loadSystem(config.system)
   if (config.topics !== undefined && !SYSTEMS_WITH_TOPICS.has(config.system)) throw new Error(`${config.system} has no topics`)
-  const broker = await system.startBroker({ topics: config.topics })
+  const starting = performance.now()
+  const broker = await system.startBroker({ topics: config.topics, dataDir: config.dataDir })
+  const startMs = performance.now() - starting
   const rss = new RssSampler()
   const loopDelay = monitorEventLoopDelay({ resolution: EVENT_LOOP_RESOLUTION_MS })
   loopDelay.enable()
@@ -100,7 +102,7 @@ async function main(): Promise<void> {
       process.exit(0)
     }
   })
-  send({ type: 'ready', url: broker.url })
+  send({ type: 'ready', url: broker.url, startMs })
 }
 
 main().catch(fail)

@@ -79,6 +79,7 @@ async function main(): Promise<void> {
         break
       case 'unstall':
       case 'replay':
+      case 'drain':
         break
       default:
         assertNever(message)

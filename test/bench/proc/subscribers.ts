@@ -1,6 +1,6 @@
 /**
- * Subscriber child: opens the connections of one plan (fan-out, idle, responder, index, or scenario H's
- * work queue and replay), confirms every subscription with a flush, reports `ready`, then counts deliveries
+ * Subscriber child: opens the connections of one plan (fan-out, idle, responder, index, scenario H's
+ * work queue and replay, or scenario J's drain), confirms every subscription with a flush, reports `ready`, then counts deliveries
  * per connection. With a fan-out or work-queue plan it also reports `progress` every 10 ms, which the
  * orchestrator relays to the publisher as credit. A replay plan replays a topic on each `replay` message.
  */
@@ -9,7 +9,7 @@ import type { SubscriberPlan, SubscribersConfig } from '../ipc.ts'
 import { indexConnections, indexSubscriptions } from '../workloads.ts'
 import { forEachLimited, within } from '../time.ts'
 import { StallProxy } from './stall-proxy.ts'
-import { TopicCounters, replayOnce, setUpWorkQueue, topicsOf } from './topic-subscribers.ts'
+import { TopicCounters, drainOnce, replayOnce, setUpWorkQueue, topicsOf } from './topic-subscribers.ts'
 import { fail, installChildGuards, onMessage, readConfig, send } from './child-ipc.ts'
 
 const PROGRESS_EVERY_MS = 10
@@ -101,6 +101,13 @@ async function setUpWork(system: BenchSystem, url: string, plan: Extract<Subscri
   return { counts, clients, topic }
 }
 
+/** Drain members connect now and join on the `drain` message (scenario J: the backlog is stored first). */
+async function setUpDrain(system: BenchSystem, url: string, count: number): Promise<Setup> {
+  const clients = await Promise.all(Array.from({ length: count }, (_, i) => system.connect(url, `worker-${i}`)))
+  for (const client of clients) topicsOf(client)
+  return { counts: new Array<number>(count).fill(0), clients }
+}
+
 function setUp(system: BenchSystem, config: SubscribersConfig): Promise<Setup> {
   const plan = config.plan
   switch (plan.kind) {
@@ -116,6 +123,8 @@ function setUp(system: BenchSystem, config: SubscribersConfig): Promise<Setup> {
       return setUpReplay(system, config.url)
     case 'work-queue':
       return setUpWork(system, config.url, plan)
+    case 'drain':
+      return setUpDrain(system, config.url, plan.count)
     default:
       return assertNever(plan)
   }
@@ -158,6 +167,11 @@ async function main(): Promise<void> {
       if (config.plan.kind !== 'replay' || client === undefined) throw new Error('replay asked of a child without a replay plan')
       const report = await replayOnce(topicsOf(client), message.subject, message.expected, message.timeoutMs, setup.counts)
       send({ type: 'replayed', report })
+    }
+    if (message.type === 'drain') {
+      if (config.plan.kind !== 'drain') throw new Error('drain asked of a child without a drain plan')
+      const report = await drainOnce(setup.clients, config.plan, message.expected, message.timeoutMs, setup.counts)
+      send({ type: 'drained', report })
     }
     if (message.type === 'unstall') {
       const report = (await setup.proxy?.unstall(UNSTALL_WAIT_MS)) ?? { closedByBroker: false, drainedBytes: 0 }

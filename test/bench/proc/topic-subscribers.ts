@@ -1,9 +1,10 @@
 /**
- * The subscriber child's topic plans (scenario H): acked work-queue members that ack every job in their
- * callback, and a replay connection that reads a topic from its first message, timed on this child's clock.
+ * The subscriber child's topic plans (scenarios H and J): acked work-queue members that ack every job in
+ * their callback, a replay connection that reads a topic from its first message, and (J) members that join
+ * only when told and drain a stored backlog, each timed on this child's clock.
  */
 import type { BenchClient, BenchSystem, TopicBenchClient } from '../systems.ts'
-import type { ReplayReport, SubscriberPlan } from '../ipc.ts'
+import type { DrainReport, ReplayReport, SubscriberPlan } from '../ipc.ts'
 
 /** At most this many distinct error codes are kept for the report. */
 const MAX_ERRORS = 10
@@ -33,6 +34,13 @@ export async function setUpWorkQueue(
   counters: TopicCounters,
 ): Promise<BenchClient[]> {
   const clients = await Promise.all(Array.from({ length: plan.count }, (_, i) => system.connect(url, `worker-${i}`)))
+  joinAll(clients, plan, counts, counters)
+  await Promise.all(clients.map((client) => client.flush()))
+  return clients
+}
+
+/** Every client joins the acked group of `plan`; deliveries count per member, redeliveries and errors in `counters`. */
+function joinAll(clients: readonly BenchClient[], plan: Extract<SubscriberPlan, { kind: 'work-queue' | 'drain' }>, counts: number[], counters: TopicCounters): void {
   clients.forEach((client, i) => {
     topicsOf(client).work(
       plan.subject,
@@ -45,8 +53,37 @@ export async function setUpWorkQueue(
       (code) => counters.error(code),
     )
   })
-  await Promise.all(clients.map((client) => client.flush()))
-  return clients
+}
+
+/** How often a drain checks whether the backlog is delivered. */
+const DRAIN_POLL_MS = 1
+
+/**
+ * Joins every member of a drain plan at once and resolves when `expected` deliveries arrived (or after
+ * `timeoutMs`): one drain per child, since the members stay in the group. `counts` is the child's
+ * per-connection counters, so marks see the drain's progress.
+ */
+export function drainOnce(clients: readonly BenchClient[], plan: Extract<SubscriberPlan, { kind: 'drain' }>, expected: number, timeoutMs: number, counts: number[]): Promise<DrainReport> {
+  return new Promise((resolve) => {
+    const counters = new TopicCounters()
+    const base = [...counts]
+    const started = performance.now()
+    const delivered = (): number => counts.reduce((total, n, i) => total + n - (base[i] ?? 0), 0)
+    const poll = setInterval(() => {
+      const timedOut = performance.now() - started > timeoutMs
+      if (delivered() < expected && !timedOut) return
+      clearInterval(poll)
+      resolve({
+        delivered: delivered(),
+        elapsedMs: performance.now() - started,
+        perMember: counts.map((n, i) => n - (base[i] ?? 0)),
+        redelivered: counters.redelivered,
+        errors: counters.errors,
+        timedOut,
+      })
+    }, DRAIN_POLL_MS)
+    joinAll(clients, plan, counts, counters)
+  })
 }
 
 /**

@@ -9,6 +9,7 @@ import { requestReplyScenario } from './request-reply.ts'
 import { subjectIndexScenario } from './subject-index.ts'
 import { topicsScenario } from './topics.ts'
 import { stalledScenario } from './stalled.ts'
+import { durableScenario } from './durable.ts'
 
 export const SCENARIOS: readonly Scenario[] = [
   fanoutScenario,
@@ -20,4 +21,5 @@ export const SCENARIOS: readonly Scenario[] = [
   subjectIndexScenario,
   topicsScenario,
   stalledScenario,
+  durableScenario,
 ]

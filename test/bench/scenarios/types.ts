@@ -5,7 +5,7 @@
 import type { SystemName } from '../systems.ts'
 import type { ProcessSet, ProcessSetSpec } from '../orchestrator/process-set.ts'
 
-export const SCENARIO_IDS = ['A', 'B', 'C', 'D', 'E', 'F', 'G', 'H', 'I'] as const
+export const SCENARIO_IDS = ['A', 'B', 'C', 'D', 'E', 'F', 'G', 'H', 'I', 'J'] as const
 export type ScenarioId = (typeof SCENARIO_IDS)[number]
 
 /** One figure of one scenario for one system. */
@@ -30,6 +30,8 @@ export interface RunShape {
   readonly idleCounts: readonly number[]
   /** How long E holds the connections while sampling the broker's event loop. */
   readonly idleHoldMs: number
+  /** Scenario J: GiB of payload to store for the replay/restart step (`--durable-gib`); undefined: the default count. */
+  readonly durableGib?: number
 }
 
 export interface ScenarioContext {
@@ -48,5 +50,7 @@ export interface ScenarioContext {
 export interface Scenario {
   readonly id: ScenarioId
   readonly title: string
+  /** The systems it runs on (default: PUBSUB_SYSTEMS); the others are skipped with a note. */
+  readonly systems?: ReadonlySet<SystemName>
   run(ctx: ScenarioContext): Promise<Metric[]>
 }

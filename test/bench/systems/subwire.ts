@@ -134,15 +134,20 @@ class SubwireBenchClient implements BenchClient {
  */
 const BENCH_TOKEN = 'bench-token'
 const BENCH_PERMISSIONS = {
-  publish: { allow: ['bench.>', 'p.>', 'acks.>', 'replay.>', 'jobs.>', '_INBOX.>', '$SW.TOPIC.>'], deny: ['admin.>'] },
+  publish: { allow: ['bench.>', 'p.>', 'acks.>', 'replay.>', 'jobs.>', 'dur.>', '_INBOX.>', '$SW.TOPIC.>'], deny: ['admin.>'] },
   // G subscribes to `*.a1.b2.z3` and `q1.a2.>`, which only `>` covers.
   subscribe: { allow: ['>'], deny: ['admin.>', '$SYS.>'] },
 }
 const UNRELATED_TOPIC = { name: 'bench-audit', subjects: ['audit.>'] }
 
-/** A fresh, mutable copy: the broker's config type wants its own arrays. */
+/**
+ * A fresh, mutable copy: the broker's config type wants its own arrays. `storage` and `fsync` (scenario J)
+ * are set only when asked for, so a broker without file topics sees exactly the H config.
+ */
 function topicConfig(topic: BenchTopic): { name: string; subjects: string[]; maxMsgs?: number; maxBytes?: number } {
-  return { name: topic.name, subjects: [...topic.subjects], maxMsgs: topic.maxMsgs, maxBytes: topic.maxBytes }
+  const config = { name: topic.name, subjects: [...topic.subjects], maxMsgs: topic.maxMsgs, maxBytes: topic.maxBytes }
+  const fileTopic = { ...config, storage: topic.storage, fsync: topic.fsync }
+  return topic.storage === undefined ? config : fileTopic
 }
 
 export const subwireSystem: BenchSystem = {
@@ -153,12 +158,15 @@ export const subwireSystem: BenchSystem = {
     // nothing is raised; every limit stays at its default, as the performance issue asks.
     // Imported here, not above: only the broker child loads the broker (see systems.ts, loadSystem).
     const { createBroker } = await import('subwire/server')
-    const broker = await createBroker({
+    const options = {
       port: 0,
       host: '127.0.0.1',
       auth: { tokens: [{ token: BENCH_TOKEN, user: 'bench', permissions: BENCH_PERMISSIONS }] },
       topics: [UNRELATED_TOPIC, ...(spec.topics ?? []).map(topicConfig)],
-    })
+    }
+    // `dataDir` only for scenario J's file topics (the broker refuses a file topic without one).
+    const durable = { ...options, dataDir: spec.dataDir }
+    const broker = await createBroker(spec.dataDir === undefined ? options : durable)
     return { url: broker.url, close: () => broker.close() }
   },
   async connect(url: string, name: string): Promise<BenchClient> {

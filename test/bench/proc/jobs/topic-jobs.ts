@@ -1,7 +1,8 @@
 /**
  * Topic jobs of scenario H, for systems with retained topics:
  *  - publish-ack: `inFlight` loops, each one confirmed publish at a time, so exactly `inFlight` confirms are
- *    outstanding; bounded by the stop flag, `maxMsgs` and `deadlineMs`;
+ *    outstanding; bounded by the stop flag, `maxMsgs` and `deadlineMs`; with `latency` (scenario J) it
+ *    records send → confirm of each confirm sent between the job's first two marks (HdrHistogram, as D);
  *  - fill: stores a fixed number of messages as fast as the broker takes them (plain publishes under the
  *    socket brake, a flush round trip every few bursts), confirms the last one, and reads back what the
  *    topic holds, so a replay knows exactly how many messages to expect.
@@ -10,6 +11,7 @@ import type { BenchClient, TopicBenchClient } from '../../systems.ts'
 import type { PublisherJob, PublisherJobResult } from '../../ipc.ts'
 import { makePayload } from '../../workloads.ts'
 import { sleep, within, yieldToIo } from '../../time.ts'
+import { LatencyRecorder } from '../../stats.ts'
 import type { JobState } from './job-state.ts'
 
 const BURST = 256
@@ -39,11 +41,16 @@ export async function runPublishAck(
   let duplicates = 0
   let outOfOrder = 0
   let firstError: string | undefined
+  const recorder = job.latency === true ? new LatencyRecorder() : undefined
+  /** Whether a confirm sent at `sentAt` falls in the measured window (opened and closed by marks). */
+  const inWindow = (sentAt: number): boolean => sentAt >= (state.marks[0] ?? Infinity) && sentAt < (state.marks[1] ?? Infinity)
   async function loop(): Promise<void> {
     while (!state.stopRequested && state.sent < job.maxMsgs && performance.now() < deadline) {
       state.sent++
       try {
+        const sentAt = recorder === undefined ? 0 : performance.now()
         const ack = await topics.publishAck(job.subject, payload, job.timeoutMs)
+        if (recorder !== undefined && inWindow(sentAt)) recorder.record(performance.now() - sentAt)
         state.completed++
         if (ack.duplicate) duplicates++
         // Confirms resolve in the order the broker stored them, one sequence apart (nobody else publishes here).
@@ -58,7 +65,7 @@ export async function runPublishAck(
   const loops: Promise<void>[] = []
   for (let i = 0; i < job.inFlight; i++) loops.push(loop())
   await Promise.all(loops)
-  return { sent: state.sent, completed: state.completed, failed: state.failed, duplicates, outOfOrder, firstError }
+  return { sent: state.sent, completed: state.completed, failed: state.failed, duplicates, outOfOrder, firstError, confirmLatency: recorder?.summary() }
 }
 
 export async function runFill(client: BenchClient, job: Extract<PublisherJob, { kind: 'fill' }>, state: JobState): Promise<PublisherJobResult> {
