@@ -93,7 +93,7 @@ export function resolveTopicConfig(config: TopicConfig): ResolvedTopicConfig {
   const storage: unknown = config.storage
   if (storage !== undefined && (typeof storage !== 'string' || !STORAGE_VALUES.has(storage))) badConfig(`topic ${JSON.stringify(config.name)}`, "storage must be 'memory' or 'file'")
   const fsync = checkedFsync(config)
-  if (fsync !== undefined && storage !== STORAGE.file) badConfig(`topic ${JSON.stringify(config.name)}`, "fsync applies to storage: 'file' only")
+  if (fsync !== undefined && storage === STORAGE.memory) badConfig(`topic ${JSON.stringify(config.name)}`, "fsync applies to storage: 'file' only")
   const discard: unknown = config.discard ?? DISCARD.old
   if (typeof discard !== 'string' || !DISCARD_VALUES.has(discard)) badConfig(`topic ${JSON.stringify(config.name)}`, "discard must be 'old' or 'new'")
   // maxAgeMs and duplicateWindowMs arm no timer (the broker's 1 s sweep and each append apply them), so any safe

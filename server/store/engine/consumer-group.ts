@@ -67,6 +67,17 @@ interface Member extends LoadedMember {
   joined: boolean
 }
 
+/** A group's progress as a store persists it: what a restart needs to go on where it stopped. */
+export interface GroupState {
+  /** Next sequence the group has not looked at. */
+  readonly cursor: number
+  /** Delivered and unsettled messages with their delivery counts, by ascending sequence. */
+  readonly pending: ReadonlyArray<readonly [seq: number, deliveries: number]>
+  readonly acked: number
+  readonly terminated: number
+  readonly deadLettered: number
+}
+
 /** Heaps use lazy deletion; rebuild one once stale entries could outnumber live ones (bounds memory). */
 const HEAP_SLACK = 64
 
@@ -185,6 +196,29 @@ export class ConsumerGroup {
       this.#timers.pop()
     }
     return null
+  }
+
+  /** Its progress, for a store to persist (members are not: they are connections, gone after a restart). */
+  state(): GroupState {
+    const pending: Array<readonly [number, number]> = []
+    for (const rec of this.#pending.values()) pending.push([rec.seq, rec.deliveries])
+    return { cursor: this.#cursor, pending, acked: this.#acked, terminated: this.#terminated, deadLettered: this.#deadLettered }
+  }
+
+  /**
+   * Takes back persisted progress, on a group with no members yet (recovery): every pending message is ready
+   * for redelivery at once, its attempts counted.
+   */
+  restore(state: GroupState): void {
+    this.#cursor = state.cursor
+    for (const [seq, deliveries] of state.pending) {
+      const rec: Pending = { seq, state: STATE.ready, member: null, last: null, deliveries, at: 0, gen: 0 }
+      this.#pending.set(seq, rec)
+      this.#ready.push(seq)
+    }
+    this.#acked = state.acked
+    this.#terminated = state.terminated
+    this.#deadLettered = state.deadLettered
   }
 
   info(): GroupInfo {

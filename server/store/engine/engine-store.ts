@@ -19,8 +19,8 @@ import {
 /** Makes the disk side of topics of one storage kind (the file store's; more kinds can follow). */
 export interface DiskProvider {
   readonly storage: string
-  /** Creates the files of a new topic. @throws storage errors */
-  create(config: ResolvedTopicConfig, log: TopicLog): TopicDisk
+  /** Creates the files of a new topic; `groups` is the topic's group table (its disk persists their state). @throws storage errors */
+  create(config: ResolvedTopicConfig, log: TopicLog, groups: ReadonlyMap<string, ConsumerGroup>): TopicDisk
 }
 
 /** Options of an engine store. */
@@ -88,6 +88,7 @@ export class EngineTopicStore implements TopicStore {
   /** The storage a config asks for, once this store can give it. @throws `bad_option` */
   #storageOf(config: ResolvedTopicConfig): string {
     const storage = config.storage ?? this.#defaultStorage
+    if (storage === STORAGE.memory && config.fsync !== undefined) throw topicStoreError(TOPIC_ERROR.badTopicConfig, `topic ${config.name}: fsync applies to storage: 'file' only`)
     if (storage !== STORAGE.memory && this.#disks?.storage !== storage) {
       throw topicStoreError('bad_option', `topic ${config.name}: storage '${storage}' needs the broker option dataDir (a directory for topic files)`)
     }
@@ -102,8 +103,9 @@ export class EngineTopicStore implements TopicStore {
     this.#checkOverlap(resolved)
     const storage = this.#storageOf(resolved)
     const log = this.newLog(resolved)
-    const disk = storage === STORAGE.memory ? null : (this.#disks as DiskProvider).create(resolved, log)
-    const topic: EngineTopic = { log, groups: new Map(), disk }
+    const groups = new Map<string, ConsumerGroup>()
+    const disk = storage === STORAGE.memory ? null : (this.#disks as DiskProvider).create(resolved, log, groups)
+    const topic: EngineTopic = { log, groups, disk }
     this.#topics.set(resolved.name, topic)
     return this.#info(topic)
   }

@@ -1,0 +1,369 @@
+/**
+ * One file topic on disk (a TopicDisk): appends go to the active segment at once (so a full disk refuses the
+ * publish that hit it, before anything counts it), and under `fsync: 'always'` a message becomes readable and
+ * confirmed only after the sync that covers it. Syncs are batched (group commit): one fdatasync per flush for
+ * everything appended meanwhile, one sync in flight at a time, the next batch starting when it returns.
+ *
+ * A failed write other than a full disk, or any failed sync, makes the topic read-only until the broker
+ * restarts (`storage_failed`): after a failed fsync the kernel may have dropped the dirty pages and reports the
+ * error once, so retrying and then confirming could confirm lost data (PostgreSQL's "fsyncgate", 2018).
+ */
+import { SubwireError } from '../../../shared/errors.ts'
+import type { GroupState } from '../engine/consumer-group.ts'
+import type { Durable, Settled, TopicDisk } from '../engine/topic-disk.ts'
+import type { PreparedAppend, TopicLog } from '../engine/topic-log.ts'
+import { TOPIC_ERROR, topicStoreError, type FsyncPolicy, type ResolvedGroupConfig, type ResolvedTopicConfig, type SeqRange } from '../topic-store.ts'
+import { isNoSpace, type DiskIo } from './disk-io.ts'
+import { BodyReader, DiskMessage } from './disk-message.ts'
+import type { Journal, PurgeMark } from './journal.ts'
+import { encodeMessage } from './record.ts'
+import type { SegmentFiles } from './segments.ts'
+
+/** What a file topic needs from its store. */
+export interface FileTopicContext {
+  readonly io: DiskIo
+  readonly dir: string
+  /** Where topic.json lives (rewritten on reconfigure). */
+  readonly configPath: string
+  readonly segmentBytes: number
+  /** fsync of a topic whose config names none. */
+  readonly defaultFsync: FsyncPolicy
+  readonly cacheBytes: number
+  /** Reports what the topic cannot do any more (a failed sync), loudly. */
+  readonly onFailure: (topic: string, err: unknown) => void
+  /** The topic's consumer groups' state now, for a journal snapshot. */
+  groupsState(): Record<string, { config: ResolvedGroupConfig; state: GroupState }>
+}
+
+interface Waiter {
+  readonly seq: number
+  readonly resolve: () => void
+  readonly reject: (err: unknown) => void
+}
+
+interface Unsynced {
+  readonly msg: DiskMessage
+  readonly resolve: () => void
+  readonly reject: (err: unknown) => void
+}
+
+export function configBytes(config: ResolvedTopicConfig): Uint8Array {
+  return new TextEncoder().encode(`${JSON.stringify({ version: 1, config }, null, 2)}\n`)
+}
+
+export class FileTopic implements TopicDisk {
+  readonly storage = 'file'
+  readonly #ctx: FileTopicContext
+  readonly #name: string
+  readonly #segments: SegmentFiles
+  readonly #journal: Journal
+  readonly reader: BodyReader
+  readonly #lost: readonly SeqRange[]
+  readonly #purges: PurgeMark[]
+  #log: TopicLog | null = null
+  #fsync: FsyncPolicy
+  #floor: number
+  #unsynced: Unsynced[] = []
+  /** Resolves once everything written up to now is synced (for duplicates of unsynced messages). */
+  #syncedThrough = 0
+  #waiters: Waiter[] = []
+  readonly #dirty = new Set<number>()
+  #flushQueued = false
+  #floorDirty = false
+  #syncing = false
+  /** The batch the sync in flight covers. */
+  #inFlight: Unsynced[] = []
+  #timer: NodeJS.Timeout | null = null
+  #failed: SubwireError | null = null
+  #closed = false
+
+  constructor(ctx: FileTopicContext, config: ResolvedTopicConfig, segments: SegmentFiles, journal: Journal, recovered: { lost: readonly SeqRange[]; purges: PurgeMark[]; floor: number }) {
+    this.#ctx = ctx
+    this.#name = config.name
+    this.#segments = segments
+    this.#journal = journal
+    this.reader = new BodyReader(ctx.io, ctx.cacheBytes)
+    this.#lost = recovered.lost
+    this.#purges = recovered.purges
+    this.#floor = recovered.floor
+    this.#fsync = config.fsync ?? ctx.defaultFsync
+    this.#arm()
+  }
+
+  /** The log this disk persists (set once, when the engine has it). */
+  attach(log: TopicLog): void {
+    this.#log = log
+    this.#syncedThrough = log.lastSeq
+  }
+
+  // --- appends ------------------------------------------------------------------------------------------
+
+  append(log: TopicLog, p: PreparedAppend): Durable {
+    if (this.#failed !== null) throw this.#failed
+    const bytes = encodeMessage({ seq: p.seq, time: p.time, encoding: p.encoding, subject: p.subject, msgId: p.msgId, headers: p.headers, payload: p.payload })
+    let segment = this.#segments.active
+    if (segment === undefined || (segment.size > 0 && segment.size + bytes.byteLength > this.#ctx.segmentBytes)) segment = this.#segments.create(p.seq)
+    const offset = segment.size
+    try {
+      this.#ctx.io.write(segment.fd, bytes, offset)
+    } catch (err) {
+      throw this.#writeFailed(segment.fd, offset, err)
+    }
+    segment.size += bytes.byteLength
+    segment.lastSeq = p.seq
+    this.#dirty.add(segment.fd)
+    log.assign(p)
+    const msg = new DiskMessage(p.seq, p.time, p.subject, p.size, segment, offset, bytes.byteLength, this.reader)
+    this.reader.remember(p.seq, { headers: p.headers, encoding: p.encoding, payload: p.payload })
+    const result = { seq: p.seq, time: p.time, duplicate: false }
+    if (this.#fsync !== 'always') {
+      log.commit(msg)
+      this.#syncedThrough = p.seq
+      this.changed(log)
+      return { result, durable: null }
+    }
+    const durable = new Promise<void>((resolve, reject) => { this.#unsynced.push({ msg, resolve, reject }) })
+    this.#queueFlush()
+    return { result, durable }
+  }
+
+  durableThrough(seq: number): Promise<void> | null {
+    if (seq <= this.#syncedThrough) return null
+    if (this.#failed !== null) return Promise.reject(this.#failed)
+    return new Promise((resolve, reject) => { this.#waiters.push({ seq, resolve, reject }) })
+  }
+
+  /** A write failed: cut what it left half-written, and say why (a full disk passes; anything else fails the topic). */
+  #writeFailed(fd: number, offset: number, err: unknown): SubwireError {
+    try {
+      this.#ctx.io.truncate(fd, offset)
+    } catch (cutErr) {
+      return this.#fail(cutErr)
+    }
+    if (isNoSpace(err)) return topicStoreError(TOPIC_ERROR.storageFull, `topic ${this.#name}: the disk is full (${(err as Error).message}); nothing of this publish was kept`)
+    return this.#fail(err)
+  }
+
+  #fail(err: unknown): SubwireError {
+    if (this.#failed === null) {
+      this.#failed = topicStoreError(TOPIC_ERROR.storageFailed, `topic ${this.#name} is read-only until the broker restarts: ${(err as Error).message ?? String(err)}`)
+      this.#ctx.onFailure(this.#name, err)
+      for (const u of this.#unsynced) u.reject(this.#failed)
+      for (const w of this.#waiters) w.reject(this.#failed)
+      this.#unsynced = []
+      this.#waiters = []
+    }
+    return this.#failed
+  }
+
+  // --- flushing and syncing -----------------------------------------------------------------------------
+
+  #queueFlush(): void {
+    if (this.#flushQueued || this.#closed) return
+    this.#flushQueued = true
+    // The next turn: every append of this turn's frames shares the write and the sync.
+    setImmediate(() => { this.#flushQueued = false; this.#flush() })
+  }
+
+  #flush(): void {
+    if (this.#failed !== null || this.#closed) return
+    if (this.#floorDirty) {
+      this.#floorDirty = false
+      this.#journal.add({ k: 'floor', s: this.#floor })
+    }
+    try {
+      this.#journal.flush()
+    } catch (err) {
+      if (!isNoSpace(err)) { this.#fail(err); return }
+      // A full disk: the journal entries stay buffered (acks are redelivered at worst) and are tried again.
+    }
+    if (this.#journal.wantsSnapshot) this.#snapshot()
+    if (this.#fsync === 'always') this.#sync()
+  }
+
+  /** One sync at a time over every file written since the last; what it covers becomes readable, in order. */
+  #sync(): void {
+    if (this.#syncing || this.#failed !== null) return
+    const batch = this.#unsynced
+    const fds = [...this.#dirty, this.#journal.fd]
+    const dir = this.#segments.dirChanged
+    if (batch.length === 0 && this.#dirty.size === 0 && !dir && this.#waiters.length === 0) return
+    this.#unsynced = []
+    this.#inFlight = batch
+    this.#dirty.clear()
+    this.#segments.dirChanged = false
+    this.#syncing = true
+    const io = this.#ctx.io
+    const syncs = fds.map((fd) => io.datasync(fd))
+    if (dir) syncs.push(io.syncDir(this.#ctx.dir))
+    Promise.all(syncs).then(() => {
+      this.#syncing = false
+      this.#inFlight = []
+      // close() synced and settled this batch itself.
+      if (this.#closed) return
+      const log = this.#log as TopicLog
+      for (const u of batch) {
+        log.commit(u.msg)
+        this.#syncedThrough = u.msg.seq
+      }
+      this.changed(log)
+      for (const u of batch) u.resolve()
+      this.#settleWaiters()
+      if (this.#unsynced.length > 0 || this.#dirty.size > 0) this.#queueFlush()
+    }, (err: unknown) => {
+      this.#syncing = false
+      this.#inFlight = []
+      if (this.#closed) return
+      const failed = this.#fail(err)
+      for (const u of batch) u.reject(failed)
+    })
+  }
+
+  #settleWaiters(): void {
+    if (this.#waiters.length === 0) return
+    const still: Waiter[] = []
+    for (const w of this.#waiters) {
+      if (w.seq <= this.#syncedThrough) w.resolve()
+      else still.push(w)
+    }
+    this.#waiters = still
+  }
+
+  /** The periodic sync of `fsync: <ms>`. */
+  #arm(): void {
+    if (this.#timer !== null) { clearInterval(this.#timer); this.#timer = null }
+    const every = this.#fsync
+    if (typeof every !== 'number') return
+    this.#timer = setInterval(() => this.#periodicSync(), every)
+    this.#timer.unref()
+  }
+
+  #periodicSync(): void {
+    if (this.#failed !== null || this.#syncing || this.#closed) return
+    this.#flush()
+    const fds = [...this.#dirty, this.#journal.fd]
+    const dir = this.#segments.dirChanged
+    this.#dirty.clear()
+    this.#segments.dirChanged = false
+    this.#syncing = true
+    const syncs = fds.map((fd) => this.#ctx.io.datasync(fd))
+    if (dir) syncs.push(this.#ctx.io.syncDir(this.#ctx.dir))
+    Promise.all(syncs).then(() => { this.#syncing = false }, (err: unknown) => { this.#syncing = false; this.#fail(err) })
+  }
+
+  #snapshot(): void {
+    const log = this.#log
+    if (log === null) return
+    try {
+      this.#journal.snapshot({ floor: log.firstSeq, purges: this.#purges.filter((p) => p.s >= log.firstSeq), groups: this.#ctx.groupsState() })
+    } catch (err) {
+      if (!isNoSpace(err)) this.#fail(err)
+    }
+  }
+
+  // --- the engine's changes -----------------------------------------------------------------------------
+
+  #record(entry: Parameters<Journal['add']>[0]): void {
+    if (this.#failed !== null) throw this.#failed
+    this.#journal.add(entry)
+    this.#queueFlush()
+  }
+
+  reconfigured(config: ResolvedTopicConfig): void {
+    if (this.#failed !== null) throw this.#failed
+    try {
+      this.#ctx.io.replace(this.#ctx.configPath, configBytes(config))
+    } catch (err) {
+      throw isNoSpace(err) ? topicStoreError(TOPIC_ERROR.storageFull, `topic ${this.#name}: the disk is full`) : this.#fail(err)
+    }
+    this.#fsync = config.fsync ?? this.#ctx.defaultFsync
+    this.#arm()
+  }
+
+  purged(filter: string | undefined, through: number): void {
+    const mark = filter === undefined ? { s: through } : { f: filter, s: through }
+    this.#record({ k: 'purge', ...mark })
+    this.#purges.push(mark)
+  }
+
+  groupOpened(group: string, config: ResolvedGroupConfig, startSeq: number | null): void {
+    this.#record(startSeq === null ? { k: 'g', g: group, c: config } : { k: 'g', g: group, c: config, s: startSeq })
+  }
+
+  groupDeleted(group: string): void {
+    this.#record({ k: 'gd', g: group })
+  }
+
+  delivered(group: string, seq: number): void {
+    if (this.#failed === null) { this.#journal.add({ k: 'd', g: group, s: seq }); this.#queueFlush() }
+  }
+
+  settled(group: string, seq: number, how: Settled): void {
+    if (this.#failed === null) { this.#journal.add({ k: how, g: group, s: seq }); this.#queueFlush() }
+  }
+
+  changed(log: TopicLog): void {
+    const first = log.firstSeq
+    if (first <= this.#floor || this.#failed !== null) return
+    // One floor entry per flush, however many messages the limits evicted meanwhile.
+    this.#floor = first
+    this.#floorDirty = true
+    try {
+      this.#segments.dropBelow(first)
+    } catch (err) {
+      this.#ctx.onFailure(this.#name, err)
+    }
+    this.#queueFlush()
+  }
+
+  // --- reporting and the end ----------------------------------------------------------------------------
+
+  diskBytes(): number {
+    return this.#segments.bytes + this.#journal.bytes
+  }
+
+  lost(): readonly SeqRange[] {
+    return this.#lost
+  }
+
+  destroy(): void {
+    this.close()
+    // Renamed aside first: a crash while removing leaves a directory recovery removes, never half a topic.
+    const aside = `${this.#ctx.dir}.deleted-${Date.now()}`
+    this.#ctx.io.rename(this.#ctx.dir, aside)
+    this.#ctx.io.remove(aside)
+  }
+
+  /**
+   * Stops: writes what is buffered and syncs every file at once (a clean shutdown loses nothing written, under
+   * any fsync policy), then settles every confirm still waiting: resolved when that sync worked.
+   */
+  close(): void {
+    if (this.#closed) return
+    this.#closed = true
+    if (this.#timer !== null) clearInterval(this.#timer)
+    const waiting = [...this.#inFlight, ...this.#unsynced]
+    let failure: SubwireError | null = this.#failed
+    if (failure === null) {
+      try {
+        if (this.#floorDirty) this.#journal.add({ k: 'floor', s: this.#floor })
+        this.#journal.flush()
+        for (const s of this.#segments.all) this.#ctx.io.datasyncNow(s.fd)
+        this.#ctx.io.datasyncNow(this.#journal.fd)
+      } catch (err) {
+        failure = topicStoreError(TOPIC_ERROR.storageFailed, `topic ${this.#name}: the last sync at close failed: ${(err as Error).message}`)
+        this.#ctx.onFailure(this.#name, err)
+      }
+    }
+    for (const u of [...waiting, ...this.#waiters]) {
+      if (failure === null) u.resolve()
+      else u.reject(failure)
+    }
+    this.#unsynced = []
+    this.#inFlight = []
+    this.#waiters = []
+    this.#log = null
+    this.#journal.close()
+    this.#segments.closeAll()
+  }
+}

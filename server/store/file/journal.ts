@@ -1,0 +1,201 @@
+/**
+ * A file topic's state journal (`state.log`): everything about the topic that is not a message, as framed JSON
+ * entries in the order they happened: purges, the eviction floor, and every consumer group's changes (opened,
+ * deleted, a delivery, a settlement). Replaying it after the segments rebuilds each group where it stopped.
+ *
+ * It is compacted by a snapshot: once it passes a size, the whole state is written as one entry to a new file
+ * that atomically replaces the old one (io.replace: write, fsync, rename, fsync the directory), so a crash at
+ * any point leaves the old journal or the new one, whole. Entries are buffered and written by the owner's flush
+ * (one write call per flush), then synced with the segments.
+ */
+import type { GroupState } from '../engine/consumer-group.ts'
+import type { Settled } from '../engine/topic-disk.ts'
+import type { ResolvedGroupConfig } from '../topic-store.ts'
+import type { DiskIo } from './disk-io.ts'
+import { KIND, frame, readFrame } from './record.ts'
+
+/** One entry. Short keys: a busy work queue writes two per message. */
+export type JournalEntry =
+  | { readonly k: 'floor'; readonly s: number }
+  | { readonly k: 'purge'; readonly f?: string; readonly s: number }
+  | { readonly k: 'g'; readonly g: string; readonly c: ResolvedGroupConfig; readonly s?: number }
+  | { readonly k: 'gd'; readonly g: string }
+  | { readonly k: 'd'; readonly g: string; readonly s: number }
+  | { readonly k: Settled; readonly g: string; readonly s: number }
+  | { readonly k: 'snap'; readonly state: JournalState }
+
+/** A purge to apply again when the segments are replayed: matching messages up to `s` are gone. */
+export interface PurgeMark {
+  readonly f?: string
+  readonly s: number
+}
+
+/** A group as the journal rebuilds it. */
+export interface JournalGroup {
+  config: ResolvedGroupConfig
+  cursor: number
+  readonly pending: Map<number, number>
+  acked: number
+  terminated: number
+  deadLettered: number
+}
+
+/** The whole state a journal describes. */
+export interface JournalState {
+  floor: number
+  readonly purges: PurgeMark[]
+  readonly groups: Record<string, { config: ResolvedGroupConfig; state: GroupState }>
+}
+
+const encoder = new TextEncoder()
+const decoder = new TextDecoder()
+
+function encodeEntry(entry: JournalEntry): Uint8Array {
+  const json = encoder.encode(JSON.stringify(entry))
+  const body = new Uint8Array(json.byteLength + 1)
+  body[0] = KIND.journal
+  body.set(json, 1)
+  return frame(body)
+}
+
+/** What replaying a journal found. */
+export interface ReplayedJournal {
+  floor: number
+  readonly purges: PurgeMark[]
+  readonly groups: Map<string, JournalGroup>
+  /** Highest sequence any entry names (sequences up to it were assigned). */
+  maxSeq: number
+  /** Bytes of whole entries; what follows them (a torn last write) is cut off. */
+  readonly validBytes: number
+  readonly tornBytes: number
+}
+
+function groupOf(state: GroupState, config: ResolvedGroupConfig): JournalGroup {
+  return { config, cursor: state.cursor, pending: new Map(state.pending), acked: state.acked, terminated: state.terminated, deadLettered: state.deadLettered }
+}
+
+/** Replays a journal's bytes. A bad entry ends it: entries after a torn or corrupt one are not trusted. */
+export function replayJournal(bytes: Uint8Array): ReplayedJournal {
+  let floor = 1
+  let purges: PurgeMark[] = []
+  let groups = new Map<string, JournalGroup>()
+  let maxSeq = 0
+  let at = 0
+  for (;;) {
+    const f = readFrame(bytes, at)
+    if (f === null || f.body[0] !== KIND.journal) break
+    let e: JournalEntry
+    try { e = JSON.parse(decoder.decode(f.body.subarray(1))) as JournalEntry } catch { break }
+    at = f.end
+    if (e.k === 'snap') {
+      floor = e.state.floor
+      purges = [...e.state.purges]
+      groups = new Map(Object.entries(e.state.groups).map(([name, g]) => [name, groupOf(g.state, g.config)]))
+      for (const g of groups.values()) maxSeq = Math.max(maxSeq, g.cursor - 1)
+      continue
+    }
+    if (e.k === 'floor') { floor = Math.max(floor, e.s); maxSeq = Math.max(maxSeq, e.s - 1); continue }
+    if (e.k === 'purge') { purges.push(e.f === undefined ? { s: e.s } : { f: e.f, s: e.s }); maxSeq = Math.max(maxSeq, e.s); continue }
+    if (e.k === 'g') {
+      const g = groups.get(e.g)
+      if (e.s !== undefined || g === undefined) groups.set(e.g, { config: e.c, cursor: e.s ?? 1, pending: new Map(), acked: 0, terminated: 0, deadLettered: 0 })
+      else g.config = e.c
+      continue
+    }
+    if (e.k === 'gd') { groups.delete(e.g); continue }
+    const g = groups.get(e.g)
+    if (g === undefined) continue
+    maxSeq = Math.max(maxSeq, e.s)
+    if (e.k === 'd') {
+      g.pending.set(e.s, (g.pending.get(e.s) ?? 0) + 1)
+      if (e.s >= g.cursor) g.cursor = e.s + 1
+      continue
+    }
+    if (!g.pending.delete(e.s)) continue
+    if (e.k === 'a') g.acked++
+    else if (e.k === 't') g.terminated++
+    else if (e.k === 'l') g.deadLettered++
+  }
+  return { floor, purges, groups, maxSeq, validBytes: at, tornBytes: bytes.byteLength - at }
+}
+
+/** The journal file of one topic. */
+export class Journal {
+  readonly #io: DiskIo
+  readonly #path: string
+  #fd: number
+  #size: number
+  #buffered: Uint8Array[] = []
+  #bufferedBytes = 0
+  /** Size after the last snapshot: the journal is compacted once it is several times that. */
+  #snapshotSize = 0
+
+  /** Opens (or creates) the journal; a torn tail found by `replayJournal` is cut at `validBytes`. */
+  constructor(io: DiskIo, path: string, validBytes?: number) {
+    this.#io = io
+    this.#path = path
+    this.#fd = io.open(path, true)
+    this.#size = io.size(this.#fd)
+    if (validBytes !== undefined && validBytes < this.#size) {
+      io.truncate(this.#fd, validBytes)
+      this.#size = validBytes
+    }
+  }
+
+  get fd(): number {
+    return this.#fd
+  }
+
+  get bytes(): number {
+    return this.#size + this.#bufferedBytes
+  }
+
+  /** True when entries wait for `flush`. */
+  get dirty(): boolean {
+    return this.#buffered.length > 0
+  }
+
+  add(entry: JournalEntry): void {
+    const bytes = encodeEntry(entry)
+    this.#buffered.push(bytes)
+    this.#bufferedBytes += bytes.byteLength
+  }
+
+  /** Writes buffered entries (one write call). @throws the I/O error; the entries stay buffered */
+  flush(): void {
+    if (this.#buffered.length === 0) return
+    const all = this.#buffered.length === 1 ? this.#buffered[0] : concat(this.#buffered, this.#bufferedBytes)
+    this.#io.write(this.#fd, all, this.#size)
+    this.#size += all.byteLength
+    this.#buffered = []
+    this.#bufferedBytes = 0
+  }
+
+  /** True when the journal has grown enough that a snapshot should replace it. */
+  get wantsSnapshot(): boolean {
+    return this.bytes > Math.max(1024 * 1024, 4 * this.#snapshotSize)
+  }
+
+  /** Replaces the journal with one snapshot entry of `state` (durable when it returns). */
+  snapshot(state: JournalState): void {
+    const bytes = encodeEntry({ k: 'snap', state })
+    this.#io.replace(this.#path, bytes)
+    this.#io.close(this.#fd)
+    this.#fd = this.#io.open(this.#path, false)
+    this.#size = bytes.byteLength
+    this.#snapshotSize = bytes.byteLength
+    this.#buffered = []
+    this.#bufferedBytes = 0
+  }
+
+  close(): void {
+    try { this.#io.close(this.#fd) } catch { /* already closed */ }
+  }
+}
+
+function concat(parts: readonly Uint8Array[], total: number): Uint8Array {
+  const out = new Uint8Array(total)
+  let o = 0
+  for (const p of parts) { out.set(p, o); o += p.byteLength }
+  return out
+}

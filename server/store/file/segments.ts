@@ -1,0 +1,120 @@
+/**
+ * A file topic's segment files: append-only, named by the first sequence they hold (`00000000000000000001.seg`),
+ * the newest one active. A segment is sealed once it passes the segment size, and deleted whole once every
+ * message in it is gone (evicted by a limit, expired or purged): retention never rewrites a file, and disk use
+ * stays within the topic's limits plus one segment.
+ */
+import { join } from 'node:path'
+import type { DiskIo } from './disk-io.ts'
+
+export const SEGMENT_SUFFIX = '.seg'
+
+/** One segment file. */
+export class Segment {
+  readonly path: string
+  /** The first sequence written to it (its name). */
+  readonly baseSeq: number
+  readonly fd: number
+  /** Bytes in the file that hold whole records. */
+  size: number
+  /** Sequence of its last record (baseSeq - 1 while it holds none). */
+  lastSeq: number
+
+  constructor(path: string, baseSeq: number, fd: number, size: number) {
+    this.path = path
+    this.baseSeq = baseSeq
+    this.fd = fd
+    this.size = size
+    this.lastSeq = baseSeq - 1
+  }
+}
+
+/** The file name of the segment starting at `seq`. */
+export function segmentName(seq: number): string {
+  return `${String(seq).padStart(20, '0')}${SEGMENT_SUFFIX}`
+}
+
+/** The first sequence of a segment file name, or null when the name is not a segment's. */
+export function segmentBase(name: string): number | null {
+  if (!name.endsWith(SEGMENT_SUFFIX)) return null
+  const seq = Number(name.slice(0, -SEGMENT_SUFFIX.length))
+  return Number.isSafeInteger(seq) && seq > 0 ? seq : null
+}
+
+/** The segments of one topic, oldest first; the last one is active. */
+export class SegmentFiles {
+  readonly #io: DiskIo
+  readonly #dir: string
+  readonly #segments: Segment[] = []
+  /** A file was created or deleted since the directory was last synced. */
+  dirChanged = false
+
+  constructor(io: DiskIo, dir: string) {
+    this.#io = io
+    this.#dir = dir
+  }
+
+  get all(): readonly Segment[] {
+    return this.#segments
+  }
+
+  /** The active segment (the newest), or undefined before the first. */
+  get active(): Segment | undefined {
+    return this.#segments[this.#segments.length - 1]
+  }
+
+  /** Bytes of every segment file. */
+  get bytes(): number {
+    let n = 0
+    for (const s of this.#segments) n += s.size
+    return n
+  }
+
+  /** Adds a segment opened by recovery (in order). */
+  adopt(segment: Segment): void {
+    this.#segments.push(segment)
+  }
+
+  /** Starts a new active segment for sequences from `baseSeq`. */
+  create(baseSeq: number): Segment {
+    const path = join(this.#dir, segmentName(baseSeq))
+    const fd = this.#io.open(path, true)
+    const segment = new Segment(path, baseSeq, fd, 0)
+    this.#segments.push(segment)
+    this.dirChanged = true
+    return segment
+  }
+
+  /** The segment holding `seq`, or undefined. O(log segments). */
+  find(seq: number): Segment | undefined {
+    const list = this.#segments
+    let lo = 0
+    let hi = list.length - 1
+    let at = -1
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1
+      if (list[mid].baseSeq <= seq) { at = mid; lo = mid + 1 } else hi = mid - 1
+    }
+    return at >= 0 && seq <= list[at].lastSeq ? list[at] : undefined
+  }
+
+  /** Deletes sealed segments whose every sequence is below `firstLive`; returns how many went. */
+  dropBelow(firstLive: number): number {
+    let dropped = 0
+    while (this.#segments.length > 1 && this.#segments[0].lastSeq < firstLive) {
+      const s = this.#segments.shift() as Segment
+      this.#io.close(s.fd)
+      this.#io.remove(s.path)
+      this.dirChanged = true
+      dropped++
+    }
+    return dropped
+  }
+
+  closeAll(): void {
+    for (const s of this.#segments) {
+      try { this.#io.close(s.fd) } catch { /* already closed: nothing to release */ }
+    }
+    this.#segments.length = 0
+  }
+}
