@@ -1,9 +1,12 @@
 /** Broker options, their defaults, and the one place they are checked and frozen into a config. */
+import { existsSync, statSync } from 'node:fs'
 import type { Server as HttpServer } from 'node:http'
+import { resolve as resolvePath } from 'node:path'
 import type { Logger } from 'pino'
 import { DEFAULT_LIMITS } from '../shared/protocol.ts'
 import { SubwireError } from '../shared/errors.ts'
 import type { AuthOptions } from './security/auth.ts'
+import type { DiskIo } from './store/file/disk-io.ts'
 import type { TopicConfig } from './store/topic-store.ts'
 import { MAX_TIMER_MS } from './store/topic-config.ts'
 
@@ -109,10 +112,50 @@ export interface BrokerOptions {
   defaultTopicMaxBytes?: number
   /** Alias of `maxPendingBytes` (the topics issue's name for it). */
   maxPendingBytesPerClient?: number
+  /**
+   * Directory of file topics (`storage: 'file'`): reopened at start, created when the first file topic is.
+   * Without it, a file topic is refused with `bad_option`. @default none (topics in memory only)
+   */
+  dataDir?: string
+  /** Tuning of file topics, and the file-system seam tests inject faults through. */
+  fileStore?: FileStoreTuning
+}
+
+/** Tuning of the file store (README "Durable topics"). */
+export interface FileStoreTuning {
+  /** The file system. @default node:fs */
+  readonly io?: DiskIo
+  /** A segment is sealed past this size. @default 16 MiB (maxBytes / 4 for smaller topics, at least 64 KiB) */
+  readonly segmentBytes?: number
+  /** Payload bytes of recent messages each file topic keeps in memory. @default 4 MiB */
+  readonly cacheBytes?: number
+}
+
+/** Every option createBroker knows: any other key is refused (a misspelt limit must not pass as a default). */
+const BROKER_OPTION_KEYS: Record<keyof Required<BrokerOptions>, true> = {
+  port: true, host: true, path: true, server: true, logger: true, serverName: true, maxPayload: true, maxFrame: true,
+  maxSubjectLength: true, maxHeaders: true, maxOpsPerFrame: true, maxSubscriptionsPerConnection: true,
+  maxSubscriptions: true, maxSubscriptionsPerIp: true, heartbeatMs: true, connectTimeoutMs: true,
+  maxPendingBytes: true, highWaterBytes: true, stallMs: true, closeGraceMs: true, subjectCacheSize: true, auth: true,
+  tls: true, allowedOrigins: true, authTimeoutMs: true, maxConnections: true, maxConnectionsPerIp: true,
+  maxConnectsPerSecond: true, headersTimeoutMs: true, requestTimeoutMs: true, maxMsgsPerSecond: true,
+  maxBytesPerSecond: true, perMessageDeflate: true, trustProxy: true, topics: true, maxTopics: true,
+  defaultTopicMaxBytes: true, maxPendingBytesPerClient: true, dataDir: true, fileStore: true,
+}
+
+/** The data directory, absolute, or null. @throws `bad_option` when it is not a usable directory path */
+function checkDataDir(dir: unknown): string | null {
+  if (dir === undefined) return null
+  if (typeof dir !== 'string' || dir.length === 0) throw new SubwireError('bad_option', 'option dataDir must be a non-empty path')
+  const path = resolvePath(dir)
+  if (existsSync(path) && !statSync(path).isDirectory()) throw new SubwireError('bad_option', `option dataDir: ${path} exists and is not a directory`)
+  return path
 }
 
 /** The checked, frozen options. */
 export interface BrokerConfig {
+  /** Absolute path of the data directory, or null (memory topics only). */
+  readonly dataDir: string | null
   readonly port: number
   readonly host: string
   readonly path: string
@@ -196,6 +239,10 @@ function checkOrigins(origins: unknown): readonly string[] | null {
 
 /** Merges options with defaults once and checks them; never mutates the caller's object. */
 export function resolveConfig(options: BrokerOptions): BrokerConfig {
+  if (typeof options !== 'object' || options === null) throw new SubwireError('bad_option', 'broker options must be an object')
+  for (const key of Object.keys(options)) {
+    if (!Object.hasOwn(BROKER_OPTION_KEYS, key)) throw new SubwireError('bad_option', `unknown broker option ${JSON.stringify(key)}`)
+  }
   const path = options.path ?? '/'
   if (typeof path !== 'string' || !path.startsWith('/')) throw new SubwireError('bad_option', `option path must start with '/', got ${String(path)}`)
   const trustProxy = options.trustProxy === true
@@ -238,6 +285,7 @@ export function resolveConfig(options: BrokerOptions): BrokerConfig {
     allowedOrigins: checkOrigins(options.allowedOrigins),
     maxTopics: positiveInt(options, 'maxTopics', 100),
     defaultTopicMaxBytes: positiveInt(options, 'defaultTopicMaxBytes', 64 * 1024 * 1024),
+    dataDir: checkDataDir(options.dataDir),
   }
   // A frame must hold a client's 64 KiB batch plus one largest message (client/op-buffer.ts).
   if (config.maxFrame < config.maxPayload + 64 * 1024 + config.maxSubjectLength * 2 + 1024) {
