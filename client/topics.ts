@@ -16,6 +16,14 @@ export interface TopicConfig {
   maxMsgsPerSubject?: number
   discard?: 'old' | 'new'
   duplicateWindowMs?: number
+  /** 'file' keeps the topic in files under the broker's `dataDir` (it survives restarts). @default 'memory' */
+  storage?: 'memory' | 'file'
+  /**
+   * File topics: when writes are synced to stable storage. 'always' confirms a publish only once it is (one
+   * sync for every publish meanwhile); a number syncs every that many ms; 'never' leaves it to the OS.
+   * @default 'always'
+   */
+  fsync?: 'always' | 'never' | number
 }
 
 /** A consumer group's state, as `info` reports it. */
@@ -44,6 +52,12 @@ export interface TopicInfo {
   lastTime: number | null
   config: Required<Pick<TopicConfig, 'name' | 'subjects' | 'discard'>> & TopicConfig
   consumers: TopicGroupInfo[]
+  /** Where its messages live: 'memory' or 'file'. */
+  storage: string
+  /** Bytes its files take on disk (0 for memory topics). */
+  diskBytes: number
+  /** Sequences found unreadable (corrupt) when the broker reopened it; readers get a gap for each. */
+  lost: Array<{ fromSeq: number; toSeq: number }>
 }
 
 /** How the client asks the broker (a request with the broker's answer decoded). */

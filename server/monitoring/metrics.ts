@@ -111,6 +111,10 @@ function topicMetrics(r: Registry, broker: Broker): void {
     () => topics().flatMap((t): Row[] => (t.config.maxMsgs === undefined ? [] : [[{ topic: t.name }, t.config.maxMsgs]])))
   topicGauge(r, 'subwire_topic_max_bytes', "A topic's maxBytes (the broker's defaultTopicMaxBytes when it set none).", T,
     () => topics().flatMap((t): Row[] => (t.config.maxBytes === undefined ? [] : [[{ topic: t.name }, t.config.maxBytes]])))
+  topicGauge(r, 'subwire_topic_disk_bytes', 'Bytes a file topic takes on disk (segments and journal).', T,
+    () => topics().flatMap((t): Row[] => (t.storage === 'memory' ? [] : [[{ topic: t.name }, t.diskBytes]])))
+  topicGauge(r, 'subwire_topic_lost_messages', 'Sequences of a file topic found unreadable (corrupt) when the broker reopened it.', T,
+    () => topics().flatMap((t): Row[] => (t.storage === 'memory' ? [] : [[{ topic: t.name }, t.lost.reduce((n, l) => n + l.toSeq - l.fromSeq + 1, 0)]])))
   topicGauge(r, 'subwire_topic_last_seq', 'Last sequence a topic assigned (its rate is the rate of stored messages).', T, perTopic((t) => t.lastSeq))
   topicGauge(r, 'subwire_topic_group_members', 'Members of a consumer group (acked work queue).', G, perGroup((g) => g.members))
   topicGauge(r, 'subwire_topic_group_in_flight', 'Messages delivered to a group and not yet settled.', G, perGroup((g) => g.inFlight))

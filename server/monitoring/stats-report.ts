@@ -101,6 +101,12 @@ export interface TopicReport {
   firstTime: number | null
   /** Epoch milliseconds of the last message stored, or null. */
   lastTime: number | null
+  /** Where it keeps its messages: 'memory' or 'file'. */
+  storage: string
+  /** Bytes its files take on disk (0 in memory). */
+  diskBytes: number
+  /** Sequences found unreadable at recovery (file topics), in order. */
+  lost: ReadonlyArray<{ readonly fromSeq: number; readonly toSeq: number }>
   /** How many consumer groups it has. */
   groups: number
   /** Its groups; in `/stats` and `$SYS.stats` the first `TOPIC_GROUPS_LISTED` (any client may open groups). */
@@ -246,6 +252,9 @@ export function topicReport(t: TopicInfoLike): TopicReport {
     lastSeq: t.lastSeq,
     firstTime: t.firstTime,
     lastTime: t.lastTime,
+    storage: t.storage,
+    diskBytes: t.diskBytes,
+    lost: t.lost.map((r) => ({ fromSeq: r.fromSeq, toSeq: r.toSeq })),
     groups: t.consumers.length,
     consumers: t.consumers.map((g) => ({
       name: g.name, members: g.members, inFlight: g.inFlight, acked: g.acked, redeliveries: g.redeliveries, deadLettered: g.deadLettered,
