@@ -18,8 +18,8 @@ const SUBJECT = 'dur.replay.bench'
 const PATTERN = 'dur.replay.>'
 const IPC_SLACK_MS = 5000
 /** Deadlines scale with the volume: at least these, or the volume at these (pessimistic) rates. */
-const FILL = { minMs: 60_000, slowestPerSec: 20_000 }
-const REPLAY = { minMs: 30_000, slowestPerSec: 100_000 }
+const FILL = { minMs: 60_000, slowestPerSec: 10_000 }
+const REPLAY = { minMs: 30_000, slowestPerSec: 20_000 }
 const READY = { minMs: 30_000, msPerGib: 30_000 }
 
 const RESTART_ROWS: readonly RowName[] = ['fillRate', 'diskPerMsg', 'recovery', 'rss', 'replayRate']

@@ -11,7 +11,7 @@ import type { Metric } from './types.ts'
 export const CONFIRM_IN_FLIGHT = 256
 export const WORKERS = 4
 export const DRAIN_MSGS = 50_000
-export const REPLAY_MSGS = { full: 1_000_000, quick: 200_000 } as const
+export const REPLAY_MSGS = { full: 1_000_000, quick: 100_000 } as const
 
 /**
  * `BENCH_J_STORAGE=memory` runs J's subwire side on memory topics (no dataDir, no restart): a development
