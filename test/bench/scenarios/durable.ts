@@ -37,9 +37,9 @@ const DRAIN_TIMEOUT_MS = 60_000
 const IPC_SLACK_MS = 5000
 
 /** The spec of a set for `system`: subwire gets its file topic; redis-streams makes its stream on the first XADD. */
-function specFor(ctx: ScenarioContext, topicIndex: 'acks' | 'jobs', dataDir: string | undefined, rest: Omit<ProcessSetSpec, 'system' | 'topics' | 'dataDir'>): Omit<ProcessSetSpec, 'system'> {
+function specFor(ctx: ScenarioContext, which: 'acks' | 'jobs', dataDir: string | undefined, rest: Omit<ProcessSetSpec, 'system' | 'topics' | 'dataDir'>): Omit<ProcessSetSpec, 'system'> {
   if (ctx.system !== 'subwire') return { ...rest, dataDir }
-  const topic = topicIndex === 'acks' ? ACK_TOPIC : JOBS_TOPIC
+  const topic = which === 'acks' ? ACK_TOPIC : JOBS_TOPIC
   return { ...rest, topics: [topic], dataDir: STORAGE_MODE === 'file' ? dataDir : undefined }
 }
 
