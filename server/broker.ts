@@ -30,7 +30,6 @@ import { Admission } from './edge/admission.ts'
 import { createHttpServer } from './edge/http-server.ts'
 import { InboxRegistry } from './security/inbox-registry.ts'
 import { Topics } from './topics/topics.ts'
-import { openTopicStore } from './store/file/file-store.ts'
 import { encodeReply, type BrokerReply } from './topics/topic-intake.ts'
 
 /** Broker lifecycle: `ready` serves; `draining` tells clients to go and refuses new ones. */
@@ -83,20 +82,13 @@ export class Broker {
     this.events = new BrokerEvents(this.logger)
     this.router = new Router({ maxSubjectLength: this.config.maxSubjectLength, cacheSize: this.config.subjectCacheSize, cluster: this.cluster })
     this.#auth = new Authenticator(options.auth, this.logger.child({ component: 'auth' }), this.config.trustProxy)
-    const topicsLogger = this.logger.child({ component: 'topics' })
     // File topics are reopened here, before any client can publish (README "Durable topics").
-    const { store } = openTopicStore({ ...options.fileStore, dataDir: this.config.dataDir ?? undefined, log: topicsLogger })
-    try {
-      this.topics = new Topics({
-        logger: topicsLogger,
-        maxTopics: this.config.maxTopics,
-        defaultTopicMaxBytes: this.config.defaultTopicMaxBytes,
-        route: (subject, headers, encoding, payload) => this.#publishInternal(subject, null, headers, encoding, payload),
-      }, options.topics ?? [], store)
-    } catch (err) {
-      store.close()
-      throw err
-    }
+    this.topics = Topics.open({
+      logger: this.logger.child({ component: 'topics' }),
+      maxTopics: this.config.maxTopics,
+      defaultTopicMaxBytes: this.config.defaultTopicMaxBytes,
+      route: (subject, headers, encoding, payload) => this.#publishInternal(subject, null, headers, encoding, payload),
+    }, options.topics ?? [], { ...options.fileStore, dataDir: this.config.dataDir ?? undefined })
     this.#admission = new Admission(this.config)
     registerHttpAuth(this.config, this.#auth, this.#admission) // the monitoring's credentials, checked like CONNECT's
     this.#ownsHttp = options.server === undefined
@@ -117,13 +109,8 @@ export class Broker {
   /** Creates a broker and waits until it listens (or, attached to a server, until it is wired in). */
   static async create(options: BrokerOptions = {}): Promise<Broker> {
     const broker = new Broker(options)
-    try {
-      await broker.#start()
-    } catch (err) {
-      // A port in use must not leave the file topics' files open.
-      broker.topics.close()
-      throw err
-    }
+    // A port in use must not leave the file topics' files open.
+    await broker.#start().catch((err: unknown) => { broker.topics.close(); throw err })
     return broker
   }
 

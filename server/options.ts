@@ -6,7 +6,7 @@ import type { Logger } from 'pino'
 import { DEFAULT_LIMITS } from '../shared/protocol.ts'
 import { SubwireError } from '../shared/errors.ts'
 import type { AuthOptions } from './security/auth.ts'
-import type { DiskIo } from './store/file/disk-io.ts'
+import type { FileStoreTuning } from './store/file/file-store.ts'
 import type { TopicConfig } from './store/topic-store.ts'
 import { MAX_TIMER_MS } from './store/topic-config.ts'
 
@@ -121,16 +121,6 @@ export interface BrokerOptions {
   fileStore?: FileStoreTuning
 }
 
-/** Tuning of the file store (README "Durable topics"). */
-export interface FileStoreTuning {
-  /** The file system. @default node:fs */
-  readonly io?: DiskIo
-  /** A segment is sealed past this size. @default 16 MiB (maxBytes / 4 for smaller topics, at least 64 KiB) */
-  readonly segmentBytes?: number
-  /** Payload bytes of recent messages each file topic keeps in memory. @default 4 MiB */
-  readonly cacheBytes?: number
-}
-
 /** Every option createBroker knows: any other key is refused (a misspelt limit must not pass as a default). */
 const BROKER_OPTION_KEYS: Record<keyof Required<BrokerOptions>, true> = {
   port: true, host: true, path: true, server: true, logger: true, serverName: true, maxPayload: true, maxFrame: true,
@@ -151,6 +141,8 @@ function checkDataDir(dir: unknown): string | null {
   if (existsSync(path) && !statSync(path).isDirectory()) throw new SubwireError('bad_option', `option dataDir: ${path} exists and is not a directory`)
   return path
 }
+
+export type { FileStoreTuning }
 
 /** The checked, frozen options. */
 export interface BrokerConfig {

@@ -10,6 +10,7 @@ import { DLQ_PREFIX, HEADER } from '../../shared/protocol.ts'
 import { SubjectIndex } from '../routing/subject-index.ts'
 import { EngineTopicStore } from '../store/engine/engine-store.ts'
 import type { Durable } from '../store/engine/topic-disk.ts'
+import { openTopicStore, type FileStoreTuning } from '../store/file/file-store.ts'
 import type { GroupConfig, PullResult, StoredMessage, TopicConfig, TopicInfo } from '../store/topic-store.ts'
 import { MAX_TIMER_MS, changesSettings } from '../store/topic-config.ts'
 import { patternCovers } from '../security/permissions.ts'
@@ -64,6 +65,20 @@ export class Topics {
     // Age limits and expired dedup ids are enforced by a sweep, not on every publish.
     this.#sweep = setInterval(() => this.#onSweep(), 1000)
     this.#sweep.unref()
+  }
+
+  /**
+   * Opens the broker's store (file topics under `files.dataDir` are reopened now) and the runtime over it;
+   * the store is closed again if a declared topic is refused.
+   */
+  static open(host: TopicsHost, configs: readonly TopicConfig[], files: FileStoreTuning & { readonly dataDir?: string }): Topics {
+    const { store } = openTopicStore({ ...files, log: host.logger })
+    try {
+      return new Topics(host, configs, store)
+    } catch (err) {
+      store.close()
+      throw err
+    }
   }
 
   /** True when at least one topic exists (the publish path skips everything else otherwise). */

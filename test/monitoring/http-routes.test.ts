@@ -94,7 +94,7 @@ test('stats has a row per topic: its subjects, fill against its limits, sequence
   const [audit, orders] = report.topics
   assert.equal(audit, {
     name: 'audit', subjects: ['audit.>'], messages: 0, capacity: null, bytes: 0, maxBytes: 4096,
-    firstSeq: 1, lastSeq: 0, firstTime: null, lastTime: null, groups: 0, consumers: [],
+    firstSeq: 1, lastSeq: 0, firstTime: null, lastTime: null, storage: 'memory', diskBytes: 0, lost: [], groups: 0, consumers: [],
   })
   assert.ok(orders !== undefined)
   assert.equal([orders.subjects, orders.messages, orders.capacity, orders.firstSeq, orders.lastSeq], [['orders.>', 'refunds.*'], 3, 100, 1, 3])

@@ -22,6 +22,16 @@ import { Journal, replayJournal } from './journal.ts'
 import { recoverGroups, recoverTopic, type RecoveryReport } from './recovery.ts'
 import { SegmentFiles } from './segments.ts'
 
+/** Tuning of the file store (README "Durable topics"). */
+export interface FileStoreTuning {
+  /** The file system. @default node:fs */
+  readonly io?: DiskIo
+  /** A segment is sealed past this size. @default 16 MiB (maxBytes / 4 for smaller topics, at least 64 KiB) */
+  readonly segmentBytes?: number
+  /** Payload bytes of recent messages each file topic keeps in memory. @default 4 MiB */
+  readonly cacheBytes?: number
+}
+
 /** Where the store reports what it found and what failed. */
 export interface StoreLog {
   info(obj: object, msg: string): void
