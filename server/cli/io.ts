@@ -42,6 +42,20 @@ export const CLIENT_OPTIONS_HELP = `  -s, --server URL   broker to talk to (env 
   --token T          authentication token (env SUBWIRE_TOKEN)
   -h, --help         show this help`
 
+/** Errors the broker answered with: a `bad_option` among them is a refusal at run time (exit 1), not a usage error. */
+const FROM_BROKER = new WeakSet<Error>()
+
+/** Marks `err` as the broker's answer (see `fromBroker`); returns it. */
+export function markFromBroker<E>(err: E): E {
+  if (err instanceof Error) FROM_BROKER.add(err)
+  return err
+}
+
+/** True for an error the broker answered with (it exits 1 whatever its code). */
+export function fromBroker(err: Error): boolean {
+  return FROM_BROKER.has(err)
+}
+
 /** A usage error: printed with a pointer to `--help`, exit code 2. */
 export function usageError(message: string): SubwireError {
   return new SubwireError('bad_option', message)

@@ -8,7 +8,7 @@ import { realpathSync } from 'node:fs'
 import { pathToFileURL } from 'node:url'
 import { SubwireError } from '../../shared/errors.ts'
 import { VERSION } from '../version.ts'
-import { EXIT, type CliIo, type Command } from './io.ts'
+import { EXIT, fromBroker, type CliIo, type Command } from './io.ts'
 import { serve } from './serve.ts'
 import { pub } from './pub.ts'
 import { sub } from './sub.ts'
@@ -52,7 +52,8 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     return await command(args, io)
   } catch (err) {
     if (err instanceof SubwireError) {
-      const usage = err.code === 'bad_option'
+      // A broker's bad_option (e.g. a file topic on a broker without dataDir) is its refusal, not our usage.
+      const usage = err.code === 'bad_option' && !fromBroker(err)
       // `subwire topics add …` points at `subwire topics add --help`, the usage of the subcommand.
       const sub = name === 'topics' && args[0] !== undefined && /^[a-z]+$/.test(args[0]) ? `${name} ${args[0]}` : name
       io.err(`subwire ${name}: ${usage ? '' : `${err.code}: `}${err.message}\n${usage ? `(subwire ${sub} --help lists the options)\n` : ''}`)

@@ -94,17 +94,8 @@ function fill(used: string, limit: string | null): string {
   return limit === null ? used : `${used} / ${limit}`
 }
 
-/** A range of sequences a file topic lost (found corrupt or missing at recovery). */
+/** A range of sequences a file topic lost (found corrupt at recovery). */
 export interface LostRange { readonly fromSeq: number; readonly toSeq: number }
-
-/** Where a topic keeps its messages: absent from a broker without file topics (then all are in memory). */
-export interface TopicStorage {
-  /** 'memory' or 'file'. */
-  readonly storage?: string
-  /** Bytes the topic uses on disk (0 in memory). */
-  readonly diskBytes?: number
-  readonly lost?: readonly LostRange[]
-}
 
 /** `5-9, 20-20`: the lost ranges, at most `max` of them, then how many more. */
 export function lostText(lost: readonly LostRange[], max: number): string {
@@ -118,23 +109,22 @@ export function lostCount(lost: readonly LostRange[]): number {
 }
 
 /**
- * The topics of a report as a table (also `subwire topics ls`). STORAGE (memory, or file and its bytes on disk)
- * and LOST (the first ranges lost at recovery) appear when the broker reports where topics are stored.
+ * The topics of a report as a table (also `subwire topics ls`): STORAGE is memory, or file and its bytes on
+ * disk; LOST (the first ranges lost at recovery) appears when some topic lost messages.
  */
-export function topicsTable(topics: ReadonlyArray<TopicReport & TopicStorage>): string {
-  const stored = topics.some((t) => t.storage !== undefined)
-  const lost = topics.some((t) => (t.lost?.length ?? 0) > 0)
-  const head = ['TOPIC', 'SUBJECTS', 'MESSAGES', 'BYTES', ...(stored ? ['STORAGE'] : []), 'SEQ', 'LAST STORED', 'GROUPS', ...(lost ? ['LOST'] : [])]
+export function topicsTable(topics: readonly TopicReport[]): string {
+  const lost = topics.some((t) => t.lost.length > 0)
+  const head = ['TOPIC', 'SUBJECTS', 'MESSAGES', 'BYTES', 'STORAGE', 'SEQ', 'LAST STORED', 'GROUPS', ...(lost ? ['LOST'] : [])]
   return table(head, topics.map((t) => [
     t.name,
     t.subjects.join(','),
     fill(grouped(t.messages), t.capacity === null ? null : grouped(t.capacity)),
     fill(bytes(t.bytes), t.maxBytes === null ? null : bytes(t.maxBytes)),
-    ...(stored ? [t.storage === 'file' ? `file ${bytes(t.diskBytes ?? 0)}` : (t.storage ?? 'memory')] : []),
+    t.storage === 'file' ? `file ${bytes(t.diskBytes)}` : t.storage,
     t.messages === 0 ? `- (last ${t.lastSeq})` : `${t.firstSeq}..${t.lastSeq}`,
     t.lastTime === null ? '-' : new Date(t.lastTime).toISOString(),
     t.consumers.map((g) => `${g.name} (${g.members} member${g.members === 1 ? '' : 's'}, ${grouped(g.inFlight)} in flight)`).join(', '),
-    ...(lost ? [lostText(t.lost ?? [], 3)] : []),
+    ...(lost ? [lostText(t.lost, 3)] : []),
   ]))
 }
 

@@ -5,11 +5,11 @@
  * `bad_topic_config`, `limit`) and exit 1; bad flags exit 2 before anything is sent.
  */
 import type { Client, TopicInfo } from '../../client/index.ts'
-import { topicReport, type TopicReport } from '../monitoring/stats-report.ts'
+import { topicReport } from '../monitoring/stats-report.ts'
 import { bytes } from '../monitoring/web/app/format.ts'
-import { CLIENT_OPTIONS, CLIENT_OPTIONS_HELP, connectCommand, EXIT, parseCommand, serverUrl, usageError, type CliIo } from './io.ts'
+import { CLIENT_OPTIONS, CLIENT_OPTIONS_HELP, connectCommand, EXIT, markFromBroker, parseCommand, serverUrl, usageError, type CliIo } from './io.ts'
 import { grouped } from './progress.ts'
-import { lostCount, lostText, table, topicsTable, type TopicStorage } from './stats.ts'
+import { lostCount, lostText, table, topicsTable } from './stats.ts'
 import { applyTopicChanges, TOPIC_FLAGS, topicChangesFromFlags, topicFlagsHelp, type TopicChanges, type TopicFlagValues } from './topic-options.ts'
 import type { TopicConfig } from '../store/topic-store.ts'
 
@@ -76,36 +76,22 @@ function timeText(t: number | null): string {
 /** Ranges listed by `topics info` (all of them are in --json). */
 const LOST_LISTED = 20
 
-/** The storage fields of a topic's info, when the broker reports them. */
-function storageOf(t: TopicInfo): TopicStorage {
-  const s = t as TopicInfo & TopicStorage
-  return { ...(s.storage === undefined ? {} : { storage: s.storage }), ...(s.diskBytes === undefined ? {} : { diskBytes: s.diskBytes }), ...(s.lost === undefined ? {} : { lost: s.lost }) }
-}
-
-/** The report row of a topic (its storage columns come from `storageOf`: only what the broker reported). */
-function reportOf(t: TopicInfo): TopicReport {
-  return topicReport({ storage: 'memory', diskBytes: 0, lost: [], ...t })
-}
-
-/** `fsync` as a flag would take it: always, never, or an interval (`100ms`). */
-function fsyncText(fsync: unknown): string {
-  return typeof fsync === 'number' ? `every ${msText(fsync)}` : String(fsync ?? 'always')
+/** `fsync` as `topics info` says it: always, never, or every interval (`every 100ms`). */
+function fsyncText(fsync: TopicInfo['config']['fsync']): string {
+  return typeof fsync === 'number' ? `every ${msText(fsync)}` : (fsync ?? 'always')
 }
 
 /** The storage lines of `topics info`: `storage file (fsync always), 1.2 MiB on disk` and the ranges lost. */
 function storageText(t: TopicInfo): string {
-  const s = storageOf(t)
-  if (s.storage === undefined) return ''
-  const fsync = (t.config as { fsync?: unknown }).fsync
-  let out = s.storage === 'file' ? `  storage   file (fsync ${fsyncText(fsync)}), ${bytes(s.diskBytes ?? 0)} on disk\n` : '  storage   memory\n'
-  const lost = s.lost ?? []
+  let out = t.storage === 'file' ? `  storage   file (fsync ${fsyncText(t.config.fsync)}), ${bytes(t.diskBytes)} on disk\n` : `  storage   ${t.storage}\n`
+  const lost = t.lost
   if (lost.length > 0) out += `  lost      ${lostText(lost, LOST_LISTED)} (${grouped(lostCount(lost))} message${lostCount(lost) === 1 ? '' : 's'})\n`
   return out
 }
 
 /** A topic for a terminal: limits, what it holds, and a table of its consumer groups. */
 export function topicText(t: TopicInfo): string {
-  const r = reportOf(t)
+  const r = topicReport(t)
   const cfg = t.config
   const limits = [
     cfg.maxMsgs === undefined ? null : `maxMsgs ${grouped(cfg.maxMsgs)}`,
@@ -133,12 +119,12 @@ function print(io: CliIo, values: Record<string, unknown>, json: unknown, text: 
 
 const SUBCOMMANDS: Record<string, Subcommand> = {
   ls: {
-    usage: usage('ls [options]', 'Lists the topics: messages and bytes against their limits, where they are stored (memory, or file\nand the bytes on disk), the sequences they hold, when they last stored a message, their consumer groups,\nand the sequences a file topic lost at recovery (LOST, when any did).', ''),
+    usage: usage('ls [options]', 'Lists the topics: messages and bytes against their limits, where they are stored (memory, or file\nand the bytes on disk), the sequences they hold, when they last stored a message, their consumer groups,\nand the sequences a file topic lost at recovery (LOST, when one did).', ''),
     flags: {},
     named: false,
     async run(c, _name, values, io) {
       const list = await c.topics.list()
-      print(io, values, list, list.length === 0 ? 'no topics\n' : topicsTable(list.map((t) => ({ ...reportOf(t), ...storageOf(t) }))))
+      print(io, values, list, list.length === 0 ? 'no topics\n' : topicsTable(list.map(topicReport)))
     },
   },
   info: {
@@ -215,6 +201,8 @@ export async function topics(args: string[], io: CliIo): Promise<number> {
   const c = await connectCommand(serverUrl(values.server, io), io, { name: values.name, token: values.token, reconnect: false, command: 'topics' })
   try {
     await command.run(c, topic ?? '', values as Record<string, string | boolean | undefined>, io, changes)
+  } catch (err) {
+    throw markFromBroker(err)
   } finally {
     await c.close()
   }

@@ -360,7 +360,7 @@ test('stats prints a row per topic with its fill and consumer groups', async () 
   for (let i = 0; i < 3; i++) await within(3000, c.publishAck(`jobs.${i}`, i), 'publish')
   await until(3000, () => b.topics.info('jobs').consumers[0]?.inFlight === 3, 'three in flight')
   const r = await run(b.url, ['stats'])
-  assert.match(r.out, /\nTOPIC +SUBJECTS +MESSAGES +BYTES +SEQ +LAST STORED +GROUPS\njobs +jobs\.> +3 \/ 100 +\d+ B \/ 64\.0 MiB +1\.\.3 +\S+ +workers \(1 member, 3 in flight\)\n/)
+  assert.match(r.out, /\nTOPIC +SUBJECTS +MESSAGES +BYTES +STORAGE +SEQ +LAST STORED +GROUPS\njobs +jobs\.> +3 \/ 100 +\d+ B \/ 64\.0 MiB +memory +1\.\.3 +\S+ +workers \(1 member, 3 in flight\)\n/)
 })
 
 test.run()

@@ -44,18 +44,18 @@ test('names every option the same way as a flag, a variable and a file key', () 
   }
 })
 
-test('covers every createBroker option but the programmatic ones (server, logger) and the file-only auth, tls and topics', () => {
+test('covers every createBroker option but the programmatic ones (server, logger, fileStore) and the file-only auth, tls and topics', () => {
   // The keys of BrokerOptions, spelled out: a new broker option fails this test until serve can set it.
   const brokerOptions = ['port', 'host', 'path', 'server', 'logger', 'serverName', 'maxPayload', 'maxFrame', 'maxSubjectLength', 'maxHeaders',
     'maxOpsPerFrame', 'maxSubscriptionsPerConnection', 'heartbeatMs', 'connectTimeoutMs', 'maxPendingBytes', 'highWaterBytes', 'stallMs',
     'closeGraceMs', 'subjectCacheSize', 'auth', 'tls', 'allowedOrigins', 'authTimeoutMs', 'maxConnections', 'maxConnectionsPerIp',
     'maxConnectsPerSecond', 'maxMsgsPerSecond', 'maxBytesPerSecond', 'perMessageDeflate', 'trustProxy', 'topics', 'maxTopics',
     'defaultTopicMaxBytes', 'maxPendingBytesPerClient', 'maxSubscriptions', 'maxSubscriptionsPerIp', 'headersTimeoutMs',
-    'requestTimeoutMs'] as const satisfies ReadonlyArray<keyof BrokerOptions>
+    'requestTimeoutMs', 'dataDir', 'fileStore'] as const satisfies ReadonlyArray<keyof BrokerOptions>
   // Compile-time: a BrokerOptions key missing from the list above fails the type check.
   const listsEveryKey: Exclude<keyof BrokerOptions, (typeof brokerOptions)[number]> extends never ? true : false = true
   assert.ok(listsEveryKey)
-  const elsewhere = new Set(['server', 'logger', 'auth', 'tls', 'topics'])
+  const elsewhere = new Set(['server', 'logger', 'auth', 'tls', 'topics', 'fileStore'])
   for (const key of brokerOptions) if (!elsewhere.has(key)) assert.ok(key in SERVE_OPTIONS, `${key} is configurable`)
   const config = loadServeConfig({ flags: { 'max-topics': '5', 'default-topic-max-bytes': '8MiB' }, env: {} })
   assert.is(config.broker.maxTopics, 5)

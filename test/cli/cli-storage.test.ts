@@ -12,9 +12,9 @@ import { loadServeConfig } from '../../server/cli/serve-config.ts'
 import { runCli } from '../../server/cli/main.ts'
 import { topicChangesFromFlags } from '../../server/cli/topic-options.ts'
 import { topicText } from '../../server/cli/topics.ts'
-import { topicsTable, type TopicStorage } from '../../server/cli/stats.ts'
+import { topicsTable } from '../../server/cli/stats.ts'
 import { topicReport } from '../../server/monitoring/stats-report.ts'
-import type { TopicInfo } from '../../client/index.ts'
+import { connect, type TopicInfo } from '../../client/index.ts'
 import { SubwireError } from '../../shared/errors.ts'
 import { startBroker, within } from '../helpers.ts'
 import { memoryIo } from './memory-io.ts'
@@ -163,14 +163,14 @@ test('topics add refuses a bad --storage or --fsync with exit code 2 before conn
   for (const flag of ['--storage memory|file', '--fsync always|never|TIME']) assert.ok(help.out().includes(flag), flag)
 })
 
-type StoredInfo = TopicInfo & TopicStorage
+type StoredInfo = TopicInfo
 
-function info(name: string, extra: Partial<StoredInfo> & { fsync?: unknown } = {}): StoredInfo {
+function info(name: string, extra: Partial<StoredInfo> & { fsync?: 'always' | 'never' | number } = {}): StoredInfo {
   const { fsync, ...rest } = extra
   return {
     name, messages: 10, bytes: 1280, firstSeq: 1, lastSeq: 10, firstTime: 1_700_000_000_000, lastTime: 1_700_000_001_000,
-    config: { name, subjects: [`${name}.>`], discard: 'old', duplicateWindowMs: 120_000, ...(fsync === undefined ? {} : { fsync }) } as StoredInfo['config'],
-    consumers: [], ...rest,
+    config: { name, subjects: [`${name}.>`], discard: 'old', duplicateWindowMs: 120_000, ...(fsync === undefined ? {} : { fsync }) },
+    consumers: [], storage: 'memory', diskBytes: 0, lost: [], ...rest,
   }
 }
 
@@ -181,13 +181,12 @@ test('topics info shows storage, fsync, bytes on disk and the ranges lost', () =
   const memory = topicText(info('ticks', { storage: 'memory', diskBytes: 0, lost: [] }))
   assert.match(memory, /\n {2}storage {3}memory\n {2}messages/)
   assert.not.match(memory, /lost/)
-  assert.not.match(topicText(info('old')), /storage|lost/, 'a broker without file topics reports no storage: none shown')
   const many = Array.from({ length: 25 }, (_, i) => ({ fromSeq: i * 10 + 1, toSeq: i * 10 + 2 }))
   assert.match(topicText(info('torn', { storage: 'file', diskBytes: 1, lost: many })), / {2}lost {6}1-2, 11-12, .*, 191-192, \+5 more \(50 messages\)\n/)
 })
 
-test('topics ls shows STORAGE (memory, or file and its bytes on disk) and LOST when any topic lost messages', () => {
-  const rows = (list: StoredInfo[]) => topicsTable(list.map((t) => ({ ...topicReport({ storage: 'memory', diskBytes: 0, lost: [], ...t }), ...t })))
+test('topics ls shows STORAGE (memory, or file and its bytes on disk) and LOST when a topic lost messages', () => {
+  const rows = (list: StoredInfo[]) => topicsTable(list.map(topicReport))
   const clean = rows([info('orders', { storage: 'file', diskBytes: 2048, lost: [] }), info('ticks', { storage: 'memory', diskBytes: 0, lost: [] })])
   assert.match(clean, /^TOPIC +SUBJECTS +MESSAGES +BYTES +STORAGE +SEQ +LAST STORED +GROUPS\n/)
   assert.match(clean, /\norders +orders\.> +10 +1\.25 KiB +file 2\.00 KiB +1\.\.10 /)
@@ -197,22 +196,53 @@ test('topics ls shows STORAGE (memory, or file and its bytes on disk) and LOST w
   assert.match(lossy, /^TOPIC +SUBJECTS +MESSAGES +BYTES +STORAGE +SEQ +LAST STORED +GROUPS +LOST\n/)
   assert.match(lossy, /\norders +.* +5-9, 20-20\n/)
   assert.match(lossy, /\nticks +.*Z\n/, 'nothing lost: the cell is empty')
-  assert.match(rows([info('old')]), /^TOPIC +SUBJECTS +MESSAGES +BYTES +SEQ +LAST STORED +GROUPS\n/, 'no storage reported: no column')
 })
 
-test('topics ls and info against a broker show each topic\'s storage, and --json carries it', async () => {
-  const b = await startBroker({ topics: [{ name: 'ticks', subjects: ['ticks.>'] }] })
+/** Runs one command line against a broker; returns its exit code and output. */
+async function run(url: string, args: string[]): Promise<{ code: number; out: string; err: string }> {
+  const m = memoryIo({ SUBWIRE_URL: url })
+  const code = await within(10_000, runCli(args, m.io), `subwire ${args.join(' ')}`)
+  return { code, out: m.out(), err: m.err() }
+}
+
+test('topics add --storage file creates a file topic that ls and info show with its bytes on disk, and --json carries them', async () => {
+  const data = join(dir, 'broker-data')
+  const b = await startBroker({ dataDir: data, topics: [{ name: 'ticks', subjects: ['ticks.>'] }] })
   try {
-    const ls = memoryIo({ SUBWIRE_URL: b.url })
-    assert.is(await within(5000, runCli(['topics', 'ls'], ls.io), 'topics ls'), 0)
-    const infoText = memoryIo({ SUBWIRE_URL: b.url })
-    assert.is(await within(5000, runCli(['topics', 'info', 'ticks'], infoText.io), 'topics info'), 0)
-    const json = memoryIo({ SUBWIRE_URL: b.url })
-    assert.is(await within(5000, runCli(['topics', 'info', 'ticks', '--json'], json.io), 'topics info --json'), 0)
-    const reported = JSON.parse(json.out()) as StoredInfo
-    assert.equal([reported.storage, reported.diskBytes, reported.lost], ['memory', 0, []])
-    assert.match(ls.out(), /\nticks +ticks\.> +0 +0 B \/ 64\.0 MiB +memory +- \(last 0\)/)
-    assert.match(infoText.out(), /\n {2}storage {3}memory\n/)
+    const add = await run(b.url, ['topics', 'add', 'jobs', '--subjects', 'jobs.>', '--storage', 'file', '--fsync', '100ms'])
+    assert.is(add.code, 0, add.err)
+    assert.match(add.out, /^created topic jobs\n(.*\n)*? {2}storage {3}file \(fsync every 100ms\), [\d.]+ (B|KiB) on disk\n/)
+    const config = b.topics.info('jobs').config
+    assert.equal([config.subjects, config.storage, config.fsync], [['jobs.>'], 'file', 100])
+    const c = await within(3000, connect(b.url, { reconnect: false }), 'connect')
+    try {
+      for (let i = 0; i < 3; i++) await within(5000, c.publishAck(`jobs.${i}`, 'x'.repeat(100)), 'publishAck')
+    } finally {
+      await c.close()
+    }
+    const ls = await run(b.url, ['topics', 'ls'])
+    assert.match(ls.out, /^TOPIC +SUBJECTS +MESSAGES +BYTES +STORAGE +SEQ +LAST STORED +GROUPS\n/)
+    assert.match(ls.out, /\njobs +jobs\.> +3 +[\d.]+ (B|KiB) \/ 64\.0 MiB +file [\d.]+ (B|KiB) +1\.\.3 /)
+    assert.match(ls.out, /\nticks +ticks\.> +0 +0 B \/ 64\.0 MiB +memory +- \(last 0\)/)
+    assert.not.match(ls.out, /LOST/)
+    assert.match((await run(b.url, ['topics', 'info', 'ticks'])).out, /\n {2}storage {3}memory\n/)
+    const reported = JSON.parse((await run(b.url, ['topics', 'info', 'jobs', '--json'])).out) as StoredInfo
+    assert.equal([reported.storage, reported.lost, reported.config.fsync], ['file', [], 100])
+    assert.ok(reported.diskBytes > 300, `diskBytes ${reported.diskBytes}`)
+    const ticks = JSON.parse((await run(b.url, ['topics', 'info', 'ticks', '--json'])).out) as StoredInfo
+    assert.equal([ticks.storage, ticks.diskBytes, ticks.lost], ['memory', 0, []])
+  } finally {
+    await b.close()
+  }
+})
+
+test('topics add --storage file fails with the broker\'s bad_option and exit code 1 when it has no data directory', async () => {
+  const b = await startBroker()
+  try {
+    const r = await run(b.url, ['topics', 'add', 'jobs', '--subjects', 'jobs.>', '--storage', 'file'])
+    assert.is(r.code, 1)
+    assert.match(r.err, /^subwire topics: bad_option: /)
+    assert.not.match(r.err, /--help/, 'not a usage error: the broker refused it')
   } finally {
     await b.close()
   }
