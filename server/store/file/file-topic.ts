@@ -100,7 +100,7 @@ export class FileTopic implements TopicDisk {
 
   append(log: TopicLog, p: PreparedAppend): Durable {
     if (this.#failed !== null) throw this.#failed
-    const bytes = encodeMessage({ seq: p.seq, time: p.time, encoding: p.encoding, subject: p.subject, msgId: p.msgId, headers: p.headers, payload: p.payload })
+    const bytes = encodeMessage({ seq: p.seq, time: p.time, encoding: p.encoding, size: p.size, subject: p.subject, msgId: p.msgId, headers: p.headers, payload: p.payload })
     let segment = this.#segments.active
     if (segment === undefined || (segment.size > 0 && segment.size + bytes.byteLength > this.#ctx.segmentBytes)) segment = this.#segments.create(p.seq)
     const offset = segment.size
@@ -113,7 +113,7 @@ export class FileTopic implements TopicDisk {
     segment.lastSeq = p.seq
     this.#dirty.add(segment.fd)
     log.assign(p)
-    const msg = new DiskMessage(p.seq, p.time, p.subject, p.size, segment, offset, bytes.byteLength, this.reader)
+    const msg = new DiskMessage(p.seq, p.time, p.subject, p.size, segment, offset, this.reader)
     this.reader.remember(p.seq, { headers: p.headers, encoding: p.encoding, payload: p.payload })
     const result = { seq: p.seq, time: p.time, duplicate: false }
     if (this.#fsync !== 'always') {

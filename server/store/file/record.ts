@@ -4,9 +4,10 @@
  * middle of one) or a flipped bit is found, never read as data. Message bodies and journal entries are two
  * kinds of body in the same frame.
  *
- * A message body: `u8 kind=1, f64 seq, f64 time, u8 encoding, u32 subject length, subject, u32 msgId length,
- * msgId, u32 headers length, headers (JSON), payload (the rest)`. A message of a 3-byte subject and a 128-byte
- * payload takes 8 + 30 + 3 + 128 = 169 bytes on disk.
+ * A message body: `u8 kind=1, f64 seq, f64 time, u8 encoding, u32 size (what it counts against maxBytes, so
+ * recovery need not parse its headers), u32 subject length, subject, u32 msgId length, msgId, u32 headers
+ * length, headers (JSON), payload (the rest)`. A message of a 3-byte subject and a 128-byte payload takes
+ * 8 + 34 + 3 + 128 = 173 bytes on disk.
  */
 import { crc32c } from '@node-rs/crc32'
 
@@ -17,7 +18,8 @@ export const MAX_BODY = 256 * 1024 * 1024
 
 export const KIND = { message: 1, journal: 2 } as const
 
-const EMPTY = new Uint8Array(0)
+/** Bytes of a message body before its subject's length: kind, seq, time, encoding, size. */
+const HEAD = 1 + 8 + 8 + 1 + 4
 const encoder = new TextEncoder()
 const decoder = new TextDecoder('utf-8', { fatal: true })
 
@@ -26,15 +28,12 @@ export interface MessageRecord {
   readonly seq: number
   readonly time: number
   readonly encoding: number
+  /** What it counts against maxBytes. */
+  readonly size: number
   readonly subject: string
   readonly msgId: string | undefined
   readonly headers: Readonly<Record<string, string>> | null
   readonly payload: Uint8Array
-}
-
-/** A message read back: also the length of its payload (recovery decodes without copying the payload). */
-export interface DecodedMessage extends MessageRecord {
-  readonly payloadLength: number
 }
 
 /** A frame's body and where the next frame starts. */
@@ -56,12 +55,11 @@ export function frame(body: Uint8Array): Uint8Array {
 /** The frame at `offset` of `buf` when it is whole and its checksum matches, else null. */
 export function readFrame(buf: Uint8Array, offset: number): Frame | null {
   if (offset + FRAME_HEADER > buf.byteLength) return null
-  const view = new DataView(buf.buffer, buf.byteOffset + offset, FRAME_HEADER)
-  const length = view.getUint32(0, true)
+  const length = u32(buf, offset)
   const end = offset + FRAME_HEADER + length
   if (length === 0 || length > MAX_BODY || end > buf.byteLength) return null
   const body = buf.subarray(offset + FRAME_HEADER, end)
-  return crc32c(body) === view.getUint32(4, true) ? { body, end } : null
+  return crc32c(body) === u32(buf, offset + 4) ? { body, end } : null
 }
 
 /** The framed bytes of a message record. */
@@ -69,7 +67,7 @@ export function encodeMessage(m: MessageRecord): Uint8Array {
   const subject = encoder.encode(m.subject)
   const msgId = m.msgId === undefined ? new Uint8Array(0) : encoder.encode(m.msgId)
   const headers = m.headers === null ? new Uint8Array(0) : encoder.encode(JSON.stringify(m.headers))
-  const bodyLength = 1 + 8 + 8 + 1 + 4 + subject.byteLength + 4 + msgId.byteLength + 4 + headers.byteLength + m.payload.byteLength
+  const bodyLength = HEAD + 4 + subject.byteLength + 4 + msgId.byteLength + 4 + headers.byteLength + m.payload.byteLength
   const out = new Uint8Array(FRAME_HEADER + bodyLength)
   const view = new DataView(out.buffer)
   let o = FRAME_HEADER
@@ -77,6 +75,7 @@ export function encodeMessage(m: MessageRecord): Uint8Array {
   view.setFloat64(o, m.seq, true); o += 8
   view.setFloat64(o, m.time, true); o += 8
   view.setUint8(o, m.encoding); o += 1
+  view.setUint32(o, m.size, true); o += 4
   o = putBytes(out, view, o, subject)
   o = putBytes(out, view, o, msgId)
   o = putBytes(out, view, o, headers)
@@ -95,49 +94,109 @@ function putBytes(out: Uint8Array, view: DataView, o: number, bytes: Uint8Array)
 
 /** The sequence of a message body, read without decoding the rest (recovery's resync), or null. */
 export function messageSeq(body: Uint8Array): number | null {
-  if (body.byteLength < 17 || body[0] !== KIND.message) return null
+  if (body.byteLength < HEAD || body[0] !== KIND.message) return null
   const seq = new DataView(body.buffer, body.byteOffset + 1, 8).getFloat64(0, true)
   return Number.isSafeInteger(seq) && seq > 0 ? seq : null
 }
 
+function u32(b: Uint8Array, o: number): number {
+  return (b[o] | (b[o + 1] << 8) | (b[o + 2] << 16)) + b[o + 3] * 0x1000000
+}
+
+/** What recovery needs of a record: no headers, no payload. */
+export interface IndexRecord {
+  readonly seq: number
+  readonly time: number
+  readonly size: number
+  /** Offsets in the body of the subject's and the msgId's bytes. */
+  readonly subjectStart: number
+  readonly subjectEnd: number
+  readonly msgIdStart: number
+  readonly msgIdEnd: number
+}
+
+/** Reads a message body's index fields (its checksum already matched), or null when malformed. */
+export function indexOf(body: Uint8Array): IndexRecord | null {
+  const scan = new RecordScanner()
+  return scan.fields(body, 0, body.byteLength) ? { ...scan, subjectStart: scan.subjectStart, subjectEnd: scan.subjectEnd } : null
+}
+
+/**
+ * Walks the records of a segment with no allocation per record but the checksum's view (recovery reads
+ * millions): `at` checks the frame at an offset and, when it holds a valid message, fills the fields.
+ * Offsets it sets are absolute in the buffer.
+ */
+export class RecordScanner {
+  seq = 0
+  time = 0
+  size = 0
+  subjectStart = 0
+  subjectEnd = 0
+  msgIdStart = 0
+  msgIdEnd = 0
+  /** Where the next frame starts. */
+  end = 0
+  #view: DataView | null = null
+
+  /** True when a whole, valid message frame with a sequence above `after` starts at `offset` of `buf`. */
+  at(buf: Uint8Array, offset: number, after: number): boolean {
+    if (offset + FRAME_HEADER > buf.byteLength) return false
+    const length = u32(buf, offset)
+    const end = offset + FRAME_HEADER + length
+    if (length < HEAD + 12 || length > MAX_BODY || end > buf.byteLength) return false
+    if (crc32c(buf.subarray(offset + FRAME_HEADER, end)) !== u32(buf, offset + 4)) return false
+    if (!this.fields(buf, offset + FRAME_HEADER, end) || this.seq <= after) return false
+    this.end = end
+    return true
+  }
+
+  /** Parses the index fields of the body at `[start, end)` of `buf`. */
+  fields(buf: Uint8Array, start: number, end: number): boolean {
+    if (buf[start] !== KIND.message || end - start < HEAD + 12) return false
+    if (this.#view === null || this.#view.buffer !== buf.buffer) this.#view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength)
+    const view = this.#view
+    const seq = view.getFloat64(start + 1, true)
+    const time = view.getFloat64(start + 9, true)
+    if (!Number.isSafeInteger(seq) || seq <= 0 || !Number.isFinite(time)) return false
+    const subjectStart = start + HEAD + 4
+    const subjectEnd = subjectStart + u32(buf, start + HEAD)
+    if (subjectEnd + 8 > end || subjectEnd === subjectStart) return false
+    const msgIdEnd = subjectEnd + 4 + u32(buf, subjectEnd)
+    if (msgIdEnd + 4 > end || msgIdEnd + 4 + u32(buf, msgIdEnd) > end) return false
+    this.seq = seq
+    this.time = time
+    this.size = u32(buf, start + 18)
+    this.subjectStart = subjectStart
+    this.subjectEnd = subjectEnd
+    this.msgIdStart = subjectEnd + 4
+    this.msgIdEnd = msgIdEnd
+    return true
+  }
+}
+
 /**
  * Decodes a message body (its checksum already matched); the payload is a copy, so the caller's buffer can be
- * reused (recovery, which needs no payload, passes `withPayload` false and gets an empty one). Null when the
- * body is not a well-formed message (a checksum collision, or a bug: never trusted).
+ * reused. Null when the body is not a well-formed message (a checksum collision, or a bug: never trusted).
  */
-export function decodeMessage(body: Uint8Array, withPayload = true): DecodedMessage | null {
+export function decodeMessage(body: Uint8Array): MessageRecord | null {
   try {
-    const view = new DataView(body.buffer, body.byteOffset, body.byteLength)
-    if (body.byteLength < 30 || view.getUint8(0) !== KIND.message) return null
-    const seq = view.getFloat64(1, true)
-    const time = view.getFloat64(9, true)
-    const encoding = view.getUint8(17)
-    let o = 18
-    const take = (): Uint8Array => {
-      const length = view.getUint32(o, true)
-      const bytes = body.subarray(o + 4, o + 4 + length)
-      if (bytes.byteLength !== length) throw new RangeError('truncated field')
-      o += 4 + length
-      return bytes
-    }
-    const subject = decoder.decode(take())
-    const msgIdBytes = take()
-    const headerBytes = take()
-    if (!Number.isSafeInteger(seq) || seq <= 0 || !Number.isFinite(time) || subject.length === 0) return null
-    const headers = headerBytes.byteLength === 0 ? null : parseHeaders(decoder.decode(headerBytes))
+    const ix = indexOf(body)
+    if (ix === null) return null
+    const headersStart = ix.msgIdEnd + 4
+    const headersEnd = headersStart + u32(body, ix.msgIdEnd)
+    const subject = decoder.decode(body.subarray(ix.subjectStart, ix.subjectEnd))
+    const headers = headersEnd === headersStart ? null : parseHeaders(decoder.decode(body.subarray(headersStart, headersEnd)))
     if (headers === undefined) return null
     return {
-      seq, time, encoding, subject,
-      msgId: msgIdBytes.byteLength === 0 ? undefined : decoder.decode(msgIdBytes),
+      seq: ix.seq, time: ix.time, encoding: body[17], size: ix.size, subject,
+      msgId: ix.msgIdEnd === ix.msgIdStart ? undefined : decoder.decode(body.subarray(ix.msgIdStart, ix.msgIdEnd)),
       headers,
-      payload: withPayload ? body.slice(o) : EMPTY,
-      payloadLength: body.byteLength - o,
+      payload: body.slice(headersEnd),
     }
   } catch {
     return null
   }
 }
-
 function parseHeaders(text: string): Readonly<Record<string, string>> | undefined {
   const value: unknown = JSON.parse(text)
   if (value === null || typeof value !== 'object' || Array.isArray(value)) return undefined

@@ -13,15 +13,33 @@
 import { join } from 'node:path'
 import { ConsumerGroup } from '../engine/consumer-group.ts'
 import type { TopicLog } from '../engine/topic-log.ts'
-import { sizeOf } from '../message-intake.ts'
 import type { SeqRange } from '../topic-store.ts'
 import type { DiskIo } from './disk-io.ts'
 import { DiskMessage, type BodyReader } from './disk-message.ts'
 import type { PurgeMark, ReplayedJournal } from './journal.ts'
-import { FRAME_HEADER, decodeMessage, readFrame, type DecodedMessage } from './record.ts'
+import { FRAME_HEADER, RecordScanner } from './record.ts'
 import { Segment, segmentBase, type SegmentFiles } from './segments.ts'
 
-const EMPTY = new Uint8Array(0)
+const decoder = new TextDecoder('utf-8', { fatal: true })
+
+/** Decodes subjects, reusing the last string when the bytes repeat (a topic's few subjects recur). */
+class Subjects {
+  #bytes = new Uint8Array(0)
+  #text = ''
+
+  of(buf: Uint8Array, start: number, end: number): string {
+    const n = end - start
+    const last = this.#bytes
+    if (n === last.byteLength) {
+      let same = true
+      for (let i = 0; i < n; i++) if (buf[start + i] !== last[i]) { same = false; break }
+      if (same) return this.#text
+    }
+    this.#bytes = buf.slice(start, end)
+    this.#text = decoder.decode(this.#bytes)
+    return this.#text
+  }
+}
 
 /** What recovery found wrong, for the log and for `info().lost`. */
 export interface RecoveryReport {
@@ -44,17 +62,9 @@ function readAll(io: DiskIo, fd: number, size: number): Uint8Array {
   return at === size ? buf : buf.subarray(0, at)
 }
 
-/** The next valid message record after `from`, with a sequence above `after`, or null. O(bytes). */
-function resync(buf: Uint8Array, from: number, after: number): { offset: number; rec: DecodedMessage; end: number } | null {
-  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength)
-  for (let o = from; o + FRAME_HEADER < buf.byteLength; o++) {
-    const length = view.getUint32(o, true)
-    if (length < 30 || o + FRAME_HEADER + length > buf.byteLength) continue
-    const f = readFrame(buf, o)
-    if (f === null) continue
-    const rec = decodeMessage(f.body, false)
-    if (rec !== null && rec.seq > after) return { offset: o, rec, end: f.end }
-  }
+/** Moves `scan` to the next valid message record after `from` with a sequence above `after`; false if none. O(bytes). */
+function resync(scan: RecordScanner, buf: Uint8Array, from: number, after: number): number | null {
+  for (let o = from; o + FRAME_HEADER < buf.byteLength; o++) if (scan.at(buf, o, after)) return o
   return null
 }
 
@@ -75,17 +85,23 @@ export function recoverTopic(io: DiskIo, dir: string, log: TopicLog, segments: S
   let lossOpen = false
   let messages = 0
   let tornBytes = 0
-  const restore = (segment: Segment, rec: DecodedMessage, offset: number, end: number): void => {
+  const subjects = new Subjects()
+  const window = log.config.duplicateWindowMs
+  const ix = new RecordScanner()
+  const restore = (segment: Segment, buf: Uint8Array, offset: number): void => {
     if (lossOpen) {
-      if (rec.seq - 1 >= prevSeq + 1) lost.push({ fromSeq: prevSeq + 1, toSeq: rec.seq - 1 })
+      if (ix.seq - 1 >= prevSeq + 1) lost.push({ fromSeq: prevSeq + 1, toSeq: ix.seq - 1 })
       lossOpen = false
     }
-    prevSeq = rec.seq
-    segment.lastSeq = rec.seq
-    applyPurgesBelow(rec.seq)
-    if (rec.seq < journal.floor) return
-    const size = sizeOf(EMPTY, rec.headers, rec.subject) + rec.payloadLength
-    log.restore(new DiskMessage(rec.seq, rec.time, rec.subject, size, segment, offset, end - offset, reader), rec.msgId, now)
+    prevSeq = ix.seq
+    segment.lastSeq = ix.seq
+    applyPurgesBelow(ix.seq)
+    if (ix.seq < journal.floor) return
+    const subject = subjects.of(buf, ix.subjectStart, ix.subjectEnd)
+    // A msgId matters only while its de-duplication window lasts.
+    const hasId = ix.msgIdEnd > ix.msgIdStart && window > 0 && now - ix.time < window
+    const msgId = hasId ? decoder.decode(buf.subarray(ix.msgIdStart, ix.msgIdEnd)) : undefined
+    log.restore(new DiskMessage(ix.seq, ix.time, subject, ix.size, segment, offset, reader), msgId, now)
     messages++
   }
   for (let i = 0; i < names.length; i++) {
@@ -100,14 +116,12 @@ export function recoverTopic(io: DiskIo, dir: string, log: TopicLog, segments: S
     const buf = readAll(io, fd, size)
     let at = 0
     while (at < buf.byteLength) {
-      const f = readFrame(buf, at)
-      const rec = f === null ? null : decodeMessage(f.body, false)
-      if (f !== null && rec !== null && rec.seq > prevSeq) {
-        restore(segment, rec, at, f.end)
-        at = f.end
+      if (ix.at(buf, at, prevSeq)) {
+        restore(segment, buf, at)
+        at = ix.end
         continue
       }
-      const next = resync(buf, at + 1, prevSeq)
+      const next = resync(ix, buf, at + 1, prevSeq)
       if (next === null) {
         if (newest) {
           tornBytes = buf.byteLength - at
@@ -119,8 +133,8 @@ export function recoverTopic(io: DiskIo, dir: string, log: TopicLog, segments: S
         break
       }
       lossOpen = true
-      restore(segment, next.rec, next.offset, next.end)
-      at = next.end
+      restore(segment, buf, next)
+      at = ix.end
     }
   }
   applyPurgesBelow(Number.MAX_SAFE_INTEGER)
