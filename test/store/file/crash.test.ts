@@ -146,8 +146,8 @@ test('a broker killed with SIGKILL during heavy publishAck traffic keeps every c
   }
 })
 
-/** One acked worker of group `workers`: acks at once and records what it got, until told to stop acking. */
-interface Worker { c: Client; stop(): void }
+/** One acked member of group `workers`: acks at once and records what it got, until told to stop acking. */
+interface Worker { c: Client; stop(): void; pinger: Promise<void> }
 
 interface Deliveries {
   /** Seqs acked before the crash (acks sent while the broker was alive). */
@@ -156,13 +156,27 @@ interface Deliveries {
   after: Map<number, number>
   /** Seqs acked in all. */
   acked: Set<number>
+  /** Seqs acked before the crash whose ack a later flush round trip proved the broker had read. */
+  processed: Set<number>
   phase: 'before' | 'after'
   crashed: boolean
 }
 
-async function worker(child: ChildBroker, name: string, d: Deliveries, onAck: () => void, settings: { maxInFlight: number; ackWaitMs: number }): Promise<Worker> {
-  const c = await client(child, name)
+/**
+ * `members` acked workers of group `workers`, all connected before any joins, then joining in one tick, so the
+ * kill finds the work shared out (a member joining alone could drain the queue before the others arrive).
+ */
+async function workers(child: ChildBroker, members: number, tag: string, d: Deliveries, onAck: () => void, settings: { maxInFlight: number; ackWaitMs: number }): Promise<Worker[]> {
+  const clients = await Promise.all(Array.from({ length: members }, (_, i) => client(child, `worker-${i}-${tag}`)))
+  const joined = clients.map((c) => joinGroup(c, d, onAck, settings))
+  // The kill may come before every flush is answered: a failed flush then is expected.
+  await within(10_000, Promise.all(clients.map((c) => c.flush().catch((err: unknown) => { if (!d.crashed) throw err }))), `the ${tag} workers joined`)
+  return joined
+}
+
+function joinGroup(c: Client, d: Deliveries, onAck: () => void, settings: { maxInFlight: number; ackWaitMs: number }): Worker {
   let acking = true
+  const mine: number[] = []
   c.subscribe('jobs.>', {
     queue: 'workers', ack: true, ...settings,
     callback: (err, m: Msg | null) => {
@@ -171,12 +185,25 @@ async function worker(child: ChildBroker, name: string, d: Deliveries, onAck: ()
       if (d.phase === 'after') d.after.set(m.seq, (d.after.get(m.seq) ?? 0) + 1)
       m.ack()
       d.acked.add(m.seq)
-      if (d.phase === 'before') d.ackedBefore.add(m.seq)
+      if (d.phase === 'before') { d.ackedBefore.add(m.seq); mine.push(m.seq) }
       onAck()
     },
   })
-  await within(10_000, c.flush(), `${name} joined`)
-  return { c, stop: () => { acking = false } }
+  // Before the crash, flush round trips one after another: a PONG proves the broker read every ack sent before
+  // its PING (what it read and had not yet journaled is what a kill can take from it).
+  const pinger = d.phase === 'after' ? Promise.resolve() : (async () => {
+    let proven = 0
+    for (let i = 0; i < 100_000 && !d.crashed; i++) {
+      const upTo = mine.length
+      try {
+        await c.flush()
+      } catch {
+        return
+      }
+      for (; proven < upTo; proven++) d.processed.add(mine[proven] ?? 0)
+    }
+  })()
+  return { c, stop: () => { acking = false }, pinger }
 }
 
 test('a work queue killed with SIGKILL mid-way resumes after a restart: nothing acked redelivered beyond the acks in flight', async () => {
@@ -197,18 +224,18 @@ test('a work queue killed with SIGKILL mid-way resumes after a restart: nothing 
   assert.is(fill.confirmed.size, total)
   await producer.close()
 
-  const d: Deliveries = { ackedBefore: new Set(), after: new Map(), acked: new Set(), phase: 'before', crashed: false }
+  const d: Deliveries = { ackedBefore: new Set(), after: new Map(), acked: new Set(), processed: new Set(), phase: 'before', crashed: false }
   const onAck = (): void => {
     if (d.phase === 'before' && !d.crashed && d.ackedBefore.size >= killAfter) {
       d.crashed = true // acks from here on never reach the broker: not counted as acked
       if (first.child.pid !== undefined) process.kill(first.child.pid, 'SIGKILL')
     }
   }
-  const before: Worker[] = []
-  for (let i = 0; i < members; i++) before.push(await worker(first, `worker-${i}`, d, onAck, settings))
+  const before = await workers(first, members, 'before', d, onAck, settings)
   await within(60_000, first.exited, `the kill after ${killAfter} acks (acked ${d.ackedBefore.size})`)
   await first.kill()
   for (const w of before) await w.c.close()
+  await within(10_000, Promise.all(before.map((w) => w.pinger)), "the flush loops to end")
   log(`seed ${seed}: ${d.ackedBefore.size} acked before the kill`)
 
   d.phase = 'after'
@@ -222,8 +249,7 @@ test('a work queue killed with SIGKILL mid-way resumes after a restart: nothing 
     const group = reopened.consumers.find((g) => g.name === 'workers')
     assert.ok(group !== undefined, 'the group is reopened')
     log(`seed ${seed}: reopened with ackFloor ${group?.ackFloor}, in flight ${group?.inFlight}`)
-    const after: Worker[] = []
-    for (let i = 0; i < members; i++) after.push(await worker(second, `worker-${i}-again`, d, () => undefined, settings))
+    const after = await workers(second, members, 'after', d, () => undefined, settings)
     await until(60_000, () => d.acked.size >= total, `every job acked (${d.acked.size} of ${total})`)
     let floor = 0
     for (let i = 0; i < 300 && floor < total; i++) {
@@ -233,7 +259,11 @@ test('a work queue killed with SIGKILL mid-way resumes after a restart: nothing 
     assert.is(floor, total, `seed ${seed}: the group's ack floor moves to the end`)
     for (const w of after) w.stop()
     const redelivered = [...d.ackedBefore].filter((seq) => d.after.has(seq))
-    log(`seed ${seed}: ${redelivered.length} acked before the crash were delivered again (bound ${settings.maxInFlight * members})`)
+    const readByBroker = redelivered.filter((seq) => d.processed.has(seq)).length
+    log(`seed ${seed}: ${redelivered.length} acked before the crash were delivered again (bound ${settings.maxInFlight * members}); ` +
+      `${readByBroker} of them after a flush round trip proved the broker had read the ack; ${d.processed.size} of ${d.ackedBefore.size} acks proven read`)
+    // An ack the broker had read before answering a later PING (the client's flush resolved) was not in flight.
+    assert.is(readByBroker, 0, `seed ${seed}: ${readByBroker} messages redelivered after the restart although the broker had read their acks and answered a flush after them (first: ${redelivered.filter((seq) => d.processed.has(seq)).slice(0, 10).join(', ')})`)
     assert.ok(redelivered.length <= settings.maxInFlight * members,
       `seed ${seed}: ${redelivered.length} acked messages redelivered after the restart, more than maxInFlight × members = ${settings.maxInFlight * members} (first: ${redelivered.slice(0, 20).join(', ')})`)
     const neverDelivered: number[] = []
