@@ -161,8 +161,10 @@ export class FileTopic implements TopicDisk {
   #queueFlush(): void {
     if (this.#flushQueued || this.#closed) return
     this.#flushQueued = true
-    // The next turn: every append of this turn's frames shares the write and the sync.
-    setImmediate(() => { this.#flushQueued = false; this.#flush() })
+    // Once the current task (one inbound frame) is done: every append and ack of the frame shares one journal
+    // write and one sync, and the journal is written before the connection's replies (a PONG after an ack),
+    // which the outbound queue flushes in a microtask queued later in the same frame.
+    queueMicrotask(() => { this.#flushQueued = false; this.#flush() })
   }
 
   #flush(): void {
