@@ -28,6 +28,11 @@ export class DedupWindow {
     if (this.#ids.size > this.#maxIds) this.#ids.delete(this.#ids.keys().next().value as string)
   }
 
+  /** Forgets `msgId` if it still names `seq` (an append that was never written). */
+  forget(msgId: string, seq: number): void {
+    if (this.#ids.get(msgId)?.seq === seq) this.#ids.delete(msgId)
+  }
+
   /** Forgets ids stored `windowMs` or more before `now` (every id when the window is 0). */
   expire(now: number, windowMs: number): void {
     for (const [id, entry] of this.#ids) {

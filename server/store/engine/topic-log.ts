@@ -180,6 +180,18 @@ export class TopicLog {
     if (p.msgId !== undefined && this.#config.duplicateWindowMs > 0) this.#dedup.remember(p.msgId, p.seq, p.time)
   }
 
+  /**
+   * Takes back the newest assigned append, which its store could not write: its sequence is free again.
+   * `prevTime` is `lastTime` as it was before `assign`.
+   */
+  unassign(p: PreparedAppend, prevTime: number | null): void {
+    this.#assigned = p.seq - 1
+    this.#lastTime = prevTime
+    this.#pendingCount--
+    this.#pendingBytes -= p.size
+    if (p.msgId !== undefined) this.#dedup.forget(p.msgId, p.seq)
+  }
+
   /** Makes an assigned message readable, in sequence order, and applies the limits. */
   commit(msg: StoredMessage): AppendResult {
     this.#pendingCount--

@@ -58,6 +58,14 @@ export class BodyReader {
     }
   }
 
+  /** Drops the body of `seq` (an append that was never written: its sequence will be reused). */
+  forget(seq: number): void {
+    const b = this.#cache.get(seq)
+    if (b === undefined) return
+    this.#cache.delete(seq)
+    this.#bytes -= b.payload.byteLength + 64
+  }
+
   /** The body of the record of `m`, from the cache or its segment. @throws `storage_failed` when unreadable */
   load(m: DiskMessage): Body {
     const hit = this.#cache.get(m.seq)

@@ -16,8 +16,9 @@ import { TOPIC_ERROR, topicStoreError, type FsyncPolicy, type ResolvedGroupConfi
 import { isNoSpace, type DiskIo } from './disk-io.ts'
 import { BodyReader, DiskMessage } from './disk-message.ts'
 import type { Journal, PurgeMark } from './journal.ts'
-import { encodeMessage } from './record.ts'
+import { encodedLength } from './record.ts'
 import type { SegmentFiles } from './segments.ts'
+import { WriteBatch, type Pending } from './write-batch.ts'
 
 /** What a file topic needs from its store. */
 export interface FileTopicContext {
@@ -41,11 +42,6 @@ interface Waiter {
   readonly reject: (err: unknown) => void
 }
 
-interface Unsynced {
-  readonly msg: DiskMessage
-  readonly resolve: () => void
-  readonly reject: (err: unknown) => void
-}
 
 export function configBytes(config: ResolvedTopicConfig): Uint8Array {
   return new TextEncoder().encode(`${JSON.stringify({ version: 1, config }, null, 2)}\n`)
@@ -63,7 +59,10 @@ export class FileTopic implements TopicDisk {
   #log: TopicLog | null = null
   #fsync: FsyncPolicy
   #floor: number
-  #unsynced: Unsynced[] = []
+  /** Appended in this task, not yet written. */
+  readonly #batch = new WriteBatch()
+  /** Written, waiting for the next sync (fsync 'always'). */
+  #unsynced: Pending[] = []
   /** Resolves once everything written up to now is synced (for duplicates of unsynced messages). */
   #syncedThrough = 0
   #waiters: Waiter[] = []
@@ -72,7 +71,7 @@ export class FileTopic implements TopicDisk {
   #floorDirty = false
   #syncing = false
   /** The batch the sync in flight covers. */
-  #inFlight: Unsynced[] = []
+  #inFlight: Pending[] = []
   #timer: NodeJS.Timeout | null = null
   #failed: SubwireError | null = null
   #closed = false
@@ -100,31 +99,69 @@ export class FileTopic implements TopicDisk {
 
   append(log: TopicLog, p: PreparedAppend): Durable {
     if (this.#failed !== null) throw this.#failed
-    const bytes = encodeMessage({ seq: p.seq, time: p.time, encoding: p.encoding, size: p.size, subject: p.subject, msgId: p.msgId, headers: p.headers, payload: p.payload })
     let segment = this.#segments.active
-    if (segment === undefined || (segment.size > 0 && segment.size + bytes.byteLength > this.#ctx.segmentBytes)) segment = this.#segments.create(p.seq)
-    const offset = segment.size
-    try {
-      this.#ctx.io.write(segment.fd, bytes, offset)
-    } catch (err) {
-      throw this.#writeFailed(segment.fd, offset, err)
+    const next = segment === undefined ? 0 : this.#batch.nextOffset(segment)
+    if (segment === undefined || (next > 0 && next + encodedLength(p) > this.#ctx.segmentBytes)) {
+      // A batch holds one segment's records: the full one is written before the next begins.
+      const refusal = this.#write()
+      if (refusal !== null) throw refusal
+      segment = this.#segments.create(p.seq)
     }
-    segment.size += bytes.byteLength
+    const prevTime = log.lastTime
+    const offset = this.#batch.add(segment, p)
     segment.lastSeq = p.seq
-    this.#dirty.add(segment.fd)
     log.assign(p)
     const msg = new DiskMessage(p.seq, p.time, p.subject, p.size, segment, offset, this.reader)
     this.reader.remember(p.seq, { headers: p.headers, encoding: p.encoding, payload: p.payload })
-    const result = { seq: p.seq, time: p.time, duplicate: false }
-    if (this.#fsync !== 'always') {
-      log.commit(msg)
-      this.#syncedThrough = p.seq
-      this.changed(log)
-      return { result, durable: null }
-    }
-    const durable = new Promise<void>((resolve, reject) => { this.#unsynced.push({ msg, resolve, reject }) })
+    const durable = new Promise<void>((resolve, reject) => { this.#batch.wait({ p, msg, prevTime, resolve, reject }) })
     this.#queueFlush()
-    return { result, durable }
+    return { result: { seq: p.seq, time: p.time, duplicate: false }, durable }
+  }
+
+  /**
+   * Writes the batch in one call. Under `fsync: 'always'` its messages then wait for the next sync; otherwise
+   * they are readable and confirmed now. A failed write takes the batch back whole (nothing of it is kept or
+   * assigned) and returns the error its publishers get: `storage_full` for a full disk, else the topic fails.
+   */
+  #write(): SubwireError | null {
+    const { bytes, entries, segment } = this.#batch.take()
+    if (entries.length === 0 || segment === null) return null
+    try {
+      this.#ctx.io.write(segment.fd, bytes, segment.size)
+    } catch (err) {
+      const refusal = this.#writeFailed(segment.fd, segment.size, err)
+      const log = this.#log as TopicLog
+      for (let i = entries.length - 1; i >= 0; i--) {
+        log.unassign(entries[i].p, entries[i].prevTime)
+        this.reader.forget(entries[i].p.seq)
+      }
+      segment.lastSeq = entries[0].p.seq - 1
+      for (const e of entries) e.reject(refusal)
+      this.#rejectWaitersFrom(entries[0].p.seq, refusal)
+      return refusal
+    }
+    segment.size += bytes.byteLength
+    this.#dirty.add(segment.fd)
+    if (this.#fsync === 'always') {
+      for (const e of entries) this.#unsynced.push(e)
+      return null
+    }
+    const log = this.#log as TopicLog
+    for (const e of entries) log.commit(e.msg)
+    this.#syncedThrough = entries[entries.length - 1].p.seq
+    this.changed(log)
+    for (const e of entries) e.resolve()
+    this.#settleWaiters()
+    return null
+  }
+
+  #rejectWaitersFrom(seq: number, err: SubwireError): void {
+    const still: Waiter[] = []
+    for (const w of this.#waiters) {
+      if (w.seq >= seq) w.reject(err)
+      else still.push(w)
+    }
+    this.#waiters = still
   }
 
   durableThrough(seq: number): Promise<void> | null {
@@ -150,6 +187,7 @@ export class FileTopic implements TopicDisk {
       this.#ctx.onFailure(this.#name, err)
       for (const u of this.#unsynced) u.reject(this.#failed)
       for (const w of this.#waiters) w.reject(this.#failed)
+      for (const e of this.#batch.take().entries) e.reject(this.#failed)
       this.#unsynced = []
       this.#waiters = []
     }
@@ -169,12 +207,14 @@ export class FileTopic implements TopicDisk {
 
   #flush(): void {
     if (this.#failed !== null || this.#closed) return
+    this.#write()
+    if (this.#failed !== null) return
     if (this.#floorDirty) {
       this.#floorDirty = false
       this.#journal.add({ k: 'floor', s: this.#floor })
     }
     try {
-      this.#journal.flush()
+      if (this.#journal.flush()) this.#dirty.add(this.#journal.fd)
     } catch (err) {
       if (!isNoSpace(err)) { this.#fail(err); return }
       // A full disk: the journal entries stay buffered (acks are redelivered at worst) and are tried again.
@@ -187,7 +227,7 @@ export class FileTopic implements TopicDisk {
   #sync(): void {
     if (this.#syncing || this.#failed !== null) return
     const batch = this.#unsynced
-    const fds = [...this.#dirty, this.#journal.fd]
+    const fds = [...this.#dirty]
     const dir = this.#segments.dirChanged
     if (batch.length === 0 && this.#dirty.size === 0 && !dir && this.#waiters.length === 0) return
     this.#unsynced = []
@@ -243,7 +283,7 @@ export class FileTopic implements TopicDisk {
   #periodicSync(): void {
     if (this.#failed !== null || this.#syncing || this.#closed) return
     this.#flush()
-    const fds = [...this.#dirty, this.#journal.fd]
+    const fds = [...this.#dirty]
     const dir = this.#segments.dirChanged
     this.#dirty.clear()
     this.#segments.dirChanged = false
@@ -256,6 +296,8 @@ export class FileTopic implements TopicDisk {
   #snapshot(): void {
     const log = this.#log
     if (log === null) return
+    // The old journal's fd closes; the snapshot that replaces it is durable already.
+    this.#dirty.delete(this.#journal.fd)
     try {
       this.#journal.snapshot({ floor: log.firstSeq, purges: this.#purges.filter((p) => p.s >= log.firstSeq), groups: this.#ctx.groupsState() })
     } catch (err) {
@@ -311,7 +353,7 @@ export class FileTopic implements TopicDisk {
     this.#floor = first
     this.#floorDirty = true
     try {
-      this.#segments.dropBelow(first)
+      for (const fd of this.#segments.dropBelow(first)) this.#dirty.delete(fd)
     } catch (err) {
       this.#ctx.onFailure(this.#name, err)
     }
@@ -344,8 +386,9 @@ export class FileTopic implements TopicDisk {
     if (this.#closed) return
     this.#closed = true
     if (this.#timer !== null) clearInterval(this.#timer)
-    const waiting = [...this.#inFlight, ...this.#unsynced]
     let failure: SubwireError | null = this.#failed
+    if (failure === null) failure = this.#write()
+    const waiting = [...this.#inFlight, ...this.#unsynced]
     if (failure === null) {
       try {
         if (this.#floorDirty) this.#journal.add({ k: 'floor', s: this.#floor })

@@ -161,14 +161,15 @@ export class Journal {
     this.#bufferedBytes += bytes.byteLength
   }
 
-  /** Writes buffered entries (one write call). @throws the I/O error; the entries stay buffered */
-  flush(): void {
-    if (this.#buffered.length === 0) return
+  /** Writes buffered entries (one write call); true when it wrote. @throws the I/O error; the entries stay buffered */
+  flush(): boolean {
+    if (this.#buffered.length === 0) return false
     const all = this.#buffered.length === 1 ? this.#buffered[0] : concat(this.#buffered, this.#bufferedBytes)
     this.#io.write(this.#fd, all, this.#size)
     this.#size += all.byteLength
     this.#buffered = []
     this.#bufferedBytes = 0
+    return true
   }
 
   /** True when the journal has grown enough that a snapshot should replace it. */

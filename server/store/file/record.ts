@@ -20,7 +20,6 @@ export const KIND = { message: 1, journal: 2 } as const
 
 /** Bytes of a message body before its subject's length: kind, seq, time, encoding, size. */
 const HEAD = 1 + 8 + 8 + 1 + 4
-const encoder = new TextEncoder()
 const decoder = new TextDecoder('utf-8', { fatal: true })
 
 /** A message as a segment holds it. */
@@ -62,34 +61,44 @@ export function readFrame(buf: Uint8Array, offset: number): Frame | null {
   return crc32c(body) === u32(buf, offset + 4) ? { body, end } : null
 }
 
-/** The framed bytes of a message record. */
-export function encodeMessage(m: MessageRecord): Uint8Array {
-  const subject = encoder.encode(m.subject)
-  const msgId = m.msgId === undefined ? new Uint8Array(0) : encoder.encode(m.msgId)
-  const headers = m.headers === null ? new Uint8Array(0) : encoder.encode(JSON.stringify(m.headers))
-  const bodyLength = HEAD + 4 + subject.byteLength + 4 + msgId.byteLength + 4 + headers.byteLength + m.payload.byteLength
-  const out = new Uint8Array(FRAME_HEADER + bodyLength)
-  const view = new DataView(out.buffer)
-  let o = FRAME_HEADER
-  view.setUint8(o, KIND.message); o += 1
-  view.setFloat64(o, m.seq, true); o += 8
-  view.setFloat64(o, m.time, true); o += 8
-  view.setUint8(o, m.encoding); o += 1
-  view.setUint32(o, m.size, true); o += 4
-  o = putBytes(out, view, o, subject)
-  o = putBytes(out, view, o, msgId)
-  o = putBytes(out, view, o, headers)
-  out.set(m.payload, o)
-  const body = out.subarray(FRAME_HEADER)
-  view.setUint32(0, bodyLength, true)
-  view.setUint32(4, crc32c(body), true)
-  return out
+/** Bytes the framed record of `m` takes. */
+export function encodedLength(m: MessageRecord): number {
+  const headers = m.headers === null ? 0 : Buffer.byteLength(JSON.stringify(m.headers))
+  return FRAME_HEADER + HEAD + 12 + Buffer.byteLength(m.subject) + (m.msgId === undefined ? 0 : Buffer.byteLength(m.msgId)) + headers + m.payload.byteLength
 }
 
-function putBytes(out: Uint8Array, view: DataView, o: number, bytes: Uint8Array): number {
-  view.setUint32(o, bytes.byteLength, true)
-  out.set(bytes, o + 4)
-  return o + 4 + bytes.byteLength
+/**
+ * Writes the framed record of `m` into `out` at `at` (which has room for `encodedLength(m)` bytes); returns
+ * its length. Strings go straight into the buffer: no intermediate copies on the append path.
+ */
+export function encodeMessageInto(out: Buffer, at: number, m: MessageRecord): number {
+  let o = at + FRAME_HEADER
+  out[o] = KIND.message; o += 1
+  out.writeDoubleLE(m.seq, o); o += 8
+  out.writeDoubleLE(m.time, o); o += 8
+  out[o] = m.encoding; o += 1
+  out.writeUInt32LE(m.size, o); o += 4
+  o = putString(out, o, m.subject)
+  o = putString(out, o, m.msgId ?? '')
+  o = putString(out, o, m.headers === null ? '' : JSON.stringify(m.headers))
+  out.set(m.payload, o)
+  o += m.payload.byteLength
+  out.writeUInt32LE(o - at - FRAME_HEADER, at)
+  out.writeUInt32LE(crc32c(out.subarray(at + FRAME_HEADER, o)), at + 4)
+  return o - at
+}
+
+function putString(out: Buffer, o: number, text: string): number {
+  const n = text.length === 0 ? 0 : out.write(text, o + 4, 'utf8')
+  out.writeUInt32LE(n, o)
+  return o + 4 + n
+}
+
+/** The framed bytes of a message record. */
+export function encodeMessage(m: MessageRecord): Uint8Array {
+  const out = Buffer.alloc(encodedLength(m))
+  encodeMessageInto(out, 0, m)
+  return out
 }
 
 /** The sequence of a message body, read without decoding the rest (recovery's resync), or null. */

@@ -98,17 +98,17 @@ export class SegmentFiles {
     return at >= 0 && seq <= list[at].lastSeq ? list[at] : undefined
   }
 
-  /** Deletes sealed segments whose every sequence is below `firstLive`; returns how many went. */
-  dropBelow(firstLive: number): number {
-    let dropped = 0
+  /** Deletes sealed segments whose every sequence is below `firstLive`; returns the fds it closed. */
+  dropBelow(firstLive: number): number[] {
+    const closed: number[] = []
     while (this.#segments.length > 1 && this.#segments[0].lastSeq < firstLive) {
       const s = this.#segments.shift() as Segment
       this.#io.close(s.fd)
+      closed.push(s.fd)
       this.#io.remove(s.path)
       this.dirChanged = true
-      dropped++
     }
-    return dropped
+    return closed
   }
 
   closeAll(): void {
