@@ -339,11 +339,11 @@ export class FileTopic implements TopicDisk {
   }
 
   delivered(group: string, seq: number): void {
-    if (this.#failed === null) { this.#journal.add({ k: 'd', g: group, s: seq }); this.#queueFlush() }
+    if (this.#failed === null) { this.#journal.addOp('d', group, seq); this.#queueFlush() }
   }
 
   settled(group: string, seq: number, how: Settled): void {
-    if (this.#failed === null) { this.#journal.add({ k: how, g: group, s: seq }); this.#queueFlush() }
+    if (this.#failed === null) { this.#journal.addOp(how, group, seq); this.#queueFlush() }
   }
 
   changed(log: TopicLog): void {

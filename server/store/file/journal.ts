@@ -12,7 +12,8 @@ import type { GroupState } from '../engine/consumer-group.ts'
 import type { Settled } from '../engine/topic-disk.ts'
 import type { ResolvedGroupConfig } from '../topic-store.ts'
 import type { DiskIo } from './disk-io.ts'
-import { KIND, frame, readFrame } from './record.ts'
+import { crc32c } from '@node-rs/crc32'
+import { FRAME_HEADER, KIND, frame, readFrame } from './record.ts'
 
 /** One entry. Short keys: a busy work queue writes two per message. */
 export type JournalEntry =
@@ -50,12 +51,30 @@ export interface JournalState {
 const encoder = new TextEncoder()
 const decoder = new TextDecoder()
 
-function encodeEntry(entry: JournalEntry): Uint8Array {
+/** A group's delivery or settlement: `[KIND.groupOp][op][f64 seq][group]`, binary (two per job of a busy work queue). */
+type GroupOp = 'd' | Settled
+
+/** The framed bytes of an entry written as JSON (the rare ones: purges, groups, floors, snapshots). */
+function jsonFrame(entry: JournalEntry): Uint8Array {
   const json = encoder.encode(JSON.stringify(entry))
   const body = new Uint8Array(json.byteLength + 1)
   body[0] = KIND.journal
   body.set(json, 1)
   return frame(body)
+}
+
+function decodeGroupOp(body: Uint8Array): JournalEntry | null {
+  if (body.byteLength < 11) return null
+  const k = String.fromCharCode(body[1]) as GroupOp
+  const s = new DataView(body.buffer, body.byteOffset + 2, 8).getFloat64(0, true)
+  if (!Number.isSafeInteger(s) || !'dattlx'.includes(k)) return null
+  return { k, g: decoder.decode(body.subarray(10)), s } as JournalEntry
+}
+
+function decodeEntry(body: Uint8Array): JournalEntry | null {
+  if (body[0] === KIND.groupOp) return decodeGroupOp(body)
+  if (body[0] !== KIND.journal) return null
+  try { return JSON.parse(decoder.decode(body.subarray(1))) as JournalEntry } catch { return null }
 }
 
 /** What replaying a journal found. */
@@ -83,9 +102,8 @@ export function replayJournal(bytes: Uint8Array): ReplayedJournal {
   let at = 0
   for (;;) {
     const f = readFrame(bytes, at)
-    if (f === null || f.body[0] !== KIND.journal) break
-    let e: JournalEntry
-    try { e = JSON.parse(decoder.decode(f.body.subarray(1))) as JournalEntry } catch { break }
+    const e = f === null ? null : decodeEntry(f.body)
+    if (f === null || e === null) break
     at = f.end
     if (e.k === 'snap') {
       floor = e.state.floor
@@ -125,7 +143,8 @@ export class Journal {
   readonly #path: string
   #fd: number
   #size: number
-  #buffered: Uint8Array[] = []
+  /** Entries not yet written, framed, in one growing buffer. */
+  #buf = Buffer.allocUnsafe(16 * 1024)
   #bufferedBytes = 0
   /** Size after the last snapshot: the journal is compacted once it is several times that. */
   #snapshotSize = 0
@@ -152,23 +171,46 @@ export class Journal {
 
   /** True when entries wait for `flush`. */
   get dirty(): boolean {
-    return this.#buffered.length > 0
+    return this.#bufferedBytes > 0
+  }
+
+  #room(bytes: number): number {
+    const at = this.#bufferedBytes
+    if (at + bytes > this.#buf.byteLength) {
+      const grown = Buffer.allocUnsafe(Math.max(at + bytes, this.#buf.byteLength * 2))
+      this.#buf.copy(grown, 0, 0, at)
+      this.#buf = grown
+    }
+    this.#bufferedBytes += bytes
+    return at
   }
 
   add(entry: JournalEntry): void {
-    const bytes = encodeEntry(entry)
-    this.#buffered.push(bytes)
-    this.#bufferedBytes += bytes.byteLength
+    const framed = jsonFrame(entry)
+    this.#buf.set(framed, this.#room(framed.byteLength))
+  }
+
+  /** A delivery or settlement of `group`'s message `seq`, written without JSON or allocation. */
+  addOp(k: GroupOp, group: string, seq: number): void {
+    const groupBytes = Buffer.byteLength(group)
+    const at = this.#room(FRAME_HEADER + 10 + groupBytes)
+    const buf = this.#buf
+    const body = at + FRAME_HEADER
+    buf[body] = KIND.groupOp
+    buf[body + 1] = k.charCodeAt(0)
+    buf.writeDoubleLE(seq, body + 2)
+    buf.write(group, body + 10, 'utf8')
+    buf.writeUInt32LE(10 + groupBytes, at)
+    buf.writeUInt32LE(crc32c(buf.subarray(body, body + 10 + groupBytes)), at + 4)
   }
 
   /** Writes buffered entries (one write call); true when it wrote. @throws the I/O error; the entries stay buffered */
   flush(): boolean {
-    if (this.#buffered.length === 0) return false
-    const all = this.#buffered.length === 1 ? this.#buffered[0] : concat(this.#buffered, this.#bufferedBytes)
-    this.#io.write(this.#fd, all, this.#size)
-    this.#size += all.byteLength
-    this.#buffered = []
+    if (this.#bufferedBytes === 0) return false
+    this.#io.write(this.#fd, this.#buf.subarray(0, this.#bufferedBytes), this.#size)
+    this.#size += this.#bufferedBytes
     this.#bufferedBytes = 0
+    if (this.#buf.byteLength > 1024 * 1024) this.#buf = Buffer.allocUnsafe(16 * 1024)
     return true
   }
 
@@ -179,24 +221,16 @@ export class Journal {
 
   /** Replaces the journal with one snapshot entry of `state` (durable when it returns). */
   snapshot(state: JournalState): void {
-    const bytes = encodeEntry({ k: 'snap', state })
+    const bytes = jsonFrame({ k: 'snap', state })
     this.#io.replace(this.#path, bytes)
     this.#io.close(this.#fd)
     this.#fd = this.#io.open(this.#path, false)
     this.#size = bytes.byteLength
     this.#snapshotSize = bytes.byteLength
-    this.#buffered = []
     this.#bufferedBytes = 0
   }
 
   close(): void {
     try { this.#io.close(this.#fd) } catch { /* already closed */ }
   }
-}
-
-function concat(parts: readonly Uint8Array[], total: number): Uint8Array {
-  const out = new Uint8Array(total)
-  let o = 0
-  for (const p of parts) { out.set(p, o); o += p.byteLength }
-  return out
 }

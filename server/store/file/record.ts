@@ -16,7 +16,7 @@ export const FRAME_HEADER = 8
 /** A larger length field is corruption, not a record (the broker's largest message is far smaller). */
 export const MAX_BODY = 256 * 1024 * 1024
 
-export const KIND = { message: 1, journal: 2 } as const
+export const KIND = { message: 1, journal: 2, groupOp: 3 } as const
 
 /** Bytes of a message body before its subject's length: kind, seq, time, encoding, size. */
 const HEAD = 1 + 8 + 8 + 1 + 4
