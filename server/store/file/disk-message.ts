@@ -10,46 +10,63 @@
 import { SubwireError } from '../../../shared/errors.ts'
 import type { StoredMessage } from '../topic-store.ts'
 import type { DiskIo } from './disk-io.ts'
-import { FRAME_HEADER, decodeMessage, readFrame, type MessageRecord } from './record.ts'
+import { FRAME_HEADER, decodeBody, readFrame } from './record.ts'
 import type { Segment } from './segments.ts'
 
-const BLOCK = 64 * 1024
+/** Bytes read from a segment at a time: a replay reads each block once and decodes records from it. */
+const BLOCK = 256 * 1024
+/** Blocks kept, per topic. */
+const BLOCKS = 8
 
-/** A body as the cache keeps it. */
-interface Body {
+/** A message's body: what a reader needs beyond its index fields. */
+export interface Body {
   readonly headers: Readonly<Record<string, string>> | null
   readonly encoding: number
   readonly payload: Uint8Array
 }
 
-/** Reads bodies back, through a cache bounded in bytes. */
+interface Block {
+  readonly segment: Segment
+  readonly start: number
+  readonly bytes: Uint8Array
+}
+
+/**
+ * Reads bodies back: the newest ones written come from memory (bounded in bytes), older ones from blocks read
+ * from their segment (a few kept), each record's checksum checked as it is decoded.
+ */
 export class BodyReader {
   readonly #io: DiskIo
   readonly #maxBytes: number
-  readonly #cache = new Map<number, Body>()
-  /** Cached sequences, oldest first: eviction takes the front. (Iterating the Map from its start instead walks
-   * over every deleted entry until it rehashes: a quarter of all append time when measured.) */
+  readonly #recent = new Map<number, Body>()
+  /** Sequences in `#recent`, oldest first: eviction takes the front. (Iterating the Map from its start instead
+   * walks over every deleted entry until it rehashes: a quarter of all append time when measured.) */
   #order: number[] = []
   #head = 0
   #bytes = 0
+  /** Most recently used last. */
+  readonly #blocks: Block[] = []
+  /** The last body loaded: a message's three getters load it once. */
+  #lastSeq = 0
+  #last: Body | null = null
 
-  /** @param maxBytes payload bytes the cache holds at most */
+  /** @param maxBytes payload bytes of recent bodies kept at most */
   constructor(io: DiskIo, maxBytes: number) {
     this.#io = io
     this.#maxBytes = maxBytes
   }
 
-  /** Keeps a body just written or read. */
+  /** Keeps a body just written. */
   remember(seq: number, body: Body): void {
-    if (this.#cache.has(seq)) return
-    this.#cache.set(seq, body)
+    if (this.#recent.has(seq)) return
+    this.#recent.set(seq, body)
     this.#order.push(seq)
     this.#bytes += body.payload.byteLength + 64
     while (this.#bytes > this.#maxBytes && this.#head < this.#order.length) {
       const old = this.#order[this.#head++]
-      const b = this.#cache.get(old)
+      const b = this.#recent.get(old)
       if (b === undefined) continue
-      this.#cache.delete(old)
+      this.#recent.delete(old)
       this.#bytes -= b.payload.byteLength + 64
     }
     if (this.#head > 4096 && this.#head * 2 > this.#order.length) {
@@ -60,42 +77,59 @@ export class BodyReader {
 
   /** Drops the body of `seq` (an append that was never written: its sequence will be reused). */
   forget(seq: number): void {
-    const b = this.#cache.get(seq)
+    if (this.#lastSeq === seq) this.#last = null
+    const b = this.#recent.get(seq)
     if (b === undefined) return
-    this.#cache.delete(seq)
+    this.#recent.delete(seq)
     this.#bytes -= b.payload.byteLength + 64
   }
 
-  /** The body of the record of `m`, from the cache or its segment. @throws `storage_failed` when unreadable */
+  /** The body of `m`, from memory or its segment. @throws `storage_failed` when it does not read back whole */
   load(m: DiskMessage): Body {
-    const hit = this.#cache.get(m.seq)
-    if (hit !== undefined) return hit
-    let view = this.#read(m, Math.min(BLOCK, m.segment.size - m.offset))
-    // A record longer than a block: its frame header says how long.
-    const length = view.byteLength >= FRAME_HEADER ? FRAME_HEADER + new DataView(view.buffer, view.byteOffset, 4).getUint32(0, true) : 0
-    if (length > view.byteLength) view = this.#read(m, length)
-    let wanted: MessageRecord | null = null
-    for (let at = 0; at < view.byteLength;) {
-      const f = readFrame(view, at)
-      if (f === null) break
-      const rec = decodeMessage(f.body)
-      if (rec === null) break
-      if (rec.seq === m.seq) wanted = rec
-      else this.remember(rec.seq, rec)
-      at = f.end
-    }
-    if (wanted === null) throw new SubwireError('storage_failed', `message ${m.seq} in ${m.segment.path} no longer reads back whole`)
-    this.remember(m.seq, wanted)
-    return wanted
+    if (this.#lastSeq === m.seq && this.#last !== null) return this.#last
+    const body = this.#recent.get(m.seq) ?? this.#fromDisk(m)
+    this.#lastSeq = m.seq
+    this.#last = body
+    return body
   }
 
-  #read(m: DiskMessage, length: number): Uint8Array {
-    const buf = new Uint8Array(Math.max(length, FRAME_HEADER))
-    try {
-      return buf.subarray(0, this.#io.read(m.segment.fd, buf, buf.byteLength, m.offset))
-    } catch (err) {
-      throw new SubwireError('storage_failed', `cannot read message ${m.seq} from ${m.segment.path}: ${(err as Error).message}`, { cause: err })
+  #fromDisk(m: DiskMessage): Body {
+    let block = this.#block(m.segment, m.offset, FRAME_HEADER)
+    const at = m.offset - block.start
+    const length = FRAME_HEADER + new DataView(block.bytes.buffer, block.bytes.byteOffset + at, 4).getUint32(0, true)
+    // A record longer than what the block holds of it: read it whole.
+    if (at + length > block.bytes.byteLength) block = this.#read(m.segment, m.offset, length)
+    const f = readFrame(block.bytes, m.offset - block.start)
+    const body = f === null ? null : decodeBody(f.body)
+    if (body === null) throw new SubwireError('storage_failed', `message ${m.seq} in ${m.segment.path} no longer reads back whole`)
+    return body
+  }
+
+  /** A kept block holding `[offset, offset + need)` of `segment`, or a new one read from there. */
+  #block(segment: Segment, offset: number, need: number): Block {
+    const blocks = this.#blocks
+    for (let i = blocks.length - 1; i >= 0; i--) {
+      const b = blocks[i]
+      if (b.segment === segment && b.start <= offset && offset + need <= b.start + b.bytes.byteLength) {
+        if (i !== blocks.length - 1) { blocks.splice(i, 1); blocks.push(b) }
+        return b
+      }
     }
+    return this.#read(segment, offset, Math.min(BLOCK, Math.max(need, segment.size - offset)))
+  }
+
+  #read(segment: Segment, offset: number, length: number): Block {
+    const buf = new Uint8Array(Math.max(length, FRAME_HEADER))
+    let got: number
+    try {
+      got = this.#io.read(segment.fd, buf, buf.byteLength, offset)
+    } catch (err) {
+      throw new SubwireError('storage_failed', `cannot read from ${segment.path}: ${(err as Error).message}`, { cause: err })
+    }
+    const block = { segment, start: offset, bytes: buf.subarray(0, got) }
+    this.#blocks.push(block)
+    if (this.#blocks.length > BLOCKS) this.#blocks.shift()
+    return block
   }
 }
 

@@ -162,8 +162,9 @@ export class RecordScanner {
   /** Parses the index fields of the body at `[start, end)` of `buf`. */
   fields(buf: Uint8Array, start: number, end: number): boolean {
     if (buf[start] !== KIND.message || end - start < HEAD + 12) return false
-    if (this.#view === null || this.#view.buffer !== buf.buffer) this.#view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength)
-    const view = this.#view
+    const cached = this.#view
+    if (cached === null || cached.buffer !== buf.buffer || cached.byteOffset !== buf.byteOffset || cached.byteLength !== buf.byteLength) this.#view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength)
+    const view = this.#view as DataView
     const seq = view.getFloat64(start + 1, true)
     const time = view.getFloat64(start + 9, true)
     if (!Number.isSafeInteger(seq) || seq <= 0 || !Number.isFinite(time)) return false
@@ -206,6 +207,23 @@ export function decodeMessage(body: Uint8Array): MessageRecord | null {
     return null
   }
 }
+/** A message body's headers, encoding and payload (a copy), skipping its subject; null when malformed. */
+export function decodeBody(body: Uint8Array): { headers: Readonly<Record<string, string>> | null; encoding: number; payload: Uint8Array } | null {
+  const scan = bodyScanner
+  if (!scan.fields(body, 0, body.byteLength)) return null
+  const headersStart = scan.msgIdEnd + 4
+  const headersEnd = headersStart + u32(body, scan.msgIdEnd)
+  try {
+    const headers = headersEnd === headersStart ? null : parseHeaders(decoder.decode(body.subarray(headersStart, headersEnd)))
+    if (headers === undefined) return null
+    return { headers, encoding: body[17], payload: body.slice(headersEnd) }
+  } catch {
+    return null
+  }
+}
+
+const bodyScanner = new RecordScanner()
+
 function parseHeaders(text: string): Readonly<Record<string, string>> | undefined {
   const value: unknown = JSON.parse(text)
   if (value === null || typeof value !== 'object' || Array.isArray(value)) return undefined
