@@ -18,6 +18,7 @@ import { BodyReader, DiskMessage } from './disk-message.ts'
 import type { Journal, PurgeMark } from './journal.ts'
 import { encodedLength } from './record.ts'
 import type { SegmentFiles } from './segments.ts'
+import { SyncWaiters } from './sync-waiters.ts'
 import { WriteBatch, type Pending } from './write-batch.ts'
 
 /** What a file topic needs from its store. */
@@ -36,12 +37,13 @@ export interface FileTopicContext {
   groupsState(): Record<string, { config: ResolvedGroupConfig; state: GroupState }>
 }
 
-interface Waiter {
-  readonly seq: number
-  readonly resolve: () => void
-  readonly reject: (err: unknown) => void
-}
 
+/**
+ * Appends after which a batch is synced at once when no sync is running. In the durable benchmark (256
+ * confirms in flight) 32 gave 55k confirms/s against 48k syncing whole frames (4 runs each, same sitting;
+ * the spread was ±15%).
+ */
+const EARLY_SYNC = 32
 
 export function configBytes(config: ResolvedTopicConfig): Uint8Array {
   return new TextEncoder().encode(`${JSON.stringify({ version: 1, config }, null, 2)}\n`)
@@ -65,7 +67,7 @@ export class FileTopic implements TopicDisk {
   #unsynced: Pending[] = []
   /** Resolves once everything written up to now is synced (for duplicates of unsynced messages). */
   #syncedThrough = 0
-  #waiters: Waiter[] = []
+  readonly #waiters = new SyncWaiters()
   readonly #dirty = new Set<number>()
   #flushQueued = false
   #floorDirty = false
@@ -114,7 +116,10 @@ export class FileTopic implements TopicDisk {
     const msg = new DiskMessage(p.seq, p.time, p.subject, p.size, segment, offset, this.reader)
     this.reader.remember(p.seq, { headers: p.headers, encoding: p.encoding, payload: p.payload })
     const durable = new Promise<void>((resolve, reject) => { this.#batch.wait({ p, msg, prevTime, resolve, reject }) })
-    this.#queueFlush()
+    // While the disk is idle, a large frame of publishes is synced in parts: the first confirms go out while
+    // the rest of the frame is read, so publisher and broker overlap instead of taking turns.
+    if (this.#batch.size >= EARLY_SYNC && !this.#syncing && this.#fsync === 'always') this.#flush()
+    else this.#queueFlush()
     return { result: { seq: p.seq, time: p.time, duplicate: false }, durable }
   }
 
@@ -137,7 +142,7 @@ export class FileTopic implements TopicDisk {
       }
       segment.lastSeq = entries[0].p.seq - 1
       for (const e of entries) e.reject(refusal)
-      this.#rejectWaitersFrom(entries[0].p.seq, refusal)
+      this.#waiters.rejectFrom(entries[0].p.seq, refusal)
       return refusal
     }
     segment.size += bytes.byteLength
@@ -151,23 +156,14 @@ export class FileTopic implements TopicDisk {
     this.#syncedThrough = entries[entries.length - 1].p.seq
     this.changed(log)
     for (const e of entries) e.resolve()
-    this.#settleWaiters()
+    this.#waiters.settle(this.#syncedThrough)
     return null
-  }
-
-  #rejectWaitersFrom(seq: number, err: SubwireError): void {
-    const still: Waiter[] = []
-    for (const w of this.#waiters) {
-      if (w.seq >= seq) w.reject(err)
-      else still.push(w)
-    }
-    this.#waiters = still
   }
 
   durableThrough(seq: number): Promise<void> | null {
     if (seq <= this.#syncedThrough) return null
     if (this.#failed !== null) return Promise.reject(this.#failed)
-    return new Promise((resolve, reject) => { this.#waiters.push({ seq, resolve, reject }) })
+    return this.#waiters.wait(seq)
   }
 
   /** A write failed: cut what it left half-written, and say why (a full disk passes; anything else fails the topic). */
@@ -186,10 +182,9 @@ export class FileTopic implements TopicDisk {
       this.#failed = topicStoreError(TOPIC_ERROR.storageFailed, `topic ${this.#name} is read-only until the broker restarts: ${(err as Error).message ?? String(err)}`)
       this.#ctx.onFailure(this.#name, err)
       for (const u of this.#unsynced) u.reject(this.#failed)
-      for (const w of this.#waiters) w.reject(this.#failed)
+      this.#waiters.end(this.#failed)
       for (const e of this.#batch.take().entries) e.reject(this.#failed)
       this.#unsynced = []
-      this.#waiters = []
     }
     return this.#failed
   }
@@ -229,7 +224,7 @@ export class FileTopic implements TopicDisk {
     const batch = this.#unsynced
     const fds = [...this.#dirty]
     const dir = this.#segments.dirChanged
-    if (batch.length === 0 && this.#dirty.size === 0 && !dir && this.#waiters.length === 0) return
+    if (batch.length === 0 && this.#dirty.size === 0 && !dir && this.#waiters.size === 0) return
     this.#unsynced = []
     this.#inFlight = batch
     this.#dirty.clear()
@@ -250,7 +245,7 @@ export class FileTopic implements TopicDisk {
       }
       this.changed(log)
       for (const u of batch) u.resolve()
-      this.#settleWaiters()
+      this.#waiters.settle(this.#syncedThrough)
       if (this.#unsynced.length > 0 || this.#dirty.size > 0) this.#queueFlush()
     }, (err: unknown) => {
       this.#syncing = false
@@ -259,16 +254,6 @@ export class FileTopic implements TopicDisk {
       const failed = this.#fail(err)
       for (const u of batch) u.reject(failed)
     })
-  }
-
-  #settleWaiters(): void {
-    if (this.#waiters.length === 0) return
-    const still: Waiter[] = []
-    for (const w of this.#waiters) {
-      if (w.seq <= this.#syncedThrough) w.resolve()
-      else still.push(w)
-    }
-    this.#waiters = still
   }
 
   /** The periodic sync of `fsync: <ms>`. */
@@ -400,13 +385,13 @@ export class FileTopic implements TopicDisk {
         this.#ctx.onFailure(this.#name, err)
       }
     }
-    for (const u of [...waiting, ...this.#waiters]) {
+    for (const u of waiting) {
       if (failure === null) u.resolve()
       else u.reject(failure)
     }
+    this.#waiters.end(failure)
     this.#unsynced = []
     this.#inFlight = []
-    this.#waiters = []
     this.#log = null
     this.#journal.close()
     this.#segments.closeAll()

@@ -33,6 +33,11 @@ export class WriteBatch {
     return this.#entries.length === 0
   }
 
+  /** Messages waiting. */
+  get size(): number {
+    return this.#entries.length
+  }
+
   /** Where the next record goes in `segment` (the bytes written there, plus those waiting here). */
   nextOffset(segment: Segment): number {
     return segment.size + (this.#segment === segment ? this.#length : 0)
