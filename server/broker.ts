@@ -88,7 +88,7 @@ export class Broker {
       maxTopics: this.config.maxTopics,
       defaultTopicMaxBytes: this.config.defaultTopicMaxBytes,
       route: (subject, headers, encoding, payload) => this.#publishInternal(subject, null, headers, encoding, payload),
-    }, options.topics ?? [], { ...options.fileStore, dataDir: this.config.dataDir ?? undefined })
+    }, options.topics ?? [], { ...this.config.fileStore, dataDir: this.config.dataDir ?? undefined })
     this.#admission = new Admission(this.config)
     registerHttpAuth(this.config, this.#auth, this.#admission) // the monitoring's credentials, checked like CONNECT's
     this.#ownsHttp = options.server === undefined

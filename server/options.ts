@@ -133,6 +133,26 @@ const BROKER_OPTION_KEYS: Record<keyof Required<BrokerOptions>, true> = {
   defaultTopicMaxBytes: true, maxPendingBytesPerClient: true, dataDir: true, fileStore: true,
 }
 
+const FILE_STORE_KEYS: Record<keyof Required<FileStoreTuning>, true> = { io: true, segmentBytes: true, cacheBytes: true }
+
+/** The file store's tuning, checked. @throws `bad_option` for an unknown key or an absurd size */
+function checkFileStore(tuning: unknown): FileStoreTuning {
+  if (tuning === undefined) return {}
+  if (tuning === null || typeof tuning !== 'object') throw new SubwireError('bad_option', 'option fileStore must be an object')
+  for (const key of Object.keys(tuning)) {
+    if (!Object.hasOwn(FILE_STORE_KEYS, key)) throw new SubwireError('bad_option', `unknown fileStore option ${JSON.stringify(key)}`)
+  }
+  const t = tuning as FileStoreTuning
+  // A segment holds at least a few records, and recovery reads one whole: between 4 KiB and 1 GiB.
+  for (const [key, min, max] of [['segmentBytes', 4096, 2 ** 30], ['cacheBytes', 0, 2 ** 40]] as const) {
+    const v = t[key]
+    if (v !== undefined && !(typeof v === 'number' && Number.isSafeInteger(v) && v >= min && v <= max)) {
+      throw new SubwireError('bad_option', `option fileStore.${key} must be an integer from ${min} to ${max}, got ${String(v)}`)
+    }
+  }
+  return { ...(t.io === undefined ? {} : { io: t.io }), ...(t.segmentBytes === undefined ? {} : { segmentBytes: t.segmentBytes }), ...(t.cacheBytes === undefined ? {} : { cacheBytes: t.cacheBytes }) }
+}
+
 /** The data directory, absolute, or null. @throws `bad_option` when it is not a usable directory path */
 function checkDataDir(dir: unknown): string | null {
   if (dir === undefined) return null
@@ -148,6 +168,8 @@ export type { FileStoreTuning }
 export interface BrokerConfig {
   /** Absolute path of the data directory, or null (memory topics only). */
   readonly dataDir: string | null
+  /** The file store's tuning, checked (only the keys it knows). */
+  readonly fileStore: FileStoreTuning
   readonly port: number
   readonly host: string
   readonly path: string
@@ -278,6 +300,7 @@ export function resolveConfig(options: BrokerOptions): BrokerConfig {
     maxTopics: positiveInt(options, 'maxTopics', 100),
     defaultTopicMaxBytes: positiveInt(options, 'defaultTopicMaxBytes', 64 * 1024 * 1024),
     dataDir: checkDataDir(options.dataDir),
+    fileStore: checkFileStore(options.fileStore),
   }
   // A frame must hold a client's 64 KiB batch plus one largest message (client/op-buffer.ts).
   if (config.maxFrame < config.maxPayload + 64 * 1024 + config.maxSubjectLength * 2 + 1024) {

@@ -72,7 +72,7 @@ export class Topics {
    * the store is closed again if a declared topic is refused.
    */
   static open(host: TopicsHost, configs: readonly TopicConfig[], files: FileStoreTuning & { readonly dataDir?: string }): Topics {
-    const { store } = openTopicStore({ ...files, log: host.logger })
+    const { store } = openTopicStore({ dataDir: files.dataDir, io: files.io, segmentBytes: files.segmentBytes, cacheBytes: files.cacheBytes, log: host.logger })
     try {
       return new Topics(host, configs, store)
     } catch (err) {

@@ -63,8 +63,10 @@ export class TopicLog {
   #pendingBytes = 0
   /** Highest sequence removed by a limit or a purge: reads from at or below it report a gap. */
   #lostThrough = 0
-  /** Ranges a store could not read back (corruption found at recovery), in order: reads report them as gaps. */
+  /** Ranges a store could not read back at recovery, in order: reads report them as gaps. */
   readonly #lost: SeqRange[] = []
+  /** Those of them that held messages someone may have been told were stored (`info().lost`). */
+  readonly #listed: SeqRange[] = []
   readonly #bySubject = new Map<string, SeqQueue>()
   readonly #dedup: DedupWindow
 
@@ -104,7 +106,7 @@ export class TopicLog {
 
   /** The ranges lost to corruption, as `info().lost` shows them. */
   get lost(): readonly SeqRange[] {
-    return this.#lost
+    return this.#listed
   }
 
   /** True when one of the topic's patterns matches the subject. O(patterns · tokens). */
@@ -167,6 +169,8 @@ export class TopicLog {
     if (discard === DISCARD.new && this.#wouldOverflow(subject, size)) {
       throw topicStoreError(TOPIC_ERROR.topicFull, `topic ${this.#config.name} is full (discard: 'new')`)
     }
+    // Past 2^53 - 1 a sequence is no longer an exact number: refused rather than reused.
+    if (this.#assigned >= Number.MAX_SAFE_INTEGER - 1) throw topicStoreError(TOPIC_ERROR.topicFull, `topic ${this.#config.name} has used every sequence number`)
     const time = this.#lastTime === null || now > this.#lastTime ? now : this.#lastTime
     return { seq: this.#assigned + 1, time, subject, headers, encoding: input.encoding ?? 0, payload, size, msgId }
   }
@@ -228,9 +232,18 @@ export class TopicLog {
     this.#lostThrough = Math.max(this.#lostThrough, seq)
   }
 
-  /** At recovery: a range the store could not read back. Reads report it as a gap; `lost` lists it. */
-  markLost(range: SeqRange): void {
+  /** At recovery: sequences up to `seq` are gone (evicted or purged before the restart); reads report the gap. */
+  lostThrough(seq: number): void {
+    if (seq > this.#lostThrough) this.#lostThrough = seq
+  }
+
+  /**
+   * At recovery: a range the store could not read back, in order. Reads report it as a gap; `lost` lists it
+   * unless `listed` is false (sequences assigned and never confirmed, such as a power cut's unsynced tail).
+   */
+  markLost(range: SeqRange, listed = true): void {
     this.#lost.push(range)
+    if (listed) this.#listed.push(range)
   }
 
   /** Evicts messages past `maxAgeMs` and forgets msgIds past the window. O(1) amortised per removal. */

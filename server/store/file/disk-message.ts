@@ -10,20 +10,15 @@
 import { SubwireError } from '../../../shared/errors.ts'
 import type { StoredMessage } from '../topic-store.ts'
 import type { DiskIo } from './disk-io.ts'
-import { FRAME_HEADER, decodeBody, readFrame } from './record.ts'
+import { FRAME_HEADER, decodeBody, readFrame, recordSeed, type Body } from './record.ts'
+
+export type { Body } from './record.ts'
 import type { Segment } from './segments.ts'
 
 /** Bytes read from a segment at a time: a replay reads each block once and decodes records from it. */
 const BLOCK = 256 * 1024
 /** Blocks kept, per topic. */
 const BLOCKS = 8
-
-/** A message's body: what a reader needs beyond its index fields. */
-export interface Body {
-  readonly headers: Readonly<Record<string, string>> | null
-  readonly encoding: number
-  readonly payload: Uint8Array
-}
 
 interface Block {
   readonly segment: Segment
@@ -38,7 +33,7 @@ interface Block {
 export class BodyReader {
   readonly #io: DiskIo
   readonly #maxBytes: number
-  readonly #recent = new Map<number, Body>()
+  readonly #recent = new Map<number, { readonly body: Body; readonly size: number }>()
   /** Sequences in `#recent`, oldest first: eviction takes the front. (Iterating the Map from its start instead
    * walks over every deleted entry until it rehashes: a quarter of all append time when measured.) */
   #order: number[] = []
@@ -56,18 +51,18 @@ export class BodyReader {
     this.#maxBytes = maxBytes
   }
 
-  /** Keeps a body just written. */
-  remember(seq: number, body: Body): void {
+  /** Keeps a body just written; `size` is what it costs (its message's size: headers count too). */
+  remember(seq: number, body: Body, size: number): void {
     if (this.#recent.has(seq)) return
-    this.#recent.set(seq, body)
+    this.#recent.set(seq, { body, size })
     this.#order.push(seq)
-    this.#bytes += body.payload.byteLength + 64
+    this.#bytes += size
     while (this.#bytes > this.#maxBytes && this.#head < this.#order.length) {
       const old = this.#order[this.#head++]
       const b = this.#recent.get(old)
       if (b === undefined) continue
       this.#recent.delete(old)
-      this.#bytes -= b.payload.byteLength + 64
+      this.#bytes -= b.size
     }
     if (this.#head > 4096 && this.#head * 2 > this.#order.length) {
       this.#order = this.#order.slice(this.#head)
@@ -81,13 +76,13 @@ export class BodyReader {
     const b = this.#recent.get(seq)
     if (b === undefined) return
     this.#recent.delete(seq)
-    this.#bytes -= b.payload.byteLength + 64
+    this.#bytes -= b.size
   }
 
   /** The body of `m`, from memory or its segment. @throws `storage_failed` when it does not read back whole */
   load(m: DiskMessage): Body {
     if (this.#lastSeq === m.seq && this.#last !== null) return this.#last
-    const body = this.#recent.get(m.seq) ?? this.#fromDisk(m)
+    const body = this.#recent.get(m.seq)?.body ?? this.#fromDisk(m)
     this.#lastSeq = m.seq
     this.#last = body
     return body
@@ -99,7 +94,7 @@ export class BodyReader {
     const length = FRAME_HEADER + new DataView(block.bytes.buffer, block.bytes.byteOffset + at, 4).getUint32(0, true)
     // A record longer than what the block holds of it: read it whole.
     if (at + length > block.bytes.byteLength) block = this.#read(m.segment, m.offset, length)
-    const f = readFrame(block.bytes, m.offset - block.start)
+    const f = readFrame(block.bytes, m.offset - block.start, recordSeed(m.segment.salt, m.offset))
     const body = f === null ? null : decodeBody(f.body)
     if (body === null) throw new SubwireError('storage_failed', `message ${m.seq} in ${m.segment.path} no longer reads back whole`)
     return body

@@ -10,7 +10,7 @@
  * A deleted topic's directory is renamed aside first, so a crash in the middle of deleting it never leaves
  * half a topic to reopen.
  */
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { EngineTopicStore, type DiskProvider } from '../engine/engine-store.ts'
 import type { ConsumerGroup } from '../engine/consumer-group.ts'
 import type { TopicLog } from '../engine/topic-log.ts'
@@ -98,6 +98,7 @@ export class FileDisks implements DiskProvider {
       segmentBytes: this.#segmentBytes(config),
       defaultFsync: this.#options.defaultFsync ?? 'always',
       cacheBytes: this.#options.cacheBytes ?? 4 * 1024 * 1024,
+      newDirs: [],
       onFailure: (topic, err) => this.#log.error({ topic, err }, 'file topic storage failed: the topic is read-only until the broker restarts'),
       groupsState: () => {
         const out: ReturnType<FileTopicContext['groupsState']> = {}
@@ -113,6 +114,9 @@ export class FileDisks implements DiskProvider {
     try {
       // Leftovers of a topic of this name deleted before (or half-created) go first.
       io.remove(ctx.dir)
+      // Every directory made here (the data directory too, on the first file topic) has its entry in a parent.
+      for (let d = ctx.dir; !io.exists(d) && dirname(d) !== d; d = dirname(d)) ctx.newDirs.push(dirname(d))
+      ctx.newDirs.push(ctx.dir)
       io.mkdirp(ctx.dir)
       const journal = new Journal(io, join(ctx.dir, 'state.log'))
       // topic.json last: a directory without one is a topic whose creation never finished.
@@ -134,6 +138,7 @@ export class FileDisks implements DiskProvider {
     for (const entry of io.list(this.#root)) {
       const dir = join(this.#root, entry)
       if (entry.endsWith('.tmp') || entry.includes('.deleted')) { io.remove(dir); continue }
+      if (entry.includes('.unreadable-')) { this.#log.error({ dir }, 'a file topic set aside as unreadable at an earlier start is still on disk'); continue }
       const configPath = join(dir, 'topic.json')
       if (!io.exists(configPath)) {
         this.#log.warn({ dir }, 'a topic directory without topic.json (its creation never finished) was removed')
@@ -144,13 +149,33 @@ export class FileDisks implements DiskProvider {
       try {
         const parsed = JSON.parse(new TextDecoder().decode(io.readFile(configPath))) as { config: ResolvedTopicConfig }
         config = resolveTopicConfig(parsed.config)
+        if (dirName(config.name) !== entry) throw new Error(`it names topic ${JSON.stringify(config.name)}, not the one of its directory`)
       } catch (err) {
-        this.#log.error({ dir, err }, 'a file topic has an unreadable topic.json: it is left on disk and not opened')
+        this.#setAside(dir, err, 'its topic.json is unreadable')
         continue
       }
-      reports.push(this.#recoverOne(engine, config, now))
+      try {
+        reports.push(this.#recoverOne(engine, config, now))
+      } catch (err) {
+        // One damaged topic must not keep the broker, and every other topic, from starting.
+        this.#setAside(dir, err, 'it could not be reopened')
+      }
     }
     return reports
+  }
+
+  /**
+   * Moves a topic directory that cannot be opened out of the way, kept for inspection: a topic of the same name
+   * created later starts empty beside it instead of deleting what it held.
+   */
+  #setAside(dir: string, err: unknown, why: string): void {
+    const aside = `${dir}.unreadable-${Date.now()}`
+    try {
+      this.#io.rename(dir, aside)
+      this.#log.error({ dir: aside, err }, `CORRUPTION: a file topic is not opened: ${why}; its files are kept in ${aside}`)
+    } catch (renameErr) {
+      this.#log.error({ dir, err, renameErr }, `CORRUPTION: a file topic is not opened: ${why}; it could not be set aside`)
+    }
   }
 
   #recoverOne(engine: EngineTopicStore, config: ResolvedTopicConfig, now: number): RecoveryReport {
@@ -166,10 +191,16 @@ export class FileDisks implements DiskProvider {
     const lost: SeqRange[] = []
     const topic = new FileTopic(ctx, config, segments, journal, { lost, purges: replayed.purges, floor: replayed.floor })
     const log = engine.newLog(config)
-    const report = recoverTopic(io, ctx.dir, log, segments, topic.reader, replayed, lost, now)
-    for (const [name, g] of recoverGroups(replayed, log)) groups.set(name, g)
-    topic.attach(log)
-    engine.adopt({ log, groups, disk: topic })
+    let report: RecoveryReport
+    try {
+      report = recoverTopic(io, ctx.dir, log, segments, topic.reader, replayed, lost, now, (config.fsync ?? ctx.defaultFsync) === 'always')
+      for (const [name, g] of recoverGroups(replayed, log)) groups.set(name, g)
+      topic.attach(log)
+      engine.adopt({ log, groups, disk: topic })
+    } catch (err) {
+      topic.abandon()
+      throw err
+    }
     const fields = { topic: config.name, messages: report.messages, segments: report.segments, ms: Math.round(performance.now() - started) }
     if (report.tornBytes > 0) this.#log.warn({ ...fields, bytes: report.tornBytes }, 'a file topic had a torn last write (never confirmed): cut off')
     if (report.lost.length > 0) this.#log.error({ ...fields, lost: report.lost }, 'CORRUPTION: a file topic has unreadable records; their sequences are reported in lost and to readers as gaps')

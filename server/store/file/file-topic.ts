@@ -8,6 +8,7 @@
  * restarts (`storage_failed`): after a failed fsync the kernel may have dropped the dirty pages and reports the
  * error once, so retrying and then confirming could confirm lost data (PostgreSQL's "fsyncgate", 2018).
  */
+import { dirname } from 'node:path'
 import { SubwireError } from '../../../shared/errors.ts'
 import type { GroupState } from '../engine/consumer-group.ts'
 import type { Durable, Settled, TopicDisk } from '../engine/topic-disk.ts'
@@ -33,6 +34,9 @@ export interface FileTopicContext {
   readonly cacheBytes: number
   /** Reports what the topic cannot do any more (a failed sync), loudly. */
   readonly onFailure: (topic: string, err: unknown) => void
+  /** Directories whose entries changed when the topic was created (its own, and any parent made for it): synced
+   * before its first confirm, so a power cut cannot lose the topic a confirmed message is in. */
+  readonly newDirs: string[]
   /** The topic's consumer groups' state now, for a journal snapshot. */
   groupsState(): Record<string, { config: ResolvedGroupConfig; state: GroupState }>
 }
@@ -72,6 +76,8 @@ export class FileTopic implements TopicDisk {
   #flushQueued = false
   #floorDirty = false
   #syncing = false
+  /** Fds of deleted segments, closed once the sync in flight returns. */
+  #closeAfterSync: number[] = []
   /** The batch the sync in flight covers. */
   #inFlight: Pending[] = []
   #timer: NodeJS.Timeout | null = null
@@ -107,14 +113,18 @@ export class FileTopic implements TopicDisk {
       // A batch holds one segment's records: the full one is written before the next begins.
       const refusal = this.#write()
       if (refusal !== null) throw refusal
-      segment = this.#segments.create(p.seq)
+      try {
+        segment = this.#segments.create(p.seq)
+      } catch (err) {
+        throw isNoSpace(err) ? topicStoreError(TOPIC_ERROR.storageFull, `topic ${this.#name}: the disk is full (${(err as Error).message}); nothing of this publish was kept`) : this.#fail(err)
+      }
     }
     const prevTime = log.lastTime
     const offset = this.#batch.add(segment, p)
     segment.lastSeq = p.seq
     log.assign(p)
     const msg = new DiskMessage(p.seq, p.time, p.subject, p.size, segment, offset, this.reader)
-    this.reader.remember(p.seq, { headers: p.headers, encoding: p.encoding, payload: p.payload })
+    this.reader.remember(p.seq, { headers: p.headers, encoding: p.encoding, payload: p.payload }, p.size)
     const durable = new Promise<void>((resolve, reject) => { this.#batch.wait({ p, msg, prevTime, resolve, reject }) })
     // While the disk is idle, a large frame of publishes is synced in parts: the first confirms go out while
     // the rest of the frame is read, so publisher and broker overlap instead of taking turns.
@@ -215,7 +225,8 @@ export class FileTopic implements TopicDisk {
       // A full disk: the journal entries stay buffered (acks are redelivered at worst) and are tried again.
     }
     if (this.#journal.wantsSnapshot) this.#snapshot()
-    if (this.#fsync === 'always') this.#sync()
+    // Under 'always', and after leaving it, written messages wait for a sync to become readable.
+    if (this.#fsync === 'always' || this.#unsynced.length > 0) this.#sync()
   }
 
   /** One sync at a time over every file written since the last; what it covers becomes readable, in order. */
@@ -224,7 +235,7 @@ export class FileTopic implements TopicDisk {
     const batch = this.#unsynced
     const fds = [...this.#dirty]
     const dir = this.#segments.dirChanged
-    if (batch.length === 0 && this.#dirty.size === 0 && !dir && this.#waiters.size === 0) return
+    if (batch.length === 0 && this.#dirty.size === 0 && !dir && this.#waiters.size === 0 && this.#ctx.newDirs.length === 0) return
     this.#unsynced = []
     this.#inFlight = batch
     this.#dirty.clear()
@@ -233,8 +244,9 @@ export class FileTopic implements TopicDisk {
     const io = this.#ctx.io
     const syncs = fds.map((fd) => io.datasync(fd))
     if (dir) syncs.push(io.syncDir(this.#ctx.dir))
+    for (const d of this.#ctx.newDirs.splice(0)) syncs.push(io.syncDir(d))
     Promise.all(syncs).then(() => {
-      this.#syncing = false
+      this.#syncDone()
       this.#inFlight = []
       // close() synced and settled this batch itself.
       if (this.#closed) return
@@ -248,12 +260,19 @@ export class FileTopic implements TopicDisk {
       this.#waiters.settle(this.#syncedThrough)
       if (this.#unsynced.length > 0 || this.#dirty.size > 0) this.#queueFlush()
     }, (err: unknown) => {
-      this.#syncing = false
+      this.#syncDone()
       this.#inFlight = []
       if (this.#closed) return
       const failed = this.#fail(err)
       for (const u of batch) u.reject(failed)
     })
+  }
+
+  #syncDone(): void {
+    this.#syncing = false
+    for (const fd of this.#closeAfterSync.splice(0)) {
+      try { this.#ctx.io.close(fd) } catch { /* closed with the store */ }
+    }
   }
 
   /** The periodic sync of `fsync: <ms>`. */
@@ -275,7 +294,8 @@ export class FileTopic implements TopicDisk {
     this.#syncing = true
     const syncs = fds.map((fd) => this.#ctx.io.datasync(fd))
     if (dir) syncs.push(this.#ctx.io.syncDir(this.#ctx.dir))
-    Promise.all(syncs).then(() => { this.#syncing = false }, (err: unknown) => { this.#syncing = false; this.#fail(err) })
+    for (const d of this.#ctx.newDirs.splice(0)) syncs.push(this.#ctx.io.syncDir(d))
+    Promise.all(syncs).then(() => { this.#syncDone() }, (err: unknown) => { this.#syncDone(); this.#fail(err) })
   }
 
   #snapshot(): void {
@@ -338,7 +358,12 @@ export class FileTopic implements TopicDisk {
     this.#floor = first
     this.#floorDirty = true
     try {
-      for (const fd of this.#segments.dropBelow(first)) this.#dirty.delete(fd)
+      for (const fd of this.#segments.dropBelow(first)) {
+        this.#dirty.delete(fd)
+        // A sync in flight may hold this fd: closing it now could sync (or fail on) whatever reuses the number.
+        if (this.#syncing) this.#closeAfterSync.push(fd)
+        else this.#ctx.io.close(fd)
+      }
     } catch (err) {
       this.#ctx.onFailure(this.#name, err)
     }
@@ -361,6 +386,16 @@ export class FileTopic implements TopicDisk {
     const aside = `${this.#ctx.dir}.deleted-${Date.now()}`
     this.#ctx.io.rename(this.#ctx.dir, aside)
     this.#ctx.io.remove(aside)
+    // The rename made durable, in the background: a power cut before it brings the topic back, never half of it.
+    this.#ctx.io.syncDir(dirname(this.#ctx.dir)).catch((err: unknown) => this.#ctx.onFailure(this.#name, err))
+  }
+
+  /** Releases the files of a topic whose recovery failed, writing nothing. */
+  abandon(): void {
+    this.#closed = true
+    if (this.#timer !== null) clearInterval(this.#timer)
+    this.#journal.close()
+    this.#segments.closeAll()
   }
 
   /**
@@ -395,5 +430,8 @@ export class FileTopic implements TopicDisk {
     this.#log = null
     this.#journal.close()
     this.#segments.closeAll()
+    for (const fd of this.#closeAfterSync.splice(0)) {
+      try { this.#ctx.io.close(fd) } catch { /* already closed */ }
+    }
   }
 }

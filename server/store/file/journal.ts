@@ -93,7 +93,38 @@ function groupOf(state: GroupState, config: ResolvedGroupConfig): JournalGroup {
   return { config, cursor: state.cursor, pending: new Map(state.pending), acked: state.acked, terminated: state.terminated, deadLettered: state.deadLettered }
 }
 
-/** Replays a journal's bytes. A bad entry ends it: entries after a torn or corrupt one are not trusted. */
+const isSeq = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0
+const isName = (v: unknown): v is string => typeof v === 'string' && v.length > 0
+
+function validGroupState(g: unknown): boolean {
+  if (g === null || typeof g !== 'object') return false
+  const { config, state } = g as { config?: unknown; state?: GroupState }
+  if (config === null || typeof config !== 'object' || state === null || typeof state !== 'object') return false
+  return isSeq(state.cursor) && isSeq(state.acked) && isSeq(state.terminated) && isSeq(state.deadLettered) &&
+    Array.isArray(state.pending) && state.pending.every((p) => Array.isArray(p) && isSeq(p[0]) && isSeq(p[1]))
+}
+
+/** True when an entry read back has the shape and the values the store writes (a checksum proves no more). */
+function valid(e: JournalEntry): boolean {
+  switch (e.k) {
+    case 'floor': return isSeq(e.s) && e.s >= 1
+    case 'purge': return isSeq(e.s) && (e.f === undefined || typeof e.f === 'string')
+    case 'g': return isName(e.g) && e.c !== null && typeof e.c === 'object' && (e.s === undefined || (isSeq(e.s) && e.s >= 1))
+    case 'gd': return isName(e.g)
+    case 'snap': {
+      const st = e.state as Partial<JournalState> | null
+      return st !== null && typeof st === 'object' && isSeq(st.floor) && Array.isArray(st.purges) &&
+        st.purges.every((p) => isSeq(p?.s)) && st.groups !== null && typeof st.groups === 'object' &&
+        Object.values(st.groups).every(validGroupState)
+    }
+    default: return isName(e.g) && isSeq(e.s) && e.s >= 1
+  }
+}
+
+/**
+ * Replays a journal's bytes. A bad entry ends it (torn, corrupt, or of a shape the store never writes):
+ * entries after it are not trusted.
+ */
 export function replayJournal(bytes: Uint8Array): ReplayedJournal {
   let floor = 1
   let purges: PurgeMark[] = []
@@ -103,7 +134,7 @@ export function replayJournal(bytes: Uint8Array): ReplayedJournal {
   for (;;) {
     const f = readFrame(bytes, at)
     const e = f === null ? null : decodeEntry(f.body)
-    if (f === null || e === null) break
+    if (f === null || e === null || typeof e !== 'object' || !valid(e)) break
     at = f.end
     if (e.k === 'snap') {
       floor = e.state.floor

@@ -17,17 +17,22 @@ import type { SeqRange } from '../topic-store.ts'
 import type { DiskIo } from './disk-io.ts'
 import { DiskMessage, type BodyReader } from './disk-message.ts'
 import type { PurgeMark, ReplayedJournal } from './journal.ts'
-import { FRAME_HEADER, RecordScanner } from './record.ts'
+import { FRAME_HEADER, RecordScanner, SEGMENT_HEADER_BYTES, readSegmentHeader } from './record.ts'
 import { Segment, segmentBase, type SegmentFiles } from './segments.ts'
 
 const decoder = new TextDecoder('utf-8', { fatal: true })
+
+function utf8(buf: Uint8Array, start: number, end: number): string | null {
+  try { return decoder.decode(buf.subarray(start, end)) } catch { return null }
+}
 
 /** Decodes subjects, reusing the last string when the bytes repeat (a topic's few subjects recur). */
 class Subjects {
   #bytes = new Uint8Array(0)
   #text = ''
 
-  of(buf: Uint8Array, start: number, end: number): string {
+  /** The subject, or null when its bytes are not UTF-8 (damage a checksum missed, or a bug). */
+  of(buf: Uint8Array, start: number, end: number): string | null {
     const n = end - start
     const last = this.#bytes
     if (n === last.byteLength) {
@@ -35,9 +40,14 @@ class Subjects {
       for (let i = 0; i < n; i++) if (buf[start + i] !== last[i]) { same = false; break }
       if (same) return this.#text
     }
-    this.#bytes = buf.slice(start, end)
-    this.#text = decoder.decode(this.#bytes)
-    return this.#text
+    try {
+      const text = decoder.decode(buf.subarray(start, end))
+      this.#bytes = buf.slice(start, end)
+      this.#text = text
+      return text
+    } catch {
+      return null
+    }
   }
 }
 
@@ -62,15 +72,22 @@ function readAll(io: DiskIo, fd: number, size: number): Uint8Array {
   return at === size ? buf : buf.subarray(0, at)
 }
 
-/** Moves `scan` to the next valid message record after `from` with a sequence above `after`; false if none. O(bytes). */
-function resync(scan: RecordScanner, buf: Uint8Array, from: number, after: number): number | null {
-  for (let o = from; o + FRAME_HEADER < buf.byteLength; o++) if (scan.at(buf, o, after)) return o
+/**
+ * Moves `scan` to the next valid message record after `from` with a sequence above `after` and below `upper`
+ * (the next segment's first); null if none. O(bytes). The salted checksum keeps it from taking a record a
+ * client placed inside a payload.
+ */
+function resync(scan: RecordScanner, buf: Uint8Array, from: number, after: number, upper: number, salt: number): number | null {
+  for (let o = from; o + FRAME_HEADER < buf.byteLength; o++) if (scan.at(buf, o, after, salt) && scan.seq < upper) return o
   return null
 }
 
 /** Replays segments and journal into `log`; fills `lost`. */
 export function recoverTopic(io: DiskIo, dir: string, log: TopicLog, segments: SegmentFiles, reader: BodyReader,
-  journal: ReplayedJournal, lost: SeqRange[], now: number): RecoveryReport {
+  journal: ReplayedJournal, lost: SeqRange[], now: number, confirmsAfterSync: boolean): RecoveryReport {
+  /** Sequences missing between segments with no damaged bytes: a power cut took a sealed segment's unsynced
+   * tail. Under fsync 'always' none of them was confirmed: readers get a gap, `lost` does not list them. */
+  const unsynced: SeqRange[] = []
   const purges = journal.purges
   let nextPurge = 0
   const applyPurgesBelow = (seq: number): void => {
@@ -82,16 +99,18 @@ export function recoverTopic(io: DiskIo, dir: string, log: TopicLog, segments: S
   const names = io.list(dir).map((name) => ({ name, base: segmentBase(name) })).filter((s): s is { name: string; base: number } => s.base !== null)
   names.sort((a, b) => a.base - b.base)
   let prevSeq = 0
-  let lossOpen = false
+  /** Sequences after `prevSeq` are missing: from damaged bytes ('corrupt'), or a sealed segment's cut tail ('tail'). */
+  let lossOpen: 'corrupt' | 'tail' | null = null
+  const sink = (): SeqRange[] => (lossOpen === 'corrupt' || !confirmsAfterSync ? lost : unsynced)
   let messages = 0
   let tornBytes = 0
   const subjects = new Subjects()
   const window = log.config.duplicateWindowMs
   const ix = new RecordScanner()
   const restore = (segment: Segment, buf: Uint8Array, offset: number): void => {
-    if (lossOpen) {
-      if (ix.seq - 1 >= prevSeq + 1) lost.push({ fromSeq: prevSeq + 1, toSeq: ix.seq - 1 })
-      lossOpen = false
+    if (lossOpen !== null) {
+      if (ix.seq - 1 >= prevSeq + 1) sink().push({ fromSeq: prevSeq + 1, toSeq: ix.seq - 1 })
+      lossOpen = null
     }
     prevSeq = ix.seq
     segment.lastSeq = ix.seq
@@ -100,7 +119,8 @@ export function recoverTopic(io: DiskIo, dir: string, log: TopicLog, segments: S
     const subject = subjects.of(buf, ix.subjectStart, ix.subjectEnd)
     // A msgId matters only while its de-duplication window lasts.
     const hasId = ix.msgIdEnd > ix.msgIdStart && window > 0 && now - ix.time < window
-    const msgId = hasId ? decoder.decode(buf.subarray(ix.msgIdStart, ix.msgIdEnd)) : undefined
+    const msgId = hasId ? utf8(buf, ix.msgIdStart, ix.msgIdEnd) : undefined
+    if (subject === null || msgId === null) { lost.push({ fromSeq: ix.seq, toSeq: ix.seq }); return }
     log.restore(new DiskMessage(ix.seq, ix.time, subject, ix.size, segment, offset, reader), msgId, now)
     messages++
   }
@@ -109,44 +129,66 @@ export function recoverTopic(io: DiskIo, dir: string, log: TopicLog, segments: S
     const path = join(dir, names[i].name)
     const fd = io.open(path, false)
     const size = io.size(fd)
-    const segment = new Segment(path, names[i].base, fd, size)
-    segments.adopt(segment)
-    // A segment's name is the first sequence written to it: sequences skipped before it were assigned.
-    if (segment.baseSeq - 1 > prevSeq && lossOpen) { lost.push({ fromSeq: prevSeq + 1, toSeq: segment.baseSeq - 1 }); lossOpen = false; prevSeq = segment.baseSeq - 1 }
     const buf = readAll(io, fd, size)
-    let at = 0
+    const salt = readSegmentHeader(buf)
+    if (salt === null && newest) {
+      // Its header never got written whole: it was created just before a crash, with nothing confirmed in it.
+      tornBytes = size
+      io.close(fd)
+      io.remove(path)
+      break
+    }
+    const segment = new Segment(path, names[i].base, fd, size, salt ?? 0)
+    segments.adopt(segment)
+    const upper = newest ? Number.MAX_SAFE_INTEGER : names[i + 1].base
+    // A segment's name is the first sequence written to it: sequences before it that no record shows were
+    // assigned and never read back (a damaged tail, or a power cut during a rotation's sync).
+    if (segment.baseSeq - 1 > prevSeq && prevSeq > 0) {
+      if (lossOpen === null) lossOpen = 'tail'
+      sink().push({ fromSeq: prevSeq + 1, toSeq: segment.baseSeq - 1 })
+      lossOpen = null
+      prevSeq = segment.baseSeq - 1
+    }
+    // No header: an empty or shorter file was never synced (a power cut); a damaged one is corruption.
+    if (salt === null) { lossOpen = size < SEGMENT_HEADER_BYTES ? (lossOpen ?? 'tail') : 'corrupt'; continue }
+    let at = SEGMENT_HEADER_BYTES
     while (at < buf.byteLength) {
-      if (ix.at(buf, at, prevSeq)) {
+      if (ix.at(buf, at, prevSeq, salt) && ix.seq < upper) {
         restore(segment, buf, at)
         at = ix.end
         continue
       }
-      const next = resync(ix, buf, at + 1, prevSeq)
+      const next = resync(ix, buf, at + 1, prevSeq, upper, salt)
       if (next === null) {
         if (newest) {
           tornBytes = buf.byteLength - at
           io.truncate(fd, at)
           segment.size = at
         } else {
-          lossOpen = true
+          lossOpen = 'tail'
         }
         break
       }
-      lossOpen = true
+      lossOpen = 'corrupt'
       restore(segment, buf, next)
       at = ix.end
     }
   }
   applyPurgesBelow(Number.MAX_SAFE_INTEGER)
   const newestBase = names.length === 0 ? 1 : names[names.length - 1].base
-  if (lossOpen && newestBase - 1 > prevSeq) lost.push({ fromSeq: prevSeq + 1, toSeq: newestBase - 1 })
+  if (lossOpen !== null && newestBase - 1 > prevSeq) sink().push({ fromSeq: prevSeq + 1, toSeq: newestBase - 1 })
+  lost.sort((a, b) => a.fromSeq - b.fromSeq)
   // Never reuse a sequence anything may have seen: the journal's, the floor's, the newest segment's name.
   log.assignedThrough(Math.max(prevSeq, journal.maxSeq, journal.floor - 1, newestBase - 1))
   // Corruption among messages evicted before the crash lost nothing anyone can still read.
   const readable = lost.filter((r) => r.toSeq >= journal.floor).map((r) => ({ fromSeq: Math.max(r.fromSeq, journal.floor), toSeq: r.toSeq }))
   lost.length = 0
   lost.push(...readable)
-  for (const range of lost) log.markLost(range)
+  const all = [...lost.map((r) => ({ r, listed: true })), ...unsynced.filter((r) => r.toSeq >= journal.floor).map((r) => ({ r, listed: false }))]
+  all.sort((a, b) => a.r.fromSeq - b.r.fromSeq)
+  for (const { r, listed } of all) log.markLost(r, listed)
+  // Sequences below the first held were evicted before the restart: a reader from there is told of the gap.
+  log.lostThrough(log.firstSeq - 1)
   return { messages, lost, tornBytes, segments: names.length }
 }
 

@@ -4,8 +4,10 @@
  * message in it is gone (evicted by a limit, expired or purged): retention never rewrites a file, and disk use
  * stays within the topic's limits plus one segment.
  */
+import { randomInt } from 'node:crypto'
 import { join } from 'node:path'
 import type { DiskIo } from './disk-io.ts'
+import { SEGMENT_HEADER_BYTES, segmentHeader } from './record.ts'
 
 export const SEGMENT_SUFFIX = '.seg'
 
@@ -19,13 +21,16 @@ export class Segment {
   size: number
   /** Sequence of its last record (baseSeq - 1 while it holds none). */
   lastSeq: number
+  /** The random salt its records' checksums are seeded with (record.ts). */
+  readonly salt: number
 
-  constructor(path: string, baseSeq: number, fd: number, size: number) {
+  constructor(path: string, baseSeq: number, fd: number, size: number, salt: number) {
     this.path = path
     this.baseSeq = baseSeq
     this.fd = fd
     this.size = size
     this.lastSeq = baseSeq - 1
+    this.salt = salt
   }
 }
 
@@ -75,11 +80,20 @@ export class SegmentFiles {
     this.#segments.push(segment)
   }
 
-  /** Starts a new active segment for sequences from `baseSeq`. */
+  /** Starts a new active segment for sequences from `baseSeq`, its header written. @throws the I/O error */
   create(baseSeq: number): Segment {
     const path = join(this.#dir, segmentName(baseSeq))
     const fd = this.#io.open(path, true)
-    const segment = new Segment(path, baseSeq, fd, 0)
+    const salt = randomInt(0, 2 ** 32 - 1)
+    try {
+      this.#io.truncate(fd, 0)
+      this.#io.write(fd, segmentHeader(salt), 0)
+    } catch (err) {
+      this.#io.close(fd)
+      this.#io.remove(path)
+      throw err
+    }
+    const segment = new Segment(path, baseSeq, fd, SEGMENT_HEADER_BYTES, salt)
     this.#segments.push(segment)
     this.dirChanged = true
     return segment
@@ -98,17 +112,19 @@ export class SegmentFiles {
     return at >= 0 && seq <= list[at].lastSeq ? list[at] : undefined
   }
 
-  /** Deletes sealed segments whose every sequence is below `firstLive`; returns the fds it closed. */
+  /**
+   * Deletes the files of sealed segments whose every sequence is below `firstLive`; returns their fds, still
+   * open, for the caller to close once no sync of them is in flight (a closed fd's number is reused).
+   */
   dropBelow(firstLive: number): number[] {
-    const closed: number[] = []
+    const dropped: number[] = []
     while (this.#segments.length > 1 && this.#segments[0].lastSeq < firstLive) {
       const s = this.#segments.shift() as Segment
-      this.#io.close(s.fd)
-      closed.push(s.fd)
+      dropped.push(s.fd)
       this.#io.remove(s.path)
       this.dirChanged = true
     }
-    return closed
+    return dropped
   }
 
   closeAll(): void {

@@ -5,7 +5,7 @@
  */
 import type { PreparedAppend } from '../engine/topic-log.ts'
 import type { DiskMessage } from './disk-message.ts'
-import { encodeMessageInto, encodedLength } from './record.ts'
+import { encodeMessageInto, encodedLength, recordSeed } from './record.ts'
 import type { Segment } from './segments.ts'
 
 /** One appended message waiting in the batch, and whom to tell when it is durable. */
@@ -53,7 +53,7 @@ export class WriteBatch {
       this.#buf.copy(grown, 0, 0, this.#length)
       this.#buf = grown
     }
-    this.#length += encodeMessageInto(this.#buf, this.#length, p)
+    this.#length += encodeMessageInto(this.#buf, this.#length, p, recordSeed(segment.salt, offset))
     return offset
   }
 

@@ -14,7 +14,7 @@ import type { EngineTopicStore } from '../../../server/store/engine/engine-store
 import type { AppendInput, AppendResult } from '../../../server/store/topic-store.ts'
 import { nodeDiskIo } from '../../../server/store/file/disk-io.ts'
 import { Journal } from '../../../server/store/file/journal.ts'
-import { encodeMessage } from '../../../server/store/file/record.ts'
+import { SEGMENT_HEADER_BYTES, encodeMessage, readSegmentHeader, recordSeed } from '../../../server/store/file/record.ts'
 import { SubwireError } from '../../../shared/errors.ts'
 import { within } from '../../helpers.ts'
 import { DataDir, bytes, readAll, text } from './fixture.ts'
@@ -74,7 +74,9 @@ test("a damaged header of a client's message never makes recovery cut the confir
   // One bit flips in the checksum of record 2 (the active segment: where a torn tail is cut off).
   const seg = dir.segments('t').at(-1) as string
   const data = readFileSync(seg)
-  const second = 8 + data.readUInt32LE(0)
+  // A segment starts with its header frame; record 1 follows it, then record 2.
+  const first = SEGMENT_HEADER_BYTES
+  const second = first + 8 + data.readUInt32LE(first)
   data[second + 4] ^= 0x01
   writeFileSync(seg, data)
   const { store: again } = dir.open()
@@ -93,12 +95,15 @@ test('a checksummed record whose subject is not UTF-8 is reported, and the store
   // Rewrite record 2's subject bytes to invalid UTF-8 and fix its checksum (bit rot, or a bug, past the CRC).
   const seg = dir.segments('t').at(-1) as string
   const data = readFileSync(seg)
-  const second = 8 + data.readUInt32LE(0)
+  const first = SEGMENT_HEADER_BYTES
+  const second = first + 8 + data.readUInt32LE(first)
   const body = second + 8
   const subjectAt = body + 22 + 4
   data[subjectAt] = 0xff
   data[subjectAt + 1] = 0xfe
-  data.writeUInt32LE(crc32c(data.subarray(body, body + data.readUInt32LE(second))), second + 4)
+  // The checksum is seeded with the segment's salt (in its header) and the record's offset (record.ts).
+  const salt = readSegmentHeader(data) as number
+  data.writeUInt32LE(crc32c(data.subarray(body, body + data.readUInt32LE(second)), recordSeed(salt, second)), second + 4)
   writeFileSync(seg, data)
   let opened: ReturnType<DataDir['open']> | null = null
   const code = codeOfSync(() => { opened = dir.open() })
@@ -173,7 +178,13 @@ test('a topic left on disk for its unreadable topic.json is not wiped by a topic
   assert.ok(log.lines.some((l) => l.level === 'error'), 'the unreadable topic.json is reported')
   // The broker then creates the declared topic `orders` (Topics#declare), or a client adds it.
   try { again.create({ name: 'orders', subjects: ['orders.>'] }) } catch { /* refusing is fine */ }
-  for (const seg of segments) assert.ok(existsSync(seg), `${seg} was deleted: the messages "left on disk" are gone`)
+  // The unreadable topic's files are set aside (topics/orders.unreadable-<time>/), never deleted.
+  const aside = readdirSync(join(dir.path, 'topics')).filter((n) => n.startsWith('orders.unreadable-'))
+  assert.is(aside.length, 1, 'the unreadable topic was set aside')
+  for (const seg of segments) {
+    const kept = join(dir.path, 'topics', aside[0], seg.split('/').at(-1) as string)
+    assert.ok(existsSync(kept), `${seg} was deleted: the messages "left on disk" are gone`)
+  }
 })
 
 test('topic names that look like paths stay inside the data directory', async () => {
