@@ -121,7 +121,8 @@ export class FileDisks implements DiskProvider {
       const journal = new Journal(io, join(ctx.dir, 'state.log'))
       // topic.json last: a directory without one is a topic whose creation never finished.
       io.replace(ctx.configPath, configBytes(config))
-      const topic = new FileTopic(ctx, config, new SegmentFiles(io, ctx.dir), journal, { lost: [], purges: [], floor: 1 })
+      const topic = new FileTopic(ctx, config, new SegmentFiles(io, ctx.dir), journal, { lost: [], marks: [], floor: 1 })
+      topic.created(config)
       topic.attach(log)
       return topic
     } catch (err) {
@@ -189,7 +190,7 @@ export class FileDisks implements DiskProvider {
     const journal = new Journal(io, journalPath, replayed.validBytes)
     const segments = new SegmentFiles(io, ctx.dir)
     const lost: SeqRange[] = []
-    const topic = new FileTopic(ctx, config, segments, journal, { lost, purges: replayed.purges, floor: replayed.floor })
+    const topic = new FileTopic(ctx, config, segments, journal, { lost, marks: replayed.marks, floor: replayed.floor })
     const log = engine.newLog(config)
     let report: RecoveryReport
     try {

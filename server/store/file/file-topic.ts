@@ -16,7 +16,7 @@ import type { PreparedAppend, TopicLog } from '../engine/topic-log.ts'
 import { TOPIC_ERROR, topicStoreError, type FsyncPolicy, type ResolvedGroupConfig, type ResolvedTopicConfig, type SeqRange } from '../topic-store.ts'
 import { isNoSpace, type DiskIo } from './disk-io.ts'
 import { BodyReader, DiskMessage } from './disk-message.ts'
-import type { Journal, PurgeMark } from './journal.ts'
+import type { Journal, Mark } from './journal.ts'
 import { encodedLength } from './record.ts'
 import type { SegmentFiles } from './segments.ts'
 import { SyncWaiters } from './sync-waiters.ts'
@@ -61,7 +61,8 @@ export class FileTopic implements TopicDisk {
   readonly #journal: Journal
   readonly reader: BodyReader
   readonly #lost: readonly SeqRange[]
-  readonly #purges: PurgeMark[]
+  /** Purges and config changes the snapshot must keep (those the floor has not passed). */
+  #marks: Mark[]
   #log: TopicLog | null = null
   #fsync: FsyncPolicy
   #floor: number
@@ -84,14 +85,14 @@ export class FileTopic implements TopicDisk {
   #failed: SubwireError | null = null
   #closed = false
 
-  constructor(ctx: FileTopicContext, config: ResolvedTopicConfig, segments: SegmentFiles, journal: Journal, recovered: { lost: readonly SeqRange[]; purges: PurgeMark[]; floor: number }) {
+  constructor(ctx: FileTopicContext, config: ResolvedTopicConfig, segments: SegmentFiles, journal: Journal, recovered: { lost: readonly SeqRange[]; marks: Mark[]; floor: number }) {
     this.#ctx = ctx
     this.#name = config.name
     this.#segments = segments
     this.#journal = journal
     this.reader = new BodyReader(ctx.io, ctx.cacheBytes)
     this.#lost = recovered.lost
-    this.#purges = recovered.purges
+    this.#marks = recovered.marks
     this.#floor = recovered.floor
     this.#fsync = config.fsync ?? ctx.defaultFsync
     this.#arm()
@@ -304,7 +305,11 @@ export class FileTopic implements TopicDisk {
     // The old journal's fd closes; the snapshot that replaces it is durable already.
     this.#dirty.delete(this.#journal.fd)
     try {
-      this.#journal.snapshot({ floor: log.firstSeq, purges: this.#purges.filter((p) => p.s >= log.firstSeq), groups: this.#ctx.groupsState() })
+      // The config in effect at the floor, and the marks after it: what a replay of the segments still needs.
+      const floor = log.firstSeq
+      const base = this.#marks.filter((m) => m.c !== undefined && m.s < floor).at(-1)
+      this.#marks = [...(base === undefined ? [] : [{ s: floor - 1, c: base.c }]), ...this.#marks.filter((m) => m.s >= floor)]
+      this.#journal.snapshot({ floor, marks: this.#marks, groups: this.#ctx.groupsState() })
     } catch (err) {
       if (!isNoSpace(err)) this.#fail(err)
     }
@@ -318,8 +323,11 @@ export class FileTopic implements TopicDisk {
     this.#queueFlush()
   }
 
-  reconfigured(config: ResolvedTopicConfig): void {
+  reconfigured(config: ResolvedTopicConfig, through: number): void {
     if (this.#failed !== null) throw this.#failed
+    // Where the change fell among the messages, written before topic.json: a replay applies the limits that
+    // were in effect for each message (a limit raised later must not bring back what the old one evicted).
+    this.#configured(config, through)
     try {
       this.#ctx.io.replace(this.#ctx.configPath, configBytes(config))
     } catch (err) {
@@ -329,10 +337,26 @@ export class FileTopic implements TopicDisk {
     this.#arm()
   }
 
+  /** Journals the config in effect after message `through` (and writes it now: it precedes what follows). */
+  #configured(config: ResolvedTopicConfig, through: number): void {
+    this.#journal.add({ k: 'cfg', c: config, s: through })
+    this.#marks.push({ s: through, c: config })
+    try {
+      if (this.#journal.flush()) this.#dirty.add(this.#journal.fd)
+    } catch (err) {
+      throw isNoSpace(err) ? topicStoreError(TOPIC_ERROR.storageFull, `topic ${this.#name}: the disk is full`) : this.#fail(err)
+    }
+  }
+
+  /** A new topic's first journal entry: its config from the first message on. */
+  created(config: ResolvedTopicConfig): void {
+    this.#configured(config, 0)
+  }
+
   purged(filter: string | undefined, through: number): void {
     const mark = filter === undefined ? { s: through } : { f: filter, s: through }
     this.#record({ k: 'purge', ...mark })
-    this.#purges.push(mark)
+    this.#marks.push(mark)
   }
 
   groupOpened(group: string, config: ResolvedGroupConfig, startSeq: number | null): void {

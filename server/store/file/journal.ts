@@ -1,6 +1,7 @@
 /**
  * A file topic's state journal (`state.log`): everything about the topic that is not a message, as framed JSON
- * entries in the order they happened: purges, the eviction floor, and every consumer group's changes (opened,
+ * entries in the order they happened: purges and config changes (where they fell among the messages), the
+ * eviction floor, and every consumer group's changes (opened,
  * deleted, a delivery, a settlement). Replaying it after the segments rebuilds each group where it stopped.
  *
  * It is compacted by a snapshot: once it passes a size, the whole state is written as one entry to a new file
@@ -10,7 +11,7 @@
  */
 import type { GroupState } from '../engine/consumer-group.ts'
 import type { Settled } from '../engine/topic-disk.ts'
-import type { ResolvedGroupConfig } from '../topic-store.ts'
+import type { ResolvedGroupConfig, ResolvedTopicConfig } from '../topic-store.ts'
 import type { DiskIo } from './disk-io.ts'
 import { crc32c } from '@node-rs/crc32'
 import { FRAME_HEADER, KIND, frame, readFrame } from './record.ts'
@@ -19,16 +20,21 @@ import { FRAME_HEADER, KIND, frame, readFrame } from './record.ts'
 export type JournalEntry =
   | { readonly k: 'floor'; readonly s: number }
   | { readonly k: 'purge'; readonly f?: string; readonly s: number }
+  | { readonly k: 'cfg'; readonly c: ResolvedTopicConfig; readonly s: number }
   | { readonly k: 'g'; readonly g: string; readonly c: ResolvedGroupConfig; readonly s?: number }
   | { readonly k: 'gd'; readonly g: string }
   | { readonly k: 'd'; readonly g: string; readonly s: number }
   | { readonly k: Settled; readonly g: string; readonly s: number }
   | { readonly k: 'snap'; readonly state: JournalState }
 
-/** A purge to apply again when the segments are replayed: matching messages up to `s` are gone. */
-export interface PurgeMark {
+/**
+ * What to apply again when the segments are replayed, after the messages up to `s`: a purge (messages matching
+ * `f`, or all, up to `s` are gone) or, with `c`, the config in effect from then on (limits evict as they did).
+ */
+export interface Mark {
   readonly f?: string
   readonly s: number
+  readonly c?: ResolvedTopicConfig
 }
 
 /** A group as the journal rebuilds it. */
@@ -44,7 +50,7 @@ export interface JournalGroup {
 /** The whole state a journal describes. */
 export interface JournalState {
   floor: number
-  readonly purges: PurgeMark[]
+  readonly marks: Mark[]
   readonly groups: Record<string, { config: ResolvedGroupConfig; state: GroupState }>
 }
 
@@ -80,7 +86,7 @@ function decodeEntry(body: Uint8Array): JournalEntry | null {
 /** What replaying a journal found. */
 export interface ReplayedJournal {
   floor: number
-  readonly purges: PurgeMark[]
+  readonly marks: Mark[]
   readonly groups: Map<string, JournalGroup>
   /** Highest sequence any entry names (sequences up to it were assigned). */
   maxSeq: number
@@ -109,12 +115,13 @@ function valid(e: JournalEntry): boolean {
   switch (e.k) {
     case 'floor': return isSeq(e.s) && e.s >= 1
     case 'purge': return isSeq(e.s) && (e.f === undefined || typeof e.f === 'string')
+    case 'cfg': return isSeq(e.s) && e.c !== null && typeof e.c === 'object'
     case 'g': return isName(e.g) && e.c !== null && typeof e.c === 'object' && (e.s === undefined || (isSeq(e.s) && e.s >= 1))
     case 'gd': return isName(e.g)
     case 'snap': {
       const st = e.state as Partial<JournalState> | null
-      return st !== null && typeof st === 'object' && isSeq(st.floor) && Array.isArray(st.purges) &&
-        st.purges.every((p) => isSeq(p?.s)) && st.groups !== null && typeof st.groups === 'object' &&
+      return st !== null && typeof st === 'object' && isSeq(st.floor) && Array.isArray(st.marks) &&
+        st.marks.every((m) => isSeq(m?.s)) && st.groups !== null && typeof st.groups === 'object' &&
         Object.values(st.groups).every(validGroupState)
     }
     default: return isName(e.g) && isSeq(e.s) && e.s >= 1
@@ -127,7 +134,7 @@ function valid(e: JournalEntry): boolean {
  */
 export function replayJournal(bytes: Uint8Array): ReplayedJournal {
   let floor = 1
-  let purges: PurgeMark[] = []
+  let marks: Mark[] = []
   let groups = new Map<string, JournalGroup>()
   let maxSeq = 0
   let at = 0
@@ -138,13 +145,14 @@ export function replayJournal(bytes: Uint8Array): ReplayedJournal {
     at = f.end
     if (e.k === 'snap') {
       floor = e.state.floor
-      purges = [...e.state.purges]
+      marks = [...e.state.marks]
       groups = new Map(Object.entries(e.state.groups).map(([name, g]) => [name, groupOf(g.state, g.config)]))
       for (const g of groups.values()) maxSeq = Math.max(maxSeq, g.cursor - 1)
       continue
     }
     if (e.k === 'floor') { floor = Math.max(floor, e.s); maxSeq = Math.max(maxSeq, e.s - 1); continue }
-    if (e.k === 'purge') { purges.push(e.f === undefined ? { s: e.s } : { f: e.f, s: e.s }); maxSeq = Math.max(maxSeq, e.s); continue }
+    if (e.k === 'purge') { marks.push(e.f === undefined ? { s: e.s } : { f: e.f, s: e.s }); maxSeq = Math.max(maxSeq, e.s); continue }
+    if (e.k === 'cfg') { marks.push({ s: e.s, c: e.c }); continue }
     if (e.k === 'g') {
       const g = groups.get(e.g)
       if (e.s !== undefined || g === undefined) groups.set(e.g, { config: e.c, cursor: e.s ?? 1, pending: new Map(), acked: 0, terminated: 0, deadLettered: 0 })
@@ -165,7 +173,7 @@ export function replayJournal(bytes: Uint8Array): ReplayedJournal {
     else if (e.k === 't') g.terminated++
     else if (e.k === 'l') g.deadLettered++
   }
-  return { floor, purges, groups, maxSeq, validBytes: at, tornBytes: bytes.byteLength - at }
+  return { floor, marks, groups, maxSeq, validBytes: at, tornBytes: bytes.byteLength - at }
 }
 
 /** The journal file of one topic. */

@@ -16,7 +16,8 @@ import type { TopicLog } from '../engine/topic-log.ts'
 import type { SeqRange } from '../topic-store.ts'
 import type { DiskIo } from './disk-io.ts'
 import { DiskMessage, type BodyReader } from './disk-message.ts'
-import type { PurgeMark, ReplayedJournal } from './journal.ts'
+import type { Mark, ReplayedJournal } from './journal.ts'
+import { resolveTopicConfig } from '../topic-config.ts'
 import { FRAME_HEADER, RecordScanner, SEGMENT_HEADER_BYTES, readSegmentHeader } from './record.ts'
 import { Segment, segmentBase, type SegmentFiles } from './segments.ts'
 
@@ -88,12 +89,18 @@ export function recoverTopic(io: DiskIo, dir: string, log: TopicLog, segments: S
   /** Sequences missing between segments with no damaged bytes: a power cut took a sealed segment's unsynced
    * tail. Under fsync 'always' none of them was confirmed: readers get a gap, `lost` does not list them. */
   const unsynced: SeqRange[] = []
-  const purges = journal.purges
-  let nextPurge = 0
-  const applyPurgesBelow = (seq: number): void => {
-    while (nextPurge < purges.length && purges[nextPurge].s < seq) {
-      const p: PurgeMark = purges[nextPurge++]
-      log.purge(p.f, p.s)
+  const marks = journal.marks
+  const latest = log.config
+  let nextMark = 0
+  const applyMarksBelow = (seq: number): void => {
+    while (nextMark < marks.length && marks[nextMark].s < seq) {
+      const m: Mark = marks[nextMark++]
+      if (m.c === undefined) log.purge(m.f, m.s)
+      else {
+        let config: ReturnType<typeof resolveTopicConfig> | null = null
+        try { config = resolveTopicConfig(m.c) } catch { /* a config the store never wrote: the current one stays */ }
+        if (config !== null) log.reconfigure(config, now)
+      }
     }
   }
   const names = io.list(dir).map((name) => ({ name, base: segmentBase(name) })).filter((s): s is { name: string; base: number } => s.base !== null)
@@ -114,7 +121,7 @@ export function recoverTopic(io: DiskIo, dir: string, log: TopicLog, segments: S
     }
     prevSeq = ix.seq
     segment.lastSeq = ix.seq
-    applyPurgesBelow(ix.seq)
+    applyMarksBelow(ix.seq)
     if (ix.seq < journal.floor) return
     const subject = subjects.of(buf, ix.subjectStart, ix.subjectEnd)
     // A msgId matters only while its de-duplication window lasts.
@@ -174,7 +181,9 @@ export function recoverTopic(io: DiskIo, dir: string, log: TopicLog, segments: S
       at = ix.end
     }
   }
-  applyPurgesBelow(Number.MAX_SAFE_INTEGER)
+  applyMarksBelow(Number.MAX_SAFE_INTEGER)
+  // topic.json holds the config as it is now (a change whose journal entry a crash took is applied last).
+  log.reconfigure(latest, now)
   const newestBase = names.length === 0 ? 1 : names[names.length - 1].base
   if (lossOpen !== null && newestBase - 1 > prevSeq) sink().push({ fromSeq: prevSeq + 1, toSeq: newestBase - 1 })
   lost.sort((a, b) => a.fromSeq - b.fromSeq)
