@@ -18,6 +18,7 @@
 import { hasWildcard, subjectMatches, subjectProblem } from '../../../shared/subject.ts'
 import { DedupWindow } from './dedup-window.ts'
 import { LogSlots } from './log-slots.ts'
+import { LostRanges } from './lost-ranges.ts'
 import { checkedHeaders, checkFilter, ownedPayload, sizeOf } from '../message-intake.ts'
 import { SeqQueue } from './seq-queue.ts'
 import {
@@ -61,12 +62,8 @@ export class TopicLog {
   /** Prepared and not yet committed: counted by the limits of `discard: 'new'`. */
   #pendingCount = 0
   #pendingBytes = 0
-  /** Highest sequence removed by a limit or a purge: reads from at or below it report a gap. */
-  #lostThrough = 0
-  /** Ranges a store could not read back at recovery, in order: reads report them as gaps. */
-  readonly #lost: SeqRange[] = []
-  /** Those of them that held messages someone may have been told were stored (`info().lost`). */
-  readonly #listed: SeqRange[] = []
+  /** What readers must be told the log no longer holds. */
+  readonly #gone = new LostRanges()
   readonly #bySubject = new Map<string, SeqQueue>()
   readonly #dedup: DedupWindow
 
@@ -106,7 +103,7 @@ export class TopicLog {
 
   /** The ranges lost to corruption, as `info().lost` shows them. */
   get lost(): readonly SeqRange[] {
-    return this.#listed
+    return this.#gone.listed
   }
 
   /** True when one of the topic's patterns matches the subject. O(patterns · tokens). */
@@ -229,12 +226,12 @@ export class TopicLog {
     if (seq <= this.#assigned) return
     this.#assigned = seq
     this.#lastSeq = seq
-    this.#lostThrough = Math.max(this.#lostThrough, seq)
+    this.#gone.removedThrough(seq)
   }
 
   /** At recovery: sequences up to `seq` are gone (evicted or purged before the restart); reads report the gap. */
   lostThrough(seq: number): void {
-    if (seq > this.#lostThrough) this.#lostThrough = seq
+    this.#gone.removedThrough(seq)
   }
 
   /**
@@ -242,8 +239,7 @@ export class TopicLog {
    * unless `listed` is false (sequences assigned and never confirmed, such as a power cut's unsynced tail).
    */
   markLost(range: SeqRange, listed = true): void {
-    this.#lost.push(range)
-    if (listed) this.#listed.push(range)
+    this.#gone.add(range, listed)
   }
 
   /** Evicts messages past `maxAgeMs` and forgets msgIds past the window. O(1) amortised per removal. */
@@ -279,13 +275,13 @@ export class TopicLog {
     let gap: SeqRange | null = null
     if ('startSeq' in query) {
       if (!Number.isSafeInteger(query.startSeq) || query.startSeq < 0) throw topicStoreError('bad_option', 'startSeq must be a non-negative integer')
-      gap = this.#gapFrom(query.startSeq)
+      gap = this.#gone.gapFrom(query.startSeq, this.firstSeq)
       start = Math.max(query.startSeq, this.firstSeq, gap === null ? 0 : gap.toSeq + 1)
     } else {
       if (typeof query.startTime !== 'number' || Number.isNaN(query.startTime)) throw topicStoreError('bad_option', 'startTime must be a number')
       start = this.#slots.seqAtTime(query.startTime, this.#lastSeq + 1)
     }
-    const next = this.#lostAfter(start)
+    const next = this.#gone.after(start)
     if (next !== undefined) toSeq = Math.min(toSeq, next.fromSeq - 1)
     const messages: StoredMessage[] = []
     const stoppedAt = hasWildcard(filter)
@@ -326,7 +322,7 @@ export class TopicLog {
   purge(filter?: string, through = this.#lastSeq): number {
     const before = this.#slots.count
     if (filter === undefined && through >= this.#lastSeq) {
-      this.#lostThrough = this.#lastSeq
+      this.#gone.removedThrough(this.#lastSeq)
       this.#reset()
       return before
     }
@@ -334,7 +330,7 @@ export class TopicLog {
     for (const [subject, queue] of [...this.#bySubject]) {
       if (filter !== undefined && !subjectMatches(filter, subject)) continue
       while (queue.size > 0 && queue.first() <= through) {
-        this.#lostThrough = Math.max(this.#lostThrough, queue.first())
+        this.#gone.removedThrough(queue.first())
         this.#removeOldestOf(subject, queue, false)
       }
     }
@@ -391,7 +387,7 @@ export class TopicLog {
     if (queue.size === 0) this.#bySubject.delete(subject)
     const msg = this.#slots.remove(seq)
     this.#bytes -= msg.size
-    if (lost && seq > this.#lostThrough) this.#lostThrough = seq
+    if (lost) this.#gone.removedThrough(seq)
     if (this.#slots.count === 0) this.#reset()
   }
 
@@ -399,21 +395,6 @@ export class TopicLog {
     this.#slots.clear()
     this.#bytes = 0
     this.#bySubject.clear()
-  }
-
-  /** The lost range a read starting at `startSeq` must be told about, or null. */
-  #gapFrom(startSeq: number): SeqRange | null {
-    const lostTo = Math.min(this.firstSeq - 1, this.#lostThrough)
-    const from = Math.max(startSeq, 1)
-    if (from <= lostTo) return { fromSeq: from, toSeq: lostTo }
-    for (const range of this.#lost) if (range.fromSeq <= from && from <= range.toSeq) return { fromSeq: from, toSeq: range.toSeq }
-    return null
-  }
-
-  /** The first lost range starting after `seq`, if any. */
-  #lostAfter(seq: number): SeqRange | undefined {
-    for (const range of this.#lost) if (range.fromSeq > seq) return range
-    return undefined
   }
 
   #scanSubject(start: number, toSeq: number, subject: string, limit: number, out: StoredMessage[]): number | undefined {

@@ -17,7 +17,8 @@ import type { TopicLog } from '../engine/topic-log.ts'
 import { resolveTopicConfig } from '../topic-config.ts'
 import { STORAGE, TOPIC_ERROR, topicStoreError, type FsyncPolicy, type ResolvedTopicConfig, type SeqRange } from '../topic-store.ts'
 import { isNoSpace, nodeDiskIo, type DiskIo } from './disk-io.ts'
-import { FileTopic, configBytes, type FileTopicContext } from './file-topic.ts'
+import { FileTopic } from './file-topic.ts'
+import { configBytes, type FileTopicContext } from './topic-context.ts'
 import { Journal, replayJournal } from './journal.ts'
 import { recoverGroups, recoverTopic, type RecoveryReport } from './recovery.ts'
 import { SegmentFiles } from './segments.ts'
@@ -121,7 +122,7 @@ export class FileDisks implements DiskProvider {
       const journal = new Journal(io, join(ctx.dir, 'state.log'))
       // topic.json last: a directory without one is a topic whose creation never finished.
       io.replace(ctx.configPath, configBytes(config))
-      const topic = new FileTopic(ctx, config, new SegmentFiles(io, ctx.dir), journal, { lost: [], marks: [], floor: 1 })
+      const topic = new FileTopic(ctx, config, new SegmentFiles(io, ctx.dir), journal, { lost: [], floor: 1 })
       topic.created(config)
       topic.attach(log)
       return topic
@@ -187,10 +188,10 @@ export class FileDisks implements DiskProvider {
     const journalPath = join(ctx.dir, 'state.log')
     const replayed = replayJournal(io.exists(journalPath) ? io.readFile(journalPath) : new Uint8Array(0))
     if (replayed.tornBytes > 0) this.#log.warn({ topic: config.name, bytes: replayed.tornBytes }, 'the journal had a torn last entry: cut off (acks in it may be redelivered)')
-    const journal = new Journal(io, journalPath, replayed.validBytes)
+    const journal = new Journal(io, journalPath, replayed.validBytes, replayed.marks)
     const segments = new SegmentFiles(io, ctx.dir)
     const lost: SeqRange[] = []
-    const topic = new FileTopic(ctx, config, segments, journal, { lost, marks: replayed.marks, floor: replayed.floor })
+    const topic = new FileTopic(ctx, config, segments, journal, { lost, floor: replayed.floor })
     const log = engine.newLog(config)
     let report: RecoveryReport
     try {

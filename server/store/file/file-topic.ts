@@ -10,37 +10,20 @@
  */
 import { dirname } from 'node:path'
 import { SubwireError } from '../../../shared/errors.ts'
-import type { GroupState } from '../engine/consumer-group.ts'
 import type { Durable, Settled, TopicDisk } from '../engine/topic-disk.ts'
 import type { PreparedAppend, TopicLog } from '../engine/topic-log.ts'
 import { TOPIC_ERROR, topicStoreError, type FsyncPolicy, type ResolvedGroupConfig, type ResolvedTopicConfig, type SeqRange } from '../topic-store.ts'
-import { isNoSpace, type DiskIo } from './disk-io.ts'
+import { isNoSpace } from './disk-io.ts'
 import { BodyReader, DiskMessage } from './disk-message.ts'
-import type { Journal, Mark } from './journal.ts'
+import type { Journal } from './journal.ts'
 import { encodedLength } from './record.ts'
 import type { SegmentFiles } from './segments.ts'
 import { SyncWaiters } from './sync-waiters.ts'
+import { Syncer } from './syncer.ts'
+import { configBytes, type FileTopicContext } from './topic-context.ts'
 import { WriteBatch, type Pending } from './write-batch.ts'
 
-/** What a file topic needs from its store. */
-export interface FileTopicContext {
-  readonly io: DiskIo
-  readonly dir: string
-  /** Where topic.json lives (rewritten on reconfigure). */
-  readonly configPath: string
-  readonly segmentBytes: number
-  /** fsync of a topic whose config names none. */
-  readonly defaultFsync: FsyncPolicy
-  readonly cacheBytes: number
-  /** Reports what the topic cannot do any more (a failed sync), loudly. */
-  readonly onFailure: (topic: string, err: unknown) => void
-  /** Directories whose entries changed when the topic was created (its own, and any parent made for it): synced
-   * before its first confirm, so a power cut cannot lose the topic a confirmed message is in. */
-  readonly newDirs: string[]
-  /** The topic's consumer groups' state now, for a journal snapshot. */
-  groupsState(): Record<string, { config: ResolvedGroupConfig; state: GroupState }>
-}
-
+export type { FileTopicContext } from './topic-context.ts'
 
 /**
  * Appends after which a batch is synced at once when no sync is running. In the durable benchmark (256
@@ -48,10 +31,6 @@ export interface FileTopicContext {
  * the spread was ±15%).
  */
 const EARLY_SYNC = 32
-
-export function configBytes(config: ResolvedTopicConfig): Uint8Array {
-  return new TextEncoder().encode(`${JSON.stringify({ version: 1, config }, null, 2)}\n`)
-}
 
 export class FileTopic implements TopicDisk {
   readonly storage = 'file'
@@ -61,8 +40,6 @@ export class FileTopic implements TopicDisk {
   readonly #journal: Journal
   readonly reader: BodyReader
   readonly #lost: readonly SeqRange[]
-  /** Purges and config changes the snapshot must keep (those the floor has not passed). */
-  #marks: Mark[]
   #log: TopicLog | null = null
   #fsync: FsyncPolicy
   #floor: number
@@ -73,26 +50,24 @@ export class FileTopic implements TopicDisk {
   /** Resolves once everything written up to now is synced (for duplicates of unsynced messages). */
   #syncedThrough = 0
   readonly #waiters = new SyncWaiters()
-  readonly #dirty = new Set<number>()
+  readonly #syncer: Syncer
   #flushQueued = false
   #floorDirty = false
-  #syncing = false
-  /** Fds of deleted segments, closed once the sync in flight returns. */
-  #closeAfterSync: number[] = []
   /** The batch the sync in flight covers. */
   #inFlight: Pending[] = []
   #timer: NodeJS.Timeout | null = null
   #failed: SubwireError | null = null
   #closed = false
 
-  constructor(ctx: FileTopicContext, config: ResolvedTopicConfig, segments: SegmentFiles, journal: Journal, recovered: { lost: readonly SeqRange[]; marks: Mark[]; floor: number }) {
+  constructor(ctx: FileTopicContext, config: ResolvedTopicConfig, segments: SegmentFiles, journal: Journal, recovered: { lost: readonly SeqRange[]; floor: number }) {
     this.#ctx = ctx
     this.#name = config.name
     this.#segments = segments
     this.#journal = journal
     this.reader = new BodyReader(ctx.io, ctx.cacheBytes)
+    this.#syncer = new Syncer(ctx.io)
+    for (const dir of ctx.newDirs) this.#syncer.dirChanged(dir)
     this.#lost = recovered.lost
-    this.#marks = recovered.marks
     this.#floor = recovered.floor
     this.#fsync = config.fsync ?? ctx.defaultFsync
     this.#arm()
@@ -129,7 +104,7 @@ export class FileTopic implements TopicDisk {
     const durable = new Promise<void>((resolve, reject) => { this.#batch.wait({ p, msg, prevTime, resolve, reject }) })
     // While the disk is idle, a large frame of publishes is synced in parts: the first confirms go out while
     // the rest of the frame is read, so publisher and broker overlap instead of taking turns.
-    if (this.#batch.size >= EARLY_SYNC && !this.#syncing && this.#fsync === 'always') this.#flush()
+    if (this.#batch.size >= EARLY_SYNC && !this.#syncer.running && this.#fsync === 'always') this.#flush()
     else this.#queueFlush()
     return { result: { seq: p.seq, time: p.time, duplicate: false }, durable }
   }
@@ -157,7 +132,7 @@ export class FileTopic implements TopicDisk {
       return refusal
     }
     segment.size += bytes.byteLength
-    this.#dirty.add(segment.fd)
+    this.#syncer.wrote(segment.fd)
     if (this.#fsync === 'always') {
       for (const e of entries) this.#unsynced.push(e)
       return null
@@ -220,7 +195,7 @@ export class FileTopic implements TopicDisk {
       this.#journal.add({ k: 'floor', s: this.#floor })
     }
     try {
-      if (this.#journal.flush()) this.#dirty.add(this.#journal.fd)
+      if (this.#journal.flush()) this.#syncer.wrote(this.#journal.fd)
     } catch (err) {
       if (!isNoSpace(err)) { this.#fail(err); return }
       // A full disk: the journal entries stay buffered (acks are redelivered at worst) and are tried again.
@@ -232,22 +207,14 @@ export class FileTopic implements TopicDisk {
 
   /** One sync at a time over every file written since the last; what it covers becomes readable, in order. */
   #sync(): void {
-    if (this.#syncing || this.#failed !== null) return
+    if (this.#syncer.running || this.#failed !== null) return
     const batch = this.#unsynced
-    const fds = [...this.#dirty]
-    const dir = this.#segments.dirChanged
-    if (batch.length === 0 && this.#dirty.size === 0 && !dir && this.#waiters.size === 0 && this.#ctx.newDirs.length === 0) return
+    if (this.#segments.dirChanged) { this.#segments.dirChanged = false; this.#syncer.dirChanged(this.#ctx.dir) }
+    if (batch.length === 0 && !this.#syncer.pending && this.#waiters.size === 0) return
     this.#unsynced = []
     this.#inFlight = batch
-    this.#dirty.clear()
-    this.#segments.dirChanged = false
-    this.#syncing = true
-    const io = this.#ctx.io
-    const syncs = fds.map((fd) => io.datasync(fd))
-    if (dir) syncs.push(io.syncDir(this.#ctx.dir))
-    for (const d of this.#ctx.newDirs.splice(0)) syncs.push(io.syncDir(d))
-    Promise.all(syncs).then(() => {
-      this.#syncDone()
+    const sync = this.#syncer.start() as Promise<void>
+    sync.then(() => {
       this.#inFlight = []
       // close() synced and settled this batch itself.
       if (this.#closed) return
@@ -259,21 +226,13 @@ export class FileTopic implements TopicDisk {
       this.changed(log)
       for (const u of batch) u.resolve()
       this.#waiters.settle(this.#syncedThrough)
-      if (this.#unsynced.length > 0 || this.#dirty.size > 0) this.#queueFlush()
+      if (this.#unsynced.length > 0 || this.#syncer.pending) this.#queueFlush()
     }, (err: unknown) => {
-      this.#syncDone()
       this.#inFlight = []
       if (this.#closed) return
       const failed = this.#fail(err)
       for (const u of batch) u.reject(failed)
     })
-  }
-
-  #syncDone(): void {
-    this.#syncing = false
-    for (const fd of this.#closeAfterSync.splice(0)) {
-      try { this.#ctx.io.close(fd) } catch { /* closed with the store */ }
-    }
   }
 
   /** The periodic sync of `fsync: <ms>`. */
@@ -286,30 +245,19 @@ export class FileTopic implements TopicDisk {
   }
 
   #periodicSync(): void {
-    if (this.#failed !== null || this.#syncing || this.#closed) return
+    if (this.#failed !== null || this.#syncer.running || this.#closed) return
     this.#flush()
-    const fds = [...this.#dirty]
-    const dir = this.#segments.dirChanged
-    this.#dirty.clear()
-    this.#segments.dirChanged = false
-    this.#syncing = true
-    const syncs = fds.map((fd) => this.#ctx.io.datasync(fd))
-    if (dir) syncs.push(this.#ctx.io.syncDir(this.#ctx.dir))
-    for (const d of this.#ctx.newDirs.splice(0)) syncs.push(this.#ctx.io.syncDir(d))
-    Promise.all(syncs).then(() => { this.#syncDone() }, (err: unknown) => { this.#syncDone(); this.#fail(err) })
+    if (this.#segments.dirChanged) { this.#segments.dirChanged = false; this.#syncer.dirChanged(this.#ctx.dir) }
+    this.#syncer.start()?.catch((err: unknown) => this.#fail(err))
   }
 
   #snapshot(): void {
     const log = this.#log
     if (log === null) return
     // The old journal's fd closes; the snapshot that replaces it is durable already.
-    this.#dirty.delete(this.#journal.fd)
+    this.#syncer.drop(this.#journal.fd, false)
     try {
-      // The config in effect at the floor, and the marks after it: what a replay of the segments still needs.
-      const floor = log.firstSeq
-      const base = this.#marks.filter((m) => m.c !== undefined && m.s < floor).at(-1)
-      this.#marks = [...(base === undefined ? [] : [{ s: floor - 1, c: base.c }]), ...this.#marks.filter((m) => m.s >= floor)]
-      this.#journal.snapshot({ floor, marks: this.#marks, groups: this.#ctx.groupsState() })
+      this.#journal.snapshot(log.firstSeq, this.#ctx.groupsState())
     } catch (err) {
       if (!isNoSpace(err)) this.#fail(err)
     }
@@ -339,10 +287,9 @@ export class FileTopic implements TopicDisk {
 
   /** Journals the config in effect after message `through` (and writes it now: it precedes what follows). */
   #configured(config: ResolvedTopicConfig, through: number): void {
-    this.#journal.add({ k: 'cfg', c: config, s: through })
-    this.#marks.push({ s: through, c: config })
+    this.#journal.addMark({ s: through, c: config })
     try {
-      if (this.#journal.flush()) this.#dirty.add(this.#journal.fd)
+      if (this.#journal.flush()) this.#syncer.wrote(this.#journal.fd)
     } catch (err) {
       throw isNoSpace(err) ? topicStoreError(TOPIC_ERROR.storageFull, `topic ${this.#name}: the disk is full`) : this.#fail(err)
     }
@@ -354,9 +301,9 @@ export class FileTopic implements TopicDisk {
   }
 
   purged(filter: string | undefined, through: number): void {
-    const mark = filter === undefined ? { s: through } : { f: filter, s: through }
-    this.#record({ k: 'purge', ...mark })
-    this.#marks.push(mark)
+    if (this.#failed !== null) throw this.#failed
+    this.#journal.addMark(filter === undefined ? { s: through } : { f: filter, s: through })
+    this.#queueFlush()
   }
 
   groupOpened(group: string, config: ResolvedGroupConfig, startSeq: number | null): void {
@@ -382,12 +329,7 @@ export class FileTopic implements TopicDisk {
     this.#floor = first
     this.#floorDirty = true
     try {
-      for (const fd of this.#segments.dropBelow(first)) {
-        this.#dirty.delete(fd)
-        // A sync in flight may hold this fd: closing it now could sync (or fail on) whatever reuses the number.
-        if (this.#syncing) this.#closeAfterSync.push(fd)
-        else this.#ctx.io.close(fd)
-      }
+      for (const fd of this.#segments.dropBelow(first)) this.#syncer.drop(fd, true)
     } catch (err) {
       this.#ctx.onFailure(this.#name, err)
     }
@@ -437,8 +379,7 @@ export class FileTopic implements TopicDisk {
       try {
         if (this.#floorDirty) this.#journal.add({ k: 'floor', s: this.#floor })
         this.#journal.flush()
-        for (const s of this.#segments.all) this.#ctx.io.datasyncNow(s.fd)
-        this.#ctx.io.datasyncNow(this.#journal.fd)
+        this.#syncer.now([...this.#segments.all.map((seg) => seg.fd), this.#journal.fd])
       } catch (err) {
         failure = topicStoreError(TOPIC_ERROR.storageFailed, `topic ${this.#name}: the last sync at close failed: ${(err as Error).message}`)
         this.#ctx.onFailure(this.#name, err)
@@ -454,8 +395,6 @@ export class FileTopic implements TopicDisk {
     this.#log = null
     this.#journal.close()
     this.#segments.closeAll()
-    for (const fd of this.#closeAfterSync.splice(0)) {
-      try { this.#ctx.io.close(fd) } catch { /* already closed */ }
-    }
+    this.#syncer.end()
   }
 }

@@ -187,11 +187,17 @@ export class Journal {
   #bufferedBytes = 0
   /** Size after the last snapshot: the journal is compacted once it is several times that. */
   #snapshotSize = 0
+  /** Purges and config changes a replay of the segments still needs (those the floor has not passed). */
+  #marks: Mark[]
 
-  /** Opens (or creates) the journal; a torn tail found by `replayJournal` is cut at `validBytes`. */
-  constructor(io: DiskIo, path: string, validBytes?: number) {
+  /**
+   * Opens (or creates) the journal; a torn tail found by `replayJournal` is cut at `validBytes`. `marks` are
+   * those the replay found.
+   */
+  constructor(io: DiskIo, path: string, validBytes?: number, marks: Mark[] = []) {
     this.#io = io
     this.#path = path
+    this.#marks = marks
     this.#fd = io.open(path, true)
     this.#size = io.size(this.#fd)
     if (validBytes !== undefined && validBytes < this.#size) {
@@ -229,6 +235,13 @@ export class Journal {
     this.#buf.set(framed, this.#room(framed.byteLength))
   }
 
+  /** A purge (`c` absent) or a config change after message `s`: an entry now, and kept for the snapshots. */
+  addMark(mark: Mark): void {
+    if (mark.c !== undefined) this.add({ k: 'cfg', c: mark.c, s: mark.s })
+    else this.add(mark.f === undefined ? { k: 'purge', s: mark.s } : { k: 'purge', f: mark.f, s: mark.s })
+    this.#marks.push(mark)
+  }
+
   /** A delivery or settlement of `group`'s message `seq`, written without JSON or allocation. */
   addOp(k: GroupOp, group: string, seq: number): void {
     const groupBytes = Buffer.byteLength(group)
@@ -258,9 +271,14 @@ export class Journal {
     return this.bytes > Math.max(1024 * 1024, 4 * this.#snapshotSize)
   }
 
-  /** Replaces the journal with one snapshot entry of `state` (durable when it returns). */
-  snapshot(state: JournalState): void {
-    const bytes = jsonFrame({ k: 'snap', state })
+  /**
+   * Replaces the journal with one snapshot entry (durable when it returns): the floor, the config in effect at
+   * it and the marks after it, and the groups' state.
+   */
+  snapshot(floor: number, groups: JournalState['groups']): void {
+    const base = this.#marks.filter((m) => m.c !== undefined && m.s < floor).at(-1)
+    this.#marks = [...(base === undefined ? [] : [{ s: floor - 1, c: base.c }]), ...this.#marks.filter((m) => m.s >= floor)]
+    const bytes = jsonFrame({ k: 'snap', state: { floor, marks: this.#marks, groups } })
     this.#io.replace(this.#path, bytes)
     this.#io.close(this.#fd)
     this.#fd = this.#io.open(this.#path, false)
