@@ -71,6 +71,14 @@ export class LogSlots {
     return msg
   }
 
+  /** Calls `fn` for every message held, oldest first. */
+  forEach(fn: (m: StoredMessage) => void): void {
+    for (let i = this.#head; i < this.#msgs.length; i++) {
+      const m = this.#msgs[i]
+      if (m !== null) fn(m)
+    }
+  }
+
   /** Drops every message. */
   clear(): void {
     this.#seqs = []

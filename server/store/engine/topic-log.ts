@@ -64,6 +64,8 @@ export class TopicLog {
   #pendingBytes = 0
   /** What readers must be told the log no longer holds. */
   readonly #gone = new LostRanges()
+  /** Told of every message removed (evicted, superseded, purged): a store that keeps bodies elsewhere frees them. */
+  onRemove: ((m: StoredMessage) => void) | null = null
   readonly #bySubject = new Map<string, SeqQueue>()
   readonly #dedup: DedupWindow
 
@@ -388,10 +390,12 @@ export class TopicLog {
     const msg = this.#slots.remove(seq)
     this.#bytes -= msg.size
     if (lost) this.#gone.removedThrough(seq)
+    this.onRemove?.(msg)
     if (this.#slots.count === 0) this.#reset()
   }
 
   #reset(): void {
+    if (this.onRemove !== null) this.#slots.forEach(this.onRemove)
     this.#slots.clear()
     this.#bytes = 0
     this.#bySubject.clear()

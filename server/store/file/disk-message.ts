@@ -134,9 +134,9 @@ export class DiskMessage implements StoredMessage {
   readonly time: number
   readonly subject: string
   readonly size: number
-  readonly segment: Segment
-  /** Where its frame starts in the segment. */
-  readonly offset: number
+  /** Its segment, and where its frame starts in it (both change when compaction rewrites the segment). */
+  segment: Segment
+  offset: number
   readonly #reader: BodyReader
 
   constructor(seq: number, time: number, subject: string, size: number, segment: Segment, offset: number, reader: BodyReader) {

@@ -188,7 +188,7 @@ export class FileDisks implements DiskProvider {
     const journalPath = join(ctx.dir, 'state.log')
     const replayed = replayJournal(io.exists(journalPath) ? io.readFile(journalPath) : new Uint8Array(0))
     if (replayed.tornBytes > 0) this.#log.warn({ topic: config.name, bytes: replayed.tornBytes }, 'the journal had a torn last entry: cut off (acks in it may be redelivered)')
-    const journal = new Journal(io, journalPath, replayed.validBytes, replayed.marks)
+    const journal = new Journal(io, journalPath, replayed.validBytes, replayed.marks, replayed.covers)
     const segments = new SegmentFiles(io, ctx.dir)
     const lost: SeqRange[] = []
     const topic = new FileTopic(ctx, config, segments, journal, { lost, floor: replayed.floor })

@@ -16,14 +16,13 @@ import { TOPIC_ERROR, topicStoreError, type FsyncPolicy, type ResolvedGroupConfi
 import { isNoSpace } from './disk-io.ts'
 import { BodyReader, DiskMessage } from './disk-message.ts'
 import type { Journal } from './journal.ts'
+import { compactNext, wantsCompaction } from './compaction.ts'
 import { encodedLength } from './record.ts'
 import type { SegmentFiles } from './segments.ts'
 import { SyncWaiters } from './sync-waiters.ts'
 import { Syncer } from './syncer.ts'
 import { configBytes, type FileTopicContext } from './topic-context.ts'
-import { WriteBatch, type Pending } from './write-batch.ts'
-
-export type { FileTopicContext } from './topic-context.ts'
+import { WriteBatch, takeBack, type Pending } from './write-batch.ts'
 
 /**
  * Appends after which a batch is synced at once when no sync is running. In the durable benchmark (256
@@ -53,9 +52,10 @@ export class FileTopic implements TopicDisk {
   readonly #syncer: Syncer
   #flushQueued = false
   #floorDirty = false
+  /** A sealed segment may be dead enough to compact. */
+  #compactDue = false
   /** The batch the sync in flight covers. */
   #inFlight: Pending[] = []
-  #timer: NodeJS.Timeout | null = null
   #failed: SubwireError | null = null
   #closed = false
 
@@ -77,6 +77,11 @@ export class FileTopic implements TopicDisk {
   attach(log: TopicLog): void {
     this.#log = log
     this.#syncedThrough = log.lastSeq
+    log.onRemove = (m) => {
+      const segment = (m as DiskMessage).segment
+      segment.live--
+      if (segment !== this.#segments.active && wantsCompaction(segment)) this.#compactDue = true
+    }
   }
 
   // --- appends ------------------------------------------------------------------------------------------
@@ -121,24 +126,23 @@ export class FileTopic implements TopicDisk {
       this.#ctx.io.write(segment.fd, bytes, segment.size)
     } catch (err) {
       const refusal = this.#writeFailed(segment.fd, segment.size, err)
-      const log = this.#log as TopicLog
-      for (let i = entries.length - 1; i >= 0; i--) {
-        log.unassign(entries[i].p, entries[i].prevTime)
-        this.reader.forget(entries[i].p.seq)
-      }
+      takeBack(entries, this.#log as TopicLog, this.reader, refusal)
       segment.lastSeq = entries[0].p.seq - 1
-      for (const e of entries) e.reject(refusal)
       this.#waiters.rejectFrom(entries[0].p.seq, refusal)
       return refusal
     }
     segment.size += bytes.byteLength
+    segment.records += entries.length
     this.#syncer.wrote(segment.fd)
     if (this.#fsync === 'always') {
       for (const e of entries) this.#unsynced.push(e)
       return null
     }
     const log = this.#log as TopicLog
-    for (const e of entries) log.commit(e.msg)
+    for (const e of entries) {
+      e.msg.segment.live++
+      log.commit(e.msg)
+    }
     this.#syncedThrough = entries[entries.length - 1].p.seq
     this.changed(log)
     for (const e of entries) e.resolve()
@@ -200,6 +204,7 @@ export class FileTopic implements TopicDisk {
       if (!isNoSpace(err)) { this.#fail(err); return }
       // A full disk: the journal entries stay buffered (acks are redelivered at worst) and are tried again.
     }
+    if (this.#compactDue) this.#compactOne()
     if (this.#journal.wantsSnapshot) this.#snapshot()
     // Under 'always', and after leaving it, written messages wait for a sync to become readable.
     if (this.#fsync === 'always' || this.#unsynced.length > 0) this.#sync()
@@ -220,6 +225,7 @@ export class FileTopic implements TopicDisk {
       if (this.#closed) return
       const log = this.#log as TopicLog
       for (const u of batch) {
+        u.msg.segment.live++
         log.commit(u.msg)
         this.#syncedThrough = u.msg.seq
       }
@@ -237,11 +243,7 @@ export class FileTopic implements TopicDisk {
 
   /** The periodic sync of `fsync: <ms>`. */
   #arm(): void {
-    if (this.#timer !== null) { clearInterval(this.#timer); this.#timer = null }
-    const every = this.#fsync
-    if (typeof every !== 'number') return
-    this.#timer = setInterval(() => this.#periodicSync(), every)
-    this.#timer.unref()
+    this.#syncer.every(typeof this.#fsync === 'number' ? this.#fsync : null, () => this.#periodicSync())
   }
 
   #periodicSync(): void {
@@ -249,6 +251,24 @@ export class FileTopic implements TopicDisk {
     this.#flush()
     if (this.#segments.dirChanged) { this.#segments.dirChanged = false; this.#syncer.dirChanged(this.#ctx.dir) }
     this.#syncer.start()?.catch((err: unknown) => this.#fail(err))
+  }
+
+  /** Rewrites (or deletes) one mostly dead sealed segment; more wait for the next flush. */
+  #compactOne(): void {
+    this.#compactDue = false
+    const log = this.#log
+    if (log === null) return
+    const journal = this.#journal
+    const more = compactNext({
+      io: this.#ctx.io, segments: this.#segments, syncer: this.#syncer, dir: this.#ctx.dir, log,
+      cover: (from, to) => {
+        journal.cover(from, to)
+        if (journal.flush()) this.#syncer.wrote(journal.fd)
+      },
+      // A full disk or a failed copy leaves the segment as it was; its space is tried again later.
+      failed: (err) => { if (!isNoSpace(err)) this.#ctx.onFailure(this.#name, err) },
+    })
+    if (more) { this.#compactDue = true; this.#queueFlush() }
   }
 
   #snapshot(): void {
@@ -359,7 +379,7 @@ export class FileTopic implements TopicDisk {
   /** Releases the files of a topic whose recovery failed, writing nothing. */
   abandon(): void {
     this.#closed = true
-    if (this.#timer !== null) clearInterval(this.#timer)
+    this.#syncer.every(null, () => {})
     this.#journal.close()
     this.#segments.closeAll()
   }
@@ -371,7 +391,7 @@ export class FileTopic implements TopicDisk {
   close(): void {
     if (this.#closed) return
     this.#closed = true
-    if (this.#timer !== null) clearInterval(this.#timer)
+    this.#syncer.every(null, () => {})
     let failure: SubwireError | null = this.#failed
     if (failure === null) failure = this.#write()
     const waiting = [...this.#inFlight, ...this.#unsynced]

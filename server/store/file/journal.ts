@@ -11,7 +11,7 @@
  */
 import type { GroupState } from '../engine/consumer-group.ts'
 import type { Settled } from '../engine/topic-disk.ts'
-import type { ResolvedGroupConfig, ResolvedTopicConfig } from '../topic-store.ts'
+import type { ResolvedGroupConfig, ResolvedTopicConfig, SeqRange } from '../topic-store.ts'
 import type { DiskIo } from './disk-io.ts'
 import { crc32c } from '@node-rs/crc32'
 import { FRAME_HEADER, KIND, frame, readFrame } from './record.ts'
@@ -21,6 +21,7 @@ export type JournalEntry =
   | { readonly k: 'floor'; readonly s: number }
   | { readonly k: 'purge'; readonly f?: string; readonly s: number }
   | { readonly k: 'cfg'; readonly c: ResolvedTopicConfig; readonly s: number }
+  | { readonly k: 'cover'; readonly f: number; readonly s: number }
   | { readonly k: 'g'; readonly g: string; readonly c: ResolvedGroupConfig; readonly s?: number }
   | { readonly k: 'gd'; readonly g: string }
   | { readonly k: 'd'; readonly g: string; readonly s: number }
@@ -50,6 +51,8 @@ export interface JournalGroup {
 /** The whole state a journal describes. */
 export interface JournalState {
   floor: number
+  /** Sequence ranges compaction rewrote or deleted segments over: no message of theirs is missing. */
+  readonly covers?: SeqRange[]
   readonly marks: Mark[]
   readonly groups: Record<string, { config: ResolvedGroupConfig; state: GroupState }>
 }
@@ -59,6 +62,17 @@ const decoder = new TextDecoder()
 
 /** A group's delivery or settlement: `[KIND.groupOp][op][f64 seq][group]`, binary (two per job of a busy work queue). */
 type GroupOp = 'd' | Settled
+
+/** Ranges sorted and merged where they touch or overlap. */
+export function mergeRanges(ranges: readonly SeqRange[]): SeqRange[] {
+  const out: SeqRange[] = []
+  for (const r of [...ranges].sort((a, b) => a.fromSeq - b.fromSeq)) {
+    const last = out.at(-1)
+    if (last !== undefined && r.fromSeq <= last.toSeq + 1) out[out.length - 1] = { fromSeq: last.fromSeq, toSeq: Math.max(last.toSeq, r.toSeq) }
+    else out.push(r)
+  }
+  return out
+}
 
 /** The framed bytes of an entry written as JSON (the rare ones: purges, groups, floors, snapshots). */
 function jsonFrame(entry: JournalEntry): Uint8Array {
@@ -86,6 +100,7 @@ function decodeEntry(body: Uint8Array): JournalEntry | null {
 /** What replaying a journal found. */
 export interface ReplayedJournal {
   floor: number
+  readonly covers: SeqRange[]
   readonly marks: Mark[]
   readonly groups: Map<string, JournalGroup>
   /** Highest sequence any entry names (sequences up to it were assigned). */
@@ -115,6 +130,7 @@ function valid(e: JournalEntry): boolean {
   switch (e.k) {
     case 'floor': return isSeq(e.s) && e.s >= 1
     case 'purge': return isSeq(e.s) && (e.f === undefined || typeof e.f === 'string')
+    case 'cover': return isSeq(e.f) && isSeq(e.s) && e.f <= e.s
     case 'cfg': return isSeq(e.s) && e.c !== null && typeof e.c === 'object'
     case 'g': return isName(e.g) && e.c !== null && typeof e.c === 'object' && (e.s === undefined || (isSeq(e.s) && e.s >= 1))
     case 'gd': return isName(e.g)
@@ -135,6 +151,7 @@ function valid(e: JournalEntry): boolean {
 export function replayJournal(bytes: Uint8Array): ReplayedJournal {
   let floor = 1
   let marks: Mark[] = []
+  let covers: SeqRange[] = []
   let groups = new Map<string, JournalGroup>()
   let maxSeq = 0
   let at = 0
@@ -146,6 +163,7 @@ export function replayJournal(bytes: Uint8Array): ReplayedJournal {
     if (e.k === 'snap') {
       floor = e.state.floor
       marks = [...e.state.marks]
+      covers = Array.isArray(e.state.covers) ? e.state.covers.filter((c) => isSeq(c?.fromSeq) && isSeq(c?.toSeq)) : []
       groups = new Map(Object.entries(e.state.groups).map(([name, g]) => [name, groupOf(g.state, g.config)]))
       for (const g of groups.values()) maxSeq = Math.max(maxSeq, g.cursor - 1)
       continue
@@ -153,6 +171,7 @@ export function replayJournal(bytes: Uint8Array): ReplayedJournal {
     if (e.k === 'floor') { floor = Math.max(floor, e.s); maxSeq = Math.max(maxSeq, e.s - 1); continue }
     if (e.k === 'purge') { marks.push(e.f === undefined ? { s: e.s } : { f: e.f, s: e.s }); maxSeq = Math.max(maxSeq, e.s); continue }
     if (e.k === 'cfg') { marks.push({ s: e.s, c: e.c }); continue }
+    if (e.k === 'cover') { covers.push({ fromSeq: e.f, toSeq: e.s }); continue }
     if (e.k === 'g') {
       const g = groups.get(e.g)
       if (e.s !== undefined || g === undefined) groups.set(e.g, { config: e.c, cursor: e.s ?? 1, pending: new Map(), acked: 0, terminated: 0, deadLettered: 0 })
@@ -173,7 +192,7 @@ export function replayJournal(bytes: Uint8Array): ReplayedJournal {
     else if (e.k === 't') g.terminated++
     else if (e.k === 'l') g.deadLettered++
   }
-  return { floor, marks, groups, maxSeq, validBytes: at, tornBytes: bytes.byteLength - at }
+  return { floor, marks, covers, groups, maxSeq, validBytes: at, tornBytes: bytes.byteLength - at }
 }
 
 /** The journal file of one topic. */
@@ -189,15 +208,18 @@ export class Journal {
   #snapshotSize = 0
   /** Purges and config changes a replay of the segments still needs (those the floor has not passed). */
   #marks: Mark[]
+  /** Ranges compaction covered (kept for the snapshots, merged). */
+  #covers: SeqRange[]
 
   /**
    * Opens (or creates) the journal; a torn tail found by `replayJournal` is cut at `validBytes`. `marks` are
    * those the replay found.
    */
-  constructor(io: DiskIo, path: string, validBytes?: number, marks: Mark[] = []) {
+  constructor(io: DiskIo, path: string, validBytes?: number, marks: Mark[] = [], covers: SeqRange[] = []) {
     this.#io = io
     this.#path = path
     this.#marks = marks
+    this.#covers = covers
     this.#fd = io.open(path, true)
     this.#size = io.size(this.#fd)
     if (validBytes !== undefined && validBytes < this.#size) {
@@ -242,6 +264,12 @@ export class Journal {
     this.#marks.push(mark)
   }
 
+  /** Compaction rewrote or deleted a segment over `[from, to]`: written now, before the file changes. */
+  cover(from: number, to: number): void {
+    this.add({ k: 'cover', f: from, s: to })
+    this.#covers.push({ fromSeq: from, toSeq: to })
+  }
+
   /** A delivery or settlement of `group`'s message `seq`, written without JSON or allocation. */
   addOp(k: GroupOp, group: string, seq: number): void {
     const groupBytes = Buffer.byteLength(group)
@@ -278,7 +306,8 @@ export class Journal {
   snapshot(floor: number, groups: JournalState['groups']): void {
     const base = this.#marks.filter((m) => m.c !== undefined && m.s < floor).at(-1)
     this.#marks = [...(base === undefined ? [] : [{ s: floor - 1, c: base.c }]), ...this.#marks.filter((m) => m.s >= floor)]
-    const bytes = jsonFrame({ k: 'snap', state: { floor, marks: this.#marks, groups } })
+    this.#covers = mergeRanges(this.#covers.filter((c) => c.toSeq >= floor))
+    const bytes = jsonFrame({ k: 'snap', state: { floor, marks: this.#marks, covers: this.#covers, groups } })
     this.#io.replace(this.#path, bytes)
     this.#io.close(this.#fd)
     this.#fd = this.#io.open(this.#path, false)

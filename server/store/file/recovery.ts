@@ -16,7 +16,7 @@ import type { TopicLog } from '../engine/topic-log.ts'
 import type { SeqRange } from '../topic-store.ts'
 import type { DiskIo } from './disk-io.ts'
 import { DiskMessage, type BodyReader } from './disk-message.ts'
-import type { Mark, ReplayedJournal } from './journal.ts'
+import { mergeRanges, type Mark, type ReplayedJournal } from './journal.ts'
 import { resolveTopicConfig } from '../topic-config.ts'
 import { FRAME_HEADER, RecordScanner, SEGMENT_HEADER_BYTES, readSegmentHeader } from './record.ts'
 import { Segment, segmentBase, type SegmentFiles } from './segments.ts'
@@ -89,6 +89,10 @@ export function recoverTopic(io: DiskIo, dir: string, log: TopicLog, segments: S
   /** Sequences missing between segments with no damaged bytes: a power cut took a sealed segment's unsynced
    * tail. Under fsync 'always' none of them was confirmed: readers get a gap, `lost` does not list them. */
   const unsynced: SeqRange[] = []
+  // Counted per segment, so compaction knows what is mostly dead (restoring under limits evicts some now).
+  log.onRemove = (m) => { (m as DiskMessage).segment.live-- }
+  const covers = mergeRanges(journal.covers)
+  const covered = (from: number, to: number): boolean => covers.some((c) => c.fromSeq <= from && to <= c.toSeq)
   const marks = journal.marks
   const latest = log.config
   let nextMark = 0
@@ -103,6 +107,8 @@ export function recoverTopic(io: DiskIo, dir: string, log: TopicLog, segments: S
       }
     }
   }
+  // A compaction's copy that never replaced its segment (a crash in between): the segment is whole.
+  for (const name of io.list(dir)) if (name.endsWith('.compact')) io.remove(join(dir, name))
   const names = io.list(dir).map((name) => ({ name, base: segmentBase(name) })).filter((s): s is { name: string; base: number } => s.base !== null)
   names.sort((a, b) => a.base - b.base)
   let prevSeq = 0
@@ -121,6 +127,7 @@ export function recoverTopic(io: DiskIo, dir: string, log: TopicLog, segments: S
     }
     prevSeq = ix.seq
     segment.lastSeq = ix.seq
+    segment.records++
     applyMarksBelow(ix.seq)
     if (ix.seq < journal.floor) return
     const subject = subjects.of(buf, ix.subjectStart, ix.subjectEnd)
@@ -128,6 +135,7 @@ export function recoverTopic(io: DiskIo, dir: string, log: TopicLog, segments: S
     const hasId = ix.msgIdEnd > ix.msgIdStart && window > 0 && now - ix.time < window
     const msgId = hasId ? utf8(buf, ix.msgIdStart, ix.msgIdEnd) : undefined
     if (subject === null || msgId === null) { lost.push({ fromSeq: ix.seq, toSeq: ix.seq }); return }
+    segment.live++
     log.restore(new DiskMessage(ix.seq, ix.time, subject, ix.size, segment, offset, reader), msgId, now)
     messages++
   }
@@ -150,6 +158,7 @@ export function recoverTopic(io: DiskIo, dir: string, log: TopicLog, segments: S
     const upper = newest ? Number.MAX_SAFE_INTEGER : names[i + 1].base
     // A segment's name is the first sequence written to it: sequences before it that no record shows were
     // assigned and never read back (a damaged tail, or a power cut during a rotation's sync).
+    if (segment.baseSeq - 1 > prevSeq && prevSeq > 0 && covered(prevSeq + 1, segment.baseSeq - 1)) prevSeq = segment.baseSeq - 1
     if (segment.baseSeq - 1 > prevSeq && prevSeq > 0) {
       if (lossOpen === null) lossOpen = 'tail'
       sink().push({ fromSeq: prevSeq + 1, toSeq: segment.baseSeq - 1 })

@@ -23,6 +23,9 @@ export class Segment {
   lastSeq: number
   /** The random salt its records' checksums are seeded with (record.ts). */
   readonly salt: number
+  /** Records written to it, and those of them the log still holds: compaction rewrites a mostly dead one. */
+  records = 0
+  live = 0
 
   constructor(path: string, baseSeq: number, fd: number, size: number, salt: number) {
     this.path = path
@@ -125,6 +128,15 @@ export class SegmentFiles {
       this.dirChanged = true
     }
     return dropped
+  }
+
+  /** Puts `next` (a compacted rewrite of `old`, or nothing: `old` held no live message) in `old`'s place. */
+  replace(old: Segment, next: Segment | null): void {
+    const i = this.#segments.indexOf(old)
+    if (i < 0) return
+    if (next === null) this.#segments.splice(i, 1)
+    else this.#segments[i] = next
+    this.dirChanged = true
   }
 
   closeAll(): void {

@@ -11,6 +11,7 @@ export class Syncer {
   readonly #dirty = new Set<number>()
   #closeLater: number[] = []
   #running = false
+  #timer: NodeJS.Timeout | null = null
 
   constructor(io: DiskIo) {
     this.#io = io
@@ -63,6 +64,14 @@ export class Syncer {
   now(fds: Iterable<number>): void {
     for (const fd of fds) this.#io.datasyncNow(fd)
     this.#dirty.clear()
+  }
+
+  /** Runs `fn` every `ms` (fsync: <ms>), or stops the timer (null). */
+  every(ms: number | null, fn: () => void): void {
+    if (this.#timer !== null) { clearInterval(this.#timer); this.#timer = null }
+    if (ms === null) return
+    this.#timer = setInterval(fn, ms)
+    this.#timer.unref()
   }
 
   /** Closes what waits to be closed. */

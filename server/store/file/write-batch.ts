@@ -3,8 +3,8 @@
  * written with one call at the flush (a write call per message cost a third of the broker's time in the
  * durable benchmark). A batch holds records of one segment; the topic writes it before starting another.
  */
-import type { PreparedAppend } from '../engine/topic-log.ts'
-import type { DiskMessage } from './disk-message.ts'
+import type { PreparedAppend, TopicLog } from '../engine/topic-log.ts'
+import type { BodyReader, DiskMessage } from './disk-message.ts'
 import { encodeMessageInto, encodedLength, recordSeed } from './record.ts'
 import type { Segment } from './segments.ts'
 
@@ -72,4 +72,16 @@ export class WriteBatch {
     if (this.#buf.byteLength > 4 * 1024 * 1024) this.#buf = Buffer.allocUnsafe(64 * 1024)
     return out
   }
+}
+
+/**
+ * A batch that could not be written, taken back whole: its sequences and msgIds released (newest first, as
+ * they were assigned), its bodies forgotten, and its publishers told `refusal`.
+ */
+export function takeBack(entries: readonly Pending[], log: TopicLog, reader: BodyReader, refusal: unknown): void {
+  for (let i = entries.length - 1; i >= 0; i--) {
+    log.unassign(entries[i].p, entries[i].prevTime)
+    reader.forget(entries[i].p.seq)
+  }
+  for (const e of entries) e.reject(refusal)
 }

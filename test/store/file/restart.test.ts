@@ -8,6 +8,7 @@ import * as assert from 'uvu/assert'
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { DataDir, bytes, readAll, text } from './fixture.ts'
+import type { StoredMessage } from '../../../server/store/topic-store.ts'
 
 let dir: DataDir
 test.before.each(() => { dir = new DataDir() })
@@ -147,6 +148,25 @@ test('deleting a topic removes its files, and a new topic of that name starts em
   store.close()
   const { store: again } = dir.open()
   assert.is(again.info('t').lastSeq, 0)
+})
+
+test('a last-value topic compacts its segments and reopens with exactly its live values, no gap and nothing lost', async () => {
+  const { store } = dir.open({ defaultFsync: 'never', segmentBytes: 4096 })
+  store.create({ name: 'kv', subjects: ['kv.>'], maxMsgsPerSubject: 1 })
+  await store.append('kv', { subject: 'kv.config', payload: bytes('set once') })
+  for (let i = 0; i < 3000; i++) await store.append('kv', { subject: `kv.k${i % 4}`, payload: bytes(`v${i}-${'x'.repeat(80)}`) })
+  const before = store.lastPerSubject('kv').map((m) => [m.subject, m.seq, text(m)])
+  assert.ok(store.info('kv').diskBytes < 64 * 1024, `${store.info('kv').diskBytes} bytes on disk`)
+  store.close()
+  const { store: again, log } = dir.open()
+  assert.equal(again.lastPerSubject('kv').map((m) => [m.subject, m.seq, text(m)]), before)
+  assert.equal(again.info('kv').lost, [])
+  assert.equal(readAll(again, 'kv').gaps, [])
+  assert.not.ok(log.lines.some((l) => l.level === 'error' || l.level === 'warn'), JSON.stringify(log.lines))
+  // And it goes on compacting after the restart.
+  for (let i = 0; i < 3000; i++) await again.append('kv', { subject: `kv.k${i % 4}`, payload: bytes(`w${i}`) })
+  assert.is(again.info('kv').messages, 5)
+  assert.is(text(again.last('kv', 'kv.config') as StoredMessage), 'set once')
 })
 
 test.run()
