@@ -13,7 +13,7 @@ import type { TopicLog } from '../engine/topic-log.ts'
 import type { DiskIo } from './disk-io.ts'
 import { DiskMessage } from './disk-message.ts'
 import { FRAME_HEADER, SEGMENT_HEADER_BYTES, readFrame, recordSeed, segmentHeader } from './record.ts'
-import { Segment, type SegmentFiles } from './segments.ts'
+import { Segment, type FdPool, type SegmentFiles } from './segments.ts'
 import type { Syncer } from './syncer.ts'
 import { crc32c } from '@node-rs/crc32'
 import { randomInt } from 'node:crypto'
@@ -52,7 +52,7 @@ function readAll(io: DiskIo, s: Segment): Uint8Array {
  * file changes. Returns the segment that replaces it (null when deleted), or undefined when it was left as it
  * is (a record that no longer reads back whole: recovery will report it, compaction must not hide it).
  */
-export function compact(io: DiskIo, s: Segment, log: TopicLog, cover: (from: number, to: number) => void): Segment | null | undefined {
+export function compact(io: DiskIo, s: Segment, log: TopicLog, cover: (from: number, to: number) => void, pool: FdPool): Segment | null | undefined {
   const live = liveOf(s, log)
   if (live.length === 0) {
     cover(s.baseSeq, s.lastSeq)
@@ -88,7 +88,7 @@ export function compact(io: DiskIo, s: Segment, log: TopicLog, cover: (from: num
   }
   cover(s.baseSeq, s.lastSeq)
   io.rename(tmp, s.path)
-  const next = new Segment(s.path, s.baseSeq, fd, size, salt)
+  const next = new Segment(s.path, s.baseSeq, fd, size, salt, pool)
   next.lastSeq = live[live.length - 1].seq
   next.records = live.length
   next.live = live.length
@@ -122,7 +122,7 @@ export function compactNext(site: CompactionSite): boolean {
   if (seg === undefined) return false
   let next: Segment | null | undefined
   try {
-    next = compact(site.io, seg, log, site.cover)
+    next = compact(site.io, seg, log, site.cover, segments.pool)
   } catch (err) {
     site.failed(err)
     next = undefined
@@ -132,7 +132,8 @@ export function compactNext(site: CompactionSite): boolean {
     seg.records = 0
   } else {
     segments.replace(seg, next)
-    site.syncer.drop(seg.fd, true)
+    const fd = seg.releaseFd()
+    if (fd >= 0) site.syncer.drop(fd, true)
     site.syncer.dirChanged(site.dir)
   }
   return segments.all.some(candidate)

@@ -44,7 +44,7 @@ export class FileTopic implements TopicDisk {
   #floor: number
   /** Appended in this task, not yet written. */
   readonly #batch = new WriteBatch()
-  /** Written, waiting for the next sync (fsync 'always'). */
+  /** Written, waiting for the next sync (fsync 'always'); `#inFlight`: those the running sync covers. */
   #unsynced: Pending[] = []
   /** Resolves once everything written up to now is synced (for duplicates of unsynced messages). */
   #syncedThrough = 0
@@ -52,9 +52,7 @@ export class FileTopic implements TopicDisk {
   readonly #syncer: Syncer
   #flushQueued = false
   #floorDirty = false
-  /** A sealed segment may be dead enough to compact. */
   #compactDue = false
-  /** The batch the sync in flight covers. */
   #inFlight: Pending[] = []
   #failed: SubwireError | null = null
   #closed = false
@@ -66,6 +64,8 @@ export class FileTopic implements TopicDisk {
     this.#journal = journal
     this.reader = new BodyReader(ctx.io, ctx.cacheBytes)
     this.#syncer = new Syncer(ctx.io)
+    // (Under fsync 'never' nothing waits for a sync; the page cache keeps what a closed fd wrote.)
+    segments.pool.busy = (s) => this.#fsync !== 'never' && s.isOpen && this.#syncer.needs(s.fd)
     for (const dir of ctx.newDirs) this.#syncer.dirChanged(dir)
     this.#lost = recovered.lost
     this.#floor = recovered.floor
@@ -399,7 +399,7 @@ export class FileTopic implements TopicDisk {
       try {
         if (this.#floorDirty) this.#journal.add({ k: 'floor', s: this.#floor })
         this.#journal.flush()
-        this.#syncer.now([...this.#segments.all.map((seg) => seg.fd), this.#journal.fd])
+        this.#syncer.now([...this.#segments.all.filter((seg) => seg.isOpen).map((seg) => seg.fd), this.#journal.fd])
       } catch (err) {
         failure = topicStoreError(TOPIC_ERROR.storageFailed, `topic ${this.#name}: the last sync at close failed: ${(err as Error).message}`)
         this.#ctx.onFailure(this.#name, err)

@@ -153,7 +153,7 @@ export function recoverTopic(io: DiskIo, dir: string, log: TopicLog, segments: S
       io.remove(path)
       break
     }
-    const segment = new Segment(path, names[i].base, fd, size, salt ?? 0)
+    const segment = new Segment(path, names[i].base, fd, size, salt ?? 0, segments.pool)
     segments.adopt(segment)
     const upper = newest ? Number.MAX_SAFE_INTEGER : names[i + 1].base
     // A segment's name is the first sequence written to it: sequences before it that no record shows were

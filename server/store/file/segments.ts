@@ -10,13 +10,66 @@ import type { DiskIo } from './disk-io.ts'
 import { SEGMENT_HEADER_BYTES, segmentHeader } from './record.ts'
 
 export const SEGMENT_SUFFIX = '.seg'
+/** Descriptors of sealed segments a topic keeps open at most (more are reopened when read). */
+const SEALED_FDS = 8
+
+/**
+ * Descriptors of a topic's segments, a few at a time: sealed segments are opened when read and closed again
+ * beyond `max` (least recently opened first), so a topic of thousands of segments holds a handful of fds (one
+ * each would exhaust the process's limit, sockets included). The active segment is never closed, nor one a
+ * sync still needs.
+ */
+export class FdPool {
+  readonly #io: DiskIo
+  readonly #max: number
+  readonly #open: Segment[] = []
+  readonly #keep: (s: Segment) => boolean
+  /** True for a segment a sync still needs (set by its topic). */
+  busy: (s: Segment) => boolean = () => false
+
+  /** @param keep true for a segment whose fd must stay open now */
+  constructor(io: DiskIo, max: number, keep: (s: Segment) => boolean) {
+    this.#io = io
+    this.#max = max
+    this.#keep = keep
+  }
+
+  open(s: Segment): number {
+    const fd = this.#io.open(s.path, false)
+    this.#open.push(s)
+    this.#evict(s)
+    return fd
+  }
+
+  /** Tracks a segment created with its fd open (closed later, like the others, once sealed). */
+  adopt(s: Segment): void {
+    this.#open.push(s)
+    this.#evict(s)
+  }
+
+  #evict(s: Segment): void {
+    for (let i = 0; this.#open.length > this.#max && i < this.#open.length;) {
+      const old = this.#open[i]
+      if (old === s || this.#keep(old) || this.busy(old)) { i++; continue }
+      this.#open.splice(i, 1)
+      old.closeFd(this.#io)
+    }
+  }
+
+  /** `s` closed its fd itself (deleted, replaced, the store closing). */
+  forget(s: Segment): void {
+    const i = this.#open.indexOf(s)
+    if (i >= 0) this.#open.splice(i, 1)
+  }
+}
 
 /** One segment file. */
 export class Segment {
   readonly path: string
   /** The first sequence written to it (its name). */
   readonly baseSeq: number
-  readonly fd: number
+  #fd: number
+  readonly #pool: FdPool | null
   /** Bytes in the file that hold whole records. */
   size: number
   /** Sequence of its last record (baseSeq - 1 while it holds none). */
@@ -27,13 +80,42 @@ export class Segment {
   records = 0
   live = 0
 
-  constructor(path: string, baseSeq: number, fd: number, size: number, salt: number) {
+  /** `fd` is -1 for a segment opened when first read (through `pool`). */
+  constructor(path: string, baseSeq: number, fd: number, size: number, salt: number, pool: FdPool | null = null) {
     this.path = path
     this.baseSeq = baseSeq
-    this.fd = fd
+    this.#fd = fd
     this.size = size
     this.lastSeq = baseSeq - 1
     this.salt = salt
+    this.#pool = pool
+  }
+
+  /** Its descriptor, opened now if the pool had closed it. */
+  get fd(): number {
+    if (this.#fd < 0) this.#fd = (this.#pool as FdPool).open(this)
+    return this.#fd
+  }
+
+  /** True while it holds a descriptor. */
+  get isOpen(): boolean {
+    return this.#fd >= 0
+  }
+
+  /** The descriptor it held (closing is the caller's), or -1; it is opened anew when read again. */
+  releaseFd(): number {
+    const fd = this.#fd
+    this.#fd = -1
+    this.#pool?.forget(this)
+    return fd
+  }
+
+  closeFd(io: DiskIo): void {
+    const fd = this.#fd
+    this.#fd = -1
+    if (fd >= 0) {
+      try { io.close(fd) } catch { /* closed already */ }
+    }
   }
 }
 
@@ -56,10 +138,13 @@ export class SegmentFiles {
   readonly #segments: Segment[] = []
   /** A file was created or deleted since the directory was last synced. */
   dirChanged = false
+  /** Descriptors of sealed segments, a few at a time. */
+  readonly pool: FdPool
 
   constructor(io: DiskIo, dir: string) {
     this.#io = io
     this.#dir = dir
+    this.pool = new FdPool(io, SEALED_FDS, (s) => s === this.active)
   }
 
   get all(): readonly Segment[] {
@@ -78,9 +163,10 @@ export class SegmentFiles {
     return n
   }
 
-  /** Adds a segment opened by recovery (in order). */
+  /** Adds a segment opened by recovery (in order); its fd is the pool's to close once others need room. */
   adopt(segment: Segment): void {
     this.#segments.push(segment)
+    this.pool.adopt(segment)
   }
 
   /** Starts a new active segment for sequences from `baseSeq`, its header written. @throws the I/O error */
@@ -96,8 +182,9 @@ export class SegmentFiles {
       this.#io.remove(path)
       throw err
     }
-    const segment = new Segment(path, baseSeq, fd, SEGMENT_HEADER_BYTES, salt)
+    const segment = new Segment(path, baseSeq, fd, SEGMENT_HEADER_BYTES, salt, this.pool)
     this.#segments.push(segment)
+    this.pool.adopt(segment)
     this.dirChanged = true
     return segment
   }
@@ -123,7 +210,8 @@ export class SegmentFiles {
     const dropped: number[] = []
     while (this.#segments.length > 1 && this.#segments[0].lastSeq < firstLive) {
       const s = this.#segments.shift() as Segment
-      dropped.push(s.fd)
+      const fd = s.releaseFd()
+      if (fd >= 0) dropped.push(fd)
       this.#io.remove(s.path)
       this.dirChanged = true
     }
@@ -135,14 +223,15 @@ export class SegmentFiles {
     const i = this.#segments.indexOf(old)
     if (i < 0) return
     if (next === null) this.#segments.splice(i, 1)
-    else this.#segments[i] = next
+    else {
+      this.#segments[i] = next
+      this.pool.adopt(next)
+    }
     this.dirChanged = true
   }
 
   closeAll(): void {
-    for (const s of this.#segments) {
-      try { this.#io.close(s.fd) } catch { /* already closed: nothing to release */ }
-    }
+    for (const s of this.#segments) s.closeFd(this.#io)
     this.#segments.length = 0
   }
 }

@@ -27,6 +27,11 @@ export class Syncer {
     return this.#dirty.size > 0 || this.#dirs.size > 0
   }
 
+  /** True when `fd` waits for a sync, or a sync runs (it may hold any fd). */
+  needs(fd: number): boolean {
+    return this.#running || this.#dirty.has(fd)
+  }
+
   /** `fd` was written. */
   wrote(fd: number): void {
     this.#dirty.add(fd)
