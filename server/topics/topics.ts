@@ -9,9 +9,8 @@ import { SubwireError } from '../../shared/errors.ts'
 import { DLQ_PREFIX, HEADER } from '../../shared/protocol.ts'
 import { SubjectIndex } from '../routing/subject-index.ts'
 import { EngineTopicStore } from '../store/engine/engine-store.ts'
-import type { Durable } from '../store/engine/topic-disk.ts'
 import { openTopicStore, type FileStoreTuning } from '../store/file/file-store.ts'
-import type { GroupConfig, PullResult, StoredMessage, TopicConfig, TopicInfo } from '../store/topic-store.ts'
+import type { AppendResult, GroupConfig, PullResult, StoredMessage, TopicConfig, TopicInfo } from '../store/topic-store.ts'
 import { MAX_TIMER_MS, changesSettings } from '../store/topic-config.ts'
 import { patternCovers } from '../security/permissions.ts'
 import { ReplayCursor, Replays } from './replays.ts'
@@ -104,7 +103,7 @@ export class Topics {
    * error when the topic refuses it. Consumers and work queues of the topic are served once the message is
    * readable: before returning, or (file topics that sync) once `durable` resolves.
    */
-  capture(subject: string, headers: Record<string, string> | null, encoding: number, payload: Uint8Array): (Durable & { topic: string }) | null {
+  capture(subject: string, headers: Record<string, string> | null, encoding: number, payload: Uint8Array): { topic: string; result: AppendResult; durable: Promise<void> | null } | null {
     const topic = this.topicFor(subject)
     if (topic === null) return null
     const msgId = headers?.[HEADER.msgId]
@@ -113,7 +112,12 @@ export class Topics {
     if (expectedLastSeq !== undefined && !(Number.isSafeInteger(expectedLastSeq) && expectedLastSeq >= 0)) {
       throw new SubwireError('bad_option', `${HEADER.expectedLastSeq} must be a non-negative integer`)
     }
-    const { result, durable } = this.store.appendNow(topic, { subject, payload, headers, encoding, msgId, expectedLastSeq })
+    const r = this.store.appendNow(topic, { subject, payload, headers, encoding, msgId, expectedLastSeq })
+    if (!('durable' in r)) {
+      if (!r.duplicate) this.#onAppend(topic, subject)
+      return { topic, result: r, durable: null }
+    }
+    const { result, durable } = r
     if (!result.duplicate) {
       if (durable === null) this.#onAppend(topic, subject)
       // A failed sync is the confirm's to report; readers simply never see the message.

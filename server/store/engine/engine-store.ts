@@ -162,18 +162,21 @@ export class EngineTopicStore implements TopicStore {
   // --- TopicMessages ------------------------------------------------------------------------------------
 
   append(topic: string, input: AppendInput): AppendResult | Promise<AppendResult> {
-    const { result, durable } = this.appendNow(topic, input)
+    const r = this.appendNow(topic, input)
+    if (!('durable' in r)) return r
+    const { result, durable } = r
     return durable === null ? result : durable.then(() => result)
   }
 
   /**
-   * Appends, answering at once where the message went, and when it is durable: the broker routes a publish
-   * now and confirms it then. Readers see the message once `durable` resolves.
+   * Appends, answering at once where the message went: a memory topic's result (readable now), or a disk
+   * topic's result with when it is durable. The broker routes a publish now and confirms it then; readers see
+   * the message once `durable` resolves.
    * @throws as `append`
    */
-  appendNow(topic: string, input: AppendInput): Durable {
+  appendNow(topic: string, input: AppendInput): AppendResult | Durable {
     const { log, disk } = this.#topic(topic)
-    if (disk === null) return { result: log.append(input, this.#now()), durable: null }
+    if (disk === null) return log.append(input, this.#now())
     const p = log.prepare(input, this.#now())
     return 'duplicate' in p ? { result: p, durable: disk.durableThrough(p.seq) } : disk.append(log, p)
   }

@@ -34,6 +34,6 @@ export class MemoryTopicStore extends EngineTopicStore {
 
   /** Synchronous here: memory topics have no disk to wait for. */
   override append(topic: string, input: AppendInput): AppendResult {
-    return this.appendNow(topic, input).result
+    return this.appendNow(topic, input) as AppendResult
   }
 }
