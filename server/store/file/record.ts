@@ -243,14 +243,3 @@ export function decodeBody(body: Uint8Array): Body | null {
     return null
   }
 }
-
-/** The subject and msgId of a message body, or null when they are not UTF-8. */
-export function decodeNames(buf: Uint8Array, scan: RecordScanner, withMsgId: boolean): { subject: string; msgId: string | undefined } | null {
-  try {
-    const subject = decoder.decode(buf.subarray(scan.subjectStart, scan.subjectEnd))
-    const msgId = withMsgId && scan.msgIdEnd > scan.msgIdStart ? decoder.decode(buf.subarray(scan.msgIdStart, scan.msgIdEnd)) : undefined
-    return { subject, msgId }
-  } catch {
-    return null
-  }
-}
