@@ -1,37 +1,18 @@
 /** `subwire serve` configuration: flags > env > file > defaults, validated with messages naming the field. */
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { mkdtempSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { envName, flagName, loadServeConfig, parseQuantity, SERVE_OPTIONS } from '../../server/cli/serve-config.ts'
 import { runCli } from '../../server/cli/main.ts'
 import type { CliIo } from '../../server/cli/io.ts'
-import { SubwireError } from '../../shared/errors.ts'
 import type { BrokerOptions } from '../../server/options.ts'
 import { within } from '../helpers.ts'
 import { memoryIo } from './memory-io.ts'
+import { ConfigFiles, badOption } from './config-files.ts'
 
-const dir = mkdtempSync(join(tmpdir(), 'subwire-config-'))
-let files = 0
-function configFile(content: unknown): string {
-  const file = join(dir, `config-${files++}.json`)
-  writeFileSync(file, typeof content === 'string' ? content : JSON.stringify(content))
-  return file
-}
-
-/** The message of the SubwireError `fn` throws (its code must be bad_option). */
-function badOption(fn: () => unknown): string {
-  try {
-    fn()
-  } catch (err) {
-    assert.instance(err, SubwireError)
-    assert.is((err as SubwireError).code, 'bad_option')
-    return (err as Error).message
-  }
-  assert.unreachable('expected a bad_option error')
-  return ''
-}
+const files = new ConfigFiles('subwire-config-')
+const dir = files.dir
+const configFile = (content: unknown): string => files.write(content)
 
 
 test('names every option the same way as a flag, a variable and a file key', () => {

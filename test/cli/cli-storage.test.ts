@@ -5,8 +5,7 @@
  */
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { loadServeConfig } from '../../server/cli/serve-config.ts'
 import { runCli } from '../../server/cli/main.ts'
@@ -15,31 +14,14 @@ import { topicText } from '../../server/cli/topics.ts'
 import { topicsTable } from '../../server/cli/stats.ts'
 import { topicReport } from '../../server/monitoring/stats-report.ts'
 import { connect, type TopicInfo } from '../../client/index.ts'
-import { SubwireError } from '../../shared/errors.ts'
 import { startBroker, within } from '../helpers.ts'
 import { memoryIo } from './memory-io.ts'
+import { ConfigFiles, badOption } from './config-files.ts'
 
-const dir = mkdtempSync(join(tmpdir(), 'subwire-storage-'))
-test.after(() => rmSync(dir, { recursive: true, force: true }))
-let files = 0
-function configFile(content: unknown): string {
-  const file = join(dir, `config-${files++}.json`)
-  writeFileSync(file, JSON.stringify(content))
-  return file
-}
-
-/** The message of the bad_option error `fn` throws. */
-function badOption(fn: () => unknown): string {
-  try {
-    fn()
-  } catch (err) {
-    assert.instance(err, SubwireError)
-    assert.is((err as SubwireError).code, 'bad_option')
-    return (err as Error).message
-  }
-  assert.unreachable('expected a bad_option error')
-  return ''
-}
+const files = new ConfigFiles('subwire-storage-')
+const dir = files.dir
+const configFile = (content: unknown): string => files.write(content)
+test.after(() => files.remove())
 
 function dataDirOf(input: Parameters<typeof loadServeConfig>[0]): unknown {
   return (loadServeConfig(input).broker as { dataDir?: unknown }).dataDir

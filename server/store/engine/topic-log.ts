@@ -37,15 +37,8 @@ export interface TopicLogOptions {
   readonly maxDuplicateIds?: number
 }
 
-/** A checked append with its sequence and time, not yet readable. */
-export interface PreparedAppend {
-  readonly seq: number
-  readonly time: number
-  readonly subject: string
-  readonly headers: Readonly<Record<string, string>> | null
-  readonly encoding: number
-  readonly payload: Uint8Array
-  readonly size: number
+/** A checked append with its sequence and time, not yet readable: the message to store, and its msgId. */
+export interface PreparedAppend extends StoredMessage {
   readonly msgId: string | undefined
 }
 
