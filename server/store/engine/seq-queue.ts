@@ -8,6 +8,12 @@
 export class SeqQueue {
   #items: number[] = []
   #head = 0
+  /** The subject it is for: the one string every message of the subject can share. */
+  readonly subject: string
+
+  constructor(subject: string) {
+    this.subject = subject
+  }
 
   get size(): number {
     return this.#items.length - this.#head

@@ -101,6 +101,14 @@ export class TopicLog {
     return this.#gone.listed
   }
 
+  /**
+   * The string of `subject` the log already holds, or `subject`: a store that builds its own message objects
+   * shares one string per subject instead of one per message (a decoded publish's subject is a new string).
+   */
+  subjectString(subject: string): string {
+    return this.#bySubject.get(subject)?.subject ?? subject
+  }
+
   /** True when one of the topic's patterns matches the subject. O(patterns · tokens). */
   covers(subject: string): boolean {
     for (const pattern of this.#config.subjects) if (subjectMatches(pattern, subject)) return true
@@ -164,7 +172,7 @@ export class TopicLog {
     // Past 2^53 - 1 a sequence is no longer an exact number: refused rather than reused.
     if (this.#assigned >= Number.MAX_SAFE_INTEGER - 1) throw topicStoreError(TOPIC_ERROR.topicFull, `topic ${this.#config.name} has used every sequence number`)
     const time = this.#lastTime === null || now > this.#lastTime ? now : this.#lastTime
-    return { seq: this.#assigned + 1, time, subject, headers, encoding: input.encoding ?? 0, payload, size, msgId }
+    return { seq: this.#assigned + 1, time, subject: this.subjectString(subject), headers, encoding: input.encoding ?? 0, payload, size, msgId }
   }
 
   /** Reserves a prepared append's sequence (the next one): later appends see it. */
@@ -338,7 +346,7 @@ export class TopicLog {
     this.#slots.push(msg)
     this.#bytes += msg.size
     let queue = this.#bySubject.get(msg.subject)
-    if (queue === undefined) this.#bySubject.set(msg.subject, (queue = new SeqQueue()))
+    if (queue === undefined) this.#bySubject.set(msg.subject, (queue = new SeqQueue(msg.subject)))
     queue.push(msg.seq)
   }
 

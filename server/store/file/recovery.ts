@@ -136,7 +136,7 @@ export function recoverTopic(io: DiskIo, dir: string, log: TopicLog, segments: S
     const msgId = hasId ? utf8(buf, ix.msgIdStart, ix.msgIdEnd) : undefined
     if (subject === null || msgId === null) { lost.push({ fromSeq: ix.seq, toSeq: ix.seq }); return }
     segment.live++
-    log.restore(new DiskMessage(ix.seq, ix.time, subject, ix.size, segment, offset, reader), msgId, now)
+    log.restore(new DiskMessage(ix.seq, ix.time, log.subjectString(subject), ix.size, segment, offset, reader), msgId, now)
     messages++
   }
   for (let i = 0; i < names.length; i++) {
