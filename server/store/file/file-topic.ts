@@ -90,7 +90,7 @@ export class FileTopic implements TopicDisk {
     if (this.#failed !== null) throw this.#failed
     let segment = this.#segments.active
     const next = segment === undefined ? 0 : this.#batch.nextOffset(segment)
-    if (segment === undefined || (next > 0 && next + encodedLength(p) > this.#ctx.segmentBytes)) {
+    if (segment === undefined || segment.sealed || (next > 0 && next + encodedLength(p) > this.#ctx.segmentBytes)) {
       // A batch holds one segment's records: the full one is written before the next begins.
       const refusal = this.#write()
       if (refusal !== null) throw refusal

@@ -83,6 +83,21 @@ function resync(scan: RecordScanner, buf: Uint8Array, from: number, after: numbe
   return null
 }
 
+/**
+ * The highest sequence the records of a segment that cannot be checked seem to hold, following their length
+ * fields without trusting them: only so that no sequence they may have confirmed is handed out again.
+ */
+function unverifiedLastSeq(scan: RecordScanner, buf: Uint8Array, after: number): number {
+  let last = after
+  for (let at = SEGMENT_HEADER_BYTES; at + FRAME_HEADER < buf.byteLength;) {
+    const end = at + FRAME_HEADER + new DataView(buf.buffer, buf.byteOffset + at, 4).getUint32(0, true)
+    if (end > buf.byteLength || !scan.fields(buf, at + FRAME_HEADER, end) || scan.seq <= last) break
+    last = scan.seq
+    at = end
+  }
+  return last
+}
+
 /** Replays segments and journal into `log`; fills `lost`. */
 export function recoverTopic(io: DiskIo, dir: string, log: TopicLog, segments: SegmentFiles, reader: BodyReader,
   journal: ReplayedJournal, lost: SeqRange[], now: number, confirmsAfterSync: boolean): RecoveryReport {
@@ -139,14 +154,21 @@ export function recoverTopic(io: DiskIo, dir: string, log: TopicLog, segments: S
     log.restore(new DiskMessage(ix.seq, ix.time, log.subjectString(subject), ix.size, segment, offset, reader), msgId, now)
     messages++
   }
+  let newestBuf: Uint8Array = new Uint8Array(0)
   for (let i = 0; i < names.length; i++) {
     const newest = i === names.length - 1
     const path = join(dir, names[i].name)
     const fd = io.open(path, false)
     const size = io.size(fd)
     const buf = readAll(io, fd, size)
-    const salt = readSegmentHeader(buf)
-    if (salt === null && newest) {
+    if (newest) newestBuf = buf
+    let salt = readSegmentHeader(buf)
+    if (salt === null && size >= SEGMENT_HEADER_BYTES) {
+      // A damaged header whose salt bytes survived: the first record proves it.
+      const guess = new DataView(buf.buffer, buf.byteOffset + 10, 4).getUint32(0, true)
+      if (ix.at(buf, SEGMENT_HEADER_BYTES, prevSeq, guess)) salt = guess
+    }
+    if (salt === null && newest && size < SEGMENT_HEADER_BYTES) {
       // Its header never got written whole: it was created just before a crash, with nothing confirmed in it.
       tornBytes = size
       io.close(fd)
@@ -155,6 +177,8 @@ export function recoverTopic(io: DiskIo, dir: string, log: TopicLog, segments: S
     }
     const segment = new Segment(path, names[i].base, fd, size, salt ?? 0, segments.pool)
     segments.adopt(segment)
+    // Unreadable: kept for inspection, never appended to (the next append starts a new segment).
+    if (salt === null) segment.sealed = true
     const upper = newest ? Number.MAX_SAFE_INTEGER : names[i + 1].base
     // A segment's name is the first sequence written to it: sequences before it that no record shows were
     // assigned and never read back (a damaged tail, or a power cut during a rotation's sync).
@@ -195,6 +219,12 @@ export function recoverTopic(io: DiskIo, dir: string, log: TopicLog, segments: S
   log.reconfigure(latest, now)
   const newestBase = names.length === 0 ? 1 : names[names.length - 1].base
   if (lossOpen !== null && newestBase - 1 > prevSeq) sink().push({ fromSeq: prevSeq + 1, toSeq: newestBase - 1 })
+  // The newest segment unreadable: what it held is unknown past its name; the journal may know more.
+  if (segments.active?.sealed === true) {
+    const to = Math.max(newestBase, journal.maxSeq, unverifiedLastSeq(ix, newestBuf, prevSeq))
+    lost.push({ fromSeq: Math.max(prevSeq + 1, newestBase), toSeq: to })
+    prevSeq = Math.max(prevSeq, to)
+  }
   lost.sort((a, b) => a.fromSeq - b.fromSeq)
   // Never reuse a sequence anything may have seen: the journal's, the floor's, the newest segment's name.
   log.assignedThrough(Math.max(prevSeq, journal.maxSeq, journal.floor - 1, newestBase - 1))

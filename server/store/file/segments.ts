@@ -79,6 +79,8 @@ export class Segment {
   /** Records written to it, and those of them the log still holds: compaction rewrites a mostly dead one. */
   records = 0
   live = 0
+  /** Never appended to again (its header could not be read at recovery). */
+  sealed = false
 
   /** `fd` is -1 for a segment opened when first read (through `pool`). */
   constructor(path: string, baseSeq: number, fd: number, size: number, salt: number, pool: FdPool | null = null) {

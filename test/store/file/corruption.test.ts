@@ -96,4 +96,29 @@ test('a corrupt journal tail is cut: the group keeps what was before it', async 
   assert.ok(log.lines.some((l) => l.level === 'warn' && /journal/.test(l.msg)))
 })
 
+test("a damaged segment header: its records are read back when the salt survived, else reported lost, and appends go on", async () => {
+  await fill()
+  const active = dir.segments('t').at(-1) as string
+  const whole = readFileSync(active)
+  // A flipped bit in the header's checksum: the salt is intact, the first record proves it.
+  const crcHit = Buffer.from(whole)
+  crcHit[5] ^= 0x01
+  writeFileSync(active, crcHit)
+  let opened = dir.open()
+  assert.is(readAll(opened.store, 't').messages.length, 300)
+  assert.equal(opened.store.info('t').lost, [])
+  opened.store.close()
+  // A flipped bit in the salt itself: the segment cannot be checked; its range is reported, the rest readable.
+  const saltHit = Buffer.from(whole)
+  saltHit[11] ^= 0x01
+  writeFileSync(active, saltHit)
+  opened = dir.open()
+  const info = opened.store.info('t')
+  assert.ok(info.lost.length === 1 && info.lost[0].toSeq >= 300, JSON.stringify(info.lost))
+  assert.ok(opened.log.lines.some((l) => l.level === 'error'))
+  const next = await opened.store.append('t', { subject: 't.a', payload: bytes('after') })
+  assert.ok(next.seq > 300, `seq ${next.seq} reuses a sequence of the unreadable segment`)
+  assert.is(statSync(active).size, whole.length, 'the damaged segment is kept as it was')
+})
+
 test.run()
