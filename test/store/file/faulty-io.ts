@@ -27,6 +27,9 @@ export class FaultyIo implements DiskIo {
   partialBytes = 0
   /** Set: fdatasync rejects with this errno. */
   failSync: 'EIO' | null = null
+  /** Set: fdatasync waits until `releaseSyncs()` (a slow disk). */
+  holdSyncs = false
+  #gates: Array<() => void> = []
   /** After `powerLoss()`: every call fails, as the dead process's would. */
   #dead = false
   syncs = 0
@@ -93,8 +96,15 @@ export class FaultyIo implements DiskIo {
     if (path !== undefined) this.#durable.set(path, Math.min(this.#durable.get(path) ?? 0, length))
   }
 
+  /** Lets every held sync go on. */
+  releaseSyncs(): void {
+    this.holdSyncs = false
+    for (const go of this.#gates.splice(0)) go()
+  }
+
   async datasync(fd: number): Promise<void> {
     this.#alive()
+    if (this.holdSyncs) await new Promise<void>((resolve) => { this.#gates.push(resolve) })
     const path = this.#paths.get(fd)
     // The length is taken before the sync starts: what is written while it runs is not covered.
     const size = this.#inner.size(fd)
