@@ -155,6 +155,7 @@ export function recoverTopic(io: DiskIo, dir: string, log: TopicLog, segments: S
     messages++
   }
   let newestBuf: Uint8Array = new Uint8Array(0)
+  let newestUnreadable = false
   for (let i = 0; i < names.length; i++) {
     const newest = i === names.length - 1
     const path = join(dir, names[i].name)
@@ -168,17 +169,22 @@ export function recoverTopic(io: DiskIo, dir: string, log: TopicLog, segments: S
       const guess = new DataView(buf.buffer, buf.byteOffset + 10, 4).getUint32(0, true)
       if (ix.at(buf, SEGMENT_HEADER_BYTES, prevSeq, guess)) salt = guess
     }
-    if (salt === null && newest && size < SEGMENT_HEADER_BYTES) {
-      // Its header never got written whole: it was created just before a crash, with nothing confirmed in it.
-      tornBytes = size
+    if (salt === null && size < SEGMENT_HEADER_BYTES) {
+      // Its header never got written whole: created just before a crash or a power cut, nothing synced in it.
+      tornBytes += size
       io.close(fd)
       io.remove(path)
-      break
+      if (newest) break
+      lossOpen = lossOpen ?? 'tail'
+      continue
     }
     const segment = new Segment(path, names[i].base, fd, size, salt ?? 0, segments.pool)
     segments.adopt(segment)
     // Unreadable: kept for inspection, never appended to (the next append starts a new segment).
-    if (salt === null) segment.sealed = true
+    if (salt === null) {
+      segment.sealed = true
+      if (newest) newestUnreadable = true
+    }
     const upper = newest ? Number.MAX_SAFE_INTEGER : names[i + 1].base
     // A segment's name is the first sequence written to it: sequences before it that no record shows were
     // assigned and never read back (a damaged tail, or a power cut during a rotation's sync).
@@ -189,8 +195,8 @@ export function recoverTopic(io: DiskIo, dir: string, log: TopicLog, segments: S
       lossOpen = null
       prevSeq = segment.baseSeq - 1
     }
-    // No header: an empty or shorter file was never synced (a power cut); a damaged one is corruption.
-    if (salt === null) { lossOpen = size < SEGMENT_HEADER_BYTES ? (lossOpen ?? 'tail') : 'corrupt'; continue }
+    // A damaged header (the salt lost with it): corruption.
+    if (salt === null) { lossOpen = 'corrupt'; continue }
     let at = SEGMENT_HEADER_BYTES
     while (at < buf.byteLength) {
       if (ix.at(buf, at, prevSeq, salt) && ix.seq < upper) {
@@ -220,7 +226,7 @@ export function recoverTopic(io: DiskIo, dir: string, log: TopicLog, segments: S
   const newestBase = names.length === 0 ? 1 : names[names.length - 1].base
   if (lossOpen !== null && newestBase - 1 > prevSeq) sink().push({ fromSeq: prevSeq + 1, toSeq: newestBase - 1 })
   // The newest segment unreadable: what it held is unknown past its name; the journal may know more.
-  if (segments.active?.sealed === true) {
+  if (newestUnreadable) {
     const to = Math.max(newestBase, journal.maxSeq, unverifiedLastSeq(ix, newestBuf, prevSeq))
     lost.push({ fromSeq: Math.max(prevSeq + 1, newestBase), toSeq: to })
     prevSeq = Math.max(prevSeq, to)

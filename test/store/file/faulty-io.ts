@@ -139,5 +139,16 @@ export class FaultyIo implements DiskIo {
 
   readFile(path: string): Uint8Array { this.#alive(); return this.#inner.readFile(path) }
   remove(path: string): void { this.#alive(); this.#inner.remove(path) }
-  rename(from: string, to: string): void { this.#alive(); this.#inner.rename(from, to) }
+  /** The name moves with its inode: fds of the replaced file no longer reach the name (a power cut cannot cut
+   * the new file by the old one's synced length); what was synced of `from` is what `to` keeps. */
+  rename(from: string, to: string): void {
+    this.#alive()
+    this.#inner.rename(from, to)
+    this.#durable.set(to, this.#durable.get(from) ?? 0)
+    this.#durable.delete(from)
+    for (const [fd, path] of this.#paths) {
+      if (path === to) this.#paths.set(fd, `${to}#replaced`)
+      else if (path === from) this.#paths.set(fd, to)
+    }
+  }
 }
