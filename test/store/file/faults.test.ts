@@ -56,7 +56,7 @@ test('power loss under a 50 ms fsync interval loses at most the last interval', 
   store.create({ name: 't', subjects: ['t.>'], fsync: 50 })
   const appendedAt = new Map<number, number>()
   const started = Date.now()
-  for (let i = 1; Date.now() - started < 400 && i < 1_000_000; i++) {
+  for (let i = 1; Date.now() - started < 1200 && i < 1_000_000; i++) {
     const r = await store.append('t', { subject: 't.a', payload: bytes(`m${i}`) })
     appendedAt.set(r.seq, Date.now())
     if (i % 50 === 0) await new Promise((resolve) => setTimeout(resolve, 1))
@@ -65,10 +65,12 @@ test('power loss under a 50 ms fsync interval loses at most the last interval', 
   io.powerLoss()
   const { store: again } = dir.open()
   const kept = new Set(readAll(again, 't').messages.map((m) => m.seq))
-  // Everything appended more than an interval (plus a sync's duration and timer slack) before the cut is kept.
-  const window = 50 + 250
+  // Everything appended more than an interval (plus a sync's duration and a busy machine's timer slack) before
+  // the cut is kept.
+  const window = 50 + 550
   for (const [seq, at] of appendedAt) if (cut - at > window) assert.ok(kept.has(seq), `seq ${seq}, appended ${cut - at} ms before the cut, was lost`)
   assert.ok(kept.size > 0)
+  assert.ok([...appendedAt.values()].some((at) => cut - at > window), 'the run was long enough to check anything')
 })
 
 test("a full disk refuses the publish with storage_full, keeps nothing half-written, and appends resume when space returns", async () => {
