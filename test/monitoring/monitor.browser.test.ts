@@ -7,7 +7,7 @@
  */
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { mkdirSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Browser, Page } from 'playwright-core'
@@ -28,10 +28,12 @@ let load: NodeJS.Timeout | null = null
 let pageErrors: string[] = []
 
 /** The orders are stored in a topic, worked off by an acked queue group slower than they arrive. */
-const TOPICS = [{ name: 'orders', subjects: ['orders.>'], maxMsgs: 25_000 }]
+const TOPICS = [{ name: 'orders', subjects: ['orders.>'], maxMsgs: 25_000 }, { name: 'ledger', subjects: ['ledger.>'], storage: 'file' as const, fsync: 'never' as const }]
+/** Where the file topic `ledger` lives (one directory for the broker and its restart). */
+const DATA_DIR = mkdtempSync(join(tmpdir(), 'subwire-monitor-'))
 
 async function startBroker(port = 0): Promise<Broker> {
-  broker = await within(5000, createBroker({ host: '127.0.0.1', port, topics: TOPICS }), 'the broker to start')
+  broker = await within(5000, createBroker({ host: '127.0.0.1', port, topics: TOPICS, dataDir: DATA_DIR }), 'the broker to start')
   monitoring = attachMonitoring(broker, { sysStats: { intervalMs: 250 } })
   return broker
 }
@@ -76,6 +78,7 @@ if (availability === 'fail') {
   console.warn(`\n  WARNING: ${CHROMIUM} not found: SKIPPING test/monitor.browser.test.ts (apt-get install -y chromium)\n`)
   test(`skips the monitor browser tests: ${CHROMIUM} is not installed`, () => {})
 } else {
+  test.after(() => rmSync(DATA_DIR, { recursive: true, force: true }))
   test.after(async () => {
     if (load !== null) clearInterval(load)
     await Promise.allSettled([
@@ -104,6 +107,7 @@ if (availability === 'fail') {
     assert.match(await textOf(page, '#top-subjects'), /orders\.\*\.created\s+2\s+billing/)
     const topic = page.locator('#topics [data-topic="orders"]')
     assert.match(await textOf(page, '#topics [data-topic="orders"] .head'), /^orders\s+orders\.>\s+seq 1–[\d,]+$/)
+    assert.match(await textOf(page, '#topics [data-topic="ledger"] .head'), /^ledger\s+ledger\.>\s+empty, last seq 0\s*file, [\d.]+ (B|KiB) on disk$/)
     assert.match(await textOf(page, '#topics [data-topic="orders"] [data-kind="messages"]'), /^messages\s+[\d.]+k? \/ 25k$/)
     assert.match(await textOf(page, '#topics [data-topic="orders"] [data-kind="bytes"]'), /^bytes\s+[\d.]+ [KM]iB \/ 64\.0 MiB$/)
     const ratio = Number(await within(5000, topic.locator('[data-kind="messages"]').getAttribute('data-ratio'), 'the fill ratio'))

@@ -56,7 +56,14 @@ function topicBlock(t: TopicReport): HTMLElement {
   const head = el('div', 'head')
   const seq = t.messages === 0 ? `empty, last seq ${grouped(t.lastSeq)}` : `seq ${grouped(t.firstSeq)}–${grouped(t.lastSeq)}`
   head.append(el('b', '', t.name), el('span', 'dim', t.subjects.join(', ')), el('span', 'seq dim', seq))
+  // A file topic says so, with its bytes on disk (memory is the default: nothing to say); sequences lost at
+  // recovery are shown as a warning.
+  if (t.storage !== 'memory') head.append(el('span', 'dim', t.storage === 'file' ? `file, ${bytes(t.diskBytes)} on disk` : t.storage))
   block.append(head, fillBar('messages', t.messages, t.capacity, compact), fillBar('bytes', t.bytes, t.maxBytes, bytes))
+  if (t.lost.length > 0) {
+    const lost = t.lost.reduce((n, r) => n + r.toSeq - r.fromSeq + 1, 0)
+    block.append(el('div', 'group warn', `lost at recovery: ${grouped(lost)} message${lost === 1 ? '' : 's'} (${t.lost.slice(0, 3).map((r) => `${r.fromSeq}–${r.toSeq}`).join(', ')}${t.lost.length > 3 ? ', …' : ''})`))
+  }
   for (const g of t.consumers) block.append(groupLine(g))
   if (t.groups > t.consumers.length) {
     const more = document.createElement('div')
