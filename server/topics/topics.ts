@@ -237,22 +237,23 @@ export class Topics {
 
   /** Moves a message that failed maxDeliver times to `$DLQ.<topic>`, saying why and how many attempts. */
   #deadLetter(topic: string, m: StoredMessage, attempts: number, reason: string): void {
-    // A dead letter of a dead letter keeps the first original subject: the copy stays exactly as hard to read
-    // as the message it copies (README "Security").
-    const original = m.subject.startsWith(`${DLQ_PREFIX}.`) ? (m.headers?.[HEADER.dlqSubject] ?? m.subject) : m.subject
-    const headers: Record<string, string> = {
-      ...(m.headers ?? {}),
-      'Sw-Dlq-Reason': reason,
-      'Sw-Dlq-Attempts': String(attempts),
-      'Sw-Dlq-Topic': topic,
-      'Sw-Dlq-Seq': String(m.seq),
-      [HEADER.dlqSubject]: original,
-    }
-    this.#host.logger.warn({ topic, seq: m.seq, attempts }, 'message dead-lettered')
     try {
+      // A dead letter of a dead letter keeps the first original subject: the copy stays exactly as hard to read
+      // as the message it copies (README "Security").
+      const original = m.subject.startsWith(`${DLQ_PREFIX}.`) ? (m.headers?.[HEADER.dlqSubject] ?? m.subject) : m.subject
+      const headers: Record<string, string> = {
+        ...(m.headers ?? {}),
+        'Sw-Dlq-Reason': reason,
+        'Sw-Dlq-Attempts': String(attempts),
+        'Sw-Dlq-Topic': topic,
+        'Sw-Dlq-Seq': String(m.seq),
+        [HEADER.dlqSubject]: original,
+      }
+      this.#host.logger.warn({ topic, seq: m.seq, attempts }, 'message dead-lettered')
       this.#host.route(`${DLQ_PREFIX}.${topic}`, headers, m.encoding, m.payload)
     } catch (err) {
-      // A full dead-letter topic must not stop the work queue; the loss is logged, never silent.
+      // A full dead-letter topic (or a body that no longer reads back) must not stop the work queue; the loss
+      // is logged, never silent.
       this.#host.logger.error({ err, topic, seq: m.seq }, 'dead letter could not be stored')
     }
   }

@@ -286,7 +286,10 @@ export class ConsumerGroup {
       return
     }
     this.#deadLettered++
-    this.#deadLetters.push({ message, deliveryCount: rec.deliveries, reason: DEAD_LETTER_REASON.maxDeliver })
+    // A copy with its body: a store that keeps bodies on disk may compact or delete them before the broker
+    // moves the dead letter (dead letters are rare, so the copy costs nothing that matters).
+    const { seq, time, subject, headers, encoding, payload, size } = message
+    this.#deadLetters.push({ message: { seq, time, subject, headers, encoding, payload, size }, deliveryCount: rec.deliveries, reason: DEAD_LETTER_REASON.maxDeliver })
   }
 
   /** Delay before the attempt after attempt `n` failed: backoffMs[n-1], the last entry repeating. */

@@ -14,6 +14,7 @@ import type { DiskIo } from './disk-io.ts'
 import { DiskMessage } from './disk-message.ts'
 import { FRAME_HEADER, SEGMENT_HEADER_BYTES, readFrame, recordSeed, segmentHeader } from './record.ts'
 import { Segment, type FdPool, type SegmentFiles } from './segments.ts'
+import type { Journal } from './journal.ts'
 import type { Syncer } from './syncer.ts'
 import { crc32c } from '@node-rs/crc32'
 import { randomInt } from 'node:crypto'
@@ -75,20 +76,22 @@ export function compact(io: DiskIo, s: Segment, log: TopicLog, cover: (from: num
     parts.push(framed)
     size += framed.byteLength
   }
+  const content = Buffer.concat(parts)
   const tmp = `${s.path}.compact`
   const fd = io.open(tmp, true)
   try {
     io.truncate(fd, 0)
-    io.write(fd, Buffer.concat(parts), 0)
+    io.write(fd, content, 0)
     io.datasyncNow(fd)
+    cover(s.baseSeq, s.lastSeq)
+    io.rename(tmp, s.path)
   } catch (err) {
     io.close(fd)
     io.remove(tmp)
     throw err
   }
-  cover(s.baseSeq, s.lastSeq)
-  io.rename(tmp, s.path)
   const next = new Segment(s.path, s.baseSeq, fd, size, salt, pool)
+  next.crc = crc32c(content)
   next.lastSeq = live[live.length - 1].seq
   next.records = live.length
   next.live = live.length
@@ -106,8 +109,8 @@ export interface CompactionSite {
   readonly syncer: Syncer
   readonly dir: string
   readonly log: TopicLog
-  /** Journals (and writes) that `[from, to]` is covered. */
-  readonly cover: (from: number, to: number) => void
+  /** Where `[from, to]` is journaled as covered, durably, before the file changes. */
+  readonly journal: Journal
   readonly failed: (err: unknown) => void
 }
 
@@ -122,13 +125,20 @@ export function compactNext(site: CompactionSite): boolean {
   if (seg === undefined) return false
   let next: Segment | null | undefined
   try {
-    next = compact(site.io, seg, log, site.cover, segments.pool)
+    // Durable before the file changes: a purge (or a limit) the copy applies must not outlive its journal entry.
+    const cover = (from: number, to: number): void => {
+      site.journal.cover(from, to)
+      site.journal.flush()
+      site.io.datasyncNow(site.journal.fd)
+    }
+    next = compact(site.io, seg, log, cover, segments.pool)
   } catch (err) {
+    // A full disk: tried again at a later flush (the next removal or seal asks); anything else is reported.
     site.failed(err)
-    next = undefined
+    return false
   }
   if (next === undefined) {
-    // Left as it is: not tried again until its counts change.
+    // A record that no longer reads back whole: left as it is for recovery to report, not tried again.
     seg.records = 0
   } else {
     segments.replace(seg, next)

@@ -100,7 +100,10 @@ export class FileDisks implements DiskProvider {
       defaultFsync: this.#options.defaultFsync ?? 'always',
       cacheBytes: this.#options.cacheBytes ?? 4 * 1024 * 1024,
       newDirs: [],
-      onFailure: (topic, err) => this.#log.error({ topic, err }, 'file topic storage failed: the topic is read-only until the broker restarts'),
+      onFailure: (topic, err, fatal = true) => {
+        if (fatal) this.#log.error({ topic, err }, 'file topic storage failed: the topic is read-only until the broker restarts')
+        else this.#log.warn({ topic, err }, 'file topic: a background write failed (retried later; the topic goes on)')
+      },
       groupsState: () => {
         const out: ReturnType<FileTopicContext['groupsState']> = {}
         for (const [name, g] of groups) out[name] = { config: g.config, state: g.state() }
@@ -180,7 +183,8 @@ export class FileDisks implements DiskProvider {
     }
   }
 
-  #recoverOne(engine: EngineTopicStore, config: ResolvedTopicConfig, now: number): RecoveryReport {
+  #recoverOne(engine: EngineTopicStore, declared: ResolvedTopicConfig, now: number): RecoveryReport {
+    let config = declared
     const io = this.#io
     const started = performance.now()
     const groups = new Map<string, ConsumerGroup>()
@@ -188,7 +192,12 @@ export class FileDisks implements DiskProvider {
     const journalPath = join(ctx.dir, 'state.log')
     const replayed = replayJournal(io.exists(journalPath) ? io.readFile(journalPath) : new Uint8Array(0))
     if (replayed.tornBytes > 0) this.#log.warn({ topic: config.name, bytes: replayed.tornBytes }, 'the journal had a torn last entry: cut off (acks in it may be redelivered)')
-    const journal = new Journal(io, journalPath, replayed.validBytes, replayed.marks, replayed.covers)
+    const journal = new Journal(io, journalPath, replayed.validBytes, replayed.marks, replayed.covers, replayed.seals)
+    // The journal's last config change is the topic's config (topic.json may lag it after a failed write).
+    const lastChange = [...replayed.marks].reverse().find((m) => m.c !== undefined)
+    if (lastChange?.c !== undefined) {
+      try { config = resolveTopicConfig(lastChange.c) } catch { /* a mark the store never wrote: topic.json's stands */ }
+    }
     const segments = new SegmentFiles(io, ctx.dir)
     const lost: SeqRange[] = []
     const topic = new FileTopic(ctx, config, segments, journal, { lost, floor: replayed.floor })

@@ -64,9 +64,13 @@ export class FileTopic implements TopicDisk {
     this.#journal = journal
     this.reader = new BodyReader(ctx.io, ctx.cacheBytes)
     this.#syncer = new Syncer(ctx.io)
-    // (Under fsync 'never' nothing waits for a sync; the page cache keeps what a closed fd wrote.)
-    segments.pool.busy = (s) => this.#fsync !== 'never' && s.isOpen && this.#syncer.needs(s.fd)
+    segments.pool.busy = (s) => s.isOpen && this.#syncer.needs(s.fd)
     for (const dir of ctx.newDirs) this.#syncer.dirChanged(dir)
+    segments.onSeal = (s) => {
+      journal.seal(s.baseSeq, s.lastSeq, s.size, s.crc)
+      // Its messages may all have died while it was active.
+      if (wantsCompaction(s)) this.#compactDue = true
+    }
     this.#lost = recovered.lost
     this.#floor = recovered.floor
     this.#fsync = config.fsync ?? ctx.defaultFsync
@@ -131,11 +135,21 @@ export class FileTopic implements TopicDisk {
       this.#waiters.rejectFrom(entries[0].p.seq, refusal)
       return refusal
     }
-    segment.size += bytes.byteLength
+    segment.wrote(bytes)
     segment.records += entries.length
-    this.#syncer.wrote(segment.fd)
+    // Under 'never' nothing waits for a sync, so nothing is kept dirty (a closed fd's number is reused).
+    if (this.#fsync !== 'never') this.#syncer.wrote(segment.fd)
     if (this.#fsync === 'always') {
       for (const e of entries) this.#unsynced.push(e)
+      return null
+    }
+    if (this.#unsynced.length > 0 || this.#inFlight.length > 0) {
+      // fsync left 'always' while older messages wait for their sync: these are confirmed now (written, as
+      // their policy promises) and become readable after those, in sequence order.
+      for (const e of entries) {
+        this.#unsynced.push({ ...e, waitOnly: true })
+        e.resolve()
+      }
       return null
     }
     const log = this.#log as TopicLog
@@ -207,7 +221,7 @@ export class FileTopic implements TopicDisk {
     if (this.#compactDue) this.#compactOne()
     if (this.#journal.wantsSnapshot) this.#snapshot()
     // Under 'always', and after leaving it, written messages wait for a sync to become readable.
-    if (this.#fsync === 'always' || this.#unsynced.length > 0) this.#sync()
+    if (this.#fsync === 'always' || this.#unsynced.some((u) => u.waitOnly !== true)) this.#sync()
   }
 
   /** One sync at a time over every file written since the last; what it covers becomes readable, in order. */
@@ -224,6 +238,8 @@ export class FileTopic implements TopicDisk {
       // close() synced and settled this batch itself.
       if (this.#closed) return
       const log = this.#log as TopicLog
+      // The batch, then what waited only for it (written after fsync left 'always').
+      while (this.#unsynced[0]?.waitOnly === true) batch.push(this.#unsynced.shift() as Pending)
       for (const u of batch) {
         u.msg.segment.live++
         log.commit(u.msg)
@@ -253,21 +269,13 @@ export class FileTopic implements TopicDisk {
     this.#syncer.start()?.catch((err: unknown) => this.#fail(err))
   }
 
-  /** Rewrites (or deletes) one mostly dead sealed segment; more wait for the next flush. */
+  /** Rewrites (or deletes) one mostly dead sealed segment; more wait for the next flush (a failure leaves it). */
   #compactOne(): void {
     this.#compactDue = false
     const log = this.#log
     if (log === null) return
-    const journal = this.#journal
-    const more = compactNext({
-      io: this.#ctx.io, segments: this.#segments, syncer: this.#syncer, dir: this.#ctx.dir, log,
-      cover: (from, to) => {
-        journal.cover(from, to)
-        if (journal.flush()) this.#syncer.wrote(journal.fd)
-      },
-      // A full disk or a failed copy leaves the segment as it was; its space is tried again later.
-      failed: (err) => { if (!isNoSpace(err)) this.#ctx.onFailure(this.#name, err) },
-    })
+    const site = { io: this.#ctx.io, segments: this.#segments, syncer: this.#syncer, dir: this.#ctx.dir, log, journal: this.#journal }
+    const more = compactNext({ ...site, failed: (err) => { if (!isNoSpace(err)) this.#ctx.onFailure(this.#name, err, false) } })
     if (more) { this.#compactDue = true; this.#queueFlush() }
   }
 
@@ -277,7 +285,7 @@ export class FileTopic implements TopicDisk {
     // The old journal's fd closes; the snapshot that replaces it is durable already.
     this.#syncer.drop(this.#journal.fd, false)
     try {
-      this.#journal.snapshot(log.firstSeq, this.#ctx.groupsState())
+      this.#journal.snapshot(log.firstSeq, this.#ctx.groupsState(), (s) => this.#segments.all.some((seg) => seg.baseSeq <= s && seg.live < seg.records))
     } catch (err) {
       if (!isNoSpace(err)) this.#fail(err)
     }
@@ -293,32 +301,32 @@ export class FileTopic implements TopicDisk {
 
   reconfigured(config: ResolvedTopicConfig, through: number): void {
     if (this.#failed !== null) throw this.#failed
-    // Where the change fell among the messages, written before topic.json: a replay applies the limits that
-    // were in effect for each message (a limit raised later must not bring back what the old one evicted).
+    // The journal's mark is the change (recovery takes the last one): where it fell among the messages, so a
+    // replay applies the limits each message was stored under. Refused whole when it cannot be written.
     this.#configured(config, through)
     try {
       this.#ctx.io.replace(this.#ctx.configPath, configBytes(config))
     } catch (err) {
-      throw isNoSpace(err) ? topicStoreError(TOPIC_ERROR.storageFull, `topic ${this.#name}: the disk is full`) : this.#fail(err)
+      this.#ctx.onFailure(this.#name, err, false)
     }
     this.#fsync = config.fsync ?? this.#ctx.defaultFsync
     this.#arm()
   }
 
-  /** Journals the config in effect after message `through` (and writes it now: it precedes what follows). */
+  /** Journals the config in effect after message `through` and writes it now; nothing of it stays if that fails. */
   #configured(config: ResolvedTopicConfig, through: number): void {
+    const undo = this.#journal.checkpoint()
     this.#journal.addMark({ s: through, c: config })
     try {
       if (this.#journal.flush()) this.#syncer.wrote(this.#journal.fd)
     } catch (err) {
+      this.#journal.rollback(undo)
       throw isNoSpace(err) ? topicStoreError(TOPIC_ERROR.storageFull, `topic ${this.#name}: the disk is full`) : this.#fail(err)
     }
   }
 
   /** A new topic's first journal entry: its config from the first message on. */
-  created(config: ResolvedTopicConfig): void {
-    this.#configured(config, 0)
-  }
+  created(config: ResolvedTopicConfig): void { this.#configured(config, 0) }
 
   purged(filter: string | undefined, through: number): void {
     if (this.#failed !== null) throw this.#failed
@@ -330,15 +338,11 @@ export class FileTopic implements TopicDisk {
     this.#record(startSeq === null ? { k: 'g', g: group, c: config } : { k: 'g', g: group, c: config, s: startSeq })
   }
 
-  groupDeleted(group: string): void {
-    this.#record({ k: 'gd', g: group })
-  }
+  groupDeleted(group: string): void { this.#record({ k: 'gd', g: group }) }
 
-  delivered(group: string, seq: number): void {
-    if (this.#failed === null) { this.#journal.addOp('d', group, seq); this.#queueFlush() }
-  }
+  delivered(group: string, seq: number): void { this.settled(group, seq, 'd') }
 
-  settled(group: string, seq: number, how: Settled): void {
+  settled(group: string, seq: number, how: Settled | 'd'): void {
     if (this.#failed === null) { this.#journal.addOp(how, group, seq); this.#queueFlush() }
   }
 
@@ -358,13 +362,9 @@ export class FileTopic implements TopicDisk {
 
   // --- reporting and the end ----------------------------------------------------------------------------
 
-  diskBytes(): number {
-    return this.#segments.bytes + this.#journal.bytes
-  }
+  diskBytes(): number { return this.#segments.bytes + this.#journal.bytes }
 
-  lost(): readonly SeqRange[] {
-    return this.#lost
-  }
+  lost(): readonly SeqRange[] { return this.#lost }
 
   destroy(): void {
     this.close()

@@ -22,6 +22,7 @@ export type JournalEntry =
   | { readonly k: 'purge'; readonly f?: string; readonly s: number }
   | { readonly k: 'cfg'; readonly c: ResolvedTopicConfig; readonly s: number }
   | { readonly k: 'cover'; readonly f: number; readonly s: number }
+  | { readonly k: 'seal'; readonly b: number; readonly l: number; readonly n: number; readonly c: number }
   | { readonly k: 'g'; readonly g: string; readonly c: ResolvedGroupConfig; readonly s?: number }
   | { readonly k: 'gd'; readonly g: string }
   | { readonly k: 'd'; readonly g: string; readonly s: number }
@@ -36,6 +37,14 @@ export interface Mark {
   readonly f?: string
   readonly s: number
   readonly c?: ResolvedTopicConfig
+}
+
+/** A complete segment as it was written: recovery checks it whole (one CRC) instead of record by record. */
+export interface Seal {
+  readonly b: number
+  readonly l: number
+  readonly n: number
+  readonly c: number
 }
 
 /** A group as the journal rebuilds it. */
@@ -53,6 +62,8 @@ export interface JournalState {
   floor: number
   /** Sequence ranges compaction rewrote or deleted segments over: no message of theirs is missing. */
   readonly covers?: SeqRange[]
+  /** Complete segments by first sequence: their last sequence, size and CRC32C. */
+  readonly seals?: Seal[]
   readonly marks: Mark[]
   readonly groups: Record<string, { config: ResolvedGroupConfig; state: GroupState }>
 }
@@ -101,6 +112,7 @@ function decodeEntry(body: Uint8Array): JournalEntry | null {
 export interface ReplayedJournal {
   floor: number
   readonly covers: SeqRange[]
+  readonly seals: Map<number, Seal>
   readonly marks: Mark[]
   readonly groups: Map<string, JournalGroup>
   /** Highest sequence any entry names (sequences up to it were assigned). */
@@ -131,6 +143,7 @@ function valid(e: JournalEntry): boolean {
     case 'floor': return isSeq(e.s) && e.s >= 1
     case 'purge': return isSeq(e.s) && (e.f === undefined || typeof e.f === 'string')
     case 'cover': return isSeq(e.f) && isSeq(e.s) && e.f <= e.s
+    case 'seal': return isSeq(e.b) && isSeq(e.l) && isSeq(e.n) && isSeq(e.c) && e.c < 2 ** 32
     case 'cfg': return isSeq(e.s) && e.c !== null && typeof e.c === 'object'
     case 'g': return isName(e.g) && e.c !== null && typeof e.c === 'object' && (e.s === undefined || (isSeq(e.s) && e.s >= 1))
     case 'gd': return isName(e.g)
@@ -152,6 +165,7 @@ export function replayJournal(bytes: Uint8Array): ReplayedJournal {
   let floor = 1
   let marks: Mark[] = []
   let covers: SeqRange[] = []
+  let seals = new Map<number, Seal>()
   let groups = new Map<string, JournalGroup>()
   let maxSeq = 0
   let at = 0
@@ -164,6 +178,7 @@ export function replayJournal(bytes: Uint8Array): ReplayedJournal {
       floor = e.state.floor
       marks = [...e.state.marks]
       covers = Array.isArray(e.state.covers) ? e.state.covers.filter((c) => isSeq(c?.fromSeq) && isSeq(c?.toSeq)) : []
+      seals = new Map((Array.isArray(e.state.seals) ? e.state.seals : []).filter((x) => valid({ k: 'seal', ...x })).map((x) => [x.b, x]))
       groups = new Map(Object.entries(e.state.groups).map(([name, g]) => [name, groupOf(g.state, g.config)]))
       for (const g of groups.values()) maxSeq = Math.max(maxSeq, g.cursor - 1)
       continue
@@ -172,6 +187,7 @@ export function replayJournal(bytes: Uint8Array): ReplayedJournal {
     if (e.k === 'purge') { marks.push(e.f === undefined ? { s: e.s } : { f: e.f, s: e.s }); maxSeq = Math.max(maxSeq, e.s); continue }
     if (e.k === 'cfg') { marks.push({ s: e.s, c: e.c }); continue }
     if (e.k === 'cover') { covers.push({ fromSeq: e.f, toSeq: e.s }); continue }
+    if (e.k === 'seal') { seals.set(e.b, { b: e.b, l: e.l, n: e.n, c: e.c }); continue }
     if (e.k === 'g') {
       const g = groups.get(e.g)
       if (e.s !== undefined || g === undefined) groups.set(e.g, { config: e.c, cursor: e.s ?? 1, pending: new Map(), acked: 0, terminated: 0, deadLettered: 0 })
@@ -192,7 +208,7 @@ export function replayJournal(bytes: Uint8Array): ReplayedJournal {
     else if (e.k === 't') g.terminated++
     else if (e.k === 'l') g.deadLettered++
   }
-  return { floor, marks, covers, groups, maxSeq, validBytes: at, tornBytes: bytes.byteLength - at }
+  return { floor, marks, covers, seals, groups, maxSeq, validBytes: at, tornBytes: bytes.byteLength - at }
 }
 
 /** The journal file of one topic. */
@@ -210,16 +226,19 @@ export class Journal {
   #marks: Mark[]
   /** Ranges compaction covered (kept for the snapshots, merged). */
   #covers: SeqRange[]
+  /** Complete segments' checks (kept for the snapshots while the floor has not passed them). */
+  #seals: Map<number, Seal>
 
   /**
    * Opens (or creates) the journal; a torn tail found by `replayJournal` is cut at `validBytes`. `marks` are
    * those the replay found.
    */
-  constructor(io: DiskIo, path: string, validBytes?: number, marks: Mark[] = [], covers: SeqRange[] = []) {
+  constructor(io: DiskIo, path: string, validBytes?: number, marks: Mark[] = [], covers: SeqRange[] = [], seals: Map<number, Seal> = new Map()) {
     this.#io = io
     this.#path = path
     this.#marks = marks
     this.#covers = covers
+    this.#seals = seals
     this.#fd = io.open(path, true)
     this.#size = io.size(this.#fd)
     if (validBytes !== undefined && validBytes < this.#size) {
@@ -257,11 +276,28 @@ export class Journal {
     this.#buf.set(framed, this.#room(framed.byteLength))
   }
 
+  /** Where the buffer and the marks are now, for `rollback`. */
+  checkpoint(): { readonly bytes: number; readonly marks: number } {
+    return { bytes: this.#bufferedBytes, marks: this.#marks.length }
+  }
+
+  /** Drops what was added since `checkpoint` and is not written yet (a flush that failed wrote nothing). */
+  rollback(at: { readonly bytes: number; readonly marks: number }): void {
+    this.#bufferedBytes = Math.min(this.#bufferedBytes, at.bytes)
+    this.#marks.length = Math.min(this.#marks.length, at.marks)
+  }
+
   /** A purge (`c` absent) or a config change after message `s`: an entry now, and kept for the snapshots. */
   addMark(mark: Mark): void {
     if (mark.c !== undefined) this.add({ k: 'cfg', c: mark.c, s: mark.s })
     else this.add(mark.f === undefined ? { k: 'purge', s: mark.s } : { k: 'purge', f: mark.f, s: mark.s })
     this.#marks.push(mark)
+  }
+
+  /** Segment `b` is complete: its last sequence, size and CRC32C. */
+  seal(b: number, l: number, n: number, c: number): void {
+    this.add({ k: 'seal', b, l, n, c })
+    this.#seals.set(b, { b, l, n, c })
   }
 
   /** Compaction rewrote or deleted a segment over `[from, to]`: written now, before the file changes. */
@@ -303,11 +339,13 @@ export class Journal {
    * Replaces the journal with one snapshot entry (durable when it returns): the floor, the config in effect at
    * it and the marks after it, and the groups' state.
    */
-  snapshot(floor: number, groups: JournalState['groups']): void {
+  snapshot(floor: number, groups: JournalState['groups'], purgeNeeded: (s: number) => boolean = () => true): void {
     const base = this.#marks.filter((m) => m.c !== undefined && m.s < floor).at(-1)
-    this.#marks = [...(base === undefined ? [] : [{ s: floor - 1, c: base.c }]), ...this.#marks.filter((m) => m.s >= floor)]
+    // A purge mark matters while a segment may still hold a record it removed (one not compacted since).
+    this.#marks = [...(base === undefined ? [] : [{ s: floor - 1, c: base.c }]), ...this.#marks.filter((m) => m.s >= floor && (m.c !== undefined || purgeNeeded(m.s)))]
     this.#covers = mergeRanges(this.#covers.filter((c) => c.toSeq >= floor))
-    const bytes = jsonFrame({ k: 'snap', state: { floor, marks: this.#marks, covers: this.#covers, groups } })
+    for (const [b, x] of this.#seals) if (x.l < floor) this.#seals.delete(b)
+    const bytes = jsonFrame({ k: 'snap', state: { floor, marks: this.#marks, covers: this.#covers, seals: [...this.#seals.values()], groups } })
     this.#io.replace(this.#path, bytes)
     this.#io.close(this.#fd)
     this.#fd = this.#io.open(this.#path, false)

@@ -169,15 +169,16 @@ export class RecordScanner {
   #view: DataView | null = null
 
   /**
-   * True when a whole, valid message frame with a sequence above `after` starts at `offset` of `buf`, which
-   * holds the segment's bytes from `base` on (its checksum is seeded with `salt` and its file offset).
+   * True when a whole, valid message frame with a sequence above `after` starts at `offset` of `buf` (a
+   * segment's bytes; its checksum is seeded with `salt` and its offset), the checksum not checked when `check`
+   * is false (the whole segment's was).
    */
-  at(buf: Uint8Array, offset: number, after: number, salt: number, base = 0): boolean {
+  at(buf: Uint8Array, offset: number, after: number, salt: number, check = true): boolean {
     if (offset + FRAME_HEADER > buf.byteLength) return false
     const length = u32(buf, offset)
     const end = offset + FRAME_HEADER + length
     if (length < HEAD + 12 || length > MAX_BODY || end > buf.byteLength) return false
-    if (crc32c(buf.subarray(offset + FRAME_HEADER, end), recordSeed(salt, base + offset)) !== u32(buf, offset + 4)) return false
+    if (check && crc32c(buf.subarray(offset + FRAME_HEADER, end), recordSeed(salt, offset)) !== u32(buf, offset + 4)) return false
     if (!this.fields(buf, offset + FRAME_HEADER, end) || this.seq <= after) return false
     this.end = end
     return true

@@ -7,6 +7,7 @@
 import { randomInt } from 'node:crypto'
 import { join } from 'node:path'
 import type { DiskIo } from './disk-io.ts'
+import { crc32c } from '@node-rs/crc32'
 import { SEGMENT_HEADER_BYTES, segmentHeader } from './record.ts'
 
 export const SEGMENT_SUFFIX = '.seg'
@@ -81,6 +82,8 @@ export class Segment {
   live = 0
   /** Never appended to again (its header could not be read at recovery). */
   sealed = false
+  /** CRC32C of every byte written to it so far: once it is sealed, recovery checks it in one call. */
+  crc = 0
 
   /** `fd` is -1 for a segment opened when first read (through `pool`). */
   constructor(path: string, baseSeq: number, fd: number, size: number, salt: number, pool: FdPool | null = null) {
@@ -91,6 +94,12 @@ export class Segment {
     this.lastSeq = baseSeq - 1
     this.salt = salt
     this.#pool = pool
+  }
+
+  /** `bytes` were appended. */
+  wrote(bytes: Uint8Array): void {
+    this.size += bytes.byteLength
+    this.crc = crc32c(bytes, this.crc)
   }
 
   /** Its descriptor, opened now if the pool had closed it. */
@@ -142,6 +151,8 @@ export class SegmentFiles {
   dirChanged = false
   /** Descriptors of sealed segments, a few at a time. */
   readonly pool: FdPool
+  /** Told when a segment is complete (a newer one started, or compaction rewrote it). */
+  onSeal: (s: Segment) => void = () => {}
 
   constructor(io: DiskIo, dir: string) {
     this.#io = io
@@ -176,15 +187,19 @@ export class SegmentFiles {
     const path = join(this.#dir, segmentName(baseSeq))
     const fd = this.#io.open(path, true)
     const salt = randomInt(0, 2 ** 32 - 1)
+    const header = segmentHeader(salt)
     try {
       this.#io.truncate(fd, 0)
-      this.#io.write(fd, segmentHeader(salt), 0)
+      this.#io.write(fd, header, 0)
     } catch (err) {
       this.#io.close(fd)
       this.#io.remove(path)
       throw err
     }
     const segment = new Segment(path, baseSeq, fd, SEGMENT_HEADER_BYTES, salt, this.pool)
+    segment.crc = crc32c(header)
+    const previous = this.active
+    if (previous !== undefined && !previous.sealed) this.onSeal(previous)
     this.#segments.push(segment)
     this.pool.adopt(segment)
     this.dirChanged = true
@@ -228,6 +243,7 @@ export class SegmentFiles {
     else {
       this.#segments[i] = next
       this.pool.adopt(next)
+      this.onSeal(next)
     }
     this.dirChanged = true
   }

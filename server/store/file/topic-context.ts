@@ -16,8 +16,8 @@ export interface FileTopicContext {
   /** fsync of a topic whose config names none. */
   readonly defaultFsync: FsyncPolicy
   readonly cacheBytes: number
-  /** Reports what the topic cannot do any more (a failed sync), loudly. */
-  readonly onFailure: (topic: string, err: unknown) => void
+  /** Reports what the topic cannot do any more (a failed sync), loudly; `fatal` false: a problem it survives. */
+  readonly onFailure: (topic: string, err: unknown, fatal?: boolean) => void
   /** Directories whose entries changed when the topic was created (its own, and any parent made for it): synced
    * before its first confirm, so a power cut cannot lose the topic a confirmed message is in. */
   readonly newDirs: string[]

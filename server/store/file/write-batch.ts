@@ -16,6 +16,8 @@ export interface Pending {
   readonly prevTime: number | null
   readonly resolve: () => void
   readonly reject: (err: unknown) => void
+  /** Confirmed already; it waits only to become readable after older messages (fsync left 'always'). */
+  readonly waitOnly?: boolean
 }
 
 export class WriteBatch {

@@ -45,9 +45,11 @@ export class FaultyIo implements DiskIo {
   /** Cuts every file written through this layer back to what was synced, and kills this layer. */
   powerLoss(): void {
     this.#dead = true
-    for (const [fd, path] of this.#paths) {
+    for (const fd of this.#paths.keys()) {
       try { this.#inner.close(fd) } catch { /* closed already */ }
-      const keep = this.#durable.get(path) ?? 0
+    }
+    // Every file written through this layer, open or closed since: closing a file syncs nothing.
+    for (const [path, keep] of this.#durable) {
       if (!this.#inner.exists(path)) continue
       const cut = this.#inner.open(path, false)
       try {
