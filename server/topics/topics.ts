@@ -36,6 +36,8 @@ class GroupRuntime {
   readonly name: string
   readonly members = new Map<string, GroupMember>()
   timer: NodeJS.Timeout | null = null
+  /** A pull waits for the end of the current task (the acks of one frame share it). */
+  pullQueued = false
   constructor(topic: string, name: string) {
     this.topic = topic
     this.name = name
@@ -183,7 +185,20 @@ export class Topics {
     else if (kind === 2) this.store.working(topic, group, seq, member)
     else if (kind === 3) this.store.term(topic, group, seq, member)
     else throw new SubwireError('protocol', `unknown ack kind ${kind}`)
-    this.#pull(g)
+    this.#pullSoon(g)
+  }
+
+  /**
+   * Pulls once the current task is done: the acks of one inbound frame free their slots in one pull (and one
+   * timer re-arm), not one each. The file store's journal entries of those acks are queued before it.
+   */
+  #pullSoon(g: GroupRuntime): void {
+    if (g.pullQueued) return
+    g.pullQueued = true
+    queueMicrotask(() => {
+      g.pullQueued = false
+      if (this.#groups.get(`${g.topic}\u0000${g.name}`) === g) this.#pull(g)
+    })
   }
 
   #pull(g: GroupRuntime): void {
