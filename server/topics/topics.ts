@@ -131,7 +131,7 @@ export class Topics {
   #onAppend(topic: string, subject: string): void {
     this.#replays.appended(topic, subject)
     const groups = this.#groupsOn.get(topic)
-    if (groups !== undefined) for (const g of groups) this.#pull(g)
+    if (groups !== undefined) for (const g of groups) this.#pullSoon(g)
   }
 
   // ---- replay subscriptions -----------------------------------------------------------------------------
