@@ -55,6 +55,8 @@ export class Topics {
   /** Each receiver's replays and memberships by sid: ending one is O(1) (a scan of all took 10 s+ for 40,000). */
   readonly #mine = new Map<TopicReceiver, Map<number, ReplayCursor | GroupRuntime>>()
   readonly #sweep: NodeJS.Timeout
+  /** Set by close: a pull queued before it finds the store closed and is skipped. */
+  #closed = false
 
   /** `store` holds the topics (those recovered from disk too); `configs` are created unless they exist. */
   constructor(host: TopicsHost, configs: readonly TopicConfig[] = [], store: EngineTopicStore = new EngineTopicStore()) {
@@ -197,7 +199,7 @@ export class Topics {
     g.pullQueued = true
     queueMicrotask(() => {
       g.pullQueued = false
-      if (this.#groups.get(`${g.topic}\u0000${g.name}`) === g) this.#pull(g)
+      if (!this.#closed && this.#groups.get(`${g.topic}\u0000${g.name}`) === g) this.#pull(g)
     })
   }
 
@@ -359,6 +361,7 @@ export class Topics {
   }
 
   close(): void {
+    this.#closed = true
     clearInterval(this.#sweep)
     for (const g of this.#groups.values()) if (g.timer !== null) clearTimeout(g.timer)
     this.store.close()
