@@ -10,7 +10,7 @@
  * new one, whole and synced. Records keep their bytes; only their checksums are seeded anew (record.ts).
  */
 import type { TopicLog } from '../engine/topic-log.ts'
-import type { DiskIo } from './disk-io.ts'
+import { readWhole, type DiskIo } from './disk-io.ts'
 import { DiskMessage } from './disk-message.ts'
 import { FRAME_HEADER, SEGMENT_HEADER_BYTES, readFrame, recordSeed, segmentHeader } from './record.ts'
 import { Segment, type FdPool, type SegmentFiles } from './segments.ts'
@@ -37,17 +37,6 @@ function liveOf(s: Segment, log: TopicLog): DiskMessage[] {
   return out
 }
 
-function readAll(io: DiskIo, s: Segment): Uint8Array {
-  const buf = new Uint8Array(s.size)
-  let at = 0
-  while (at < s.size) {
-    const n = io.read(s.fd, buf.subarray(at), s.size - at, at)
-    if (n <= 0) break
-    at += n
-  }
-  return buf.subarray(0, at)
-}
-
 /**
  * Rewrites `s` with its live records, or (none left) deletes it; `cover` journals `[base, lastSeq]` before the
  * file changes. Returns the segment that replaces it (null when deleted), or undefined when it was left as it
@@ -60,7 +49,7 @@ export function compact(io: DiskIo, s: Segment, log: TopicLog, cover: (from: num
     io.remove(s.path)
     return null
   }
-  const old = readAll(io, s)
+  const old = readWhole(io, s.fd, s.size)
   const salt = randomInt(0, 2 ** 32 - 1)
   const parts: Uint8Array[] = [segmentHeader(salt)]
   const offsets: number[] = []
@@ -144,7 +133,6 @@ export function compactNext(site: CompactionSite): boolean {
     segments.replace(seg, next)
     const fd = seg.releaseFd()
     if (fd >= 0) site.syncer.drop(fd, true)
-    site.syncer.dirChanged(site.dir)
   }
   return segments.all.some(candidate)
 }

@@ -88,6 +88,18 @@ export const nodeDiskIo: DiskIo = {
   rename: (from, to) => { fs.renameSync(from, to) },
 }
 
+/** The first `size` bytes of a file (fewer if it is shorter). */
+export function readWhole(io: DiskIo, fd: number, size: number): Uint8Array {
+  const buf = new Uint8Array(size)
+  let at = 0
+  while (at < size) {
+    const n = io.read(fd, buf.subarray(at), size - at, at)
+    if (n <= 0) break
+    at += n
+  }
+  return at === size ? buf : buf.subarray(0, at)
+}
+
 /** True for the errors of a full disk or quota: appends may work again once space returns. */
 export function isNoSpace(err: unknown): boolean {
   const code = (err as NodeJS.ErrnoException | null)?.code

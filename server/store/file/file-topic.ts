@@ -66,6 +66,7 @@ export class FileTopic implements TopicDisk {
     this.#syncer = new Syncer(ctx.io)
     segments.pool.busy = (s) => s.isOpen && this.#syncer.needs(s.fd)
     for (const dir of ctx.newDirs) this.#syncer.dirChanged(dir)
+    segments.onDirChange = () => this.#syncer.dirChanged(ctx.dir)
     segments.onSeal = (s) => {
       journal.seal(s.baseSeq, s.lastSeq, s.size, s.crc)
       // Its messages may all have died while it was active.
@@ -94,7 +95,8 @@ export class FileTopic implements TopicDisk {
     if (this.#failed !== null) throw this.#failed
     let segment = this.#segments.active
     const next = segment === undefined ? 0 : this.#batch.nextOffset(segment)
-    if (segment === undefined || segment.sealed || (next > 0 && next + encodedLength(p) > this.#ctx.segmentBytes)) {
+    const length = encodedLength(p)
+    if (segment === undefined || segment.unwritable || (next > 0 && next + length > this.#ctx.segmentBytes)) {
       // A batch holds one segment's records: the full one is written before the next begins.
       const refusal = this.#write()
       if (refusal !== null) throw refusal
@@ -105,7 +107,7 @@ export class FileTopic implements TopicDisk {
       }
     }
     const prevTime = log.lastTime
-    const offset = this.#batch.add(segment, p)
+    const offset = this.#batch.add(segment, p, length)
     segment.lastSeq = p.seq
     log.assign(p)
     const msg = new DiskMessage(p.seq, p.time, p.subject, p.size, segment, offset, this.reader)
@@ -228,7 +230,6 @@ export class FileTopic implements TopicDisk {
   #sync(): void {
     if (this.#syncer.running || this.#failed !== null) return
     const batch = this.#unsynced
-    if (this.#segments.dirChanged) { this.#segments.dirChanged = false; this.#syncer.dirChanged(this.#ctx.dir) }
     if (batch.length === 0 && !this.#syncer.pending && this.#waiters.size === 0) return
     this.#unsynced = []
     this.#inFlight = batch
@@ -265,7 +266,6 @@ export class FileTopic implements TopicDisk {
   #periodicSync(): void {
     if (this.#failed !== null || this.#syncer.running || this.#closed) return
     this.#flush()
-    if (this.#segments.dirChanged) { this.#segments.dirChanged = false; this.#syncer.dirChanged(this.#ctx.dir) }
     this.#syncer.start()?.catch((err: unknown) => this.#fail(err))
   }
 

@@ -14,7 +14,7 @@ import { join } from 'node:path'
 import { ConsumerGroup } from '../engine/consumer-group.ts'
 import type { TopicLog } from '../engine/topic-log.ts'
 import type { SeqRange } from '../topic-store.ts'
-import type { DiskIo } from './disk-io.ts'
+import { readWhole, type DiskIo } from './disk-io.ts'
 import { DiskMessage, type BodyReader } from './disk-message.ts'
 import { mergeRanges, type Mark, type ReplayedJournal } from './journal.ts'
 import { resolveTopicConfig } from '../topic-config.ts'
@@ -60,18 +60,6 @@ export interface RecoveryReport {
   /** Bytes cut off the newest segment's torn tail. */
   readonly tornBytes: number
   readonly segments: number
-}
-
-/** Reads a whole file through `io`. */
-function readAll(io: DiskIo, fd: number, size: number): Uint8Array {
-  const buf = new Uint8Array(size)
-  let at = 0
-  while (at < size) {
-    const n = io.read(fd, buf.subarray(at), size - at, at)
-    if (n <= 0) break
-    at += n
-  }
-  return at === size ? buf : buf.subarray(0, at)
 }
 
 /**
@@ -162,7 +150,7 @@ export function recoverTopic(io: DiskIo, dir: string, log: TopicLog, segments: S
     const path = join(dir, names[i].name)
     const fd = io.open(path, false)
     const size = io.size(fd)
-    const buf = readAll(io, fd, size)
+    const buf = readWhole(io, fd, size)
     if (newest) newestBuf = buf
     let salt = readSegmentHeader(buf)
     if (salt === null && size >= SEGMENT_HEADER_BYTES) {
@@ -183,7 +171,7 @@ export function recoverTopic(io: DiskIo, dir: string, log: TopicLog, segments: S
     segments.adopt(segment)
     // Unreadable: kept for inspection, never appended to (the next append starts a new segment).
     if (salt === null) {
-      segment.sealed = true
+      segment.unwritable = true
       if (newest) newestUnreadable = true
     }
     const upper = newest ? Number.MAX_SAFE_INTEGER : names[i + 1].base
@@ -203,7 +191,7 @@ export function recoverTopic(io: DiskIo, dir: string, log: TopicLog, segments: S
     const whole = seal !== undefined && seal.n === buf.byteLength && crc32c(buf) === seal.c
     let at = SEGMENT_HEADER_BYTES
     while (at < buf.byteLength) {
-      if ((ix.at(buf, at, prevSeq, salt, !whole) || (whole && ix.at(buf, at, prevSeq, salt))) && ix.seq < upper) {
+      if (ix.at(buf, at, prevSeq, salt, !whole) && ix.seq < upper) {
         restore(segment, buf, at)
         at = ix.end
         continue

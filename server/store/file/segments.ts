@@ -81,7 +81,7 @@ export class Segment {
   records = 0
   live = 0
   /** Never appended to again (its header could not be read at recovery). */
-  sealed = false
+  unwritable = false
   /** CRC32C of every byte written to it so far: once it is sealed, recovery checks it in one call. */
   crc = 0
 
@@ -147,8 +147,8 @@ export class SegmentFiles {
   readonly #io: DiskIo
   readonly #dir: string
   readonly #segments: Segment[] = []
-  /** A file was created or deleted since the directory was last synced. */
-  dirChanged = false
+  /** Told when a file of the directory is created, replaced or deleted (its entry must be synced). */
+  onDirChange: () => void = () => {}
   /** Descriptors of sealed segments, a few at a time. */
   readonly pool: FdPool
   /** Told when a segment is complete (a newer one started, or compaction rewrote it). */
@@ -199,10 +199,10 @@ export class SegmentFiles {
     const segment = new Segment(path, baseSeq, fd, SEGMENT_HEADER_BYTES, salt, this.pool)
     segment.crc = crc32c(header)
     const previous = this.active
-    if (previous !== undefined && !previous.sealed) this.onSeal(previous)
+    if (previous !== undefined && !previous.unwritable) this.onSeal(previous)
     this.#segments.push(segment)
     this.pool.adopt(segment)
-    this.dirChanged = true
+    this.onDirChange()
     return segment
   }
 
@@ -230,7 +230,7 @@ export class SegmentFiles {
       const fd = s.releaseFd()
       if (fd >= 0) dropped.push(fd)
       this.#io.remove(s.path)
-      this.dirChanged = true
+      this.onDirChange()
     }
     return dropped
   }
@@ -245,7 +245,7 @@ export class SegmentFiles {
       this.pool.adopt(next)
       this.onSeal(next)
     }
-    this.dirChanged = true
+    this.onDirChange()
   }
 
   closeAll(): void {

@@ -5,7 +5,7 @@
  */
 import type { PreparedAppend, TopicLog } from '../engine/topic-log.ts'
 import type { BodyReader, DiskMessage } from './disk-message.ts'
-import { encodeMessageInto, encodedLength, recordSeed } from './record.ts'
+import { encodeMessageInto, recordSeed } from './record.ts'
 import type { Segment } from './segments.ts'
 
 /** One appended message waiting in the batch, and whom to tell when it is durable. */
@@ -45,11 +45,11 @@ export class WriteBatch {
     return segment.size + (this.#segment === segment ? this.#length : 0)
   }
 
-  /** Encodes the record of `p` at the end; returns its offset in the segment. */
-  add(segment: Segment, p: PreparedAppend): number {
+  /** Encodes the record of `p` (`length` bytes: `encodedLength(p)`) at the end; returns its offset in the segment. */
+  add(segment: Segment, p: PreparedAppend, length: number): number {
     const offset = this.nextOffset(segment)
     this.#segment = segment
-    const need = this.#length + encodedLength(p)
+    const need = this.#length + length
     if (need > this.#buf.byteLength) {
       const grown = Buffer.allocUnsafe(Math.max(need, this.#buf.byteLength * 2))
       this.#buf.copy(grown, 0, 0, this.#length)
