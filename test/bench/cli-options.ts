@@ -1,5 +1,5 @@
 /**
- * Command-line flags of `npm run bench`: --quick, --only A,B,..., --systems subwire,raw-ws,socketio,redis-streams,
+ * Command-line flags of `npm run bench`: --quick, --only A,B,..., --systems subwire,nats,raw-ws,socketio,redis-streams,
  * --verbose (copy the children's stderr), --out PATH, --durable-gib N (scenario J's stored volume).
  */
 import { parseArgs } from 'node:util'
@@ -21,9 +21,12 @@ const DEFAULT_OUT = fileURLToPath(new URL('./results/latest.json', import.meta.u
 
 export const USAGE = `usage: npm run bench -- [--quick] [--only A,B,...] [--systems ${SYSTEM_NAMES.join(',')}] [--verbose] [--out FILE]
                         [--durable-gib N]
-  scenarios: A fan-out 1→100, B 1→1, C queue group 1→4, D latency, E idle connections,
+  scenarios: A fan-out 1→100, B 1→1, C queue group 1→4, D latency (100 + probe), D2 latency with the probe
+             in the publisher's process subscribed last (99 + probe), E idle connections,
              F request/reply, G subject index, H topics (subwire only), I stalled subscriber,
              J durable topics (subwire file topics vs redis-streams; the only scenario redis-streams runs)
+  systems: nats is nats-server (BENCH_NATS_SERVER, default /usr/sbin/nats-server) over its websocket
+           listener with nats.ws clients; it runs every scenario but H and J
   --durable-gib N: J stores N GiB of 128-byte payloads before its restart and replay (default 1,000,000
                    messages, about 0.12 GiB), e.g. 2 for the issue's RSS-at-2-GiB check (minutes, not seconds)`
 

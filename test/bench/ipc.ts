@@ -65,6 +65,8 @@ export interface PublisherConfig {
   readonly url: string
   /** Subject of the latency probe subscription held in the publisher's own process (one clock). */
   readonly probeSubject?: string
+  /** The probe connects and subscribes only on `attach-probe` (scenario D2: after every other subscriber). */
+  readonly probeLast?: boolean
 }
 
 export type ChildConfig = BrokerConfig | SubscribersConfig | PublisherConfig
@@ -114,9 +116,11 @@ export interface BrokerSnapshot {
   /** Highest 50 ms RSS sample since the previous mark, and since start. */
   readonly peakRssSinceMark: number
   readonly peakRss: number
-  /** Event-loop delay since the previous mark. */
+  /** Event-loop delay since the previous mark (the broker child's own: meaningless when `server` is set). */
   readonly eventLoopP99Ms: number
   readonly eventLoopMaxMs: number
+  /** Set when the broker is another program (nats-server, redis-server) whose CPU and memory these are. */
+  readonly server?: string
 }
 
 export interface SubscribersSnapshot {
@@ -195,6 +199,8 @@ export type ToChild =
   | { readonly type: 'job'; readonly job: PublisherJob }
   | { readonly type: 'stop-job' }
   | { readonly type: 'credit'; readonly delivered: number }
+  /** Connect the latency probe and confirm its subscription now (a publisher started with `probeLast`). */
+  | { readonly type: 'attach-probe' }
   | { readonly type: 'unstall' }
   /** Replay `subject` from the start until `expected` messages arrived (or `timeoutMs`), then unsubscribe. */
   | { readonly type: 'replay'; readonly subject: string; readonly expected: number; readonly timeoutMs: number }
@@ -203,11 +209,15 @@ export type ToChild =
   | { readonly type: 'shutdown' }
 
 export type FromChild =
-  /** `startMs`: the broker child's time inside `startBroker` (scenario J reads a restart's recovery from it). */
-  | { readonly type: 'ready'; readonly url?: string; readonly connectMs?: number; readonly startMs?: number }
+  /**
+   * `startMs`: the broker child's time inside `startBroker` (scenario J reads a restart's recovery from it);
+   * `serverPid`: the broker program's pid when it is not the broker child (the orchestrator reads its CPU).
+   */
+  | { readonly type: 'ready'; readonly url?: string; readonly connectMs?: number; readonly startMs?: number; readonly serverPid?: number }
   | { readonly type: 'mark'; readonly broker?: BrokerSnapshot; readonly subscribers?: SubscribersSnapshot; readonly publisher?: PublisherSnapshot }
   | { readonly type: 'progress'; readonly delivered: number }
   | { readonly type: 'job-done'; readonly result: PublisherJobResult }
+  | { readonly type: 'probe-attached' }
   | { readonly type: 'unstalled'; readonly report: StallReport }
   | { readonly type: 'replayed'; readonly report: ReplayReport }
   | { readonly type: 'drained'; readonly report: DrainReport }

@@ -24,11 +24,16 @@ export interface ReportRow {
   readonly better: Metric['better']
   readonly values: Partial<Record<SystemName, number | null>>
   readonly notes: Partial<Record<SystemName, string>>
-  readonly ratios: { readonly vsRawWs?: number | null; readonly vsSocketIo?: number | null; readonly vsRedisStreams?: number | null }
+  readonly ratios: {
+    readonly vsNats?: number | null
+    readonly vsRawWs?: number | null
+    readonly vsSocketIo?: number | null
+    readonly vsRedisStreams?: number | null
+  }
 }
 
 /** The ratio field of each system subwire is compared with. */
-const RATIO_FIELD = { 'raw-ws': 'vsRawWs', socketio: 'vsSocketIo', 'redis-streams': 'vsRedisStreams' } as const satisfies Record<Exclude<SystemName, 'subwire'>, keyof ReportRow['ratios']>
+const RATIO_FIELD = { nats: 'vsNats', 'raw-ws': 'vsRawWs', socketio: 'vsSocketIo', 'redis-streams': 'vsRedisStreams' } as const satisfies Record<Exclude<SystemName, 'subwire'>, keyof ReportRow['ratios']>
 
 export interface BenchReport {
   readonly meta: Record<string, unknown>
@@ -57,6 +62,7 @@ export function buildRows(runs: readonly SystemRun[]): ReportRow[] {
       row.better === 'info'
         ? {}
         : {
+            vsNats: ratio(row.values.subwire, row.values.nats),
             vsRawWs: ratio(row.values.subwire, row.values['raw-ws']),
             vsSocketIo: ratio(row.values.subwire, row.values.socketio),
             vsRedisStreams: ratio(row.values.subwire, row.values['redis-streams']),

@@ -13,6 +13,7 @@ import { ProcessSet } from './orchestrator/process-set.ts'
 import { SCENARIOS } from './scenarios/index.ts'
 import type { Metric, Scenario, ScenarioContext } from './scenarios/types.ts'
 import { PUBSUB_SYSTEMS, type SystemName } from './systems.ts'
+import { natsServerMissing } from './systems/nats/server.ts'
 import { redisServerMissing } from './systems/redis-streams/server.ts'
 import { buildRows, formatNumber, renderTable, writeReport, type SystemRun } from './report.ts'
 
@@ -52,7 +53,9 @@ function headline(metrics: readonly Metric[]): string {
 /** Why `scenario` does not run on `system`, or undefined when it does. */
 function notApplicable(scenario: Scenario, system: SystemName): string | undefined {
   if ((scenario.systems ?? PUBSUB_SYSTEMS).has(system)) return undefined
-  return system === 'redis-streams' ? 'no pub/sub: redis-streams runs only J' : `${scenario.id} does not apply to ${system}`
+  if (system === 'redis-streams') return 'no pub/sub: redis-streams runs only J'
+  if (system === 'nats') return `not supported: ${scenario.id} needs durable topics, and the nats baseline is core NATS (no JetStream)`
+  return `${scenario.id} does not apply to ${system}`
 }
 
 async function runScenario(scenario: Scenario, run: SystemRun, options: BenchOptions): Promise<void> {
@@ -92,8 +95,8 @@ async function main(): Promise<void> {
   const selected = SCENARIOS.filter((s) => options.only.includes(s.id))
   for (const run of runs) {
     if (run.system === 'subwire') run.skipped = subwireMissing()
-    if (run.system === 'redis-streams') {
-      const missing = redisServerMissing()
+    if (run.system === 'redis-streams' || run.system === 'nats') {
+      const missing = run.system === 'nats' ? natsServerMissing() : redisServerMissing()
       if (missing !== undefined) run.skipped = `skipped: ${missing}`
     }
     // A system none of the selected scenarios runs on gets no column (e.g. redis-streams without J).

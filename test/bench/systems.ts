@@ -4,15 +4,15 @@
  */
 
 /**
- * The systems the bench knows. `subwire` is the project; `raw-ws` and `socketio` are same-run pub/sub
- * baselines; `redis-streams` is the durable anchor of scenario J only (no pub/sub: every other scenario
- * skips it).
+ * The systems the bench knows. `subwire` is the project; `nats` (nats-server over its websocket listener,
+ * nats.ws clients), `raw-ws` and `socketio` are same-run pub/sub baselines; `redis-streams` is the durable
+ * anchor of scenario J only (no pub/sub: every other scenario skips it).
  */
-export const SYSTEM_NAMES = ['subwire', 'raw-ws', 'socketio', 'redis-streams'] as const
+export const SYSTEM_NAMES = ['subwire', 'nats', 'raw-ws', 'socketio', 'redis-streams'] as const
 export type SystemName = (typeof SYSTEM_NAMES)[number]
 
 /** Systems with subjects, pub/sub and request/reply: every scenario but J runs on these only. */
-export const PUBSUB_SYSTEMS: ReadonlySet<SystemName> = new Set<SystemName>(['subwire', 'raw-ws', 'socketio'])
+export const PUBSUB_SYSTEMS: ReadonlySet<SystemName> = new Set<SystemName>(['subwire', 'nats', 'raw-ws', 'socketio'])
 
 /** Systems with retained topics (scenario H); the baselines have none and report it as n/a. */
 export const SYSTEMS_WITH_TOPICS: ReadonlySet<SystemName> = new Set<SystemName>(['subwire'])
@@ -24,6 +24,11 @@ export const DURABLE_SYSTEMS: ReadonlySet<SystemName> = new Set<SystemName>(['su
 export interface BrokerHandle {
   /** What clients pass to {@link BenchSystem.connect}. Always a loopback address. */
   readonly url: string
+  /**
+   * The pid of the program that does the broker's work when it is not the broker child itself (nats-server,
+   * redis-server): the bench then reads that process's CPU and memory, not the Node wrapper's.
+   */
+  readonly serverPid?: number
   close(): Promise<void>
 }
 
@@ -124,6 +129,8 @@ export async function loadSystem(name: SystemName): Promise<BenchSystem> {
   switch (name) {
     case 'subwire':
       return (await import('./systems/subwire.ts')).subwireSystem
+    case 'nats':
+      return (await import('./systems/nats/index.ts')).natsSystem
     case 'raw-ws':
       return (await import('./systems/raw-ws/index.ts')).rawWsSystem
     case 'socketio':

@@ -1,5 +1,5 @@
 /**
- * A child's CPU time read from outside, through /proc/<pid>/stat (Linux). A busy broker can take seconds
+ * A process's CPU time and memory read from outside, through /proc/<pid>/stat and status (Linux). A busy broker can take seconds
  * to answer a `mark` over IPC (a raw-ws forwarder spends whole seconds in one event-loop turn at full
  * fan-out), which would stretch its CPU window far past the subscribers' window; reading the kernel's
  * counters at the moment of the mark keeps the windows aligned whatever the child is doing.
@@ -19,8 +19,8 @@ function readTicksPerSecond(): number {
   }
 }
 
-/** User + system CPU seconds of process `pid`, or undefined where /proc is not available. */
-export function cpuSecondsOf(pid: number | undefined): number | undefined {
+/** User and system CPU seconds of process `pid` (all its threads), or undefined where /proc is not available. */
+export function cpuTimesOf(pid: number | undefined): { readonly userS: number; readonly systemS: number } | undefined {
   if (pid === undefined) return undefined
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
@@ -29,8 +29,25 @@ export function cpuSecondsOf(pid: number | undefined): number | undefined {
     const utime = Number(fields[11])
     const stime = Number(fields[12])
     if (!Number.isFinite(utime) || !Number.isFinite(stime)) return undefined
-    return (utime + stime) / TICKS_PER_SECOND
+    return { userS: utime / TICKS_PER_SECOND, systemS: stime / TICKS_PER_SECOND }
   } catch {
     return undefined
+  }
+}
+
+/** User + system CPU seconds of process `pid`, or undefined where /proc is not available. */
+export function cpuSecondsOf(pid: number | undefined): number | undefined {
+  const times = cpuTimesOf(pid)
+  return times === undefined ? undefined : times.userS + times.systemS
+}
+
+/** Resident set size now (VmRSS) and its peak (VmHWM) of process `pid`, in bytes; 0 where /proc is not available. */
+export function memoryOf(pid: number | 'self'): { readonly rss: number; readonly peak: number } {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8')
+    const kib = (field: string): number => Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)?.[1] ?? 0) * 1024
+    return { rss: kib('VmRSS'), peak: kib('VmHWM') }
+  } catch {
+    return { rss: 0, peak: 0 }
   }
 }

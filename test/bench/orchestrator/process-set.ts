@@ -22,7 +22,8 @@ export interface ProcessSetSpec {
   readonly brokerReadyMs?: number
   /** How long the subscriber child may take to connect and subscribe. */
   readonly subscribersReadyMs?: number
-  readonly publisher?: { readonly probeSubject?: string }
+  /** `probeLast`: the probe subscribes only when asked (`attach-probe`), after the subscriber child is ready. */
+  readonly publisher?: { readonly probeSubject?: string; readonly probeLast?: boolean }
 }
 
 /** Snapshots taken at the same moment in every child of the set. */
@@ -46,6 +47,8 @@ export class ProcessSet {
   /** The broker child's own time inside `startBroker` (a durable broker's recovery), and spawn → ready. */
   brokerStartMs = 0
   brokerReadyMs = 0
+  /** Whose CPU the marks read from /proc: the broker child, or the server program it started. */
+  brokerCpuPid: number | undefined
   readonly #verbose: boolean
   readonly #spec: ProcessSetSpec
 
@@ -67,6 +70,7 @@ export class ProcessSet {
       const set = new ProcessSet(spec, broker, ready.url, verbose)
       set.brokerReadyMs = performance.now() - spawned
       set.brokerStartMs = ready.startMs ?? set.brokerReadyMs
+      set.brokerCpuPid = ready.serverPid ?? broker.pid
       return set
     } catch (err) {
       await broker.stop()
@@ -100,7 +104,7 @@ export class ProcessSet {
       )
     }
     if (publisher !== undefined) {
-      const child = Child.spawn(`${system} publisher`, 'publisher.ts', { role: 'publisher', system, url: this.url, probeSubject: publisher.probeSubject }, { verbose: this.#verbose })
+      const child = Child.spawn(`${system} publisher`, 'publisher.ts', { role: 'publisher', system, url: this.url, probeSubject: publisher.probeSubject, probeLast: publisher.probeLast }, { verbose: this.#verbose })
       this.publisher = child
       waits.push(child.next('ready', PUBLISHER_READY_MS, 'publisher ready'))
     }
@@ -119,7 +123,7 @@ export class ProcessSet {
   /** Snapshots every child at (nearly) the same moment. */
   async mark(gc = false): Promise<Marks> {
     const at = performance.now()
-    const brokerCpuSeconds = cpuSecondsOf(this.broker.pid)
+    const brokerCpuSeconds = cpuSecondsOf(this.brokerCpuPid)
     const [broker, subscribers, publisher] = await Promise.all([
       this.broker.ask({ type: 'mark', gc }, 'mark', MARK_MS, 'mark'),
       this.subscribers?.ask({ type: 'mark' }, 'mark', MARK_MS, 'mark'),

@@ -1,43 +1,42 @@
 /**
- * Broker child: runs one system's broker and reports its own resource use on each `mark`: CPU time,
- * RSS (sampled every 50 ms for the peak), and event-loop delay since the previous mark.
+ * Broker child: runs one system's broker and reports its resource use on each `mark`: CPU time, RSS
+ * (sampled every 50 ms for the peak), and event-loop delay since the previous mark. When the broker is
+ * another program (nats-server, redis-server: `BrokerHandle.serverPid`), CPU and memory are that process's,
+ * read from /proc, and there is no event loop to report.
  */
-import { readFileSync } from 'node:fs'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { SYSTEMS_WITH_TOPICS, loadSystem } from '../systems.ts'
 import type { BrokerSnapshot } from '../ipc.ts'
+import { cpuTimesOf, memoryOf } from '../orchestrator/proc-stat.ts'
 import { fail, installChildGuards, onMessage, readConfig, send } from './child-ipc.ts'
 
 const RSS_SAMPLE_MS = 50
 // 5 ms sampling: fine enough for a p99 in milliseconds, cheap enough not to load the broker.
 const EVENT_LOOP_RESOLUTION_MS = 5
 
-/**
- * The kernel's own peak RSS (VmHWM, Linux), which also covers spikes that fall inside an event-loop turn
- * too long for the 50 ms sampler to run; 0 where /proc is not available.
- */
-function kernelPeakRss(): number {
-  try {
-    const match = /VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'))
-    return match?.[1] === undefined ? 0 : Number(match[1]) * 1024
-  } catch {
-    return 0
-  }
-}
-
-/** Tracks peak RSS from periodic samples. */
+/** Tracks peak RSS from periodic samples of this process, or of the server program at `serverPid`. */
 class RssSampler {
   peakSinceMark = 0
   peak = 0
   readonly #timer: NodeJS.Timeout
+  readonly #serverPid: number | undefined
 
-  constructor() {
+  constructor(serverPid: number | undefined) {
+    this.#serverPid = serverPid
     this.sample()
     this.#timer = setInterval(() => this.sample(), RSS_SAMPLE_MS)
   }
 
+  /**
+   * The kernel's own peak RSS (VmHWM, Linux), which also covers spikes that fall inside an event-loop turn
+   * too long for the 50 ms sampler to run; 0 where /proc is not available.
+   */
+  kernelPeak(): number {
+    return memoryOf(this.#serverPid ?? 'self').peak
+  }
+
   sample(): number {
-    const rss = process.memoryUsage.rss()
+    const rss = this.#serverPid === undefined ? process.memoryUsage.rss() : memoryOf(this.#serverPid).rss
     if (rss > this.peakSinceMark) this.peakSinceMark = rss
     if (rss > this.peak) this.peak = rss
     return rss
@@ -70,13 +69,22 @@ async function main(): Promise<void> {
   const starting = performance.now()
   const broker = await system.startBroker({ topics: config.topics, dataDir: config.dataDir })
   const startMs = performance.now() - starting
-  const rss = new RssSampler()
+  const serverPid = broker.serverPid
+  const rss = new RssSampler(serverPid)
   const loopDelay = monitorEventLoopDelay({ resolution: EVENT_LOOP_RESOLUTION_MS })
   loopDelay.enable()
 
+  /** The broker's CPU time: this process's, or the server program's (all its threads). */
+  function cpuUs(): { user: number; system: number } {
+    if (serverPid === undefined) return process.cpuUsage()
+    const times = cpuTimesOf(serverPid)
+    return { user: (times?.userS ?? 0) * 1e6, system: (times?.systemS ?? 0) * 1e6 }
+  }
+
   function snapshot(gc: boolean): BrokerSnapshot {
-    if (gc) collectGarbage()
-    const cpu = process.cpuUsage()
+    // A server program's own GC cannot be forced from here; its RSS is read as it is.
+    if (gc && serverPid === undefined) collectGarbage()
+    const cpu = cpuUs()
     const current = rss.sample()
     const result: BrokerSnapshot = {
       t: performance.now(),
@@ -84,9 +92,10 @@ async function main(): Promise<void> {
       cpuSystemUs: cpu.system,
       rss: current,
       peakRssSinceMark: rss.peakSinceMark,
-      peakRss: Math.max(rss.peak, kernelPeakRss()),
+      peakRss: Math.max(rss.peak, rss.kernelPeak()),
       eventLoopP99Ms: lagMs(loopDelay.count > 0 ? loopDelay.percentile(99) : 0),
       eventLoopMaxMs: lagMs(loopDelay.count > 0 ? loopDelay.max : 0),
+      server: serverPid === undefined ? undefined : `pid ${serverPid}`,
     }
     rss.peakSinceMark = current
     loopDelay.reset()
@@ -102,7 +111,7 @@ async function main(): Promise<void> {
       process.exit(0)
     }
   })
-  send({ type: 'ready', url: broker.url, startMs })
+  send({ type: 'ready', url: broker.url, startMs, serverPid })
 }
 
 main().catch(fail)

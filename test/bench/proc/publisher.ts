@@ -43,10 +43,12 @@ async function main(): Promise<void> {
   const system = await loadSystem(config.system)
   const client = await system.connect(config.url, 'publisher')
   let probe: LatencyProbe | undefined
-  if (config.probeSubject !== undefined) {
-    probe = new LatencyProbe()
-    await probe.attach(await system.connect(config.url, 'probe'), config.probeSubject)
+  const attachProbe = async (subject: string): Promise<void> => {
+    const attached = new LatencyProbe()
+    await attached.attach(await system.connect(config.url, 'probe'), subject)
+    probe = attached
   }
+  if (config.probeSubject !== undefined && config.probeLast !== true) await attachProbe(config.probeSubject)
   const state = new JobState()
   const credit = new Credit()
   let running = false
@@ -69,6 +71,12 @@ async function main(): Promise<void> {
         break
       case 'credit':
         credit.update(message.delivered)
+        break
+      case 'attach-probe':
+        if (config.probeSubject === undefined || probe !== undefined) throw new Error('publisher: attach-probe without a pending probe')
+        attachProbe(config.probeSubject)
+          .then(() => send({ type: 'probe-attached' }))
+          .catch(fail)
         break
       case 'mark':
         state.marks.push(performance.now())

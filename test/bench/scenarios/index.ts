@@ -3,7 +3,7 @@ import type { Scenario } from './types.ts'
 import { fanoutScenario } from './fanout.ts'
 import { oneToOneScenario } from './one-to-one.ts'
 import { queueGroupScenario } from './queue-group.ts'
-import { latencyScenario } from './latency.ts'
+import { latencyProbeLastScenario, latencyScenario } from './latency.ts'
 import { idleScenario } from './idle.ts'
 import { requestReplyScenario } from './request-reply.ts'
 import { subjectIndexScenario } from './subject-index.ts'
@@ -16,6 +16,7 @@ export const SCENARIOS: readonly Scenario[] = [
   oneToOneScenario,
   queueGroupScenario,
   latencyScenario,
+  latencyProbeLastScenario,
   idleScenario,
   requestReplyScenario,
   subjectIndexScenario,

@@ -5,7 +5,7 @@
 import type { SystemName } from '../systems.ts'
 import type { ProcessSet, ProcessSetSpec } from '../orchestrator/process-set.ts'
 
-export const SCENARIO_IDS = ['A', 'B', 'C', 'D', 'E', 'F', 'G', 'H', 'I', 'J'] as const
+export const SCENARIO_IDS = ['A', 'B', 'C', 'D', 'D2', 'E', 'F', 'G', 'H', 'I', 'J'] as const
 export type ScenarioId = (typeof SCENARIO_IDS)[number]
 
 /** One figure of one scenario for one system. */
