@@ -15,6 +15,7 @@ import { OP } from '../../shared/protocol.ts'
 import type { Delivery } from './delivery.ts'
 import { QueueBase, shortRef } from './outbound-queue.ts'
 import { holdTails, releaseTails, tailAt, tailSlot } from './tail-table.ts'
+import { HEADER_ROOM, frameBinary } from './frame-writer.ts'
 import type { StoredMessage } from '../store/topic-store.ts'
 
 /**
@@ -50,15 +51,20 @@ const controlWriter = new MsgpackWriter(256)
  */
 let scratch: Uint8Array | null = null
 
+/** Every buffer a frame is built in starts with room for the frame's header (frame-writer.ts). */
+const H = HEADER_ROOM
+/** The length of a full-size frame buffer: FRAME_BYTES of payload after the header room. */
+const FRAME_BUFFER = FRAME_BYTES + H
+
 /** A buffer for a frame of `size` bytes: the shared scratch, or one of its own for a single large message. */
 function frameBuffer(size: number): Uint8Array {
-  if (size > FRAME_BYTES) return new Uint8Array(size)
-  return (scratch ??= new Uint8Array(FRAME_BYTES))
+  if (size > FRAME_BYTES) return new Uint8Array(size + H)
+  return (scratch ??= new Uint8Array(FRAME_BUFFER))
 }
 
 /** True for a buffer worth keeping for the next frame. */
 function keepable(buffer: Uint8Array): boolean {
-  return buffer.length >= KEEP_MIN && buffer.length <= FRAME_BYTES
+  return buffer.length >= KEEP_MIN && buffer.length <= FRAME_BUFFER
 }
 
 /**
@@ -67,7 +73,7 @@ function keepable(buffer: Uint8Array): boolean {
  * ~5 MiB of it on the broker's peak RSS.
  */
 function grownSize(current: number, needed: number): number {
-  if (needed > KEEP_MIN) return Math.max(FRAME_BYTES, needed)
+  if (needed > KEEP_MIN) return Math.max(FRAME_BUFFER, needed)
   return Math.max(current * 4, needed, MIN_OWN)
 }
 
@@ -84,7 +90,7 @@ export class BinaryOutbound extends QueueBase {
   #lastPrefix = 0
   /**
    * Queued bytes this queue owns, sent before the references: control ops, stored messages, and MSGs copied
-   * out of their references while the socket held a frame.
+   * out of their references while the socket held a frame. They start at H (the header room).
    */
   #own: Uint8Array | null = null
   #ownLen = 0
@@ -95,6 +101,10 @@ export class BinaryOutbound extends QueueBase {
 
   protected get queuedBytes(): number {
     return this.#ownLen + this.#refBytes
+  }
+
+  protected override framesItself(): boolean {
+    return true
   }
 
   /** The slow-consumer check, then room in the frame: what is queued goes out first if `n` would pass the cap. */
@@ -152,7 +162,7 @@ export class BinaryOutbound extends QueueBase {
     if (!this.#admitToFrame(n)) return false
     // Own bytes go before the references: MSGs queued earlier are copied first so the order holds.
     if (this.#refCount > 0) this.#copyRefs(n)
-    this.#ownRoom(n).set(bytes, this.#ownLen)
+    this.#ownRoom(n).set(bytes, H + this.#ownLen)
     this.#ownLen += n
     this.markDirty()
     return true
@@ -161,17 +171,17 @@ export class BinaryOutbound extends QueueBase {
   /** The queue's own buffer with room for `n` more bytes. */
   #ownRoom(n: number): Uint8Array {
     const own = this.#own
-    const needed = this.#ownLen + n
+    const needed = H + this.#ownLen + n
     if (own !== null && needed <= own.length) return own
     const next = new Uint8Array(grownSize(own === null ? 0 : own.length, needed))
-    if (own !== null && this.#ownLen > 0) next.set(own.subarray(0, this.#ownLen))
+    if (own !== null && this.#ownLen > 0) next.set(own.subarray(H, H + this.#ownLen), H)
     return (this.#own = next)
   }
 
   /** Copies the referenced MSGs into the queue's own buffer, leaving room for `extra` bytes after them. */
   #copyRefs(extra: number): void {
     const own = this.#ownRoom(this.#refBytes + extra)
-    this.#ownLen = this.#writeRefs(own, this.#ownLen)
+    this.#ownLen = this.#writeRefs(own, H + this.#ownLen) - H
   }
 
   /** Writes the referenced MSGs into `out` from `pos`, lets go of the references, and returns the end. */
@@ -210,13 +220,14 @@ export class BinaryOutbound extends QueueBase {
       this.#own = null
     } else {
       buffer = frameBuffer(size)
-      if (this.#ownLen > 0) buffer.set((own as Uint8Array).subarray(0, this.#ownLen))
-      this.#writeRefs(buffer, this.#ownLen)
+      if (this.#ownLen > 0) buffer.set((own as Uint8Array).subarray(H, H + this.#ownLen), H)
+      this.#writeRefs(buffer, H + this.#ownLen)
       if (own !== null && !keepable(own)) this.#own = null
     }
     this.#ownLen = 0
     this.#sending = buffer
-    return buffer.subarray(0, size)
+    // Written to the TCP socket as a whole frame when it can be (frame-writer.ts), else handed to ws.
+    return this.raw !== null ? buffer.subarray(frameBinary(buffer, size), H + size) : buffer.subarray(H, H + size)
   }
 
   protected override frameSent(frame: Uint8Array | string, taken: boolean): void {
@@ -239,7 +250,7 @@ export class BinaryOutbound extends QueueBase {
   /** Puts a buffer the socket no longer needs back to use: as the shared scratch, or as this queue's own. */
   #reuse(buffer: Uint8Array): void {
     if (buffer === scratch || this.closed || !keepable(buffer)) return
-    if (scratch === null && buffer.length === FRAME_BYTES) scratch = buffer
+    if (scratch === null && buffer.length === FRAME_BUFFER) scratch = buffer
     else if (this.#own === null) this.#own = buffer
   }
 

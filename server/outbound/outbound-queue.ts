@@ -9,7 +9,9 @@
  *   reports congestion (the broker then pauses publishers' reads); past `maxPendingBytes` the connection is a
  *   slow consumer. That decision lives in one place: `admit`.
  */
+import type { Socket } from 'node:net'
 import type { WebSocket } from 'ws'
+import { rawSocketOf } from './frame-writer.ts'
 import type { Delivery } from './delivery.ts'
 import type { StoredMessage } from '../store/topic-store.ts'
 
@@ -87,6 +89,8 @@ export abstract class QueueBase implements Outbound {
   protected readonly limits: OutboundLimits
   protected readonly events: OutboundEvents
   protected readonly scheduler: FlushScheduler
+  /** The TCP socket whole binary frames are written to (frame-writer.ts), or null: frames go through ws. */
+  protected readonly raw: Socket | null
   protected scheduled = false
   protected closed = false
   /** Bytes the socket still held at the last send; refreshed on every send and write callback. */
@@ -105,7 +109,7 @@ export abstract class QueueBase implements Outbound {
       this.#holding--
       this.heldFrameWritten()
     }
-    this.#socketBytes = this.socket.bufferedAmount
+    this.#socketBytes = this.#buffered()
     // What queued up while the socket was behind goes out now, as one frame.
     if (this.#holding === 0 && !this.scheduled && this.queuedBytes > 0) this.flush()
     if (this.#congested && this.#socketBytes + this.queuedBytes <= this.limits.highWaterBytes / 2) {
@@ -119,6 +123,17 @@ export abstract class QueueBase implements Outbound {
     this.limits = limits
     this.events = events
     this.scheduler = scheduler
+    this.raw = this.framesItself() ? rawSocketOf(socket) : null
+  }
+
+  /** True when `takeFrame` returns binary frames with their WebSocket header written (frame-writer.ts). */
+  protected framesItself(): boolean {
+    return false
+  }
+
+  /** Bytes the socket holds: ws counts its sender's queue too, which is empty when frames bypass it. */
+  #buffered(): number {
+    return this.raw !== null ? this.raw.writableLength : this.socket.bufferedAmount
   }
 
   protected abstract get queuedBytes(): number
@@ -190,8 +205,9 @@ export abstract class QueueBase implements Outbound {
   protected send(frame: Uint8Array | string): void {
     if (this.closed || this.socket.readyState !== 1 /* OPEN */) return
     // The write callback (one bound function per connection, one call per frame) is how a drain is noticed.
-    this.socket.send(frame, typeof frame === 'string' ? TEXT_SEND : BINARY_SEND, this.#onWritten)
-    this.#socketBytes = this.socket.bufferedAmount
+    if (this.raw !== null && typeof frame !== 'string') this.raw.write(frame, this.#onWritten)
+    else this.socket.send(frame, typeof frame === 'string' ? TEXT_SEND : BINARY_SEND, this.#onWritten)
+    this.#socketBytes = this.#buffered()
     // ws writes an uncompressed frame through to the socket during send(), and the socket buffers nothing
     // when the kernel took every byte; anything else (a busy socket, TLS, a deflate in progress) counts as held.
     const taken = this.#socketBytes === 0
