@@ -28,8 +28,13 @@ import type { Subscription, SubscribeOptions } from './subscription.ts'
 import { SubscriptionTable, type SubscriptionTableLink } from './subscription-table.ts'
 import { Transport } from './transport.ts'
 import { TopicsApi } from './topics.ts'
+import type { PublishRest, ReceiveData, ReceiveSubject, ReplyData, RespondData, SchemaOptions, SendData, SendSubject, Untyped } from './typed.ts'
 
-export class Client implements OpSink, SubscriptionTableLink, Responder, CredentialsLink {
+/**
+ * A connection to subwire. `S` is an optional subject schema and `O` its options (client/typed.ts): without
+ * them every subject is allowed and all data is `unknown`.
+ */
+export class Client<S extends object = Untyped, O extends SchemaOptions = {}> implements OpSink, SubscriptionTableLink, Responder, CredentialsLink {
   readonly servers: readonly string[]
   readonly #options: ConnectOptions
   #state: ClientState = CLIENT_STATE.connecting
@@ -56,7 +61,7 @@ export class Client implements OpSink, SubscriptionTableLink, Responder, Credent
    * Topic management: `add`, `update`, `info`, `list`, `delete`, `purge`.
    * @example await c.topics.add({ name: 'orders', subjects: ['orders.>'], maxMsgs: 100_000 })
    */
-  readonly topics: TopicsApi = new TopicsApi(async (subject, body) => (await this.request(subject, body, { timeout: DEFAULT_REQUEST_TIMEOUT })).data)
+  readonly topics: TopicsApi = new TopicsApi(async (subject, body) => (await this.#requests.ask(PUB_FLAG.request, subject, body, undefined, DEFAULT_REQUEST_TIMEOUT)).data)
 
   constructor(servers: string | string[], options: ConnectOptions = {}) {
     this.servers = Object.freeze(Array.isArray(servers) ? [...servers] : [servers])
@@ -71,7 +76,7 @@ export class Client implements OpSink, SubscriptionTableLink, Responder, Credent
     this.#credentials = new Credentials(this.#options, this, this.#outbound)
     this.#subs = new SubscriptionTable(this, this.#outbound, this.#status)
     this.#requests = new Requests({
-      subscribe: (subject, opts) => this.subscribe(subject, opts),
+      subscribe: (subject, opts) => this.#subscribe(subject, opts),
       publish: (flags, subject, data, reply, headers) => this.#publish(flags, subject, data, reply, headers),
     })
     this.#dialer = new Dialer(this.servers, options.reconnect, this.#status, {
@@ -120,6 +125,7 @@ export class Client implements OpSink, SubscriptionTableLink, Responder, Credent
    * @throws SubwireError `bad_subject`, `max_payload`, `bad_payload`, `disconnected_buffer_full`, `connection_closed`
    * @example c.publish('orders.eu.created', { id: 7 }, { headers: { trace: 'abc' } })
    */
+  publish<const K extends string>(subject: K & SendSubject<S, O, K>, ...rest: PublishRest<SendData<S, K>, PublishOptions>): void
   publish(subject: string, data?: unknown, options?: PublishOptions): void {
     this.#publish(0, subject, data, options?.reply, options?.headers)
   }
@@ -135,6 +141,7 @@ export class Client implements OpSink, SubscriptionTableLink, Responder, Credent
    * @throws SubwireError `no_topic`, `topic_full`, `wrong_last_seq`, `max_payload`, `timeout`, `permission` (at once)
    * @example const { seq, duplicate } = await c.publishAck('orders.eu.1', order, { msgId: order.id })
    */
+  publishAck<const K extends string>(subject: K & SendSubject<S, O, K>, data?: SendData<S, K>, options?: { msgId?: string; expectedLastSeq?: number; headers?: Record<string, string>; timeout?: number }): Promise<{ topic: string; seq: number; duplicate: boolean }>
   async publishAck(subject: string, data?: unknown, options: { msgId?: string; expectedLastSeq?: number; headers?: Record<string, string>; timeout?: number } = {}): Promise<{ topic: string; seq: number; duplicate: boolean }> {
     const headers: Record<string, string> = { ...(options.headers ?? {}) }
     if (options.msgId !== undefined) headers[HEADER.msgId] = options.msgId
@@ -148,7 +155,12 @@ export class Client implements OpSink, SubscriptionTableLink, Responder, Credent
    * @throws SubwireError `bad_subject` at once for an invalid subject
    * @example for await (const m of c.subscribe('orders.*.created')) console.log(m.subject, m.data)
    */
+  subscribe<const P extends string>(subject: P & ReceiveSubject<S, O, P>, options?: SubscribeOptions<ReceiveData<S, P>, RespondData<S, P>>): Subscription<ReceiveData<S, P>, RespondData<S, P>>
   subscribe(subject: string, options: SubscribeOptions = {}): Subscription {
+    return this.#subscribe(subject, options)
+  }
+
+  #subscribe(subject: string, options: SubscribeOptions): Subscription {
     if (this.#state === CLIENT_STATE.closed) throw new SubwireError('connection_closed', 'the client is closed')
     if (this.#state === CLIENT_STATE.draining) throw new SubwireError('draining', 'the client is draining')
     assertPattern(subject, this.#info?.maxSubjectLength ?? DEFAULT_LIMITS.maxSubjectLength)
@@ -161,6 +173,7 @@ export class Client implements OpSink, SubscriptionTableLink, Responder, Credent
    *   publish to `subject`, `timeout` when no reply comes in time
    * @example const r = await c.request('time.now', null, { timeout: 1000 }); console.log(r.data)
    */
+  request<const K extends string>(subject: K & SendSubject<S, O, K>, ...rest: PublishRest<SendData<S, K>, RequestOptions>): Promise<Msg<ReplyData<S, K>>>
   async request(subject: string, data?: unknown, options: RequestOptions = {}): Promise<Msg> {
     return this.#requests.ask(PUB_FLAG.request, subject, data, options.headers, options.timeout ?? DEFAULT_REQUEST_TIMEOUT)
   }

@@ -31,14 +31,15 @@ export interface MsgExtra {
 const NOT_DECODED: unique symbol = Symbol('not decoded')
 
 /**
- * A received message. Its fields are kept few on purpose: a fan-out subscriber builds millions a second, and
+ * A received message; `T` is its data's type and `R` its reply's, from the client's subject schema
+ * (client/typed.ts), both `unknown` without one. Its fields are kept few on purpose: a fan-out subscriber builds millions a second, and
  * their allocation rate set how often its young generation was collected, which promoted the socket's read
  * buffers into the old generation and made V8 run a full collection every ~40 ms (121-136 of them in a 7-second
  * fan-out run, against 46 with the lighter allocation; `--trace-gc` on the bench's subscriber child). So the
  * subscription's shared parts are one reference, the rarely-set fields (reply, headers, topic fields) one more,
  * and the payload is a range of the frame, viewed on demand.
  */
-export class Msg {
+export class Msg<T = unknown, R = unknown> {
   /** The subject it was published to. */
   readonly subject: string
   readonly #source: MsgSource
@@ -90,9 +91,16 @@ export class Msg {
   }
 
   /** The payload, decoded by its encoding tag: msgpack value, `Uint8Array` for raw bytes, or JSON value. */
-  get data(): unknown {
+  get data(): T {
     if (this.#data === NOT_DECODED) this.#data = decodePayload(this.#encoding, this.bytes)
-    return this.#data
+    // `T` is the subject schema's type for this subject (typed.ts), `unknown` without a schema: a claim the
+    // compiler cannot check, which a `validate` hook (ConnectOptions) checks at run time.
+    return this.#data as T
+  }
+
+  /** The payload's encoding tag (PROTOCOL §5): how `bytes` are read. */
+  get encoding(): number {
+    return this.#encoding
   }
 
   /** The payload's encoded bytes, as they travelled (a view into the received frame). */
@@ -105,7 +113,7 @@ export class Msg {
    * @returns false when the message had no reply subject
    * @example sub.callback = (err, m) => m.respond({ ok: true })
    */
-  respond(data?: unknown, options?: { headers?: Record<string, string> }): boolean {
+  respond(data?: R, options?: { headers?: Record<string, string> }): boolean {
     const reply = this.reply
     if (reply === null) return false
     this.#source.responder.publish(reply, data, options)

@@ -16,14 +16,14 @@ const MSG_COST = 96
 /** Drops are reported at once, then at most once per this interval while they go on (as the broker does). */
 const REPORT_INTERVAL_MS = 1000
 
-/** Options of `subscribe()`. */
-export interface SubscribeOptions {
+/** Options of `subscribe()`; `T` and `R` are the messages' data and reply types (client/typed.ts). */
+export interface SubscribeOptions<T = unknown, R = unknown> {
   /** Queue group: each message goes to one member of the group. */
   queue?: string
   /** Unsubscribe automatically after this many messages. */
   max?: number
   /** Called for every message (and with an error if the subscription fails); no iterator is then needed. */
-  callback?: (err: SubwireError | null, msg: Msg | null) => void
+  callback?: (err: SubwireError | null, msg: Msg<T, R> | null) => void
   /** Replay from a topic first, then continue live; resumed after a reconnect from the last seq + 1. */
   deliver?: 'all' | 'last' | 'last_per_subject' | 'new' | { startSeq: number } | { startTime: number }
   /** Acked work queue (needs `queue`): each message stays pending until `m.ack()`. */
@@ -68,7 +68,8 @@ export interface SubscriptionOwner extends Responder {
   reportError(err: SubwireError, subject: string): void
 }
 
-export class Subscription implements AsyncIterable<Msg>, MsgSource {
+/** A subscription; its messages are `Msg<T, R>` (both `unknown` without a subject schema, client/typed.ts). */
+export class Subscription<T = unknown, R = unknown> implements AsyncIterable<Msg<T, R>>, MsgSource {
   readonly sid: number
   readonly subject: string
   readonly queue: string | null
@@ -82,7 +83,7 @@ export class Subscription implements AsyncIterable<Msg>, MsgSource {
   /** Options sent to the server with SUB (replay, acks, policy), or null for a plain subscription. */
   readonly wireOptions: Record<string, unknown> | null
   readonly #owner: SubscriptionOwner
-  readonly #callback: NonNullable<SubscribeOptions['callback']> | null
+  readonly #callback: ((err: SubwireError | null, msg: Msg | null) => void) | null
   readonly #channel: Channel<Msg>
   readonly #reporter: DropReporter
   readonly #maxPending: number
@@ -242,9 +243,9 @@ export class Subscription implements AsyncIterable<Msg>, MsgSource {
    * The messages, for `for await`.
    * @throws SubwireError `bad_option` at once for a subscription with a `callback` (its messages go there)
    */
-  [Symbol.asyncIterator](): AsyncIterator<Msg> {
+  [Symbol.asyncIterator](): AsyncIterator<Msg<T, R>> {
     if (this.#callback !== null) throw new SubwireError('bad_option', `${this.subject} delivers to its callback; it cannot also be iterated`)
-    return this.#channel
+    return this.#channel as AsyncIterator<Msg> as AsyncIterator<Msg<T, R>>
   }
 }
 
