@@ -74,10 +74,11 @@ export class Client<S extends object = Untyped, O extends SchemaOptions = {}> im
     }, options.maxPendingBytes ?? DEFAULT_MAX_PENDING)
     this.#pings = new Pings(this.#outbound)
     this.#credentials = new Credentials(this.#options, this, this.#outbound)
-    this.#subs = new SubscriptionTable(this, this.#outbound, this.#status)
+    this.#subs = new SubscriptionTable(this, this.#outbound, this.#status, options.validate ?? null)
     this.#requests = new Requests({
-      subscribe: (subject, opts) => this.#subscribe(subject, opts),
+      subscribe: (subject, opts) => this.#subs.exempt(this.#subscribe(subject, opts)),
       publish: (flags, subject, data, reply, headers) => this.#publish(flags, subject, data, reply, headers),
+      screen: (subject, msg) => this.#subs.screenReply(subject, msg),
     })
     this.#dialer = new Dialer(this.servers, options.reconnect, this.#status, {
       state: () => this.#state,
@@ -175,7 +176,7 @@ export class Client<S extends object = Untyped, O extends SchemaOptions = {}> im
    */
   request<const K extends string>(subject: K & SendSubject<S, O, K>, ...rest: PublishRest<SendData<S, K>, RequestOptions>): Promise<Msg<ReplyData<S, K>>>
   async request(subject: string, data?: unknown, options: RequestOptions = {}): Promise<Msg> {
-    return this.#requests.ask(PUB_FLAG.request, subject, data, options.headers, options.timeout ?? DEFAULT_REQUEST_TIMEOUT)
+    return this.#requests.ask(PUB_FLAG.request, subject, data, options.headers, options.timeout ?? DEFAULT_REQUEST_TIMEOUT, true)
   }
 
   /**

@@ -20,6 +20,14 @@ export interface ConnectOptions {
   echo?: boolean
   /** WebSocket class to use instead of the global one (or `ws` in Node). */
   WebSocket?: WebSocketConstructor
+  /**
+   * Checks every message's data (and every `request` reply's) before the application sees it, e.g. a zod
+   * schema's `parse`; `kind` says which. A throw refuses it: the message is not delivered (it still counts
+   * toward `max`), a `request` rejects with the error, and an `invalid` status event says which subject and
+   * why (`error.code` `bad_payload`, `error.cause` what was thrown). The connection and subscription go on.
+   * Setting it decodes every payload on arrival instead of on first access to `m.data`.
+   */
+  validate?: (subject: string, data: unknown, kind: 'message' | 'reply') => void
 }
 
 /** Options of `publish()`. */

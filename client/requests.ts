@@ -8,6 +8,7 @@ import { SubwireError } from '../shared/errors.ts'
 import { HEADER, STATUS_HEADER } from '../shared/protocol.ts'
 import { isErrorCode } from '../shared/errors.ts'
 import type { Msg } from './message.ts'
+import type { SubwireError as Refusal } from '../shared/errors.ts'
 import type { SubscribeOptions, Subscription } from './subscription.ts'
 
 /** What requests ask of their client. */
@@ -16,6 +17,8 @@ export interface RequestsLink {
   subscribe(subject: string, options: SubscribeOptions): Subscription
   /** Publishes with PUB `flags` (request, publisher confirm); throws what `publish` throws. */
   publish(flags: number, subject: string, data: unknown, reply: string, headers: Record<string, string> | undefined): void
+  /** Runs the `validate` hook on a reply to a request on `subject`: the refusal, or null (validate.ts). */
+  screen?(subject: string, msg: Msg): Refusal | null
 }
 
 interface Pending {
@@ -23,6 +26,8 @@ interface Pending {
   reject(err: SubwireError): void
   timer: ReturnType<typeof setTimeout>
   subject: string
+  /** The reply is application data, for the `validate` hook (not a publisher confirm or a topic API answer). */
+  check: boolean
 }
 
 export class Requests {
@@ -51,9 +56,9 @@ export class Requests {
    * that cannot be sent fails the request at once.
    * @throws SubwireError what `subscribe` throws for the inbox (the client is closed or draining)
    */
-  ask(flags: number, subject: string, data: unknown, headers: Record<string, string> | undefined, timeoutMs: number): Promise<Msg> {
+  ask(flags: number, subject: string, data: unknown, headers: Record<string, string> | undefined, timeoutMs: number, check = false): Promise<Msg> {
     this.#ensureInbox()
-    const { reply, answer } = this.create(subject, timeoutMs)
+    const { reply, answer } = this.create(subject, timeoutMs, check)
     try {
       this.#link.publish(flags, subject, data, reply, headers)
     } catch (err) {
@@ -68,7 +73,7 @@ export class Requests {
   }
 
   /** Registers a request; returns its reply subject and the promise of its answer. */
-  create(subject: string, timeoutMs: number): { reply: string; answer: Promise<Msg> } {
+  create(subject: string, timeoutMs: number, check = false): { reply: string; answer: Promise<Msg> } {
     const token = (this.#next++).toString(36)
     const reply = `${this.prefix}.${token}`
     const answer = new Promise<Msg>((resolve, reject) => {
@@ -76,7 +81,7 @@ export class Requests {
         this.#pending.delete(token)
         reject(new SubwireError('timeout', `request on ${subject} got no reply within ${timeoutMs} ms`))
       }, timeoutMs)
-      this.#pending.set(token, { resolve, reject, timer, subject })
+      this.#pending.set(token, { resolve, reject, timer, subject, check })
     })
     return { reply, answer }
   }
@@ -98,7 +103,9 @@ export class Requests {
       try { const d = msg.data; if (typeof d === 'string') text = d } catch { /* keep the generic text */ }
       pending.reject(new SubwireError(isErrorCode(code) ? code : 'protocol', text))
     } else {
-      pending.resolve(msg)
+      const refused = pending.check ? this.#link.screen?.(pending.subject, msg) ?? null : null
+      if (refused === null) pending.resolve(msg)
+      else pending.reject(refused)
     }
   }
 

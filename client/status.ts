@@ -17,6 +17,11 @@ export type Status =
    * reader past `maxPending`/`maxPendingBytes`). `dropped` since the last report, `total` in all.
    */
   | { type: 'slow_consumer'; sid: number; subject: string; dropped: number; total: number; source: 'broker' | 'client' }
+  /**
+   * `validate` (ConnectOptions) refused the data of a message on `subject` (or of a reply to a request on it):
+   * it was not delivered. `error.code` is `bad_payload`, `error.cause` what the validator threw.
+   */
+  | { type: 'invalid'; subject: string; error: SubwireError }
   | { type: 'close'; error: Error | null }
 
 /** Most events one slow status iterator holds before dropping its oldest. */

@@ -10,6 +10,7 @@ import type { Outbound } from './outbound.ts'
 import type { StatusHub } from './status.ts'
 import { Subscription, type DropReporter, type SubscribeOptions, type SubscriptionOwner } from './subscription.ts'
 import { clampInt } from './server-info.ts'
+import { screen, type Validate } from './validate.ts'
 
 /** What the table asks of its client (`Client` implements it with its public members). */
 export interface SubscriptionTableLink extends SubscriptionOwner {
@@ -23,11 +24,38 @@ export class SubscriptionTable implements DropReporter {
   readonly #link: SubscriptionTableLink
   readonly #outbound: Outbound
   readonly #status: StatusHub
+  readonly #validate: Validate | null
+  /** The request inbox: its messages are replies, checked by their request (`screenReply`), not here. */
+  #exempt: Subscription | null = null
 
-  constructor(link: SubscriptionTableLink, outbound: Outbound, status: StatusHub) {
+  constructor(link: SubscriptionTableLink, outbound: Outbound, status: StatusHub, validate: Validate | null = null) {
     this.#link = link
     this.#outbound = outbound
     this.#status = status
+    this.#validate = validate
+  }
+
+  /** Marks the request inbox (see `#exempt`); returns it. */
+  exempt(inbox: Subscription): Subscription {
+    this.#exempt = inbox
+    return inbox
+  }
+
+  refuses(sub: Subscription, msg: Msg): boolean {
+    if (this.#validate === null || sub === this.#exempt) return false
+    const refused = screen(this.#validate, msg.subject, msg, 'message')
+    if (refused === null) return false
+    this.#status.emit({ type: 'invalid', subject: msg.subject, error: refused })
+    sub.notify(refused)
+    return true
+  }
+
+  /** The `validate` hook on a reply to a request on `subject`: the refusal (reported as status), or null. */
+  screenReply(subject: string, msg: Msg): SubwireError | null {
+    if (this.#validate === null) return null
+    const refused = screen(this.#validate, subject, msg, 'reply')
+    if (refused !== null) this.#status.emit({ type: 'invalid', subject, error: refused })
+    return refused
   }
 
   /**

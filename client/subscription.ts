@@ -59,6 +59,8 @@ export interface SubscribeOptions<T = unknown, R = unknown> {
 /** Where a subscription reports the messages its `for await` queue had no room for. */
 export interface DropReporter {
   slowConsumer(sub: Subscription, dropped: number): void
+  /** True when the `validate` hook refused `msg` (reported already): it is not delivered. */
+  refuses?(sub: Subscription, msg: Msg): boolean
 }
 
 /** What a subscription asks of its client (which also answers for its messages: respond, ack). */
@@ -165,6 +167,7 @@ export class Subscription<T = unknown, R = unknown> implements AsyncIterable<Msg
     if (this.#closed) return false
     this.received++
     if (msg.seq > this.lastSeq) this.lastSeq = msg.seq
+    if (this.#reporter.refuses?.(this, msg) === true) return this.max !== null && this.received >= this.max
     if (this.#callback !== null) {
       try {
         this.#callback(null, msg)
