@@ -1,5 +1,6 @@
 /** The entry point: `connect()` makes a `Client` and waits for its first connection. */
-import type { ConnectOptions } from './options.ts'
+import type { ConnectOptions, SharedConnectOptions, SharedOptions } from './options.ts'
+import type { SharedClient } from './shared/tab-client.ts'
 import { Client } from './client.ts'
 import type { SchemaOptions, Untyped } from './typed.ts'
 
@@ -10,8 +11,13 @@ import type { SchemaOptions, Untyped } from './typed.ts'
  * @example
  * const c = await connect('ws://127.0.0.1:4480/', { name: 'orders-service' })
  */
-export async function connect<S extends object = Untyped, O extends SchemaOptions = {}>(servers: string | string[], options: ConnectOptions = {}): Promise<Client<S, O>> {
-  const client = new Client<S, O>(servers, options)
+export function connect<S extends object = Untyped, O extends SchemaOptions = {}>(servers: string | string[], options?: ConnectOptions): Promise<Client<S, O>>
+export function connect(servers: string | string[], options: SharedConnectOptions & { shared: true | SharedOptions }): Promise<SharedClient>
+export function connect<S extends object = Untyped, O extends SchemaOptions = {}>(servers: string | string[], options: SharedConnectOptions): Promise<Client<S, O> | SharedClient>
+export async function connect<S extends object = Untyped, O extends SchemaOptions = {}>(servers: string | string[], options: ConnectOptions | SharedConnectOptions = {}): Promise<Client<S, O> | SharedClient> {
+  // Imported only when asked for, so the SharedWorker code stays out of bundles that never share (a chunk of its own).
+  if (options.shared !== undefined && options.shared !== false) return (await import('./shared/connect-shared.ts')).connectShared(servers, options as SharedConnectOptions)
+  const client = new Client<S, O>(servers, options as ConnectOptions)
   await client.start()
   return client
 }

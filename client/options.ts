@@ -1,6 +1,7 @@
 /** Options of `connect()`, `publish()` and `request()`, and the client's defaults, in one place (HOUSE_STYLE 9). */
 import type { ReconnectOptions } from './reconnect.ts'
 import type { WebSocketConstructor } from './transport.ts'
+import type { PageEvents } from './visibility.ts'
 
 /** Options of `connect()`. */
 export interface ConnectOptions {
@@ -28,6 +29,35 @@ export interface ConnectOptions {
    * Setting it decodes every payload on arrival instead of on first access to `m.data`.
    */
   validate?: (subject: string, data: unknown, kind: 'message' | 'reply') => void
+  /**
+   * Browsers: `true` (or a `SharedOptions`) shares one connection among every tab of the origin, run in a
+   * `SharedWorker` (client/shared/); `connect()` then resolves to a `SharedClient`. Where SharedWorker is
+   * missing, the tab gets a connection of its own, said by a `shared_fallback` status event.
+   * @default false
+   */
+  shared?: false
+  /**
+   * Where the page's `visibilitychange` and `online` events come from: on each the client checks its connection
+   * at once (a PING that must be answered within `checkTimeoutMs`), and a reconnect waiting out its backoff
+   * tries now. `false` turns this off. @default `document` and `window` in a browser, nothing elsewhere
+   */
+  pageEvents?: PageEvents | false
+  /** How long such a check waits for the server's answer before the connection is taken for dead. @default 3000 */
+  checkTimeoutMs?: number
+}
+
+/** Options of `connect(url, { shared })`. */
+export type SharedConnectOptions = Omit<ConnectOptions, 'shared'> & { shared: boolean | SharedOptions }
+
+/** `shared` as an object. */
+export interface SharedOptions {
+  /**
+   * The worker script: `subwire/client/shared-worker` built as its own bundle. @default `new URL('./shared-worker.js',
+   * import.meta.url)` beside the client's module, which Vite and webpack 5 find and bundle by themselves
+   */
+  workerUrl?: string | URL
+  /** A tab that answers none of the worker's pings for this long is taken for closed (a killed tab says nothing). @default 15000 */
+  tabTimeoutMs?: number
 }
 
 /** Options of `publish()`. */
@@ -49,3 +79,7 @@ export const DEFAULT_MAX_PENDING = 8 * 1024 * 1024
 export const DEFAULT_CONNECT_TIMEOUT = 10_000
 /** `RequestOptions.timeout` when not given; also the timeout of publisher confirms and topic API calls. */
 export const DEFAULT_REQUEST_TIMEOUT = 5_000
+/** `ConnectOptions.checkTimeoutMs` when not given. */
+export const DEFAULT_CHECK_TIMEOUT = 3_000
+/** `SharedOptions.tabTimeoutMs` when not given. */
+export const DEFAULT_TAB_TIMEOUT = 15_000

@@ -22,6 +22,8 @@ export type Status =
    * it was not delivered. `error.code` is `bad_payload`, `error.cause` what the validator threw.
    */
   | { type: 'invalid'; subject: string; error: SubwireError }
+  /** `connect(url, { shared: true })` could not share (no SharedWorker here): this tab has a connection of its own. */
+  | { type: 'shared_fallback'; reason: string }
   | { type: 'close'; error: Error | null }
 
 /** Most events one slow status iterator holds before dropping its oldest. */

@@ -1,0 +1,334 @@
+/**
+ * The tab's side of `connect(url, { shared: true })`: the client API, spoken over a port to the SharedWorker
+ * that holds the one connection (shared-connection.ts). Subscriptions are real `Subscription`s and messages
+ * real `Msg`s (decoded lazily here), so callbacks, `for await`, `max`, `maxPending`, `respond` and `ack` work as
+ * on a connection of the tab's own. Checks that need no server run here, synchronously (subjects, options);
+ * what only the worker's client can find (`max_payload`, a full offline buffer) is reported on `status()` as an
+ * `error` event, since `publish` cannot wait for the worker.
+ */
+import { SubwireError } from '../../shared/errors.ts'
+import { DEFAULT_LIMITS, type Info } from '../../shared/protocol.ts'
+import { assertPattern, assertSubject } from '../../shared/subject.ts'
+import { CLIENT_STATE, type ClientState } from '../client-state.ts'
+import { Msg, type MsgSource } from '../message.ts'
+import { DEFAULT_REQUEST_TIMEOUT, type PublishOptions, type RequestOptions } from '../options.ts'
+import { StatusHub, type Status } from '../status.ts'
+import { Subscription, type DropReporter, type SubscribeOptions, type SubscriptionOwner } from '../subscription.ts'
+import { TopicsApi } from '../topics.ts'
+import { fromWire, statusFromWire, toWire, type PortLike, type TabToWorker, type WireMsg, type WorkerToTab } from './wire.ts'
+
+/**
+ * What a shared client offers: the `Client` API but `reauthenticate()` (the worker's connection refreshes its
+ * token through the tabs by itself) and `pendingBytes` (the bytes wait in the worker).
+ */
+export interface SharedClient {
+  readonly servers: readonly string[]
+  readonly state: ClientState
+  readonly isClosed: boolean
+  readonly info: Info | null
+  readonly server: string
+  readonly closed: Promise<void | Error>
+  readonly topics: TopicsApi
+  publish(subject: string, data?: unknown, options?: PublishOptions): void
+  publishAck(subject: string, data?: unknown, options?: { msgId?: string; expectedLastSeq?: number; headers?: Record<string, string>; timeout?: number }): Promise<{ topic: string; seq: number; duplicate: boolean }>
+  subscribe(subject: string, options?: SubscribeOptions): Subscription
+  request(subject: string, data?: unknown, options?: RequestOptions): Promise<Msg>
+  flush(): Promise<void>
+  status(): AsyncIterableIterator<Status>
+  drain(): Promise<void>
+  close(): Promise<void>
+}
+
+interface Call { resolve(r: { value: unknown; msg: WireMsg | null }): void; reject(err: SubwireError): void }
+
+/** A tab's handle on the shared connection. */
+export class TabClient implements SharedClient, SubscriptionOwner, DropReporter {
+  readonly servers: readonly string[]
+  readonly #port: PortLike
+  readonly #subs = new Map<number, Subscription>()
+  readonly #calls = new Map<number, Call>()
+  readonly #status = new StatusHub()
+  readonly #token: (() => string | Promise<string>) | null
+  readonly #replySource: MsgSource = { sid: 0, responder: this }
+  #nextSid = 1
+  #nextId = 1
+  #state: ClientState = CLIENT_STATE.connecting
+  #info: Info | null = null
+  #server: string
+  #drainPromise: Promise<void> | null = null
+  #ready: { resolve(): void; reject(err: SubwireError): void } | null = null
+  #closedResolve!: (v: void | Error) => void
+  readonly closed: Promise<void | Error>
+  readonly topics: TopicsApi = new TopicsApi(async (subject, body) => (await this.request(subject, body, { timeout: DEFAULT_REQUEST_TIMEOUT })).data)
+
+  constructor(servers: readonly string[], port: PortLike, token: (() => string | Promise<string>) | null) {
+    this.servers = servers
+    this.#server = servers[0]
+    this.#port = port
+    this.#token = token
+    this.closed = new Promise((resolve) => { this.#closedResolve = resolve })
+    port.onmessage = (ev: MessageEvent) => this.#onMessage(ev.data as WorkerToTab)
+    port.start?.()
+  }
+
+  /** Says hello and waits for the shared connection. */
+  start(hello: Extract<TabToWorker, { t: 'hello' }>): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.#ready = { resolve, reject }
+      this.#post(hello)
+    })
+  }
+
+  get state(): ClientState { return this.#state }
+  get isClosed(): boolean { return this.#state === CLIENT_STATE.closed }
+  get info(): Info | null { return this.#info }
+  get server(): string { return this.#server }
+
+  publish(subject: string, data?: unknown, options?: PublishOptions): void {
+    this.#open()
+    assertSubject(subject, this.#maxSubject)
+    if (options?.reply !== undefined) assertSubject(options.reply, this.#maxSubject)
+    this.#post({ t: 'pub', subject, data, reply: options?.reply, headers: options?.headers })
+  }
+
+  async publishAck(subject: string, data?: unknown, options: { msgId?: string; expectedLastSeq?: number; headers?: Record<string, string>; timeout?: number } = {}): Promise<{ topic: string; seq: number; duplicate: boolean }> {
+    this.#open()
+    assertSubject(subject, this.#maxSubject)
+    const { value } = await this.#call((id) => ({ t: 'publishAck', id, subject, data, options }))
+    return value as { topic: string; seq: number; duplicate: boolean }
+  }
+
+  subscribe(subject: string, options: SubscribeOptions = {}): Subscription {
+    this.#open()
+    if (this.#drainPromise !== null) throw new SubwireError('draining', 'the client is draining')
+    assertPattern(subject, this.#maxSubject)
+    if (options.queue !== undefined && (typeof options.queue !== 'string' || options.queue === '' || /[\s\x00-\x1f]/.test(options.queue))) {
+      throw new SubwireError('bad_option', `invalid queue group name ${JSON.stringify(options.queue)}`)
+    }
+    if (options.max !== undefined && !(Number.isSafeInteger(options.max) && options.max > 0)) {
+      throw new SubwireError('bad_option', `max must be a positive integer, got ${String(options.max)}`)
+    }
+    const sub = new Subscription(this, this, this.#nextSid++, subject, options)
+    this.#subs.set(sub.sid, sub)
+    this.#sendSub(sub)
+    return sub
+  }
+
+  #sendSub(sub: Subscription): void {
+    const s: Extract<TabToWorker, { t: 'sub' }>['sub'] = { subject: sub.subject }
+    if (sub.queue !== null) s.queue = sub.queue
+    if (sub.wireOptions !== null) s.options = sub.wireOptions
+    this.#post({ t: 'sub', sid: sub.sid, sub: s })
+  }
+
+  async request(subject: string, data?: unknown, options: RequestOptions = {}): Promise<Msg> {
+    this.#open()
+    assertSubject(subject, this.#maxSubject)
+    const timeout = options.timeout ?? DEFAULT_REQUEST_TIMEOUT
+    const { msg } = await this.#call((id) => ({ t: 'request', id, subject, data, timeout, headers: options.headers }))
+    if (msg === null) throw new SubwireError('protocol', 'the worker answered a request without its reply')
+    return this.#toMsg(this.#replySource, msg)
+  }
+
+  flush(): Promise<void> {
+    if (this.isClosed) return Promise.reject(new SubwireError('connection_closed', 'the client is closed'))
+    return this.#call((id) => ({ t: 'flush', id })).then(() => undefined)
+  }
+
+  status(): AsyncIterableIterator<Status> {
+    return this.#status.listen()
+  }
+
+  /** Unsubscribes this tab's subscriptions after the messages already on their way, then closes this handle. */
+  drain(): Promise<void> {
+    if (this.isClosed) return Promise.resolve()
+    return (this.#drainPromise ??= (async () => {
+      await Promise.all([...this.#subs.values()].map((s) => s.drain().catch(() => undefined)))
+      await this.flush().catch(() => undefined)
+      await this.close()
+    })())
+  }
+
+  /** Closes this tab's handle: its subscriptions are given up; the shared connection stays for other tabs. */
+  async close(): Promise<void> {
+    this.#shutdown(null)
+    await this.closed
+  }
+
+  /** The page is going away (pagehide): the worker forgets this tab now rather than at its liveness timeout. */
+  bye(): void {
+    this.#post({ t: 'bye' })
+  }
+
+  /** The page came back (from the back/forward cache): the worker takes it back, and asks for its subscriptions. */
+  back(): void {
+    this.#post({ t: 'pong' })
+  }
+
+  /** The page became visible or went online: the worker checks its connection at once. */
+  check(): void {
+    this.#post({ t: 'check' })
+  }
+
+  // ---- SubscriptionOwner, DropReporter ------------------------------------------------------------------
+
+  unsubscribeSid(sid: number): void {
+    const sub = this.#subs.get(sid)
+    if (sub === undefined) return
+    this.#subs.delete(sid)
+    this.#post({ t: 'unsub', sid })
+    sub.finish()
+  }
+
+  async drainSid(sid: number): Promise<void> {
+    const sub = this.#subs.get(sid)
+    if (sub === undefined) return
+    await this.#call((id) => ({ t: 'drain', sid, id })).catch(() => undefined)
+    this.#subs.delete(sid)
+    sub.finish()
+  }
+
+  reportError(error: SubwireError, subject?: string): void {
+    this.#status.emit(subject === undefined ? { type: 'error', error } : { type: 'error', error, subject })
+  }
+
+  settle(sid: number, seq: number, kind: number, delayMs?: number): void {
+    if (!this.isClosed) this.#post({ t: 'settle', sid, seq, kind, delayMs })
+  }
+
+  /** No `validate` hook runs in a shared tab (connect-shared.ts refuses the option). */
+  refuses(): boolean {
+    return false
+  }
+
+  slowConsumer(sub: Subscription, dropped: number): void {
+    this.#status.emit({ type: 'slow_consumer', sid: sub.sid, subject: sub.subject, dropped, total: sub.dropped, source: 'client' })
+  }
+
+  // ---- from the worker ----------------------------------------------------------------------------------
+
+  #onMessage(m: WorkerToTab): void {
+    switch (m.t) {
+      case 'msgs':
+        for (const w of m.batch) for (const sid of w[0]) this.#deliver(sid, w)
+        return
+      case 'done': case 'fail': {
+        const call = this.#calls.get(m.id)
+        this.#calls.delete(m.id)
+        if (m.t === 'done') call?.resolve(m)
+        else call?.reject(fromWire(m.error))
+        return
+      }
+      case 'ready':
+        this.#setState(m.state, m.server, m.info)
+        this.#ready?.resolve()
+        this.#ready = null
+        return
+      case 'failed':
+        this.#ready?.reject(fromWire(m.error))
+        this.#ready = null
+        return
+      case 'state':
+        if (m.state === CLIENT_STATE.closed) this.#shutdown(new SubwireError('connection_closed', 'the shared connection closed'))
+        else this.#setState(m.state, m.server, m.info)
+        return
+      case 'subEnd': {
+        const sub = this.#subs.get(m.sid)
+        this.#subs.delete(m.sid)
+        if (sub === undefined) return
+        const err = m.error === null ? null : fromWire(m.error)
+        if (err !== null && err.code !== 'connection_closed') this.reportError(err, sub.subject)
+        sub.finish(err)
+        return
+      }
+      case 'subEvent': this.#subs.get(m.sid)?.notify(fromWire(m.error)); return
+      case 'status': this.#status.emit(statusFromWire(m.status)); return
+      case 'tokenPlease': void this.#answerToken(m.id); return
+      case 'ping': this.#post({ t: 'pong' }); return
+      case 'revive':
+        // The worker had given this tab up: its subscriptions are made again (what came meanwhile is lost).
+        for (const sub of this.#subs.values()) this.#sendSub(sub)
+        this.#status.emit({ type: 'reconnect', server: this.#server })
+        return
+      default: {
+        const never: never = m
+        throw new Error(`unknown message ${String(never)}`)
+      }
+    }
+  }
+
+  #deliver(sid: number, w: WireMsg): void {
+    const sub = this.#subs.get(sid)
+    if (sub === undefined) return
+    if (sub.deliver(this.#toMsg(sub, w), w[5])) this.unsubscribeSid(sid)
+  }
+
+  #toMsg(source: MsgSource, w: WireMsg): Msg {
+    const [, subject, reply, headers, encoding, payload, seq, time, deliveryCount] = w
+    const extra = reply === null && headers === null && seq === 0 ? null : { reply, headers, seq, time, deliveryCount }
+    return new Msg(source, subject, encoding, payload, 0, payload.length, extra)
+  }
+
+  async #answerToken(id: number): Promise<void> {
+    try {
+      if (this.#token === null) throw new SubwireError('auth_failed', 'this tab has no token function')
+      this.#post({ t: 'token', id, token: await this.#token(), error: null })
+    } catch (err) {
+      this.#post({ t: 'token', id, token: null, error: toWire(err) })
+    }
+  }
+
+  // ---- plumbing -----------------------------------------------------------------------------------------
+
+  get #maxSubject(): number {
+    return this.#info?.maxSubjectLength ?? DEFAULT_LIMITS.maxSubjectLength
+  }
+
+  #open(): void {
+    if (this.isClosed) throw new SubwireError('connection_closed', 'the client is closed')
+  }
+
+  #setState(state: ClientState, server: string, info: Info | null): void {
+    this.#state = state
+    this.#server = server
+    this.#info = info
+  }
+
+  #post(m: TabToWorker): void {
+    try {
+      this.#port.postMessage(m)
+    } catch (err) {
+      // Data that structured clone cannot copy (a function, a class instance with private state).
+      throw new SubwireError('bad_payload', 'this data cannot be sent to the shared worker (structured clone refused it)', { cause: err })
+    }
+  }
+
+  #call(make: (id: number) => TabToWorker): Promise<{ value: unknown; msg: WireMsg | null }> {
+    return new Promise((resolve, reject) => {
+      const id = this.#nextId++
+      this.#calls.set(id, { resolve, reject })
+      try {
+        this.#post(make(id))
+      } catch (err) {
+        this.#calls.delete(id)
+        reject(err)
+      }
+    })
+  }
+
+  #shutdown(error: Error | null): void {
+    if (this.#state === CLIENT_STATE.closed) return
+    this.#state = CLIENT_STATE.closed
+    try { this.#port.postMessage({ t: 'bye' } satisfies TabToWorker) } catch { /* the worker is gone already */ }
+    const closedErr = new SubwireError('connection_closed', 'the client is closed')
+    for (const call of this.#calls.values()) call.reject(closedErr)
+    this.#calls.clear()
+    this.#ready?.reject(closedErr)
+    for (const sub of this.#subs.values()) sub.finish()
+    this.#subs.clear()
+    this.#status.emit({ type: 'close', error })
+    this.#status.end()
+    this.#port.close()
+    this.#closedResolve(error ?? undefined)
+  }
+}

@@ -1,0 +1,223 @@
+/**
+ * `connect(url, { shared: true })` in Node, with the SharedWorker played by a `Hub` in this process and each
+ * "tab" joined to it by a `MessageChannel` (the same structured clone a browser uses). The browser itself is
+ * test/tabs/tabs.browser.test.ts; here the sharing rules are checked fast: one broker connection, reference
+ * counting, each tab's own messages, replies to the asking tab, liveness, the fallback and the option checks.
+ */
+import { test } from 'uvu'
+import * as assert from 'uvu/assert'
+import { MessageChannel, type MessagePort } from 'node:worker_threads'
+import { connect, type Client, type Msg, type Status, type Subscription } from '../../client/index.ts'
+import type { SharedClient } from '../../client/shared/tab-client.ts'
+import { Hub } from '../../client/shared/hub.ts'
+import type { Broker } from '../../server/index.ts'
+import { codeOf, sleep, startBroker, take, until, within } from '../helpers.ts'
+
+let hub: Hub
+let broker: Broker
+const tabs: SharedClient[] = []
+const others: Client[] = []
+const hubPorts: MessagePort[] = []
+/** The tab's end of the newest tab's channel: closing it behind the tab's back is a killed tab. */
+let lastTabPort: MessagePort | null = null
+
+class FakeSharedWorker {
+  readonly port: MessagePort
+  onerror: ((ev: unknown) => void) | null = null
+  constructor() {
+    const channel = new MessageChannel()
+    this.port = channel.port1
+    hubPorts.push(channel.port2)
+    lastTabPort = channel.port1
+    hub.attach(channel.port2 as unknown as Parameters<Hub['attach']>[0])
+  }
+}
+
+test.before.each(async () => {
+  hub = new Hub()
+  broker = await startBroker()
+  ;(globalThis as { SharedWorker?: unknown }).SharedWorker = FakeSharedWorker
+})
+
+test.after.each(async () => {
+  for (const t of tabs.splice(0)) await within(3000, t.close(), 'a tab to close')
+  for (const c of others.splice(0)) await within(3000, c.close(), 'a client to close')
+  for (const p of hubPorts.splice(0)) p.close()
+  delete (globalThis as { SharedWorker?: unknown }).SharedWorker
+  await within(5000, broker.close(), 'the broker to close')
+})
+
+async function tab(options: { tabTimeoutMs?: number } = {}): Promise<SharedClient> {
+  const t = await within(5000, connect(broker.url, { name: 'tabs', reconnect: false, shared: options.tabTimeoutMs === undefined ? true : { tabTimeoutMs: options.tabTimeoutMs } }), 'a tab to connect')
+  tabs.push(t)
+  return t
+}
+
+async function node(): Promise<Client> {
+  const c = await within(5000, connect(broker.url, { reconnect: false }), 'a Node client')
+  others.push(c)
+  return c
+}
+
+/** Subscriptions the broker holds on the tabs' connection (the one named `tabs`). */
+function brokerSubjects(): string[] {
+  return broker.connections({ maxSubscriptions: 100 }).filter((c) => c.name === 'tabs').flatMap((c) => c.subscriptions.map((s) => s.subject)).filter((s) => !s.startsWith('_INBOX.')).sort()
+}
+
+async function settled(t: SharedClient): Promise<void> {
+  await within(3000, t.flush(), 'a round trip through the worker')
+}
+
+test('three tabs share one broker connection', async () => {
+  await tab(); await tab(); await tab()
+  assert.is(broker.connections().filter((c) => c.name === 'tabs').length, 1)
+  assert.is(hub.size, 1)
+})
+
+test('two tabs on sensors.> are one broker subscription, each tab receives, and it goes with the last holder', async () => {
+  const [a, b] = [await tab(), await tab()]
+  const sa = a.subscribe('sensors.>')
+  const sb = b.subscribe('sensors.>')
+  await settled(a); await settled(b)
+  assert.equal(brokerSubjects(), ['sensors.>'])
+  const pub = await node()
+  pub.publish('sensors.paris.temp', { value: 21 })
+  const [ma] = await take(sa, 1)
+  const [mb] = await take(sb, 1)
+  assert.equal([ma.subject, ma.data, mb.subject, mb.data], ['sensors.paris.temp', { value: 21 }, 'sensors.paris.temp', { value: 21 }])
+  await within(3000, a.close(), 'tab a to close')
+  await settled(b)
+  assert.equal(brokerSubjects(), ['sensors.>'], 'b still holds it')
+  pub.publish('sensors.lyon.temp', { value: 19 })
+  assert.is((await take(sb, 1))[0].subject, 'sensors.lyon.temp')
+  sb.unsubscribe()
+  await settled(b)
+  assert.equal(brokerSubjects(), [])
+})
+
+test('a tab on a.* and a tab on a.b each get what a connection of its own would give', async () => {
+  const [a, b] = [await tab(), await tab()]
+  const got: Record<string, string[]> = { a: [], b: [] }
+  const sa = a.subscribe('a.*', { callback: (_e, m) => { if (m) got.a.push(m.subject) } })
+  const sb = b.subscribe('a.b', { callback: (_e, m) => { if (m) got.b.push(m.subject) } })
+  b.subscribe('a.b', { callback: (_e, m) => { if (m) got.b.push(`twice:${m.subject}`) } })
+  await settled(a); await settled(b)
+  const pub = await node()
+  for (const s of ['a.b', 'a.c', 'a.b.c', 'x.y']) pub.publish(s, 1)
+  await within(3000, pub.flush(), 'the publishes')
+  await until(3000, () => got.a.length === 2 && got.b.length === 2, 'the deliveries')
+  await sleep(50)
+  assert.equal(got.a, ['a.b', 'a.c'])
+  assert.equal(got.b.sort(), ['a.b', 'twice:a.b'])
+  assert.ok(!sa.isClosed && !sb.isClosed)
+})
+
+test('a request from one tab is answered to that tab only', async () => {
+  const [a, b] = [await tab(), await tab()]
+  const svc = await node()
+  svc.subscribe('svc.echo', { callback: (_e, m) => { m?.respond({ echoed: m.data }) } })
+  await within(3000, svc.flush(), 'the responder')
+  const [ra, rb] = await Promise.all([a.request('svc.echo', 'from a', { timeout: 2000 }), b.request('svc.echo', 'from b', { timeout: 2000 })])
+  assert.equal(ra.data, { echoed: 'from a' })
+  assert.equal(rb.data, { echoed: 'from b' })
+  const err = await a.request('nobody.here', 1, { timeout: 2000 }).then(() => null, (e: { code?: string }) => e.code)
+  assert.is(err, 'no_responders')
+})
+
+test('a tab publishes, responds and manages topics through the shared connection', async () => {
+  const [a, b] = [await tab(), await tab()]
+  const sub = b.subscribe('from.tabs')
+  b.subscribe('tab.svc', { callback: (_e, m) => { m?.respond(`b answers ${String(m.data)}`) } })
+  await settled(b)
+  a.publish('from.tabs', { n: 1 }, { headers: { h: 'v' } })
+  const [m] = await take(sub, 1)
+  assert.equal([m.data, m.headers], [{ n: 1 }, { h: 'v' }])
+  assert.is((await a.request('tab.svc', 'x', { timeout: 2000 })).data, 'b answers x')
+  await within(3000, a.topics.add({ name: 'orders', subjects: ['orders.>'] }), 'a topic to be made')
+  const ack = await within(3000, a.publishAck('orders.eu', { id: 1 }), 'a confirmed publish')
+  assert.equal([ack.topic, ack.seq], ['orders', 1])
+  assert.is((await within(3000, b.topics.info('orders'), 'topic info')).messages, 1)
+})
+
+test('publish and subscribe check their arguments in the tab, at once', async () => {
+  const a = await tab()
+  assert.is(codeOf(() => a.publish('bad.*')), 'bad_subject')
+  assert.is(codeOf(() => a.subscribe('bad..subject')), 'bad_subject')
+  assert.is(codeOf(() => a.subscribe('ok', { queue: 'has space' })), 'bad_option')
+  assert.is(codeOf(() => a.publish('ok', () => 1)), 'bad_payload')
+})
+
+test('a tab that goes silent is given up after tabTimeoutMs, and the others keep the connection', async () => {
+  const a = await tab({ tabTimeoutMs: 300 })
+  const killed = lastTabPort as MessagePort
+  const b = await tab({ tabTimeoutMs: 300 })
+  const sb = b.subscribe('live.>')
+  // A killed tab sends nothing, not even a goodbye: cut its hub end off without telling the tab.
+  a.subscribe('only.a')
+  await settled(a)
+  assert.equal(brokerSubjects(), ['live.>', 'only.a'])
+  killed.close()
+  await until(3000, () => brokerSubjects().length === 1, 'the silent tab\'s subscription to go')
+  assert.equal(brokerSubjects(), ['live.>'])
+  const pub = await node()
+  pub.publish('live.x', 1)
+  assert.is((await take(sb, 1))[0].subject, 'live.x')
+  assert.is(broker.connections().filter((c) => c.name === 'tabs').length, 1)
+})
+
+test('a tab closing releases only its own subscriptions', async () => {
+  const [a, b] = [await tab(), await tab()]
+  a.subscribe('one'); a.subscribe('two'); b.subscribe('two')
+  await settled(a); await settled(b)
+  assert.equal(brokerSubjects(), ['one', 'two'])
+  await within(3000, a.close(), 'a to close')
+  await settled(b)
+  assert.equal(brokerSubjects(), ['two'])
+})
+
+test('the shared connection\'s status reaches every tab, and draining a subscription gets what was sent before it', async () => {
+  const [a, b] = [await tab(), await tab()]
+  const seen: Status['type'][] = []
+  void (async () => { for await (const s of b.status()) seen.push(s.type) })()
+  const sub: Subscription = a.subscribe('d.>')
+  await settled(a)
+  const pub = await node()
+  for (let i = 0; i < 20; i++) pub.publish('d.x', i)
+  await within(3000, pub.flush(), 'the publishes')
+  await within(3000, sub.drain(), 'the drain')
+  assert.is(sub.received, 20)
+  assert.equal(brokerSubjects(), [])
+  broker.disconnect(broker.connections().find((c) => c.name === 'tabs')?.id ?? '')
+  await until(3000, () => seen.includes('disconnect'), 'the disconnect status in tab b').catch((e: Error) => { throw new Error(`${e.message}; seen ${seen.join(',')}`) })
+  await until(3000, () => b.isClosed, 'tab b to close with the connection (reconnect: false)')
+})
+
+test('where SharedWorker is missing, the tab connects on its own and says so first in every status stream', async () => {
+  delete (globalThis as { SharedWorker?: unknown }).SharedWorker
+  const c = await within(5000, connect(broker.url, { shared: true, reconnect: false }), 'a fallback client')
+  tabs.push(c)
+  const it = c.status()
+  const first = await within(1000, it.next(), 'the first status')
+  assert.is(first.value.type, 'shared_fallback')
+  const sub = c.subscribe('fb')
+  c.publish('fb', 'own')
+  assert.is(((await take(sub, 1))[0] as Msg).data, 'own')
+})
+
+test('options a shared connection cannot honour are refused as bad_option', async () => {
+  const refused = async (options: Record<string, unknown>): Promise<string> => {
+    try {
+      await connect(broker.url, { shared: true, ...options })
+      return 'no error'
+    } catch (err) {
+      return (err as { code?: string }).code ?? String(err)
+    }
+  }
+  assert.is(await refused({ echo: false }), 'bad_option')
+  assert.is(await refused({ WebSocket: class {} }), 'bad_option')
+  assert.is(await refused({ shared: { tabTimeoutMs: 5 } }), 'bad_option')
+  assert.is(await refused({ shared: { nope: 1 } }), 'bad_option')
+  assert.is(await refused({ shared: 'yes' }), 'bad_option')
+})
+
+test.run()
