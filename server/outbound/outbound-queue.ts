@@ -89,6 +89,9 @@ export interface Outbound {
   discard(): void
 }
 
+/** Frames in flight whose taken-at-once flags fit the bit queue (see #takenBits). */
+const BITS = 30
+
 const BINARY_SEND = { binary: true, compress: false, fin: true } as const
 const TEXT_SEND = { binary: false, compress: false, fin: true } as const
 
@@ -112,14 +115,18 @@ export abstract class QueueBase implements Outbound {
   #congested = false
   /**
    * Per frame handed to the socket whose write callback has not come yet, oldest first: whether the kernel
-   * took it during the send. Callbacks come in send order.
+   * took it during the send. Callbacks come in send order. The oldest BITS of them are bits of a number (bit 0
+   * the oldest), the rest, if ever, in an array: an array per connection kept ~150 B of capacity on every
+   * idle connection once its first frames went out (E, 15,000 idle connections).
    */
-  #taken: boolean[] = []
+  #inFlight = 0
+  #takenBits = 0
+  #moreTaken: boolean[] | null = null
   /** Frames the socket still holds (not taken at once, not yet called back). */
   #holding = 0
   /** Runs when the socket has written a frame: refreshes the buffered count and ends congestion. */
   readonly #onWritten = (): void => {
-    if (this.#taken.shift() === false) {
+    if (!this.#shiftTaken()) {
       this.#holding--
       this.heldFrameWritten()
     }
@@ -138,6 +145,25 @@ export abstract class QueueBase implements Outbound {
     this.events = events
     this.scheduler = scheduler
     this.raw = this.framesItself() ? rawSocketOf(socket) : null
+  }
+
+  #pushTaken(taken: boolean): void {
+    if (this.#inFlight < BITS) this.#takenBits |= (taken ? 1 : 0) << this.#inFlight
+    else (this.#moreTaken ??= []).push(taken)
+    this.#inFlight++
+  }
+
+  /** Whether the oldest frame in flight was taken at once; it is no longer in flight. */
+  #shiftTaken(): boolean {
+    if (this.#inFlight === 0) return true
+    const taken = (this.#takenBits & 1) === 1
+    this.#takenBits >>>= 1
+    if (this.#inFlight-- > BITS) {
+      const more = this.#moreTaken as boolean[]
+      if (more.shift() === true) this.#takenBits |= 1 << (BITS - 1)
+      if (more.length === 0) this.#moreTaken = null
+    }
+    return taken
   }
 
   /** True when `takeFrame` returns binary frames with their WebSocket header written (frame-writer.ts). */
@@ -225,7 +251,7 @@ export abstract class QueueBase implements Outbound {
     // ws writes an uncompressed frame through to the socket during send(), and the socket buffers nothing
     // when the kernel took every byte; anything else (a busy socket, TLS, a deflate in progress) counts as held.
     const taken = this.#socketBytes === 0
-    this.#taken.push(taken)
+    this.#pushTaken(taken)
     if (!taken) this.#holding++
     this.frameSent(frame, taken)
     if (!this.#congested && this.#socketBytes > this.limits.highWaterBytes) {

@@ -195,4 +195,33 @@ test('keeps the order of MSGs queued before and after an EVENT, which the queue 
   assert.ok(bytes.length > head.length + tail.length)
 })
 
+test('tells frames taken at once from held ones with dozens of both in flight, so no held frame is reused early', async () => {
+  const socket = new FakeSocket()
+  const q = queueOn(socket)
+  const prefix = msgPrefix(6)
+  const expected: Uint8Array[] = []
+  // 1 KiB messages: a 64 KiB frame every ~64. The first ~40 frames are taken (their callbacks still pending),
+  // the next ~40 held: more than the 30 the queue tracks in bits, in one tick.
+  for (let i = 0; i < 5200; i++) {
+    if (i === 2600) socket.holding = true
+    const d = publish(1024, (i * 13) % 256)
+    q.msg(prefix, 6, d)
+    expected.push(prefix, d.binaryTail())
+  }
+  await tick()
+  assert.ok(socket.frames.filter((f) => !f.held).length > 30, 'more than 30 frames taken at once')
+  assert.ok(socket.frames.filter((f) => f.held).length > 30, 'more than 30 frames held')
+  // Queued while the socket holds frames: copied into a buffer the queue believes free.
+  for (let i = 0; i < 300; i++) {
+    const d = publish(1024, (i * 7) % 256)
+    q.msg(prefix, 6, d)
+    expected.push(prefix, d.binaryTail())
+  }
+  await tick()
+  socket.drain()
+  await tick()
+  socket.drain()
+  assertSameBytes(socket.bytes, concat(expected), 'bytes sent')
+})
+
 test.run()
