@@ -88,11 +88,9 @@ export class Client<S extends object = Untyped, O extends SchemaOptions = {}> im
     })
     this.#heartbeat = new Heartbeat({
       probe: () => this.#pings.send(null),
-      stale: () => {
-        this.#status.emit({ type: 'stale', server: this.server })
-        this.#transport?.close(CLOSE_CODE.stale, 'stale_connection')
-      },
-    })
+      stale: () => { this.#status.emit({ type: 'stale', server: this.server }); this.#transport?.close(CLOSE_CODE.stale, 'stale_connection') },
+      wake: () => this.#dialer.wake(),
+    }, options)
     this.closed = new Promise((resolve) => { this.#closedResolve = resolve })
   }
 
@@ -399,7 +397,7 @@ export class Client<S extends object = Untyped, O extends SchemaOptions = {}> im
   #shutdown(error: Error | null): void {
     if (this.#state === CLIENT_STATE.closed) return
     this.#state = CLIENT_STATE.closed
-    this.#heartbeat.stop()
+    this.#heartbeat.dispose()
     this.#credentials.stop(new SubwireError('connection_closed', 'the client was closed'))
     this.#dialer.wake()
     const t = this.#transport
