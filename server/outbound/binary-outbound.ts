@@ -84,7 +84,7 @@ export class BinaryOutbound extends QueueBase {
   #refCount = 0
   #refBytes = 0
   /** The distinct prefixes (one per subscription) of the queued MSGs; the first #prefixCount are current. */
-  #prefixes: Uint8Array[] = []
+  #prefixes: Uint8Array[] | null = null
   #prefixCount = 0
   /** Index of the prefix used last: a connection's MSGs usually come from one subscription at a time. */
   #lastPrefix = 0
@@ -97,7 +97,8 @@ export class BinaryOutbound extends QueueBase {
   /** The buffer the frame being sent lives in (between `takeFrame` and `frameSent`). */
   #sending: Uint8Array | null = null
   /** Buffers of frames the socket holds, oldest first. */
-  #held: Uint8Array[] = []
+  /** Made when first needed, as #prefixes is: most connections never have a frame held. */
+  #held: Uint8Array[] | null = null
 
   protected get queuedBytes(): number {
     return this.#ownLen + this.#refBytes
@@ -134,7 +135,7 @@ export class BinaryOutbound extends QueueBase {
 
   /** The index of `prefix` among the queued MSGs' prefixes, adding it if new. */
   #prefixIndex(prefix: Uint8Array): number {
-    const prefixes = this.#prefixes
+    const prefixes = (this.#prefixes ??= [])
     const last = this.#lastPrefix
     if (last < this.#prefixCount && prefixes[last] === prefix) return last
     let i = 0
@@ -187,7 +188,7 @@ export class BinaryOutbound extends QueueBase {
   /** Writes the referenced MSGs into `out` from `pos`, lets go of the references, and returns the end. */
   #writeRefs(out: Uint8Array, pos: number): number {
     const refs = this.#refs as Int32Array
-    const prefixes = this.#prefixes
+    const prefixes = this.#prefixes as Uint8Array[]
     for (let i = 0; i < this.#refCount; i += 2) {
       const prefix = prefixes[refs[i]]
       const tail = tailAt(refs[i + 1])
@@ -238,12 +239,13 @@ export class BinaryOutbound extends QueueBase {
       this.#reuse(buffer)
       return
     }
-    this.#held.push(buffer)
+    const held = (this.#held ??= [])
+    held.push(buffer)
     if (buffer === scratch) scratch = null
   }
 
   protected override heldFrameWritten(): void {
-    const buffer = this.#held.shift()
+    const buffer = this.#held?.shift()
     if (buffer !== undefined) this.#reuse(buffer)
   }
 
@@ -283,11 +285,11 @@ export class BinaryOutbound extends QueueBase {
     this.#refs = null
     this.#refCount = 0
     this.#refBytes = 0
-    this.#prefixes = []
+    this.#prefixes = null
     this.#prefixCount = 0
     this.#own = null
     this.#ownLen = 0
     this.#sending = null
-    this.#held = []
+    this.#held = null
   }
 }
