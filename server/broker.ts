@@ -16,7 +16,7 @@ import { SubwireError } from '../shared/errors.ts'
 import { PROTOCOL_VERSION, type Info, type Subprotocol } from '../shared/protocol.ts'
 import { Connection } from './edge/connection.ts'
 import type { ConnectionHost } from './edge/connection-host.ts'
-import { chooseSubprotocol, offeredSubprotocols, refuseUpgrade, requestPath } from './edge/handshake.ts'
+import { chooseSubprotocol, closeSessions, offeredSubprotocols, refuseUpgrade, requestPath } from './edge/handshake.ts'
 import { FlushScheduler } from './outbound/outbound-queue.ts'
 import { resolveConfig, type BrokerConfig, type BrokerOptions } from './options.ts'
 import { Router, type RouterStats } from './routing/router.ts'
@@ -179,9 +179,7 @@ export class Broker {
     return `${this.#tls ? 'wss' : 'ws'}://${host}:${this.port}${this.config.path}`
   }
 
-  get state(): BrokerState {
-    return this.#state
-  }
+  get state(): BrokerState { return this.#state }
 
   /** True while the broker accepts and serves clients (false while starting, draining or closed). */
   get ready(): boolean {
@@ -402,6 +400,7 @@ export class Broker {
       })
     }
     this.topics.close()
+    closeSessions(this.#host) // parked resumable sessions hold subscriptions and a timer (session-registry.ts)
     await this.cluster.close()
     this.#state = BROKER_STATE.closed
     this.logger.info('broker closed')

@@ -119,6 +119,14 @@ export interface BrokerOptions {
   dataDir?: string
   /** Tuning of file topics, and the file-system seam tests inject faults through. */
   fileStore?: FileStoreTuning
+  /** How long a dropped `resume: true` session is kept for its client to come back (session-resume.ts). @default 120000 */
+  resumeWindowMs?: number
+  /** Bytes of deliveries one resumable session keeps for a replay (unacked while connected, all while parked). @default 2 MiB (at most maxPendingBytes) */
+  resumeMaxBytes?: number
+  /** Bytes all resumable sessions keep together; past it a session makes room in its own log first. @default 256 MiB */
+  resumeMaxTotalBytes?: number
+  /** Dropped sessions kept at once; past it the oldest is ended (its client gets a `gap`). @default 10000 */
+  resumeMaxSessions?: number
 }
 
 /** Every option createBroker knows: any other key is refused (a misspelt limit must not pass as a default). */
@@ -131,6 +139,7 @@ const BROKER_OPTION_KEYS: Record<keyof Required<BrokerOptions>, true> = {
   maxConnectsPerSecond: true, headersTimeoutMs: true, requestTimeoutMs: true, maxMsgsPerSecond: true,
   maxBytesPerSecond: true, perMessageDeflate: true, trustProxy: true, topics: true, maxTopics: true,
   defaultTopicMaxBytes: true, maxPendingBytesPerClient: true, dataDir: true, fileStore: true,
+  resumeWindowMs: true, resumeMaxBytes: true, resumeMaxTotalBytes: true, resumeMaxSessions: true,
 }
 
 const FILE_STORE_KEYS: Record<keyof Required<FileStoreTuning>, true> = { io: true, segmentBytes: true, cacheBytes: true }
@@ -207,6 +216,10 @@ export interface BrokerConfig {
   readonly allowedOrigins: readonly string[] | null
   readonly maxTopics: number
   readonly defaultTopicMaxBytes: number
+  readonly resumeWindowMs: number
+  readonly resumeMaxBytes: number
+  readonly resumeMaxTotalBytes: number
+  readonly resumeMaxSessions: number
 }
 
 /** Per option: true when loopback peers are not counted against it (see `BrokerConfig.loopbackExempt`). */
@@ -301,6 +314,10 @@ export function resolveConfig(options: BrokerOptions): BrokerConfig {
     defaultTopicMaxBytes: positiveInt(options, 'defaultTopicMaxBytes', 64 * 1024 * 1024),
     dataDir: checkDataDir(options.dataDir),
     fileStore: checkFileStore(options.fileStore),
+    resumeWindowMs: duration(options, 'resumeWindowMs', 120_000),
+    resumeMaxBytes: positiveInt(options, 'resumeMaxBytes', Math.min(2 * 1024 * 1024, maxPendingBytes), 1024),
+    resumeMaxTotalBytes: positiveInt(options, 'resumeMaxTotalBytes', 256 * 1024 * 1024, 1024),
+    resumeMaxSessions: positiveInt(options, 'resumeMaxSessions', 10_000),
   }
   // A frame must hold a client's 64 KiB batch plus one largest message (client/op-buffer.ts).
   if (config.maxFrame < config.maxPayload + 64 * 1024 + config.maxSubjectLength * 2 + 1024) {
@@ -310,6 +327,9 @@ export function resolveConfig(options: BrokerOptions): BrokerConfig {
     throw new SubwireError('bad_option', `maxPendingBytes must hold the largest delivery: at least ${largestDelivery(config)} bytes for maxPayload ${config.maxPayload} (base64 payload, two subjects and 1 KiB of envelope)`)
   }
   if (config.highWaterBytes > config.maxPendingBytes) throw new SubwireError('bad_option', 'highWaterBytes must not be above maxPendingBytes')
+  // A replay is written to the new connection at once: it must fit in its outbound queue.
+  if (config.resumeMaxBytes > config.maxPendingBytes) throw new SubwireError('bad_option', 'resumeMaxBytes must not be above maxPendingBytes')
+  if (config.resumeMaxBytes > config.resumeMaxTotalBytes) throw new SubwireError('bad_option', 'resumeMaxBytes must not be above resumeMaxTotalBytes')
   if (config.requestTimeoutMs < config.headersTimeoutMs) throw new SubwireError('bad_option', 'requestTimeoutMs must be at least headersTimeoutMs')
   return Object.freeze(config)
 }

@@ -162,4 +162,6 @@ export interface ConnectInfo {
   password?: string
   /** Deliver this connection's own publishes to its own subscriptions (default true). */
   echo?: boolean
+  /** Ask for a resumable session: `true` for a new one, or take over one after a drop (PROTOCOL §4.10). */
+  resume?: true | { token: string; received: number }
 }

@@ -65,5 +65,9 @@ export const SERVE_OPTIONS = {
   allowedOrigins: { kind: 'list', default: 'any', help: 'browser origins allowed to connect (comma-separated)' },
   maxTopics: { kind: 'int', min: 1, default: '100', help: 'most durable topics at once (config file topics and added ones)' },
   defaultTopicMaxBytes: { kind: 'bytes', min: 1, default: '64MiB', help: 'maxBytes of a topic that sets none' },
+  resumeWindowMs: { kind: 'ms', min: 1, max: 2 ** 31 - 1, default: '120s', help: 'how long a dropped resume: true session waits for its client' },
+  resumeMaxBytes: { kind: 'bytes', min: 1024, default: '2MiB (at most maxPendingBytes)', help: 'deliveries one resumable session keeps for its replay' },
+  resumeMaxTotalBytes: { kind: 'bytes', min: 1024, default: '256MiB', help: 'deliveries all resumable sessions keep together' },
+  resumeMaxSessions: { kind: 'int', min: 1, default: '10000', help: 'dropped sessions kept at once (past it the oldest ends)' },
   dataDir: { kind: 'dir', default: './data', help: 'directory of file topics (storage: file), relative to the working directory; made with the first one' },
 } as const satisfies Record<string, OptionSpec>

@@ -22,9 +22,9 @@ import { Session } from '../security/session.ts'
 import type { TopicReceiver } from '../topics/topics.ts'
 import type { StoredMessage } from '../store/topic-store.ts'
 import { summarize, type ConnectionSummary } from './broker-events.ts'
-import { CONN_STATE, type ConnState, type ConnectionHost } from './connection-host.ts'
+import { CONN_STATE, HIDDEN_MISSED_PINGS, type ConnState, type ConnectionHost } from './connection-host.ts'
 import { addSubscription, narrowSubscriptions, removeSubscription, withdrawAllSubscriptions } from './connection-subscriptions.ts'
-import { parseConnect } from './handshake.ts'
+import { parseConnect, type SessionLink } from './handshake.ts'
 import { InboundGate, decodeInput } from './inbound-gate.ts'
 import { Login } from './login.ts'
 import { intakePublish } from './publish-intake.ts'
@@ -48,13 +48,16 @@ export class Connection implements OpSink, OutboundEvents, TopicReceiver {
   readonly session: Session
   readonly #host: ConnectionHost<Connection>
   readonly #socket: WebSocket
-  readonly #outbound: Outbound
+  #outbound: Outbound
+  /** Set when CONNECT asked for a resumable session; it then wraps the outbound queue (session-resume.ts). */
+  #resume: SessionLink | null = null
   /** Credentials over the connection's life; null when the broker checks none and no AUTH came (login.ts). */
   #login: Login | null
   /** Input held back (authentication, rate limits); null while nothing needs holding (inbound-gate.ts). */
   #gate: InboundGate | null = null
   #state: ConnState = CONN_STATE.awaitingConnect
   #missedPings = 0
+  #hidden = false // said by the client's PING (its page is hidden): it may miss HIDDEN_MISSED_PINGS, not 2
   #paused = false
   #connectTimer: NodeJS.Timeout | null = null
   #killTimer: NodeJS.Timeout | null = null
@@ -98,9 +101,7 @@ export class Connection implements OpSink, OutboundEvents, TopicReceiver {
   /** A snapshot for stats pages and broker events. */
   summary(): ConnectionSummary { return summarize(this) }
 
-  #setState(next: ConnState): void {
-    this.#state = next
-  }
+  #setState(next: ConnState): void { this.#state = next }
 
   // ---- inbound ------------------------------------------------------------------------------------------
 
@@ -166,9 +167,10 @@ export class Connection implements OpSink, OutboundEvents, TopicReceiver {
 
   onConnect(body: Record<string, WireValue>): boolean {
     if (this.#state !== CONN_STATE.awaitingConnect) throw protocolError('a second CONNECT on one connection')
-    const { name, echo, lang, version } = parseConnect(body)
+    const { name, echo, lang, version, resume } = parseConnect(body)
     this.name = name
     this.echo = echo
+    this.#resume = resume
     if (this.#login === null) {
       this.#admit({ user: '', permissions: null, expiresAt: null }, lang, version)
       return true
@@ -203,6 +205,7 @@ export class Connection implements OpSink, OutboundEvents, TopicReceiver {
     this.#login?.armExpiry(identity.expiresAt)
     this.#setState(CONN_STATE.open)
     if (this.#host.auth.required) this.#outbound.info({ authExpiresAt: identity.expiresAt, user: identity.user })
+    if (this.#resume !== null) this.#outbound = this.#resume.open(this.#host, this, this.#outbound, identity)
     this.#host.onOpen(this)
     this.#logInfo({ name: this.name, user: identity.user, ip: this.remoteAddress, lang, version, subprotocol: this.subprotocol }, 'client connected')
   }
@@ -221,13 +224,9 @@ export class Connection implements OpSink, OutboundEvents, TopicReceiver {
     this.#outbound.info({ authExpiresAt: identity.expiresAt, user: identity.user })
   }
 
-  refuseAuth(message: string): void {
-    this.#outbound.err('auth_failed', message, 'auth')
-  }
+  refuseAuth(message: string): void { this.#outbound.err('auth_failed', message, 'auth') }
 
-  resumeReading(): void {
-    this.#socket.resume()
-  }
+  resumeReading(): void { this.#socket.resume() }
 
   onPub(flags: number, subject: string, reply: string | null, headers: Record<string, string> | null,
     encoding: number, payload: Uint8Array | null, size: number, tail: Uint8Array | null): void {
@@ -239,9 +238,7 @@ export class Connection implements OpSink, OutboundEvents, TopicReceiver {
     intakePublish(this.#host, this, flags, subject, reply, headers, encoding, payload, size, tail)
   }
 
-  refusePublish(code: ErrorCode, message: string, subject: string): void {
-    this.#outbound.err(code, message, subject)
-  }
+  refusePublish(code: ErrorCode, message: string, subject: string): void { this.#outbound.err(code, message, subject) }
 
   onSub(sid: number, subject: string, queue: string | null, options: Record<string, WireValue> | null): void {
     this.#expectOpen('SUB')
@@ -253,6 +250,7 @@ export class Connection implements OpSink, OutboundEvents, TopicReceiver {
   /** ACK: settles a work-queue message this connection holds (PROTOCOL §8.4). */
   onAck(sid: number, seq: number, kind: number, delayMs: number): void {
     this.#expectOpen('ACK')
+    if (this.#resume !== null && this.#resume.onAck(sid, seq, kind)) return
     const sub = this.subscriptions.get(sid)
     if (sub === undefined || sub.kind !== 'group') {
       this.#outbound.err('bad_option', `sid ${sid} is not an acked subscription`, sid)
@@ -269,14 +267,14 @@ export class Connection implements OpSink, OutboundEvents, TopicReceiver {
     else sub.max = max
   }
 
-  onPing(): void {
+  /** A PING; a browser client says with it whether its page is hidden (PROTOCOL §4.7). */
+  onPing(state: Record<string, WireValue> | null): void {
     this.#expectOpen('PING')
+    if (typeof state?.hidden === 'boolean') this.#hidden = state.hidden
     this.#outbound.pong()
   }
 
-  onPong(): void {
-    this.#expectOpen('PONG')
-  }
+  onPong(): void { this.#expectOpen('PONG') }
 
   onInfo(): void { throw protocolError('INFO is sent by the server, not by clients') }
   onEvent(): void { throw protocolError('EVENT is sent by the server, not by clients') }
@@ -341,8 +339,8 @@ export class Connection implements OpSink, OutboundEvents, TopicReceiver {
     if (this.sawInbound) {
       this.sawInbound = false
       this.#missedPings = 0
-    } else if (++this.#missedPings >= 2) {
-      this.closeWith('stale_connection', 'no traffic in reply to two PINGs')
+    } else if (++this.#missedPings >= (this.#hidden ? HIDDEN_MISSED_PINGS : 2)) {
+      this.closeWith('stale_connection', `no traffic in reply to ${this.#missedPings} PINGs`)
       return
     }
     this.#outbound.ping()
@@ -382,6 +380,7 @@ export class Connection implements OpSink, OutboundEvents, TopicReceiver {
     if (this.#state === CONN_STATE.closing || this.#state === CONN_STATE.closed) return
     this.#setState(CONN_STATE.closing)
     this.#clearConnectTimer()
+    this.#resume?.closing(code)
     if (code !== 'slow_consumer') this.#outbound.err(code, message, null)
     this.#outbound.flush()
     const closeCode = CLOSE_CODE_FOR[code] ?? CLOSE_CODE.protocol
@@ -409,9 +408,11 @@ export class Connection implements OpSink, OutboundEvents, TopicReceiver {
     this.#outbound.discard()
     this.#gate?.close()
     this.#gate = null
-    withdrawAllSubscriptions(this.#host, this)
+    // A parked resumable session keeps its plain subscriptions routed into its log (session-resume.ts).
+    const parked = this.#resume !== null && this.#resume.park(this, code)
+    if (!parked) withdrawAllSubscriptions(this.#host, this)
     this.#logInfo({ code }, 'client disconnected')
     this.#host.onClosed(this, code)
-    this.subscriptions.clear()
+    if (!parked) this.subscriptions.clear()
   }
 }

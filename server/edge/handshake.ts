@@ -8,6 +8,10 @@ import type { Duplex } from 'node:stream'
 import { PROTOCOL_VERSION, SUBPROTOCOL, type Subprotocol } from '../../shared/protocol.ts'
 import { SubwireError, type ErrorCode } from '../../shared/errors.ts'
 import type { WireValue } from '../../shared/msgpack-reader.ts'
+import { SessionLink, parseResumeAsk } from './session-resume.ts'
+
+export type { SessionLink }
+export { closeSessions } from './session-registry.ts'
 
 const SUPPORTED: ReadonlyMap<string, Subprotocol> = new Map(Object.values(SUBPROTOCOL).map((p) => [p, p]))
 
@@ -57,6 +61,8 @@ export interface ConnectFields {
   echo: boolean
   lang: string | undefined
   version: string | undefined
+  /** Set when CONNECT asked for a resumable session (PROTOCOL §4.10). */
+  resume: SessionLink | null
 }
 
 /** @throws SubwireError `protocol` for a version this broker does not speak or a mistyped field */
@@ -65,11 +71,14 @@ export function parseConnect(body: Record<string, WireValue>): ConnectFields {
   if (body.protocol !== PROTOCOL_VERSION) throw bad(`unsupported protocol version ${String(body.protocol)} (this broker speaks ${PROTOCOL_VERSION})`)
   if (body.name !== undefined && body.name !== null && typeof body.name !== 'string') throw bad('CONNECT name must be a string')
   if (body.echo !== undefined && body.echo !== null && typeof body.echo !== 'boolean') throw bad('CONNECT echo must be a boolean')
+  const resume = parseResumeAsk(body.resume)
+  if (typeof resume === 'string') throw bad(resume)
   return {
     name: typeof body.name === 'string' ? body.name.slice(0, 128) : '',
     echo: body.echo !== false,
     // Only strings reach the log: a client-chosen nested value could be arbitrarily deep.
     lang: typeof body.lang === 'string' ? body.lang.slice(0, 32) : undefined,
     version: typeof body.version === 'string' ? body.version.slice(0, 32) : undefined,
+    resume: resume === null ? null : new SessionLink(resume),
   }
 }

@@ -1,0 +1,194 @@
+/**
+ * The delivery log of one resumable session (PROTOCOL §4.10): every MSG the session's subscriptions were
+ * sent or, while it is parked, would have been sent, numbered 1, 2, 3, … in the order written. Both sides count
+ * MSGs without a topic sequence, so the numbers never travel with a MSG. The log keeps the numbers
+ * `first..count`: what the client acknowledged is trimmed, and past its byte budget the oldest go. What goes
+ * unacknowledged is charged to its subscription in the loss ledger, for the `gap` report a resume answers.
+ */
+import type { Delivery } from '../outbound/delivery.ts'
+import { snapshot } from '../outbound/held-messages.ts'
+
+/** Fixed allowance per logged message (the entry, its Delivery copy), as the slow-consumer policy counts one. */
+const ENTRY_OVERHEAD = 64
+
+interface Entry {
+  readonly index: number
+  readonly sid: number
+  readonly prefix: Uint8Array
+  readonly d: Delivery
+  readonly bytes: number
+}
+
+/** Evicted messages whose receipt is not known yet, as runs of one sid: `[sid, from, count]`. */
+type LossRun = [number, number, number]
+
+/** Most uncertain runs kept; past it the oldest is counted lost outright (an upper bound, README notes). */
+const MAX_RUNS = 1024
+
+/**
+ * Messages lost to a session, by sid. Evictions of messages the client may or may not have received (sent
+ * before the cut, not acknowledged) stay as index runs until the client says how many it got; evictions
+ * while parked are certain.
+ */
+export class LossLedger {
+  readonly certain = new Map<number, number>()
+  readonly #runs: LossRun[] = []
+
+  add(sid: number, n: number): void {
+    this.certain.set(sid, (this.certain.get(sid) ?? 0) + n)
+  }
+
+  /** Forgets everything (told to the client). */
+  clear(): void {
+    this.certain.clear()
+    this.#runs.length = 0
+  }
+
+  /** Message `index` of `sid` was evicted before the client acknowledged it. */
+  uncertain(sid: number, index: number): void {
+    const runs = this.#runs
+    const last = runs[runs.length - 1]
+    if (last !== undefined && last[0] === sid && last[1] + last[2] === index) { last[2]++; return }
+    if (runs.length >= MAX_RUNS) {
+      const [oldSid, , n] = runs.shift() as LossRun
+      this.add(oldSid, n)
+    }
+    runs.push([sid, index, 1])
+  }
+
+  /** The client acknowledged every message up to `index`: runs below it were received after all. */
+  acked(index: number): void {
+    const runs = this.#runs
+    let drop = 0
+    while (drop < runs.length && runs[drop][1] + runs[drop][2] - 1 <= index) drop++
+    if (drop > 0) runs.splice(0, drop)
+  }
+
+  /** Lost per sid for a client that received messages 1..`received`. */
+  lostAbove(received: number): Map<number, number> {
+    const out = new Map(this.certain)
+    for (const [sid, from, n] of this.#runs) {
+      const above = Math.min(n, from + n - 1 - received)
+      if (above > 0) out.set(sid, (out.get(sid) ?? 0) + above)
+    }
+    return out
+  }
+}
+
+/** The copy of the publish being logged, made once however many sessions log it (as slow-consumer.ts holds). */
+let lastTail: Uint8Array | null = null
+let lastCopy: Delivery | null = null
+
+/** What a log asks of the broker-wide budget (session-registry.ts). */
+export interface LogBudget {
+  /** Bytes all logs hold together, and the most they may. */
+  total: number
+  readonly maxTotal: number
+}
+
+export class SessionLog {
+  /** The number of the last message written (0: none yet). */
+  count = 0
+  /** Highest number the client acknowledged. */
+  acked = 0
+  bytes = 0
+  readonly loss = new LossLedger()
+  /** Numbers above it were logged while parked: their eviction is a certain loss. */
+  parkedAt = Number.MAX_SAFE_INTEGER
+  readonly #entries: Entry[] = []
+  #head = 0
+  readonly #maxBytes: number
+  readonly #budget: LogBudget
+
+  constructor(maxBytes: number, budget: LogBudget) {
+    this.#maxBytes = maxBytes
+    this.#budget = budget
+  }
+
+  /** Number of the oldest message still held (count + 1 when none is). */
+  get first(): number {
+    return this.#head < this.#entries.length ? this.#entries[this.#head].index : this.count + 1
+  }
+
+  /** Logs one message for `sid` (already sent, or held while parked). */
+  append(sid: number, prefix: Uint8Array, d: Delivery): void {
+    const index = ++this.count
+    const bytes = d.payloadLength + d.subject.length + ENTRY_OVERHEAD
+    const budget = this.#budget
+    // Room is made in this log only: one session never takes another's replay away. What is held stays one
+    // unbroken run of numbers (the client's count of a replay depends on it), so a message that cannot be held
+    // even in an empty log lets everything older go first.
+    while (this.#head < this.#entries.length && (this.bytes + bytes > this.#maxBytes || budget.total + bytes > budget.maxTotal)) this.#evict()
+    if (this.bytes + bytes > this.#maxBytes || budget.total + bytes > budget.maxTotal) { this.#lose(sid, index); return }
+    const tail = d.binaryTail()
+    if (tail !== lastTail) { lastTail = tail; lastCopy = snapshot(d) }
+    this.#entries.push({ index, sid, prefix, d: lastCopy as Delivery, bytes })
+    this.bytes += bytes
+    budget.total += bytes
+  }
+
+  #evict(): void {
+    const e = this.#entries[this.#head]
+    this.#entries[this.#head++] = undefined as unknown as Entry
+    this.bytes -= e.bytes
+    this.#budget.total -= e.bytes
+    if (e.index > this.acked) this.#lose(e.sid, e.index)
+    this.#compact()
+  }
+
+  #lose(sid: number, index: number): void {
+    if (index > this.parkedAt) this.loss.add(sid, 1)
+    else this.loss.uncertain(sid, index)
+  }
+
+  #compact(): void {
+    if (this.#head > 1024 && this.#head * 2 > this.#entries.length) {
+      this.#entries.splice(0, this.#head)
+      this.#head = 0
+    }
+  }
+
+  /** The client has every message up to `index`: those are let go. Beyond what was written, ignored. */
+  ack(index: number): void {
+    if (!(index > this.acked && index <= this.count)) return
+    this.acked = index
+    while (this.#head < this.#entries.length && this.first <= index) {
+      const e = this.#entries[this.#head]
+      this.#entries[this.#head++] = undefined as unknown as Entry
+      this.bytes -= e.bytes
+      this.#budget.total -= e.bytes
+    }
+    this.#compact()
+    this.loss.acked(index)
+  }
+
+  /** Calls `write` for each held message after `index`, in order, until it returns false. */
+  replay(index: number, write: (sid: number, prefix: Uint8Array, d: Delivery) => boolean): void {
+    const entries = this.#entries
+    for (let i = this.#head; i < entries.length; i++) {
+      const e = entries[i]
+      if (e.index > index && !write(e.sid, e.prefix, e.d)) return
+    }
+  }
+
+  /**
+   * The session ended unresumed: what is held and unacknowledged is lost too. Returns the ledger, which a
+   * later attempt to resume asks how much was lost above what it received.
+   */
+  end(): LossLedger {
+    for (let i = this.#head; i < this.#entries.length; i++) {
+      const e = this.#entries[i]
+      if (e.index > this.acked) this.#lose(e.sid, e.index)
+    }
+    this.clear()
+    return this.loss
+  }
+
+  /** Lets every message go (the session ended). */
+  clear(): void {
+    this.#budget.total -= this.bytes
+    this.bytes = 0
+    this.#entries.length = 0
+    this.#head = 0
+  }
+}

@@ -1,0 +1,270 @@
+/**
+ * Session resume (PROTOCOL §4.10), as one connection sees it. A connection whose CONNECT asks for `resume`
+ * writes through a `SessionLink` instead of its bare outbound queue: every MSG it sends is also logged
+ * (session-log.ts) until the client acknowledges it. When the socket drops, the link parks the session
+ * (session-registry.ts): its plain subscriptions stay in the subject index and what they are routed goes into
+ * the log. A new connection presenting the token takes the session over: the missed MSGs are written first,
+ * then its subscriptions move to the new connection, all in one synchronous step, so nothing is lost, doubled
+ * or reordered at the hand-over. Connections that did not ask for resume never meet this file.
+ */
+import type { ErrorCode } from '../../shared/errors.ts'
+import type { WireValue } from '../../shared/msgpack-reader.ts'
+import type { Delivery } from '../outbound/delivery.ts'
+import type { Outbound } from '../outbound/outbound-queue.ts'
+import { afterDrain } from '../outbound/slow-consumer.ts'
+import { ServerSubscription } from '../routing/subscription.ts'
+import type { Identity } from '../security/auth.ts'
+import type { StoredMessage } from '../store/topic-store.ts'
+import { removeSubscription, withdrawAllSubscriptions, type SubscriptionHost, type SubscriptionOwner } from './connection-subscriptions.ts'
+import { ResumeSession, registryOf, type SessionHolder, type SessionRegistry, type Tombstone } from './session-registry.ts'
+
+/** ACK kind (PROTOCOL §4.10) by which a client says how many MSGs of its session it has received. */
+export const SESSION_ACK = 4
+
+/** Most sids a resume answer lists as lost; past it `lostPartial` says the list is cut. */
+const MAX_LOST_LISTED = 1024
+
+/** Server-side closes after which the client is expected back: the session is parked, not ended. */
+const PARKING_CLOSES: ReadonlySet<ErrorCode> = new Set(['stale_connection', 'slow_consumer'])
+
+/** What CONNECT's `resume` asked: a new session (token null) or to take over the one the token names. */
+export interface ResumeAsk {
+  readonly token: string | null
+  readonly received: number
+}
+
+/** @throws nothing: returns null for a CONNECT without `resume`, a string for a mistyped one */
+export function parseResumeAsk(v: WireValue | undefined): ResumeAsk | null | string {
+  if (v === undefined || v === null || v === false) return null
+  if (v === true) return { token: null, received: 0 }
+  if (typeof v !== 'object' || v instanceof Uint8Array || Array.isArray(v)) return 'CONNECT resume must be true or { token, received }'
+  const { token, received } = v as Record<string, WireValue>
+  if (typeof token !== 'string' || token.length > 128) return 'CONNECT resume.token must be a string of at most 128 characters'
+  if (typeof received !== 'number' || !Number.isSafeInteger(received) || received < 0) return 'CONNECT resume.received must be a non-negative integer'
+  return { token, received }
+}
+
+/** The connection, as its session sees it. */
+export interface SessionConn extends SubscriptionOwner {
+  closeWith(code: ErrorCode, message: string): void
+}
+
+type Host = SubscriptionHost
+
+/** Connections whose session is parked, as routing knows them (a subscription's `conn`). */
+const parkedConns = new WeakSet<object>()
+function isParked(sub: ServerSubscription): boolean {
+  return parkedConns.has(sub.conn)
+}
+
+/** One connection's side of a resumable session: its outbound queue, wrapped. */
+export class SessionLink implements Outbound, SessionHolder {
+  #inner: Outbound | null = null
+  #session: ResumeSession | null = null
+  #registry: SessionRegistry | null = null
+  #host: Host | null = null
+  #conn: SessionConn | null = null
+  readonly #ask: ResumeAsk
+  /** Why the broker closed the connection, if it did. */
+  #closedFor: ErrorCode | null = null
+
+  constructor(ask: ResumeAsk) {
+    this.#ask = ask
+  }
+
+  /**
+   * CONNECT accepted for `identity`: takes over the session the token names, or starts one, and answers in an
+   * INFO before anything else is written. Returns the queue the connection writes through from now on.
+   */
+  open(host: Host, conn: SessionConn, inner: Outbound, identity: Identity): Outbound {
+    this.#inner = inner
+    this.#host = host
+    this.#conn = conn
+    const reg = (this.#registry = registryOf(host))
+    const user = identity.principal ?? identity.user
+    const { token, received } = this.#ask
+    const found = token === null ? null : reg.find(token, user)
+    if (found instanceof ResumeSession && received <= found.log.count) {
+      this.#takeOver(found, received)
+      return this
+    }
+    const s = reg.create(user)
+    s.holder = this
+    this.#session = s
+    const tomb = found as Tombstone | null
+    const lost = tomb !== null && received <= tomb.count ? tomb.loss.lostAbove(received) : null
+    inner.info({ resume: { token: s.token, resumed: false, ...(lost === null ? {} : lostFields(lost)) } })
+    return this
+  }
+
+  #takeOver(s: ResumeSession, received: number): void {
+    const host = this.#host as Host
+    const conn = this.#conn as SessionConn
+    const inner = this.#inner as Outbound
+    const old = s.holder as SessionLink
+    ;(this.#registry as SessionRegistry).unpark(s)
+    // Still open (its client saw the drop first): it lets go of the session and is closed.
+    const wasOpen = old.#inner !== null
+    if (wasOpen) old.#detach()
+    const log = s.log
+    log.ack(received)
+    const lost = log.loss.lostAbove(received)
+    log.loss.clear()
+    const base = Math.max(received, log.first - 1)
+    const sids = transplant(host, old.#conn as SessionConn, conn)
+    old.#session = null
+    s.holder = this
+    this.#session = s
+    inner.info({ resume: { token: s.token, resumed: true, base, missed: log.count - base, sids, ...lostFields(lost) } })
+    log.replay(base, (sid, prefix, d) => inner.msg(prefix, sid, d))
+    const oldConn = old.#conn as SessionConn
+    old.#conn = null
+    parkedConns.delete(oldConn)
+    if (wasOpen) oldConn.closeWith('stale_connection', 'the session was resumed on another connection')
+  }
+
+  /** The old connection of a session taken over while it was still open: it stops writing, its topic feeds go. */
+  #detach(): void {
+    const conn = this.#conn as SessionConn
+    this.#inner?.discard()
+    this.#inner = null
+    withdrawFeeds(this.#host as Host, conn)
+  }
+
+  /** An ACK; true when it was the session's (sid 0, kind SESSION_ACK: the client has received `seq` MSGs). */
+  onAck(sid: number, seq: number, kind: number): boolean {
+    if (sid !== 0 || kind !== SESSION_ACK) return false
+    this.#session?.log.ack(seq)
+    return true
+  }
+
+  /** The broker is closing the connection for `code`. */
+  closing(code: ErrorCode): void {
+    this.#closedFor ??= code
+  }
+
+  /**
+   * The socket closed with `code`. Returns true when the session is parked: the connection's plain
+   * subscriptions stay (the caller must not withdraw them). Otherwise the session ends here.
+   */
+  park(conn: SessionConn, code: number): boolean {
+    this.#inner = null
+    const s = this.#session
+    const reg = this.#registry
+    if (s === null || reg === null) return false
+    const why = this.#closedFor
+    if (why !== null ? !PARKING_CLOSES.has(why) : code === 1000 || code === 1001) {
+      this.#session = null
+      reg.end(s)
+      return false
+    }
+    withdrawFeeds(this.#host as Host, conn)
+    parkedConns.add(conn)
+    reg.park(s)
+    // Messages a drop_old or keep_latest run held back at the cut go into the log now, in order.
+    afterDrain(this, (this.#host as Host).config.maxPendingBytes, conn)
+    return true
+  }
+
+  /** The window passed (or the parking limit): the subscriptions go as a disconnect takes them. */
+  expire(): void {
+    const conn = this.#conn
+    this.#session = null
+    this.#conn = null
+    if (conn === null) return
+    parkedConns.delete(conn)
+    withdrawAllSubscriptions(this.#host as Host, conn)
+    conn.subscriptions.clear()
+  }
+
+  // ---- Outbound ---------------------------------------------------------------------------------------------
+
+  msg(prefix: Uint8Array, sid: number, d: Delivery): boolean {
+    const inner = this.#inner
+    const s = this.#session
+    if (inner !== null) {
+      if (!inner.msg(prefix, sid, d)) return false
+      s?.log.append(sid, prefix, d)
+      return true
+    }
+    if (s === null) return false
+    const sub = (this.#conn as SessionConn).subscriptions.get(sid)
+    // A parked queue member passes while another member can take the message (false: the router tries the next).
+    if (sub !== undefined && sub.queue !== null && liveMemberOf(this.#host as Host, sub, d)) return false
+    s.log.append(sid, prefix, d)
+    return true
+  }
+
+  get pendingBytes(): number { return this.#inner?.pendingBytes ?? 0 }
+  get congested(): boolean { return this.#inner?.congested ?? false }
+  ping(): void { this.#inner?.ping() }
+  pong(): void { this.#inner?.pong() }
+  info(body: object): void { this.#inner?.info(body) }
+  err(code: string, message: string, ref: string | number | null): void { this.#inner?.err(code, message, ref) }
+  storedMsg(sid: number, m: StoredMessage, deliveryCount: number): boolean { return this.#inner?.storedMsg(sid, m, deliveryCount) ?? false }
+  event(sid: number, type: string, data: object): void { this.#inner?.event(sid, type, data) }
+  flush(): void { this.#inner?.flush() }
+  flushScheduled(): void { this.#inner?.flushScheduled() }
+  discard(): void { this.#inner?.discard() }
+}
+
+/** A resume answer's loss fields: `[sid, count]` pairs, at most MAX_LOST_LISTED of them. */
+function lostFields(lost: Map<number, number>): { lost: number[][]; lostPartial?: true } {
+  const pairs: number[][] = []
+  for (const [sid, n] of lost) {
+    if (pairs.length === MAX_LOST_LISTED) return { lost: pairs, lostPartial: true }
+    if (n > 0) pairs.push([sid, n])
+  }
+  return { lost: pairs }
+}
+
+/**
+ * Replay and work-queue subscriptions are fed by topics, which resume by sequence on their own: they leave
+ * with the socket (an acked member's messages go to other members), and the client subscribes them again.
+ */
+function withdrawFeeds(host: Host, conn: SessionConn): void {
+  for (const sub of [...conn.subscriptions.values()]) if (sub.kind !== 'plain') removeSubscription(host, conn, sub)
+}
+
+/**
+ * Moves every plain subscription of `from` to `to`, as new subscriptions with the same sid, subject, queue,
+ * policy and auto-unsubscribe count, checked against `to`'s permissions and budgets as a SUB is (one refused
+ * there is left out: its client subscribes it again and hears why). Returns the sids moved.
+ */
+function transplant(host: Host, from: SessionConn, to: SessionConn): number[] {
+  const sids: number[] = []
+  const budget = host.subscriptionBudget
+  for (const old of from.subscriptions.values()) {
+    old.active = false
+    host.router.unsubscribe(old)
+    budget.releaseSubscriptions(from.remoteAddress, 1)
+    const refused = to.session.subscribeRefusal(old.subject, old.queue)
+    from.session.release(old.subject)
+    if (refused !== null) continue
+    if (budget.takeSubscription(to.remoteAddress) !== null) { to.session.release(old.subject); continue }
+    const sub = new ServerSubscription(to, old.sid, old.subject, old.queue)
+    sub.ownInbox = to.session.ownsInbox(old.subject)
+    sub.policy = old.policy
+    sub.max = old.max
+    sub.delivered = old.delivered
+    to.subscriptions.set(sub.sid, sub)
+    host.router.subscribe(sub)
+    sids.push(sub.sid)
+  }
+  from.subscriptions.clear()
+  return sids
+}
+
+/** True when a member of `sub`'s queue group other than the parked ones can take `d`. */
+function liveMemberOf(host: Host, sub: ServerSubscription, d: Delivery): boolean {
+  const index = host.router.index
+  const m = index.cached(d.subject) ?? index.match(d.subject, false)
+  for (const group of m.groups) {
+    if (group.name !== sub.queue) continue
+    for (const run of group.runs) {
+      for (const member of run.subs) if (member !== sub && member.active && !isParked(member)) return true
+    }
+  }
+  return false
+}
+
