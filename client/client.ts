@@ -87,7 +87,7 @@ export class Client<S extends object = Untyped, O extends SchemaOptions = {}> im
       giveUp: (err) => this.#shutdown(err),
     })
     this.#heartbeat = new Heartbeat({
-      probe: () => this.#pings.send(null),
+      probe: (hidden) => this.#pings.send(null, hidden),
       stale: () => { this.#status.emit({ type: 'stale', server: this.server }); this.#transport?.close(CLOSE_CODE.stale, 'stale_connection') },
       wake: () => this.#dialer.wake(),
     }, options)

@@ -17,8 +17,11 @@ import { browserPageEvents, type PageEvent, type PageEvents } from './visibility
 
 /** What the heartbeat asks of its client. */
 export interface HeartbeatLink {
-  /** Sends a PING nobody waits for: its PONG counts as traffic like anything else the server sends. */
-  probe(): void
+  /**
+   * Sends a PING nobody waits for: its PONG counts as traffic like anything else the server sends. With
+   * `hidden`, the PING tells the broker whether the page is hidden (PROTOCOL §4.7).
+   */
+  probe(hidden?: boolean): void
   /** The server missed two beats, or a check: the client reports it and drops the connection. */
   stale(): void
   /** The page came back or went online while disconnected: a reconnect waiting out its backoff tries now. */
@@ -42,6 +45,8 @@ export class Heartbeat {
   #missedBeats = 0
   #lastBeat = 0
   #unlisten: (() => void) | null
+  /** The page is hidden: said to the broker on every connection, so it allows a frozen tab a longer silence. */
+  #hidden: boolean
 
   /** @throws SubwireError `bad_option` for a `checkTimeoutMs` or `pageEvents` out of range */
   constructor(link: HeartbeatLink, options: HeartbeatOptions = {}) {
@@ -55,7 +60,9 @@ export class Heartbeat {
     if (page !== undefined && page !== false && (typeof page !== 'object' || page === null || typeof page.listen !== 'function')) {
       throw new SubwireError('bad_option', 'pageEvents must be false or an object with a listen(listener) method')
     }
-    this.#unlisten = (page === false ? null : page ?? browserPageEvents())?.listen((e) => this.#onPage(e)) ?? null
+    const events = page === false ? null : page ?? browserPageEvents()
+    this.#hidden = events?.isHidden?.() === true
+    this.#unlisten = events?.listen((e) => this.#onPage(e)) ?? null
   }
 
   /** Something arrived from the server since the last beat. */
@@ -73,6 +80,7 @@ export class Heartbeat {
     this.#timer = setInterval(() => this.#onBeat(interval), interval)
     const timer = this.#timer as { unref?: () => void }
     timer.unref?.()
+    if (this.#hidden) this.#link.probe(true)
   }
 
   stop(): void {
@@ -91,10 +99,11 @@ export class Heartbeat {
    * Checks the connection now: a PING, and unless something arrives within `checkTimeoutMs` the connection is
    * stale. A throttled deadline fires late, which only gives the server longer: nothing is convicted early.
    */
-  check(): void {
-    if (this.#timer === null || this.#checkTimer !== null) return
+  check(hidden?: boolean): void {
+    if (this.#timer === null) return
+    if (this.#checkTimer !== null) { if (hidden !== undefined) this.#link.probe(hidden); return }
     this.#heardSinceCheck = false
-    this.#link.probe()
+    this.#link.probe(hidden)
     this.#checkTimer = setTimeout(() => {
       this.#checkTimer = null
       if (!this.#heardSinceCheck && this.#timer !== null) this.#link.stale()
@@ -104,9 +113,11 @@ export class Heartbeat {
   }
 
   #onPage(event: PageEvent): void {
-    if (event === 'hidden') return
-    if (this.#timer !== null) this.check()
-    else this.#link.wake()
+    const was = this.#hidden
+    if (event !== 'online') this.#hidden = event === 'hidden'
+    if (this.#timer === null) { if (event !== 'hidden') this.#link.wake(); return }
+    if (event === 'hidden') this.#link.probe(true)
+    else this.check(event === 'visible' && was ? false : undefined)
   }
 
   /**

@@ -109,10 +109,10 @@ export class Outbound {
     this.#out.end()
   }
 
-  /** Writes a PING; the caller records its waiter, then schedules the flush. */
-  ping(): void {
+  /** Writes a PING (`bytes`: one carrying the page's state, pings.ts); the caller records its waiter, then schedules the flush. */
+  ping(bytes: Uint8Array = PING_BYTES): void {
     this.#out.begin()
-    this.#out.writer.raw(PING_BYTES)
+    this.#out.writer.raw(bytes)
     this.#out.end()
   }
 

@@ -5,6 +5,13 @@
 import type { SubwireError } from '../shared/errors.ts'
 import type { Outbound } from './outbound.ts'
 
+/**
+ * PINGs that tell the broker whether the page is hidden, `[6, { hidden: true }]` and `[6, { hidden: false }]`
+ * (PROTOCOL §4.7): a hidden page's client may then leave more PINGs unanswered (a frozen tab runs no code).
+ */
+const HIDDEN_PING = Uint8Array.of(0x92, 0x06, 0x81, 0xa6, 0x68, 0x69, 0x64, 0x64, 0x65, 0x6e, 0xc3)
+const VISIBLE_PING = Uint8Array.of(0x92, 0x06, 0x81, 0xa6, 0x68, 0x69, 0x64, 0x64, 0x65, 0x6e, 0xc2)
+
 /** A waiter for a PONG: a flush() caller, or null for a heartbeat probe. */
 export type PongWaiter = { resolve(): void; reject(err: SubwireError): void } | null
 
@@ -29,9 +36,9 @@ export class Pings {
     })
   }
 
-  /** Sends a PING on the current connection; `waiter` is settled by its PONG. */
-  send(waiter: PongWaiter): void {
-    this.#outbound.ping()
+  /** Sends a PING on the current connection; `waiter` is settled by its PONG. `hidden`: it says the page's state. */
+  send(waiter: PongWaiter, hidden?: boolean): void {
+    this.#outbound.ping(hidden === undefined ? undefined : hidden ? HIDDEN_PING : VISIBLE_PING)
     this.#pongs.push(waiter)
     this.#outbound.schedule()
   }

@@ -12,6 +12,8 @@ export type PageEvent = 'visible' | 'hidden' | 'online'
 /** A source of page events. `listen` returns the function that stops listening. */
 export interface PageEvents {
   listen(listener: (event: PageEvent) => void): () => void
+  /** Whether the page is hidden now (a connection made in the background says so at once). */
+  isHidden?(): boolean
 }
 
 interface EventTargetLike {
@@ -26,6 +28,7 @@ export function browserPageEvents(): PageEvents | null {
   if (doc === undefined || typeof doc.addEventListener !== 'function' || typeof g.addEventListener !== 'function') return null
   const win = g as EventTargetLike
   return {
+    isHidden: () => doc.visibilityState === 'hidden',
     listen(listener) {
       const onVisibility = (): void => listener(doc.visibilityState === 'hidden' ? 'hidden' : 'visible')
       const onOnline = (): void => listener('online')

@@ -187,7 +187,12 @@ export class FrameDecoder {
         sink.onEvent(sid, type, data)
         return 4
       }
-      case OP.PING: sink.onPing(); return 1
+      case OP.PING: {
+        // A client's page state (PROTOCOL §4.7); a value of another type is a later version's field, skipped.
+        const state = fields > 1 ? r.value(1) : null
+        sink.onPing(isRecord(state) ? state : null)
+        return Math.min(fields, 2)
+      }
       case OP.PONG: sink.onPong(); return 1
       case OP.ERR: {
         const code = r.str('error code')

@@ -150,7 +150,7 @@ function decodeJsonOp(op: unknown, sink: OpSink, limits: DecodeLimits): boolean 
     case OP.UNSUB:
       sink.onUnsub(expectUint(op[1], 'sid'), op[2] === null || op[2] === undefined ? null : expectUint(op[2], 'max'))
       return
-    case OP.PING: sink.onPing(); return
+    case OP.PING: sink.onPing(isRecord(op[1]) ? op[1] as Record<string, WireValue> : null); return
     case OP.PONG: sink.onPong(); return
     case OP.ERR: {
       const ref: unknown = op[3]

@@ -37,7 +37,8 @@ export interface OpSink {
     encoding: number, frame: Uint8Array, payloadStart: number, payloadEnd: number, seq: number, time: number, deliveryCount: number): void
   onAck(sid: number, seq: number, kind: number, delayMs: number): void
   onEvent(sid: number, type: string, data: Record<string, WireValue>): void
-  onPing(): void
+  /** `state`: what a client says of its page with a PING, `{ hidden }` (PROTOCOL §4.7); null without one. */
+  onPing(state: Record<string, WireValue> | null): void
   onPong(): void
   onErr(code: string, message: string, ref: string | number | null): void
 }

@@ -16,6 +16,13 @@ import type { GateHost } from './inbound-gate.ts'
 import type { LoginHost } from './login.ts'
 import type { PublishHost } from './publish-intake.ts'
 
+/**
+ * PINGs in a row a client may leave unanswered while its page is hidden (it said so with a PING, PROTOCOL §4.7),
+ * instead of two: 3 minutes at the default `heartbeatMs` of 20 s. A frozen background tab (Chrome freezes some,
+ * mobile browsers most) runs no code and cannot answer; past this bound it is dropped like any silent client.
+ */
+export const HIDDEN_MISSED_PINGS = 9
+
 export const CONN_STATE = {
   awaitingConnect: 'awaiting_connect',
   /** CONNECT received; credentials being checked. Inbound frames wait (bounded). */
