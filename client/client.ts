@@ -22,6 +22,7 @@ import { Outbound } from './outbound.ts'
 import { Pings } from './pings.ts'
 import { paceForClose } from './reconnect.ts'
 import { Requests } from './requests.ts'
+import { Resume } from './resume.ts'
 import { sanitizeInfo } from './server-info.ts'
 import { StatusHub, type Status } from './status.ts'
 import type { Subscription, SubscribeOptions } from './subscription.ts'
@@ -51,6 +52,7 @@ export class Client<S extends object = Untyped, O extends SchemaOptions = {}> im
   readonly #subs: SubscriptionTable
   readonly #requests: Requests
   readonly #dialer: Dialer
+  #resume: Resume | null = null // `resume: true`: the session's count, token and restore (client/resume.ts)
   readonly #status = new StatusHub()
   readonly #decoder = new FrameDecoder({ maxOpsPerFrame: Number.MAX_SAFE_INTEGER, maxHeaders: 1024 })
   #drainPromise: Promise<void> | null = null
@@ -73,6 +75,7 @@ export class Client<S extends object = Untyped, O extends SchemaOptions = {}> im
       transport: () => this.#transport,
     }, options.maxPendingBytes ?? DEFAULT_MAX_PENDING)
     this.#pings = new Pings(this.#outbound)
+    if (options.resume === true) this.#resume = new Resume(this.#outbound, this.#status)
     this.#credentials = new Credentials(this.#options, this, this.#outbound)
     this.#subs = new SubscriptionTable(this, this.#outbound, this.#status, options.validate ?? null)
     this.#requests = new Requests({
@@ -256,6 +259,7 @@ export class Client<S extends object = Untyped, O extends SchemaOptions = {}> im
     const first = hs !== null && hs.phase === 'info'
     this.#info = sanitizeInfo(body, first ? null : this.#info)
     if (first) { hs.onInfo(); return }
+    if (body.resume !== undefined) this.#resume?.answer(body.resume)
     // The answer to an authentication: CONNECT's (during the handshake) or AUTH's.
     if ('authExpiresAt' in body) this.#credentials.accepted(this.#info.authExpiresAt)
   }
@@ -265,6 +269,7 @@ export class Client<S extends object = Untyped, O extends SchemaOptions = {}> im
     this.#heartbeat.heard()
     // A payload no decoder can read: the op cannot be trusted (as the broker treats a PUB, PROTOCOL §6).
     if (!isEncoding(encoding)) throw new SubwireError('bad_payload', `unknown payload encoding ${encoding}`)
+    if (seq === 0) this.#resume?.counted(payloadEnd - payloadStart)
     this.#subs.deliver(sid, subject, reply, headers, encoding, frame, payloadStart, payloadEnd, seq, time, deliveryCount, this.#info)
   }
 
@@ -273,9 +278,7 @@ export class Client<S extends object = Untyped, O extends SchemaOptions = {}> im
     this.#subs.onEvent(sid, type, data)
   }
 
-  onPing(): void {
-    this.#outbound.pong()
-  }
+  onPing(): void { this.#outbound.pong(); this.#resume?.ack() }
 
   onPong(): void {
     const hs = this.#handshake
@@ -309,9 +312,7 @@ export class Client<S extends object = Untyped, O extends SchemaOptions = {}> im
   // ---- connection lifecycle -----------------------------------------------------------------------------
 
   /** First connection: each URL once, in order; rejects with the last error if none accepts. */
-  start(): Promise<void> {
-    return this.#dialer.dialFirst()
-  }
+  start(): Promise<void> { return this.#dialer.dialFirst() }
 
   /**
    * One connection attempt: open, INFO, CONNECT + PING, PONG. A failed attempt's socket stops being the
@@ -321,7 +322,7 @@ export class Client<S extends object = Untyped, O extends SchemaOptions = {}> im
     const hs = new Handshake(url, this.#options, this.#credentials, (failed) => {
       if (this.#handshake === failed) this.#handshake = null
       if (failed.transport !== null && this.#transport === failed.transport) this.#transport = null
-    })
+    }, this.#resume)
     this.#handshake = hs
     this.#lostEarly = null
     Transport.open(url, {
@@ -366,7 +367,8 @@ export class Client<S extends object = Untyped, O extends SchemaOptions = {}> im
       return this.#lostEarly ?? new SubwireError('connection_closed', 'the client was closed')
     }
     this.#state = CLIENT_STATE.connected
-    this.#subs.resubscribeAll(this.#info?.serverId)
+    if (this.#resume === null) this.#subs.resubscribeAll(this.#info?.serverId)
+    else this.#resume.restore(this.#subs.values(), this.server, this.#info?.serverId)
     this.#outbound.restoreOffline()
     this.#pings.connected()
     this.#outbound.schedule()

@@ -9,6 +9,7 @@ import { OP, PROTOCOL_VERSION, type ConnectInfo } from '../shared/protocol.ts'
 import type { CredentialFields, Credentials } from './credentials.ts'
 import { OpBuffer } from './op-buffer.ts'
 import { DEFAULT_CONNECT_TIMEOUT, type ConnectOptions } from './options.ts'
+import type { Resume } from './resume.ts'
 import type { Transport } from './transport.ts'
 
 const VERSION = '0.1.0'
@@ -29,9 +30,11 @@ export class Handshake {
   readonly #options: ConnectOptions
   readonly #credentials: Credentials
   readonly #onFail: (hs: Handshake) => void
+  readonly #resume: Resume | null
 
   /** `onFail` runs as the attempt fails, before `done` rejects (the client forgets its handshake there). */
-  constructor(url: string, options: ConnectOptions, credentials: Credentials, onFail: (hs: Handshake) => void) {
+  constructor(url: string, options: ConnectOptions, credentials: Credentials, onFail: (hs: Handshake) => void, resume: Resume | null = null) {
+    this.#resume = resume
     this.#options = options
     this.#credentials = credentials
     this.#onFail = onFail
@@ -104,6 +107,7 @@ export class Handshake {
     }
     const body: ConnectInfo = { protocol: PROTOCOL_VERSION, lang: 'js', version: VERSION, echo: this.#options.echo !== false, ...credentials }
     if (this.#options.name !== undefined) body.name = this.#options.name
+    if (this.#resume !== null) body.resume = this.#resume.connectField()
     const w = new OpBuffer()
     writeBodyOp(w.writer, OP.CONNECT, body)
     w.writer.raw(PING_BYTES)

@@ -22,6 +22,12 @@ export interface ConnectOptions {
   /** WebSocket class to use instead of the global one (or `ws` in Node). */
   WebSocket?: WebSocketConstructor
   /**
+   * Resume the session after a dropped connection: the broker keeps its subscriptions and what they were sent
+   * for `resumeWindowMs` (its option, 120 s by default), and the reconnect gets every missed message, in
+   * order, once; status says `resumed` (with `missed`) or, when that was not possible, `gap`. @default false
+   */
+  resume?: boolean
+  /**
    * Checks every message's data (and every `request` reply's) before the application sees it, e.g. a zod
    * schema's `parse`; `kind` says which. A throw refuses it: the message is not delivered (it still counts
    * toward `max`), a `request` rejects with the error, and an `invalid` status event says which subject and

@@ -10,7 +10,17 @@ export type Status =
   | { type: 'stale'; server: string }
   | { type: 'error'; error: SubwireError; subject?: string }
   /** A replay could not deliver messages the topic no longer holds: `from`..`to` are lost. */
-  | { type: 'gap'; subject: string; topic: string; from: number; to: number }
+  | { type: 'gap'; reason?: 'topic'; subject: string; topic: string; from: number; to: number }
+  /**
+   * `connect(url, { resume: true })` reconnected without getting everything back (client/resume.ts). `resumed`:
+   * the broker still had the session and replayed `missed` messages, but not all (its byte bound was passed);
+   * false: it no longer knew the session (window passed, broker restarted, token refused), so every
+   * subscription was made again. `lost` names each subscription that lost messages and how many; `count` is a
+   * lower bound when not resumed (the broker stopped counting at the window's end), null when unknown.
+   */
+  | { type: 'gap'; reason: 'resume'; server: string; resumed: boolean; missed: number; lost: ResumeLoss[]; subject?: undefined; topic?: undefined; from?: undefined; to?: undefined }
+  /** `connect(url, { resume: true })` reconnected and got every message it missed (`missed` of them) in order. */
+  | { type: 'resumed'; server: string; missed: number }
   /**
    * Messages of subscription `sid` were dropped because it could not keep up: by the broker (`source:
    * 'broker'`, a `drop_new`/`drop_old`/`keep_latest` policy) or by this client (`source: 'client'`, a `for await`
@@ -25,6 +35,13 @@ export type Status =
   /** `connect(url, { shared: true })` could not share (no SharedWorker here): this tab has a connection of its own. */
   | { type: 'shared_fallback'; reason: string }
   | { type: 'close'; error: Error | null }
+
+/** What one subscription lost across a reconnect that could not resume fully (`gap` with `reason: 'resume'`). */
+export interface ResumeLoss {
+  sid: number
+  subject: string
+  count: number | null
+}
 
 /** Most events one slow status iterator holds before dropping its oldest. */
 const STATUS_BUFFER = 1000

@@ -113,6 +113,11 @@ export class SubscriptionTable implements DropReporter {
     for (const sub of this.#subs.values()) this.#outbound.sub(sub, serverId)
   }
 
+  /** Every subscription (a resume restores only those the broker no longer holds). */
+  values(): IterableIterator<Subscription> {
+    return this.#subs.values()
+  }
+
   /** Writes an UNSUB for every subscription, keeping them open for the messages on their way (drain). */
   unsubscribeAll(): void {
     for (const sub of this.#subs.values()) this.#outbound.unsub(sub.sid)
@@ -139,7 +144,7 @@ export class SubscriptionTable implements DropReporter {
     if (sub === undefined) return
     const n = (k: string): number => clampInt(data[k], 0, Number.MAX_SAFE_INTEGER, 0)
     if (type === 'gap') {
-      this.#status.emit({ type: 'gap', subject: sub.subject, topic: typeof data.topic === 'string' ? data.topic : '', from: n('from'), to: n('to') })
+      this.#status.emit({ type: 'gap', reason: 'topic', subject: sub.subject, topic: typeof data.topic === 'string' ? data.topic : '', from: n('from'), to: n('to') })
       sub.notify(new SubwireError('gap', `messages ${n('from')}..${n('to')} of ${sub.subject} are no longer held`))
     } else if (type === 'slow_consumer') {
       this.#status.emit({ type: 'slow_consumer', sid, subject: sub.subject, dropped: n('dropped'), total: n('total'), source: 'broker' })

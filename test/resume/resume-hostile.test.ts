@@ -1,0 +1,171 @@
+/**
+ * Session resume against hostile clients (PROTOCOL §4.10), on the wire: a token is worth nothing to another
+ * identity, a wrong or unknown token is answered exactly as a fresh session is (no oracle), and however many
+ * sessions are dropped, the broker holds a bounded number of them and a bounded number of bytes.
+ */
+import { test } from 'uvu'
+import * as assert from 'uvu/assert'
+import { connect } from '../../client/index.ts'
+import type { Broker, BrokerOptions } from '../../server/index.ts'
+import type { WireValue } from '../../shared/msgpack-reader.ts'
+import { PING_BYTES, writeBodyOp, writeSub } from '../../shared/op-writer.ts'
+import { OP, PROTOCOL_VERSION } from '../../shared/protocol.ts'
+import { RawClient, cleanupAfterEach, startBroker, until, within } from '../helpers.ts'
+
+const track = cleanupAfterEach(test)
+
+const TOKENS: BrokerOptions = { auth: { tokens: [{ token: 'alice-token', user: 'alice' }, { token: 'mallory-token', user: 'mallory' }, { token: 'pub-token', user: 'pub' }] } }
+
+type Answer = Record<string, WireValue>
+
+/**
+ * A raw connection that CONNECTs with `resume` (and SUBs `subs` as sids 1, 2, …) and waits for its PONG.
+ * Returns the socket and the broker's resume answer.
+ */
+async function session(b: Broker, resume: unknown, creds: Record<string, unknown> = {}, subs: string[] = []): Promise<{ raw: RawClient; answer: Answer }> {
+  const raw = track(new RawClient(b.url))
+  await within(2000, raw.opened, 'the socket to open')
+  raw.sendOps((w) => {
+    writeBodyOp(w, OP.CONNECT, { protocol: PROTOCOL_VERSION, resume, ...creds })
+    subs.forEach((s, i) => writeSub(w, i + 1, s, null, null))
+    w.raw(PING_BYTES)
+  })
+  await raw.waitFor((op) => op.op === 'PONG', 3000, 'the PONG')
+  const info = raw.ops.find((op) => op.op === 'INFO' && op.body.resume !== undefined)
+  assert.ok(info !== undefined && info.op === 'INFO', 'the broker answers resume in an INFO')
+  return { raw, answer: (info as { body: Record<string, WireValue> }).body.resume as Answer }
+}
+
+/** Drops a raw socket without a close handshake and waits until the broker has parked its session. */
+async function drop(b: Broker, raw: RawClient): Promise<void> {
+  const before = b.stats().connections
+  raw.close()
+  await until(2000, () => b.stats().connections < before, 'the broker to see the drop')
+}
+
+function msgs(raw: RawClient): Array<{ sid: number; payload: number }> {
+  return raw.ops.flatMap((op) => (op.op === 'MSG' ? [{ sid: op.sid, payload: op.payload[0] }] : []))
+}
+
+async function publisher(b: Broker, creds: { token?: string } = {}): Promise<{ send(subject: string, n: number, from?: number): Promise<void> }> {
+  const c = track(await connect(b.url, creds))
+  return {
+    async send(subject, n, from = 0) {
+      for (let i = 0; i < n; i++) c.publish(subject, Uint8Array.of(from + i, ...new Uint8Array(49)))
+      await within(2000, c.flush(), 'the publishes')
+    },
+  }
+}
+
+test('a token presented by another user resumes nothing and delivers none of the victim\'s messages', async () => {
+  const b = track(await startBroker(TOKENS))
+  const alice = await session(b, true, { token: 'alice-token' }, ['secret.>'])
+  assert.is(alice.answer.resumed, false)
+  await drop(b, alice.raw)
+  const pub = await publisher(b, { token: 'pub-token' })
+  await pub.send('secret.plans', 5)
+
+  const mallory = await session(b, { token: alice.answer.token, received: 0 }, { token: 'mallory-token' })
+  assert.is(mallory.answer.resumed, false)
+  assert.is(mallory.answer.lost, undefined, 'no loss counts of someone else\'s session')
+  assert.is.not(mallory.answer.token, alice.answer.token)
+  await pub.send('secret.plans', 1, 5)
+  await within(2000, new Promise<void>((resolve) => { mallory.raw.sendOps((w) => w.raw(PING_BYTES)); setTimeout(resolve, 50) }), 'a round trip')
+  assert.equal(msgs(mallory.raw), [], 'none of alice\'s messages, logged or live')
+
+  const back = await session(b, { token: alice.answer.token, received: 0 }, { token: 'alice-token' })
+  assert.is(back.answer.resumed, true, 'the attempt left alice\'s session intact')
+  assert.equal(back.answer.sids, [1])
+  assert.equal(msgs(back.raw).map((m) => m.payload), [0, 1, 2, 3, 4, 5])
+})
+
+test('a wrong secret and an unknown token are answered exactly like a fresh session', async () => {
+  const b = track(await startBroker())
+  const victim = await session(b, true, {}, ['v.>'])
+  await drop(b, victim.raw)
+  const [id] = String(victim.answer.token).split('.')
+  const guesses = [`${id}.${Buffer.alloc(16, 7).toString('base64url')}`, `${id}.`, 'nope.nope', 'x'.repeat(128), '']
+  const fresh = await session(b, true)
+  for (const token of guesses) {
+    const g = await session(b, { token, received: 0 })
+    assert.is(g.answer.resumed, false, token)
+    assert.equal(Object.keys(g.answer).sort(), Object.keys(fresh.answer).sort(), 'the same fields as a fresh session')
+    g.raw.close()
+  }
+  fresh.raw.close()
+  const back = await session(b, { token: victim.answer.token, received: 0 })
+  assert.is(back.answer.resumed, true)
+})
+
+test('a count above what the broker sent is not resumed', async () => {
+  const b = track(await startBroker())
+  const victim = await session(b, true, {}, ['v.>'])
+  await drop(b, victim.raw)
+  const g = await session(b, { token: victim.answer.token, received: 1 })
+  assert.is(g.answer.resumed, false)
+})
+
+test('an ended session tells its loss only to its own identity', async () => {
+  const b = track(await startBroker({ ...TOKENS, resumeWindowMs: 50 }))
+  const alice = await session(b, true, { token: 'alice-token' }, ['secret.>'])
+  await drop(b, alice.raw)
+  const pub = await publisher(b, { token: 'pub-token' })
+  await pub.send('secret.plans', 3)
+  await until(2000, () => b.stats().subscriptions === 0, 'the window to pass')
+  const mallory = await session(b, { token: alice.answer.token, received: 0 }, { token: 'mallory-token' })
+  assert.is(mallory.answer.lost, undefined)
+  mallory.raw.close()
+  const back = await session(b, { token: alice.answer.token, received: 0 }, { token: 'alice-token' })
+  assert.is(back.answer.resumed, false)
+  assert.equal(back.answer.lost, [[1, 3]])
+})
+
+test('a mistyped resume in CONNECT is a protocol error', async () => {
+  const b = track(await startBroker())
+  for (const resume of ['yes', 1, { token: 5, received: 0 }, { token: 'a.b', received: -1 }, { token: 'a'.repeat(129), received: 0 }]) {
+    const raw = track(new RawClient(b.url))
+    await within(2000, raw.opened, 'open')
+    raw.connect({ resume })
+    assert.is(await raw.waitClose(), 4000, JSON.stringify(resume))
+  }
+})
+
+test('past resumeMaxSessions the oldest parked session ends and its subscriptions leave the index', async () => {
+  const b = track(await startBroker({ resumeMaxSessions: 3 }))
+  const sessions = []
+  for (let i = 0; i < 5; i++) sessions.push(await session(b, true, {}, ['m.>']))
+  for (const s of sessions) await drop(b, s.raw) // parked in this order
+  assert.is(b.stats().subscriptions, 3, 'only three sessions hold their subscriptions')
+  const oldest = await session(b, { token: sessions[0].answer.token, received: 0 })
+  assert.is(oldest.answer.resumed, false)
+  assert.equal(oldest.answer.lost, [], 'it ended having lost nothing')
+  oldest.raw.close()
+  const newest = await session(b, { token: sessions[4].answer.token, received: 0 })
+  assert.is(newest.answer.resumed, true)
+})
+
+test('all parked sessions together keep at most resumeMaxTotalBytes, and each counts what it lost', async () => {
+  // 50-byte payloads on a 3-character subject cost 117 bytes each in a log (payload + subject + 64).
+  const b = track(await startBroker({ resumeMaxBytes: 1024, resumeMaxTotalBytes: 2048 }))
+  const sessions = []
+  for (let i = 0; i < 3; i++) sessions.push(await session(b, true, {}, ['m.>']))
+  for (const s of sessions) await drop(b, s.raw)
+  const pub = await publisher(b)
+  await pub.send('m.a', 30)
+  let replayed = 0
+  for (const s of sessions) {
+    const back = await session(b, { token: s.answer.token, received: 0 })
+    assert.is(back.answer.resumed, true)
+    const got = msgs(back.raw)
+    const lost = (back.answer.lost as number[][]).reduce((n, [, k]) => n + k, 0)
+    assert.is(got.length, back.answer.missed)
+    assert.is(got.length + lost, 30, 'every message either replayed or counted lost')
+    assert.equal(got.map((m) => m.payload), Array.from({ length: got.length }, (_, i) => 30 - got.length + i), 'the newest kept, in order')
+    replayed += got.length
+    back.raw.close()
+  }
+  assert.ok(replayed <= Math.floor(2048 / 117), `${replayed} messages held in all`)
+  assert.ok(replayed >= 8, 'the budget is used')
+})
+
+test.run()
