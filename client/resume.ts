@@ -42,7 +42,7 @@ export class Resume {
 
   /** The broker's answer (INFO `resume`), which comes before any MSG of the new connection. */
   answer(v: WireValue): void {
-    if (v === null || typeof v !== 'object' || Array.isArray(v) || v instanceof Uint8Array) return
+    if (v === null || typeof v !== 'object') return // any other shape reads as "not resumed"
     const a = v as Record<string, WireValue>
     if (typeof a.token === 'string') this.#token = a.token
     this.#answer = a

@@ -183,7 +183,9 @@ export class SessionLink implements Outbound, SessionHolder {
     const inner = this.#inner
     const s = this.#session
     if (inner !== null) {
-      if (!inner.msg(prefix, sid, d)) return false
+      // Refused by a queue at its cap (the connection is closing as a slow consumer, and will be parked): kept
+      // in the log all the same, so the resume replays it rather than losing it without a count.
+      if (!inner.msg(prefix, sid, d) && s === null) return false
       s?.log.append(sid, prefix, d)
       return true
     }

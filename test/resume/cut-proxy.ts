@@ -9,6 +9,7 @@ import type { AddressInfo } from 'node:net'
 export class CutProxy {
   readonly #server: Server
   readonly #sockets = new Set<Socket>()
+  readonly #upstreams = new Set<Socket>()
   #target: number
   #refusing = false
   /** Connections forwarded so far. */
@@ -39,6 +40,8 @@ export class CutProxy {
     if (this.#refusing) { client.destroy(); return }
     this.accepted++
     const upstream = tcpConnect(this.#target, '127.0.0.1')
+    this.#upstreams.add(upstream)
+    upstream.on('close', () => this.#upstreams.delete(upstream))
     for (const s of [client, upstream]) {
       this.#sockets.add(s)
       s.on('error', () => undefined)
@@ -46,6 +49,11 @@ export class CutProxy {
     }
     client.pipe(upstream)
     upstream.pipe(client)
+  }
+
+  /** Stops (or restarts) reading what the broker sends: the client looks like one that cannot keep up. */
+  stall(on: boolean): void {
+    for (const s of this.#upstreams) { if (on) s.pause(); else s.resume() }
   }
 
   /** Destroys every socket, both sides, dropping whatever is buffered in the proxy. */

@@ -168,4 +168,31 @@ test('all parked sessions together keep at most resumeMaxTotalBytes, and each co
   assert.ok(replayed >= 8, 'the budget is used')
 })
 
+test('a session still open on a half-dead connection is taken over: the old one is closed, the new one holds its subscriptions', async () => {
+  const b = track(await startBroker())
+  const first = await session(b, true, {}, ['h.>'])
+  const pub = await publisher(b)
+  await pub.send('h.x', 2)
+  await first.raw.waitFor((op) => op.op === 'MSG' && op.payload[0] === 1, 2000, 'both messages on the first connection')
+  const second = await session(b, { token: first.answer.token, received: 1 })
+  assert.is(second.answer.resumed, true)
+  assert.equal(second.answer.sids, [1])
+  assert.equal(msgs(second.raw).map((m) => m.payload), [1], 'what the first had not acknowledged past its count')
+  assert.is(await first.raw.waitClose(), 4003)
+  await pub.send('h.x', 1, 2)
+  await second.raw.waitFor((op) => op.op === 'MSG' && op.payload[0] === 2, 2000, 'live delivery on the new connection')
+  assert.equal(msgs(first.raw).map((m) => m.payload), [0, 1], 'nothing more on the old one')
+})
+
+test('a client that closes normally ends its session: nothing is parked', async () => {
+  const b = track(await startBroker())
+  const s = await session(b, true, {}, ['n.>'])
+  s.raw.ws.close(1000)
+  await within(2000, s.raw.closed, 'the close')
+  await until(2000, () => b.stats().connections === 0, 'the broker to see it')
+  assert.is(b.stats().subscriptions, 0)
+  const again = await session(b, { token: s.answer.token, received: 0 })
+  assert.is(again.answer.resumed, false)
+})
+
 test.run()
