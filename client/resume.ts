@@ -80,7 +80,7 @@ export class Resume {
       if (!held.delete(sub.sid)) this.#outbound.sub(sub, serverId)
       // Replays and work queues recover by sequence on their own; a plain subscription of an unknown session may have lost anything.
       const o = sub.wireOptions
-      const count = counts.get(sub.sid) ?? (resumed ? 0 : null)
+      const count = counts.get(sub.sid) ?? (resumed && a.lostPartial !== true ? 0 : null)
       if (count !== 0 && o?.deliver === undefined && o?.ack !== true) lost.push({ sid: sub.sid, subject: sub.subject, count })
     }
     for (const sid of held) this.#outbound.unsub(int(sid))

@@ -22,8 +22,14 @@ interface Entry {
 /** Evicted messages whose receipt is not known yet, as runs of one sid: `[sid, from, count]`. */
 type LossRun = [number, number, number]
 
-/** Most uncertain runs kept; past it the oldest is counted lost outright (an upper bound, README notes). */
-const MAX_RUNS = 1024
+/**
+ * Most uncertain runs kept; past it the oldest is counted lost outright (an upper bound, README notes). Runs are
+ * made only when unacknowledged messages are evicted (a client far behind on its acks): a legitimate client
+ * rarely has one, and a hostile one cannot make a session hold more than this.
+ */
+const MAX_RUNS = 64
+/** Sids an ended session remembers losses for (tombstones are many; their answer then says `lostPartial`). */
+const TOMBSTONE_SIDS = 64
 
 /**
  * Messages lost to a session, by sid. Evictions of messages the client may or may not have received (sent
@@ -33,6 +39,8 @@ const MAX_RUNS = 1024
 export class LossLedger {
   readonly certain = new Map<number, number>()
   readonly #runs: LossRun[] = []
+  /** True once sids were forgotten (`seal`): the counts cover only some subscriptions. */
+  partial = false
 
   add(sid: number, n: number): void {
     this.certain.set(sid, (this.certain.get(sid) ?? 0) + n)
@@ -42,6 +50,14 @@ export class LossLedger {
   clear(): void {
     this.certain.clear()
     this.#runs.length = 0
+  }
+
+  /** Keeps the counts of at most TOMBSTONE_SIDS sids (an ended session's ledger outlives its memory budget). */
+  seal(): void {
+    if (this.certain.size <= TOMBSTONE_SIDS) return
+    this.partial = true
+    let n = 0
+    for (const sid of this.certain.keys()) if (++n > TOMBSTONE_SIDS) this.certain.delete(sid)
   }
 
   /** Message `index` of `sid` was evicted before the client acknowledged it. */
@@ -181,6 +197,7 @@ export class SessionLog {
       if (e.index > this.acked) this.#lose(e.sid, e.index)
     }
     this.clear()
+    this.loss.seal()
     return this.loss
   }
 

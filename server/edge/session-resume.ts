@@ -93,7 +93,7 @@ export class SessionLink implements Outbound, SessionHolder {
     this.#session = s
     const tomb = found as Tombstone | null
     const lost = tomb !== null && received <= tomb.count ? tomb.loss.lostAbove(received) : null
-    inner.info({ resume: { token: s.token, resumed: false, ...(lost === null ? {} : lostFields(lost)) } })
+    inner.info({ resume: { token: s.token, resumed: false, ...(lost === null ? {} : lostFields(lost, (tomb as Tombstone).loss.partial)) } })
     return this
   }
 
@@ -115,7 +115,7 @@ export class SessionLink implements Outbound, SessionHolder {
     old.#session = null
     s.holder = this
     this.#session = s
-    inner.info({ resume: { token: s.token, resumed: true, base, missed: log.count - base, sids, ...lostFields(lost) } })
+    inner.info({ resume: { token: s.token, resumed: true, base, missed: log.count - base, sids, ...lostFields(lost, false) } })
     log.replay(base, (sid, prefix, d) => inner.msg(prefix, sid, d))
     const oldConn = old.#conn as SessionConn
     old.#conn = null
@@ -211,13 +211,13 @@ export class SessionLink implements Outbound, SessionHolder {
 }
 
 /** A resume answer's loss fields: `[sid, count]` pairs, at most MAX_LOST_LISTED of them. */
-function lostFields(lost: Map<number, number>): { lost: number[][]; lostPartial?: true } {
+function lostFields(lost: Map<number, number>, partial: boolean): { lost: number[][]; lostPartial?: true } {
   const pairs: number[][] = []
   for (const [sid, n] of lost) {
     if (pairs.length === MAX_LOST_LISTED) return { lost: pairs, lostPartial: true }
     if (n > 0) pairs.push([sid, n])
   }
-  return { lost: pairs }
+  return partial ? { lost: pairs, lostPartial: true } : { lost: pairs }
 }
 
 /**
