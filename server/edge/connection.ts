@@ -22,7 +22,7 @@ import { Session } from '../security/session.ts'
 import type { TopicReceiver } from '../topics/topics.ts'
 import type { StoredMessage } from '../store/topic-store.ts'
 import { summarize, type ConnectionSummary } from './broker-events.ts'
-import { CONN_STATE, type ConnState, type ConnectionHost } from './connection-host.ts'
+import { CONN_STATE, HIDDEN_MISSED_PINGS, type ConnState, type ConnectionHost } from './connection-host.ts'
 import { addSubscription, narrowSubscriptions, removeSubscription, withdrawAllSubscriptions } from './connection-subscriptions.ts'
 import { parseConnect, type SessionLink } from './handshake.ts'
 import { InboundGate, decodeInput } from './inbound-gate.ts'
@@ -57,6 +57,7 @@ export class Connection implements OpSink, OutboundEvents, TopicReceiver {
   #gate: InboundGate | null = null
   #state: ConnState = CONN_STATE.awaitingConnect
   #missedPings = 0
+  #hidden = false // said by the client's PING (its page is hidden): it may miss HIDDEN_MISSED_PINGS, not 2
   #paused = false
   #connectTimer: NodeJS.Timeout | null = null
   #killTimer: NodeJS.Timeout | null = null
@@ -266,14 +267,14 @@ export class Connection implements OpSink, OutboundEvents, TopicReceiver {
     else sub.max = max
   }
 
-  onPing(): void {
+  /** A PING; a browser client says with it whether its page is hidden (PROTOCOL §4.7). */
+  onPing(state: Record<string, WireValue> | null): void {
     this.#expectOpen('PING')
+    if (typeof state?.hidden === 'boolean') this.#hidden = state.hidden
     this.#outbound.pong()
   }
 
-  onPong(): void {
-    this.#expectOpen('PONG')
-  }
+  onPong(): void { this.#expectOpen('PONG') }
 
   onInfo(): void { throw protocolError('INFO is sent by the server, not by clients') }
   onEvent(): void { throw protocolError('EVENT is sent by the server, not by clients') }
@@ -338,8 +339,8 @@ export class Connection implements OpSink, OutboundEvents, TopicReceiver {
     if (this.sawInbound) {
       this.sawInbound = false
       this.#missedPings = 0
-    } else if (++this.#missedPings >= 2) {
-      this.closeWith('stale_connection', 'no traffic in reply to two PINGs')
+    } else if (++this.#missedPings >= (this.#hidden ? HIDDEN_MISSED_PINGS : 2)) {
+      this.closeWith('stale_connection', `no traffic in reply to ${this.#missedPings} PINGs`)
       return
     }
     this.#outbound.ping()
