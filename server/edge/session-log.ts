@@ -5,18 +5,43 @@
  * `first..count`: what the client acknowledged is trimmed, and past its byte budget the oldest go. What goes
  * unacknowledged is charged to its subscription in the loss ledger, for the `gap` report a resume answers.
  */
-import type { Delivery } from '../outbound/delivery.ts'
-import { snapshot } from '../outbound/held-messages.ts'
+import { Delivery, payloadOfTail } from '../outbound/delivery.ts'
 
 /** Fixed allowance per logged message (the entry, its Delivery copy), as the slow-consumer policy counts one. */
 const ENTRY_OVERHEAD = 64
 
-interface Entry {
+/**
+ * One logged MSG: the publish's fields and a copy of its encoded tail (a tail is a view of its publisher's
+ * frame: kept as it is, it would hold the whole frame). The Delivery to write it again is made only for a replay.
+ */
+class Entry {
   readonly index: number
   readonly sid: number
   readonly prefix: Uint8Array
-  readonly d: Delivery
   readonly bytes: number
+  readonly tail: Uint8Array
+  readonly subject: string
+  readonly reply: string | null
+  readonly headers: Record<string, string> | null
+  readonly encoding: number
+  readonly payloadLength: number
+
+  constructor(index: number, sid: number, prefix: Uint8Array, bytes: number, tail: Uint8Array, d: Delivery) {
+    this.index = index
+    this.sid = sid
+    this.prefix = prefix
+    this.bytes = bytes
+    this.tail = tail
+    this.subject = d.subject
+    this.reply = d.reply
+    this.headers = d.headers
+    this.encoding = d.encoding
+    this.payloadLength = d.payloadLength
+  }
+
+  delivery(): Delivery {
+    return new Delivery().load(this.subject, this.reply, this.headers, this.encoding, payloadOfTail(this.tail, this.payloadLength), this.tail)
+  }
 }
 
 /** Evicted messages whose receipt is not known yet, as runs of one sid: `[sid, from, count]`. */
@@ -91,9 +116,12 @@ export class LossLedger {
   }
 }
 
-/** The copy of the publish being logged, made once however many sessions log it (as slow-consumer.ts holds). */
+/**
+ * The copy of the publish being logged, made once however many sessions log it. `new Uint8Array(view)` copies:
+ * `slice()` on a tail that is a Node Buffer would return a view of the frame again.
+ */
 let lastTail: Uint8Array | null = null
-let lastCopy: Delivery | null = null
+let lastCopy: Uint8Array | null = null
 
 /** What a log asks of the broker-wide budget (session-registry.ts). */
 export interface LogBudget {
@@ -137,8 +165,8 @@ export class SessionLog {
     while (this.#head < this.#entries.length && (this.bytes + bytes > this.#maxBytes || budget.total + bytes > budget.maxTotal)) this.#evict()
     if (this.bytes + bytes > this.#maxBytes || budget.total + bytes > budget.maxTotal) { this.#lose(sid, index); return }
     const tail = d.binaryTail()
-    if (tail !== lastTail) { lastTail = tail; lastCopy = snapshot(d) }
-    this.#entries.push({ index, sid, prefix, d: lastCopy as Delivery, bytes })
+    if (tail !== lastTail) { lastTail = tail; lastCopy = new Uint8Array(tail) }
+    this.#entries.push(new Entry(index, sid, prefix, bytes, lastCopy as Uint8Array, d))
     this.bytes += bytes
     budget.total += bytes
   }
@@ -183,7 +211,7 @@ export class SessionLog {
     const entries = this.#entries
     for (let i = this.#head; i < entries.length; i++) {
       const e = entries[i]
-      if (e.index > index && !write(e.sid, e.prefix, e.d)) return
+      if (e.index > index && !write(e.sid, e.prefix, e.delivery())) return
     }
   }
 

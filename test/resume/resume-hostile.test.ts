@@ -106,12 +106,13 @@ test('a count above what the broker sent is not resumed', async () => {
 })
 
 test('an ended session tells its loss only to its own identity', async () => {
-  const b = track(await startBroker({ ...TOKENS, resumeWindowMs: 50 }))
+  // A window long enough for the publishes to reach the parked session before it ends.
+  const b = track(await startBroker({ ...TOKENS, resumeWindowMs: 1000 }))
   const alice = await session(b, true, { token: 'alice-token' }, ['secret.>'])
   await drop(b, alice.raw)
   const pub = await publisher(b, { token: 'pub-token' })
   await pub.send('secret.plans', 3)
-  await until(2000, () => b.stats().subscriptions === 0, 'the window to pass')
+  await until(5000, () => b.stats().subscriptions === 0, 'the window to pass')
   const mallory = await session(b, { token: alice.answer.token, received: 0 }, { token: 'mallory-token' })
   assert.is(mallory.answer.lost, undefined)
   mallory.raw.close()

@@ -162,7 +162,8 @@ test('a parked queue member is passed over while another member is connected', a
 })
 
 test('past the window: a gap with what each subscription lost, and the subscriptions made again', async () => {
-  const s = await setup({ resumeWindowMs: 50 })
+  // A window long enough for the publishes to reach the parked session before it ends.
+  const s = await setup({ resumeWindowMs: 1000 })
   const a = collect(s.c, 'w.a')
   const bb = collect(s.c, 'w.b')
   const seen = watch(s.c, () => a.length + bb.length)
@@ -171,7 +172,7 @@ test('past the window: a gap with what each subscription lost, and the subscript
   for (let i = 0; i < 5; i++) s.pub.publish('w.a', i)
   s.pub.publish('w.b', 0)
   await s.pub.flush()
-  await until(2000, () => s.b.stats().subscriptions === 0, 'the window to pass')
+  await until(5000, () => s.b.stats().subscriptions === 0, 'the window to pass')
   s.proxy.refuse(false)
   await until(3000, () => statusOf(seen, 'gap').length === 1, 'the gap')
   const gap = statusOf(seen, 'gap')[0]
