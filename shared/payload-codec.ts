@@ -2,17 +2,26 @@
  * The payload codec (PROTOCOL §5): the client's side of "encode once, decode lazily". Payloads are opaque to
  * the broker: user data is encoded once by the publishing client (msgpackr here) and travels as bytes tagged
  * with an encoding; only the receiving client decodes it.
+ *
+ * msgpack is encoded by payload-encoder.ts (the same values msgpackr's encoder wrote, in a twelfth of the
+ * browser bundle) and decoded by msgpackr's decoder. `#msgpackr-unpack` (package.json `imports`) is
+ * `msgpackr/unpack` in browsers, so their bundles leave msgpackr's encoder out, and `msgpackr` in Node, whose
+ * entry adds the native string extractor when it is installed.
  */
-import { C1, Packr, Unpackr } from 'msgpackr'
+import { C1, Unpackr } from '#msgpackr-unpack'
 import { ENCODING, type Encoding } from './protocol.ts'
 import { SubwireError } from './errors.ts'
 import { plain } from './msgpack-reader.ts'
+import { MsgpackWriter } from './msgpack-writer.ts'
+import { packPayload } from './payload-encoder.ts'
 
 const textDecoder = new TextDecoder('utf-8', { fatal: true })
 
 // PROTOCOL §5 / HOUSE_STYLE 7: records and structured clone make a frame depend on earlier frames or let a
-// peer build arbitrary object graphs, so both are off; one instance each is reused.
-const packr = new Packr({ useRecords: false, structuredClone: false, moreTypes: false, bundleStrings: false })
+// peer build arbitrary object graphs, so both are off (the encoder writes neither); one instance each is reused.
+let writer = new MsgpackWriter(256)
+/** Past this the writer is replaced after use, so one big payload does not keep its buffer alive. */
+const KEEP_BYTES = 1 << 20
 const unpackr = new Unpackr({ useRecords: false, structuredClone: false, mapsAsObjects: true, int64AsType: 'number' })
 
 /** An encoded payload: the bytes and how to read them. */
@@ -28,8 +37,12 @@ export function encodePayload(data: unknown): EncodedPayload {
   if (data === undefined) return { encoding: ENCODING.msgpack, bytes: EMPTY }
   if (data instanceof Uint8Array) return { encoding: ENCODING.raw, bytes: data }
   try {
-    return { encoding: ENCODING.msgpack, bytes: packr.pack(data) }
+    packPayload(writer, data)
+    const bytes = writer.finish()
+    if (writer.buf.length > KEEP_BYTES) writer = new MsgpackWriter(256)
+    return { encoding: ENCODING.msgpack, bytes }
   } catch (cause) {
+    writer = new MsgpackWriter(256) // a half-written value is dropped with its buffer
     throw new SubwireError('bad_payload', 'payload cannot be encoded as msgpack', { cause })
   }
 }
