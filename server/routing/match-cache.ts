@@ -36,10 +36,10 @@ export class MatchCache<R> {
     return this.#map.get(subject)
   }
 
-  /** Caches `result` for `subject` (split into `tokens`), first dropping the oldest quarter when full. */
+  /** Caches `result` for `subject` (split into `tokens`), first dropping the oldest entry when full. */
   set(subject: string, tokens: readonly string[], result: R): void {
     if (this.#capacity <= 0) return
-    if (this.#map.size >= this.#capacity) this.#evictOldest()
+    if (this.#map.size >= this.#capacity && !this.#map.has(subject)) this.#evictOldest()
     if (!this.#map.has(subject)) {
       let node = this.#root
       for (const token of tokens) {
@@ -116,13 +116,13 @@ export class MatchCache<R> {
     return true
   }
 
-  /** Drops the oldest quarter: cheaper than per-hit LRU bookkeeping on the publish path. */
+  /**
+   * Drops the oldest entry (insertion order: cheaper than per-hit LRU bookkeeping on the publish path). One,
+   * not a batch: the subject index admits only some misses once the cache is full (subject-index.ts #admit),
+   * and a batch evicted would let that many misses in unchecked again.
+   */
   #evictOldest(): void {
-    let drop = Math.max(1, this.#capacity >> 2)
-    // Deleting the entry being visited is safe in a Map iteration.
-    for (const subject of this.#map.keys()) {
-      this.delete(subject)
-      if (--drop === 0) break
-    }
+    const oldest = this.#map.keys().next()
+    if (oldest.done !== true) this.delete(oldest.value)
   }
 }

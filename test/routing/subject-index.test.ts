@@ -414,4 +414,21 @@ test('a small cache evicts without ever answering stale results', () => {
   }), { numRuns: 150 })
 })
 
+test('a publisher cycling over more subjects than the cache holds still hits a stable part of them', () => {
+  const index = new SubjectIndex<Sub>({ cacheSize: 100 })
+  index.insert({ id: 1, subject: 'cycle.*', queue: null })
+  const subjects = Array.from({ length: 300 }, (_, i) => `cycle.s${i}`)
+  let hits = 0
+  let lookups = 0
+  for (let round = 0; round < 20; round++) {
+    for (const subject of subjects) {
+      if (round >= 10) { lookups++; if (index.cached(subject) !== undefined) hits++ }
+      assert.equal(shapeOf(index.match(subject)).plain, [1])
+    }
+  }
+  // Evicting in insertion order and admitting every miss, a cycle three times the cache's size never hits.
+  assert.ok(hits / lookups > 0.2, `${hits} hits in ${lookups} lookups`)
+  assert.ok(index.cachedSubjects <= 100, `${index.cachedSubjects} cached`)
+})
+
 test.run()
