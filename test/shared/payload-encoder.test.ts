@@ -68,7 +68,7 @@ function assertSame(v: unknown, what: string): void {
   assert.ok(a === b, `${what}: decodes to ${a.slice(0, 200)}, msgpackr's encoding to ${b.slice(0, 200)}`)
 }
 
-class Point { x = 1; y = [2]; constructor(readonly label: string) {} }
+class Point { x = 1; y = [2]; readonly label: string; constructor(label: string) { this.label = label } }
 class WithToJSON { secret = 1; toJSON(): unknown { return { shown: true } } }
 class TaggedSet extends Set<number> { toJSON(): unknown { return 'tagged' } }
 class PlainSet extends Set<number> {}
