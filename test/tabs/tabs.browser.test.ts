@@ -14,6 +14,7 @@ import { connect, type Client } from '../../client/index.ts'
 import { buildClientBundle } from '../../scripts/bundle-size.ts'
 import { CHROMIUM, chromiumAvailability, collectPageErrors, launchChromium } from '../browser-env.ts'
 import { startBroker, within } from '../helpers.ts'
+import { SilentProxy } from './silent-proxy.ts'
 
 interface TabApi {
   open(tabTimeoutMs: number): Promise<{ state: string; shared: boolean }>
@@ -23,6 +24,9 @@ interface TabApi {
   publish(subject: string, data: unknown): Promise<void>
   request(subject: string, data: unknown): Promise<unknown>
   statuses(): string[]
+  openOwn(url: string, checkTimeoutMs: number): Promise<string>
+  fire(kind: 'visible' | 'hidden' | 'online'): void
+  state(): string
 }
 
 let broker: Broker | null = null
@@ -30,6 +34,9 @@ let monitoring: Monitoring | null = null
 let http: Server | null = null
 let browser: Browser | null = null
 let node: Client | null = null
+let proxy: SilentProxy | null = null
+let context: BrowserContext | null = null
+let tabUrl = ''
 
 /** Calls one of the page's functions; kept a plain inline arrow, since Playwright sends its source to the page. */
 function inTab<K extends keyof TabApi>(page: Page, name: K, ...args: Parameters<TabApi[K]>): Promise<Awaited<ReturnType<TabApi[K]>>> {
@@ -86,6 +93,7 @@ if (availability === 'fail') {
 } else {
   test.after(async () => {
     await within(15_000, browser?.close() ?? Promise.resolve(), 'Chromium to close').catch(() => undefined)
+    await within(5000, proxy?.close() ?? Promise.resolve(), 'the proxy to close').catch(() => undefined)
     await within(5000, node?.close() ?? Promise.resolve(), 'the Node client to close').catch(() => undefined)
     monitoring?.close()
     await within(5000, broker?.close() ?? Promise.resolve(), 'the broker to close').catch(() => undefined)
@@ -107,9 +115,9 @@ if (availability === 'fail') {
     const fromTabs = node.subscribe('from.tab')
     await within(3000, node.flush(), 'the Node subscriptions')
     http = await serve(page.code, worker.code)
-    const url = `http://127.0.0.1:${(http.address() as AddressInfo).port}/?broker=${encodeURIComponent(broker.url)}`
+    const url = tabUrl = `http://127.0.0.1:${(http.address() as AddressInfo).port}/?broker=${encodeURIComponent(broker.url)}`
     browser = await launchChromium()
-    const context = await within(15_000, browser.newContext(), 'a browser context')
+    context = await within(15_000, browser.newContext(), 'a browser context')
     const tabs = [await openTab(context, url), await openTab(context, url), await openTab(context, url)]
     for (const t of tabs) assert.equal(await inTab(t, 'open', 1500), { state: 'connected', shared: true })
 
@@ -147,6 +155,26 @@ if (availability === 'fail') {
     await inTab(third, 'unsubscribe', 'sensors.>')
     assert.equal(await brokerSubjects(), [], 'the last holder gone, the broker subscription is gone')
     assert.equal(await inTab(third, 'statuses'), [], 'no status event: nothing fell back, nothing disconnected')
+  })
+
+  test('a tab coming back to the front, or online, finds a connection that died silently and reconnects', async () => {
+    assert.ok(broker !== null && context !== null, 'the first test started everything')
+    proxy = new SilentProxy(broker.port)
+    const viaProxy = await proxy.listen()
+    const tab = await openTab(context, tabUrl)
+    assert.is(await inTab(tab, 'openOwn', viaProxy, 300), 'connected')
+    for (const kind of ['visible', 'online'] as const) {
+      proxy.silence()
+      await inTab(tab, 'fire', 'hidden')
+      await inTab(tab, 'fire', kind)
+      const end = Date.now() + 5000
+      while (!(await inTab(tab, 'statuses')).includes('stale') && Date.now() < end) await new Promise((r) => setTimeout(r, 50))
+      assert.ok((await inTab(tab, 'statuses')).includes('stale'), `${kind}: the dead connection is found at once (statuses ${(await inTab(tab, 'statuses')).join(',')})`)
+      proxy.speak()
+      while (await inTab(tab, 'state') !== 'connected' && Date.now() < end + 5000) await new Promise((r) => setTimeout(r, 50))
+      assert.is(await inTab(tab, 'state'), 'connected', `${kind}: reconnected`)
+      await within(5000, tab.evaluate(() => { (globalThis as unknown as { tabPage: { statuses(): string[] } }).tabPage.statuses().length = 0 }), 'the statuses to be cleared')
+    }
   })
 }
 

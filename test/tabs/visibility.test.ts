@@ -7,12 +7,11 @@
  */
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { createServer, connect as tcpConnect, type Server, type Socket } from 'node:net'
-import type { AddressInfo } from 'node:net'
 import { connect, type Client, type PageEvent, type PageEvents, type Status } from '../../client/index.ts'
 import { Heartbeat } from '../../client/heartbeat.ts'
 import type { Broker } from '../../server/index.ts'
 import { sleep, startBroker, until, within } from '../helpers.ts'
+import { SilentProxy } from './silent-proxy.ts'
 
 /** A page whose events the test fires. */
 class FakePage implements PageEvents {
@@ -23,35 +22,6 @@ class FakePage implements PageEvents {
   }
   fire(e: PageEvent): void { for (const fn of this.#listeners) fn(e) }
   get listeners(): number { return this.#listeners.size }
-}
-
-/** A TCP proxy to the broker that can go silent: it keeps every socket open but forwards nothing more. */
-class SilentProxy {
-  readonly server: Server
-  readonly #sockets: Socket[] = []
-  #silent = false
-  constructor(target: number) {
-    this.server = createServer((down) => {
-      const up = tcpConnect(target, '127.0.0.1')
-      this.#sockets.push(down, up)
-      down.on('data', (b) => { if (!this.#silent) up.write(b) })
-      up.on('data', (b) => { if (!this.#silent) down.write(b) })
-      down.on('error', () => up.destroy())
-      up.on('error', () => down.destroy())
-      down.on('close', () => up.destroy())
-      up.on('close', () => down.destroy())
-    })
-  }
-  async listen(): Promise<string> {
-    await within(3000, new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', () => resolve())), 'the proxy to listen')
-    return `ws://127.0.0.1:${(this.server.address() as AddressInfo).port}/`
-  }
-  silence(): void { this.#silent = true }
-  speak(): void { this.#silent = false }
-  async close(): Promise<void> {
-    for (const s of this.#sockets) s.destroy()
-    await new Promise<void>((resolve) => this.server.close(() => resolve()))
-  }
 }
 
 const open: Array<{ close(): Promise<unknown> }> = []

@@ -48,4 +48,19 @@ globalThis.tabPage = {
   statuses() {
     return statuses
   },
+  /** A connection of this tab's own (no worker), to `url`, that checks within `checkTimeoutMs`. */
+  async openOwn(url, checkTimeoutMs) {
+    client = await within(10_000, connect(url, { name: 'own-tab', checkTimeoutMs, connectTimeoutMs: 1000, reconnect: { initialDelayMs: 10, maxDelayMs: 100 } }), 'connect')
+    void (async () => { for await (const s of client.status()) statuses.push(s.type) })()
+    return client.state
+  },
+  /** What the browser does when the tab comes back to the front, or the network comes back. */
+  fire(kind) {
+    if (kind === 'online') { globalThis.dispatchEvent(new Event('online')); return }
+    Object.defineProperty(document, 'visibilityState', { value: kind, configurable: true })
+    document.dispatchEvent(new Event('visibilitychange'))
+  },
+  state() {
+    return client.state
+  },
 }
