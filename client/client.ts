@@ -31,10 +31,7 @@ import { Transport } from './transport.ts'
 import { TopicsApi } from './topics.ts'
 import type { PublishRest, ReceiveData, ReceiveSubject, ReplyData, RespondData, SchemaOptions, SendData, SendSubject, Untyped } from './typed.ts'
 
-/**
- * A connection to subwire. `S` is an optional subject schema and `O` its options (client/typed.ts): without
- * them every subject is allowed and all data is `unknown`.
- */
+/** A connection. `S` is an optional subject schema, `O` its options (client/typed.ts); without them all data is `unknown`. */
 export class Client<S extends object = Untyped, O extends SchemaOptions = {}> implements OpSink, SubscriptionTableLink, Responder, CredentialsLink {
   readonly servers: readonly string[]
   readonly #options: ConnectOptions
