@@ -16,9 +16,10 @@ export interface WebServer {
   close(): Promise<void>
 }
 
-async function bundleDashboard(): Promise<Uint8Array> {
+/** Bundles a script for the browser: the dashboard page, or the SharedWorker its tabs share one connection through. */
+async function bundle(entry: string): Promise<Uint8Array> {
   const result = await build({
-    entryPoints: [`${HERE}dashboard/app.ts`],
+    entryPoints: [entry],
     bundle: true,
     write: false,
     platform: 'browser',
@@ -34,12 +35,15 @@ async function bundleDashboard(): Promise<Uint8Array> {
 
 /** Starts the web server on `host:port`; the page connects to `brokerUrl`. */
 export async function startWebServer(brokerUrl: string, port: number, host = '127.0.0.1'): Promise<WebServer> {
-  const [script, template] = await Promise.all([bundleDashboard(), readFile(`${HERE}dashboard/index.html`, 'utf8')])
+  const [script, worker, template] = await Promise.all([
+    bundle(`${HERE}dashboard/app.ts`), bundle(`${HERE}../client/shared/shared-worker.ts`), readFile(`${HERE}dashboard/index.html`, 'utf8'),
+  ])
   const html = template.replace('{{BROKER_URL}}', brokerUrl.replace(/"/g, '&quot;'))
   const server: Server = createServer((req, res) => {
     const path = new URL(req.url ?? '/', 'http://localhost').pathname
     if (path === '/') res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(html)
     else if (path === '/dashboard.js') res.writeHead(200, { 'content-type': 'text/javascript; charset=utf-8' }).end(script)
+    else if (path === '/subwire-worker.js') res.writeHead(200, { 'content-type': 'text/javascript; charset=utf-8' }).end(worker)
     else res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n')
   })
   await new Promise<void>((resolve, reject) => {

@@ -9,7 +9,7 @@
  *
  * Browser only.
  */
-import { connect, type Client, type Subscription } from '../../client/index.ts'
+import { connect, type SharedClient, type Subscription } from '../../client/index.ts'
 import { LineChart } from '../../server/monitoring/web/app/chart.ts'
 import { compact } from '../../server/monitoring/web/app/format.ts'
 import type { Reading } from './simulator.ts'
@@ -189,12 +189,12 @@ function setLink(state: string): void {
 }
 
 /** Every sensor's last reading from the topic at once, then live. */
-function subscribeSensors(c: Client): Subscription {
+function subscribeSensors(c: SharedClient): Subscription {
   probe.subscriptions++
   return c.subscribe('sensors.>', { deliver: 'last_per_subject', callback: (_err, m) => { if (m !== null) onReading(m.subject, m.data as Reading) } })
 }
 
-async function watchStatus(c: Client, sensors: Subscription): Promise<void> {
+async function watchStatus(c: SharedClient, sensors: Subscription): Promise<void> {
   for await (const s of c.status()) {
     if (s.type === 'disconnect' || s.type === 'reconnecting') setLink('reconnecting')
     else if (s.type === 'reconnect') {
@@ -211,10 +211,12 @@ async function watchStatus(c: Client, sensors: Subscription): Promise<void> {
 
 async function main(): Promise<void> {
   const url = new URL(location.href).searchParams.get('broker') ?? document.querySelector('meta[name="subwire-url"]')?.getAttribute('content') ?? ''
-  let c: Client | null = null
+  let c: SharedClient | null = null
   for (let attempt = 0; c === null; attempt++) {
     try {
-      c = await connect(url, { name: 'dashboard-page' })
+      // Every dashboard tab of this origin shares one connection (a SharedWorker; its script is served beside the
+      // page): ten open dashboards are one connection and one subscription per pattern at the broker.
+      c = await connect(url, { name: 'dashboard-page', shared: { workerUrl: '/subwire-worker.js' } })
     } catch {
       setLink('down')
       await new Promise((resolve) => setTimeout(resolve, Math.min(5000, 250 * 2 ** attempt) * Math.random()))
