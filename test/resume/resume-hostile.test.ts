@@ -9,7 +9,7 @@ import { connect } from '../../client/index.ts'
 import type { Broker, BrokerOptions } from '../../server/index.ts'
 import type { WireValue } from '../../shared/msgpack-reader.ts'
 import { PING_BYTES, writeBodyOp, writeSub } from '../../shared/op-writer.ts'
-import { OP, PROTOCOL_VERSION } from '../../shared/protocol.ts'
+import { OP, PROTOCOL_VERSION, SUBPROTOCOL } from '../../shared/protocol.ts'
 import { RawClient, cleanupAfterEach, startBroker, until, within } from '../helpers.ts'
 
 const track = cleanupAfterEach(test)
@@ -146,7 +146,7 @@ test('past resumeMaxSessions the oldest parked session ends and its subscription
 })
 
 test('all parked sessions together keep at most resumeMaxTotalBytes, and each counts what it lost', async () => {
-  // 50-byte payloads on a 3-character subject cost 117 bytes each in a log (payload + subject + 64).
+  // 50-byte payloads on a 3-character subject cost 163 bytes each in a log (a 59-byte MSG tail + 104).
   const b = track(await startBroker({ resumeMaxBytes: 1024, resumeMaxTotalBytes: 2048 }))
   const sessions = []
   for (let i = 0; i < 3; i++) sessions.push(await session(b, true, {}, ['m.>']))
@@ -165,8 +165,8 @@ test('all parked sessions together keep at most resumeMaxTotalBytes, and each co
     replayed += got.length
     back.raw.close()
   }
-  assert.ok(replayed <= Math.floor(2048 / 117), `${replayed} messages held in all`)
-  assert.ok(replayed >= 8, 'the budget is used')
+  assert.ok(replayed <= Math.floor(2048 / 163), `${replayed} messages held in all`)
+  assert.ok(replayed >= 6, 'the budget is used')
 })
 
 test('a session still open on a half-dead connection is taken over: the old one is closed, the new one holds its subscriptions', async () => {
@@ -194,6 +194,29 @@ test('a client that closes normally ends its session: nothing is parked', async 
   assert.is(b.stats().subscriptions, 0)
   const again = await session(b, { token: s.answer.token, received: 0 })
   assert.is(again.answer.resumed, false)
+})
+
+test('a session of the JSON subprotocol resumes on a binary connection, and back', async () => {
+  const b = track(await startBroker())
+  const json = track(new RawClient(b.url, SUBPROTOCOL.json))
+  await within(2000, json.opened, 'open')
+  json.send([JSON.stringify([OP.CONNECT, { protocol: PROTOCOL_VERSION, resume: true }]), JSON.stringify([OP.SUB, 1, 'j.>', null]), JSON.stringify([OP.PING])].join('\n'))
+  await json.waitFor((op) => op.op === 'PONG', 2000, 'the PONG')
+  const info = json.ops.find((op) => op.op === 'INFO' && op.body.resume !== undefined) as unknown as { body: { resume: Answer } }
+  await drop(b, json)
+  const pub = await publisher(b)
+  await pub.send('j.x', 3)
+  const bin = await session(b, { token: info.body.resume.token, received: 0 })
+  assert.is(bin.answer.resumed, true)
+  assert.equal(msgs(bin.raw).map((m) => m.payload), [0, 1, 2])
+  await drop(b, bin.raw)
+  await pub.send('j.x', 1, 3)
+  const again = track(new RawClient(b.url, SUBPROTOCOL.json))
+  await within(2000, again.opened, 'open')
+  again.send([JSON.stringify([OP.CONNECT, { protocol: PROTOCOL_VERSION, resume: { token: info.body.resume.token, received: 3 } }]), JSON.stringify([OP.PING])].join('\n'))
+  await again.waitFor((op) => op.op === 'PONG', 2000, 'the PONG')
+  const replay = again.ops.filter((op) => op.op === 'MSG')
+  assert.is(replay.length, 1, 'only what came after the three it had')
 })
 
 test.run()

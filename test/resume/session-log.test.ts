@@ -4,8 +4,8 @@ import * as assert from 'uvu/assert'
 import { Delivery } from '../../server/outbound/delivery.ts'
 import { SessionLog } from '../../server/edge/session-log.ts'
 
-/** 36 bytes of payload on a 4-character subject: 104 bytes each in a log (payload + subject + 64). */
-const COST = 104
+/** 36 bytes of payload on a 4-character subject: a 46-byte MSG tail, 150 bytes each in a log (tail + 104). */
+const COST = 150
 const PREFIX = Uint8Array.of(1)
 
 function delivery(n: number): Delivery {
