@@ -1,7 +1,8 @@
 /**
- * Session resume against hostile clients (PROTOCOL §4.10), on the wire: a token is worth nothing to another
+ * Session resume on the wire (PROTOCOL §4.10), hostile clients first: a token is worth nothing to another
  * identity, a wrong or unknown token is answered exactly as a fresh session is (no oracle), and however many
- * sessions are dropped, the broker holds a bounded number of them and a bounded number of bytes.
+ * sessions are dropped, the broker holds a bounded number of them and a bounded number of bytes. Then the
+ * protocol's own cases: a takeover of a half-dead connection, a normal close, the JSON subprotocol.
  */
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
