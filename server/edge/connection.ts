@@ -218,6 +218,7 @@ export class Connection implements OpSink, OutboundEvents, TopicReceiver {
 
   onReauthenticated(identity: Identity): void {
     this.session.setIdentity(identity)
+    this.#resume?.rebind(identity)
     for (const { sid, refusal } of narrowSubscriptions(this.#host, this)) {
       this.#outbound.err('permission', `${refusal} (after re-authentication)`, sid)
     }

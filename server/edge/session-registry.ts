@@ -24,7 +24,7 @@ export class ResumeSession {
   readonly id: string
   readonly secret: Buffer
   /** The identity it is bound to (user name, JWT principal); '' on a broker without authentication. */
-  readonly user: string
+  user: string
   readonly log: SessionLog
   holder: SessionHolder | null = null
   /** Epoch ms its parking ends; 0 while a connection holds it. */

@@ -138,6 +138,11 @@ export class SessionLink implements Outbound, SessionHolder {
     return true
   }
 
+  /** AUTH replaced the connection's identity: the session belongs to the new one from now on (PROTOCOL §4.10). */
+  rebind(identity: Identity): void {
+    if (this.#session !== null) this.#session.user = identity.principal ?? identity.user
+  }
+
   /** The broker is closing the connection for `code`. */
   closing(code: ErrorCode): void {
     this.#closedFor ??= code

@@ -80,6 +80,19 @@ test('a token presented by another user resumes nothing and delivers none of the
   assert.equal(msgs(back.raw).map((m) => m.payload), [0, 1, 2, 3, 4, 5])
 })
 
+test('after an AUTH that changes the user, the session belongs to the new user only', async () => {
+  const b = track(await startBroker(TOKENS))
+  const s = await session(b, true, { token: 'mallory-token' }, ['m.>'])
+  s.raw.sendOps((w) => writeBodyOp(w, OP.AUTH, { token: 'alice-token' }))
+  await s.raw.waitFor((op) => op.op === 'INFO' && op.body.user === 'alice', 2000, 'the re-authentication')
+  await drop(b, s.raw)
+  const mallory = await session(b, { token: s.answer.token, received: 0 }, { token: 'mallory-token' })
+  assert.is(mallory.answer.resumed, false, 'the identity that gave the session up')
+  mallory.raw.close()
+  const alice = await session(b, { token: s.answer.token, received: 0 }, { token: 'alice-token' })
+  assert.is(alice.answer.resumed, true)
+})
+
 test('a wrong secret and an unknown token are answered exactly like a fresh session', async () => {
   const b = track(await startBroker())
   const victim = await session(b, true, {}, ['v.>'])
