@@ -12,11 +12,12 @@ import type { SchemaOptions, Untyped } from './typed.ts'
  * const c = await connect('ws://127.0.0.1:4480/', { name: 'orders-service' })
  */
 export function connect<S extends object = Untyped, O extends SchemaOptions = {}>(servers: string | string[], options?: ConnectOptions): Promise<Client<S, O>>
-export function connect(servers: string | string[], options: SharedConnectOptions & { shared: true | SharedOptions }): Promise<SharedClient>
-export function connect<S extends object = Untyped, O extends SchemaOptions = {}>(servers: string | string[], options: SharedConnectOptions): Promise<Client<S, O> | SharedClient>
-export async function connect<S extends object = Untyped, O extends SchemaOptions = {}>(servers: string | string[], options: ConnectOptions | SharedConnectOptions = {}): Promise<Client<S, O> | SharedClient> {
-  // Imported only when asked for, so the SharedWorker code stays out of bundles that never share (a chunk of its own).
-  if (options.shared !== undefined && options.shared !== false) return (await import('./shared/connect-shared.ts')).connectShared(servers, options as SharedConnectOptions)
+export function connect<S extends object = Untyped, O extends SchemaOptions = {}>(servers: string | string[], options: SharedConnectOptions & { shared: true | SharedOptions }): Promise<SharedClient<S, O>>
+export function connect<S extends object = Untyped, O extends SchemaOptions = {}>(servers: string | string[], options: SharedConnectOptions): Promise<Client<S, O> | SharedClient<S, O>>
+export async function connect<S extends object = Untyped, O extends SchemaOptions = {}>(servers: string | string[], options: ConnectOptions | SharedConnectOptions = {}): Promise<Client<S, O> | SharedClient<S, O>> {
+  // Imported only when asked for, so the SharedWorker code stays out of bundles that never share (a chunk of its
+  // own). Its client is untyped at run time, like every client: the schema is the compiler's alone.
+  if (options.shared !== undefined && options.shared !== false) return (await import('./shared/connect-shared.ts')).connectShared(servers, options as SharedConnectOptions) as Promise<unknown> as Promise<SharedClient<S, O>>
   const client = new Client<S, O>(servers, options as ConnectOptions)
   await client.start()
   return client

@@ -100,7 +100,11 @@ export async function connectShared(servers: string | string[], options: SharedC
   return tab
 }
 
-/** The page's life, told to the worker: leaving, coming back from the back/forward cache, visible, online. */
+/**
+ * The page's life, told to the worker: leaving (`pagehide`, which fires on every close, reload and navigation,
+ * also into the back/forward cache; not `beforeunload`, which also fires when the user then stays), coming back
+ * from that cache, becoming visible, going online. A killed tab says nothing: the worker's pings find it.
+ */
 function watchPage(tab: TabClient): void {
   const g = globalThis as { addEventListener?: (type: string, fn: (ev: { persisted?: boolean }) => void) => void; removeEventListener?: (type: string, fn: (ev: { persisted?: boolean }) => void) => void }
   if (typeof g.addEventListener !== 'function' || typeof g.removeEventListener !== 'function') return
@@ -109,12 +113,10 @@ function watchPage(tab: TabClient): void {
   const onHide = (): void => tab.bye()
   const onShow = (ev: { persisted?: boolean }): void => { if (ev.persisted === true) tab.back() }
   add('pagehide', onHide)
-  add('beforeunload', onHide)
   add('pageshow', onShow)
   const stop = browserPageEvents()?.listen((e) => { if (e !== 'hidden') tab.check() })
   void tab.closed.then(() => {
     remove('pagehide', onHide)
-    remove('beforeunload', onHide)
     remove('pageshow', onShow)
     stop?.()
   })

@@ -15,29 +15,18 @@ import { DEFAULT_REQUEST_TIMEOUT, type PublishOptions, type RequestOptions } fro
 import { StatusHub, type Status } from '../status.ts'
 import { Subscription, type DropReporter, type SubscribeOptions, type SubscriptionOwner } from '../subscription.ts'
 import { TopicsApi } from '../topics.ts'
+import type { Client } from '../client.ts'
+import type { SchemaOptions, Untyped } from '../typed.ts'
 import { fromWire, statusFromWire, toWire, type PortLike, type TabToWorker, type WireMsg, type WorkerToTab } from './wire.ts'
 
 /**
- * What a shared client offers: the `Client` API but `reauthenticate()` (the worker's connection refreshes its
- * token through the tabs by itself) and `pendingBytes` (the bytes wait in the worker).
+ * What a shared client offers: the `Client` API (typed by the same subject schema, client/typed.ts) but for
+ * `reauthenticate()` (the worker's connection refreshes its token through the tabs by itself) and
+ * `pendingBytes` (the bytes wait in the worker).
  */
-export interface SharedClient {
-  readonly servers: readonly string[]
-  readonly state: ClientState
-  readonly isClosed: boolean
-  readonly info: Info | null
-  readonly server: string
-  readonly closed: Promise<void | Error>
-  readonly topics: TopicsApi
-  publish(subject: string, data?: unknown, options?: PublishOptions): void
-  publishAck(subject: string, data?: unknown, options?: { msgId?: string; expectedLastSeq?: number; headers?: Record<string, string>; timeout?: number }): Promise<{ topic: string; seq: number; duplicate: boolean }>
-  subscribe(subject: string, options?: SubscribeOptions): Subscription
-  request(subject: string, data?: unknown, options?: RequestOptions): Promise<Msg>
-  flush(): Promise<void>
-  status(): AsyncIterableIterator<Status>
-  drain(): Promise<void>
-  close(): Promise<void>
-}
+export type SharedClient<S extends object = Untyped, O extends SchemaOptions = {}> = Pick<Client<S, O>,
+  'servers' | 'state' | 'isClosed' | 'info' | 'server' | 'closed' | 'topics' | 'publish' | 'publishAck' | 'subscribe' |
+  'request' | 'flush' | 'status' | 'drain' | 'close'>
 
 interface Call { resolve(r: { value: unknown; msg: WireMsg | null }): void; reject(err: SubwireError): void }
 

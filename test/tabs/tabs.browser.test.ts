@@ -157,6 +157,20 @@ if (availability === 'fail') {
     assert.equal(await inTab(third, 'statuses'), [], 'no status event: nothing fell back, nothing disconnected')
   })
 
+  test('a tab whose worker script cannot be loaded connects on its own and says so with shared_fallback', async () => {
+    assert.ok(context !== null, 'the first test started everything')
+    // Without workerUrl the worker is ./shared-worker.js beside the bundle, which this server does not serve.
+    const tab = await openTab(context, `${tabUrl}&noWorkerUrl=1`)
+    assert.equal(await inTab(tab, 'open', 1500), { state: 'connected', shared: false })
+    const end = Date.now() + 3000
+    while (!(await inTab(tab, 'statuses')).includes('shared_fallback') && Date.now() < end) await new Promise((r) => setTimeout(r, 50))
+    assert.equal(await inTab(tab, 'statuses'), ['shared_fallback'])
+    await inTab(tab, 'subscribe', 'fallback.>')
+    await inTab(tab, 'publish', 'fallback.x', 1)
+    assert.equal(await inTab(tab, 'received', 'fallback.>'), [['fallback.x', 1]])
+    await within(10_000, tab.close(), 'the tab to close')
+  })
+
   test('a tab coming back to the front, or online, finds a connection that died silently and reconnects', async () => {
     assert.ok(broker !== null && context !== null, 'the first test started everything')
     proxy = new SilentProxy(broker.port)
