@@ -51,9 +51,12 @@ export class CutProxy {
     upstream.pipe(client)
   }
 
-  /** Stops (or restarts) reading what the broker sends: the client looks like one that cannot keep up. */
-  stall(on: boolean): void {
-    for (const s of this.#upstreams) { if (on) s.pause(); else s.resume() }
+  /**
+   * Stops (or restarts) reading what the broker sends: the client looks like one that cannot keep up. With
+   * `both`, what the client sends is held too: each side hears nothing (a dead network that nobody closed).
+   */
+  stall(on: boolean, both = false): void {
+    for (const s of both ? this.#sockets : this.#upstreams) { if (on) s.pause(); else s.resume() }
   }
 
   /** Destroys every socket, both sides, dropping whatever is buffered in the proxy. */

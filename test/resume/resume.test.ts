@@ -241,6 +241,41 @@ test('a slow consumer closed at its cap is parked: on resume every message arriv
   assert.is(got[got.length - 1], sent - 1, 'the newest arrived')
 })
 
+test('a connection that goes silent is closed as stale and its session resumes', async () => {
+  const s = await setup({ heartbeatMs: 100, closeGraceMs: 100 })
+  const got = collect(s.c, 'q.>')
+  const seen = watch(s.c, () => got.length)
+  await s.c.flush()
+  s.proxy.refuse(true)
+  s.proxy.stall(true, true) // nothing gets through either way: the broker's PINGs go unanswered
+  await until(3000, () => s.b.stats().connections === 1, 'the broker to drop the silent connection')
+  for (let i = 0; i < 10; i++) s.pub.publish('q.x', i)
+  await s.pub.flush()
+  s.proxy.cut()
+  s.proxy.refuse(false)
+  await until(3000, () => statusOf(seen, 'resumed').length === 1, 'resumed')
+  assert.equal(statusOf(seen, 'resumed')[0], { type: 'resumed', server: s.proxy.url, missed: 10 })
+  assert.equal(got, range(10))
+})
+
+test('with credentials: the resumed session is the same user\'s', async () => {
+  const b = track(await startBroker({ auth: { tokens: [{ token: 'dashboard-token', user: 'dashboard' }] } }))
+  const proxy = track(await CutProxy.start(b.port))
+  const c = track(await connect(proxy.url, { resume: true, token: () => 'dashboard-token', ...fast }))
+  const pub = track(await connect(b.url, { token: 'dashboard-token' }))
+  const s: Setup = { b, proxy, c, pub }
+  const got = collect(c, 'd.>')
+  const seen = watch(c, () => got.length)
+  await c.flush()
+  await cut(s)
+  for (let i = 0; i < 5; i++) pub.publish('d.x', i)
+  await pub.flush()
+  proxy.refuse(false)
+  await until(3000, () => statusOf(seen, 'resumed').length === 1, 'resumed')
+  assert.equal(statusOf(seen, 'resumed')[0], { type: 'resumed', server: proxy.url, missed: 5 })
+  assert.equal(got, range(5))
+})
+
 test('a restarted broker no longer knows the session: a gap, and every subscription made again', async () => {
   const s = await setup()
   const got = collect(s.c, 'r.>')
