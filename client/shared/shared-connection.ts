@@ -73,7 +73,14 @@ export class SharedConnection {
     const page: PageEvents = { listen: (fn) => { this.#pageListeners.add(fn); return () => this.#pageListeners.delete(fn) } }
     const options: ConnectOptions = { ...rest, pageEvents: page }
     if (tokenFromTab) options.token = () => this.#askToken()
-    const client = new Client(this.#servers, options)
+    let client: Client
+    try {
+      client = new Client(this.#servers, options)
+    } catch (err) {
+      // An option out of range (bad_option): the tab's connect() rejects with it.
+      this.#close()
+      return Promise.reject(err)
+    }
     this.#starting = client.start().then(() => {
       this.#client = client
       void this.#forwardStatus(client)
@@ -87,10 +94,19 @@ export class SharedConnection {
 
   /** Handles one message of a tab that said hello to this connection. */
   handle(tab: WorkerTab, m: TabToWorker): void {
+    if (m.t === 'bye') { this.leave(tab); return }
     if (!tab.alive) {
       // A tab taken for closed spoke again (its page was frozen, or came back from the back/forward cache).
       this.#add(tab)
       tab.post({ t: 'revive' })
+    }
+    if (m.t === 'token') {
+      // Asked for while the shared client connects, so before it is there.
+      const waiter = this.#tokens.get(m.id)
+      this.#tokens.delete(m.id)
+      if (m.token !== null) waiter?.resolve(m.token)
+      else waiter?.reject(new SubwireError('auth_failed', m.error?.message ?? 'the tab could not get a token'))
+      return
     }
     const client = this.#client
     if (client === null) return
@@ -117,15 +133,7 @@ export class SharedConnection {
         if (p !== undefined) client.settle(p.workerSid, m.seq, m.kind, m.delayMs)
         return
       }
-      case 'token': {
-        const waiter = this.#tokens.get(m.id)
-        this.#tokens.delete(m.id)
-        if (m.token !== null) waiter?.resolve(m.token)
-        else waiter?.reject(new SubwireError('auth_failed', m.error?.message ?? 'the tab could not get a token'))
-        return
-      }
       case 'check': for (const fn of this.#pageListeners) fn('visible'); return
-      case 'bye': this.leave(tab); return
       case 'pong': case 'hello': return
       default: {
         const never: never = m

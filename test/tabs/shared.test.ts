@@ -139,6 +139,52 @@ test('a tab publishes, responds and manages topics through the shared connection
   assert.is((await within(3000, b.topics.info('orders'), 'topic info')).messages, 1)
 })
 
+test('a tab\'s token function is asked for the shared connection\'s token', async () => {
+  const authed = await startBroker({ auth: { tokens: [{ token: 'secret-1', user: 'alice' }] } })
+  try {
+    let asked = 0
+    const t = await within(5000, connect(authed.url, { name: 'tabs', reconnect: false, shared: true, token: async () => { asked++; return 'secret-1' } }), 'an authenticated tab')
+    tabs.push(t)
+    assert.is(asked, 1)
+    assert.is((t.info as { user?: string } | null)?.user, 'alice')
+    const refused = await connect(authed.url, { reconnect: false, shared: true, token: () => 'wrong' }).then(() => 'no error', (e: { code?: string }) => e.code)
+    assert.is(refused, 'auth_failed')
+    await within(3000, t.close(), 'the tab to close')
+  } finally {
+    await within(5000, authed.close(), 'the authenticated broker to close')
+  }
+})
+
+test('what only the worker can refuse (max_payload) reaches the publishing tab as an error status', async () => {
+  await broker.close()
+  broker = await startBroker({ maxPayload: 1024 })
+  const a = await tab()
+  const seen: Array<{ type: string; code?: string }> = []
+  void (async () => { for await (const s of a.status()) seen.push({ type: s.type, code: s.type === 'error' ? s.error.code : undefined }) })()
+  a.publish('big', new Uint8Array(4096))
+  await settled(a)
+  await until(3000, () => seen.length > 0, 'the error status')
+  assert.equal(seen[0], { type: 'error', code: 'max_payload' })
+})
+
+test('a tab\'s acked work-queue subscription is its own, and its acks reach the broker', async () => {
+  const [a, b] = [await tab(), await tab()]
+  await within(3000, a.topics.add({ name: 'jobs', subjects: ['jobs.>'] }), 'the topic')
+  const sa = a.subscribe('jobs.>', { queue: 'workers', ack: true })
+  const sb = b.subscribe('jobs.>', { queue: 'workers', ack: true })
+  await settled(a); await settled(b)
+  assert.equal(brokerSubjects(), ['jobs.>', 'jobs.>'], 'one queue member per tab, as with connections of their own')
+  for (let i = 0; i < 4; i++) await within(3000, a.publishAck(`jobs.${i}`, i), 'a job')
+  const got: Msg[] = []
+  const reader = (sub: Subscription) => (async () => { for await (const m of sub) { got.push(m); m.ack(); if (got.length === 4) return } })()
+  void reader(sa); void reader(sb)
+  await until(5000, () => got.length === 4, 'four jobs')
+  await settled(a); await settled(b)
+  const info = await within(3000, a.topics.info('jobs'), 'the topic info')
+  const group = (info.consumers as Array<{ name: string; acked: number }> | undefined)?.find((g) => g.name === 'workers')
+  assert.is(group?.acked, 4)
+})
+
 test('publish and subscribe check their arguments in the tab, at once', async () => {
   const a = await tab()
   assert.is(codeOf(() => a.publish('bad.*')), 'bad_subject')
@@ -218,6 +264,7 @@ test('options a shared connection cannot honour are refused as bad_option', asyn
   assert.is(await refused({ shared: { tabTimeoutMs: 5 } }), 'bad_option')
   assert.is(await refused({ shared: { nope: 1 } }), 'bad_option')
   assert.is(await refused({ shared: 'yes' }), 'bad_option')
+  assert.is(await refused({ checkTimeoutMs: 0 }), 'bad_option', 'checked by the worker\'s client, refused to the tab')
 })
 
 test.run()
