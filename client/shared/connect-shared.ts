@@ -3,7 +3,7 @@
  * every tab (shared-connection.ts). Loaded by `connect()` with a dynamic `import()` only when `shared` is set,
  * so an application that never shares bundles none of this (bundlers split it into a chunk of its own).
  *
- * Where `SharedWorker` is missing (Node, Safari on iOS before 16, Chrome on Android) or the worker cannot be
+ * Where `SharedWorker` is missing (Node, Safari before 16, some mobile browsers) or the worker cannot be
  * started, the tab gets a connection of its own: a plain `Client` whose every `status()` iterator starts with a
  * `shared_fallback` event saying why.
  */
