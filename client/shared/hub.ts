@@ -32,7 +32,11 @@ export class Hub {
         conn.join(tab, tokenFromTab)
         return
       }
-      conn?.handle(tab, m)
+      if (conn !== null && conn.gone) conn = null
+      // A tab whose connection closed with no tab left (it was in the back/forward cache meanwhile): it says
+      // hello again and gets a new one.
+      if (conn === null) tab.post({ t: 'rejoin' })
+      else conn.handle(tab, m)
     }
     port.start?.()
   }

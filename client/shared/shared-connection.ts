@@ -35,6 +35,7 @@ export class SharedConnection {
   #starting: Promise<Client> | null = null
   #liveness: ReturnType<typeof setInterval> | null = null
   #idleTimer: ReturnType<typeof setTimeout> | null = null
+  #gone = false
   /** Called once the connection is closed for good (the hub forgets it). */
   readonly #onGone: (conn: SharedConnection) => void
 
@@ -43,6 +44,11 @@ export class SharedConnection {
     this.#servers = servers
     this.#options = options
     this.#onGone = onGone
+  }
+
+  /** True once closed for good: a tab that speaks to it again is asked to say hello anew (hub.ts). */
+  get gone(): boolean {
+    return this.#gone
   }
 
   /** A tab said hello: it is answered `ready` once the shared client is connected, `failed` if it cannot be. */
@@ -288,6 +294,7 @@ export class SharedConnection {
   }
 
   #close(): void {
+    this.#gone = true
     if (this.#liveness !== null) { clearInterval(this.#liveness); this.#liveness = null }
     for (const w of this.#tokens.values()) w.reject(new SubwireError('connection_closed', 'the shared connection closed'))
     this.#tokens.clear()

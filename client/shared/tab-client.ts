@@ -46,6 +46,8 @@ export class TabClient implements SharedClient, SubscriptionOwner, DropReporter 
   #server: string
   #drainPromise: Promise<void> | null = null
   #ready: { resolve(): void; reject(err: SubwireError): void } | null = null
+  #hello: Extract<TabToWorker, { t: 'hello' }> | null = null
+  #rejoining = false
   #closedResolve!: (v: void | Error) => void
   readonly closed: Promise<void | Error>
   readonly topics: TopicsApi = new TopicsApi(async (subject, body) => (await this.request(subject, body, { timeout: DEFAULT_REQUEST_TIMEOUT })).data)
@@ -62,6 +64,7 @@ export class TabClient implements SharedClient, SubscriptionOwner, DropReporter 
 
   /** Says hello and waits for the shared connection. */
   start(hello: Extract<TabToWorker, { t: 'hello' }>): Promise<void> {
+    this.#hello = hello
     return new Promise<void>((resolve, reject) => {
       this.#ready = { resolve, reject }
       this.#post(hello)
@@ -210,12 +213,17 @@ export class TabClient implements SharedClient, SubscriptionOwner, DropReporter 
       }
       case 'ready':
         this.#setState(m.state, m.server, m.info)
+        if (this.#ready === null) { this.#rejoining = false; this.#revive() } // a rejoin: a new shared connection
         this.#ready?.resolve()
         this.#ready = null
         return
       case 'failed':
+        if (this.#ready === null) this.#shutdown(fromWire(m.error))
         this.#ready?.reject(fromWire(m.error))
         this.#ready = null
+        return
+      case 'rejoin':
+        if (this.#hello !== null && this.#ready === null && !this.#rejoining) { this.#rejoining = true; this.#post(this.#hello) }
         return
       case 'state':
         if (m.state === CLIENT_STATE.closed) this.#shutdown(new SubwireError('connection_closed', 'the shared connection closed'))
@@ -234,16 +242,18 @@ export class TabClient implements SharedClient, SubscriptionOwner, DropReporter 
       case 'status': this.#status.emit(statusFromWire(m.status)); return
       case 'tokenPlease': void this.#answerToken(m.id); return
       case 'ping': this.#post({ t: 'pong' }); return
-      case 'revive':
-        // The worker had given this tab up: its subscriptions are made again (what came meanwhile is lost).
-        for (const sub of this.#subs.values()) this.#sendSub(sub)
-        this.#status.emit({ type: 'reconnect', server: this.#server })
-        return
+      case 'revive': this.#revive(); return
       default: {
         const never: never = m
         throw new Error(`unknown message ${String(never)}`)
       }
     }
+  }
+
+  /** The worker had given this tab up: its subscriptions are made again (what came meanwhile is lost). */
+  #revive(): void {
+    for (const sub of this.#subs.values()) this.#sendSub(sub)
+    this.#status.emit({ type: 'reconnect', server: this.#server })
   }
 
   #deliver(sid: number, w: WireMsg): void {

@@ -98,6 +98,8 @@ export type WorkerToTab =
   | { t: 'ping' }
   /** The worker had taken this tab for closed; it sends its subscriptions again. */
   | { t: 'revive' }
+  /** The worker has no connection for this tab any more: it says hello again, then sends its subscriptions. */
+  | { t: 'rejoin' }
 
 /** The port surface both sides use (a `MessagePort`, or a fake one in tests). */
 export interface PortLike {

@@ -211,6 +211,23 @@ test('a tab that goes silent is given up after tabTimeoutMs, and the others keep
   assert.is(broker.connections().filter((c) => c.name === 'tabs').length, 1)
 })
 
+test('a tab back from the back/forward cache after its connection closed gets a new one, its subscriptions made again', async () => {
+  const a = await tab({ tabTimeoutMs: 200 }) as SharedClient & { bye(): void; back(): void }
+  const seen: Status['type'][] = []
+  void (async () => { for await (const s of a.status()) seen.push(s.type) })()
+  const sub = a.subscribe('again.>')
+  await settled(a)
+  a.bye() // pagehide, into the cache: no tab left, so the connection closes after tabTimeoutMs
+  await until(3000, () => broker.connections().filter((c) => c.name === 'tabs').length === 0, 'the idle shared connection to close')
+  a.back() // pageshow from the cache
+  await until(3000, () => seen.includes('reconnect'), 'the tab to rejoin')
+  await settled(a)
+  assert.equal(brokerSubjects(), ['again.>'])
+  const pub = await node()
+  pub.publish('again.x', 1)
+  assert.is((await take(sub, 1))[0].subject, 'again.x')
+})
+
 test('a tab closing releases only its own subscriptions', async () => {
   const [a, b] = [await tab(), await tab()]
   a.subscribe('one'); a.subscribe('two'); b.subscribe('two')
