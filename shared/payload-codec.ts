@@ -1,10 +1,10 @@
 /**
  * The payload codec (PROTOCOL §5): the client's side of "encode once, decode lazily". Payloads are opaque to
- * the broker: user data is encoded once by the publishing client (msgpackr here) and travels as bytes tagged
+ * the broker: user data is encoded once by the publishing client (msgpack here) and travels as bytes tagged
  * with an encoding; only the receiving client decodes it.
  *
- * msgpack is encoded by payload-encoder.ts (the same values msgpackr's encoder wrote, in a twelfth of the
- * browser bundle) and decoded by msgpackr's decoder. `#msgpackr-unpack` (package.json `imports`) is
+ * msgpack is encoded by payload-encoder.ts (the same values msgpackr's encoder wrote, in a sixth of its
+ * browser bundle bytes) and decoded by msgpackr's decoder. `#msgpackr-unpack` (package.json `imports`) is
  * `msgpackr/unpack` in browsers, so their bundles leave msgpackr's encoder out, and `msgpackr` in Node, whose
  * entry adds the native string extractor when it is installed.
  */
