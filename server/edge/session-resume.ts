@@ -91,9 +91,10 @@ export class SessionLink implements Outbound, SessionHolder {
     const s = reg.create(user)
     s.holder = this
     this.#session = s
-    const tomb = found as Tombstone | null
+    // A live session whose count the client overstates is left as it is (its own client may still come back).
+    const tomb: Tombstone | null = found === null || found instanceof ResumeSession ? null : found
     const lost = tomb !== null && received <= tomb.count ? tomb.loss.lostAbove(received) : null
-    inner.info({ resume: { token: s.token, resumed: false, ...(lost === null ? {} : lostFields(lost, (tomb as Tombstone).loss.partial)) } })
+    inner.info({ resume: { token: s.token, resumed: false, ...(lost === null || tomb === null ? {} : lostFields(lost, tomb.loss.partial)) } })
     return this
   }
 

@@ -117,6 +117,9 @@ test('a count above what the broker sent is not resumed', async () => {
   await drop(b, victim.raw)
   const g = await session(b, { token: victim.answer.token, received: 1 })
   assert.is(g.answer.resumed, false)
+  assert.is(g.answer.lost, undefined)
+  const back = await session(b, { token: victim.answer.token, received: 0 })
+  assert.is(back.answer.resumed, true, 'the session is left as it was')
 })
 
 test('an ended session tells its loss only to its own identity', async () => {
