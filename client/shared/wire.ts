@@ -78,6 +78,7 @@ export type TabToWorker =
   | { t: 'token'; id: number; token: string | null; error: WireError | null }
   /** The page became visible or went online: the worker checks its connection at once. */
   | { t: 'check' }
+  | { t: 'took'; bytes: number }
   | { t: 'pong' }
   | { t: 'bye' }
 
@@ -86,7 +87,8 @@ export type WorkerToTab =
   | { t: 'ready'; state: ClientState; server: string; info: Info | null }
   | { t: 'failed'; error: WireError }
   | { t: 'state'; state: ClientState; server: string; info: Info | null }
-  | { t: 'msgs'; batch: WireMsg[] }
+  /** Messages; the tab answers `took` with `bytes` once it has delivered them (flow control, worker-tab.ts). */
+  | { t: 'msgs'; batch: WireMsg[]; bytes: number }
   | { t: 'done'; id: number; value: unknown; msg: WireMsg | null }
   | { t: 'fail'; id: number; error: WireError }
   /** A subscription ended at the worker (refused, or the shared connection closed). */
