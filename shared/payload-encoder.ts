@@ -71,37 +71,42 @@ function packBigInt(w: MsgpackWriter, n: bigint): void {
 }
 
 /**
- * UTF-8 with the shortest header. As msgpackr, strings under 64 characters are encoded here (a lone
- * surrogate as its own 3 bytes) and longer ones by TextEncoder (a lone surrogate as U+FFFD).
+ * UTF-8. As msgpackr, strings under 64 characters are encoded here (a lone surrogate as its own 3 bytes) and
+ * longer ones by TextEncoder (a lone surrogate as U+FFFD), straight into the buffer behind a header sized for
+ * the character count (as msgpackr does), moved only when the bytes need a longer one.
  */
 function packString(w: MsgpackWriter, s: string): void {
   const n = s.length
-  if (n >= 0x40) { w.strBytes(textEncoder.encode(s)); return }
-  w.ensure(2 + n * 3)
+  w.ensure(5 + n * 3)
   const buf = w.buf
-  // Room for a str8 header; moved back by one byte below when the bytes fit a fixstr.
-  let p = w.pos + 2
-  for (let i = 0; i < n; i++) {
-    let c = s.charCodeAt(i)
-    if (c < 0x80) buf[p++] = c
-    else if (c < 0x800) { buf[p++] = (c >> 6) | 0xc0; buf[p++] = (c & 0x3f) | 0x80 }
-    else if ((c & 0xfc00) === 0xd800 && (s.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
-      c = 0x10000 + ((c & 0x03ff) << 10) + (s.charCodeAt(++i) & 0x03ff)
-      buf[p++] = (c >> 18) | 0xf0; buf[p++] = ((c >> 12) & 0x3f) | 0x80; buf[p++] = ((c >> 6) & 0x3f) | 0x80; buf[p++] = (c & 0x3f) | 0x80
-    } else {
-      buf[p++] = (c >> 12) | 0xe0; buf[p++] = ((c >> 6) & 0x3f) | 0x80; buf[p++] = (c & 0x3f) | 0x80
+  const header = n < 0x20 ? 1 : n < 0x100 ? 2 : n < 0x10000 ? 3 : 5
+  const start = w.pos + header
+  let p = start
+  if (n >= 0x40) {
+    p += textEncoder.encodeInto(s, buf.subarray(start)).written
+  } else {
+    for (let i = 0; i < n; i++) {
+      let c = s.charCodeAt(i)
+      if (c < 0x80) buf[p++] = c
+      else if (c < 0x800) { buf[p++] = (c >> 6) | 0xc0; buf[p++] = (c & 0x3f) | 0x80 }
+      else if ((c & 0xfc00) === 0xd800 && (s.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+        c = 0x10000 + ((c & 0x03ff) << 10) + (s.charCodeAt(++i) & 0x03ff)
+        buf[p++] = (c >> 18) | 0xf0; buf[p++] = ((c >> 12) & 0x3f) | 0x80; buf[p++] = ((c >> 6) & 0x3f) | 0x80; buf[p++] = (c & 0x3f) | 0x80
+      } else {
+        buf[p++] = (c >> 12) | 0xe0; buf[p++] = ((c >> 6) & 0x3f) | 0x80; buf[p++] = (c & 0x3f) | 0x80
+      }
     }
   }
-  const length = p - w.pos - 2
-  if (length < 0x20) {
-    buf[w.pos] = 0xa0 | length
-    buf.copyWithin(w.pos + 1, w.pos + 2, p)
-    w.pos = p - 1
-  } else {
-    buf[w.pos] = 0xd9
-    buf[w.pos + 1] = length
-    w.pos = p
-  }
+  const length = p - start
+  const need = length < 0x20 ? 1 : length < 0x100 ? 2 : length < 0x10000 ? 3 : 5
+  // UTF-8 can need up to three bytes a character, so the header may have to grow (never shrink).
+  if (need > header) buf.copyWithin(w.pos + need, start, p)
+  const q = w.pos
+  if (need === 1) buf[q] = 0xa0 | length
+  else if (need === 2) { buf[q] = 0xd9; buf[q + 1] = length }
+  else if (need === 3) { buf[q] = 0xda; buf[q + 1] = length >> 8; buf[q + 2] = length & 0xff }
+  else { buf[q] = 0xdb; view(w, 0).setUint32(q + 1, length) }
+  w.pos = q + need + length
 }
 
 function packObject(w: MsgpackWriter, o: object): void {
@@ -147,13 +152,30 @@ function packArray(w: MsgpackWriter, a: readonly unknown[]): void {
   for (let i = 0; i < n; i++) packPayload(w, a[i])
 }
 
-/** Own enumerable keys (for-in filtered by hasOwnProperty, as msgpackr does), as a map. */
+/**
+ * Own enumerable keys (for-in filtered by hasOwnProperty, as msgpackr does), as a map: a map16 header whose
+ * count is set once the keys are written (msgpackr's form), or a map32 past 65,535 keys.
+ */
 function packMap(w: MsgpackWriter, o: object): void {
-  const keys: string[] = []
+  w.ensure(5)
+  const at = w.pos
+  w.buf[at] = 0xde
+  w.pos += 3
+  let size = 0
   const own = (o as { hasOwnProperty?: unknown }).hasOwnProperty
-  for (const key in o) if (typeof own !== 'function' || own.call(o, key) === true) keys.push(key)
-  w.mapHeader(keys.length)
-  for (const key of keys) { packString(w, key); packPayload(w, (o as Record<string, unknown>)[key]) }
+  for (const key in o) {
+    if (typeof own === 'function' && own.call(o, key) !== true) continue
+    packString(w, key)
+    packPayload(w, (o as Record<string, unknown>)[key])
+    size++
+  }
+  if (size < 0x10000) { w.buf[at + 1] = size >> 8; w.buf[at + 2] = size & 0xff; return }
+  // Past a map16: two more header bytes, so everything written moves up by two.
+  w.ensure(2)
+  w.buf.copyWithin(at + 5, at + 3, w.pos)
+  w.buf[at] = 0xdf
+  view(w, 0).setUint32(at + 1, size)
+  w.pos += 2
 }
 
 /** The timestamp extension (type -1) in its 32, 64 or 96-bit form, or msgpackr's marker for an invalid date. */
