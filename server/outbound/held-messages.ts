@@ -101,7 +101,8 @@ export class HeldMessages {
 
 /** A Delivery that owns its bytes: the tail copied once, the payload a view into the copy (its last field). */
 export function snapshot(d: Delivery): Delivery {
-  const tail = d.binaryTail().slice()
+  // Not `.slice()`: on a Node Buffer (what ws hands the broker) that is a view, which kept the publisher's whole frame.
+  const tail = new Uint8Array(d.binaryTail())
   const payload = payloadOfTail(tail, d.payloadLength)
   return new Delivery().load(d.subject, d.reply, d.headers, d.encoding, payload, tail)
 }
