@@ -1,0 +1,72 @@
+/**
+ * Review of session resume (issue 16 §1) through the public client, on a flaky network: a proxy between client
+ * and broker cuts sockets, refuses connections, or lets an attempt's CONNECT through and swallows the answer.
+ */
+import { test } from 'uvu'
+import * as assert from 'uvu/assert'
+import { connect, type Client, type Status } from '../../client/index.ts'
+import type { Msg } from '../../client/message.ts'
+import type { Broker, BrokerOptions } from '../../server/index.ts'
+import { cleanupAfterEach, startBroker, until, within } from '../helpers.ts'
+import { StallProxy } from './stall-proxy.ts'
+
+const track = cleanupAfterEach(test)
+
+const fast = { reconnect: { initialDelayMs: 10, maxDelayMs: 50 } }
+
+function watch(c: Client): Status[] {
+  const seen: Status[] = []
+  void (async () => { for await (const s of c.status()) seen.push(s) })()
+  return seen
+}
+
+function collect(c: Client, subject: string): number[] {
+  const got: number[] = []
+  c.subscribe(subject, { callback: (err: unknown, m: Msg | null) => { if (err === null && m !== null) got.push(m.data as number) } })
+  return got
+}
+
+interface Setup { b: Broker; proxy: StallProxy; c: Client; pub: Client }
+
+async function setup(options: BrokerOptions = {}, client: Record<string, unknown> = {}): Promise<Setup> {
+  const b = track(await startBroker(options))
+  const proxy = track(await StallProxy.start(b.port))
+  const c = track(await connect(proxy.url, { resume: true, ...fast, ...client }))
+  const pub = track(await connect(b.url))
+  return { b, proxy, c, pub }
+}
+
+async function cut(s: Setup): Promise<void> {
+  const before = s.b.stats().connections
+  s.proxy.refuse(true)
+  s.proxy.cut()
+  await until(2000, () => s.b.stats().connections < before && s.c.state !== 'connected', 'both sides to see the cut')
+}
+
+async function publish(pub: Client, subject: string, from: number, n: number): Promise<void> {
+  for (let i = from; i < from + n; i++) pub.publish(subject, i)
+  await within(2000, pub.flush(), 'the publishes')
+}
+
+const range = (n: number, from = 0): number[] => Array.from({ length: n }, (_, i) => from + i)
+
+test('a resume attempt whose answer does not arrive in time leaves the session for the next attempt', async () => {
+  const s = await setup({}, { connectTimeoutMs: 300 })
+  const seen = watch(s.c)
+  const got = collect(s.c, 'feed')
+  await within(2000, s.c.flush(), 'the SUB')
+  await publish(s.pub, 'feed', 0, 3)
+  await until(2000, () => got.length === 3, 'the first three')
+  await cut(s)
+  await publish(s.pub, 'feed', 3, 5)
+  // The next attempt's CONNECT reaches the broker (which takes the session over and replays), its answer does not.
+  s.proxy.deafAfterConnect.add(s.proxy.accepted + 1)
+  s.proxy.refuse(false)
+  await until(5000, () => seen.some((x) => x.type === 'resumed' || x.type === 'gap'), 'the outcome of the resume')
+  const outcome = seen.find((x) => x.type === 'resumed' || x.type === 'gap') as Status
+  assert.is(outcome.type, 'resumed', 'the slow attempt did not end the session')
+  await until(2000, () => got.length >= 8, 'the five published while away')
+  assert.equal(got, range(8))
+})
+
+test.run()
