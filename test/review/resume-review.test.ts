@@ -151,4 +151,61 @@ test('a JSON connection resuming a full log of binary payloads gets its replay i
   assert.is(json.ops.filter((op) => op.op === 'MSG').length, answer.missed, 'every missed message arrives')
 })
 
+// ---- a congested session at the cut -------------------------------------------------------------------------
+
+const CONGESTED: BrokerOptions = { maxPayload: 8192, maxFrame: 8192 + 80 * 1024, maxPendingBytes: 128 * 1024, resumeMaxBytes: 64 * 1024 }
+const CONGESTED_SENT = 3000
+
+/**
+ * A drop_old subscriber whose socket stopped draining (a half-dead connection) while the broker publishes
+ * CONGESTED_SENT messages of 4000 bytes: past its cap the policy holds and drops messages for it.
+ */
+async function congested(b: Broker): Promise<{ first: RawClient; token: string }> {
+  const first = track(new RawClient(b.url))
+  await within(2000, first.opened, 'open')
+  first.sendOps((w) => {
+    writeBodyOp(w, OP.CONNECT, { protocol: PROTOCOL_VERSION, resume: true })
+    writeSub(w, 1, 'slow.>', null, { policy: 'drop_old' })
+    w.raw(PING_BYTES)
+  })
+  await first.waitFor((op) => op.op === 'PONG', 2000, 'the PONG')
+  const info = first.ops.find((op) => op.op === 'INFO' && op.body.resume !== undefined) as { body: { resume: Answer } }
+  first.ws.pause()
+  const payload = new Uint8Array(4000)
+  for (let i = 0; i < CONGESTED_SENT; i += 100) {
+    for (let j = i; j < i + 100; j++) b.publish('slow.x', payload)
+    await new Promise((resolve) => setImmediate(resolve))
+  }
+  return { first, token: info.body.resume.token as string }
+}
+
+/** What a resumed connection was told about the congested session's messages: replayed + lost + dropped. */
+async function accounted(back: { raw: RawClient; answer: Answer }): Promise<{ missed: number; lost: number; dropped: number }> {
+  await roundTrip(back.raw)
+  const lost = (back.answer.lost as number[][]).reduce((n, [, k]) => n + k, 0)
+  // Messages the policy dropped are said by slow_consumer EVENTs (PROTOCOL §8.5): on the new connection, since
+  // the old one will never read them.
+  const dropped = back.raw.ops.reduce((n, op) => n + (op.op === 'EVENT' && op.type === 'slow_consumer' ? Number(op.data.dropped) : 0), 0)
+  return { missed: back.answer.missed as number, lost, dropped }
+}
+
+test('a takeover of a congested live session accounts for every message: replayed, counted lost or reported dropped', async () => {
+  const b = track(await startBroker(CONGESTED))
+  const { token } = await congested(b)
+  const back = await session(b, { token, received: 0 })
+  assert.is(back.answer.resumed, true)
+  const { missed, lost, dropped } = await accounted(back)
+  assert.is(missed + lost + dropped, CONGESTED_SENT, `replayed ${missed} + lost ${lost} + dropped ${dropped} = every message published`)
+})
+
+test('a congested session cut and resumed accounts for every message: replayed, counted lost or reported dropped', async () => {
+  const b = track(await startBroker(CONGESTED))
+  const { first, token } = await congested(b)
+  await drop(b, first)
+  const back = await session(b, { token, received: 0 }) // it acknowledged nothing
+  assert.is(back.answer.resumed, true)
+  const { missed, lost, dropped } = await accounted(back)
+  assert.is(missed + lost + dropped, CONGESTED_SENT, `replayed ${missed} + lost ${lost} + dropped ${dropped} = every message published`)
+})
+
 test.run()
