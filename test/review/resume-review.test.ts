@@ -169,7 +169,7 @@ async function congested(b: Broker): Promise<{ first: RawClient; token: string }
     w.raw(PING_BYTES)
   })
   await first.waitFor((op) => op.op === 'PONG', 2000, 'the PONG')
-  const info = first.ops.find((op) => op.op === 'INFO' && op.body.resume !== undefined) as { body: { resume: Answer } }
+  const info = first.ops.find((op) => op.op === 'INFO' && op.body.resume !== undefined) as unknown as { body: { resume: Answer } }
   first.ws.pause()
   const payload = new Uint8Array(4000)
   for (let i = 0; i < CONGESTED_SENT; i += 100) {
