@@ -13,7 +13,7 @@ import { DEFAULT_CONNECT_TIMEOUT, DEFAULT_TAB_TIMEOUT, type ConnectOptions, type
 import type { Status } from '../status.ts'
 import { browserPageEvents } from '../visibility.ts'
 import { TabClient, type SharedClient } from './tab-client.ts'
-import type { PortLike, WorkerConnectOptions } from './wire.ts'
+import type { WorkerConnectOptions } from './wire.ts'
 
 /** Options a shared connection cannot carry to the worker, and why. */
 const REFUSED: ReadonlyArray<[keyof SharedConnectOptions, string]> = [
@@ -22,8 +22,6 @@ const REFUSED: ReadonlyArray<[keyof SharedConnectOptions, string]> = [
   ['pageEvents', 'the worker has no page: each tab forwards its own visibility and online events'],
 ]
 
-interface SharedWorkerLike { readonly port: PortLike; onerror: ((ev: unknown) => void) | null }
-type SharedWorkerConstructor = new (url: string | URL, options: { type: 'module'; name: string }) => SharedWorkerLike
 
 /**
  * Joins (or starts) the shared connection for these servers and options.
@@ -54,14 +52,14 @@ export async function connectShared(servers: string | string[], options: SharedC
   if ((options as Record<string, unknown>).validate !== undefined) {
     throw new SubwireError('bad_option', 'validate cannot be used with shared: true yet (the hook would have to run in every tab)')
   }
-  const Worker = (globalThis as { SharedWorker?: SharedWorkerConstructor }).SharedWorker
-  if (typeof Worker !== 'function') return fallback(list, options, 'SharedWorker is not available here')
-  let worker: SharedWorkerLike
+  if (typeof SharedWorker !== 'function') return fallback(list, options, 'SharedWorker is not available here')
+  let worker: SharedWorker
   try {
-    // Written out in full, with a literal URL and options, so Vite and webpack 5 see the worker and bundle it.
+    // Written out in full, the global `SharedWorker` with a literal URL and options, so that Vite and webpack 5
+    // see the worker and bundle it (they look for exactly this expression).
     worker = shared.workerUrl === undefined
-      ? new Worker(new URL('./shared-worker.js', import.meta.url), { type: 'module', name: 'subwire' })
-      : new Worker(shared.workerUrl, { type: 'module', name: 'subwire' })
+      ? new SharedWorker(new URL('./shared-worker.js', import.meta.url), { type: 'module', name: 'subwire' })
+      : new SharedWorker(shared.workerUrl, { type: 'module', name: 'subwire' })
   } catch (err) {
     return fallback(list, options, `the SharedWorker could not be started (${String(err)})`)
   }
