@@ -22,7 +22,8 @@ function watch(c: Client): Status[] {
 
 function collect(c: Client, subject: string): number[] {
   const got: number[] = []
-  c.subscribe(subject, { callback: (err: unknown, m: Msg | null) => { if (err === null && m !== null) got.push(m.data as number) } })
+  const num = (d: unknown): number => (typeof d === 'number' ? d : (d as { i: number }).i)
+  c.subscribe(subject, { callback: (err: unknown, m: Msg | null) => { if (err === null && m !== null) got.push(num(m.data)) } })
   return got
 }
 
@@ -67,6 +68,26 @@ test('a resume attempt whose answer does not arrive in time leaves the session f
   assert.is(outcome.type, 'resumed', 'the slow attempt did not end the session')
   await until(2000, () => got.length >= 8, 'the five published while away')
   assert.equal(got, range(8))
+})
+
+test('a second cut in the middle of the replay: the next attempt gets the rest, every message once and in order', async () => {
+  const s = await setup()
+  const seen = watch(s.c)
+  const got = collect(s.c, 'feed')
+  await within(2000, s.c.flush(), 'the SUB')
+  await cut(s)
+  // About 600 KiB of missed messages: a replay of several 64 KiB frames.
+  const big = 'x'.repeat(2000)
+  for (let i = 0; i < 300; i++) s.pub.publish('feed', { i, big })
+  await within(5000, s.pub.flush(), 'the publishes')
+  s.proxy.cutAfterConnect.set(s.proxy.accepted + 1, 200 * 1024)
+  s.proxy.refuse(false)
+  await until(10_000, () => seen.some((x) => x.type === 'resumed' || x.type === 'gap'), 'the outcome of the resume')
+  await until(5000, () => got.length >= 300, 'every message')
+  const outcome = seen.find((x) => x.type === 'resumed' || x.type === 'gap') as Status
+  assert.is(outcome.type, 'resumed')
+  assert.ok(s.proxy.accepted >= 3, 'the attempt cut in its replay was followed by another')
+  assert.equal(got, range(300))
 })
 
 test.run()

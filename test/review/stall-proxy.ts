@@ -2,7 +2,8 @@
  * A TCP proxy for review tests of a flaky network: it forwards bytes both ways, can cut every socket at once
  * and refuse new connections (as test/resume/cut-proxy.ts), and can make chosen connections (numbered from 1 in
  * the order accepted) go deaf once the client has sent its CONNECT: what the broker sends from then on is
- * swallowed (a link so slow that nothing arrives in time), while what the client sends still goes through.
+ * swallowed (a link so slow that nothing arrives in time), while what the client sends still goes through; or
+ * be cut once a given number of bytes of the broker's answer went through (a second cut in the middle of a replay).
  */
 import { createServer, connect as tcpConnect, type AddressInfo, type Server, type Socket } from 'node:net'
 
@@ -15,6 +16,8 @@ export class StallProxy {
   accepted = 0
   /** Numbers of the connections that go deaf after their CONNECT. */
   readonly deafAfterConnect = new Set<number>()
+  /** Connections cut (both sides, nothing more forwarded) once this many bytes followed their CONNECT. */
+  readonly cutAfterConnect = new Map<number, number>()
 
   private constructor(target: number) {
     this.#target = target
@@ -44,7 +47,17 @@ export class StallProxy {
       s.on('close', () => { this.#sockets.delete(s); (s === client ? upstream : client).destroy() })
     }
     client.on('data', (d: Buffer) => { fromClient++; upstream.write(d) })
-    upstream.on('data', (d: Buffer) => { if (!(deaf && fromClient >= 2)) client.write(d) })
+    const cutAt = this.cutAfterConnect.get(n)
+    let after = 0
+    upstream.on('data', (d: Buffer) => {
+      if (fromClient < 2) { client.write(d); return }
+      if (deaf) return
+      if (cutAt === undefined) { client.write(d); return }
+      const room = cutAt - after
+      after += d.length
+      if (room > 0) client.write(d.subarray(0, room))
+      if (after >= cutAt) { client.destroy(); upstream.destroy() }
+    })
   }
 
   cut(): void {
