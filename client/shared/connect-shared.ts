@@ -49,9 +49,6 @@ export async function connectShared(servers: string | string[], options: SharedC
       throw new SubwireError('bad_option', `${key} cannot be used with shared: true (${why})`)
     }
   }
-  if ((options as Record<string, unknown>).validate !== undefined) {
-    throw new SubwireError('bad_option', 'validate cannot be used with shared: true yet (the hook would have to run in every tab)')
-  }
   if (typeof SharedWorker !== 'function') return fallback(list, options, 'SharedWorker is not available here')
   let worker: SharedWorker
   try {
@@ -72,7 +69,8 @@ export async function connectShared(servers: string | string[], options: SharedC
     if (options[key] !== undefined) (wire as unknown as Record<string, unknown>)[key] = options[key]
   }
   if (typeof options.token === 'string') wire.token = options.token
-  const tab = new TabClient(list, worker.port, token)
+  if (options.validate !== undefined && typeof options.validate !== 'function') throw new SubwireError('bad_option', 'validate must be a function')
+  const tab = new TabClient(list, worker.port, token, options.validate ?? null)
   const failedToLoad = new Promise<never>((_, reject) => {
     worker.onerror = () => reject(new SubwireError('connection_refused', 'the SharedWorker script failed to load'))
   })

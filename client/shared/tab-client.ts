@@ -17,6 +17,7 @@ import { Subscription, type DropReporter, type SubscribeOptions, type Subscripti
 import { TopicsApi } from '../topics.ts'
 import type { Client } from '../client.ts'
 import type { SchemaOptions, Untyped } from '../typed.ts'
+import { screen, type Validate } from '../validate.ts'
 import { fromWire, statusFromWire, toWire, type PortLike, type TabToWorker, type WireMsg, type WorkerToTab } from './wire.ts'
 
 /**
@@ -38,6 +39,8 @@ export class TabClient implements SharedClient, SubscriptionOwner, DropReporter 
   readonly #calls = new Map<number, Call>()
   readonly #status = new StatusHub()
   readonly #token: (() => string | Promise<string>) | null
+  /** `validate` runs here, in the tab: a function cannot cross to the worker, and each tab has its own. */
+  readonly #validate: Validate | null
   readonly #replySource: MsgSource = { sid: 0, responder: this }
   #nextSid = 1
   #nextId = 1
@@ -52,11 +55,12 @@ export class TabClient implements SharedClient, SubscriptionOwner, DropReporter 
   readonly closed: Promise<void | Error>
   readonly topics: TopicsApi = new TopicsApi(async (subject, body) => (await this.request(subject, body, { timeout: DEFAULT_REQUEST_TIMEOUT })).data)
 
-  constructor(servers: readonly string[], port: PortLike, token: (() => string | Promise<string>) | null) {
+  constructor(servers: readonly string[], port: PortLike, token: (() => string | Promise<string>) | null, validate: Validate | null = null) {
     this.servers = servers
     this.#server = servers[0]
     this.#port = port
     this.#token = token
+    this.#validate = validate
     this.closed = new Promise((resolve) => { this.#closedResolve = resolve })
     port.onmessage = (ev: MessageEvent) => this.#onMessage(ev.data as WorkerToTab)
     port.start?.()
@@ -119,7 +123,11 @@ export class TabClient implements SharedClient, SubscriptionOwner, DropReporter 
     const timeout = options.timeout ?? DEFAULT_REQUEST_TIMEOUT
     const { msg } = await this.#call((id) => ({ t: 'request', id, subject, data, timeout, headers: options.headers }))
     if (msg === null) throw new SubwireError('protocol', 'the worker answered a request without its reply')
-    return this.#toMsg(this.#replySource, msg)
+    const reply = this.#toMsg(this.#replySource, msg)
+    const refused = this.#validate === null ? null : screen(this.#validate, subject, reply, 'reply')
+    if (refused === null) return reply
+    this.#status.emit({ type: 'invalid', subject, error: refused })
+    throw refused
   }
 
   flush(): Promise<void> {
@@ -188,9 +196,14 @@ export class TabClient implements SharedClient, SubscriptionOwner, DropReporter 
     if (!this.isClosed) this.#post({ t: 'settle', sid, seq, kind, delayMs })
   }
 
-  /** No `validate` hook runs in a shared tab (connect-shared.ts refuses the option). */
-  refuses(): boolean {
-    return false
+  /** The `validate` hook on a message for `sub`: refused, it is reported and not delivered (as on a Client). */
+  refuses(sub: Subscription, msg: Msg): boolean {
+    if (this.#validate === null) return false
+    const refused = screen(this.#validate, msg.subject, msg, 'message')
+    if (refused === null) return false
+    this.#status.emit({ type: 'invalid', subject: msg.subject, error: refused })
+    sub.notify(refused)
+    return true
   }
 
   slowConsumer(sub: Subscription, dropped: number): void {

@@ -185,6 +185,28 @@ test('a tab\'s acked work-queue subscription is its own, and its acks reach the 
   assert.is(group?.acked, 4)
 })
 
+test('validate runs in each tab: a refused message is not delivered, a refused reply rejects, both said as invalid', async () => {
+  const validate = (_subject: string, data: unknown): void => { if (typeof data !== 'number') throw new Error('not a number') }
+  const a = await within(5000, connect(broker.url, { name: 'tabs', reconnect: false, shared: true, validate }), 'a validating tab')
+  tabs.push(a)
+  const b = await tab()
+  const seen: string[] = []
+  void (async () => { for await (const s of a.status()) if (s.type === 'invalid') seen.push(`${s.subject}:${s.error.code}`) })()
+  const sa = a.subscribe('v.>')
+  const sb = b.subscribe('v.>')
+  b.subscribe('v.svc', { callback: (_e, m) => { m?.respond('not a number') } })
+  await settled(a); await settled(b)
+  const pub = await node()
+  pub.publish('v.x', 'text')
+  pub.publish('v.x', 42)
+  assert.equal((await take(sa, 1)).map((m) => m.data), [42], 'the text is refused in tab a only')
+  assert.equal((await take(sb, 2)).map((m) => m.data), ['text', 42], 'tab b has no validate')
+  const err = await a.request('v.svc', 1, { timeout: 2000 }).then(() => 'no error', (e: { code?: string }) => e.code)
+  assert.is(err, 'bad_payload')
+  await until(2000, () => seen.length === 2, 'the invalid statuses')
+  assert.equal(seen, ['v.x:bad_payload', 'v.svc:bad_payload'])
+})
+
 test('publish and subscribe check their arguments in the tab, at once', async () => {
   const a = await tab()
   assert.is(codeOf(() => a.publish('bad.*')), 'bad_subject')
