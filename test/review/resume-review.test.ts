@@ -127,6 +127,27 @@ test('another user\'s parked sessions on a busy subject do not take the whole by
   assert.equal(msgs(back.raw).map((m) => m.payload), [0, 1, 2], 'three small messages fit in alice\'s own 1 KiB')
 })
 
+test('sessions another user opens and closes normally do not erase what an ended session of someone else lost', async () => {
+  const b = track(await startBroker({
+    resumeMaxSessions: 4, resumeWindowMs: 1000,
+    auth: { tokens: [{ token: 'alice-token', user: 'alice' }, { token: 'mallory-token', user: 'mallory' }, { token: 'pub-token', user: 'pub' }] },
+  }))
+  const alice = await session(b, true, { token: 'alice-token' }, ['a.>'])
+  await drop(b, alice.raw)
+  const pub = await publisher(b, { token: 'pub-token' })
+  await pub.send('a.x', 3)
+  await until(5000, () => b.stats().subscriptions === 0, 'alice\'s window to pass')
+  // Closed with 1000: nobody will come back for these, yet each may leave a tombstone.
+  for (let i = 0; i < 4; i++) {
+    const m = await session(b, true, { token: 'mallory-token' })
+    m.raw.ws.close(1000)
+    await within(2000, m.raw.closed, 'the close')
+  }
+  const back = await session(b, { token: alice.answer.token, received: 0 }, { token: 'alice-token' })
+  assert.is(back.answer.resumed, false)
+  assert.equal(back.answer.lost, [[1, 3]], 'alice still learns exactly what she lost')
+})
+
 // ---- the replay as a connection's outbound queue sees it ----------------------------------------------------
 
 test('a JSON connection resuming a full log of binary payloads gets its replay instead of a slow_consumer close', async () => {
