@@ -90,4 +90,23 @@ test('a second cut in the middle of the replay: the next attempt gets the rest, 
   assert.equal(got, range(300))
 })
 
+test('an auto-unsubscribe count holds across a resume: max messages in all, then the subscription is gone at the broker', async () => {
+  const s = await setup()
+  const seen = watch(s.c)
+  const got: number[] = []
+  s.c.subscribe('capped', { max: 5, callback: (err: unknown, m: Msg | null) => { if (err === null && m !== null) got.push(m.data as number) } })
+  await within(2000, s.c.flush(), 'the SUB')
+  await publish(s.pub, 'capped', 0, 2)
+  await until(2000, () => got.length === 2, 'the first two')
+  await cut(s)
+  await publish(s.pub, 'capped', 2, 10)
+  s.proxy.refuse(false)
+  await until(5000, () => seen.some((x) => x.type === 'resumed' || x.type === 'gap'), 'the outcome of the resume')
+  await within(2000, s.c.flush(), 'a round trip')
+  await publish(s.pub, 'capped', 12, 3)
+  await within(2000, s.c.flush(), 'a round trip')
+  assert.equal(got, range(5))
+  assert.is(s.b.stats().subscriptions, 0, 'nothing left subscribed')
+})
+
 test.run()
