@@ -134,4 +134,22 @@ test('a SUB lost in flight at the cut is not reported as resumed with nothing mi
   }
 })
 
+test('a client that received and acknowledged every message of a burst on two subjects resumes with nothing lost', async () => {
+  // A burst larger than the session log (messages queued toward a client outrun its acks) on two subjects.
+  const s = await setup({ resumeMaxBytes: 4096 })
+  const seen = watch(s.c)
+  const a = collect(s.c, 'burst.a')
+  const b = collect(s.c, 'burst.b')
+  await within(2000, s.c.flush(), 'the SUBs')
+  for (let i = 0; i < 400; i++) s.pub.publish(i % 2 === 0 ? 'burst.a' : 'burst.b', i)
+  await within(2000, s.pub.flush(), 'the burst')
+  await until(3000, () => a.length + b.length === 400, 'the whole burst')
+  await within(2000, s.c.flush(), 'a round trip') // the client has acknowledged what it counted by now
+  await cut(s)
+  s.proxy.refuse(false)
+  await until(5000, () => seen.some((x) => x.type === 'resumed' || x.type === 'gap'), 'the outcome of the resume')
+  const outcome = seen.find((x) => x.type === 'resumed' || x.type === 'gap') as Status
+  assert.is(outcome.type, 'resumed', `nothing was lost, yet: ${JSON.stringify(outcome)}`)
+})
+
 test.run()
