@@ -22,7 +22,8 @@ const CHUNK = 4096
 
 /** One logged MSG: the publish's fields and where its tail's copy is. The Delivery is made only for a replay. */
 class Entry {
-  readonly index: number
+  /** Renumbered only by `keep` (a resume that may not be replayed some of the held messages). */
+  index: number
   readonly sid: number
   readonly prefix: Uint8Array
   readonly chunk: Uint8Array
@@ -239,6 +240,28 @@ export class SessionLog {
       const e = entries[i]
       if (e.index > index && !write(e.sid, e.prefix, e.delivery())) return
     }
+  }
+
+  /**
+   * Keeps only the held messages `keep` accepts, renumbered to end at `count` as before (the client numbers
+   * the replay as it arrives, so a gap in it would shift every later number); calls `drop` for each one let go.
+   * Meant for a resume, once its count is acknowledged: what remains is all unacknowledged and is replayed.
+   */
+  keep(keep: (sid: number, subject: string, reply: string | null, headers: Record<string, string> | null) => boolean, drop: (sid: number) => void): void {
+    const entries = this.#entries
+    let kept = this.#head
+    for (let i = this.#head; i < entries.length; i++) {
+      const e = entries[i]
+      if (keep(e.sid, e.subject, e.reply, e.headers)) { entries[kept++] = e; continue }
+      this.bytes -= e.bytes
+      this.#budget.total -= e.bytes
+      drop(e.sid)
+    }
+    entries.length = kept
+    let index = this.count - (kept - this.#head)
+    this.acked = Math.max(this.acked, index)
+    for (let i = this.#head; i < kept; i++) entries[i].index = ++index
+    this.#compact()
   }
 
   /**

@@ -16,6 +16,7 @@ import { ServerSubscription } from '../routing/subscription.ts'
 import type { Identity } from '../security/auth.ts'
 import type { StoredMessage } from '../store/topic-store.ts'
 import { removeSubscription, withdrawAllSubscriptions, type SubscriptionHost, type SubscriptionOwner } from './connection-subscriptions.ts'
+import type { SessionLog } from './session-log.ts'
 import { ResumeSession, registryOf, type SessionHolder, type SessionRegistry, type Tombstone } from './session-registry.ts'
 
 /** ACK kind (PROTOCOL §4.10) by which a client says how many MSGs of its session it has received. */
@@ -111,8 +112,10 @@ export class SessionLink implements Outbound, SessionHolder {
     log.ack(received)
     const lost = log.loss.lostAbove(received)
     log.loss.clear()
-    const base = Math.max(received, log.first - 1)
+    const held = (old.#conn as SessionConn).subscriptions.size
     const sids = transplant(host, old.#conn as SessionConn, conn)
+    if (conn.session.restricted || sids.length < held) onlyReceivable(log, conn, lost)
+    const base = Math.max(received, log.first - 1)
     old.#session = null
     s.holder = this
     this.#session = s
@@ -261,6 +264,23 @@ function transplant(host: Host, from: SessionConn, to: SessionConn): number[] {
   }
   from.subscriptions.clear()
   return sids
+}
+
+/**
+ * A replay is a delivery like any other: a held message of a subscription that did not move to `conn`, or on a
+ * subject `conn`'s credentials may not receive (the same user may resume with narrower ones), is not replayed
+ * but counted lost, as the live check in Connection#deliver would have refused it.
+ */
+function onlyReceivable(log: SessionLog, conn: SessionConn, lost: Map<number, number>): void {
+  const session = conn.session
+  log.keep((sid, subject, reply, headers) => {
+    const sub = conn.subscriptions.get(sid)
+    if (sub === undefined) return false
+    if (!session.restricted || sub.ownInbox) return true
+    if (!session.mayReceive(subject, headers)) return false
+    if (reply !== null) session.noteRequest(reply)
+    return true
+  }, (sid) => { lost.set(sid, (lost.get(sid) ?? 0) + 1) })
 }
 
 /** True when a member of `sub`'s queue group other than the parked ones can take `d`. */
