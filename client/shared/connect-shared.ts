@@ -50,13 +50,14 @@ export async function connectShared(servers: string | string[], options: SharedC
     }
   }
   if (typeof SharedWorker !== 'function') return fallback(list, options, 'SharedWorker is not available here')
+  // Written out in full, the global `SharedWorker` with a literal URL and options, so that Vite and webpack 5 see
+  // the worker and bundle it (they look for exactly this expression).
+  const open = (): SharedWorker => shared.workerUrl === undefined
+    ? new SharedWorker(new URL('./shared-worker.js', import.meta.url), { type: 'module', name: 'subwire' })
+    : new SharedWorker(shared.workerUrl, { type: 'module', name: 'subwire' })
   let worker: SharedWorker
   try {
-    // Written out in full, the global `SharedWorker` with a literal URL and options, so that Vite and webpack 5
-    // see the worker and bundle it (they look for exactly this expression).
-    worker = shared.workerUrl === undefined
-      ? new SharedWorker(new URL('./shared-worker.js', import.meta.url), { type: 'module', name: 'subwire' })
-      : new SharedWorker(shared.workerUrl, { type: 'module', name: 'subwire' })
+    worker = open()
   } catch (err) {
     return fallback(list, options, `the SharedWorker could not be started (${String(err)})`)
   }
@@ -70,7 +71,7 @@ export async function connectShared(servers: string | string[], options: SharedC
   }
   if (typeof options.token === 'string') wire.token = options.token
   if (options.validate !== undefined && typeof options.validate !== 'function') throw new SubwireError('bad_option', 'validate must be a function')
-  const tab = new TabClient(list, worker.port, token, options.validate ?? null)
+  const tab = new TabClient(list, worker.port, token, options.validate ?? null, { timeoutMs: tabTimeoutMs, reopen: () => open().port })
   const failedToLoad = new Promise<never>((_, reject) => {
     worker.onerror = () => reject(new SubwireError('connection_refused', 'the SharedWorker script failed to load'))
   })

@@ -31,10 +31,23 @@ export type SharedClient<S extends object = Untyped, O extends SchemaOptions = {
 
 interface Call { resolve(r: { value: unknown; msg: WireMsg | null }): void; reject(err: SubwireError): void }
 
+/**
+ * How a tab notices that its worker died: the worker pings every tab a third of `timeoutMs` apart, so a tab that
+ * hears nothing for `timeoutMs` takes it for gone (its process crashed: Chrome may host a shared worker in a tab's
+ * process) and `reopen`s a SharedWorker, which starts a new one, and joins it.
+ */
+export interface WorkerWatch {
+  timeoutMs: number
+  reopen(): PortLike
+}
+
 /** A tab's handle on the shared connection. */
 export class TabClient implements SharedClient, SubscriptionOwner, DropReporter {
   readonly servers: readonly string[]
-  readonly #port: PortLike
+  #port: PortLike
+  readonly #watch: WorkerWatch | null
+  #watchdog: ReturnType<typeof setInterval> | null = null
+  #lastHeard = Date.now()
   readonly #subs = new Map<number, Subscription>()
   readonly #calls = new Map<number, Call>()
   readonly #status = new StatusHub()
@@ -55,15 +68,46 @@ export class TabClient implements SharedClient, SubscriptionOwner, DropReporter 
   readonly closed: Promise<void | Error>
   readonly topics: TopicsApi = new TopicsApi(async (subject, body) => (await this.request(subject, body, { timeout: DEFAULT_REQUEST_TIMEOUT })).data)
 
-  constructor(servers: readonly string[], port: PortLike, token: (() => string | Promise<string>) | null, validate: Validate | null = null) {
+  constructor(servers: readonly string[], port: PortLike, token: (() => string | Promise<string>) | null, validate: Validate | null = null, watch: WorkerWatch | null = null) {
     this.servers = servers
     this.#server = servers[0]
     this.#port = port
     this.#token = token
     this.#validate = validate
+    this.#watch = watch
     this.closed = new Promise((resolve) => { this.#closedResolve = resolve })
-    port.onmessage = (ev: MessageEvent) => this.#onMessage(ev.data as WorkerToTab)
+    this.#listen(port)
+    if (watch !== null) {
+      this.#watchdog = setInterval(() => this.#checkWorker(watch), Math.max(50, Math.floor(watch.timeoutMs / 2)))
+      ;(this.#watchdog as { unref?: () => void }).unref?.()
+    }
+  }
+
+  #listen(port: PortLike): void {
+    port.onmessage = (ev: MessageEvent) => { this.#lastHeard = Date.now(); this.#onMessage(ev.data as WorkerToTab) }
     port.start?.()
+  }
+
+  /** The worker said nothing for `timeoutMs`: a new one is started and joined, the subscriptions made again. */
+  #checkWorker(watch: WorkerWatch): void {
+    if (this.isClosed || this.#ready !== null || Date.now() - this.#lastHeard <= watch.timeoutMs) return
+    const old = this.#port
+    old.onmessage = null
+    try { old.close() } catch { /* already gone */ }
+    try {
+      this.#port = watch.reopen()
+    } catch (err) {
+      this.#shutdown(new SubwireError('connection_closed', 'the shared worker stopped and could not be started again', { cause: err }))
+      return
+    }
+    this.#listen(this.#port)
+    this.#lastHeard = Date.now()
+    const lost = new SubwireError('disconnected', 'the shared worker stopped')
+    for (const call of this.#calls.values()) call.reject(lost)
+    this.#calls.clear()
+    this.#status.emit({ type: 'disconnect', server: this.#server, code: 1006, error: lost })
+    this.#rejoining = true
+    if (this.#hello !== null) this.#post(this.#hello)
   }
 
   /** Says hello and waits for the shared connection. */
@@ -162,6 +206,7 @@ export class TabClient implements SharedClient, SubscriptionOwner, DropReporter 
 
   /** The page came back (from the back/forward cache): the worker takes it back, and asks for its subscriptions. */
   back(): void {
+    this.#lastHeard = Date.now() // the worker's pings could not be heard while the page was frozen
     this.#post({ t: 'pong' })
   }
 
@@ -333,6 +378,7 @@ export class TabClient implements SharedClient, SubscriptionOwner, DropReporter 
   #shutdown(error: Error | null): void {
     if (this.#state === CLIENT_STATE.closed) return
     this.#state = CLIENT_STATE.closed
+    if (this.#watchdog !== null) { clearInterval(this.#watchdog); this.#watchdog = null }
     try { this.#port.postMessage({ t: 'bye' } satisfies TabToWorker) } catch { /* the worker is gone already */ }
     const closedErr = new SubwireError('connection_closed', 'the client is closed')
     for (const call of this.#calls.values()) call.reject(closedErr)

@@ -250,6 +250,28 @@ test('a tab back from the back/forward cache after its connection closed gets a 
   assert.is((await take(sub, 1))[0].subject, 'again.x')
 })
 
+test('tabs whose worker died start a new one and make their subscriptions again', async () => {
+  const [a, b] = [await tab({ tabTimeoutMs: 300 }), await tab({ tabTimeoutMs: 300 })]
+  const seen: Status['type'][] = []
+  void (async () => { for await (const s of b.status()) seen.push(s.type) })()
+  const sa = a.subscribe('w.>')
+  const sb = b.subscribe('w.>')
+  await settled(a); await settled(b)
+  // The worker's process is gone: its ports say nothing more, its socket closes. The next SharedWorker is a new one.
+  for (const p of hubPorts.splice(0)) p.close()
+  hub = new Hub()
+  broker.disconnect(broker.connections().find((c) => c.name === 'tabs')?.id ?? '')
+  await until(5000, () => seen.includes('reconnect'), 'tab b to join a new worker').catch((e: Error) => { throw new Error(`${e.message}; seen ${seen.join(',')}`) })
+  await until(5000, () => hub.size === 1 && brokerSubjects().length === 1, 'the new worker\'s subscription')
+  await settled(a); await settled(b)
+  assert.is(broker.connections().filter((c) => c.name === 'tabs').length, 1)
+  assert.equal(seen.slice(0, 2), ['disconnect', 'reconnect'])
+  const pub = await node()
+  pub.publish('w.x', 1)
+  assert.is((await take(sa, 1))[0].subject, 'w.x')
+  assert.is((await take(sb, 1))[0].subject, 'w.x')
+})
+
 test('a tab closing releases only its own subscriptions', async () => {
   const [a, b] = [await tab(), await tab()]
   a.subscribe('one'); a.subscribe('two'); b.subscribe('two')

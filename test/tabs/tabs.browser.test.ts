@@ -64,9 +64,9 @@ async function serve(page: Uint8Array, worker: Uint8Array): Promise<Server> {
 }
 
 /** The broker's `/stats`, as a browser-facing operator would read it: the connections named `tabs`. */
-async function tabsConnections(): Promise<Array<{ subscriptions: number; subjects: Array<{ subject: string }> }>> {
+async function tabsConnections(): Promise<Array<{ id: string; subscriptions: number; subjects: Array<{ subject: string }> }>> {
   const res = await within(5000, fetch(`http://127.0.0.1:${broker?.port}/stats`), 'GET /stats')
-  const report = await res.json() as { connectionList: Array<{ name: string; subscriptions: number; subjects: Array<{ subject: string }> }> }
+  const report = await res.json() as { connectionList: Array<{ id: string; name: string; subscriptions: number; subjects: Array<{ subject: string }> }> }
   return report.connectionList.filter((c) => c.name === 'tabs')
 }
 
@@ -103,7 +103,7 @@ if (availability === 'fail') {
     }
   })
 
-  test('three tabs of one origin share one broker connection; two closing leave the third working', async () => {
+  test('three tabs of one origin share one broker connection; one crashing and one closing leave the third working', async () => {
     const [page, worker] = await within(60_000, Promise.all([
       buildClientBundle({ entry: 'test/tabs/browser/entry.js' }),
       buildClientBundle({ entry: 'test/tabs/browser/worker.js' }),
@@ -134,12 +134,23 @@ if (availability === 'fail') {
     }
     assert.equal(await inTab(tabs[1], 'request', 'svc.echo', 'tab 1'), { echoed: 'tab 1' })
 
-    // Two tabs close (the first with its own subscription): the connection stays, only.first goes.
-    await within(10_000, tabs[0].close(), 'tab 0 to close')
+    // A tab closes: the worker and its connection go on, untouched.
+    const [before] = await tabsConnections()
     await within(10_000, tabs[1].close(), 'tab 1 to close')
+    await inTab(tabs[2], 'publish', 'from.tab', { n: 0 }) // a round trip through the worker
+    const idAndSubjects = (c: { id?: string; subjects: Array<{ subject: string }> } | undefined): unknown => [c?.id, c?.subjects.map((x) => x.subject).sort()]
+    assert.equal((await tabsConnections()).map(idAndSubjects), [idAndSubjects(before)], 'the same connection, its subscriptions unchanged')
+    assert.equal(await inTab(tabs[2], 'statuses'), [], 'nothing to say')
+    // Then one crashes, with its own subscription: it says nothing, and Chromium hosts the worker in its process,
+    // so the worker dies with it; the third tab starts a new one. One connection is left, only.first gone.
+    const cdp = await within(5000, context.newCDPSession(tabs[0]), 'a CDP session on tab 0')
+    const crashed = tabs[0].waitForEvent('crash', { timeout: 10_000 })
+    void cdp.send('Page.crash').catch(() => undefined) // never answered: the renderer is gone
+    await within(10_000, crashed, 'tab 0 to crash')
     const third = tabs[2]
-    const deadline = Date.now() + 8000
-    while ((await brokerSubjects()).includes('only.first') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100))
+    const deadline = Date.now() + 10_000
+    const settledAt = async (): Promise<boolean> => (await tabsConnections()).length === 1 && (await brokerSubjects()).join() === 'sensors.>'
+    while (!(await settledAt()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100))
     assert.equal(await brokerSubjects(), ['sensors.>'], 'the closed tabs released theirs; the third still holds sensors.>')
     assert.is((await tabsConnections()).length, 1, 'the shared connection survived two tabs closing')
 
@@ -149,12 +160,13 @@ if (availability === 'fail') {
     assert.equal((await inTab(third, 'received', 'sensors.>')).map(([s]) => s), ['sensors.paris.temp', 'sensors.lyon.temp'])
     await inTab(third, 'publish', 'from.tab', { hello: 'from the third tab' })
     const it = fromTabs[Symbol.asyncIterator]()
+    assert.equal((await within(3000, it.next(), 'the earlier publish')).value?.data, { n: 0 })
     assert.equal((await within(3000, it.next(), 'the third tab\'s publish')).value?.data, { hello: 'from the third tab' })
     assert.equal(await inTab(third, 'request', 'svc.echo', 'tab 2'), { echoed: 'tab 2' })
 
     await inTab(third, 'unsubscribe', 'sensors.>')
     assert.equal(await brokerSubjects(), [], 'the last holder gone, the broker subscription is gone')
-    assert.equal(await inTab(third, 'statuses'), [], 'no status event: nothing fell back, nothing disconnected')
+    assert.equal(await inTab(third, 'statuses'), ['disconnect', 'reconnect'], 'the worker died with the crashed tab: said, and rejoined')
   })
 
   test('a tab whose worker script cannot be loaded connects on its own and says so with shared_fallback', async () => {
