@@ -7,7 +7,7 @@ import * as assert from 'uvu/assert'
 import { connect } from '../../client/index.ts'
 import type { Broker, BrokerOptions } from '../../server/index.ts'
 import type { WireValue } from '../../shared/msgpack-reader.ts'
-import { PING_BYTES, writeBodyOp, writeSub } from '../../shared/op-writer.ts'
+import { PING_BYTES, writeBodyOp, writePub, writeSub } from '../../shared/op-writer.ts'
 import { OP, PROTOCOL_VERSION, SUBPROTOCOL } from '../../shared/protocol.ts'
 import { RawClient, cleanupAfterEach, startBroker, until, within } from '../helpers.ts'
 
@@ -85,6 +85,34 @@ test('a resume with narrower permissions replays none of the logged messages it 
   const leaked = msgs(back.raw).filter((m) => m.subject.startsWith('secret.'))
   assert.equal(leaked, [], 'no MSG on a subject these credentials may not receive')
   assert.equal(msgs(back.raw).map((m) => m.payload), [10, 11])
+})
+
+test('a restricted responder may answer a request it was replayed after a resume, as it may one it received live', async () => {
+  // The responder may publish nowhere: it answers under allowResponses, earned by receiving the request.
+  const b = track(await startBroker({
+    auth: {
+      tokens: [
+        { token: 'responder-token', user: 'responder', permissions: { publish: { allow: ['nowhere.>'] }, subscribe: { allow: ['svc.>'] } } },
+        { token: 'requester-token', user: 'requester' },
+      ],
+    },
+  }))
+  const first = await session(b, true, { token: 'responder-token' }, ['svc.echo'])
+  await drop(b, first.raw)
+  const requester = track(await connect(b.url, { token: 'requester-token' }))
+  const answer = requester.request('svc.echo', 'ping', { timeoutMs: 3000 })
+  answer.catch(() => undefined)
+  await within(2000, requester.flush(), 'the request')
+
+  const back = await session(b, { token: first.answer.token, received: 0 }, { token: 'responder-token' })
+  assert.is(back.answer.resumed, true)
+  const req = back.raw.ops.find((op) => op.op === 'MSG')
+  assert.ok(req !== undefined && req.op === 'MSG' && req.reply !== null, 'the request is replayed with its reply subject')
+  back.raw.sendOps((w) => { writePub(w, 0, req.reply as string, null, null, 1, new TextEncoder().encode('pong')); w.raw(PING_BYTES) })
+  await roundTrip(back.raw)
+  assert.equal(back.raw.ops.filter((op) => op.op === 'ERR').map((op) => (op.op === 'ERR' ? op.code : '')), [], 'the answer is allowed')
+  const m = await within(3000, answer, 'the answer')
+  assert.equal(m.data, new TextEncoder().encode('pong'))
 })
 
 // ---- other users' sessions ----------------------------------------------------------------------------------
