@@ -100,7 +100,7 @@ test('a restricted responder may answer a request it was replayed after a resume
   const first = await session(b, true, { token: 'responder-token' }, ['svc.echo'])
   await drop(b, first.raw)
   const requester = track(await connect(b.url, { token: 'requester-token' }))
-  const answer = requester.request('svc.echo', 'ping', { timeoutMs: 3000 })
+  const answer = requester.request('svc.echo', 'ping', { timeout: 3000 })
   answer.catch(() => undefined)
   await within(2000, requester.flush(), 'the request')
 
