@@ -136,6 +136,16 @@ export interface LogBudget {
   /** Bytes all logs hold together, and the most they may. */
   total: number
   readonly maxTotal: number
+  /**
+   * All logs are full and `log` needs room: lets one message go somewhere (the registry decides whose: the
+   * biggest owner's). False when nothing could go. Without it, a log makes room in itself only.
+   */
+  readonly makeRoom?: (log: SessionLog) => boolean
+}
+
+/** Bytes one owner's logs hold together (session-registry.ts `Owner`). */
+export interface LogShare {
+  bytes: number
 }
 
 export class SessionLog {
@@ -147,6 +157,8 @@ export class SessionLog {
   readonly loss = new LossLedger()
   /** Numbers above it were logged while parked: their eviction is a certain loss. */
   parkedAt = Number.MAX_SAFE_INTEGER
+  /** Whose share of the broker-wide budget this log's bytes count against. */
+  share: LogShare | null = null
   readonly #entries: Entry[] = []
   #head = 0
   /** The chunk tails are copied into, and how much of it is used. */
@@ -171,10 +183,14 @@ export class SessionLog {
     const tail = d.binaryTail()
     const bytes = tail.length + ENTRY_OVERHEAD
     const budget = this.#budget
-    // Room is made in this log only: one session never takes another's replay away. What is held stays one
-    // unbroken run of numbers (the client's count of a replay depends on it), so a message that cannot be held
-    // even in an empty log lets everything older go first.
-    while (this.#head < this.#entries.length && (this.bytes + bytes > this.#maxBytes || budget.total + bytes > budget.maxTotal)) this.#evict()
+    // What is held stays one unbroken run of numbers (the client's count of a replay depends on it), so a
+    // message that cannot be held even in an empty log lets everything older go first. Past the broker-wide
+    // budget the registry says whose oldest goes (the biggest owner's: one user never takes another's replay
+    // below an equal share); without a registry, this log's own.
+    while (this.#head < this.#entries.length && this.bytes + bytes > this.#maxBytes) this.#evict()
+    while (budget.total + bytes > budget.maxTotal) {
+      if (budget.makeRoom !== undefined ? !budget.makeRoom(this) : !this.evictOldest()) break
+    }
     if (this.bytes + bytes > this.#maxBytes || budget.total + bytes > budget.maxTotal) { this.#lose(sid, index); return }
     let chunk: Uint8Array
     let offset = 0
@@ -188,15 +204,26 @@ export class SessionLog {
       this.#used += tail.length
     }
     this.#entries.push(new Entry(index, sid, prefix, chunk, offset, tail.length, d))
+    this.#charge(bytes)
+  }
+
+  #charge(bytes: number): void {
     this.bytes += bytes
-    budget.total += bytes
+    this.#budget.total += bytes
+    if (this.share !== null) this.share.bytes += bytes
+  }
+
+  /** Lets the oldest held message go (counted lost unless acknowledged); false when none is held. */
+  evictOldest(): boolean {
+    if (this.#head === this.#entries.length) return false
+    this.#evict()
+    return true
   }
 
   #evict(): void {
     const e = this.#entries[this.#head]
     this.#entries[this.#head++] = undefined as unknown as Entry
-    this.bytes -= e.bytes
-    this.#budget.total -= e.bytes
+    this.#charge(-e.bytes)
     if (e.index > this.acked) this.#lose(e.sid, e.index)
     this.#compact()
   }
@@ -226,8 +253,7 @@ export class SessionLog {
     while (this.#head < this.#entries.length && this.first <= index) {
       const e = this.#entries[this.#head]
       this.#entries[this.#head++] = undefined as unknown as Entry
-      this.bytes -= e.bytes
-      this.#budget.total -= e.bytes
+      this.#charge(-e.bytes)
     }
     this.#compact()
     this.loss.acked(index)
@@ -253,8 +279,7 @@ export class SessionLog {
     for (let i = this.#head; i < entries.length; i++) {
       const e = entries[i]
       if (keep(e.sid, e.subject, e.reply, e.headers)) { entries[kept++] = e; continue }
-      this.bytes -= e.bytes
-      this.#budget.total -= e.bytes
+      this.#charge(-e.bytes)
       drop(e.sid)
     }
     entries.length = kept
@@ -280,8 +305,7 @@ export class SessionLog {
 
   /** Lets every message go (the session ended). */
   clear(): void {
-    this.#budget.total -= this.bytes
-    this.bytes = 0
+    this.#charge(-this.bytes)
     this.#entries.length = 0
     this.#head = 0
     this.#chunk = null

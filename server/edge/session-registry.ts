@@ -29,12 +29,17 @@ export class ResumeSession {
   holder: SessionHolder | null = null
   /** Epoch ms its parking ends; 0 while a connection holds it. */
   parkedUntil = 0
+  /** Whose share of the parking and byte limits it counts against (registry `ownerKey`). */
+  owner: Owner
 
-  constructor(user: string, maxBytes: number, budget: LogBudget) {
+  constructor(user: string, owner: Owner, maxBytes: number, budget: LogBudget) {
     this.id = randomBytes(ID_BYTES).toString('base64url')
     this.secret = randomBytes(SECRET_BYTES)
     this.user = user
+    this.owner = owner
     this.log = new SessionLog(maxBytes, budget)
+    this.log.share = owner
+    owner.sessions.add(this)
   }
 
   /** What the client presents to resume: `<id>.<secret>`. */
@@ -51,6 +56,48 @@ export interface Tombstone {
   readonly count: number
   readonly loss: LossLedger
   readonly until: number
+  readonly owner: Owner
+}
+
+/**
+ * One identity's (or, on a broker without authentication, one address's) part of the broker-wide limits. The
+ * limits are shared max-min fairly: past `resumeMaxSessions` parked sessions (or tombstones) the oldest of the
+ * owner holding the most goes, and past `resumeMaxTotalBytes` the oldest message of the owner holding the most
+ * bytes; on a tie, the owner asking. So nobody can take what another holds below an equal share.
+ */
+export class Owner {
+  readonly key: string
+  /** Its sessions, live and parked, oldest first (a log is evicted from in this order). */
+  readonly sessions = new Set<ResumeSession>()
+  /** Its parked sessions and tombstones, oldest first. */
+  readonly parked = new Set<ResumeSession>()
+  readonly tombstones = new Map<string, Tombstone>()
+  /** Bytes its sessions' logs hold (kept by session-log.ts). */
+  bytes = 0
+
+  constructor(key: string) {
+    this.key = key
+  }
+
+  get unused(): boolean {
+    return this.sessions.size === 0 && this.tombstones.size === 0
+  }
+}
+
+/** Whom a session counts against: its identity, or its client's address when nobody is authenticated. */
+export function ownerKey(user: string, address: string): string {
+  return user !== '' ? `u:${user}` : `a:${address}`
+}
+
+/** The owner with the most of `size`, `self` on a tie (or when nobody has any). */
+function biggest(owners: Iterable<Owner>, self: Owner, size: (o: Owner) => number): Owner {
+  let top = self
+  let most = size(self)
+  for (const o of owners) {
+    const n = size(o)
+    if (n > most) { top = o; most = n }
+  }
+  return top
 }
 
 /** Checks a presented token against a session's or tombstone's secret and identity, in constant time. */
@@ -60,6 +107,7 @@ function matches(s: { readonly secret: Buffer; readonly user: string }, secret: 
 
 export class SessionRegistry {
   readonly budget: LogBudget
+  readonly #owners = new Map<string, Owner>()
   readonly #config: BrokerConfig
   readonly #sessions = new Map<string, ResumeSession>()
   /** Parked sessions, oldest first. */
@@ -70,15 +118,59 @@ export class SessionRegistry {
 
   constructor(config: BrokerConfig) {
     this.#config = config
-    this.budget = { total: 0, maxTotal: config.resumeMaxTotalBytes }
+    this.budget = { total: 0, maxTotal: config.resumeMaxTotalBytes, makeRoom: (log) => this.#makeRoom(log) }
+  }
+
+  #owner(key: string): Owner {
+    let o = this.#owners.get(key)
+    if (o === undefined) this.#owners.set(key, (o = new Owner(key)))
+    return o
+  }
+
+  #release(o: Owner): void {
+    if (o.unused && this.#owners.get(o.key) === o) this.#owners.delete(o.key)
+  }
+
+  /**
+   * All logs together are full and `log` needs room: the owner holding the most bytes (its own on a tie) lets
+   * its oldest message go, from `log` itself when it is that owner's, else from that owner's oldest session
+   * with any. False when nothing is held anywhere.
+   */
+  #makeRoom(log: SessionLog): boolean {
+    const self = log.share as Owner
+    const top = biggest(this.#owners.values(), self, (o) => o.bytes)
+    if (top.bytes === 0) return false
+    if (top === self && log.bytes > 0) return log.evictOldest()
+    // Emptied logs go to the back, so the next search does not walk them again.
+    for (let n = top.sessions.size; n > 0; n--) {
+      const s = top.sessions.values().next().value as ResumeSession
+      if (s.log.bytes > 0) return s.log.evictOldest()
+      top.sessions.delete(s)
+      top.sessions.add(s)
+    }
+    return false
+  }
+
+  /** The session now counts against `key` (AUTH changed its identity, or it was resumed from another address). */
+  own(s: ResumeSession, key: string): void {
+    const from = s.owner
+    if (from.key === key) return
+    const to = this.#owner(key)
+    from.sessions.delete(s)
+    to.sessions.add(s)
+    if (from.parked.delete(s)) to.parked.add(s)
+    from.bytes -= s.log.bytes
+    to.bytes += s.log.bytes
+    s.owner = s.log.share = to
+    this.#release(from)
   }
 
   get parked(): number {
     return this.#parked.size
   }
 
-  create(user: string): ResumeSession {
-    const s = new ResumeSession(user, this.#config.resumeMaxBytes, this.budget)
+  create(user: string, key: string): ResumeSession {
+    const s = new ResumeSession(user, this.#owner(key), this.#config.resumeMaxBytes, this.budget)
     this.#sessions.set(s.id, s)
     return s
   }
@@ -97,41 +189,73 @@ export class SessionRegistry {
     const t = this.#tombstones.get(id)
     if (t === undefined || !matches(t, secret, user)) return null
     this.#tombstones.delete(id) // told once
+    t.owner.tombstones.delete(id)
+    this.#release(t.owner)
     return t
   }
 
-  /** A session's connection dropped: it waits for its client (the oldest parked one goes past the limit). */
+  /**
+   * A session's connection dropped: it waits for its client. Past the limit, the oldest parked session of the
+   * owner parking the most goes (this one's own on a tie).
+   */
   park(s: ResumeSession): void {
     while (this.#parked.size >= this.#config.resumeMaxSessions) {
-      const oldest = this.#parked.values().next().value as ResumeSession
+      const top = biggest(this.#owners.values(), s.owner, (o) => o.parked.size)
+      const oldest = (top.parked.size > 0 ? top.parked : this.#parked).values().next().value as ResumeSession
       this.end(oldest)
     }
     s.parkedUntil = Date.now() + this.#config.resumeWindowMs
     s.log.parkedAt = s.log.count
     this.#parked.set(s.id, s)
+    s.owner.parked.add(s)
     this.#arm()
   }
 
   /** A connection took a session over (parked or not). */
   unpark(s: ResumeSession): void {
     this.#parked.delete(s.id)
+    s.owner.parked.delete(s)
     s.parkedUntil = 0
     s.log.parkedAt = Number.MAX_SAFE_INTEGER
   }
 
-  /** Ends a session: its log goes, a tombstone says what was lost, and a parked holder lets go of everything. */
-  end(s: ResumeSession): void {
+  /**
+   * Ends a session: its log goes, a tombstone says what was lost (unless its client said it was done: nobody
+   * comes back for it), and a parked holder lets go of everything. Past the limit of tombstones, the oldest of
+   * the owner with the most goes (this one's on a tie).
+   */
+  end(s: ResumeSession, remember = true): void {
     if (this.#sessions.get(s.id) !== s) return
     this.#sessions.delete(s.id)
     const wasParked = this.#parked.delete(s.id)
+    const o = s.owner
+    o.parked.delete(s)
     const count = s.log.count
     const loss = s.log.end()
-    while (this.#tombstones.size >= this.#config.resumeMaxSessions) this.#tombstones.delete(this.#tombstones.keys().next().value as string)
-    this.#tombstones.set(s.id, { secret: s.secret, user: s.user, count, loss, until: Date.now() + this.#config.resumeWindowMs })
+    o.sessions.delete(s)
+    if (remember) {
+      while (this.#tombstones.size >= this.#config.resumeMaxSessions) {
+        const top = biggest(this.#owners.values(), o, (x) => x.tombstones.size)
+        const id = (top.tombstones.size > 0 ? top.tombstones : this.#tombstones).keys().next().value as string
+        this.#forget(id)
+      }
+      const t: Tombstone = { secret: s.secret, user: s.user, count, loss, until: Date.now() + this.#config.resumeWindowMs, owner: o }
+      this.#tombstones.set(s.id, t)
+      o.tombstones.set(s.id, t)
+    }
+    this.#release(o)
     const holder = s.holder
     s.holder = null
     if (wasParked) holder?.expire()
     this.#arm()
+  }
+
+  #forget(id: string): void {
+    const t = this.#tombstones.get(id)
+    if (t === undefined) return
+    this.#tombstones.delete(id)
+    t.owner.tombstones.delete(id)
+    this.#release(t.owner)
   }
 
   #arm(): void {
@@ -164,15 +288,16 @@ export class SessionRegistry {
     }
     for (const [id, t] of reg.#tombstones) {
       if (t.until > now) break
-      reg.#tombstones.delete(id)
+      reg.#forget(id)
     }
     reg.#arm()
   }
 
   /** The broker closed: every session ends, nothing is remembered, no timer is left. */
   close(): void {
-    for (const s of [...this.#sessions.values()]) this.end(s)
+    for (const s of [...this.#sessions.values()]) this.end(s, false)
     this.#tombstones.clear()
+    this.#owners.clear()
     if (this.#timer !== null) { clearTimeout(this.#timer); this.#timer = null }
   }
 }

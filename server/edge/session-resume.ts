@@ -17,7 +17,7 @@ import type { Identity } from '../security/auth.ts'
 import type { StoredMessage } from '../store/topic-store.ts'
 import { removeSubscription, withdrawAllSubscriptions, type SubscriptionHost, type SubscriptionOwner } from './connection-subscriptions.ts'
 import type { SessionLog } from './session-log.ts'
-import { ResumeSession, registryOf, type SessionHolder, type SessionRegistry, type Tombstone } from './session-registry.ts'
+import { ResumeSession, ownerKey, registryOf, type SessionHolder, type SessionRegistry, type Tombstone } from './session-registry.ts'
 
 /** ACK kind (PROTOCOL §4.10) by which a client says how many MSGs of its session it has received. */
 export const SESSION_ACK = 4
@@ -89,7 +89,7 @@ export class SessionLink implements Outbound, SessionHolder {
       this.#takeOver(found, received)
       return this
     }
-    const s = reg.create(user)
+    const s = reg.create(user, ownerKey(user, conn.remoteAddress))
     s.holder = this
     this.#session = s
     // A live session whose count the client overstates is left as it is (its own client may still come back).
@@ -104,7 +104,9 @@ export class SessionLink implements Outbound, SessionHolder {
     const conn = this.#conn as SessionConn
     const inner = this.#inner as Outbound
     const old = s.holder as SessionLink
-    ;(this.#registry as SessionRegistry).unpark(s)
+    const reg = this.#registry as SessionRegistry
+    reg.unpark(s)
+    reg.own(s, ownerKey(s.user, conn.remoteAddress))
     // Still open (its client saw the drop first): it lets go of the session and is closed.
     const wasOpen = old.#inner !== null
     if (wasOpen) old.#detach()
@@ -144,7 +146,10 @@ export class SessionLink implements Outbound, SessionHolder {
 
   /** AUTH replaced the connection's identity: the session belongs to the new one from now on (PROTOCOL §4.10). */
   rebind(identity: Identity): void {
-    if (this.#session !== null) this.#session.user = identity.principal ?? identity.user
+    const s = this.#session
+    if (s === null) return
+    s.user = identity.principal ?? identity.user
+    this.#registry?.own(s, ownerKey(s.user, (this.#conn as SessionConn).remoteAddress))
   }
 
   /** The broker is closing the connection for `code`. */
@@ -164,7 +169,8 @@ export class SessionLink implements Outbound, SessionHolder {
     const why = this.#closedFor
     if (why !== null ? !PARKING_CLOSES.has(why) : code === 1000 || code === 1001) {
       this.#session = null
-      reg.end(s)
+      // A client that said it is done (1000, 1001) does not come back: nothing is remembered for it.
+      reg.end(s, why !== null)
       return false
     }
     withdrawFeeds(this.#host as Host, conn)
