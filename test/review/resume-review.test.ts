@@ -7,7 +7,7 @@ import * as assert from 'uvu/assert'
 import { connect } from '../../client/index.ts'
 import type { Broker, BrokerOptions } from '../../server/index.ts'
 import type { WireValue } from '../../shared/msgpack-reader.ts'
-import { PING_BYTES, writeBodyOp, writePub, writeSub } from '../../shared/op-writer.ts'
+import { PING_BYTES, writeAck, writeBodyOp, writePub, writeSub } from '../../shared/op-writer.ts'
 import { OP, PROTOCOL_VERSION, SUBPROTOCOL } from '../../shared/protocol.ts'
 import { RawClient, cleanupAfterEach, startBroker, until, within } from '../helpers.ts'
 
@@ -174,6 +174,26 @@ test('sessions another user opens and closes normally do not erase what an ended
   const back = await session(b, { token: alice.answer.token, received: 0 }, { token: 'alice-token' })
   assert.is(back.answer.resumed, false)
   assert.equal(back.answer.lost, [[1, 3]], 'alice still learns exactly what she lost')
+})
+
+test('an acknowledgement above what was sent lets go of nothing, and one of another kind or sid is no session ack', async () => {
+  const b = track(await startBroker())
+  const first = await session(b, true, {}, ['k.>'])
+  const pub = await publisher(b)
+  await pub.send('k.x', 3)
+  await first.raw.waitFor((op) => op.op === 'MSG' && op.payload[0] === 2, 2000, 'the three')
+  first.raw.sendOps((w) => {
+    writeAck(w, 0, Number.MAX_SAFE_INTEGER, 4)
+    writeAck(w, 0, 4, 4)
+    writeAck(w, 0, 3, 1) // kind 1 on sid 0: not the session's
+    w.raw(PING_BYTES)
+  })
+  await roundTrip(first.raw)
+  await drop(b, first.raw)
+  const back = await session(b, { token: first.answer.token, received: 0 })
+  assert.is(back.answer.resumed, true)
+  assert.is(back.answer.missed, 3)
+  assert.equal(msgs(back.raw).map((m) => m.payload), [0, 1, 2])
 })
 
 // ---- the replay as a connection's outbound queue sees it ----------------------------------------------------
