@@ -5,7 +5,7 @@
  */
 import { PING_BYTES, writeBodyOp } from '../shared/op-writer.ts'
 import { SubwireError } from '../shared/errors.ts'
-import { OP, PROTOCOL_VERSION, type ConnectInfo } from '../shared/protocol.ts'
+import { CLOSE_CODE, OP, PROTOCOL_VERSION, type ConnectInfo } from '../shared/protocol.ts'
 import type { CredentialFields, Credentials } from './credentials.ts'
 import { OpBuffer } from './op-buffer.ts'
 import { DEFAULT_CONNECT_TIMEOUT, type ConnectOptions } from './options.ts'
@@ -93,7 +93,9 @@ export class Handshake {
     this.#settled = true
     clearTimeout(this.#timer)
     this.#onFail(this)
-    this.#transport?.close(1000, '')
+    // Not 1000: the broker may have handed this attempt a resumed session (its answer was slow, not absent), and
+    // a normal close would end it; any other code parks it for the next attempt (PROTOCOL §4.10).
+    this.#transport?.close(CLOSE_CODE.connectTimeout, 'connect_timeout')
     this.#reject(err)
   }
 
