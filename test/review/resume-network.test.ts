@@ -152,4 +152,41 @@ test('a client that received and acknowledged every message of a burst on two su
   assert.is(outcome.type, 'resumed', `nothing was lost, yet: ${JSON.stringify(outcome)}`)
 })
 
+test('ten resumable clients cut at once while a publisher keeps publishing: each gets every message once, in order', async () => {
+  const b = track(await startBroker())
+  const proxy = track(await StallProxy.start(b.port))
+  const pub = track(await connect(b.url))
+  const clients: Array<{ c: Client; got: number[]; seen: Status[] }> = []
+  for (let i = 0; i < 10; i++) {
+    const c = track(await connect(proxy.url, { resume: true, ...fast }))
+    const got = collect(c, 'fan.>')
+    clients.push({ c, got, seen: watch(c) })
+    await within(2000, c.flush(), 'the SUB')
+  }
+  let n = 0
+  let publishing = true
+  const pump = (async () => {
+    while (publishing && n < 20_000) {
+      for (let i = 0; i < 20; i++) pub.publish('fan.x', n++)
+      await new Promise((resolve) => setTimeout(resolve, 1))
+    }
+  })()
+  await until(3000, () => clients.every((x) => x.got.length > 100), 'live delivery before the cut')
+  proxy.refuse(true)
+  proxy.cut()
+  await until(3000, () => clients.every((x) => x.c.state !== 'connected'), 'every client to see the cut')
+  await new Promise((resolve) => setTimeout(resolve, 100))
+  proxy.refuse(false)
+  await until(5000, () => clients.every((x) => x.seen.some((s) => s.type === 'resumed' || s.type === 'gap')), 'every client back')
+  await new Promise((resolve) => setTimeout(resolve, 100))
+  publishing = false
+  await within(2000, pump, 'the publisher to stop')
+  await within(2000, pub.flush(), 'the last publishes')
+  await until(5000, () => clients.every((x) => x.got.length >= n), `every client to get all ${n}`)
+  for (const x of clients) {
+    assert.equal(x.seen.filter((s) => s.type === 'gap'), [], 'no gap')
+    assert.ok(x.got.every((v, i) => v === i) && x.got.length === n, `in order, once each (${x.got.length} of ${n})`)
+  }
+})
+
 test.run()
