@@ -323,6 +323,7 @@ export class Connection implements OpSink, OutboundEvents, TopicReceiver {
     this.#host.onDrained(this)
     this.#host.topics.resume(this)
     afterDrain(this.#outbound, this.#host.config.maxPendingBytes, this)
+    this.#resume?.drained() // the rest of a replay (session-resume.ts)
   }
 
   onOverflow(pendingBytes: number): void {

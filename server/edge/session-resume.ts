@@ -68,6 +68,13 @@ export class SessionLink implements Outbound, SessionHolder {
   readonly #ask: ResumeAsk
   /** Why the broker closed the connection, if it did. */
   #closedFor: ErrorCode | null = null
+  /**
+   * While a replay is being written: the number of the next logged MSG to write (0: none is). Live MSGs go
+   * into the log behind it meanwhile, and PONGs wait (`#pongs`), so a PING still says everything before it came.
+   */
+  #cursor = 0
+  #pongs = 0
+  #pumpQueued = false
 
   constructor(ask: ResumeAsk) {
     this.#ask = ask
@@ -122,7 +129,8 @@ export class SessionLink implements Outbound, SessionHolder {
     s.holder = this
     this.#session = s
     inner.info({ resume: { token: s.token, resumed: true, base, missed: log.count - base, sids, ...lostFields(lost, false) } })
-    log.replay(base, (sid, prefix, d) => inner.msg(prefix, sid, d))
+    this.#cursor = base + 1
+    this.#pump()
     const oldConn = old.#conn as SessionConn
     old.#conn = null
     parkedConns.delete(oldConn)
@@ -135,6 +143,50 @@ export class SessionLink implements Outbound, SessionHolder {
     this.#inner?.discard()
     this.#inner = null
     withdrawFeeds(this.#host as Host, conn)
+  }
+
+  /**
+   * Writes the replay while the new connection's queue is under its high-water mark, the rest as it drains
+   * (`drained`): a replay is up to `resumeMaxBytes` of binary tails, which the JSON subprotocol writes a third
+   * larger, so written at once it could pass `maxPendingBytes` and close the very connection it resumes.
+   */
+  #pump(): void {
+    const inner = this.#inner
+    const s = this.#session
+    if (this.#cursor === 0 || inner === null || s === null) return
+    const { highWaterBytes, maxPendingBytes } = (this.#host as Host).config
+    let refused = false
+    const next = s.log.replayFrom(this.#cursor, (sid, prefix, d, length) => {
+      const pending = inner.pendingBytes
+      if (pending > 0 && (pending >= highWaterBytes || pending + 2 * length + 256 > maxPendingBytes)) return false
+      return inner.msg(prefix, sid, d) || !(refused = true)
+    })
+    // Refused: the connection is closing (it parks, and the rest waits in the log for the next attempt).
+    if (refused) { this.#cursor = 0; return }
+    if (next < s.log.first) {
+      // Live MSGs outran the replay by a whole log: the client cannot keep up (what it missed is counted on resume).
+      this.#cursor = 0
+      ;(this.#conn as SessionConn).closeWith('slow_consumer', 'the replay of the resumed session fell a whole log behind')
+      return
+    }
+    if (next <= s.log.count) {
+      this.#cursor = next
+      // A socket that took everything at once never reports a drain: look again on the next turn.
+      if (!inner.congested && !this.#pumpQueued) { this.#pumpQueued = true; setImmediate(SessionLink.#pumpLater, this) }
+      return
+    }
+    this.#cursor = 0
+    for (; this.#pongs > 0; this.#pongs--) inner.pong()
+  }
+
+  static #pumpLater(link: SessionLink): void {
+    link.#pumpQueued = false
+    link.#pump()
+  }
+
+  /** The new connection's socket drained: more of the replay goes out. */
+  drained(): void {
+    if (this.#cursor !== 0) this.#pump()
   }
 
   /** An ACK; true when it was the session's (sid 0, kind SESSION_ACK: the client has received `seq` MSGs). */
@@ -163,6 +215,7 @@ export class SessionLink implements Outbound, SessionHolder {
    */
   park(conn: SessionConn, code: number): boolean {
     this.#inner = null
+    this.#cursor = this.#pongs = 0
     const s = this.#session
     const reg = this.#registry
     if (s === null || reg === null) return false
@@ -197,6 +250,11 @@ export class SessionLink implements Outbound, SessionHolder {
   msg(prefix: Uint8Array, sid: number, d: Delivery): boolean {
     const inner = this.#inner
     const s = this.#session
+    if (inner !== null && this.#cursor !== 0 && s !== null) {
+      s.log.append(sid, prefix, d) // behind the replay still being written
+      this.#pump()
+      return true
+    }
     if (inner !== null) {
       // Refused by a queue at its cap (the connection is closing as a slow consumer, and will be parked): kept
       // in the log all the same, so the resume replays it rather than losing it without a count.
@@ -215,7 +273,7 @@ export class SessionLink implements Outbound, SessionHolder {
   get pendingBytes(): number { return this.#inner?.pendingBytes ?? 0 }
   get congested(): boolean { return this.#inner?.congested ?? false }
   ping(): void { this.#inner?.ping() }
-  pong(): void { this.#inner?.pong() }
+  pong(): void { if (this.#cursor !== 0) this.#pongs++; else this.#inner?.pong() }
   info(body: object): void { this.#inner?.info(body) }
   err(code: string, message: string, ref: string | number | null): void { this.#inner?.err(code, message, ref) }
   storedMsg(sid: number, m: StoredMessage, deliveryCount: number): boolean { return this.#inner?.storedMsg(sid, m, deliveryCount) ?? false }
