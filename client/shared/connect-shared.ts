@@ -66,7 +66,7 @@ export async function connectShared(servers: string | string[], options: SharedC
     tokenFromTab: token !== null,
     tabTimeoutMs,
   }
-  for (const key of ['name', 'user', 'password', 'reconnect', 'maxPendingBytes', 'connectTimeoutMs', 'checkTimeoutMs'] as const) {
+  for (const key of ['name', 'user', 'password', 'reconnect', 'maxPendingBytes', 'connectTimeoutMs', 'checkTimeoutMs', 'resume'] as const) {
     if (options[key] !== undefined) (wire as unknown as Record<string, unknown>)[key] = options[key]
   }
   if (typeof options.token === 'string') wire.token = options.token

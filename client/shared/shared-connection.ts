@@ -278,6 +278,14 @@ export class SharedConnection {
 
   async #forwardStatus(client: Client): Promise<void> {
     for await (const s of client.status()) {
+      if (s.type === 'gap' && s.reason === 'resume') {
+        // What each subscription lost, under each holder's own sids.
+        for (const tab of this.#tabs) {
+          const lost = s.lost.flatMap((l) => (this.#bySid.get(l.sid)?.members.get(tab) ?? []).map((sid) => ({ ...l, sid })))
+          tab.post({ t: 'status', status: statusToWire({ ...s, lost }) })
+        }
+        continue
+      }
       if (s.type === 'slow_consumer') {
         // The worker's sid means nothing to a tab: each holder hears of it under its own sids.
         const p = this.#bySid.get(s.sid)

@@ -19,6 +19,8 @@ export interface WorkerConnectOptions {
   maxPendingBytes?: number
   connectTimeoutMs?: number
   checkTimeoutMs?: number
+  /** The shared connection resumes its session after a drop: every tab's subscriptions with it. */
+  resume?: boolean
   /** The tab's `token` is a function: the worker asks a tab for a token before every (re)connect. */
   tokenFromTab: boolean
   /** A tab silent for this long (no answer to the worker's pings) is taken for closed. */

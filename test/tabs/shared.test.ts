@@ -12,6 +12,7 @@ import type { SharedClient } from '../../client/shared/tab-client.ts'
 import { Hub } from '../../client/shared/hub.ts'
 import type { Broker } from '../../server/index.ts'
 import { codeOf, sleep, startBroker, take, until, within } from '../helpers.ts'
+import { CutProxy } from '../resume/cut-proxy.ts'
 
 let hub: Hub
 let broker: Broker
@@ -270,6 +271,35 @@ test('tabs whose worker died start a new one and make their subscriptions again'
   pub.publish('w.x', 1)
   assert.is((await take(sa, 1))[0].subject, 'w.x')
   assert.is((await take(sb, 1))[0].subject, 'w.x')
+})
+
+test('with resume: true the shared connection resumes across a cut, and every tab gets what it missed, once', async () => {
+  const proxy = await CutProxy.start(broker.port)
+  try {
+    const opts = { name: 'tabs', resume: true, reconnect: { initialDelayMs: 10, maxDelayMs: 50 }, shared: true } as const
+    const a = await within(5000, connect(proxy.url, opts), 'tab a')
+    const b = await within(5000, connect(proxy.url, opts), 'tab b')
+    tabs.push(a, b)
+    const seen: Status['type'][] = []
+    void (async () => { for await (const s of b.status()) seen.push(s.type) })()
+    const sa = a.subscribe('r.>')
+    const sb = b.subscribe('r.x')
+    await settled(a); await settled(b)
+    const pub = await node()
+    pub.publish('r.x', 0)
+    await within(3000, pub.flush(), 'the first publish')
+    proxy.refuse(true)
+    proxy.cut()
+    await until(3000, () => seen.includes('disconnect'), 'the cut to be seen')
+    for (let i = 1; i <= 5; i++) pub.publish('r.x', i)
+    await within(3000, pub.flush(), 'the publishes while cut')
+    proxy.refuse(false)
+    await until(5000, () => seen.includes('resumed'), 'the resumed status').catch((e: Error) => { throw new Error(`${e.message}; seen ${seen.join(',')}`) })
+    assert.equal((await take(sa, 6)).map((m) => m.data), [0, 1, 2, 3, 4, 5])
+    assert.equal((await take(sb, 6)).map((m) => m.data), [0, 1, 2, 3, 4, 5])
+  } finally {
+    await within(3000, proxy.close(), 'the proxy to close')
+  }
 })
 
 test('a tab closing releases only its own subscriptions', async () => {
