@@ -189,4 +189,35 @@ test('ten resumable clients cut at once while a publisher keeps publishing: each
   }
 })
 
+test('a cut in the middle of a replay while live messages keep coming behind it: every message once, in order', async () => {
+  const s = await setup()
+  const seen = watch(s.c)
+  const got = collect(s.c, 'feed')
+  await within(2000, s.c.flush(), 'the SUB')
+  await cut(s)
+  const big = 'x'.repeat(2000)
+  let n = 0
+  for (; n < 300; n++) s.pub.publish('feed', { i: n, big })
+  await within(5000, s.pub.flush(), 'the publishes')
+  let publishing = true
+  const pump = (async () => {
+    while (publishing && n < 20_000) {
+      for (let i = 0; i < 10; i++) { s.pub.publish('feed', n); n++ }
+      await new Promise((resolve) => setTimeout(resolve, 1))
+    }
+  })()
+  s.proxy.cutAfterConnect.set(s.proxy.accepted + 1, 200 * 1024)
+  s.proxy.refuse(false)
+  await until(10_000, () => seen.some((x) => x.type === 'resumed' || x.type === 'gap'), 'the outcome of the resume')
+  await new Promise((resolve) => setTimeout(resolve, 100))
+  publishing = false
+  await within(2000, pump, 'the publisher to stop')
+  await within(2000, s.pub.flush(), 'the last publishes')
+  await until(5000, () => got.length >= n, `all ${n}`)
+  await within(2000, s.c.flush(), 'a round trip')
+  assert.ok(s.proxy.accepted >= 3, 'the attempt cut in its replay was followed by another')
+  assert.equal(seen.filter((x) => x.type === 'gap'), [])
+  assert.ok(got.length === n && got.every((v, i) => v === i), `once each, in order (${got.length} of ${n})`)
+})
+
 test.run()
