@@ -79,8 +79,19 @@ const TOMBSTONE_SIDS = 64
 export class LossLedger {
   readonly certain = new Map<number, number>()
   readonly #runs: LossRun[] = []
+  /**
+   * Drops a slow_consumer EVENT told the client, not yet known to have arrived, by sid: the count and the
+   * number of the last MSG written before the EVENT (a client count past it shows the EVENT was read).
+   */
+  readonly #told = new Map<number, [number, number]>()
   /** True once sids were forgotten (`seal`): the counts cover only some subscriptions. */
   partial = false
+
+  told(sid: number, n: number, after: number): void {
+    const t = this.#told.get(sid)
+    if (t === undefined) this.#told.set(sid, [n, after])
+    else { t[0] += n; t[1] = after }
+  }
 
   add(sid: number, n: number): void {
     this.certain.set(sid, (this.certain.get(sid) ?? 0) + n)
@@ -90,10 +101,14 @@ export class LossLedger {
   clear(): void {
     this.certain.clear()
     this.#runs.length = 0
+    this.#told.clear()
   }
 
   /** Keeps the counts of at most TOMBSTONE_SIDS sids (an ended session's ledger outlives its memory budget). */
   seal(): void {
+    // No count comes any more to show an EVENT arrived: told drops are counted (an upper bound, as runs are).
+    for (const [sid, [n]] of this.#told) this.add(sid, n)
+    this.#told.clear()
     if (this.certain.size <= TOMBSTONE_SIDS) return
     this.partial = true
     let n = 0
@@ -118,6 +133,7 @@ export class LossLedger {
     let drop = 0
     while (drop < runs.length && runs[drop][1] + runs[drop][2] - 1 <= index) drop++
     if (drop > 0) runs.splice(0, drop)
+    if (this.#told.size > 0) for (const [sid, t] of this.#told) if (t[1] < index) this.#told.delete(sid)
   }
 
   /** Lost per sid for a client that received messages 1..`received`. */
@@ -127,6 +143,7 @@ export class LossLedger {
       const above = Math.min(n, from + n - 1 - received)
       if (above > 0) out.set(sid, (out.get(sid) ?? 0) + above)
     }
+    for (const [sid, [n, after]] of this.#told) if (after >= received) out.set(sid, (out.get(sid) ?? 0) + n)
     return out
   }
 }

@@ -143,6 +143,8 @@ export class SessionLink implements Outbound, SessionHolder {
     this.#inner?.discard()
     this.#inner = null
     withdrawFeeds(this.#host as Host, conn)
+    // What its drop_old/keep_latest runs held goes into the log, and what they dropped into the loss counts.
+    afterDrain(this, (this.#host as Host).config.maxPendingBytes, conn)
   }
 
   /**
@@ -277,7 +279,20 @@ export class SessionLink implements Outbound, SessionHolder {
   info(body: object): void { this.#inner?.info(body) }
   err(code: string, message: string, ref: string | number | null): void { this.#inner?.err(code, message, ref) }
   storedMsg(sid: number, m: StoredMessage, deliveryCount: number): boolean { return this.#inner?.storedMsg(sid, m, deliveryCount) ?? false }
-  event(sid: number, type: string, data: object): void { this.#inner?.event(sid, type, data) }
+  event(sid: number, type: string, data: object): void {
+    const dropped = (data as { dropped?: unknown }).dropped
+    const log = type === 'slow_consumer' && typeof dropped === 'number' ? this.#session?.log : undefined
+    if (this.#inner !== null) {
+      this.#inner.event(sid, type, data)
+      // Told, but in a socket that may never deliver it (a half-dead one): counted lost until the client's
+      // count shows it read past it.
+      log?.loss.told(sid, dropped as number, log.count)
+      return
+    }
+    // No socket to tell (parked, or taken over): what a slow-consumer policy dropped is counted lost for the
+    // resume's answer, never silence.
+    log?.loss.add(sid, dropped as number)
+  }
   flush(): void { this.#inner?.flush() }
   flushScheduled(): void { this.#inner?.flushScheduled() }
   discard(): void { this.#inner?.discard() }
