@@ -215,8 +215,9 @@ async function main(): Promise<void> {
   for (let attempt = 0; c === null; attempt++) {
     try {
       // Every dashboard tab of this origin shares one connection (a SharedWorker; its script is served beside the
-      // page): ten open dashboards are one connection and one subscription per pattern at the broker.
-      c = await connect(url, { name: 'dashboard-page', shared: { workerUrl: '/subwire-worker.js' } })
+      // page): ten open dashboards are one connection and one subscription per pattern at the broker. With resume,
+      // a phone changing networks gets the pool stats it missed instead of a hole in them.
+      c = await connect(url, { name: 'dashboard-page', resume: true, shared: { workerUrl: '/subwire-worker.js' } })
     } catch {
       setLink('down')
       await new Promise((resolve) => setTimeout(resolve, Math.min(5000, 250 * 2 ** attempt) * Math.random()))
