@@ -16,8 +16,8 @@ const track = cleanupAfterEach(test)
 type Answer = Record<string, WireValue>
 
 /** A raw connection that CONNECTs with `resume`, SUBs `subs` as sids 1, 2, … and waits for its PONG. */
-async function session(b: Broker, resume: unknown, creds: Record<string, unknown> = {}, subs: string[] = []): Promise<{ raw: RawClient; answer: Answer }> {
-  const raw = track(new RawClient(b.url))
+async function session(b: Broker, resume: unknown, creds: Record<string, unknown> = {}, subs: string[] = [], from?: string): Promise<{ raw: RawClient; answer: Answer }> {
+  const raw = track(new RawClient(b.url, SUBPROTOCOL.msgpack, from === undefined ? {} : { localAddress: from }))
   await within(2000, raw.opened, 'the socket to open')
   raw.sendOps((w) => {
     writeBodyOp(w, OP.CONNECT, { protocol: PROTOCOL_VERSION, resume, ...creds })
@@ -133,6 +133,34 @@ test('another user dropping many sessions does not end a parked session of someo
   const back = await session(b, { token: alice.answer.token, received: 0 }, { token: 'alice-token' })
   assert.is(back.answer.resumed, true, 'alice\'s session survives a flood of another user\'s sessions')
   assert.equal(msgs(back.raw).map((m) => m.payload), [0, 1])
+})
+
+test('on a broker without authentication, AUTH with made-up user names does not make one client many owners', async () => {
+  // Without authentication an AUTH is accepted for any `user` it names (the identity is what the client says),
+  // and the parking limit is shared between addresses. The victim connects from 127.0.0.1, mallory from 127.0.0.2.
+  const b = track(await startBroker({ resumeMaxSessions: 4 }))
+  const victim = await session(b, true, {}, ['v.>'])
+  await drop(b, victim.raw)
+  for (let i = 0; i < 4; i++) {
+    const m = await session(b, true, {}, ['m.>'], '127.0.0.2')
+    m.raw.sendOps((w) => writeBodyOp(w, OP.AUTH, { user: `mallory-${i}` }))
+    await m.raw.waitFor((op) => op.op === 'INFO' && op.body.user === `mallory-${i}`, 2000, 'the AUTH accepted')
+    await drop(b, m.raw)
+  }
+  const back = await session(b, { token: victim.answer.token, received: 0 })
+  assert.is(back.answer.resumed, true, 'the victim\'s session survives another address\'s flood of sessions')
+})
+
+test('on a broker without authentication, another address dropping many sessions does not end a parked session', async () => {
+  const b = track(await startBroker({ resumeMaxSessions: 4 }))
+  const victim = await session(b, true, {}, ['v.>'])
+  await drop(b, victim.raw)
+  for (let i = 0; i < 4; i++) {
+    const m = await session(b, true, {}, ['m.>'], '127.0.0.2')
+    await drop(b, m.raw)
+  }
+  const back = await session(b, { token: victim.answer.token, received: 0 })
+  assert.is(back.answer.resumed, true, 'the victim\'s session survives another address\'s flood of sessions')
 })
 
 test('another user\'s parked sessions on a busy subject do not take the whole byte budget from everyone else', async () => {
