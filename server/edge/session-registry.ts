@@ -89,6 +89,17 @@ export function ownerKey(user: string, address: string): string {
   return user !== '' ? `u:${user}` : `a:${address}`
 }
 
+/** Lets `o`'s oldest held message go, from its oldest session holding any; emptied logs go to the back. */
+function evictFrom(o: Owner): boolean {
+  for (let n = o.sessions.size; n > 0; n--) {
+    const s = o.sessions.values().next().value as ResumeSession
+    if (s.log.bytes > 0) return s.log.evictOldest()
+    o.sessions.delete(s)
+    o.sessions.add(s)
+  }
+  return false
+}
+
 /** The owner with the most of `size`, `self` on a tie (or when nobody has any). */
 function biggest(owners: Iterable<Owner>, self: Owner, size: (o: Owner) => number): Owner {
   let top = self
@@ -108,6 +119,9 @@ function matches(s: { readonly secret: Buffer; readonly user: string }, secret: 
 export class SessionRegistry {
   readonly budget: LogBudget
   readonly #owners = new Map<string, Owner>()
+  /** Where #overShare looks first (the owner it found last), and where its round goes on from. */
+  #cursor: Owner | null = null
+  #cursorAt: Iterator<Owner> = this.#owners.values()
   readonly #config: BrokerConfig
   readonly #sessions = new Map<string, ResumeSession>()
   /** Parked sessions, oldest first. */
@@ -132,23 +146,37 @@ export class SessionRegistry {
   }
 
   /**
-   * All logs together are full and `log` needs room: the owner holding the most bytes (its own on a tie) lets
-   * its oldest message go, from `log` itself when it is that owner's, else from that owner's oldest session
-   * with any. False when nothing is held anywhere.
+   * All logs together are full and `log` needs room. An owner holding more than an equal share of the budget
+   * (`resumeMaxTotalBytes` / owners) gives way first: `log`'s own owner when it is one (from `log` itself
+   * first), else the next such owner round the registry (a cursor, so a full budget costs O(1) per message
+   * however many owners there are, not a search for the biggest each time). False when nothing is held.
    */
   #makeRoom(log: SessionLog): boolean {
     const self = log.share as Owner
-    const top = biggest(this.#owners.values(), self, (o) => o.bytes)
-    if (top.bytes === 0) return false
-    if (top === self && log.bytes > 0) return log.evictOldest()
-    // Emptied logs go to the back, so the next search does not walk them again.
-    for (let n = top.sessions.size; n > 0; n--) {
-      const s = top.sessions.values().next().value as ResumeSession
-      if (s.log.bytes > 0) return s.log.evictOldest()
-      top.sessions.delete(s)
-      top.sessions.add(s)
-    }
+    const share = this.budget.maxTotal / this.#owners.size
+    if (self.bytes > share) return (log.bytes > 0 && log.evictOldest()) || evictFrom(self)
+    const over = this.#overShare(share)
+    if (over !== null) return evictFrom(over)
+    // Nobody is over an equal share (all near it): the asker's own oldest, else anyone's.
+    if (self.bytes > 0) return (log.bytes > 0 && log.evictOldest()) || evictFrom(self)
+    for (const o of this.#owners.values()) if (o.bytes > 0) return evictFrom(o)
     return false
+  }
+
+  /** The next owner over `share` bytes from the cursor on, or null after one round without any. */
+  #overShare(share: number): Owner | null {
+    const cur = this.#cursor
+    if (cur !== null && cur.bytes > share && this.#owners.get(cur.key) === cur) return cur
+    this.#cursor = null
+    let it = this.#cursorAt
+    for (let n = this.#owners.size; n > 0; n--) {
+      let r = it.next()
+      if (r.done === true) r = (it = this.#owners.values()).next()
+      if (r.done === true) break
+      if (r.value.bytes > share) { this.#cursorAt = it; return (this.#cursor = r.value) }
+    }
+    this.#cursorAt = it
+    return null
   }
 
   /** The session now counts against `key` (AUTH changed its identity, or it was resumed from another address). */
@@ -298,6 +326,7 @@ export class SessionRegistry {
     for (const s of [...this.#sessions.values()]) this.end(s, false)
     this.#tombstones.clear()
     this.#owners.clear()
+    this.#cursor = null
     if (this.#timer !== null) { clearTimeout(this.#timer); this.#timer = null }
   }
 }
