@@ -220,4 +220,31 @@ test('a cut in the middle of a replay while live messages keep coming behind it:
   assert.ok(got.length === n && got.every((v, i) => v === i), `once each, in order (${got.length} of ${n})`)
 })
 
+test('queue-group messages held by parked members when the window ends are counted in their gaps, all of them', async () => {
+  const b = track(await startBroker({ resumeWindowMs: 1000 }))
+  const proxy = track(await StallProxy.start(b.port))
+  const pub = track(await connect(b.url))
+  const members = []
+  for (let i = 0; i < 2; i++) {
+    const c = track(await connect(proxy.url, { resume: true, ...fast }))
+    c.subscribe('work', { queue: 'q', callback: () => undefined })
+    await within(2000, c.flush(), 'the SUB')
+    members.push({ c, seen: watch(c) })
+  }
+  proxy.refuse(true)
+  proxy.cut()
+  await until(3000, () => b.stats().connections === 1 && members.every((m) => m.c.state !== 'connected'), 'the cut')
+  await publish(pub, 'work', 0, 4)
+  await until(5000, () => b.stats().subscriptions === 0, 'the window to pass')
+  proxy.refuse(false)
+  await until(5000, () => members.every((m) => m.seen.some((s) => s.type === 'gap' || s.type === 'resumed')), 'both back')
+  let lost = 0
+  for (const m of members) {
+    const g = m.seen.find((s) => s.type === 'gap' || s.type === 'resumed') as Status
+    assert.is(g.type, 'gap')
+    if (g.type === 'gap') for (const l of g.lost) lost += l.count ?? 0
+  }
+  assert.is(lost, 4, 'every held message is counted by the member that held it')
+})
+
 test.run()
