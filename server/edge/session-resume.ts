@@ -26,7 +26,7 @@ export const SESSION_ACK = 4
 const MAX_LOST_LISTED = 1024
 
 /** Server-side closes after which the client is expected back: the session is parked, not ended. */
-const PARKING_CLOSES: ReadonlySet<ErrorCode> = new Set(['stale_connection', 'slow_consumer'])
+const PARKING_CLOSES: ReadonlySet<ErrorCode> = new Set(['stale_connection', 'slow_consumer', 'auth_expired'])
 
 /** What CONNECT's `resume` asked: a new session (token null) or to take over the one the token names. */
 export interface ResumeAsk {
@@ -50,7 +50,7 @@ export interface SessionConn extends SubscriptionOwner {
   closeWith(code: ErrorCode, message: string): void
 }
 
-type Host = SubscriptionHost
+type Host = SubscriptionHost & { readonly auth: { readonly required: boolean } }
 
 /** Connections whose session is parked, as routing knows them (a subscription's `conn`). */
 const parkedConns = new WeakSet<object>()
@@ -96,7 +96,7 @@ export class SessionLink implements Outbound, SessionHolder {
       this.#takeOver(found, received)
       return this
     }
-    const s = reg.create(user, ownerKey(user, conn.remoteAddress))
+    const s = reg.create(user, this.#ownerKey(user))
     s.holder = this
     this.#session = s
     // A live session whose count the client overstates is left as it is (its own client may still come back).
@@ -106,6 +106,15 @@ export class SessionLink implements Outbound, SessionHolder {
     return this
   }
 
+  /**
+   * Whose share of the limits the session counts against: its identity's, or its address's on a broker without
+   * authentication (where AUTH accepts any name: names would let one client be as many owners as it likes).
+   */
+  #ownerKey(user: string): string {
+    const host = this.#host as Host
+    return ownerKey(host.auth.required ? user : '', (this.#conn as SessionConn).remoteAddress)
+  }
+
   #takeOver(s: ResumeSession, received: number): void {
     const host = this.#host as Host
     const conn = this.#conn as SessionConn
@@ -113,7 +122,7 @@ export class SessionLink implements Outbound, SessionHolder {
     const old = s.holder as SessionLink
     const reg = this.#registry as SessionRegistry
     reg.unpark(s)
-    reg.own(s, ownerKey(s.user, conn.remoteAddress))
+    reg.own(s, this.#ownerKey(s.user))
     // Still open (its client saw the drop first): it lets go of the session and is closed.
     const wasOpen = old.#inner !== null
     if (wasOpen) old.#detach()
@@ -203,7 +212,7 @@ export class SessionLink implements Outbound, SessionHolder {
     const s = this.#session
     if (s === null) return
     s.user = identity.principal ?? identity.user
-    this.#registry?.own(s, ownerKey(s.user, (this.#conn as SessionConn).remoteAddress))
+    this.#registry?.own(s, this.#ownerKey(s.user))
   }
 
   /** The broker is closing the connection for `code`. */
