@@ -84,6 +84,8 @@ export class LossLedger {
    * number of the last MSG written before the EVENT (a client count past it shows the EVENT was read).
    */
   readonly #told = new Map<number, [number, number]>()
+  /** Runs past MAX_RUNS, oldest first, as one: per sid how many, all numbered up to `to`. */
+  #coarse: { to: number; readonly counts: Map<number, number> } | null = null
   /** True once sids were forgotten (`seal`): the counts cover only some subscriptions. */
   partial = false
 
@@ -102,6 +104,7 @@ export class LossLedger {
     this.certain.clear()
     this.#runs.length = 0
     this.#told.clear()
+    this.#coarse = null
   }
 
   /** Keeps the counts of at most TOMBSTONE_SIDS sids (an ended session's ledger outlives its memory budget). */
@@ -109,6 +112,8 @@ export class LossLedger {
     // No count comes any more to show an EVENT arrived: told drops are counted (an upper bound, as runs are).
     for (const [sid, [n]] of this.#told) this.add(sid, n)
     this.#told.clear()
+    if (this.#coarse !== null) for (const [sid, n] of this.#coarse.counts) this.add(sid, n)
+    this.#coarse = null
     if (this.certain.size <= TOMBSTONE_SIDS) return
     this.partial = true
     let n = 0
@@ -121,8 +126,12 @@ export class LossLedger {
     const last = runs[runs.length - 1]
     if (last !== undefined && last[0] === sid && last[1] + last[2] === index) { last[2]++; return }
     if (runs.length >= MAX_RUNS) {
-      const [oldSid, , n] = runs.shift() as LossRun
-      this.add(oldSid, n)
+      // Folded into one coarse run, still let go once the client's count passes its end: the receipt of a
+      // message in it is not known, so a count inside it counts the whole run (an upper bound).
+      const [oldSid, from, n] = runs.shift() as LossRun
+      const c = (this.#coarse ??= { to: 0, counts: new Map() })
+      c.to = from + n - 1
+      c.counts.set(oldSid, (c.counts.get(oldSid) ?? 0) + n)
     }
     runs.push([sid, index, 1])
   }
@@ -133,6 +142,7 @@ export class LossLedger {
     let drop = 0
     while (drop < runs.length && runs[drop][1] + runs[drop][2] - 1 <= index) drop++
     if (drop > 0) runs.splice(0, drop)
+    if (this.#coarse !== null && this.#coarse.to <= index) this.#coarse = null
     if (this.#told.size > 0) for (const [sid, t] of this.#told) if (t[1] < index) this.#told.delete(sid)
   }
 
@@ -143,6 +153,7 @@ export class LossLedger {
       const above = Math.min(n, from + n - 1 - received)
       if (above > 0) out.set(sid, (out.get(sid) ?? 0) + above)
     }
+    if (this.#coarse !== null && this.#coarse.to > received) for (const [sid, n] of this.#coarse.counts) out.set(sid, (out.get(sid) ?? 0) + n)
     for (const [sid, [n, after]] of this.#told) if (after >= received) out.set(sid, (out.get(sid) ?? 0) + n)
     return out
   }
