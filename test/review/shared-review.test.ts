@@ -1,0 +1,138 @@
+/**
+ * Review of issue 16 §2 (one connection for all tabs): the SharedWorker played by a `Hub` in this process, each
+ * "tab" joined to it by a `MessageChannel` (the structured clone a browser uses), as test/tabs/shared.test.ts.
+ * Each test is a case where a shared tab did not behave as a connection of its own would have.
+ */
+import { test } from 'uvu'
+import * as assert from 'uvu/assert'
+import { MessageChannel, type MessagePort } from 'node:worker_threads'
+import { connect, type Client, type Status } from '../../client/index.ts'
+import type { SharedClient } from '../../client/shared/tab-client.ts'
+import { Hub } from '../../client/shared/hub.ts'
+import type { Broker } from '../../server/index.ts'
+import { startBroker, take, until, within } from '../helpers.ts'
+
+let hub: Hub
+let broker: Broker
+const tabs: SharedClient[] = []
+const others: Client[] = []
+const hubPorts: MessagePort[] = []
+
+class FakeSharedWorker {
+  readonly port: MessagePort
+  onerror: ((ev: unknown) => void) | null = null
+  constructor() {
+    const channel = new MessageChannel()
+    this.port = channel.port1
+    hubPorts.push(channel.port2)
+    hub.attach(channel.port2 as unknown as Parameters<Hub['attach']>[0])
+  }
+}
+
+test.before.each(async () => {
+  hub = new Hub()
+  broker = await startBroker()
+  ;(globalThis as { SharedWorker?: unknown }).SharedWorker = FakeSharedWorker
+})
+
+test.after.each(async () => {
+  for (const t of tabs.splice(0)) await within(3000, t.close(), 'a tab to close')
+  for (const c of others.splice(0)) await within(3000, c.close(), 'a client to close')
+  for (const p of hubPorts.splice(0)) p.close()
+  delete (globalThis as { SharedWorker?: unknown }).SharedWorker
+  await within(5000, broker.close(), 'the broker to close')
+})
+
+async function tab(options: { tabTimeoutMs?: number; validate?: (subject: string, data: unknown) => void } = {}): Promise<SharedClient> {
+  const shared = options.tabTimeoutMs === undefined ? true : { tabTimeoutMs: options.tabTimeoutMs }
+  const t = await within(5000, connect(broker.url, { name: 'tabs', reconnect: false, shared, validate: options.validate }), 'a tab to connect')
+  tabs.push(t)
+  return t
+}
+
+async function node(): Promise<Client> {
+  const c = await within(5000, connect(broker.url, { reconnect: false }), 'a Node client')
+  others.push(c)
+  return c
+}
+
+test('a validating tab manages topics: the topic API\'s answers are not application data for validate', async () => {
+  // A strict validator: only numbers are valid data, on any subject. A connection of the tab's own never passes
+  // the topic API's answers to it (README, Typed subjects and validation).
+  const a = await tab({ validate: (_s, data) => { if (typeof data !== 'number') throw new Error('not a number') } })
+  const own = await within(5000, connect(broker.url, { reconnect: false, validate: (_s, data) => { if (typeof data !== 'number') throw new Error('not a number') } }), 'a validating client')
+  others.push(own)
+  const ownInfo = await within(3000, own.topics.add({ name: 'own', subjects: ['own.>'] }).then((i) => i.name, (e: { code?: string }) => e.code), 'the own connection to make a topic')
+  assert.is(ownInfo, 'own', 'a connection of its own')
+  const got = await within(3000, a.topics.add({ name: 'orders', subjects: ['orders.>'] }).then((i) => i.name, (e: { code?: string }) => e.code), 'the tab to make a topic')
+  assert.is(got, 'orders')
+  const list = await within(3000, a.topics.list().then((l) => l.map((t) => t.name).sort(), (e: { code?: string }) => e.code), 'the tab to list topics')
+  assert.equal(list, ['orders', 'own'])
+})
+
+class Money {
+  readonly amount: number
+  constructor(amount: number) { this.amount = amount }
+  toJSON(): { cents: number } { return { cents: Math.round(this.amount * 100) } }
+}
+
+test('a shared tab publishes the same data a connection of its own would: toJSON, methods, Date, Map', async () => {
+  const a = await tab()
+  const own = await node()
+  const recv = await node()
+  const sub = recv.subscribe('clone.>')
+  await within(3000, recv.flush(), 'the subscription')
+  const values: Array<[string, unknown]> = [
+    ['tojson', new Money(1.5)],
+    ['method', { n: 1, f(): number { return 1 } }],
+    ['date', new Date(1_700_000_000_123)],
+    ['map', new Map<unknown, unknown>([['k', 1], [2, 'two']])],
+    ['nested', { list: [new Money(2), new Set([1, 2])] }],
+  ]
+  for (const [name, v] of values) {
+    own.publish(`clone.own.${name}`, v)
+    let refused: string | null = null
+    try { a.publish(`clone.tab.${name}`, v) } catch (e) { refused = (e as { code?: string }).code ?? 'thrown' }
+    assert.is(refused, null, `${name}: publish from the tab threw`)
+  }
+  const got = await take(sub, values.length * 2)
+  const by = new Map(got.map((m) => [m.subject, m.data]))
+  for (const [name] of values) assert.equal(by.get(`clone.tab.${name}`), by.get(`clone.own.${name}`), name)
+})
+
+test('a request made right after the page comes back from the back/forward cache is answered', async () => {
+  const a = await tab({ tabTimeoutMs: 200 }) as SharedClient & { bye(): void; back(): void }
+  const svc = await node()
+  svc.subscribe('svc.time', { callback: (_e, m) => { m?.respond('now') } })
+  await within(3000, svc.flush(), 'the responder')
+  a.bye() // pagehide into the cache: no tab left, so the idle shared connection closes after tabTimeoutMs
+  await until(3000, () => broker.connections().filter((c) => c.name === 'tabs').length === 0, 'the idle shared connection to close')
+  a.back() // pageshow: the app at once asks something, as a tab with a connection of its own may
+  const r = await within(3000, a.request('svc.time', null, { timeout: 2000 }).then((m) => m.data, (e: { code?: string }) => e.code), 'the request made on the way back')
+  assert.is(r, 'now')
+  await within(3000, a.flush(), 'a flush after it')
+})
+
+test('a publish and a request made while a tab joins a new worker (the old one died) are sent, not lost', async () => {
+  const a = await tab({ tabTimeoutMs: 200 })
+  const seen: Status['type'][] = []
+  void (async () => { for await (const s of a.status()) seen.push(s.type) })()
+  const recv = await node()
+  const sub = recv.subscribe('after.>')
+  recv.subscribe('svc.after', { callback: (_e, m) => { m?.respond('answered') } })
+  await within(3000, recv.flush(), 'the subscriptions')
+  // The worker's process dies: its ports say nothing more; the next SharedWorker is a new one, whose client
+  // is slow to connect (a broker a long way off): the tab's calls come before its connection does.
+  for (const p of hubPorts.splice(0)) p.close()
+  hub = new Hub()
+  const attach = hub.attach.bind(hub)
+  hub.attach = (port) => { setTimeout(() => attach(port), 0) }
+  await until(3000, () => seen.includes('disconnect'), 'the tab to find its worker gone')
+  a.publish('after.one', 1)
+  const reply = a.request('svc.after', null, { timeout: 2000 }).then((m) => m.data, (e: { code?: string }) => e.code)
+  await until(3000, () => seen.includes('reconnect'), 'the tab to join the new worker')
+  assert.is(await within(3000, reply, 'the request made meanwhile'), 'answered')
+  assert.equal((await take(sub, 1)).map((m) => m.subject), ['after.one'])
+})
+
+test.run()
