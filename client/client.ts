@@ -382,6 +382,7 @@ export class Client<S extends object = Untyped, O extends SchemaOptions = {}> im
     this.#pings.lost()
     // Ops of this tick that never reached the socket: keep the publishes, the rest is rebuilt on reconnect.
     this.#outbound.dropUnsent()
+    this.#resume?.cut(this.#subs.values())
     if (this.#state === CLIENT_STATE.closed) return
     const err = code === 1000 ? null : closeError(code, reason, error)
     this.#status.emit({ type: 'disconnect', server: this.server, code, error: err })

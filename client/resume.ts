@@ -25,6 +25,8 @@ export class Resume {
   /** The attempt under way presented a token: its outcome is reported once connected. */
   #asked = false
   #answer: Record<string, WireValue> | null = null
+  /** Sids that existed at the last drop (`cut`), until a handshake's restore. */
+  #atCut: Set<number> | null = null
   readonly #outbound: Outbound
   readonly #status: StatusHub
 
@@ -65,6 +67,15 @@ export class Resume {
   }
 
   /**
+   * The connection dropped: the subscriptions made until now were (or were being) sent to the broker, so one it
+   * does not hold on resume may have missed messages (its SUB was lost in flight); one made while away did not.
+   */
+  cut(subs: Iterable<Subscription>): void {
+    const sids = (this.#atCut ??= new Set())
+    for (const sub of subs) sids.add(sub.sid)
+  }
+
+  /**
    * After a handshake, instead of resubscribing everything: SUBs for what the broker does not hold, UNSUBs for
    * what it holds that was unsubscribed here meanwhile, then the `resumed` or `gap` status.
    */
@@ -76,11 +87,16 @@ export class Resume {
     const counts = new Map<number, number>()
     if (a != null && Array.isArray(a.lost)) for (const p of a.lost) if (Array.isArray(p)) counts.set(int(p[0]), int(p[1]))
     const lost: ResumeLoss[] = []
+    const atCut = this.#atCut
+    this.#atCut = null
     for (const sub of subs) {
-      if (!held.delete(sub.sid)) this.#outbound.sub(sub, serverId)
-      // Replays and work queues recover by sequence on their own; a plain subscription of an unknown session may have lost anything.
+      const kept = held.delete(sub.sid)
+      if (!kept) this.#outbound.sub(sub, serverId)
+      // Replays and work queues recover by sequence on their own; a plain subscription of an unknown session
+      // may have lost anything, and so may one the session does not hold though it existed before the drop.
       const o = sub.wireOptions
-      const count = counts.get(sub.sid) ?? (resumed && a.lostPartial !== true ? 0 : null)
+      const unknown = !resumed || a.lostPartial === true || (!kept && atCut?.has(sub.sid) === true)
+      const count = counts.get(sub.sid) ?? (unknown ? null : 0)
       if (count !== 0 && o?.deliver === undefined && o?.ack !== true) lost.push({ sid: sub.sid, subject: sub.subject, count })
     }
     for (const sid of held) this.#outbound.unsub(int(sid))
