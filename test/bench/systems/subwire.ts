@@ -135,8 +135,11 @@ class SubwireBenchClient implements BenchClient {
 const BENCH_TOKEN = 'bench-token'
 const BENCH_PERMISSIONS = {
   publish: { allow: ['bench.>', 'p.>', 'acks.>', 'replay.>', 'jobs.>', 'dur.>', '_INBOX.>', '$SW.TOPIC.>'], deny: ['admin.>'] },
-  // G subscribes to `*.a1.b2.z3` and `q1.a2.>`, which only `>` covers.
-  subscribe: { allow: ['>'], deny: ['admin.>', '$SYS.>'] },
+  // G subscribes to `*.a1.b2.z3` and `q1.a2.>`, which only `>` covers. A subscription a deny intersects is
+  // refused, so the deny must not intersect G's patterns: with `admin.>` (or `$SYS.>`, which `*.a1.b2.z3` could
+  // also match) a fifth of G's 100,000 were refused unnoticed and its index held 80,000. `$SYS` needs no deny:
+  // reserved subjects are never covered by a wildcard grant.
+  subscribe: { allow: ['>'], deny: ['admin.*'] },
 }
 const UNRELATED_TOPIC = { name: 'bench-audit', subjects: ['audit.>'] }
 
