@@ -264,6 +264,33 @@ test('a JSON connection resuming a full log of binary payloads gets its replay i
   assert.is(json.ops.filter((op) => op.op === 'MSG').length, answer.missed, 'every missed message arrives')
 })
 
+test('the PONG of a resume handshake comes right after the replay, not after live messages that arrived while the replay was written', async () => {
+  // PROTOCOL §4.10: the missed MSGs come before the handshake's PONG, "then live delivery goes on". A replay
+  // larger than the socket takes at once is written as it drains; live MSGs meanwhile queue behind it.
+  const b = track(await startBroker({ resumeMaxBytes: 8 * 1024 * 1024 }))
+  const first = await session(b, true, {}, ['big.>'])
+  await drop(b, first.raw)
+  const payload = new Uint8Array(4000)
+  for (let i = 0; i < 2000; i++) b.publish('big.x', payload)
+  const raw = track(new RawClient(b.url))
+  await within(2000, raw.opened, 'open')
+  raw.ws.pause() // a slow reader: the broker's socket fills and the replay waits for drains
+  raw.sendOps((w) => {
+    writeBodyOp(w, OP.CONNECT, { protocol: PROTOCOL_VERSION, resume: { token: first.answer.token, received: 0 } })
+    w.raw(PING_BYTES)
+  })
+  await new Promise((resolve) => setTimeout(resolve, 200))
+  for (let i = 0; i < 200; i++) b.publish('big.x', payload) // live, after the handshake's PING
+  raw.ws.resume()
+  await raw.waitFor((op) => op.op === 'PONG', 10_000, 'the PONG')
+  const info = raw.ops.find((op) => op.op === 'INFO' && op.body.resume !== undefined)
+  assert.ok(info !== undefined && info.op === 'INFO')
+  const answer = info.body.resume as Answer
+  assert.is(answer.resumed, true)
+  const beforePong = raw.ops.slice(0, raw.ops.findIndex((op) => op.op === 'PONG')).filter((op) => op.op === 'MSG').length
+  assert.is(beforePong, answer.missed, 'the replay, then the PONG, then live delivery')
+})
+
 // ---- a congested session at the cut -------------------------------------------------------------------------
 
 const CONGESTED: BrokerOptions = { maxPayload: 8192, maxFrame: 8192 + 80 * 1024, maxPendingBytes: 128 * 1024, resumeMaxBytes: 64 * 1024 }
