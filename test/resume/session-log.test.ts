@@ -3,6 +3,8 @@ import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { Delivery } from '../../server/outbound/delivery.ts'
 import { SessionLog } from '../../server/edge/session-log.ts'
+import { SessionRegistry } from '../../server/edge/session-registry.ts'
+import { resolveConfig } from '../../server/options.ts'
 
 /** 36 bytes of payload on a 4-character subject: a 46-byte MSG tail, 150 bytes each in a log (tail + 104). */
 const COST = 150
@@ -76,6 +78,51 @@ test('an ended session keeps a bounded ledger', () => {
   const ledger = log.end()
   assert.ok(ledger.partial)
   assert.is(ledger.lostAbove(0).size, 64)
+})
+
+test('a replay filtered for new credentials keeps its numbers unbroken, ending at the count', () => {
+  const log = new SessionLog(10 * COST, { total: 0, maxTotal: 1 << 20 })
+  fill(log, [1, 2, 1, 2, 1])
+  log.ack(1)
+  const dropped: number[] = []
+  log.keep((sid) => sid === 1, (sid) => dropped.push(sid))
+  assert.equal(dropped, [2, 2])
+  assert.is(log.count, 5)
+  assert.is(log.first, 4, 'the two kept are numbered 4 and 5')
+  assert.equal(replayed(log, 3), [2, 4])
+})
+
+test('interleaved evictions past 64 runs are still cleared by the client\'s count', () => {
+  const log = new SessionLog(4 * COST, { total: 0, maxTotal: 1 << 20 })
+  fill(log, Array.from({ length: 300 }, (_, i) => i % 2))
+  assert.is([...log.loss.lostAbove(0).values()].reduce((a, b) => a + b, 0), 296, 'nothing received: every eviction')
+  assert.is(log.loss.lostAbove(296).size, 0, 'everything evicted was received')
+  log.ack(296)
+  assert.is(log.loss.lostAbove(0).size, 0, 'an ack clears them')
+})
+
+test('a slow_consumer report not known to have arrived is lost until a later message is acknowledged', () => {
+  const log = new SessionLog(10 * COST, { total: 0, maxTotal: 1 << 20 })
+  fill(log, [1, 1])
+  log.loss.told(1, 7, log.count)
+  assert.equal([...log.loss.lostAbove(2)], [[1, 7]])
+  fill(log, [1])
+  log.ack(3)
+  assert.is(log.loss.lostAbove(3).size, 0)
+})
+
+test('past the total budget the owner over its equal share gives way, not the one asking', () => {
+  const reg = new SessionRegistry(resolveConfig({ resumeMaxBytes: 8 * COST, resumeMaxTotalBytes: 16 * COST }))
+  const big = [reg.create('mallory', 'u:mallory'), reg.create('mallory', 'u:mallory')]
+  for (const s of big) fill(s.log, Array.from({ length: 8 }, () => 1))
+  const alice = reg.create('alice', 'u:alice')
+  fill(alice.log, [1, 1, 1])
+  assert.is(alice.log.bytes, 3 * COST, 'alice keeps all three')
+  assert.is(big[0].log.bytes, 5 * COST, 'from mallory\'s oldest session first')
+  fill(alice.log, Array.from({ length: 9 }, () => 1))
+  assert.is(alice.log.bytes, 8 * COST)
+  assert.is(big[0].log.bytes + big[1].log.bytes, 8 * COST, 'an equal share each')
+  reg.close()
 })
 
 test.run()
