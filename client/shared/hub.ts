@@ -7,6 +7,9 @@ import { SharedConnection } from './shared-connection.ts'
 import type { PortLike, TabToWorker } from './wire.ts'
 import { WorkerTab } from './worker-tab.ts'
 
+/** Messages kept for a tab between its connection closing and its next hello (a round trip): a bound, not a queue. */
+const MAX_HELD = 10_000
+
 export class Hub {
   readonly #connections = new Map<string, SharedConnection>()
 
@@ -14,6 +17,8 @@ export class Hub {
   attach(port: PortLike): void {
     const tab = new WorkerTab(port)
     let conn: SharedConnection | null = null
+    /** What the tab said while it had no connection: handed to the one its next hello joins. */
+    let held: TabToWorker[] = []
     port.onmessage = (ev: MessageEvent) => {
       tab.lastHeard = Date.now()
       const m = ev.data as TabToWorker
@@ -30,13 +35,19 @@ export class Hub {
           this.#connections.set(key, conn)
         }
         conn.join(tab, tokenFromTab)
+        const said = held
+        held = []
+        for (const h of said) conn.handle(tab, h)
         return
       }
       if (conn !== null && conn.gone) conn = null
+      if (conn !== null) { conn.handle(tab, m); return }
       // A tab whose connection closed with no tab left (it was in the back/forward cache meanwhile): it says
-      // hello again and gets a new one.
-      if (conn === null) tab.post({ t: 'rejoin' })
-      else conn.handle(tab, m)
+      // hello again and gets a new one. What it says meanwhile (a request made as the page comes back) waits
+      // for that connection, as a connection of the tab's own would buffer it while reconnecting.
+      if (held.length === 0) tab.post({ t: 'rejoin' })
+      if (m.t === 'bye') held = []
+      else if (held.length < MAX_HELD && m.t !== 'pong' && m.t !== 'took' && m.t !== 'token') held.push(m)
     }
     port.start?.()
   }

@@ -116,7 +116,12 @@ export class SharedConnection {
       return
     }
     const client = this.#client
-    if (client === null) return
+    if (client === null) {
+      // Still connecting (a tab that rejoins a new worker may speak before the connection is there): handled
+      // once it is, in order; a failed start answers the tab `failed`, which ends its calls.
+      this.#starting?.then(() => { if (this.#tabs.has(tab)) this.handle(tab, m) }, () => undefined)
+      return
+    }
     switch (m.t) {
       case 'sub': this.#subscribe(client, tab, m.sid, m.sub); return
       case 'unsub': this.#release(tab, m.sid); return
