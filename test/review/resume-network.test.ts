@@ -107,6 +107,8 @@ test('an auto-unsubscribe count holds across a resume: max messages in all, then
   await within(2000, s.c.flush(), 'a round trip')
   assert.equal(got, range(5))
   assert.is(s.b.stats().subscriptions, 0, 'nothing left subscribed')
+  const outcome = seen.find((x) => x.type === 'resumed' || x.type === 'gap') as Status
+  assert.is(outcome.type, 'resumed', `nothing was lost: ${JSON.stringify(outcome)}`)
 })
 
 test('a SUB lost in flight at the cut is not reported as resumed with nothing missed', async () => {
