@@ -86,7 +86,22 @@ export class Owner {
 
 /** Whom a session counts against: its identity, or its client's address when nobody is authenticated. */
 export function ownerKey(user: string, address: string): string {
-  return user !== '' ? `u:${user}` : `a:${address}`
+  return user !== '' ? `u:${user}` : `a:${addressBlock(address)}`
+}
+
+/**
+ * An address as one owner: IPv4 as it is (also when IPv4-mapped), IPv6 by its /64, which one client (a home or
+ * a phone) gets whole: keyed by the full address, one client would be 2^64 owners.
+ */
+function addressBlock(a: string): string {
+  if (a.startsWith('::ffff:') && a.includes('.')) return a.slice(7)
+  if (!a.includes(':')) return a
+  const bare = a.split('%')[0].toLowerCase()
+  const [head, tail] = bare.split('::')
+  const front = head === '' ? [] : head.split(':')
+  const back = tail === undefined || tail === '' ? [] : tail.split(':')
+  const groups = tail === undefined ? front : [...front, ...Array<string>(Math.max(0, 8 - front.length - back.length)).fill('0'), ...back]
+  return `${groups.slice(0, 4).map((g) => parseInt(g, 16).toString(16)).join(':')}::/64`
 }
 
 /** Lets `o`'s oldest held message go, from its oldest session holding any; emptied logs go to the back. */

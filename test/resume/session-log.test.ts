@@ -3,7 +3,7 @@ import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { Delivery } from '../../server/outbound/delivery.ts'
 import { SessionLog } from '../../server/edge/session-log.ts'
-import { SessionRegistry } from '../../server/edge/session-registry.ts'
+import { SessionRegistry, ownerKey } from '../../server/edge/session-registry.ts'
 import { resolveConfig } from '../../server/options.ts'
 
 /** 36 bytes of payload on a 4-character subject: a 46-byte MSG tail, 150 bytes each in a log (tail + 104). */
@@ -123,6 +123,14 @@ test('past the total budget the owner over its equal share gives way, not the on
   assert.is(alice.log.bytes, 8 * COST)
   assert.is(big[0].log.bytes + big[1].log.bytes, 8 * COST, 'an equal share each')
   reg.close()
+})
+
+test('an owner is an identity, or an address; an IPv6 address by its /64', () => {
+  assert.is(ownerKey('alice', '10.0.0.1'), ownerKey('alice', '10.0.0.2'))
+  assert.is.not(ownerKey('', '10.0.0.1'), ownerKey('', '10.0.0.2'))
+  assert.is(ownerKey('', '::ffff:10.0.0.1'), ownerKey('', '10.0.0.1'))
+  assert.is(ownerKey('', '2001:db8:1:2:3:4:5:6'), ownerKey('', '2001:DB8:0001:0002::9'))
+  assert.is.not(ownerKey('', '2001:db8:1:2::1'), ownerKey('', '2001:db8:1:3::1'))
 })
 
 test.run()
