@@ -300,13 +300,13 @@ export class SessionLog {
    * Calls `write` for held messages from number `index` on, in order, while it returns true. Returns the number
    * of the next one not written (`count + 1` when all were); `index` below `first` was let go: returns it as is.
    */
-  replayFrom(index: number, write: (sid: number, prefix: Uint8Array, d: Delivery, tailLength: number) => boolean): number {
+  replayFrom(index: number, write: (sid: number, prefix: Uint8Array, d: Delivery, tailLength: number, index: number) => boolean): number {
     const first = this.first
     if (index < first) return index
     const entries = this.#entries
     for (let i = this.#head + (index - first); i < entries.length; i++) {
       const e = entries[i]
-      if (!write(e.sid, e.prefix, e.delivery(), e.length)) return e.index
+      if (!write(e.sid, e.prefix, e.delivery(), e.length, e.index)) return e.index
     }
     return this.count + 1
   }

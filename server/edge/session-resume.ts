@@ -73,7 +73,8 @@ export class SessionLink implements Outbound, SessionHolder {
    * into the log behind it meanwhile, and PONGs wait (`#pongs`), so a PING still says everything before it came.
    */
   #cursor = 0
-  #pongs = 0
+  /** PONGs waiting for the replay: each goes out once the MSGs numbered up to its value are written. */
+  #pongs: number[] | null = null
   #pumpQueued = false
 
   constructor(ask: ResumeAsk) {
@@ -167,13 +168,15 @@ export class SessionLink implements Outbound, SessionHolder {
     if (this.#cursor === 0 || inner === null || s === null) return
     const { highWaterBytes, maxPendingBytes } = (this.#host as Host).config
     let refused = false
-    const next = s.log.replayFrom(this.#cursor, (sid, prefix, d, length) => {
+    const next = s.log.replayFrom(this.#cursor, (sid, prefix, d, length, index) => {
       const pending = inner.pendingBytes
       if (pending > 0 && (pending >= highWaterBytes || pending + 2 * length + 256 > maxPendingBytes)) return false
+      this.#pongsBefore(index)
       return inner.msg(prefix, sid, d) || !(refused = true)
     })
+    this.#pongsBefore(next)
     // Refused: the connection is closing (it parks, and the rest waits in the log for the next attempt).
-    if (refused) { this.#cursor = 0; return }
+    if (refused) { this.#cursor = 0; this.#pongs = null; return }
     if (next < s.log.first) {
       // Live MSGs outran the replay by a whole log: the client cannot keep up (what it missed is counted on resume).
       this.#cursor = 0
@@ -187,7 +190,16 @@ export class SessionLink implements Outbound, SessionHolder {
       return
     }
     this.#cursor = 0
-    for (; this.#pongs > 0; this.#pongs--) inner.pong()
+    this.#pongs = null
+  }
+
+  /** Writes the PONGs due before MSG number `index`: a PING is answered after what was written before it. */
+  #pongsBefore(index: number): void {
+    const pongs = this.#pongs
+    if (pongs === null) return
+    let n = 0
+    while (n < pongs.length && pongs[n] < index) { this.#inner?.pong(); n++ }
+    if (n > 0) pongs.splice(0, n)
   }
 
   static #pumpLater(link: SessionLink): void {
@@ -226,7 +238,8 @@ export class SessionLink implements Outbound, SessionHolder {
    */
   park(conn: SessionConn, code: number): boolean {
     this.#inner = null
-    this.#cursor = this.#pongs = 0
+    this.#cursor = 0
+    this.#pongs = null
     const s = this.#session
     const reg = this.#registry
     if (s === null || reg === null) return false
@@ -284,7 +297,12 @@ export class SessionLink implements Outbound, SessionHolder {
   get pendingBytes(): number { return this.#inner?.pendingBytes ?? 0 }
   get congested(): boolean { return this.#inner?.congested ?? false }
   ping(): void { this.#inner?.ping() }
-  pong(): void { if (this.#cursor !== 0) this.#pongs++; else this.#inner?.pong() }
+  pong(): void {
+    if (this.#cursor === 0) { this.#inner?.pong(); return }
+    const at = (this.#session as ResumeSession).log.count
+    if (at < this.#cursor) this.#inner?.pong() // everything before it is written already
+    else (this.#pongs ??= []).push(at)
+  }
   info(body: object): void { this.#inner?.info(body) }
   err(code: string, message: string, ref: string | number | null): void { this.#inner?.err(code, message, ref) }
   storedMsg(sid: number, m: StoredMessage, deliveryCount: number): boolean { return this.#inner?.storedMsg(sid, m, deliveryCount) ?? false }
