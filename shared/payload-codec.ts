@@ -37,10 +37,25 @@ export interface EncodedPayload {
 
 const EMPTY = new Uint8Array(0)
 
+/**
+ * A payload encoded already, written as its bytes: a shared tab (client/shared/) encodes its data itself, so
+ * the SharedWorker's client publishes exactly what a connection of the tab's own would have (structured clone
+ * would drop `toJSON`, refuse a method, and copy the whole buffer under a view).
+ */
+export class Encoded implements EncodedPayload {
+  readonly encoding: Encoding
+  readonly bytes: Uint8Array
+  constructor(encoding: Encoding, bytes: Uint8Array) {
+    this.encoding = encoding
+    this.bytes = bytes
+  }
+}
+
 /** Encodes user data once: `Uint8Array` travels raw, `undefined` as nothing, everything else as msgpack. */
 export function encodePayload(data: unknown): EncodedPayload {
   if (data === undefined) return { encoding: ENCODING.msgpack, bytes: EMPTY }
   if (data instanceof Uint8Array) return { encoding: ENCODING.raw, bytes: data }
+  if (data instanceof Encoded) return data
   const start = writer.pos
   try {
     packPayload(writer, data)

@@ -15,7 +15,7 @@ import type { Msg } from '../message.ts'
 import type { ConnectOptions } from '../options.ts'
 import type { Subscription, SubscribeOptions } from '../subscription.ts'
 import type { PageEvent, PageEvents } from '../visibility.ts'
-import { statusToWire, toWire, type WorkerConnectOptions, type TabToWorker, type WireMsg, type WireSub, type WorkerToTab } from './wire.ts'
+import { fromWirePayload, statusToWire, toWire, type WorkerConnectOptions, type TabToWorker, type WireMsg, type WireSub, type WorkerToTab } from './wire.ts'
 import { WorkerTab, type SharedPattern } from './worker-tab.ts'
 
 type Pattern = SharedPattern
@@ -128,16 +128,16 @@ export class SharedConnection {
       case 'drain': this.#drain(client, tab, m.sid, m.id); return
       case 'pub':
         try {
-          client.publish(m.subject, m.data, { reply: m.reply, headers: m.headers })
+          client.publish(m.subject, fromWirePayload(m.data), { reply: m.reply, headers: m.headers })
         } catch (err) {
           tab.post({ t: 'status', status: { fields: { type: 'error', subject: m.subject }, error: toWire(err) } })
         }
         return
       case 'request':
-        this.#answer(tab, m.id, client.request(m.subject, m.data, { timeout: m.timeout, headers: m.headers }).then((r) => ({ value: null, msg: wireMsg([], r) })))
+        this.#answer(tab, m.id, client.request(m.subject, fromWirePayload(m.data), { timeout: m.timeout, headers: m.headers }).then((r) => ({ value: null, msg: wireMsg([], r) })))
         return
       case 'publishAck':
-        this.#answer(tab, m.id, client.publishAck(m.subject, m.data, m.options).then((value) => ({ value, msg: null })))
+        this.#answer(tab, m.id, client.publishAck(m.subject, fromWirePayload(m.data), m.options).then((value) => ({ value, msg: null })))
         return
       case 'flush': this.#answer(tab, m.id, client.flush().then(() => ({ value: null, msg: null }))); return
       case 'settle': {

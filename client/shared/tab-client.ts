@@ -18,7 +18,7 @@ import { TopicsApi } from '../topics.ts'
 import type { Client } from '../client.ts'
 import type { SchemaOptions, Untyped } from '../typed.ts'
 import { screen, type Validate } from '../validate.ts'
-import { fromWire, statusFromWire, toWire, type PortLike, type TabToWorker, type WireMsg, type WorkerToTab } from './wire.ts'
+import { fromWire, statusFromWire, toWire, toWirePayload, type PortLike, type TabToWorker, type WireMsg, type WorkerToTab } from './wire.ts'
 
 /**
  * What a shared client offers: the `Client` API (typed by the same subject schema, client/typed.ts) but for
@@ -129,13 +129,14 @@ export class TabClient implements SharedClient, SubscriptionOwner, DropReporter 
     this.#open()
     assertSubject(subject, this.#maxSubject)
     if (options?.reply !== undefined) assertSubject(options.reply, this.#maxSubject)
-    this.#post({ t: 'pub', subject, data, reply: options?.reply, headers: options?.headers })
+    this.#post({ t: 'pub', subject, data: toWirePayload(data), reply: options?.reply, headers: options?.headers })
   }
 
   async publishAck(subject: string, data?: unknown, options: { msgId?: string; expectedLastSeq?: number; headers?: Record<string, string>; timeout?: number } = {}): Promise<{ topic: string; seq: number; duplicate: boolean }> {
     this.#open()
     assertSubject(subject, this.#maxSubject)
-    const { value } = await this.#call((id) => ({ t: 'publishAck', id, subject, data, options }))
+    const payload = toWirePayload(data)
+    const { value } = await this.#call((id) => ({ t: 'publishAck', id, subject, data: payload, options }))
     return value as { topic: string; seq: number; duplicate: boolean }
   }
 
@@ -170,7 +171,8 @@ export class TabClient implements SharedClient, SubscriptionOwner, DropReporter 
     this.#open()
     assertSubject(subject, this.#maxSubject)
     const timeout = options.timeout ?? DEFAULT_REQUEST_TIMEOUT
-    const { msg } = await this.#call((id) => ({ t: 'request', id, subject, data, timeout, headers: options.headers }))
+    const payload = toWirePayload(data)
+    const { msg } = await this.#call((id) => ({ t: 'request', id, subject, data: payload, timeout, headers: options.headers }))
     if (msg === null) throw new SubwireError('protocol', 'the worker answered a request without its reply')
     const reply = this.#toMsg(this.#replySource, msg)
     const refused = this.#validate === null || !check ? null : screen(this.#validate, subject, reply, 'reply')

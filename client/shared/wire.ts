@@ -4,7 +4,8 @@
  * bytes (decoded lazily in the tab, as on a connection of its own).
  */
 import { SubwireError, isErrorCode } from '../../shared/errors.ts'
-import type { Info } from '../../shared/protocol.ts'
+import { Encoded, encodePayload } from '../../shared/payload-codec.ts'
+import type { Encoding, Info } from '../../shared/protocol.ts'
 import type { ClientState } from '../client-state.ts'
 import type { ReconnectOptions } from '../reconnect.ts'
 import type { Status } from '../status.ts'
@@ -66,15 +67,32 @@ export interface WireSub {
   options?: Record<string, unknown>
 }
 
+/**
+ * A payload as the tab encoded it (payload-codec.ts), so that the worker publishes the bytes a connection of the
+ * tab's own would have: structured clone of the value itself would lose `toJSON`, refuse methods, and so on.
+ */
+export interface WirePayload { encoding: Encoding; bytes: Uint8Array }
+
+/** Encodes `data` in the tab; the bytes are copied out of the encoder's buffer (a view would clone all of it). */
+export function toWirePayload(data: unknown): WirePayload {
+  const { encoding, bytes } = encodePayload(data)
+  const whole = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength
+  return { encoding, bytes: whole ? bytes : bytes.slice() }
+}
+
+export function fromWirePayload(p: WirePayload): Encoded {
+  return new Encoded(p.encoding, p.bytes)
+}
+
 /** Tab → worker. `id` numbers calls that get an answer (`done`/`fail`). */
 export type TabToWorker =
   | { t: 'hello'; servers: string[]; options: WorkerConnectOptions }
   | { t: 'sub'; sid: number; sub: WireSub }
   | { t: 'unsub'; sid: number }
   | { t: 'drain'; sid: number; id: number }
-  | { t: 'pub'; subject: string; data: unknown; reply?: string; headers?: Record<string, string> }
-  | { t: 'request'; id: number; subject: string; data: unknown; timeout: number; headers?: Record<string, string> }
-  | { t: 'publishAck'; id: number; subject: string; data: unknown; options: { msgId?: string; expectedLastSeq?: number; headers?: Record<string, string>; timeout?: number } }
+  | { t: 'pub'; subject: string; data: WirePayload; reply?: string; headers?: Record<string, string> }
+  | { t: 'request'; id: number; subject: string; data: WirePayload; timeout: number; headers?: Record<string, string> }
+  | { t: 'publishAck'; id: number; subject: string; data: WirePayload; options: { msgId?: string; expectedLastSeq?: number; headers?: Record<string, string>; timeout?: number } }
   | { t: 'flush'; id: number }
   | { t: 'settle'; sid: number; seq: number; kind: number; delayMs?: number }
   | { t: 'token'; id: number; token: string | null; error: WireError | null }
