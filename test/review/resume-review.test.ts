@@ -291,6 +291,42 @@ test('the PONG of a resume handshake comes right after the replay, not after liv
   assert.is(beforePong, answer.missed, 'the replay, then the PONG, then live delivery')
 })
 
+test('a queue group with more than 64 parked members in a row still delivers every message to its live member', async () => {
+  // A deploy restarts many resumable workers at once: their sessions park; one worker is connected.
+  const b = track(await startBroker())
+  const parked: RawClient[] = []
+  const tokens: string[] = []
+  for (let i = 0; i < 70; i++) {
+    const raw = track(new RawClient(b.url))
+    await within(2000, raw.opened, 'open')
+    raw.sendOps((w) => {
+      writeBodyOp(w, OP.CONNECT, { protocol: PROTOCOL_VERSION, resume: true })
+      writeSub(w, 1, 'jobs', 'q', null)
+      w.raw(PING_BYTES)
+    })
+    await raw.waitFor((op) => op.op === 'PONG', 2000, 'the PONG')
+    parked.push(raw)
+    tokens.push((raw.ops.find((op) => op.op === 'INFO' && op.body.resume !== undefined) as unknown as { body: { resume: Answer } }).body.resume.token as string)
+  }
+  const live = track(new RawClient(b.url))
+  await within(2000, live.opened, 'open')
+  live.sendOps((w) => { writeBodyOp(w, OP.CONNECT, { protocol: PROTOCOL_VERSION }); writeSub(w, 1, 'jobs', 'q', null); w.raw(PING_BYTES) })
+  await live.waitFor((op) => op.op === 'PONG', 2000, 'the PONG')
+  for (const raw of parked) raw.close()
+  await until(3000, () => b.stats().connections === 1, 'the 70 to be parked')
+  const pub = await publisher(b)
+  await pub.send('jobs', 10)
+  await roundTrip(live)
+  let held = 0
+  for (const token of tokens) {
+    const back = await session(b, { token, received: 0 })
+    held += msgs(back.raw).length
+    back.raw.ws.close(1000)
+  }
+  assert.is(msgs(live).length + held, 10, `each job delivered somewhere: ${msgs(live).length} live, ${held} held by parked members`)
+  assert.equal(msgs(live).map((m) => m.payload), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9], 'the connected member gets every job')
+})
+
 // ---- a congested session at the cut -------------------------------------------------------------------------
 
 const CONGESTED: BrokerOptions = { maxPayload: 8192, maxFrame: 8192 + 80 * 1024, maxPendingBytes: 128 * 1024, resumeMaxBytes: 64 * 1024 }
