@@ -140,7 +140,7 @@ export class Client<S extends object = Untyped, O extends SchemaOptions = {}> im
    * @throws SubwireError `no_topic`, `topic_full`, `wrong_last_seq`, `max_payload`, `timeout`, `permission` (at once)
    * @example const { seq, duplicate } = await c.publishAck('orders.eu.1', order, { msgId: order.id })
    */
-  publishAck<const K extends string>(subject: K & SendSubject<S, O, K>, data?: SendData<S, K>, options?: { msgId?: string; expectedLastSeq?: number; headers?: Record<string, string>; timeout?: number }): Promise<{ topic: string; seq: number; duplicate: boolean }>
+  publishAck<const K extends string>(subject: K & SendSubject<S, O, K>, ...rest: PublishRest<SendData<S, K>, { msgId?: string; expectedLastSeq?: number; headers?: Record<string, string>; timeout?: number }>): Promise<{ topic: string; seq: number; duplicate: boolean }>
   async publishAck(subject: string, data?: unknown, options: { msgId?: string; expectedLastSeq?: number; headers?: Record<string, string>; timeout?: number } = {}): Promise<{ topic: string; seq: number; duplicate: boolean }> {
     const headers: Record<string, string> = { ...(options.headers ?? {}) }
     if (options.msgId !== undefined) headers[HEADER.msgId] = options.msgId

@@ -113,7 +113,7 @@ export class Msg<T = unknown, R = unknown> {
    * @returns false when the message had no reply subject
    * @example sub.callback = (err, m) => m.respond({ ok: true })
    */
-  respond(data?: R, options?: { headers?: Record<string, string> }): boolean {
+  respond(...[data, options]: undefined extends R ? [data?: R, options?: { headers?: Record<string, string> }] : [data: R, options?: { headers?: Record<string, string> }]): boolean {
     const reply = this.reply
     if (reply === null) return false
     this.#source.responder.publish(reply, data, options)
