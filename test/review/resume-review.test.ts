@@ -327,6 +327,30 @@ test('a queue group with more than 64 parked members in a row still delivers eve
   assert.equal(msgs(live).map((m) => m.payload), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9], 'the connected member gets every job')
 })
 
+test('a parked queue member keeps the jobs of a group whose only connected member is their echo-less publisher', async () => {
+  // A worker re-queues jobs for its peers with echo: false: it never takes its own, so the parked peer must.
+  const b = track(await startBroker())
+  const peer = track(new RawClient(b.url))
+  await within(2000, peer.opened, 'open')
+  peer.sendOps((w) => { writeBodyOp(w, OP.CONNECT, { protocol: PROTOCOL_VERSION, resume: true }); writeSub(w, 1, 'jobs', 'q', null); w.raw(PING_BYTES) })
+  await peer.waitFor((op) => op.op === 'PONG', 2000, 'the PONG')
+  const token = (peer.ops.find((op) => op.op === 'INFO' && op.body.resume !== undefined) as unknown as { body: { resume: Answer } }).body.resume.token
+  const worker = track(new RawClient(b.url))
+  await within(2000, worker.opened, 'open')
+  worker.sendOps((w) => { writeBodyOp(w, OP.CONNECT, { protocol: PROTOCOL_VERSION, echo: false }); writeSub(w, 1, 'jobs', 'q', null); w.raw(PING_BYTES) })
+  await worker.waitFor((op) => op.op === 'PONG', 2000, 'the PONG')
+  await drop(b, peer)
+  worker.sendOps((w) => {
+    for (let i = 0; i < 3; i++) writePub(w, 0, 'jobs', null, null, 1, Uint8Array.of(i))
+    w.raw(PING_BYTES)
+  })
+  await roundTrip(worker)
+  assert.equal(msgs(worker), [], 'echo: false: the worker never gets its own')
+  const back = await session(b, { token, received: 0 })
+  assert.is(back.answer.resumed, true)
+  assert.equal(msgs(back.raw).map((m) => m.payload), [0, 1, 2], 'the parked peer kept the three jobs')
+})
+
 // ---- a congested session at the cut -------------------------------------------------------------------------
 
 const CONGESTED: BrokerOptions = { maxPayload: 8192, maxFrame: 8192 + 80 * 1024, maxPendingBytes: 128 * 1024, resumeMaxBytes: 64 * 1024 }
