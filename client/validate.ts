@@ -23,9 +23,19 @@ export function screen(validate: Validate, subject: string, msg: Msg, kind: 'mes
     return err instanceof SubwireError ? err : new SubwireError('bad_payload', `data on ${subject} could not be decoded`, { cause: err })
   }
   try {
-    validate(subject, data, kind)
+    const result: unknown = validate(subject, data, kind)
+    if (isThenable(result)) {
+      // An async validator (an `async` function, zod's parseAsync) fits the type but decides too late: the data
+      // would go through unchecked and its refusal be an unhandled rejection. Refused, and said why.
+      result.then(undefined, () => undefined)
+      throw new TypeError('validate returned a promise: it must check synchronously')
+    }
     return null
   } catch (cause) {
     return new SubwireError('bad_payload', `data on ${subject} refused by validate`, { cause })
   }
+}
+
+function isThenable(v: unknown): v is PromiseLike<unknown> {
+  return (typeof v === 'object' || typeof v === 'function') && v !== null && typeof (v as { then?: unknown }).then === 'function'
 }
