@@ -14,7 +14,7 @@ import type { PortLike, WireMsg, WorkerToTab } from './wire.ts'
 
 /** Bytes of messages posted to one tab and not yet taken: as much as the broker holds for a whole connection. */
 export const MAX_TAB_IN_FLIGHT = 8 * 1024 * 1024
-/** What a message costs beyond its payload and subject: the array, the sids, a Msg in the tab, roughly. */
+/** What a message costs beyond its payload, strings and headers: the array, the sids, a Msg in the tab, roughly. */
 const MSG_COST = 96
 
 /** One broker subscription shared by the tabs that asked for the same plain pattern (or one tab's own). */
@@ -52,7 +52,10 @@ export class WorkerTab {
   /** Queues one message; the batch goes out on a microtask. */
   msg(m: WireMsg): void {
     if (!this.alive) return
-    const cost = m[5].byteLength + m[1].length + MSG_COST
+    let cost = m[5].byteLength + m[1].length + (m[2]?.length ?? 0) + MSG_COST
+    // Headers count toward maxPayload: a message may carry its bytes there, its payload empty.
+    const headers = m[3]
+    if (headers !== null) for (const k in headers) cost += k.length + headers[k].length + 16
     const held = this.#inFlight + this.#batchBytes
     if (held > 0 && held + cost > MAX_TAB_IN_FLIGHT) {
       for (const sid of m[0]) this.#dropped.set(sid, (this.#dropped.get(sid) ?? 0) + 1)
