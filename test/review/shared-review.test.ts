@@ -135,4 +135,75 @@ test('a publish and a request made while a tab joins a new worker (the old one d
   assert.equal((await take(sub, 1)).map((m) => m.subject), ['after.one'])
 })
 
+/** Subscriptions the broker holds on the tabs' connection (the one named `tabs`), inboxes left out. */
+function brokerSubjects(): string[] {
+  return broker.connections({ maxSubscriptions: 100 }).filter((c) => c.name === 'tabs').flatMap((c) => c.subscriptions.map((s) => s.subject)).filter((s) => !s.startsWith('_INBOX.')).sort()
+}
+
+test('guard: a tab subscribed twice to one pattern and unsubscribed once gets each message once, on the one left', async () => {
+  const a = await tab()
+  const first = a.subscribe('twice.x')
+  const second = a.subscribe('twice.x')
+  await within(3000, a.flush(), 'the SUBs')
+  first.unsubscribe()
+  await within(3000, a.flush(), 'the UNSUB')
+  assert.equal(brokerSubjects(), ['twice.x'])
+  const pub = await node()
+  pub.publish('twice.x', 1)
+  pub.publish('twice.x', 2)
+  assert.equal((await take(second, 2)).map((m) => m.data), [1, 2])
+  await within(3000, a.flush(), 'a round trip')
+  assert.is(second.pending, 0, 'no message twice')
+  second.unsubscribe()
+  await within(3000, a.flush(), 'the last UNSUB')
+  assert.equal(brokerSubjects(), [])
+})
+
+test('guard: max in one tab ends only that tab\'s subscription; the other tab on the pattern gets every message', async () => {
+  const [a, b] = [await tab(), await tab()]
+  const sa = a.subscribe('max.x', { max: 2 })
+  const sb = b.subscribe('max.x')
+  await within(3000, a.flush(), 'a SUB'); await within(3000, b.flush(), 'b SUB')
+  const pub = await node()
+  for (let i = 1; i <= 4; i++) pub.publish('max.x', i)
+  assert.equal((await take(sb, 4)).map((m) => m.data), [1, 2, 3, 4])
+  assert.equal((await take(sa, 2)).map((m) => m.data), [1, 2])
+  await until(3000, () => sa.isClosed, 'a\'s subscription to end at its max')
+  await within(3000, a.flush(), 'a round trip')
+  assert.equal(brokerSubjects(), ['max.x'])
+})
+
+test('guard: tabs on a.*, a.> and a.b each get exactly their own matches', async () => {
+  const [t1, t2, t3] = [await tab(), await tab(), await tab()]
+  const got: string[][] = [[], [], []]
+  const patterns = ['a.*', 'a.>', 'a.b']
+  ;[t1, t2, t3].forEach((t, i) => t.subscribe(patterns[i], { callback: (_e, m) => { if (m) got[i].push(m.subject) } }))
+  await Promise.all([t1, t2, t3].map((t) => within(3000, t.flush(), 'the SUBs')))
+  const pub = await node()
+  for (const s of ['a.b', 'a.b.c', 'a.c', 'b.a']) pub.publish(s, 1)
+  await within(3000, pub.flush(), 'the publishes')
+  await until(3000, () => got[1].length === 3, 'a.> to get its three')
+  await Promise.all([t1, t2, t3].map((t) => within(3000, t.flush(), 'a round trip')))
+  assert.equal(got, [['a.b', 'a.c'], ['a.b', 'a.b.c', 'a.c'], ['a.b']])
+  assert.equal(brokerSubjects(), ['a.*', 'a.>', 'a.b'])
+})
+
+test('guard: while the last holder drains a pattern, another tab subscribing to it gets what comes after', async () => {
+  const [a, b] = [await tab(), await tab()]
+  const sa = a.subscribe('drain.x')
+  await within(3000, a.flush(), 'a SUB')
+  const pub = await node()
+  pub.publish('drain.x', 1)
+  await within(3000, pub.flush(), 'the first publish routed')
+  const draining = sa.drain()
+  const sb = b.subscribe('drain.x')
+  await within(3000, draining, 'the drain')
+  await within(3000, b.flush(), 'b SUB')
+  pub.publish('drain.x', 2)
+  assert.equal((await take(sb, 1)).map((m) => m.data), [2])
+  assert.equal((await take(sa, 1)).map((m) => m.data), [1], 'the drained subscription got what was sent before')
+  await within(3000, b.flush(), 'a round trip')
+  assert.equal(brokerSubjects(), ['drain.x'])
+})
+
 test.run()
