@@ -16,7 +16,7 @@ import { FRAME_HEADER, SEGMENT_HEADER_BYTES, readFrame, recordSeed, segmentHeade
 import { Segment, type FdPool, type SegmentFiles } from './segments.ts'
 import type { Journal } from './journal.ts'
 import type { Syncer } from './syncer.ts'
-import { crc32c } from '@node-rs/crc32'
+import { crc32c } from './crc.ts'
 import { randomInt } from 'node:crypto'
 
 /** A segment is compacted once at most this share of its records is live. */

@@ -13,7 +13,7 @@ import type { GroupState } from '../engine/consumer-group.ts'
 import type { Settled } from '../engine/topic-disk.ts'
 import type { ResolvedGroupConfig, ResolvedTopicConfig, SeqRange } from '../topic-store.ts'
 import type { DiskIo } from './disk-io.ts'
-import { crc32c } from '@node-rs/crc32'
+import { crc32c } from './crc.ts'
 import { FRAME_HEADER, KIND, frame, readFrame } from './record.ts'
 
 /** One entry. Short keys: a busy work queue writes two per message. */

@@ -14,7 +14,7 @@
  * key, u32 length + value: no escapes, so disk use follows what maxBytes counts), payload (the rest)`. A message
  * of a 3-byte subject and a 128-byte payload takes 8 + 34 + 3 + 128 = 173 bytes on disk.
  */
-import { crc32c } from '@node-rs/crc32'
+import { crc32c } from './crc.ts'
 
 /** Bytes before a body: its length and checksum. */
 export const FRAME_HEADER = 8

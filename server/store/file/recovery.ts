@@ -18,7 +18,7 @@ import { readWhole, type DiskIo } from './disk-io.ts'
 import { DiskMessage, type BodyReader } from './disk-message.ts'
 import { mergeRanges, type Mark, type ReplayedJournal } from './journal.ts'
 import { resolveTopicConfig } from '../topic-config.ts'
-import { crc32c } from '@node-rs/crc32'
+import { crc32c } from './crc.ts'
 import { FRAME_HEADER, RecordScanner, SEGMENT_HEADER_BYTES, readSegmentHeader } from './record.ts'
 import { Segment, segmentBase, type SegmentFiles } from './segments.ts'
 

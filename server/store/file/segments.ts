@@ -7,7 +7,7 @@
 import { randomInt } from 'node:crypto'
 import { join } from 'node:path'
 import type { DiskIo } from './disk-io.ts'
-import { crc32c } from '@node-rs/crc32'
+import { crc32c } from './crc.ts'
 import { SEGMENT_HEADER_BYTES, segmentHeader } from './record.ts'
 
 export const SEGMENT_SUFFIX = '.seg'
