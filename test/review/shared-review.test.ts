@@ -18,6 +18,9 @@ const tabs: SharedClient[] = []
 const others: Client[] = []
 const hubPorts: MessagePort[] = []
 
+/** When set, the worker's pings to the next tab's port are lost (the tab then takes the worker for dead). */
+let losePings = false
+
 class FakeSharedWorker {
   readonly port: MessagePort
   onerror: ((ev: unknown) => void) | null = null
@@ -25,11 +28,18 @@ class FakeSharedWorker {
     const channel = new MessageChannel()
     this.port = channel.port1
     hubPorts.push(channel.port2)
-    hub.attach(channel.port2 as unknown as Parameters<Hub['attach']>[0])
+    const port = channel.port2 as unknown as Parameters<Hub['attach']>[0]
+    if (losePings) {
+      losePings = false
+      const post = port.postMessage.bind(port)
+      port.postMessage = (m: unknown) => { if ((m as { t?: string }).t !== 'ping') post(m) }
+    }
+    hub.attach(port)
   }
 }
 
 test.before.each(async () => {
+  losePings = false
   hub = new Hub()
   broker = await startBroker()
   ;(globalThis as { SharedWorker?: unknown }).SharedWorker = FakeSharedWorker
@@ -204,6 +214,29 @@ test('guard: while the last holder drains a pattern, another tab subscribing to 
   assert.equal((await take(sa, 1)).map((m) => m.data), [1], 'the drained subscription got what was sent before')
   await within(3000, b.flush(), 'a round trip')
   assert.equal(brokerSubjects(), ['drain.x'])
+})
+
+test('a tab that took a live worker for dead and joined again leaves no queue member behind to lose messages', async () => {
+  // The tab hears no ping for tabTimeoutMs (its page was frozen a while; here: the pings to it are lost) and
+  // opens the SharedWorker again, which is the same, live worker. The worker still holds the tab's first port,
+  // which goes on speaking until then, with its own queue-group member at the broker.
+  losePings = true
+  const a = await tab({ tabTimeoutMs: 400 })
+  const seen: Status['type'][] = []
+  void (async () => { for await (const s of a.status()) seen.push(s.type) })()
+  const got: number[] = []
+  a.subscribe('work.x', { queue: 'q', callback: (_e, m) => { if (m) got.push(m.data as number) } })
+  const keepTalking = setInterval(() => { a.publish('keep.talking', 1) }, 50) // heard by the worker, never answered
+  try {
+    await until(3000, () => seen.includes('reconnect'), 'the tab to join the worker again')
+  } finally {
+    clearInterval(keepTalking)
+  }
+  await within(3000, a.flush(), 'its subscriptions made again')
+  const pub = await node()
+  for (let i = 0; i < 20; i++) pub.publish('work.x', i)
+  await within(3000, pub.flush(), 'the publishes')
+  await until(3000, () => got.length === 20, 'every queued message to reach the tab').catch((e: Error) => { throw new Error(`${e.message}: got ${got.length} of 20`) })
 })
 
 test.run()
