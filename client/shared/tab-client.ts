@@ -94,7 +94,9 @@ export class TabClient implements SharedClient, SubscriptionOwner, DropReporter 
     if (this.isClosed || this.#ready !== null || Date.now() - this.#lastHeard <= watch.timeoutMs) return
     const old = this.#port
     old.onmessage = null
-    try { old.close() } catch { /* already gone */ }
+    // The worker may be alive after all (this page was frozen a while): goodbye, so it lets go of this port's
+    // subscriptions now; a queue-group member left there would take its share of the messages, lost.
+    try { old.postMessage({ t: 'bye' } satisfies TabToWorker); old.close() } catch { /* already gone */ }
     try {
       this.#port = watch.reopen()
     } catch (err) {
