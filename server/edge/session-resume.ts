@@ -11,7 +11,7 @@ import type { ErrorCode } from '../../shared/errors.ts'
 import type { WireValue } from '../../shared/msgpack-reader.ts'
 import type { Delivery } from '../outbound/delivery.ts'
 import type { Outbound } from '../outbound/outbound-queue.ts'
-import { afterDrain } from '../outbound/slow-consumer.ts'
+import { OFFERED, afterDrain } from '../outbound/slow-consumer.ts'
 import { ServerSubscription } from '../routing/subscription.ts'
 import type { Identity } from '../security/auth.ts'
 import type { StoredMessage } from '../store/topic-store.ts'
@@ -288,8 +288,11 @@ export class SessionLink implements Outbound, SessionHolder {
     }
     if (s === null) return false
     const sub = (this.#conn as SessionConn).subscriptions.get(sid)
-    // A parked queue member passes while another member can take the message (false: the router tries the next).
-    if (sub !== undefined && sub.queue !== null && liveMemberOf(this.#host as Host, sub, d)) return false
+    // A parked queue member passes while another member can take the message (it hands it over: passToLive).
+    if (sub !== undefined && sub.queue !== null && passToLive(this.#host as Host, sub, d)) {
+      sub.delivered-- // Connection#deliver counts it as this member's: it was the live one's
+      return true
+    }
     s.log.append(sid, prefix, d)
     return true
   }
@@ -389,16 +392,35 @@ function onlyReceivable(log: SessionLog, conn: SessionConn, lost: Map<number, nu
   }, (sid) => { lost.set(sid, (lost.get(sid) ?? 0) + 1) })
 }
 
-/** True when a member of `sub`'s queue group other than the parked ones can take `d`. */
-function liveMemberOf(host: Host, sub: ServerSubscription, d: Delivery): boolean {
+/** Turns passToLive's start. */
+let passes = 0
+
+/**
+ * A parked queue member passes `d` to a connected member of its group that takes it; true when one did. It hands
+ * it over itself rather than refusing it to the router: a refusal lets the router try the next member, but only
+ * so many (GROUP_TRIES), so a row of parked members would lose it without a count. A connected member that ever
+ * published with echo off may be this message's publisher, which must not get it: it is not asked (when it is
+ * the only one, the parked member keeps the message for its client).
+ */
+function passToLive(host: Host, sub: ServerSubscription, d: Delivery): boolean {
   const index = host.router.index
   const m = index.cached(d.subject) ?? index.match(d.subject, false)
   for (const group of m.groups) {
     if (group.name !== sub.queue) continue
-    for (const run of group.runs) {
-      for (const member of run.subs) if (member !== sub && member.active && !isParked(member)) return true
+    let members = 0
+    for (const run of group.runs) members += run.subs.length
+    // From a turning start, so the parked members' turns spread over the connected ones.
+    const start = (passes = (passes + 1) & 0x3fffffff) % members
+    for (let k = 0; k < members; k++) {
+      let i = (start + k) % members
+      let r = 0
+      while (i >= group.runs[r].subs.length) i -= group.runs[r++].subs.length
+      const member = group.runs[r].subs[i]
+      if (member === sub || !member.active || isParked(member)) continue
+      const conn = member.conn as ServerSubscription['conn'] & { readonly isPublisher?: boolean }
+      if (!conn.echo && conn.isPublisher === true) continue
+      if (conn.deliver(member, d) === OFFERED.sent) return true
     }
   }
   return false
 }
-
