@@ -239,4 +239,17 @@ test('a tab that took a live worker for dead and joined again leaves no queue me
   await until(3000, () => got.length === 20, 'every queued message to reach the tab').catch((e: Error) => { throw new Error(`${e.message}: got ${got.length} of 20`) })
 })
 
+test('a shared tab refuses a publish over maxPayload, or with a header that is not a string, at once, as a connection of its own does', async () => {
+  await broker.close()
+  broker = await startBroker({ maxPayload: 1024 })
+  const a = await tab()
+  const own = await node()
+  const codeOf = (fn: () => void): string => { try { fn(); return 'no error' } catch (e) { return (e as { code?: string }).code ?? 'thrown' } }
+  const bad = { h: 1 } as unknown as Record<string, string>
+  assert.equal([codeOf(() => own.publish('big', new Uint8Array(4096))), codeOf(() => own.publish('h', 1, { headers: bad }))], ['max_payload', 'bad_payload'], 'a connection of its own')
+  assert.is(codeOf(() => a.publish('big', new Uint8Array(4096))), 'max_payload')
+  assert.is(codeOf(() => a.publish('big', 'x'.repeat(1000), { headers: { pad: 'y'.repeat(100) } })), 'max_payload', 'headers count')
+  assert.is(codeOf(() => a.publish('h', 1, { headers: bad })), 'bad_payload')
+})
+
 test.run()
