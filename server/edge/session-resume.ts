@@ -11,19 +11,15 @@ import type { ErrorCode } from '../../shared/errors.ts'
 import type { WireValue } from '../../shared/msgpack-reader.ts'
 import type { Delivery } from '../outbound/delivery.ts'
 import type { Outbound } from '../outbound/outbound-queue.ts'
-import { OFFERED, afterDrain } from '../outbound/slow-consumer.ts'
-import { ServerSubscription } from '../routing/subscription.ts'
+import { afterDrain } from '../outbound/slow-consumer.ts'
 import type { Identity } from '../security/auth.ts'
 import type { StoredMessage } from '../store/topic-store.ts'
-import { removeSubscription, withdrawAllSubscriptions, type SubscriptionHost, type SubscriptionOwner } from './connection-subscriptions.ts'
-import type { SessionLog } from './session-log.ts'
+import { withdrawAllSubscriptions } from './connection-subscriptions.ts'
+import { lostFields, onlyReceivable, parkedConns, passToLive, transplant, withdrawFeeds, type Host, type SessionConn } from './session-handover.ts'
 import { ResumeSession, ownerKey, registryOf, type SessionHolder, type SessionRegistry, type Tombstone } from './session-registry.ts'
 
 /** ACK kind (PROTOCOL §4.10) by which a client says how many MSGs of its session it has received. */
 export const SESSION_ACK = 4
-
-/** Most sids a resume answer lists as lost; past it `lostPartial` says the list is cut. */
-const MAX_LOST_LISTED = 1024
 
 /** Server-side closes after which the client is expected back: the session is parked, not ended. */
 const PARKING_CLOSES: ReadonlySet<ErrorCode> = new Set(['stale_connection', 'slow_consumer', 'auth_expired'])
@@ -45,18 +41,6 @@ export function parseResumeAsk(v: WireValue | undefined): ResumeAsk | null | str
   return { token, received }
 }
 
-/** The connection, as its session sees it. */
-export interface SessionConn extends SubscriptionOwner {
-  closeWith(code: ErrorCode, message: string): void
-}
-
-type Host = SubscriptionHost & { readonly auth: { readonly required: boolean } }
-
-/** Connections whose session is parked, as routing knows them (a subscription's `conn`). */
-const parkedConns = new WeakSet<object>()
-function isParked(sub: ServerSubscription): boolean {
-  return parkedConns.has(sub.conn)
-}
 
 /** One connection's side of a resumable session: its outbound queue, wrapped. */
 export class SessionLink implements Outbound, SessionHolder {
@@ -326,101 +310,4 @@ export class SessionLink implements Outbound, SessionHolder {
   flush(): void { this.#inner?.flush() }
   flushScheduled(): void { this.#inner?.flushScheduled() }
   discard(): void { this.#inner?.discard() }
-}
-
-/** A resume answer's loss fields: `[sid, count]` pairs, at most MAX_LOST_LISTED of them. */
-function lostFields(lost: Map<number, number>, partial: boolean): { lost: number[][]; lostPartial?: true } {
-  const pairs: number[][] = []
-  for (const [sid, n] of lost) {
-    if (pairs.length === MAX_LOST_LISTED) return { lost: pairs, lostPartial: true }
-    if (n > 0) pairs.push([sid, n])
-  }
-  return partial ? { lost: pairs, lostPartial: true } : { lost: pairs }
-}
-
-/**
- * Replay and work-queue subscriptions are fed by topics, which resume by sequence on their own: they leave
- * with the socket (an acked member's messages go to other members), and the client subscribes them again.
- */
-function withdrawFeeds(host: Host, conn: SessionConn): void {
-  for (const sub of [...conn.subscriptions.values()]) if (sub.kind !== 'plain') removeSubscription(host, conn, sub)
-}
-
-/**
- * Moves every plain subscription of `from` to `to`, as new subscriptions with the same sid, subject, queue,
- * policy and auto-unsubscribe count, checked against `to`'s permissions and budgets as a SUB is (one refused
- * there is left out: its client subscribes it again and hears why). Returns the sids moved.
- */
-function transplant(host: Host, from: SessionConn, to: SessionConn): number[] {
-  const sids: number[] = []
-  const budget = host.subscriptionBudget
-  for (const old of from.subscriptions.values()) {
-    old.active = false
-    host.router.unsubscribe(old)
-    budget.releaseSubscriptions(from.remoteAddress, 1)
-    const refused = to.session.subscribeRefusal(old.subject, old.queue)
-    from.session.release(old.subject)
-    if (refused !== null) continue
-    if (budget.takeSubscription(to.remoteAddress) !== null) { to.session.release(old.subject); continue }
-    const sub = new ServerSubscription(to, old.sid, old.subject, old.queue)
-    sub.ownInbox = to.session.ownsInbox(old.subject)
-    sub.policy = old.policy
-    sub.max = old.max
-    sub.delivered = old.delivered
-    to.subscriptions.set(sub.sid, sub)
-    host.router.subscribe(sub)
-    sids.push(sub.sid)
-  }
-  from.subscriptions.clear()
-  return sids
-}
-
-/**
- * A replay is a delivery like any other: a held message of a subscription that did not move to `conn`, or on a
- * subject `conn`'s credentials may not receive (the same user may resume with narrower ones), is not replayed
- * but counted lost, as the live check in Connection#deliver would have refused it.
- */
-function onlyReceivable(log: SessionLog, conn: SessionConn, lost: Map<number, number>): void {
-  const session = conn.session
-  log.keep((sid, subject, reply, headers) => {
-    const sub = conn.subscriptions.get(sid)
-    if (sub === undefined) return false
-    if (!session.restricted || sub.ownInbox) return true
-    if (!session.mayReceive(subject, headers)) return false
-    if (reply !== null) session.noteRequest(reply)
-    return true
-  }, (sid) => { lost.set(sid, (lost.get(sid) ?? 0) + 1) })
-}
-
-/** Turns passToLive's start. */
-let passes = 0
-
-/**
- * A parked queue member passes `d` to a connected member of its group that takes it; true when one did. It hands
- * it over itself rather than refusing it to the router: a refusal lets the router try the next member, but only
- * so many (GROUP_TRIES), so a row of parked members would lose it without a count. A connected member that ever
- * published with echo off may be this message's publisher, which must not get it: it is not asked (when it is
- * the only one, the parked member keeps the message for its client).
- */
-function passToLive(host: Host, sub: ServerSubscription, d: Delivery): boolean {
-  const index = host.router.index
-  const m = index.cached(d.subject) ?? index.match(d.subject, false)
-  for (const group of m.groups) {
-    if (group.name !== sub.queue) continue
-    let members = 0
-    for (const run of group.runs) members += run.subs.length
-    // From a turning start, so the parked members' turns spread over the connected ones.
-    const start = (passes = (passes + 1) & 0x3fffffff) % members
-    for (let k = 0; k < members; k++) {
-      let i = (start + k) % members
-      let r = 0
-      while (i >= group.runs[r].subs.length) i -= group.runs[r++].subs.length
-      const member = group.runs[r].subs[i]
-      if (member === sub || !member.active || isParked(member)) continue
-      const conn = member.conn as ServerSubscription['conn'] & { readonly isPublisher?: boolean }
-      if (!conn.echo && conn.isPublisher === true) continue
-      if (conn.deliver(member, d) === OFFERED.sent) return true
-    }
-  }
-  return false
 }
