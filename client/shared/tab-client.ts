@@ -2,14 +2,16 @@
  * The tab's side of `connect(url, { shared: true })`: the client API, spoken over a port to the SharedWorker
  * that holds the one connection (shared-connection.ts). Subscriptions are real `Subscription`s and messages
  * real `Msg`s (decoded lazily here), so callbacks, `for await`, `max`, `maxPending`, `respond` and `ack` work as
- * on a connection of the tab's own. Checks that need no server run here, synchronously (subjects, options);
- * what only the worker's client can find (`max_payload`, a full offline buffer) is reported on `status()` as an
- * `error` event, since `publish` cannot wait for the worker.
+ * on a connection of the tab's own. Payloads are encoded here, and the checks a Client makes at once run here,
+ * synchronously (subjects, options, headers, `max_payload` against the last INFO); what only the worker's
+ * client can find (its offline buffer full) is reported on `status()` as an `error` event, since `publish`
+ * cannot wait for the worker.
  */
 import { SubwireError } from '../../shared/errors.ts'
 import { DEFAULT_LIMITS, type Info } from '../../shared/protocol.ts'
 import { assertPattern, assertSubject } from '../../shared/subject.ts'
 import { CLIENT_STATE, type ClientState } from '../client-state.ts'
+import { encodedHeadersSize } from '../headers-size.ts'
 import { Msg, type MsgSource } from '../message.ts'
 import { DEFAULT_REQUEST_TIMEOUT, type PublishOptions, type RequestOptions } from '../options.ts'
 import { StatusHub, type Status } from '../status.ts'
@@ -18,7 +20,7 @@ import { TopicsApi } from '../topics.ts'
 import type { Client } from '../client.ts'
 import type { SchemaOptions, Untyped } from '../typed.ts'
 import { screen, type Validate } from '../validate.ts'
-import { fromWire, statusFromWire, toWire, toWirePayload, type PortLike, type TabToWorker, type WireMsg, type WorkerToTab } from './wire.ts'
+import { fromWire, statusFromWire, toWire, toWirePayload, type PortLike, type WirePayload, type TabToWorker, type WireMsg, type WorkerToTab } from './wire.ts'
 
 /**
  * What a shared client offers: the `Client` API (typed by the same subject schema, client/typed.ts) but for
@@ -131,13 +133,25 @@ export class TabClient implements SharedClient, SubscriptionOwner, DropReporter 
     this.#open()
     assertSubject(subject, this.#maxSubject)
     if (options?.reply !== undefined) assertSubject(options.reply, this.#maxSubject)
-    this.#post({ t: 'pub', subject, data: toWirePayload(data), reply: options?.reply, headers: options?.headers })
+    this.#post({ t: 'pub', subject, data: this.#payload(data, options?.headers), reply: options?.reply, headers: options?.headers })
+  }
+
+  /**
+   * Encodes `data` here, and refuses at once what a connection of the tab's own refuses at once: headers that
+   * are not strings (`bad_payload`), data and headers past the broker's `maxPayload` (`max_payload`).
+   */
+  #payload(data: unknown, headers: Record<string, string> | undefined): WirePayload {
+    const payload = toWirePayload(data)
+    const size = payload.bytes.length + (headers === undefined ? 0 : encodedHeadersSize(headers))
+    const max = this.#info?.maxPayload ?? DEFAULT_LIMITS.maxPayload
+    if (size > max) throw new SubwireError('max_payload', `payload of ${size} bytes exceeds the maximum of ${max}`)
+    return payload
   }
 
   async publishAck(subject: string, data?: unknown, options: { msgId?: string; expectedLastSeq?: number; headers?: Record<string, string>; timeout?: number } = {}): Promise<{ topic: string; seq: number; duplicate: boolean }> {
     this.#open()
     assertSubject(subject, this.#maxSubject)
-    const payload = toWirePayload(data)
+    const payload = this.#payload(data, options.headers)
     const { value } = await this.#call((id) => ({ t: 'publishAck', id, subject, data: payload, options }))
     return value as { topic: string; seq: number; duplicate: boolean }
   }
@@ -173,7 +187,7 @@ export class TabClient implements SharedClient, SubscriptionOwner, DropReporter 
     this.#open()
     assertSubject(subject, this.#maxSubject)
     const timeout = options.timeout ?? DEFAULT_REQUEST_TIMEOUT
-    const payload = toWirePayload(data)
+    const payload = this.#payload(data, options.headers)
     const { msg } = await this.#call((id) => ({ t: 'request', id, subject, data: payload, timeout, headers: options.headers }))
     if (msg === null) throw new SubwireError('protocol', 'the worker answered a request without its reply')
     const reply = this.#toMsg(this.#replySource, msg)

@@ -156,16 +156,11 @@ test('a tab\'s token function is asked for the shared connection\'s token', asyn
   }
 })
 
-test('what only the worker can refuse (max_payload) reaches the publishing tab as an error status', async () => {
+test('a publish over the broker\'s maxPayload throws max_payload in the tab at once, as on a connection of its own', async () => {
   await broker.close()
   broker = await startBroker({ maxPayload: 1024 })
   const a = await tab()
-  const seen: Array<{ type: string; code?: string }> = []
-  void (async () => { for await (const s of a.status()) seen.push({ type: s.type, code: s.type === 'error' ? s.error.code : undefined }) })()
-  a.publish('big', new Uint8Array(4096))
-  await settled(a)
-  await until(3000, () => seen.length > 0, 'the error status')
-  assert.equal(seen[0], { type: 'error', code: 'max_payload' })
+  assert.is(codeOf(() => a.publish('big', new Uint8Array(4096))), 'max_payload')
 })
 
 test('a tab\'s acked work-queue subscription is its own, and its acks reach the broker', async () => {
