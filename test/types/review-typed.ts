@@ -25,3 +25,17 @@ export function respondNeedsItsData(m: Msg<{ sku: string }, { total: number }>, 
   m.respond({ total: 1 })
   plain.respond()
 }
+
+export async function noSendingToAWildcard(c: Client<Schema>, strict: Client<Schema, { strict: true }>, city: string): Promise<void> {
+  // A subject with `*` or `>` is a pattern: publish, request and publishAck refuse it at run time (bad_subject).
+  // @ts-expect-error publishing to a pattern
+  c.publish('sensors.*.temp', { value: 1 })
+  // @ts-expect-error the same on a strict schema, where the pattern is an entry's own key
+  strict.publish('sensors.*.temp', { value: 1 })
+  // @ts-expect-error requesting on a pattern
+  await c.request('price.*', { sku: 'x' })
+  // @ts-expect-error a trailing >
+  c.publish('logs.>', 'x')
+  c.publish(`sensors.${city}.temp`, { value: 1 })
+  c.publish('anything.else', 1)
+}
