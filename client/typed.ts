@@ -100,12 +100,16 @@ type IsWide<K extends string> = string extends K ? true : false
 /** `true` when `O` declares the schema strict. */
 type IsStrict<O extends SchemaOptions> = O['strict'] extends true ? true : false
 
+/** Whether `K` has a wildcard token: a pattern, to which nothing can be sent (`bad_subject` at run time). */
+type HasWildcard<K extends string> = [Extract<SubjectTokens<K>[number], '*' | '>'>] extends [never] ? false : true
+
 /**
- * The subjects `publish`/`request` accept: `K` itself, or `never` (a compile error) when the schema is strict
- * and no entry matches `K`.
+ * The subjects `publish`/`request` accept: `K` itself, or `never` (a compile error) when `K` is a pattern, or
+ * the schema is strict and no entry matches `K`.
  */
 export type SendSubject<S, O extends SchemaOptions, K extends string> =
   S extends Untyped ? K
+  : HasWildcard<K> extends true ? never
   : IsStrict<O> extends true ? (IsWide<K> extends true ? never : [MatchingKeys<S, K>] extends [never] ? never : K)
   : K
 
