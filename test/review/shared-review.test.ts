@@ -252,4 +252,22 @@ test('a shared tab refuses a publish over maxPayload, or with a header that is n
   assert.is(codeOf(() => a.publish('h', 1, { headers: bad })), 'bad_payload')
 })
 
+test('a tab\'s replay subscription made again (the tab back from the back/forward cache) resumes after what it had, as a Client\'s does', async () => {
+  const a = await tab({ tabTimeoutMs: 3000 }) as SharedClient & { bye(): void; back(): void }
+  const pub = await node()
+  await within(3000, pub.topics.add({ name: 'orders', subjects: ['orders.>'] }), 'the topic')
+  for (let i = 1; i <= 3; i++) await within(3000, pub.publishAck('orders.eu', i), 'a stored order')
+  const seen: Status['type'][] = []
+  void (async () => { for await (const s of a.status()) seen.push(s.type) })()
+  const sub = a.subscribe('orders.>', { deliver: 'all' })
+  assert.equal((await take(sub, 3)).map((m) => [m.seq, m.data]), [[1, 1], [2, 2], [3, 3]])
+  a.bye() // pagehide into the cache; back before the idle connection closes
+  a.back()
+  await until(3000, () => seen.includes('reconnect'), 'the tab to be taken back')
+  await within(3000, a.flush(), 'its subscriptions made again')
+  await within(3000, pub.publishAck('orders.eu', 4), 'a fourth order')
+  const [next] = await take(sub, 1)
+  assert.equal([next.seq, next.data], [4, 4], 'the next message after a replay made again')
+})
+
 test.run()
