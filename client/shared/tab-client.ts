@@ -175,7 +175,8 @@ export class TabClient implements SharedClient, SubscriptionOwner, DropReporter 
   #sendSub(sub: Subscription): void {
     const s: Extract<TabToWorker, { t: 'sub' }>['sub'] = { subject: sub.subject }
     if (sub.queue !== null) s.queue = sub.queue
-    if (sub.wireOptions !== null) s.options = sub.wireOptions
+    const options = sub.resubscribeOptions(this.#info?.serverId) // made again: a replay resumes after what it had
+    if (options !== null) s.options = options
     this.#post({ t: 'sub', sid: sub.sid, sub: s })
   }
 
@@ -342,6 +343,7 @@ export class TabClient implements SharedClient, SubscriptionOwner, DropReporter 
   #deliver(sid: number, w: WireMsg): void {
     const sub = this.#subs.get(sid)
     if (sub === undefined) return
+    if (w[6] !== 0) sub.seqServer = this.#info?.serverId ?? ''
     if (sub.deliver(this.#toMsg(sub, w), w[5])) this.unsubscribeSid(sid)
   }
 
