@@ -270,4 +270,19 @@ test('a tab\'s replay subscription made again (the tab back from the back/forwar
   assert.equal([next.seq, next.data], [4, 4], 'the next message after a replay made again')
 })
 
+test('a topic gap on one tab\'s replay subscription is said to that tab, not to every tab', async () => {
+  const [a, b] = [await tab(), await tab()]
+  const pub = await node()
+  await within(3000, pub.topics.add({ name: 'ticks', subjects: ['ticks.>'], maxMsgs: 2 }), 'the topic')
+  for (let i = 1; i <= 5; i++) await within(3000, pub.publishAck('ticks.x', i), 'a stored tick')
+  const gaps = { a: 0, b: 0 }
+  void (async () => { for await (const s of a.status()) if (s.type === 'gap') gaps.a++ })()
+  void (async () => { for await (const s of b.status()) if (s.type === 'gap') gaps.b++ })()
+  const sub = a.subscribe('ticks.>', { deliver: { startSeq: 1 } }) // 1..3 are no longer held
+  assert.equal((await take(sub, 2)).map((m) => m.seq), [4, 5])
+  await until(3000, () => gaps.a === 1, 'the gap status in the tab that replays')
+  await within(3000, a.flush(), 'a round trip'); await within(3000, b.flush(), 'a round trip')
+  assert.equal(gaps, { a: 1, b: 0 })
+})
+
 test.run()
