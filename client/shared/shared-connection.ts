@@ -291,6 +291,12 @@ export class SharedConnection {
         }
         continue
       }
+      if (s.type === 'gap') {
+        // A topic gap is a replay subscription's (each tab's own): said to the tabs replaying that subject only.
+        const holders = new Set([...this.#patterns.values()].filter((p) => p.sub?.subject === s.subject).flatMap((p) => [...p.members.keys()]))
+        for (const tab of holders) tab.post({ t: 'status', status: statusToWire(s) })
+        continue
+      }
       if (s.type === 'slow_consumer') {
         // The worker's sid means nothing to a tab: each holder hears of it under its own sids.
         const p = this.#bySid.get(s.sid)
