@@ -285,4 +285,20 @@ test('a topic gap on one tab\'s replay subscription is said to that tab, not to 
   assert.equal(gaps, { a: 1, b: 0 })
 })
 
+test('a subscription the broker refuses is said once, to the tab that made it', async () => {
+  await broker.close()
+  broker = await startBroker({ auth: { tokens: [{ token: 'restricted-user', user: 'u', permissions: { subscribe: { deny: ['secret.>'] } } }] } })
+  const open = (): Promise<SharedClient> => within(5000, connect(broker.url, { name: 'tabs', reconnect: false, shared: true, token: 'restricted-user' }), 'a tab')
+  const [a, b] = [await open(), await open()]
+  tabs.push(a, b)
+  const errors = { a: [] as string[], b: [] as string[] }
+  void (async () => { for await (const s of a.status()) if (s.type === 'error') errors.a.push(s.error.code) })()
+  void (async () => { for await (const s of b.status()) if (s.type === 'error') errors.b.push(s.error.code) })()
+  const sub = a.subscribe('secret.x')
+  const ended = await within(3000, sub.closed, 'the refused subscription to end')
+  assert.is((ended as { code?: string } | undefined)?.code, 'permission')
+  await within(3000, a.flush(), 'a round trip'); await within(3000, b.flush(), 'a round trip')
+  assert.equal(errors, { a: ['permission'], b: [] })
+})
+
 test.run()
