@@ -194,6 +194,9 @@ export class SharedConnection {
     return id
   }
 
+  /** Errors that ended a subscription, told to its holders as its end: their `error` status is not everyone's. */
+  readonly #told = new WeakSet<Error>()
+
   #deliver(p: Pattern, err: SubwireError | null, m: Msg | null): void {
     if (err !== null) {
       const ended = p.sub === null || p.sub.isClosed
@@ -201,7 +204,7 @@ export class SharedConnection {
         for (const sid of sids) tab.post(ended ? { t: 'subEnd', sid, error: toWire(err) } : { t: 'subEvent', sid, error: toWire(err) })
         if (ended) for (const sid of sids) tab.subs.delete(sid)
       }
-      if (ended) this.#drop(p)
+      if (ended) { this.#drop(p); this.#told.add(err) }
       return
     }
     if (m === null) return
@@ -304,7 +307,7 @@ export class SharedConnection {
         continue
       }
       // A tab says `close` itself when it hears the connection is closed (#close), after every event before it.
-      if (s.type === 'close') continue
+      if (s.type === 'close' || (s.type === 'error' && this.#told.has(s.error))) continue
       const status = statusToWire(s)
       for (const tab of this.#tabs) {
         if (client.state !== 'closed') tab.post({ t: 'state', state: client.state, server: client.server, info: client.info })
