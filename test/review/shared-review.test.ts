@@ -301,4 +301,24 @@ test('a subscription the broker refuses is said once, to the tab that made it', 
   assert.equal(errors, { a: ['permission'], b: [] })
 })
 
+test('a token the worker asked of a tab that then closes is asked of another tab, so the shared connection comes back', async () => {
+  await broker.close()
+  // Nobody times the stalled handshake out (the broker's CONNECT deadline and the client's are a minute).
+  broker = await startBroker({ connectTimeoutMs: 60_000, auth: { tokens: [{ token: 'secret-1', user: 'alice' }] } })
+  let askedA = 0
+  const never = new Promise<string>(() => {})
+  const options = { name: 'tabs', shared: true as const, connectTimeoutMs: 60_000, reconnect: { initialDelayMs: 10, maxDelayMs: 50 } }
+  // Tab a answers the first ask; the next one it never answers (its page is closing as it is asked).
+  const a = await within(5000, connect(broker.url, { ...options, token: () => (++askedA === 1 ? 'secret-1' : never) }), 'tab a')
+  const b = await within(5000, connect(broker.url, { ...options, token: () => 'secret-1' }), 'tab b')
+  tabs.push(a, b)
+  const seen: Status['type'][] = []
+  void (async () => { for await (const s of b.status()) seen.push(s.type === 'error' ? `error:${s.error.code}:${s.error.message}` as Status['type'] : s.type) })()
+  broker.disconnect(broker.connections().find((c) => c.name === 'tabs')?.id ?? '')
+  await until(3000, () => askedA === 2, 'the worker to ask tab a for a token again')
+  await within(3000, a.close(), 'tab a to close')
+  await until(5000, () => seen.includes('reconnect'), 'the shared connection to come back with tab b\'s token').catch((e: Error) => { throw new Error(`${e.message}; seen ${seen.join(',')}`) })
+  await within(3000, b.flush(), 'a round trip')
+})
+
 test.run()
