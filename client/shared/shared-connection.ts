@@ -29,7 +29,8 @@ export class SharedConnection {
   readonly #bySid = new Map<number, Pattern>()
   /** The tabs' visibility and network events, fed to the shared client's heartbeat (visibility.ts). */
   readonly #pageListeners = new Set<(e: PageEvent) => void>()
-  readonly #tokens = new Map<number, { resolve(t: string): void; reject(e: Error): void }>()
+  /** Tokens asked of a tab (`asked`) for the shared client's (re)connect, by id. */
+  readonly #tokens = new Map<number, { resolve(t: string): void; reject(e: Error): void; asked: WorkerTab | null }>()
   #nextToken = 1
   #client: Client | null = null
   #starting: Promise<Client> | null = null
@@ -260,6 +261,8 @@ export class SharedConnection {
     tab.alive = false
     for (const sid of [...tab.subs.keys()]) this.#release(tab, sid)
     this.#tabs.delete(tab)
+    // A token it was asked for will not come: another tab is asked (the handshake waits for it meanwhile).
+    for (const [id, w] of this.#tokens) if (w.asked === tab) this.#ask(id)
     if (this.#tabs.size > 0 || this.#idleTimer !== null) return
     // No tab left: the connection closes, unless one comes (a reload) within the timeout.
     this.#idleTimer = setTimeout(() => { this.#idleTimer = null; if (this.#tabs.size === 0) this.#close() }, this.#options.tabTimeoutMs)
@@ -275,13 +278,18 @@ export class SharedConnection {
   }
 
   #askToken(): Promise<string> {
-    const tab = [...this.#tabs].find((t) => t.alive && t.tokenFromTab)
-    if (tab === undefined) return Promise.reject(new SubwireError('auth_failed', 'no tab is left to get a token from'))
     const id = this.#nextToken++
-    return new Promise<string>((resolve, reject) => {
-      this.#tokens.set(id, { resolve, reject })
-      tab.post({ t: 'tokenPlease', id })
-    })
+    return new Promise<string>((resolve, reject) => { this.#tokens.set(id, { resolve, reject, asked: null }); this.#ask(id) })
+  }
+
+  /** Asks token `id` of a tab that can answer (again, when the one asked went away meanwhile). */
+  #ask(id: number): void {
+    const waiter = this.#tokens.get(id)
+    if (waiter === undefined) return
+    const tab = [...this.#tabs].find((t) => t.alive && t.tokenFromTab)
+    if (tab === undefined) { this.#tokens.delete(id); waiter.reject(new SubwireError('auth_failed', 'no tab is left to get a token from')); return }
+    waiter.asked = tab
+    tab.post({ t: 'tokenPlease', id })
   }
 
   async #forwardStatus(client: Client): Promise<void> {
