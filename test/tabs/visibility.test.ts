@@ -41,7 +41,9 @@ test('a page becoming visible checks the connection at once: a dead one is stale
   const proxy = new SilentProxy(broker.port)
   open.push(proxy)
   const page = new FakePage()
-  const c = await within(5000, connect(await proxy.listen(), { pageEvents: page, checkTimeoutMs: 200, reconnect: { initialDelayMs: 10, maxDelayMs: 50 } }), 'connect')
+  // connectTimeoutMs: a reconnect attempt made before speak() has its handshake swallowed by the proxy, and
+  // must give up soon enough for the next one to get through (with the default 10 s it failed under load).
+  const c = await within(5000, connect(await proxy.listen(), { pageEvents: page, checkTimeoutMs: 200, connectTimeoutMs: 1000, reconnect: { initialDelayMs: 10, maxDelayMs: 50 } }), 'connect')
   open.push(c)
   const seen = statuses(c)
   proxy.silence()
