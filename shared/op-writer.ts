@@ -26,6 +26,21 @@ export function writePub(w: MsgpackWriter, flags: number, subject: string, reply
 
 /** The bytes that start a MSG for subscription `sid`; a subscription computes them once. */
 export function msgPrefix(sid: number): Uint8Array {
+  // The bytes depend on the sid alone: subscriptions of every connection with one sid share one view (a view is
+  // ~100 B of heap: 15,000 idle connections with a subscription each held 1.5 MB of identical ones).
+  if (sid < SHARED_PREFIXES) {
+    const shared = sharedPrefixes[sid]
+    if (shared !== undefined) return shared
+    return (sharedPrefixes[sid] = newPrefix(sid))
+  }
+  return newPrefix(sid)
+}
+
+/** Sids below this get one prefix for every connection (the low sids every client numbers from 1). */
+const SHARED_PREFIXES = 4096
+const sharedPrefixes: Uint8Array[] = []
+
+function newPrefix(sid: number): Uint8Array {
   const w = prefixWriter
   w.pos = 0
   w.arrayHeader(7)
