@@ -26,7 +26,7 @@ export class Hub {
       if (m.t === 'hello') {
         conn?.leave(tab)
         const { tokenFromTab, ...rest } = m.options
-        const key = JSON.stringify([m.servers, rest, tokenFromTab])
+        const key = JSON.stringify(canonical([m.servers, rest, tokenFromTab]))
         conn = this.#connections.get(key) ?? null
         if (conn === null) {
           conn = new SharedConnection(key, m.servers, m.options, (gone) => {
@@ -56,4 +56,13 @@ export class Hub {
   get size(): number {
     return this.#connections.size
   }
+}
+
+/** `value` with every object's keys in sorted order: equal options written in another order give one key. */
+function canonical(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(canonical)
+  if (value === null || typeof value !== 'object') return value
+  const out: Record<string, unknown> = {}
+  for (const k of Object.keys(value).sort()) out[k] = canonical((value as Record<string, unknown>)[k])
+  return out
 }
