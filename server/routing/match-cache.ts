@@ -16,6 +16,8 @@ class CacheNode {
   children: Map<string, CacheNode> | null = null
   /** The cached subject ending here, if any. */
   subject: string | null = null
+  /** Its slot in the eviction order (MatchCache #slots), while `subject` is set. */
+  slot = -1
 }
 
 /** A bounded map from subject to match result that can also visit the results a pattern matches. */
@@ -29,7 +31,6 @@ export class MatchCache<R> {
    * eviction: V8 skips a Map's deleted entries from its start until it rehashes (3.6 % of the broker's CPU in G).
    */
   #slots: Array<string | null> = []
-  #slotOf = new Map<string, number>()
   #free: number[] = []
   #hand = 0
 
@@ -49,7 +50,7 @@ export class MatchCache<R> {
   set(subject: string, tokens: readonly string[], result: R): void {
     if (this.#capacity <= 0) return
     if (!this.#map.has(subject)) {
-      this.#takeSlot(subject)
+      const slot = this.#takeSlot(subject)
       let node = this.#root
       for (const token of tokens) {
         node.children ??= new Map()
@@ -58,16 +59,13 @@ export class MatchCache<R> {
         node = child
       }
       node.subject = subject
+      node.slot = slot
     }
     this.#map.set(subject, result)
   }
 
   delete(subject: string): void {
     if (!this.#map.delete(subject)) return
-    const slot = this.#slotOf.get(subject) as number
-    this.#slotOf.delete(subject)
-    this.#slots[slot] = null
-    this.#free.push(slot)
     const path: CacheNode[] = [this.#root]
     const tokens = subject.split('.')
     for (const token of tokens) {
@@ -75,7 +73,11 @@ export class MatchCache<R> {
       if (next === undefined) return
       path.push(next)
     }
-    path[path.length - 1].subject = null
+    const leaf = path[path.length - 1]
+    leaf.subject = null
+    this.#slots[leaf.slot] = null
+    this.#free.push(leaf.slot)
+    leaf.slot = -1
     for (let i = path.length - 1; i > 0; i--) {
       const node = path[i]
       if (node.subject !== null || (node.children !== null && node.children.size > 0)) return
@@ -88,7 +90,6 @@ export class MatchCache<R> {
     this.#map = new Map()
     this.#root = new CacheNode()
     this.#slots = []
-    this.#slotOf = new Map()
     this.#free = []
     this.#hand = 0
   }
@@ -134,7 +135,7 @@ export class MatchCache<R> {
   }
 
   /** Gives a new subject a slot: a free one, a new one while there is room, else the hand's (evicting it). */
-  #takeSlot(subject: string): void {
+  #takeSlot(subject: string): number {
     let slot = this.#free.pop()
     if (slot === undefined) {
       if (this.#slots.length < this.#capacity) slot = this.#slots.length
@@ -147,6 +148,6 @@ export class MatchCache<R> {
       }
     }
     this.#slots[slot] = subject
-    this.#slotOf.set(subject, slot)
+    return slot
   }
 }
