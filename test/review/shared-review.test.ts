@@ -5,51 +5,27 @@
  */
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { MessageChannel, type MessagePort } from 'node:worker_threads'
 import { connect, type Client, type Status } from '../../client/index.ts'
 import type { SharedClient } from '../../client/shared/tab-client.ts'
 import { Hub } from '../../client/shared/hub.ts'
+import { FakeWorkers } from '../tabs/fake-worker.ts'
 import type { Broker } from '../../server/index.ts'
 import { startBroker, take, until, within } from '../helpers.ts'
 
-let hub: Hub
+const workers = new FakeWorkers()
 let broker: Broker
 const tabs: SharedClient[] = []
 const others: Client[] = []
-const hubPorts: MessagePort[] = []
-
-/** When set, the worker's pings to the next tab's port are lost (the tab then takes the worker for dead). */
-let losePings = false
-
-class FakeSharedWorker {
-  readonly port: MessagePort
-  onerror: ((ev: unknown) => void) | null = null
-  constructor() {
-    const channel = new MessageChannel()
-    this.port = channel.port1
-    hubPorts.push(channel.port2)
-    const port = channel.port2 as unknown as Parameters<Hub['attach']>[0]
-    if (losePings) {
-      losePings = false
-      const post = port.postMessage.bind(port)
-      port.postMessage = (m: unknown) => { if ((m as { t?: string }).t !== 'ping') post(m) }
-    }
-    hub.attach(port)
-  }
-}
 
 test.before.each(async () => {
-  losePings = false
-  hub = new Hub()
+  workers.install()
   broker = await startBroker()
-  ;(globalThis as { SharedWorker?: unknown }).SharedWorker = FakeSharedWorker
 })
 
 test.after.each(async () => {
   for (const t of tabs.splice(0)) await within(3000, t.close(), 'a tab to close')
   for (const c of others.splice(0)) await within(3000, c.close(), 'a client to close')
-  for (const p of hubPorts.splice(0)) p.close()
-  delete (globalThis as { SharedWorker?: unknown }).SharedWorker
+  workers.uninstall()
   await within(5000, broker.close(), 'the broker to close')
 })
 
@@ -133,8 +109,8 @@ test('a publish and a request made while a tab joins a new worker (the old one d
   await within(3000, recv.flush(), 'the subscriptions')
   // The worker's process dies: its ports say nothing more; the next SharedWorker is a new one, whose client
   // is slow to connect (a broker a long way off): the tab's calls come before its connection does.
-  for (const p of hubPorts.splice(0)) p.close()
-  hub = new Hub()
+  workers.closePorts()
+  const hub = (workers.hub = new Hub())
   const attach = hub.attach.bind(hub)
   hub.attach = (port) => { setTimeout(() => attach(port), 0) }
   await until(3000, () => seen.includes('disconnect'), 'the tab to find its worker gone')
@@ -220,7 +196,7 @@ test('a tab that took a live worker for dead and joined again leaves no queue me
   // The tab hears no ping for tabTimeoutMs (its page was frozen a while; here: the pings to it are lost) and
   // opens the SharedWorker again, which is the same, live worker. The worker still holds the tab's first port,
   // which goes on speaking until then, with its own queue-group member at the broker.
-  losePings = true
+  workers.losePings = true
   const a = await tab({ tabTimeoutMs: 400 })
   const seen: Status['type'][] = []
   void (async () => { for await (const s of a.status()) seen.push(s.type) })()

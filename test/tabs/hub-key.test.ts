@@ -5,39 +5,24 @@
  */
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { MessageChannel, type MessagePort } from 'node:worker_threads'
 import { connect } from '../../client/index.ts'
 import type { SharedClient } from '../../client/shared/tab-client.ts'
-import { Hub } from '../../client/shared/hub.ts'
+import { FakeWorkers } from './fake-worker.ts'
 import type { Broker } from '../../server/index.ts'
 import { startBroker, until, within } from '../helpers.ts'
 
-let hub: Hub
+const workers = new FakeWorkers()
 let broker: Broker
 const tabs: SharedClient[] = []
-const ports: MessagePort[] = []
-
-class FakeSharedWorker {
-  readonly port: MessagePort
-  onerror: ((ev: unknown) => void) | null = null
-  constructor() {
-    const channel = new MessageChannel()
-    this.port = channel.port1
-    ports.push(channel.port2)
-    hub.attach(channel.port2 as unknown as Parameters<Hub['attach']>[0])
-  }
-}
 
 test.before.each(async () => {
-  hub = new Hub()
+  workers.install()
   broker = await startBroker()
-  ;(globalThis as { SharedWorker?: unknown }).SharedWorker = FakeSharedWorker
 })
 
 test.after.each(async () => {
   for (const t of tabs.splice(0)) await within(3000, t.close(), 'a tab to close')
-  for (const p of ports.splice(0)) p.close()
-  delete (globalThis as { SharedWorker?: unknown }).SharedWorker
+  workers.uninstall()
   await within(5000, broker.close(), 'the broker to close')
 })
 

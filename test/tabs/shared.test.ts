@@ -6,45 +6,29 @@
  */
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { MessageChannel, type MessagePort } from 'node:worker_threads'
+import type { MessagePort } from 'node:worker_threads'
 import { connect, type Client, type Msg, type Status, type Subscription } from '../../client/index.ts'
 import type { SharedClient } from '../../client/shared/tab-client.ts'
 import { Hub } from '../../client/shared/hub.ts'
+import { FakeWorkers } from './fake-worker.ts'
 import type { Broker } from '../../server/index.ts'
 import { codeOf, sleep, startBroker, take, until, within } from '../helpers.ts'
 import { CutProxy } from '../resume/cut-proxy.ts'
 
-let hub: Hub
+const workers = new FakeWorkers()
 let broker: Broker
 const tabs: SharedClient[] = []
 const others: Client[] = []
-const hubPorts: MessagePort[] = []
-/** The tab's end of the newest tab's channel: closing it behind the tab's back is a killed tab. */
-let lastTabPort: MessagePort | null = null
-
-class FakeSharedWorker {
-  readonly port: MessagePort
-  onerror: ((ev: unknown) => void) | null = null
-  constructor() {
-    const channel = new MessageChannel()
-    this.port = channel.port1
-    hubPorts.push(channel.port2)
-    lastTabPort = channel.port1
-    hub.attach(channel.port2 as unknown as Parameters<Hub['attach']>[0])
-  }
-}
 
 test.before.each(async () => {
-  hub = new Hub()
+  workers.install()
   broker = await startBroker()
-  ;(globalThis as { SharedWorker?: unknown }).SharedWorker = FakeSharedWorker
 })
 
 test.after.each(async () => {
   for (const t of tabs.splice(0)) await within(3000, t.close(), 'a tab to close')
   for (const c of others.splice(0)) await within(3000, c.close(), 'a client to close')
-  for (const p of hubPorts.splice(0)) p.close()
-  delete (globalThis as { SharedWorker?: unknown }).SharedWorker
+  workers.uninstall()
   await within(5000, broker.close(), 'the broker to close')
 })
 
@@ -72,7 +56,7 @@ async function settled(t: SharedClient): Promise<void> {
 test('three tabs share one broker connection', async () => {
   await tab(); await tab(); await tab()
   assert.is(broker.connections().filter((c) => c.name === 'tabs').length, 1)
-  assert.is(hub.size, 1)
+  assert.is(workers.hub.size, 1)
 })
 
 test('two tabs on sensors.> are one broker subscription, each tab receives, and it goes with the last holder', async () => {
@@ -213,7 +197,7 @@ test('publish and subscribe check their arguments in the tab, at once', async ()
 
 test('a tab that goes silent is given up after tabTimeoutMs, and the others keep the connection', async () => {
   const a = await tab({ tabTimeoutMs: 300 })
-  const killed = lastTabPort as MessagePort
+  const killed = workers.lastTabPort as MessagePort
   const b = await tab({ tabTimeoutMs: 300 })
   const sb = b.subscribe('live.>')
   // A killed tab sends nothing, not even a goodbye: cut its hub end off without telling the tab.
@@ -254,11 +238,11 @@ test('tabs whose worker died start a new one and make their subscriptions again'
   const sb = b.subscribe('w.>')
   await settled(a); await settled(b)
   // The worker's process is gone: its ports say nothing more, its socket closes. The next SharedWorker is a new one.
-  for (const p of hubPorts.splice(0)) p.close()
-  hub = new Hub()
+  workers.closePorts()
+  workers.hub = new Hub()
   broker.disconnect(broker.connections().find((c) => c.name === 'tabs')?.id ?? '')
   await until(5000, () => seen.includes('reconnect'), 'tab b to join a new worker').catch((e: Error) => { throw new Error(`${e.message}; seen ${seen.join(',')}`) })
-  await until(5000, () => hub.size === 1 && brokerSubjects().length === 1, 'the new worker\'s subscription')
+  await until(5000, () => workers.hub.size === 1 && brokerSubjects().length === 1, 'the new worker\'s subscription')
   await settled(a); await settled(b)
   assert.is(broker.connections().filter((c) => c.name === 'tabs').length, 1)
   assert.equal(seen.slice(0, 2), ['disconnect', 'reconnect'])
