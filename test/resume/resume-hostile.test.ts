@@ -8,41 +8,18 @@ import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { connect } from '../../client/index.ts'
 import type { Broker, BrokerOptions } from '../../server/index.ts'
-import type { WireValue } from '../../shared/msgpack-reader.ts'
-import { PING_BYTES, writeBodyOp, writeSub } from '../../shared/op-writer.ts'
+import { PING_BYTES, writeBodyOp } from '../../shared/op-writer.ts'
 import { OP, PROTOCOL_VERSION, SUBPROTOCOL } from '../../shared/protocol.ts'
 import { RawClient, cleanupAfterEach, startBroker, until, within } from '../helpers.ts'
+import { drop, openSession, type Answer } from './wire-session.ts'
 
 const track = cleanupAfterEach(test)
 
 const TOKENS: BrokerOptions = { auth: { tokens: [{ token: 'alice-token', user: 'alice' }, { token: 'mallory-token', user: 'mallory' }, { token: 'pub-token', user: 'pub' }] } }
 
-type Answer = Record<string, WireValue>
-
-/**
- * A raw connection that CONNECTs with `resume` (and SUBs `subs` as sids 1, 2, …) and waits for its PONG.
- * Returns the socket and the broker's resume answer.
- */
-async function session(b: Broker, resume: unknown, creds: Record<string, unknown> = {}, subs: string[] = []): Promise<{ raw: RawClient; answer: Answer }> {
-  const raw = track(new RawClient(b.url))
-  await within(2000, raw.opened, 'the socket to open')
-  raw.sendOps((w) => {
-    writeBodyOp(w, OP.CONNECT, { protocol: PROTOCOL_VERSION, resume, ...creds })
-    subs.forEach((s, i) => writeSub(w, i + 1, s, null, null))
-    w.raw(PING_BYTES)
-  })
-  await raw.waitFor((op) => op.op === 'PONG', 3000, 'the PONG')
-  const info = raw.ops.find((op) => op.op === 'INFO' && op.body.resume !== undefined)
-  assert.ok(info !== undefined && info.op === 'INFO', 'the broker answers resume in an INFO')
-  return { raw, answer: (info as { body: Record<string, WireValue> }).body.resume as Answer }
-}
-
-/** Drops a raw socket without a close handshake and waits until the broker has parked its session. */
-async function drop(b: Broker, raw: RawClient): Promise<void> {
-  const before = b.stats().connections
-  raw.close()
-  await until(2000, () => b.stats().connections < before, 'the broker to see the drop')
-}
+/** A raw resumable session (wire-session.ts), cleaned up after each test. */
+const session = (b: Broker, resume: unknown, creds: Record<string, unknown> = {}, subs: string[] = [], from?: string): ReturnType<typeof openSession> =>
+  openSession(track, b, resume, creds, subs, from)
 
 function msgs(raw: RawClient): Array<{ sid: number; payload: number }> {
   return raw.ops.flatMap((op) => (op.op === 'MSG' ? [{ sid: op.sid, payload: op.payload[0] }] : []))

@@ -7,36 +7,16 @@ import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { connect } from '../../client/index.ts'
 import type { Broker, BrokerOptions } from '../../server/index.ts'
-import type { WireValue } from '../../shared/msgpack-reader.ts'
 import { PING_BYTES, writeAck, writeBodyOp, writePub, writeSub } from '../../shared/op-writer.ts'
 import { OP, PROTOCOL_VERSION, SUBPROTOCOL } from '../../shared/protocol.ts'
 import { RawClient, cleanupAfterEach, startBroker, until, within } from '../helpers.ts'
+import { drop, openSession, type Answer } from '../resume/wire-session.ts'
 
 const track = cleanupAfterEach(test)
 
-type Answer = Record<string, WireValue>
-
-/** A raw connection that CONNECTs with `resume`, SUBs `subs` as sids 1, 2, … and waits for its PONG. */
-async function session(b: Broker, resume: unknown, creds: Record<string, unknown> = {}, subs: string[] = [], from?: string): Promise<{ raw: RawClient; answer: Answer }> {
-  const raw = track(new RawClient(b.url, SUBPROTOCOL.msgpack, from === undefined ? {} : { localAddress: from }))
-  await within(2000, raw.opened, 'the socket to open')
-  raw.sendOps((w) => {
-    writeBodyOp(w, OP.CONNECT, { protocol: PROTOCOL_VERSION, resume, ...creds })
-    subs.forEach((s, i) => writeSub(w, i + 1, s, null, null))
-    w.raw(PING_BYTES)
-  })
-  await raw.waitFor((op) => op.op === 'PONG', 3000, 'the PONG')
-  const info = raw.ops.find((op) => op.op === 'INFO' && op.body.resume !== undefined)
-  assert.ok(info !== undefined && info.op === 'INFO', 'the broker answers resume in an INFO')
-  return { raw, answer: info.body.resume as Answer }
-}
-
-/** Drops a raw socket without a close handshake and waits until the broker has seen it. */
-async function drop(b: Broker, raw: RawClient): Promise<void> {
-  const before = b.stats().connections
-  raw.close()
-  await until(2000, () => b.stats().connections < before, 'the broker to see the drop')
-}
+/** A raw resumable session (wire-session.ts), cleaned up after each test. */
+const session = (b: Broker, resume: unknown, creds: Record<string, unknown> = {}, subs: string[] = [], from?: string): ReturnType<typeof openSession> =>
+  openSession(track, b, resume, creds, subs, from)
 
 /** A round trip on a raw connection: everything the broker had to send before it has arrived. */
 async function roundTrip(raw: RawClient): Promise<void> {
