@@ -1,11 +1,9 @@
 /**
  * The hand-over of a resumable session (PROTOCOL §4.10), apart from the link that drives it (session-resume.ts):
  * which subscriptions and held messages move to the connection that resumes it (checked as a SUB and a delivery
- * are), which leave with the socket, the answer's loss fields, and how a parked queue member passes a message on.
+ * are), which leave with the socket, and the answer's loss fields.
  */
 import type { ErrorCode } from '../../shared/errors.ts'
-import type { Delivery } from '../outbound/delivery.ts'
-import { OFFERED } from '../outbound/slow-consumer.ts'
 import { ServerSubscription } from '../routing/subscription.ts'
 import { removeSubscription, type SubscriptionHost, type SubscriptionOwner } from './connection-subscriptions.ts'
 import type { SessionLog } from './session-log.ts'
@@ -20,10 +18,9 @@ export type Host = SubscriptionHost & { readonly auth: { readonly required: bool
 /** Most sids a resume answer lists as lost; past it `lostPartial` says the list is cut. */
 const MAX_LOST_LISTED = 1024
 
-/** Connections whose session is parked, as routing knows them (a subscription's `conn`). */
-export const parkedConns = new WeakSet<object>()
-function isParked(sub: ServerSubscription): boolean {
-  return parkedConns.has(sub.conn)
+/** Tells routing that `conn` is parked or not (Subscriber#parked: queue groups pass parked members over). */
+export function markParked(conn: SessionConn, parked: boolean): void {
+  (conn as { parked?: boolean }).parked = parked
 }
 
 /** A resume answer's loss fields: `[sid, count]` pairs, at most MAX_LOST_LISTED of them. */
@@ -88,37 +85,4 @@ export function onlyReceivable(log: SessionLog, conn: SessionConn, lost: Map<num
     if (reply !== null) session.noteRequest(reply)
     return true
   }, (sid) => { lost.set(sid, (lost.get(sid) ?? 0) + 1) })
-}
-
-/** Turns passToLive's start. */
-let passes = 0
-
-/**
- * A parked queue member passes `d` to a connected member of its group that takes it; true when one did. It hands
- * it over itself rather than refusing it to the router: a refusal lets the router try the next member, but only
- * so many (GROUP_TRIES), so a row of parked members would lose it without a count. A connected member that ever
- * published with echo off may be this message's publisher, which must not get it: it is not asked (when it is
- * the only one, the parked member keeps the message for its client).
- */
-export function passToLive(host: Host, sub: ServerSubscription, d: Delivery): boolean {
-  const index = host.router.index
-  const m = index.cached(d.subject) ?? index.match(d.subject, false)
-  for (const group of m.groups) {
-    if (group.name !== sub.queue) continue
-    let members = 0
-    for (const run of group.runs) members += run.subs.length
-    // From a turning start, so the parked members' turns spread over the connected ones.
-    const start = (passes = (passes + 1) & 0x3fffffff) % members
-    for (let k = 0; k < members; k++) {
-      let i = (start + k) % members
-      let r = 0
-      while (i >= group.runs[r].subs.length) i -= group.runs[r++].subs.length
-      const member = group.runs[r].subs[i]
-      if (member === sub || !member.active || isParked(member)) continue
-      const conn = member.conn as ServerSubscription['conn'] & { readonly isPublisher?: boolean }
-      if (!conn.echo && conn.isPublisher === true) continue
-      if (conn.deliver(member, d) === OFFERED.sent) return true
-    }
-  }
-  return false
 }

@@ -15,7 +15,7 @@ import { afterDrain } from '../outbound/slow-consumer.ts'
 import type { Identity } from '../security/auth.ts'
 import type { StoredMessage } from '../store/topic-store.ts'
 import { withdrawAllSubscriptions } from './connection-subscriptions.ts'
-import { lostFields, onlyReceivable, parkedConns, passToLive, transplant, withdrawFeeds, type Host, type SessionConn } from './session-handover.ts'
+import { lostFields, markParked, onlyReceivable, transplant, withdrawFeeds, type Host, type SessionConn } from './session-handover.ts'
 import { ResumeSession, ownerKey, registryOf, type SessionHolder, type SessionRegistry, type Tombstone } from './session-registry.ts'
 
 /** ACK kind (PROTOCOL §4.10) by which a client says how many MSGs of its session it has received. */
@@ -127,7 +127,7 @@ export class SessionLink implements Outbound, SessionHolder {
     this.#pump()
     const oldConn = old.#conn as SessionConn
     old.#conn = null
-    parkedConns.delete(oldConn)
+    markParked(oldConn, false)
     if (wasOpen) oldConn.closeWith('stale_connection', 'the session was resumed on another connection')
   }
 
@@ -235,7 +235,7 @@ export class SessionLink implements Outbound, SessionHolder {
       return false
     }
     withdrawFeeds(this.#host as Host, conn)
-    parkedConns.add(conn)
+    markParked(conn, true)
     reg.park(s)
     // Messages a drop_old or keep_latest run held back at the cut go into the log now, in order.
     afterDrain(this, (this.#host as Host).config.maxPendingBytes, conn)
@@ -248,7 +248,7 @@ export class SessionLink implements Outbound, SessionHolder {
     this.#session = null
     this.#conn = null
     if (conn === null) return
-    parkedConns.delete(conn)
+    markParked(conn, false)
     withdrawAllSubscriptions(this.#host as Host, conn)
     conn.subscriptions.clear()
   }
@@ -271,12 +271,7 @@ export class SessionLink implements Outbound, SessionHolder {
       return true
     }
     if (s === null) return false
-    const sub = (this.#conn as SessionConn).subscriptions.get(sid)
-    // A parked queue member passes while another member can take the message (it hands it over: passToLive).
-    if (sub !== undefined && sub.queue !== null && passToLive(this.#host as Host, sub, d)) {
-      sub.delivered-- // Connection#deliver counts it as this member's: it was the live one's
-      return true
-    }
+    // Parked: a queue group comes here only when no connected member took the message (router.ts deliverGroups).
     s.log.append(sid, prefix, d)
     return true
   }

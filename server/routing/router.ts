@@ -254,7 +254,11 @@ function dropRun(run: Run<ServerSubscription>): void {
 /** Members one publish offers itself to in a group before it gives up on the group: those at their cap refuse. */
 const GROUP_TRIES = 64
 
-/** One member per group, round-robin from the group's cursor, passing over members that cannot take it. */
+/**
+ * One member per group, round-robin from the group's cursor, passing over members that cannot take it. A parked
+ * member (a resumable session without its socket) is passed over without counting as a try, and keeps the message
+ * for its client only when no connected member took it: a row of parked members never uses up the tries.
+ */
 function deliverGroups(groups: QueueGroup<ServerSubscription>[], from: Publisher | null, d: Delivery): number {
   let n = 0
   for (let g = 0; g < groups.length; g++) {
@@ -263,16 +267,21 @@ function deliverGroups(groups: QueueGroup<ServerSubscription>[], from: Publisher
     // Most groups sit on one pattern: one run, read as the array it is.
     const single = group.single
     const members = single !== null ? single.length : membersOf(runs)
-    const tries = members < GROUP_TRIES ? members : GROUP_TRIES
-    for (let t = 0; t < tries; t++) {
+    let keeper: ServerSubscription | null = null
+    let sent = false
+    for (let k = 0, t = 0; k < members && t < GROUP_TRIES; k++) {
       const i = group.next % members
       group.next = i + 1
       const sub = single !== null ? single[i] : memberAt(runs, i)
       if (!sub.active || (sub.conn === from && !from.echo)) continue
+      if (sub.conn.parked === true) { keeper ??= sub; continue }
+      t++
       const offered = sub.conn.deliver(sub, d)
-      if (offered === SENT) { n++; break }
+      if (offered === SENT) { sent = true; break }
       if (offered === OFFERED.full) dropMember(sub, sub.conn)
     }
+    if (!sent && keeper !== null) sent = keeper.conn.deliver(keeper, d) === SENT
+    if (sent) n++
   }
   return n
 }

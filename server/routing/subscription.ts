@@ -13,6 +13,11 @@ export interface Subscriber {
   readonly echo: boolean
   /** Queues one message for one of its subscriptions, or says why not (permission, policy, cap). */
   deliver(sub: ServerSubscription, d: Delivery): Offered
+  /**
+   * True while it has no socket but keeps its subscriptions (a parked resumable session): a queue group hands a
+   * message to it only when no connected member takes it (router.ts deliverGroups). Absent: connected.
+   */
+  readonly parked?: boolean
 }
 
 /** A number per subscriber, so its subscriptions on one pattern share a run (subject-index.ts). */
