@@ -39,6 +39,8 @@ export const ERROR_CODES = [
   'gap',
   'storage_full',
   'storage_failed',
+  /** A cluster broker cannot reach its Redis: topic operations fail fast instead of diverging between nodes. */
+  'unavailable',
 ] as const
 export type ErrorCode = (typeof ERROR_CODES)[number]
 
