@@ -9,6 +9,9 @@ import type { AuthOptions } from './security/auth.ts'
 import type { FileStoreTuning } from './store/file/file-store.ts'
 import type { TopicConfig } from './store/topic-store.ts'
 import { MAX_TIMER_MS } from './store/topic-config.ts'
+import { resolveClusterConfig, type ClusterConfig, type ClusterOptions } from './cluster/cluster-options.ts'
+
+export type { ClusterOptions, ClusterConfig }
 
 /** Port `npm start` listens on when none is given. */
 export const DEFAULT_PORT = 4480
@@ -127,6 +130,11 @@ export interface BrokerOptions {
   resumeMaxTotalBytes?: number
   /** Dropped sessions kept at once; past it the oldest is ended (its client gets a `gap`). @default 10000 */
   resumeMaxSessions?: number
+  /**
+   * Join other nodes through Redis so they act as one broker (issue 14): `{ redis: 'redis://127.0.0.1:6379', name: 'eu' }`,
+   * or the URL alone. Topics created without `storage` then live in Redis. @default none (the broker runs alone)
+   */
+  cluster?: ClusterOptions | string
 }
 
 /** Every option createBroker knows: any other key is refused (a misspelt limit must not pass as a default). */
@@ -139,7 +147,7 @@ const BROKER_OPTION_KEYS: Record<keyof Required<BrokerOptions>, true> = {
   maxConnectsPerSecond: true, headersTimeoutMs: true, requestTimeoutMs: true, maxMsgsPerSecond: true,
   maxBytesPerSecond: true, perMessageDeflate: true, trustProxy: true, topics: true, maxTopics: true,
   defaultTopicMaxBytes: true, maxPendingBytesPerClient: true, dataDir: true, fileStore: true,
-  resumeWindowMs: true, resumeMaxBytes: true, resumeMaxTotalBytes: true, resumeMaxSessions: true,
+  resumeWindowMs: true, resumeMaxBytes: true, resumeMaxTotalBytes: true, resumeMaxSessions: true, cluster: true,
 }
 
 const FILE_STORE_KEYS: Record<keyof Required<FileStoreTuning>, true> = { io: true, segmentBytes: true, cacheBytes: true }
@@ -220,6 +228,8 @@ export interface BrokerConfig {
   readonly resumeMaxBytes: number
   readonly resumeMaxTotalBytes: number
   readonly resumeMaxSessions: number
+  /** The cluster this node joins, or null when it runs alone. */
+  readonly cluster: ClusterConfig | null
 }
 
 /** Per option: true when loopback peers are not counted against it (see `BrokerConfig.loopbackExempt`). */
@@ -318,6 +328,7 @@ export function resolveConfig(options: BrokerOptions): BrokerConfig {
     resumeMaxBytes: positiveInt(options, 'resumeMaxBytes', Math.min(2 * 1024 * 1024, maxPendingBytes), 1024),
     resumeMaxTotalBytes: positiveInt(options, 'resumeMaxTotalBytes', 256 * 1024 * 1024, 1024),
     resumeMaxSessions: positiveInt(options, 'resumeMaxSessions', 10_000),
+    cluster: resolveClusterConfig(options.cluster),
   }
   // A frame must hold a client's 64 KiB batch plus one largest message (client/op-buffer.ts).
   if (config.maxFrame < config.maxPayload + 64 * 1024 + config.maxSubjectLength * 2 + 1024) {
