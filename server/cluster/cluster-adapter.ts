@@ -40,16 +40,33 @@ export interface ClusterMessage {
   readonly payload: Uint8Array
 }
 
+/** What the cluster tells the rest of the broker. */
+export type ClusterEvent =
+  | { readonly type: 'node_gone'; readonly nodeId: string }
+  | { readonly type: 'link'; readonly link: ClusterLink; readonly downMs: number }
+
 /** The node's side of the seam: the router implements it. */
 export interface ClusterReceiver {
   /** A message another node published, for this node's local subscriptions. */
   receive(m: ClusterMessage): void
 }
 
+/** How a node's link to the rest of its cluster is. */
+export type ClusterLink = 'up' | 'down'
+
 /** A cluster adapter: see the contract above. */
 export interface ClusterAdapter {
   /** A short name for logs and stats: `local`, `redis`. */
   readonly kind: string
+  /** This node's id in the cluster (`local` alone); work-queue members of this node are named `<nodeId>/…`. */
+  readonly nodeId: string
+  /** `down` while the node cannot reach its peers (Redis): it delivers locally only meanwhile. Always `up` alone. */
+  readonly link: ClusterLink
+  /**
+   * Calls `listener` when another node is taken for dead (silent past its timeout) or leaves, with its id, and
+   * when this node's link changes. Returns the unsubscribe function.
+   */
+  onEvent(listener: (e: ClusterEvent) => void): () => void
   /** False when the node has no peers: the router then skips the seam on its hot path. */
   readonly clustered: boolean
   start(receiver: ClusterReceiver): Promise<void>

@@ -4,11 +4,13 @@
  * that the router's subscribe and unsubscribe calls balance, and it refuses to start twice.
  */
 import { SubwireError } from '../../shared/errors.ts'
-import type { ClusterAdapter, ClusterMessage, ClusterReceiver } from './cluster-adapter.ts'
+import type { ClusterAdapter, ClusterEvent, ClusterMessage, ClusterReceiver } from './cluster-adapter.ts'
 
 export class LocalCluster implements ClusterAdapter {
   readonly kind = 'local'
   readonly clustered = false
+  readonly nodeId = 'local'
+  readonly link = 'up' as const
   #started = false
   #closed = false
   #interest = 0
@@ -22,6 +24,10 @@ export class LocalCluster implements ClusterAdapter {
     if (this.#started) return Promise.reject(new SubwireError('bad_option', 'a cluster adapter is started once, by one broker'))
     this.#started = true
     return Promise.resolve()
+  }
+
+  onEvent(_listener: (e: ClusterEvent) => void): () => void {
+    return () => {}
   }
 
   publish(_m: ClusterMessage): void {}

@@ -13,11 +13,14 @@ import { PUB_FLAG, STATUS_HEADER } from '../../shared/protocol.ts'
 
 class RecordingCluster implements ClusterAdapter {
   readonly kind = 'recording'
+  readonly nodeId = 'recording'
+  readonly link = 'up' as const
   readonly clustered: boolean
   readonly published: Array<{ subject: string; reply: string | null; payload: number[] }> = []
   readonly interest: string[] = []
   remote = new Set<string>()
   constructor(clustered: boolean) { this.clustered = clustered }
+  onEvent(): () => void { return () => {} }
   start(_r: ClusterReceiver): Promise<void> { return Promise.resolve() }
   publish(m: ClusterMessage): void { this.published.push({ subject: m.subject, reply: m.reply, payload: [...m.payload] }) }
   addInterest(subject: string, queue: string | null): void { this.interest.push(`+${subject}${queue === null ? '' : ` ${queue}`}`) }
