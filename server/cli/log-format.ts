@@ -35,9 +35,12 @@ export function prettyLine(json: string, color: boolean): string {
   return `${paint('90', time)} ${paint(LEVEL_COLORS[level], name)}${paint('90', component)} ${String(entry.msg ?? '')}${fields.length > 0 ? ` ${paint('90', fields.join(' '))}` : ''}\n`
 }
 
-/** A pino logger writing JSON lines or pretty lines to stdout. */
-export function cliLogger(level: LevelWithSilent, format: 'json' | 'pretty'): Logger {
-  if (format === 'json') return pino({ level })
+/**
+ * A pino logger writing JSON lines or pretty lines to stdout; `mask`, when given, rewrites every line first
+ * (redact.ts: the passwords of the cluster's Redis URLs, wherever a log line quotes them).
+ */
+export function cliLogger(level: LevelWithSilent, format: 'json' | 'pretty', mask: ((line: string) => string) | null = null): Logger {
   const color = process.stdout.isTTY === true && process.env.NO_COLOR === undefined
-  return pino({ level }, { write: (line: string) => { process.stdout.write(prettyLine(line, color)) } })
+  if (format === 'json') return mask === null ? pino({ level }) : pino({ level }, { write: (line: string) => { process.stdout.write(mask(line)) } })
+  return pino({ level }, { write: (line: string) => { process.stdout.write(prettyLine(mask === null ? line : mask(line), color)) } })
 }

@@ -19,6 +19,8 @@ import type { TopicConfig } from '../store/topic-store.ts'
 import { parseQuantity, QUANTITY_EXAMPLE } from './quantity.ts'
 import { TOPICS_SCHEMA } from './topic-options.ts'
 import { SERVE_OPTIONS, type Kind, type OptionSpec } from './serve-options.ts'
+import { CLUSTER_SCHEMA, resolveServeCluster, WORKERS_SCHEMA } from './serve-cluster.ts'
+import { maskValue } from './redact.ts'
 
 export { parseQuantity }
 
@@ -42,6 +44,8 @@ export interface ServeConfig {
   shutdownTimeoutMs: number
   statsIntervalMs: number
   monitor: boolean
+  /** Broker processes sharing the port (`--workers`, which needs `cluster`), or null for one in this process. */
+  workers: number | null
   /** The source of every option that was set (`auth` and `topics` come only from the file). */
   sources: Partial<Record<ServeOptionKey, ConfigSource>>
   /** The config file read, if any. */
@@ -115,6 +119,8 @@ function optionSchema(spec: OptionSpec): z.ZodType {
       z.array(z.string({ error: 'must be a list of strings' }), { error: 'must be a list of strings' }))
     case 'level': return z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(', ')}` })
     case 'format': return z.enum(LOG_FORMATS, { error: `must be one of ${LOG_FORMATS.join(', ')}` })
+    case 'cluster': return CLUSTER_SCHEMA
+    case 'workers': return WORKERS_SCHEMA
     default: {
       const never: never = spec.kind
       throw new SubwireError('bad_option', `unknown option kind ${String(never)}`)
@@ -200,8 +206,9 @@ function validateSource(values: Record<string, unknown>, nameOf: (key: string) =
       return `${pathText(issue.path)} ${issue.message}${issue.code === 'custom' ? '' : got(valueAt(values, issue.path))}${where}`
     }
     const key = String(issue.path[0] ?? '')
-    // A secret is never echoed (the message goes to a terminal or a log).
-    const shown = (ALL_SPECS as Record<string, OptionSpec | undefined>)[key]?.kind === 'secret' ? 'a value (not shown)' : JSON.stringify(values[key])
+    // A secret is never echoed (the message goes to a terminal or a log), nor a URL's password.
+    const kind = (ALL_SPECS as Record<string, OptionSpec | undefined>)[key]?.kind
+    const shown = kind === 'secret' ? 'a value (not shown)' : kind === 'cluster' ? maskValue(JSON.stringify(values[key]) ?? 'nothing') : JSON.stringify(values[key])
     return `${nameOf(key)} ${issue.message}, got ${shown}`
   })
   throw new SubwireError('bad_option', problems.join('; '))
@@ -342,6 +349,9 @@ export function loadServeConfig(input: { flags: Record<string, string | boolean 
   }
   if (merged.auth !== undefined) broker.auth = merged.auth
   if (merged.monitorToken !== undefined) broker.auth = withMonitorToken(merged.auth, merged.monitorToken as string, writtenAs('monitorToken', sources.monitorToken, file))
+  const written = (key: ServeOptionKey): string => writtenAs(key, sources[key], file)
+  const { cluster, workers } = resolveServeCluster(merged, { cluster: written('cluster'), clusterName: written('clusterName'), workers: written('workers') })
+  if (cluster !== undefined) broker.cluster = cluster
   broker.dataDir = dataDirOf(merged.dataDir, writtenAs('dataDir', sources.dataDir, file), input.cwd ?? process.cwd())
   if (merged.topics !== undefined) {
     const topics = merged.topics as TopicConfig[]
@@ -364,12 +374,13 @@ export function loadServeConfig(input: { flags: Record<string, string | boolean 
     shutdownTimeoutMs: (merged.shutdownTimeoutMs ?? 10_000) as number,
     statsIntervalMs: (merged.statsIntervalMs ?? 1000) as number,
     monitor: (merged.monitor ?? true) as boolean,
+    workers,
     sources,
     file: file === '' ? null : file,
   }
 }
 
-const PLACEHOLDER: Partial<Record<Kind, string>> = { int: 'N', bytes: 'SIZE', ms: 'TIME', list: 'A,B', path: 'PATH', dir: 'DIR', secret: 'TOKEN' }
+const PLACEHOLDER: Partial<Record<Kind, string>> = { int: 'N', bytes: 'SIZE', ms: 'TIME', list: 'A,B', path: 'PATH', dir: 'DIR', secret: 'TOKEN', cluster: 'URL', workers: 'N' }
 
 /** The `Options:` part of `subwire serve --help`, from the table: one line per option. */
 export function serveOptionsHelp(): string {

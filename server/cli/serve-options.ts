@@ -6,7 +6,7 @@ import { DEFAULT_LIMITS } from '../../shared/protocol.ts'
 import { DEFAULT_PORT } from '../options.ts'
 
 /** How a value is written and checked. */
-export type Kind = 'int' | 'bytes' | 'ms' | 'string' | 'secret' | 'path' | 'dir' | 'bool' | 'list' | 'level' | 'format'
+export type Kind = 'int' | 'bytes' | 'ms' | 'string' | 'secret' | 'path' | 'dir' | 'bool' | 'list' | 'level' | 'format' | 'cluster' | 'workers'
 
 /** One option: its kind, bounds, default (for `--help`) and what it does. */
 export interface OptionSpec {
@@ -69,5 +69,8 @@ export const SERVE_OPTIONS = {
   resumeMaxBytes: { kind: 'bytes', min: 1024, default: '2MiB (at most maxPendingBytes)', help: 'deliveries one resumable session keeps for its replay' },
   resumeMaxTotalBytes: { kind: 'bytes', min: 1024, default: '256MiB', help: 'deliveries all resumable sessions keep together' },
   resumeMaxSessions: { kind: 'int', min: 1, default: '10000', help: 'dropped sessions kept at once (past it the oldest ends)' },
+  cluster: { kind: 'cluster', serve: true, help: 'join the nodes on this Redis as one broker: redis://host:port or rediss://user:pass@host:port (password never printed; prefer the env)' },
+  clusterName: { kind: 'string', serve: true, default: 'subwire', help: 'the cluster to join on that Redis (its keys start with subwire:<name>:)' },
+  workers: { kind: 'workers', serve: true, help: 'run N brokers (1 to 64, or auto: one per core) sharing the port, joined by --cluster' },
   dataDir: { kind: 'dir', default: './data', help: 'directory of file topics (storage: file), relative to the working directory; made with the first one' },
 } as const satisfies Record<string, OptionSpec>

@@ -11,6 +11,9 @@ import { flagName, loadServeConfig, serveOptionsHelp, SERVE_OPTIONS, type ServeC
 import { SubwireError } from '../../shared/errors.ts'
 import { EXIT, parseCommand, type CliIo } from './io.ts'
 import type { Logger } from 'pino'
+import { masker, maskUrls, passwordsOf } from './redact.ts'
+import { isServeWorker, reportReady, runWorkers, WORKER_NODE_ID_ENV } from './workers.ts'
+import type { ClusterOptions } from '../cluster/cluster-options.ts'
 
 export const SERVE_USAGE = `Usage: subwire serve [options]
 
@@ -69,7 +72,7 @@ function describeConfig(config: ServeConfig): string {
     ...(tls === undefined ? {} : { tls: '(certificate loaded)' }),
     ...(auth === undefined ? {} : { auth: '(configured)' }),
   }
-  return `${JSON.stringify({ file: config.file, options: shown, sources: config.sources }, null, 2)}\n`
+  return maskUrls(`${JSON.stringify({ file: config.file, options: { ...shown, workers: config.workers }, sources: config.sources }, null, 2)}\n`)
 }
 
 /** A topic's storage, 'memory' for a broker that reports none (before file topics). */
@@ -79,7 +82,7 @@ function storageOf(t: object): string {
 }
 
 /** Where to point a browser and tools, printed once the broker listens. */
-function banner(broker: Broker, monitoring: Monitoring | null, dataDir: string | undefined): string {
+function banner(broker: Broker, monitoring: Monitoring | null, dataDir: string | undefined, cluster: ClusterOptions | string | undefined): string {
   const http = broker.url.replace(/^ws/, 'http').replace(/(:\d+)\/.*$/, '$1')
   let text = `subwire broker listening on ${broker.url}\n`
   if (monitoring !== null) {
@@ -89,12 +92,27 @@ function banner(broker: Broker, monitoring: Monitoring | null, dataDir: string |
   const topics = broker.topics.list()
   if (topics.length > 0) text += `  topics:   ${topics.map((t) => `${t.name} (${t.config.subjects.join(', ')}${storageOf(t) === 'file' ? '; file' : ''})`).join(', ')}\n`
   if (dataDir !== undefined) text += `  data:     ${dataDir}  (file topics${topics.some((t) => storageOf(t) === 'file') ? '' : '; none yet, nothing written'})\n`
+  if (cluster !== undefined) text += `${clusterLine(cluster)} as node ${broker.cluster.nodeId}\n`
   text += `  connect with: connect('${broker.url}') from 'subwire/client', or: subwire sub '>' --server ${broker.url}\n`
   return text
 }
 
+/** The banner's line about the cluster: its name and Redis, passwords masked. */
+function clusterLine(cluster: ClusterOptions | string): string {
+  const o = typeof cluster === 'string' ? { redis: cluster } : cluster
+  const urls = Array.isArray(o.redis) ? o.redis : [o.redis]
+  return `  cluster:  ${o.name ?? 'subwire'} on ${maskUrls(urls.join(', '))}`
+}
+
+/** The Redis URLs of the configuration (their passwords are masked in every log line). */
+function clusterUrls(cluster: ClusterOptions | string | undefined): string[] {
+  if (cluster === undefined) return []
+  const redis = typeof cluster === 'string' ? cluster : cluster.redis
+  return Array.isArray(redis) ? [...redis] : [redis as string]
+}
+
 /** Installs the signal handlers of a running broker. */
-function onSignals(broker: Broker, monitoring: Monitoring | null, logger: Logger, timeoutMs: number, io: CliIo): void {
+function onSignals(broker: Broker, monitoring: Monitoring | null, logger: Logger, timeoutMs: number, io: CliIo, worker: boolean): void {
   let stopping = false
   const stop = (signal: NodeJS.Signals): void => {
     if (stopping) {
@@ -117,7 +135,9 @@ function onSignals(broker: Broker, monitoring: Monitoring | null, logger: Logger
       process.exit(EXIT.failed)
     })
   }
-  process.on('SIGINT', stop)
+  // A worker's SIGINT is the terminal's Ctrl-C to the whole process group: the primary forwards it as SIGTERM,
+  // and taking both would be the "second signal" that exits at once.
+  if (!worker) process.on('SIGINT', stop)
   process.on('SIGTERM', stop)
 }
 
@@ -126,7 +146,15 @@ export async function serve(args: string[], io: CliIo): Promise<number> {
   if (values.help === true) { io.out(SERVE_USAGE); return EXIT.ok }
   const config = loadServeConfig({ flags: values as Record<string, string | boolean | undefined>, env: io.env })
   if (values['print-config'] === true) { io.out(describeConfig(config)); return EXIT.ok }
-  const logger = cliLogger(config.logLevel, config.logFormat ?? (process.stdout.isTTY === true ? 'pretty' : 'json'))
+  const urls = clusterUrls(config.broker.cluster)
+  const logger = cliLogger(config.logLevel, config.logFormat ?? (process.stdout.isTTY === true ? 'pretty' : 'json'), urls.length === 0 ? null : masker(passwordsOf(urls)))
+  const worker = config.workers !== null && isServeWorker(io.env)
+  if (config.workers !== null && !worker) {
+    const nodeId = typeof config.broker.cluster === 'object' ? config.broker.cluster.nodeId : undefined
+    return runWorkers({ count: config.workers, shutdownTimeoutMs: config.shutdownTimeoutMs, nodeId }, logger, io)
+  }
+  const workerNodeId = worker ? io.env[WORKER_NODE_ID_ENV] : undefined
+  if (workerNodeId !== undefined && typeof config.broker.cluster === 'object') config.broker.cluster = { ...config.broker.cluster, nodeId: workerNodeId }
   let broker: Broker
   try {
     broker = await createBroker({ ...config.broker, logger })
@@ -139,8 +167,10 @@ export async function serve(args: string[], io: CliIo): Promise<number> {
     throw err
   }
   const monitoring = config.monitor ? attachMonitoring(broker, { sysStats: { intervalMs: config.statsIntervalMs } }) : null
-  io.err(banner(broker, monitoring, (config.broker as { dataDir?: string }).dataDir))
-  onSignals(broker, monitoring, logger, config.shutdownTimeoutMs, io)
+  const text = banner(broker, monitoring, (config.broker as { dataDir?: string }).dataDir, config.broker.cluster)
+  if (worker) reportReady({ banner: text, nodeId: broker.cluster.nodeId })
+  else io.err(text)
+  onSignals(broker, monitoring, logger, config.shutdownTimeoutMs, io, worker)
   // The process now lives on the broker's server; the signal handlers end it.
   return EXIT.ok
 }

@@ -32,7 +32,7 @@ test('covers every createBroker option but the programmatic ones (server, logger
     'closeGraceMs', 'subjectCacheSize', 'auth', 'tls', 'allowedOrigins', 'authTimeoutMs', 'maxConnections', 'maxConnectionsPerIp',
     'maxConnectsPerSecond', 'maxMsgsPerSecond', 'maxBytesPerSecond', 'perMessageDeflate', 'trustProxy', 'topics', 'maxTopics',
     'defaultTopicMaxBytes', 'maxPendingBytesPerClient', 'maxSubscriptions', 'maxSubscriptionsPerIp', 'headersTimeoutMs',
-    'requestTimeoutMs', 'dataDir', 'fileStore', 'resumeWindowMs', 'resumeMaxBytes', 'resumeMaxTotalBytes', 'resumeMaxSessions'] as const satisfies ReadonlyArray<keyof BrokerOptions>
+    'requestTimeoutMs', 'dataDir', 'fileStore', 'resumeWindowMs', 'resumeMaxBytes', 'resumeMaxTotalBytes', 'resumeMaxSessions', 'cluster'] as const satisfies ReadonlyArray<keyof BrokerOptions>
   // Compile-time: a BrokerOptions key missing from the list above fails the type check.
   const listsEveryKey: Exclude<keyof BrokerOptions, (typeof brokerOptions)[number]> extends never ? true : false = true
   assert.ok(listsEveryKey)

@@ -1,0 +1,162 @@
+/**
+ * `subwire serve --cluster URL --workers N` as a process (issue 14): N brokers share one port through
+ * node:cluster, each its own node of the cluster on a real redis-server; the primary restarts a worker that
+ * dies, stops them all on SIGTERM and leaves no process behind.
+ */
+import { test } from 'uvu'
+import * as assert from 'uvu/assert'
+import { spawn, type ChildProcess } from 'node:child_process'
+import { resolve } from 'node:path'
+import { connect, type Client } from '../../client/index.ts'
+import { sleep, within } from '../helpers.ts'
+import { haveRedisServer, startRedis, type TestRedis } from '../cluster/redis-server.ts'
+
+const children = new Set<ChildProcess>()
+const pidsToReap = new Set<number>()
+let redis: TestRedis | null = null
+
+test.before(async () => {
+  if (haveRedisServer()) redis = await within(20_000, startRedis(), 'redis-server')
+})
+test.after(async () => {
+  await redis?.close()
+})
+test.after.each(() => {
+  for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+  children.clear()
+  // The workers exit with their primary (node:cluster), but a failed test must not leave one behind either.
+  for (const pid of pidsToReap) if (alive(pid)) process.kill(pid, 'SIGKILL')
+  pidsToReap.clear()
+})
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
+}
+
+interface Served {
+  child: ChildProcess
+  url: string
+  http: string
+  workerPids: number[]
+  stdout: () => string
+  stderr: () => string
+  exited: Promise<number | null>
+}
+
+/** The JSON log lines of the process so far. */
+function logLines(text: string): Array<Record<string, unknown>> {
+  return text.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>)
+}
+
+/** Starts `subwire serve` with `args` and waits for the primary's banner (printed once every worker listens). */
+async function serve(args: string[]): Promise<Served> {
+  const child = spawn(process.execPath, ['--conditions=source', '--import', import.meta.resolve('tsx'), resolve('server/cli/main.ts'), 'serve', ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env },
+  })
+  children.add(child)
+  let out = ''
+  let err = ''
+  child.stdout?.on('data', (chunk: Buffer) => { out += chunk.toString() })
+  child.stderr?.on('data', (chunk: Buffer) => { err += chunk.toString() })
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
+  const banner = await within(40_000, new Promise<RegExpMatchArray>((resolve, reject) => {
+    const check = (): void => {
+      const m = err.match(/listening on (ws:\/\/\S+)\n {2}monitor: {2}(http:\/\/\S+)\/[\s\S]* {2}workers: {2}\d+ broker processes share the port \(pids ([\d, ]+);/)
+      if (m !== null) resolve(m)
+    }
+    child.stderr?.on('data', check)
+    void exited.then((code) => reject(new Error(`serve exited with ${code}: ${err}`)))
+  }), 'the workers banner')
+  const workerPids = (banner[3] ?? '').split(', ').map(Number)
+  for (const pid of workerPids) pidsToReap.add(pid)
+  return { child, url: banner[1] ?? '', http: banner[2] ?? '', workerPids, stdout: () => out, stderr: () => err, exited }
+}
+
+/** Connects clients (at most `max`) until they reach `n` different brokers; returns one client per broker. */
+async function clientsOnDistinctBrokers(url: string, n: number, max = 16): Promise<{ byServer: Map<string, Client>; all: Client[] }> {
+  const byServer = new Map<string, Client>()
+  const all: Client[] = []
+  for (let i = 0; i < max && byServer.size < n; i++) {
+    const c = await within(5000, connect(url, { reconnect: false }), `client ${i}`)
+    all.push(c)
+    const id = c.info?.serverId ?? ''
+    if (!byServer.has(id)) byServer.set(id, c)
+  }
+  return { byServer, all }
+}
+
+const need = (): TestRedis | null => {
+  if (redis === null) console.log('  (skipped: no redis-server)')
+  return redis
+}
+
+test('--workers 2 runs two brokers on the one port, each its own node of the cluster', async () => {
+  const r = need()
+  if (r === null) return
+  const s = await serve(['--port', '0', '--cluster', r.url, '--workers', '2', '--log-format', 'json'])
+  assert.is(s.workerPids.length, 2)
+  assert.ok(s.workerPids.every(alive), 'both workers run')
+  const { byServer, all } = await clientsOnDistinctBrokers(s.url, 2)
+  try {
+    assert.is(byServer.size, 2, 'clients of the one port land on both workers')
+    const nodes = new Set(logLines(s.stdout()).filter((l) => l.msg === 'broker listening').map((l) => l.pid))
+    assert.equal([...nodes].sort(), [...s.workerPids].sort(), 'each worker runs a broker')
+  } finally {
+    for (const c of all) await c.close()
+  }
+  s.child.kill('SIGTERM')
+  assert.is(await within(15_000, s.exited, 'the primary to exit'), 0)
+})
+
+test('the primary restarts a worker killed with SIGKILL, and SIGTERM to the primary stops every process', async () => {
+  const r = need()
+  if (r === null) return
+  const s = await serve(['--port', '0', '--cluster', r.url, '--workers', '2', '--log-format', 'json'])
+  const [victim, survivor] = s.workerPids as [number, number]
+  process.kill(victim, 'SIGKILL')
+  let restarted: number | undefined
+  for (let i = 0; i < 400 && restarted === undefined; i++) {
+    await sleep(50)
+    restarted = logLines(s.stdout()).find((l) => l.msg === 'worker restarted and listening')?.workerPid as number | undefined
+  }
+  assert.ok(restarted !== undefined, `a new worker within 20 s:\n${s.stdout()}`)
+  pidsToReap.add(restarted)
+  assert.ok(alive(restarted) && restarted !== victim, 'a new process')
+  assert.ok(alive(survivor), 'the other worker was left alone')
+  assert.ok(logLines(s.stdout()).some((l) => l.msg === 'worker died: restarting it' && l.workerPid === victim && l.signal === 'SIGKILL'), 'the death is logged')
+  const c = await within(5000, connect(s.url, { reconnect: false }), 'a client after the restart')
+  await c.close()
+  s.child.kill('SIGTERM')
+  assert.is(await within(15_000, s.exited, 'the primary to exit'), 0)
+  for (let i = 0; i < 100 && (alive(survivor) || alive(restarted)); i++) await sleep(50)
+  assert.not.ok(alive(survivor) || alive(restarted), 'no worker outlives the primary')
+})
+
+test('killing the primary with SIGKILL leaves no worker behind', async () => {
+  const r = need()
+  if (r === null) return
+  const s = await serve(['--port', '0', '--cluster', r.url, '--workers', '2', '--log-level', 'silent'])
+  s.child.kill('SIGKILL')
+  await within(5000, s.exited, 'the primary to die')
+  for (let i = 0; i < 200 && s.workerPids.some(alive); i++) await sleep(50)
+  assert.not.ok(s.workerPids.some(alive), 'the workers exit when their primary is gone')
+})
+
+test('--workers without --cluster exits 2 with the bad_option message', async () => {
+  const child = spawn(process.execPath, ['--conditions=source', '--import', import.meta.resolve('tsx'), resolve('server/cli/main.ts'), 'serve', '--port', '0', '--workers', '2'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  children.add(child)
+  let err = ''
+  child.stderr?.on('data', (chunk: Buffer) => { err += chunk.toString() })
+  assert.is(await within(20_000, new Promise<number | null>((resolve) => child.once('exit', resolve)), 'exit'), 2)
+  assert.match(err, /--workers needs --cluster/)
+})
+
+test.run()
