@@ -25,6 +25,9 @@ export const USAGE = `usage: npm run bench -- [--quick] [--only A,B,...] [--syst
              in the publisher's process subscribed last (99 + probe), E idle connections,
              F request/reply, G subject index, H topics (subwire only), I stalled subscriber,
              J durable topics (subwire file topics vs redis-streams; the only scenario redis-streams runs)
+             cluster (issue 14; subwire, nats, socketio as two nodes): K cross-node fan-out 1→100, K1 1→1 across
+             nodes, KQ queue group across nodes, KL cross-node latency (probe on node 1), KS one node with
+             cluster off vs on (subwire only), KW subwire serve --workers 2 vs one process (subwire only)
   systems: nats is nats-server (BENCH_NATS_SERVER, default /usr/sbin/nats-server) over its websocket
            listener with nats.ws clients; it runs every scenario but H and J
   --durable-gib N: J stores N GiB of 128-byte payloads before its restart and replay (default 1,000,000

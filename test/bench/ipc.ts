@@ -24,7 +24,16 @@ export interface BrokerConfig {
   readonly topics?: readonly BenchTopic[]
   /** Where a durable system keeps its files (scenario J). */
   readonly dataDir?: string
+  /**
+   * One part of a cluster (scenarios K…): what the nodes share, or node `index` of `nodes` joined through
+   * `shared` (the shared part's `url`). Unset: a stand-alone broker.
+   */
+  readonly cluster?: ClusterPart
 }
+
+export type ClusterPart =
+  | { readonly part: 'shared'; readonly nodes: number }
+  | { readonly part: 'node'; readonly index: number; readonly nodes: number; readonly shared: string }
 
 /** What the subscriber child sets up before it reports ready. */
 export type SubscriberPlan =
@@ -56,6 +65,8 @@ export interface SubscribersConfig {
   readonly role: 'subscribers'
   readonly system: SystemName
   readonly url: string
+  /** Cluster runs: connection i goes to `urls[i % urls.length]` (and `url` is unused). */
+  readonly urls?: readonly string[]
   readonly plan: SubscriberPlan
 }
 
@@ -67,6 +78,8 @@ export interface PublisherConfig {
   readonly probeSubject?: string
   /** The probe connects and subscribes only on `attach-probe` (scenario D2: after every other subscriber). */
   readonly probeLast?: boolean
+  /** Where the probe connects (cluster runs: another node than the publisher's); default `url`. */
+  readonly probeUrl?: string
 }
 
 export type ChildConfig = BrokerConfig | SubscribersConfig | PublisherConfig
@@ -82,6 +95,8 @@ export type PublisherJob =
       readonly flush: 'always' | 'fallback'
       readonly flushEveryBursts: number
     }
+  /** One message every `everyMs` until stopped: lets interest cross a cluster before a measured run. */
+  | { readonly kind: 'trickle'; readonly subject: string; readonly everyMs: number }
   /** `rate` messages per second carrying a send timestamp, for the probe to measure latency. */
   | { readonly kind: 'paced'; readonly subject: string; readonly rate: number }
   /** `concurrency` request loops. */

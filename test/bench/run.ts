@@ -53,6 +53,8 @@ function headline(metrics: readonly Metric[]): string {
 /** Why `scenario` does not run on `system`, or undefined when it does. */
 function notApplicable(scenario: Scenario, system: SystemName): string | undefined {
   if ((scenario.systems ?? PUBSUB_SYSTEMS).has(system)) return undefined
+  const note = scenario.skipNote?.(system)
+  if (note !== undefined) return note
   if (system === 'redis-streams') return 'no pub/sub: redis-streams runs only J'
   if (system === 'nats') return `not supported: ${scenario.id} needs durable topics, and the nats baseline is core NATS (no JetStream)`
   return `${scenario.id} does not apply to ${system}`

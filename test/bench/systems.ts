@@ -20,6 +20,12 @@ export const SYSTEMS_WITH_TOPICS: ReadonlySet<SystemName> = new Set<SystemName>(
 /** Systems with a durable, fsynced log (scenario J): subwire's file topics and the Redis Streams anchor. */
 export const DURABLE_SYSTEMS: ReadonlySet<SystemName> = new Set<SystemName>(['subwire', 'redis-streams'])
 
+/**
+ * Systems that run as two nodes joined into one broker (scenarios K…, issue 14): subwire and Socket.IO
+ * through one redis-server, nats-server through routes.
+ */
+export const CLUSTER_SYSTEMS: ReadonlySet<SystemName> = new Set<SystemName>(['subwire', 'nats', 'socketio'])
+
 /** A running broker inside the broker child process. */
 export interface BrokerHandle {
   /** What clients pass to {@link BenchSystem.connect}. Always a loopback address. */
@@ -30,6 +36,23 @@ export interface BrokerHandle {
    */
   readonly serverPid?: number
   close(): Promise<void>
+}
+
+/** What the nodes of a cluster share, started once before them (a redis-server; nats: the route ports). */
+export interface SharedHandle {
+  /** Handed to every node's {@link ClusterSystem.startNode}: a Redis URL, or the nats route ports as JSON. */
+  readonly info: string
+  /** The server program's pid when there is one (redis-server), measured beside the nodes. */
+  readonly serverPid?: number
+  close(): Promise<void>
+}
+
+/** A system that runs as several nodes joined into one broker. Each node runs in a broker child of its own. */
+export interface ClusterSystem {
+  /** Runs in a broker child of its own, before any node. */
+  startShared(nodes: number): Promise<SharedHandle>
+  /** Starts node `index` of `nodes`, joined through `shared` (the {@link SharedHandle.info}); resolves once it is joined. */
+  startNode(index: number, nodes: number, shared: string, spec?: BrokerSpec): Promise<BrokerHandle>
 }
 
 /** Options of one benchmark subscription. */
@@ -115,6 +138,8 @@ export interface BenchClient {
 export interface BenchSystem {
   readonly name: SystemName
   startBroker(spec?: BrokerSpec): Promise<BrokerHandle>
+  /** Systems in {@link CLUSTER_SYSTEMS}: how their nodes start and join. */
+  readonly cluster?: ClusterSystem
   connect(url: string, name: string): Promise<BenchClient>
 }
 

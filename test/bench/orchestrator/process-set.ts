@@ -22,8 +22,33 @@ export interface ProcessSetSpec {
   readonly brokerReadyMs?: number
   /** How long the subscriber child may take to connect and subscribe. */
   readonly subscribersReadyMs?: number
-  /** `probeLast`: the probe subscribes only when asked (`attach-probe`), after the subscriber child is ready. */
-  readonly publisher?: { readonly probeSubject?: string; readonly probeLast?: boolean }
+  /**
+   * `probeLast`: the probe subscribes only when asked (`attach-probe`), after the subscriber child is ready.
+   * `probeNode`: the cluster node the probe connects to (the publisher is always on node 0).
+   */
+  readonly publisher?: { readonly probeSubject?: string; readonly probeLast?: boolean; readonly probeNode?: number }
+  /**
+   * Scenarios K…: the broker is `nodes` nodes, each in a broker child of its own, joined through what a
+   * shared broker child starts first (a redis-server; nats: the route ports). Node 0 is `broker` and `url`.
+   */
+  readonly cluster?: { readonly nodes: number }
+  /** Cluster runs: the nodes the subscriber connections go to, in turn (default: every node). */
+  readonly subscriberNodes?: readonly number[]
+}
+
+/** A broker-side process besides node 0 (another node, the shared redis-server), snapshotted with it. */
+export interface OtherMark {
+  readonly name: string
+  /** CPU seconds read from /proc at the mark, when available. */
+  readonly cpuSeconds?: number
+  readonly broker: BrokerSnapshot
+}
+
+/** A broker-side child besides node 0, and whose CPU the marks read. */
+interface OtherChild {
+  readonly name: string
+  readonly child: Child
+  readonly cpuPid: number | undefined
 }
 
 /** Snapshots taken at the same moment in every child of the set. */
@@ -35,6 +60,8 @@ export interface Marks {
   readonly broker: BrokerSnapshot
   readonly subscribers?: SubscribersSnapshot
   readonly publisher?: PublisherSnapshot
+  /** Cluster runs: the other nodes, then the shared server program (when there is one). */
+  readonly others?: readonly OtherMark[]
 }
 
 export class ProcessSet {
@@ -49,6 +76,10 @@ export class ProcessSet {
   brokerReadyMs = 0
   /** Whose CPU the marks read from /proc: the broker child, or the server program it started. */
   brokerCpuPid: number | undefined
+  /** Every node's URL (a stand-alone broker: `url` alone). */
+  nodeUrls: readonly string[]
+  #others: OtherChild[] = []
+  #idleShared: Child | undefined
   readonly #verbose: boolean
   readonly #spec: ProcessSetSpec
 
@@ -56,11 +87,13 @@ export class ProcessSet {
     this.#spec = spec
     this.broker = broker
     this.url = url
+    this.nodeUrls = [url]
     this.#verbose = verbose
   }
 
   /** Starts the broker only; {@link startClients} adds the rest (E measures the broker in between). */
   static async startBroker(spec: ProcessSetSpec, verbose: boolean): Promise<ProcessSet> {
+    if (spec.cluster !== undefined) return ProcessSet.#startCluster(spec, spec.cluster.nodes, verbose)
     const spawned = performance.now()
     const config = { role: 'broker', system: spec.system, topics: spec.topics, dataDir: spec.dataDir } as const
     const broker = Child.spawn(`${spec.system} broker`, 'broker.ts', config, { exposeGc: true, verbose })
@@ -74,6 +107,43 @@ export class ProcessSet {
       return set
     } catch (err) {
       await broker.stop()
+      throw err
+    }
+  }
+
+  /** The shared part first (its `url` is what the nodes join through), then every node at once. */
+  static async #startCluster(spec: ProcessSetSpec, nodes: number, verbose: boolean): Promise<ProcessSet> {
+    const readyMs = spec.brokerReadyMs ?? BROKER_READY_MS
+    const shared = Child.spawn(`${spec.system} shared`, 'broker.ts', { role: 'broker', system: spec.system, cluster: { part: 'shared', nodes } }, { exposeGc: true, verbose })
+    const children: Child[] = [shared]
+    try {
+      const sharedReady = await shared.next('ready', readyMs, 'cluster shared part ready')
+      if (sharedReady.url === undefined) throw new Error('shared part reported nothing to join through')
+      const info = sharedReady.url
+      const spawned = performance.now()
+      const nodeChildren = Array.from({ length: nodes }, (_, index) => {
+        const config = { role: 'broker', system: spec.system, topics: spec.topics, cluster: { part: 'node', index, nodes, shared: info } } as const
+        const child = Child.spawn(`${spec.system} node ${index}`, 'broker.ts', config, { exposeGc: true, verbose })
+        children.push(child)
+        return child
+      })
+      const ready = await Promise.all(nodeChildren.map((child, i) => child.next('ready', readyMs, `node ${i} ready`)))
+      const urls = ready.map((r, i) => {
+        if (r.url === undefined) throw new Error(`node ${i} reported no url`)
+        return r.url
+      })
+      const set = new ProcessSet(spec, nodeChildren[0]!, urls[0]!, verbose)
+      set.nodeUrls = urls
+      set.brokerReadyMs = performance.now() - spawned
+      set.brokerStartMs = ready[0]?.startMs ?? set.brokerReadyMs
+      set.brokerCpuPid = ready[0]?.serverPid ?? nodeChildren[0]?.pid
+      set.#others = nodeChildren.slice(1).map((child, i) => ({ name: `node ${i + 1}`, child, cpuPid: ready[i + 1]?.serverPid ?? child.pid }))
+      // A shared child that only handed out ports (nats) runs no server: nothing of the broker's to measure.
+      if (sharedReady.serverPid !== undefined) set.#others.push({ name: 'shared', child: shared, cpuPid: sharedReady.serverPid })
+      else set.#idleShared = shared
+      return set
+    } catch (err) {
+      await Promise.all(children.map((child) => child.stop().catch(() => undefined)))
       throw err
     }
   }
@@ -95,7 +165,9 @@ export class ProcessSet {
     const { system, subscribers: plan, publisher } = this.#spec
     const waits: Promise<unknown>[] = []
     if (plan !== undefined) {
-      const child = Child.spawn(`${system} subscribers`, 'subscribers.ts', { role: 'subscribers', system, url: this.url, plan }, { verbose: this.#verbose })
+      const nodes = this.#spec.subscriberNodes
+      const urls = this.#spec.cluster === undefined ? undefined : (nodes ?? this.nodeUrls.map((_, i) => i)).map((i) => this.#nodeUrl(i))
+      const child = Child.spawn(`${system} subscribers`, 'subscribers.ts', { role: 'subscribers', system, url: this.url, urls, plan }, { verbose: this.#verbose })
       this.subscribers = child
       waits.push(
         child.next('ready', this.#spec.subscribersReadyMs ?? 60_000, 'subscribers ready').then((ready) => {
@@ -104,11 +176,17 @@ export class ProcessSet {
       )
     }
     if (publisher !== undefined) {
-      const child = Child.spawn(`${system} publisher`, 'publisher.ts', { role: 'publisher', system, url: this.url, probeSubject: publisher.probeSubject, probeLast: publisher.probeLast }, { verbose: this.#verbose })
+      const child = Child.spawn(`${system} publisher`, 'publisher.ts', { role: 'publisher', system, url: this.url, probeSubject: publisher.probeSubject, probeLast: publisher.probeLast, probeUrl: this.#nodeUrl(publisher.probeNode ?? 0) }, { verbose: this.#verbose })
       this.publisher = child
       waits.push(child.next('ready', PUBLISHER_READY_MS, 'publisher ready'))
     }
     await Promise.all(waits)
+  }
+
+  #nodeUrl(index: number): string {
+    const url = this.nodeUrls[index]
+    if (url === undefined) throw new Error(`no node ${index} in a set of ${this.nodeUrls.length}`)
+    return url
   }
 
   /** Relays the subscribers' progress to the publisher as end-to-end credit. */
@@ -124,19 +202,31 @@ export class ProcessSet {
   async mark(gc = false): Promise<Marks> {
     const at = performance.now()
     const brokerCpuSeconds = cpuSecondsOf(this.brokerCpuPid)
-    const [broker, subscribers, publisher] = await Promise.all([
+    const othersCpu = this.#others.map((other) => cpuSecondsOf(other.cpuPid))
+    const [broker, subscribers, publisher, others] = await Promise.all([
       this.broker.ask({ type: 'mark', gc }, 'mark', MARK_MS, 'mark'),
       this.subscribers?.ask({ type: 'mark' }, 'mark', MARK_MS, 'mark'),
       this.publisher?.ask({ type: 'mark' }, 'mark', MARK_MS, 'mark'),
+      Promise.all(this.#others.map((other) => other.child.ask({ type: 'mark', gc }, 'mark', MARK_MS, `${other.name} mark`))),
     ])
     if (broker.broker === undefined) throw new Error('broker mark without a snapshot')
-    return { at, brokerCpuSeconds, broker: broker.broker, subscribers: subscribers?.subscribers, publisher: publisher?.publisher }
+    const otherMarks = others.map((reply, i): OtherMark => {
+      const other = this.#others[i]!
+      if (reply.broker === undefined) throw new Error(`${other.name} mark without a snapshot`)
+      return { name: other.name, cpuSeconds: othersCpu[i], broker: reply.broker }
+    })
+    const marks = { at, brokerCpuSeconds, broker: broker.broker, subscribers: subscribers?.subscribers, publisher: publisher?.publisher }
+    return this.#others.length === 0 ? marks : { ...marks, others: otherMarks }
   }
 
   /** Stops every child; never throws. */
   async close(): Promise<void> {
     const clients = [this.publisher, this.subscribers].filter((child): child is Child => child !== undefined)
     await Promise.all(clients.map((child) => child.stop().catch(() => undefined)))
-    await this.broker.stop().catch(() => undefined)
+    // Nodes before what they share, so no node sees its Redis (or its routes) go first.
+    const nodes = [this.broker, ...this.#others.filter((o) => o.name !== 'shared').map((o) => o.child)]
+    await Promise.all(nodes.map((child) => child.stop().catch(() => undefined)))
+    const shared = [...this.#others.filter((o) => o.name === 'shared').map((o) => o.child), this.#idleShared]
+    await Promise.all(shared.map((child) => child?.stop().catch(() => undefined)))
   }
 }

@@ -5,8 +5,8 @@
  * read from /proc, and there is no event loop to report.
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks'
-import { SYSTEMS_WITH_TOPICS, loadSystem } from '../systems.ts'
-import type { BrokerSnapshot } from '../ipc.ts'
+import { SYSTEMS_WITH_TOPICS, loadSystem, type BenchSystem, type BrokerHandle } from '../systems.ts'
+import type { BrokerConfig, BrokerSnapshot } from '../ipc.ts'
 import { cpuTimesOf, memoryOf } from '../orchestrator/proc-stat.ts'
 import { fail, installChildGuards, onMessage, readConfig, send } from './child-ipc.ts'
 
@@ -61,13 +61,25 @@ function lagMs(intervalNs: number): number {
   return Math.max(0, intervalNs / 1e6 - EVENT_LOOP_RESOLUTION_MS)
 }
 
+/** The stand-alone broker, or the cluster part the config names (see ClusterSystem). */
+async function startPart(system: BenchSystem, config: BrokerConfig): Promise<BrokerHandle> {
+  const spec = { topics: config.topics, dataDir: config.dataDir }
+  const part = config.cluster
+  if (part === undefined) return system.startBroker(spec)
+  const cluster = system.cluster
+  if (cluster === undefined) throw new Error(`${config.system} does not run as a cluster`)
+  if (part.part === 'node') return cluster.startNode(part.index, part.nodes, part.shared, spec)
+  const shared = await cluster.startShared(part.nodes)
+  return { url: shared.info, serverPid: shared.serverPid, close: () => shared.close() }
+}
+
 async function main(): Promise<void> {
   installChildGuards()
   const config = readConfig('broker')
   const system = await loadSystem(config.system)
   if (config.topics !== undefined && !SYSTEMS_WITH_TOPICS.has(config.system)) throw new Error(`${config.system} has no topics`)
   const starting = performance.now()
-  const broker = await system.startBroker({ topics: config.topics, dataDir: config.dataDir })
+  const broker = await startPart(system, config)
   const startMs = performance.now() - starting
   const serverPid = broker.serverPid
   const rss = new RssSampler(serverPid)

@@ -7,7 +7,7 @@ import type { PublisherJob, PublisherJobResult } from '../ipc.ts'
 import { fail, installChildGuards, onMessage, readConfig, send } from './child-ipc.ts'
 import { Credit, JobState } from './jobs/job-state.ts'
 import { runFlood } from './jobs/flood.ts'
-import { LatencyProbe, runPaced } from './jobs/paced.ts'
+import { LatencyProbe, runPaced, runTrickle } from './jobs/paced.ts'
 import { runRequests } from './jobs/requests.ts'
 import { runFill, runPublishAck } from './jobs/topic-jobs.ts'
 
@@ -19,6 +19,9 @@ async function runJob(client: BenchClient, job: PublisherJob, state: JobState, c
       return counters()
     case 'requests':
       await runRequests(client, job, state)
+      return counters()
+    case 'trickle':
+      await runTrickle(client, job, state)
       return counters()
     case 'paced':
       if (probe === undefined) throw new Error('a paced job needs a publisher started with probeSubject')
@@ -45,7 +48,7 @@ async function main(): Promise<void> {
   let probe: LatencyProbe | undefined
   const attachProbe = async (subject: string): Promise<void> => {
     const attached = new LatencyProbe()
-    await attached.attach(await system.connect(config.url, 'probe'), subject)
+    await attached.attach(await system.connect(config.probeUrl ?? config.url, 'probe'), subject)
     probe = attached
   }
   if (config.probeSubject !== undefined && config.probeLast !== true) await attachProbe(config.probeSubject)

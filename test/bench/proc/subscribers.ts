@@ -28,17 +28,19 @@ interface Setup {
   readonly topic?: TopicCounters
 }
 
-async function connectMany(system: BenchSystem, url: string, count: number, concurrency: number): Promise<BenchClient[]> {
+/** `urls`: connection i goes to `urls[i % urls.length]` (a cluster's nodes in turn). */
+async function connectMany(system: BenchSystem, urls: string | readonly string[], count: number, concurrency: number): Promise<BenchClient[]> {
   const clients: BenchClient[] = new Array<BenchClient>(count)
+  const list = typeof urls === 'string' ? [urls] : urls
   await forEachLimited(count, concurrency, async (i) => {
-    clients[i] = await system.connect(url, `sub-${i}`)
+    clients[i] = await system.connect(list[i % list.length]!, `sub-${i}`)
   })
   return clients
 }
 
 async function setUpFanout(system: BenchSystem, config: SubscribersConfig, plan: Extract<SubscriberPlan, { kind: 'fanout' }>): Promise<Setup> {
   const counts = new Array<number>(plan.count).fill(0)
-  const clients = await connectMany(system, config.url, plan.count, CONNECT_CONCURRENCY)
+  const clients = await connectMany(system, config.urls ?? config.url, plan.count, CONNECT_CONCURRENCY)
   clients.forEach((client, i) => {
     client.subscribe(plan.subject, { queue: plan.queue }, () => {
       counts[i]!++

@@ -10,6 +10,9 @@ import { subjectIndexScenario } from './subject-index.ts'
 import { topicsScenario } from './topics.ts'
 import { stalledScenario } from './stalled.ts'
 import { durableScenario } from './durable.ts'
+import { clusterFanoutScenario, clusterOneToOneScenario, clusterQueueScenario } from './cluster.ts'
+import { clusterLatencyScenario } from './cluster-latency.ts'
+import { clusterSingleNodeScenario } from './cluster-single.ts'
 
 export const SCENARIOS: readonly Scenario[] = [
   fanoutScenario,
@@ -23,4 +26,9 @@ export const SCENARIOS: readonly Scenario[] = [
   topicsScenario,
   stalledScenario,
   durableScenario,
+  clusterFanoutScenario,
+  clusterOneToOneScenario,
+  clusterQueueScenario,
+  clusterLatencyScenario,
+  clusterSingleNodeScenario,
 ]

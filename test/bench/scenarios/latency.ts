@@ -12,6 +12,7 @@ import type { ProcessSet } from '../orchestrator/process-set.ts'
 import { StallWitness } from '../orchestrator/stall-witness.ts'
 import { sleep } from '../time.ts'
 import { perSecond } from '../stats.ts'
+import { settleInterest } from './flood-run.ts'
 import type { Metric, Scenario, ScenarioContext } from './types.ts'
 
 const SUBJECT = 'bench.latency'
@@ -20,15 +21,21 @@ const PROBE_ATTACH_MS = 15_000
 /** D2's measured window per rate in a full run (issue 15's topology: 10 s per rate). */
 const D2_WINDOW_MS = 10_000
 
-/** What differs between D and D2. */
-interface Topology {
-  readonly id: 'D' | 'D2'
+/** What differs between D, D2 and the cluster's KL (cluster-latency.ts). */
+export interface Topology {
+  readonly id: 'D' | 'D2' | 'KL'
   /** Subscribers in the subscriber process (the probe comes on top). */
   readonly subscribers: number
   /** The probe subscribes only after the subscriber process has confirmed every subscription. */
   readonly probeLast: boolean
   readonly label: (rate: number) => string
   readonly windowMs: (ctx: ScenarioContext) => number
+  /** KL: the broker is a cluster of this many nodes; subscribers alternate between them. */
+  readonly cluster?: { readonly nodes: number }
+  /** KL: the node the probe connects to (the publisher is on node 0). */
+  readonly probeNode?: number
+  /** The rates measured (default 200 and 2,000 msg/s). */
+  readonly rates?: readonly number[]
 }
 
 const D: Topology = {
@@ -97,16 +104,18 @@ function sumCounts(counts: readonly number[] | undefined): number {
   return total
 }
 
-async function runTopology(ctx: ScenarioContext, topology: Topology): Promise<Metric[]> {
+export async function runTopology(ctx: ScenarioContext, topology: Topology): Promise<Metric[]> {
   const set = await ctx.start({
     subscribers: { kind: 'fanout', subject: SUBJECT, count: topology.subscribers, stalled: false, progress: 'min' },
-    publisher: { probeSubject: SUBJECT, probeLast: topology.probeLast },
+    publisher: { probeSubject: SUBJECT, probeLast: topology.probeLast, probeNode: topology.probeNode },
+    cluster: topology.cluster,
   })
   try {
+    if (topology.cluster !== undefined) await settleInterest(set, SUBJECT, 'min')
     // start() returns once the subscriber child has confirmed every subscription with a flush.
     if (topology.probeLast) await set.publisher?.ask({ type: 'attach-probe' }, 'probe-attached', PROBE_ATTACH_MS, 'probe attach')
     const metrics: Metric[] = []
-    for (const rate of RATES) metrics.push(...(await measureRate(ctx, set, topology, rate)))
+    for (const rate of topology.rates ?? RATES) metrics.push(...(await measureRate(ctx, set, topology, rate)))
     return metrics
   } finally {
     await set.close()

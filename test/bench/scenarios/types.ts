@@ -5,7 +5,7 @@
 import type { SystemName } from '../systems.ts'
 import type { ProcessSet, ProcessSetSpec } from '../orchestrator/process-set.ts'
 
-export const SCENARIO_IDS = ['A', 'B', 'C', 'D', 'D2', 'E', 'F', 'G', 'H', 'I', 'J'] as const
+export const SCENARIO_IDS = ['A', 'B', 'C', 'D', 'D2', 'E', 'F', 'G', 'H', 'I', 'J', 'K', 'K1', 'KQ', 'KL', 'KS', 'KW'] as const
 export type ScenarioId = (typeof SCENARIO_IDS)[number]
 
 /** One figure of one scenario for one system. */
@@ -52,5 +52,7 @@ export interface Scenario {
   readonly title: string
   /** The systems it runs on (default: PUBSUB_SYSTEMS); the others are skipped with a note. */
   readonly systems?: ReadonlySet<SystemName>
+  /** Why `system` (outside `systems`) does not run it, when the general reason would mislead. */
+  skipNote?(system: SystemName): string | undefined
   run(ctx: ScenarioContext): Promise<Metric[]>
 }

@@ -11,7 +11,9 @@ import type {
   BenchTopic,
   BrokerHandle,
   BrokerSpec,
+  ClusterSystem,
   DeliveryHandler,
+  SharedHandle,
   SubscribeSpec,
   TopicBenchClient,
 } from '../systems.ts'
@@ -153,25 +155,51 @@ function topicConfig(topic: BenchTopic): { name: string; subjects: string[]; max
   return topic.storage === undefined ? config : fileTopic
 }
 
+/** The broker options every bench broker gets (see BENCH_PERMISSIONS); J adds `dataDir`. */
+function brokerOptions(spec: BrokerSpec): Record<string, unknown> {
+  // Every bench client comes from 127.0.0.1 and the idle scenario opens 15,000 at once: with default options
+  // loopback peers are not counted against per-address limits or the connect rate (README "Security"), so
+  // nothing is raised; every limit stays at its default, as the performance issue asks.
+  const options = {
+    port: 0,
+    host: '127.0.0.1',
+    auth: { tokens: [{ token: BENCH_TOKEN, user: 'bench', permissions: BENCH_PERMISSIONS }] },
+    topics: [UNRELATED_TOPIC, ...(spec.topics ?? []).map(topicConfig)],
+  }
+  // `dataDir` only for scenario J's file topics (the broker refuses a file topic without one).
+  return spec.dataDir === undefined ? options : { ...options, dataDir: spec.dataDir }
+}
+
+type CreateBroker = (options: Record<string, unknown>) => Promise<{ readonly url: string; close(): Promise<void> }>
+
+async function startWith(options: Record<string, unknown>): Promise<BrokerHandle> {
+  // Imported here, not above: only the broker child loads the broker (see systems.ts, loadSystem).
+  const createBroker: CreateBroker = (await import('subwire/server')).createBroker
+  const broker = await createBroker(options)
+  return { url: broker.url, close: () => broker.close() }
+}
+
+/** The cluster's name in Redis (keys and channels under `subwire:bench:`). */
+const CLUSTER_NAME = 'bench'
+
+/**
+ * Issue 14's two nodes: each `createBroker({ …, cluster: { redis, name } })` with every cluster option at its
+ * default, on one in-memory redis-server (no AOF: pub/sub and interest are never read back).
+ */
+const subwireCluster: ClusterSystem = {
+  async startShared(): Promise<SharedHandle> {
+    const redis = await (await import('./redis-streams/server.ts')).startMemoryRedisServer()
+    return { info: redis.url, serverPid: redis.serverPid, close: () => redis.close() }
+  },
+  startNode(_index: number, _nodes: number, shared: string, spec: BrokerSpec = {}): Promise<BrokerHandle> {
+    return startWith({ ...brokerOptions(spec), cluster: { redis: shared, name: CLUSTER_NAME } })
+  },
+}
+
 export const subwireSystem: BenchSystem = {
   name: 'subwire',
-  async startBroker(spec: BrokerSpec = {}): Promise<BrokerHandle> {
-    // Every bench client comes from 127.0.0.1 and the idle scenario opens 15,000 at once: with default options
-    // loopback peers are not counted against per-address limits or the connect rate (README "Security"), so
-    // nothing is raised; every limit stays at its default, as the performance issue asks.
-    // Imported here, not above: only the broker child loads the broker (see systems.ts, loadSystem).
-    const { createBroker } = await import('subwire/server')
-    const options = {
-      port: 0,
-      host: '127.0.0.1',
-      auth: { tokens: [{ token: BENCH_TOKEN, user: 'bench', permissions: BENCH_PERMISSIONS }] },
-      topics: [UNRELATED_TOPIC, ...(spec.topics ?? []).map(topicConfig)],
-    }
-    // `dataDir` only for scenario J's file topics (the broker refuses a file topic without one).
-    const durable = { ...options, dataDir: spec.dataDir }
-    const broker = await createBroker(spec.dataDir === undefined ? options : durable)
-    return { url: broker.url, close: () => broker.close() }
-  },
+  startBroker: (spec: BrokerSpec = {}) => startWith(brokerOptions(spec)),
+  cluster: subwireCluster,
   async connect(url: string, name: string): Promise<BenchClient> {
     return new SubwireBenchClient(await connect(url, { name, token: BENCH_TOKEN }))
   },

@@ -102,3 +102,14 @@ async function waitForProbe(probe: LatencyProbe): Promise<void> {
   const deadline = performance.now() + DRAIN_WAIT_MS
   while (probe.probedInWindow < probe.sentInWindow && performance.now() < deadline) await sleep(10)
 }
+
+/** One message every `everyMs` until stopped (the interest of a cluster's far node is not known at once). */
+export async function runTrickle(client: BenchClient, job: Extract<PublisherJob, { kind: 'trickle' }>, state: JobState): Promise<void> {
+  const payload = makePayload()
+  while (!state.stopRequested) {
+    client.publish(job.subject, payload)
+    state.sent++
+    await sleep(job.everyMs)
+  }
+  await client.flush()
+}

@@ -51,19 +51,49 @@ function probe(port: number, greeting: string | undefined): Promise<boolean> {
   })
 }
 
-function config(clientPort: number, wsPort: number): string {
-  return [
+/** One node of a nats-server cluster (scenarios K…): its route port, the other nodes' route ports. */
+export interface NatsRoutes {
+  readonly listen: number
+  readonly routes: readonly number[]
+}
+
+function config(clientPort: number, wsPort: number, cluster: { routes: NatsRoutes; monitorPort: number } | undefined): string {
+  const lines = [
     `listen: "127.0.0.1:${clientPort}"`,
     'websocket {',
     `  listen: "127.0.0.1:${wsPort}"`,
     '  no_tls: true',
     '}',
-    '',
-  ].join('\n')
+  ]
+  if (cluster !== undefined) {
+    lines.push(
+      `http: "127.0.0.1:${cluster.monitorPort}"`,
+      'cluster {',
+      '  name: "bench"',
+      `  listen: "127.0.0.1:${cluster.routes.listen}"`,
+      `  routes: [${cluster.routes.routes.map((port) => `"nats://127.0.0.1:${port}"`).join(', ')}]`,
+      '}',
+    )
+  }
+  return [...lines, ''].join('\n')
 }
 
-/** Starts nats-server with a websocket listener and resolves once both of its ports answer. */
-export async function startNatsServer(): Promise<BrokerHandle> {
+/** The monitoring endpoint's route count (`/routez`), or 0 while it does not answer. */
+async function routeCount(monitorPort: number): Promise<number> {
+  try {
+    const response = await fetch(`http://127.0.0.1:${monitorPort}/routez`, { signal: AbortSignal.timeout(PROBE_MS) })
+    const body = (await response.json()) as { num_routes?: unknown }
+    return typeof body.num_routes === 'number' ? body.num_routes : 0
+  } catch {
+    return 0
+  }
+}
+
+/**
+ * Starts nats-server with a websocket listener and resolves once both of its ports answer; with `routes`, a
+ * cluster node that resolves only once its monitoring endpoint counts a route to every other node.
+ */
+export async function startNatsServer(routes?: NatsRoutes): Promise<BrokerHandle> {
   const missing = natsServerMissing()
   if (missing !== undefined) throw new Error(missing)
   const dir = mkdtempSync(join(tmpdir(), 'subwire-bench-nats-'))
@@ -73,10 +103,12 @@ export async function startNatsServer(): Promise<BrokerHandle> {
     const clientPort = await freePort()
     const wsPort = await freePort()
     const file = join(dir, 'nats-server.conf')
-    writeFileSync(file, config(clientPort, wsPort))
+    const monitorPort = routes === undefined ? 0 : await freePort()
+    writeFileSync(file, config(clientPort, wsPort, routes === undefined ? undefined : { routes, monitorPort }))
     const server = new ServerProcess('nats-server', NATS_SERVER, ['-c', file])
+    const routed = async (): Promise<boolean> => routes === undefined || (await routeCount(monitorPort)) >= routes.routes.length
     try {
-      await server.ready(async () => (await probe(clientPort, 'INFO ')) && (await probe(wsPort, undefined)), READY_MS, PROBE_RETRY_MS)
+      await server.ready(async () => (await probe(clientPort, 'INFO ')) && (await probe(wsPort, undefined)) && (await routed()), READY_MS, PROBE_RETRY_MS)
       return {
         url: `ws://127.0.0.1:${wsPort}`,
         serverPid: server.pid,

@@ -46,7 +46,19 @@ function ping(port: number): Promise<boolean> {
 }
 
 /** Starts redis-server durable (AOF, fsync always) and resolves once it answers PING. */
-export async function startRedisServer(dataDir: string | undefined): Promise<BrokerHandle> {
+export function startRedisServer(dataDir: string | undefined): Promise<BrokerHandle> {
+  return startRedis(dataDir, ['--appendonly', 'yes', '--appendfsync', 'always'])
+}
+
+/**
+ * Starts redis-server in memory (no AOF, no RDB): what the cluster scenarios' nodes share, where it carries
+ * pub/sub and interest, which nothing would read back after a restart.
+ */
+export function startMemoryRedisServer(): Promise<BrokerHandle> {
+  return startRedis(undefined, ['--appendonly', 'no'])
+}
+
+async function startRedis(dataDir: string | undefined, persistence: readonly string[]): Promise<BrokerHandle> {
   const missing = redisServerMissing()
   if (missing !== undefined) throw new Error(missing)
   const ownDir = dataDir === undefined ? mkdtempSync(join(tmpdir(), 'subwire-bench-redis-')) : undefined
@@ -57,7 +69,7 @@ export async function startRedisServer(dataDir: string | undefined): Promise<Bro
   let lastError: unknown
   for (let attempt = 0; attempt < START_ATTEMPTS; attempt++) {
     const port = await freePort()
-    const args = ['--port', String(port), '--bind', '127.0.0.1', '--appendonly', 'yes', '--appendfsync', 'always', '--dir', dir, '--save', '']
+    const args = ['--port', String(port), '--bind', '127.0.0.1', ...persistence, '--dir', dir, '--save', '']
     const server = new ServerProcess('redis-server', REDIS_SERVER, args)
     try {
       // A server still loading its AOF answers -LOADING, not +PONG.

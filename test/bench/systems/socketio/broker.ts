@@ -4,7 +4,7 @@
  */
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { Server, type Socket } from 'socket.io'
+import { Server, type ServerOptions, type Socket } from 'socket.io'
 import type { BrokerHandle } from '../../systems.ts'
 import type { ClientToServer, ServerToClient } from './events.ts'
 
@@ -50,14 +50,21 @@ class QueueGroups {
   }
 }
 
-/** Starts Socket.IO on 127.0.0.1 and an ephemeral port. */
-export async function startSocketIoBroker(): Promise<BrokerHandle> {
+/** What the cluster scenarios add: an adapter (the Redis adapter) and what to close after the server. */
+export interface SocketIoJoin {
+  readonly adapter: NonNullable<ServerOptions['adapter']>
+  close(): Promise<void>
+}
+
+/** Starts Socket.IO on 127.0.0.1 and an ephemeral port; `join` makes it one node of several. */
+export async function startSocketIoBroker(join?: SocketIoJoin): Promise<BrokerHandle> {
   const http = createServer()
   const io = new Server<ClientToServer, ServerToClient>(http, {
     transports: ['websocket'],
     serveClient: false,
     perMessageDeflate: false,
     maxHttpBufferSize: 1 << 20,
+    ...(join === undefined ? {} : { adapter: join.adapter }),
   })
   const groups = new QueueGroups()
   io.on('connection', (socket) => {
@@ -79,6 +86,9 @@ export async function startSocketIoBroker(): Promise<BrokerHandle> {
   const { port } = http.address() as AddressInfo
   return {
     url: `http://127.0.0.1:${port}`,
-    close: () => new Promise((resolve) => void io.close(() => resolve())),
+    close: async () => {
+      await new Promise<void>((resolve) => void io.close(() => resolve()))
+      await join?.close()
+    },
   }
 }

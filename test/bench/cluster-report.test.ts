@@ -1,0 +1,97 @@
+import { test } from 'uvu'
+import * as assert from 'uvu/assert'
+import type { BrokerSnapshot } from './ipc.ts'
+import type { MeasuredWindow } from './orchestrator/measure.ts'
+import type { Marks } from './orchestrator/process-set.ts'
+import { brokerSideCores, clusterBusy, clusterCpuPerMillion, clusterPeakRss } from './orchestrator/cluster-measure.ts'
+import { farShare } from './scenarios/cluster.ts'
+import { keptPercent, meanOf } from './scenarios/cluster-single.ts'
+import { everyConnectionHasOne } from './scenarios/flood-run.ts'
+import { renderSummary, spreadOf, summarizeRuns } from './summarize.ts'
+import type { BenchReport } from './report.ts'
+
+function snapshot(t: number, cpuS: number, peakRss = 0): BrokerSnapshot {
+  return { t, cpuUserUs: cpuS * 1e6, cpuSystemUs: 0, rss: 0, peakRssSinceMark: 0, peakRss, eventLoopP99Ms: 0, eventLoopMaxMs: 0 }
+}
+
+/** A 2 s window: node 0 spends `node0` CPU-s, the others theirs (from /proc, on the orchestrator's clock). */
+function clusterWindow(node0: number, others: Array<{ name: string; cpuS: number; peakRss?: number }>): MeasuredWindow {
+  const marks = (at: number, scale: number): Marks => ({
+    at,
+    brokerCpuSeconds: node0 * scale,
+    broker: snapshot(at, node0 * scale, 10 << 20),
+    subscribers: { t: at, counts: [], cpuUs: scale * 1.5e6 },
+    publisher: { t: at, cpuUs: scale * 0.5e6, sent: 0, completed: 0, failed: 0 },
+    others: others.map((o) => ({ name: o.name, cpuSeconds: o.cpuS * scale, broker: snapshot(at, o.cpuS * scale, o.peakRss ?? 0) })),
+  })
+  return { before: marks(1000, 0), after: marks(3000, 1) }
+}
+
+test('counts every broker-side process of a cluster window (both nodes and the shared redis-server) in its cost per message', () => {
+  const w = clusterWindow(1.6, [{ name: 'node 1', cpuS: 1.0 }, { name: 'shared', cpuS: 0.4 }])
+  assert.equal(brokerSideCores(w).map((p) => [p.name, Number(p.cores.toFixed(2))]), [['node 0', 0.8], ['node 1', 0.5], ['shared', 0.2]])
+  // 1.5 cores at 1,000,000 deliveries/s: 1.5 CPU-s per million.
+  assert.is(Number(clusterCpuPerMillion(w, 2_000_000, 2000)?.toFixed(3)), 1.5)
+  assert.is(clusterCpuPerMillion(w, 0, 2000), null)
+})
+
+test('names the busiest of all processes, load generators included, and lists each one', () => {
+  const busy = clusterBusy(clusterWindow(1.6, [{ name: 'node 1', cpuS: 1.0 }]))
+  assert.is(busy.value, 0.8)
+  assert.is(busy.note, 'node 0 0.80 · node 1 0.50 · subscribers 0.75 · publisher 0.25')
+})
+
+test('adds the peak RSS of every broker-side process', () => {
+  const rss = clusterPeakRss(clusterWindow(1, [{ name: 'node 1', cpuS: 1, peakRss: 20 << 20 }]))
+  assert.is(rss.bytes, 30 << 20)
+  assert.is(rss.note, 'node 0 10 · node 1 20')
+})
+
+test('refuses a window whose two marks list different processes', () => {
+  const w = clusterWindow(1, [{ name: 'node 1', cpuS: 1 }])
+  const broken: MeasuredWindow = { before: { ...w.before, others: [{ ...w.before.others![0]!, name: 'shared' }] }, after: w.after }
+  assert.throws(() => brokerSideCores(broken))
+})
+
+test('compares per-subscriber deliveries on the far node (odd connections) with the near one', () => {
+  assert.is(farShare([100, 50, 100, 50]), 50)
+  assert.is(farShare([100]), null)
+  assert.is(farShare([0, 10]), null)
+})
+
+test('settles a cluster only once every subscriber connection has had a message', () => {
+  assert.ok(everyConnectionHasOne([1, 3, 2]))
+  assert.not.ok(everyConnectionHasOne([1, 0, 2]))
+  assert.not.ok(everyConnectionHasOne([]))
+})
+
+test('takes the mean of the runs that produced a figure, and the kept share of cluster on over off', () => {
+  assert.is(meanOf([100, null, 300]), 200)
+  assert.is(meanOf([null]), null)
+  assert.is(keptPercent(90, 100), 90)
+  assert.is(keptPercent(90, null), null)
+})
+
+function report(subwire: number | null, nats: number): BenchReport {
+  return {
+    meta: {},
+    runs: [],
+    rows: [
+      { key: 'K.deliveries', label: 'K', unit: '/s', better: 'higher', values: { subwire, nats }, notes: {}, ratios: {} },
+      { key: 'A.deliveries', label: 'A', unit: '/s', better: 'higher', values: { subwire: 1, nats: 1 }, notes: {}, ratios: {} },
+    ],
+  }
+}
+
+test('summarizes runs as median and spread, with subwire’s ratio taken within each run', () => {
+  assert.equal(spreadOf([3, null, 1, 2]), { values: [3, null, 1, 2], median: 2, min: 1, max: 3 })
+  assert.is(spreadOf([1, 4]).median, 2.5)
+  const rows = summarizeRuns([report(300, 100), report(400, 400), report(null, 100)], 'K')
+  assert.is(rows.length, 1)
+  assert.equal(rows[0]?.systems.subwire?.values, [300, 400, null])
+  assert.equal(rows[0]?.ratios.nats, { values: [3, 1, null], median: 2, min: 1, max: 3 })
+  const table = renderSummary(rows).split('\n')
+  assert.is(table[2], '| K [/s] | ↑ | 350 (300–400) | 100 (100–400) | 2.00× (1.00×–3.00×) |')
+})
+
+test.run()
