@@ -71,6 +71,8 @@ export const STORAGE = {
   memory: 'memory',
   /** Segment files under the broker's `dataDir`: reopened after a restart or a crash. */
   file: 'file',
+  /** A Redis stream shared by every broker node on one Redis (`server/store/redis/`); the cluster's default. */
+  redis: 'redis',
 } as const
 export type StorageKind = (typeof STORAGE)[keyof typeof STORAGE]
 
@@ -105,7 +107,7 @@ export interface TopicConfig {
   readonly discard?: DiscardPolicy
   /** How long a `msgId` is remembered for de-duplication; 0 turns it off. @default 120000 */
   readonly duplicateWindowMs?: number
-  /** @default 'memory' ('file' needs the broker option `dataDir`) */
+  /** @default 'memory', or 'redis' in a cluster ('file' needs the broker option `dataDir`, 'redis' the option `cluster`) */
   readonly storage?: StorageKind
   /** File topics only. @default 'always' */
   readonly fsync?: FsyncPolicy

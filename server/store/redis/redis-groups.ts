@@ -1,0 +1,156 @@
+/**
+ * The consumer-group half of the Redis topic store: argument checks (the same functions and codes as the
+ * engine), one script per operation (lua/group-scripts.ts), and the decoding of what they answer.
+ */
+import { SubwireError } from '../../../shared/errors.ts'
+import { reopened, resolveGroupConfig } from '../topic-config.ts'
+import {
+  DEAD_LETTER_REASON, TOPIC_ERROR, topicStoreError,
+  type DeadLetter, type GroupConfig, type GroupDelivery, type GroupInfo, type PullResult, type ResolvedGroupConfig,
+} from '../topic-store.ts'
+import { asArray, asNumber, asString, decodeEntry, decodeGroupInfo, messageOf } from './codec.ts'
+import { groupKey } from './keys.ts'
+import type { RedisArg, RedisLink, Reply } from './redis-link.ts'
+import { SCRIPT } from './scripts.ts'
+
+/** Tries of a reopen that another node's change of the same group keeps invalidating. */
+const REOPEN_ATTEMPTS = 8
+
+/** What the group operations need from their store. */
+export interface GroupContext {
+  readonly prefix: string
+  now(): number
+  link(): Promise<RedisLink>
+  run(script: string, topic: string, args: readonly RedisArg[]): Promise<Reply>
+  /** Throws `no_topic` unless the topic exists (asked before an argument error, as the engine orders them). */
+  mustExist(topic: string): Promise<void>
+}
+
+function decodePull(r: Reply): PullResult {
+  const [gapFrom, gapTo, out, dead, dropped] = asArray(r, 'pull')
+  const deliveries: GroupDelivery[] = []
+  const handed = asArray(out, 'deliveries')
+  for (let i = 0; i + 3 < handed.length; i += 4) {
+    deliveries.push({
+      member: asString(handed[i], 'member'),
+      deadline: asNumber(handed[i + 1], 'deadline'),
+      deliveryCount: asNumber(handed[i + 2], 'delivery count'),
+      message: decodeEntry(handed[i + 3]),
+    })
+  }
+  const deadLetters: DeadLetter[] = asArray(dead, 'dead letters').map((entry) => {
+    // Fields: q <seq> n <attempts>, then the message's own fields.
+    const fields = asArray(asArray(entry, 'dead letter')[1], 'dead letter fields')
+    return {
+      message: messageOf(fields, 4, asNumber(fields[1], 'dead letter seq')),
+      deliveryCount: asNumber(fields[3], 'dead letter attempts'),
+      reason: DEAD_LETTER_REASON.maxDeliver,
+    }
+  })
+  const from = asNumber(gapFrom, 'gap')
+  return {
+    deliveries,
+    deadLetters,
+    gap: from > 0 ? { fromSeq: from, toSeq: asNumber(gapTo, 'gap') } : null,
+    dropped: asArray(dropped, 'dropped').map((seq) => asNumber(seq, 'dropped seq')),
+  }
+}
+
+export class RedisGroups {
+  readonly #c: GroupContext
+
+  constructor(context: GroupContext) {
+    this.#c = context
+  }
+
+  /**
+   * Reads the group's settings, resolves the new ones against them, and writes them only if nobody changed
+   * them meanwhile (the script compares), so two nodes reopening at once both end with a valid config.
+   */
+  async openGroup(topic: string, group: string, config?: GroupConfig): Promise<GroupInfo> {
+    const key = groupKey(this.#c.prefix, topic, group)
+    for (let attempt = 0; attempt < REOPEN_ATTEMPTS; attempt++) {
+      const link = await this.#c.link()
+      const current = await link.command((client) => client.hget(key, 'cfg'))
+      const existing = current === null ? undefined : (JSON.parse(current) as ResolvedGroupConfig)
+      let resolved: ResolvedGroupConfig
+      try {
+        resolved = resolveGroupConfig(group, existing === undefined ? config : reopened(existing, config))
+      } catch (err) {
+        await this.#c.mustExist(topic)
+        throw err
+      }
+      if (existing !== undefined && existing.filter !== resolved.filter) {
+        throw topicStoreError(TOPIC_ERROR.badGroupConfig, `group ${group} consumes ${existing.filter}, not ${resolved.filter}`)
+      }
+      const startSeq = existing === undefined && config?.startSeq !== undefined ? config.startSeq : ''
+      const r = asArray(await this.#c.run(SCRIPT.openGroup, topic, [this.#c.now(), group, JSON.stringify(resolved), current ?? '', startSeq]), 'open group')
+      if (asString(r[0], 'open group') === 'ok') return decodeGroupInfo(r[1])
+    }
+    throw new SubwireError('unavailable', `group ${group} on topic ${topic} kept changing while it was reopened`)
+  }
+
+  async deleteGroup(topic: string, group: string): Promise<void> {
+    await this.#c.run(SCRIPT.deleteGroup, topic, [group])
+  }
+
+  async groupInfo(topic: string, group: string): Promise<GroupInfo> {
+    return decodeGroupInfo(await this.#c.run(SCRIPT.groupInfo, topic, [group]))
+  }
+
+  async join(topic: string, group: string, member: string): Promise<void> {
+    await this.#c.run(SCRIPT.join, topic, [group, member])
+  }
+
+  async leave(topic: string, group: string, member: string): Promise<void> {
+    await this.#c.run(SCRIPT.leave, topic, [this.#c.now(), group, member])
+  }
+
+  /** As the interface's pull; with `memberPrefix`, only members whose name starts with it get deliveries. */
+  async pull(topic: string, group: string, memberPrefix = ''): Promise<PullResult> {
+    return decodePull(await this.#c.run(SCRIPT.pull, topic, [this.#c.now(), group, memberPrefix]))
+  }
+
+  ack(topic: string, group: string, seq: number, member?: string): Promise<boolean> {
+    return this.#settle(topic, group, seq, member, 'a')
+  }
+
+  term(topic: string, group: string, seq: number, member?: string): Promise<boolean> {
+    return this.#settle(topic, group, seq, member, 't')
+  }
+
+  async nak(topic: string, group: string, seq: number, member: string, delayMs?: number): Promise<boolean> {
+    if (delayMs !== undefined && !(Number.isSafeInteger(delayMs) && delayMs >= 0)) {
+      throw topicStoreError('bad_option', 'nak delayMs must be a non-negative integer')
+    }
+    if (!(await this.#isSeq(topic, group, seq))) return false
+    return (await this.#c.run(SCRIPT.nak, topic, [this.#c.now(), group, seq, member, delayMs ?? ''])) === 1
+  }
+
+  async working(topic: string, group: string, seq: number, member: string): Promise<boolean> {
+    if (!(await this.#isSeq(topic, group, seq))) return false
+    return (await this.#c.run(SCRIPT.working, topic, [this.#c.now(), group, seq, member])) === 1
+  }
+
+  async nextDeadline(topic: string, group: string): Promise<number | null> {
+    const r = await this.#c.run(SCRIPT.nextDeadline, topic, [group])
+    return r === null ? null : asNumber(r, 'next deadline')
+  }
+
+  /** Every member of every group of `topic` whose name starts with `prefix` leaves; answers how many did. */
+  async leaveMembers(topic: string, prefix: string): Promise<number> {
+    return asNumber(await this.#c.run(SCRIPT.leaveMembers, topic, [this.#c.now(), prefix]), 'members left')
+  }
+
+  async #settle(topic: string, group: string, seq: number, member: string | undefined, how: 'a' | 't'): Promise<boolean> {
+    if (!(await this.#isSeq(topic, group, seq))) return false
+    return (await this.#c.run(SCRIPT.settle, topic, [group, seq, member ?? '', how])) === 1
+  }
+
+  /** False for a sequence no record can have (the script formats integers); still no_topic / no_group first. */
+  async #isSeq(topic: string, group: string, seq: number): Promise<boolean> {
+    if (Number.isSafeInteger(seq) && seq > 0) return true
+    await this.groupInfo(topic, group)
+    return false
+  }
+}

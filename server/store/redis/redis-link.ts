@@ -1,0 +1,148 @@
+/**
+ * The store's connection to Redis: ioredis loaded on first use (a broker without a cluster never loads it), the
+ * scripts registered with `defineCommand` (EVALSHA, falling back to EVAL after a Redis restart flushed them),
+ * and every failure turned into a SubwireError: a contract error raised by a script (`<code> <message>`) keeps
+ * its code, anything else (refused, reset, timed out, not connected) is `unavailable`.
+ *
+ * Failing fast is the point: no offline queue (a command while disconnected fails at once), a command timeout,
+ * and no resend after a reconnect. A resent script could append twice, so an append whose reply was lost
+ * fails `unavailable` and the publisher retries with its msgId, which de-duplicates.
+ */
+import type { Redis, RedisOptions } from 'ioredis'
+import { SubwireError, isErrorCode } from '../../../shared/errors.ts'
+
+/** A script argument: strings and numbers travel as text, Buffers as bytes. */
+export type RedisArg = string | Buffer | number
+
+/** A reply read with Buffers for bulk strings (binary-safe payloads). */
+export type Reply = null | number | Buffer | Reply[]
+
+/** One script: a name (a method on the client), its key count and its Lua source. */
+export interface ScriptDef {
+  readonly name: string
+  readonly keys: number
+  readonly lua: string
+}
+
+/** What a link is made with. */
+export interface RedisLinkOptions {
+  readonly redis: string | Redis
+  readonly commandTimeoutMs: number
+}
+
+type ScriptCall = (...args: RedisArg[]) => Promise<Reply>
+
+/** Reconnect delays: quick at first, at most 1 s apart, forever (a broker outlives a Redis restart). */
+function retryDelay(attempt: number): number {
+  return Math.min(50 * attempt, 1000)
+}
+
+/** The connection options that make a client fail fast instead of queueing. */
+export function failFastOptions(commandTimeoutMs: number): RedisOptions {
+  return {
+    lazyConnect: true,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    autoResendUnfulfilledCommands: false,
+    commandTimeout: commandTimeoutMs,
+    connectTimeout: Math.max(commandTimeoutMs, 1000),
+    retryStrategy: retryDelay,
+  }
+}
+
+/** The SubwireError for a failed Redis call. */
+export function redisError(err: unknown): SubwireError {
+  if (err instanceof SubwireError) return err
+  const message = err instanceof Error ? err.message : String(err)
+  if (err instanceof Error && err.name === 'ReplyError') {
+    const m = /^([a-z_]+) ([\s\S]*)$/.exec(message)
+    if (m !== null && isErrorCode(m[1]) && m[1] !== 'unavailable') {
+      // Redis appends where the script raised it; the message is the part before.
+      return new SubwireError(m[1], m[2].replace(/ script: [\s\S]*$/, ''))
+    }
+  }
+  return new SubwireError('unavailable', `redis: ${message}`, { cause: err })
+}
+
+export class RedisLink {
+  readonly client: Redis
+  readonly #owned: boolean
+  readonly #calls = new Map<string, ScriptCall>()
+  #connecting: Promise<void> | null = null
+  #closed = false
+
+  private constructor(client: Redis, owned: boolean) {
+    this.client = client
+    this.#owned = owned
+  }
+
+  /** A link over a URL (its own client) or a given client (left open at close). */
+  static async open(options: RedisLinkOptions, scripts: readonly ScriptDef[]): Promise<RedisLink> {
+    let link: RedisLink
+    if (typeof options.redis === 'string') {
+      const { Redis: RedisClient } = await import('ioredis')
+      link = new RedisLink(new RedisClient(options.redis, failFastOptions(options.commandTimeoutMs)), true)
+      // ioredis emits connection errors as events; the calls that failed already said so.
+      link.client.on('error', () => {})
+    } else {
+      link = new RedisLink(options.redis, false)
+    }
+    for (const s of scripts) link.#define(s)
+    return link
+  }
+
+  #define(s: ScriptDef): void {
+    this.client.defineCommand(s.name, { numberOfKeys: s.keys, lua: s.lua })
+    const method = (this.client as unknown as Record<string, unknown>)[`${s.name}Buffer`]
+    if (typeof method !== 'function') throw new Error(`ioredis did not define ${s.name}Buffer`)
+    this.#calls.set(s.name, method.bind(this.client) as ScriptCall)
+  }
+
+  /**
+   * Runs a script with `keys` then `args`.
+   * @throws SubwireError: the script's contract code, or `unavailable`
+   */
+  async run(name: string, keys: readonly string[], args: readonly RedisArg[]): Promise<Reply> {
+    if (this.#closed) throw new SubwireError('unavailable', 'the Redis topic store is closed')
+    const call = this.#calls.get(name)
+    if (call === undefined) throw new Error(`no script ${name}`)
+    try {
+      await this.#ensureConnected()
+      return await call(...keys, ...args)
+    } catch (err) {
+      throw redisError(err)
+    }
+  }
+
+  /** Plain commands (reads of the registry) under the same error rules. */
+  async command<T>(fn: (client: Redis) => Promise<T>): Promise<T> {
+    if (this.#closed) throw new SubwireError('unavailable', 'the Redis topic store is closed')
+    try {
+      await this.#ensureConnected()
+      return await fn(this.client)
+    } catch (err) {
+      throw redisError(err)
+    }
+  }
+
+  /** The first call connects (and waits, within connectTimeout); later ones never wait for a reconnect. */
+  async #ensureConnected(): Promise<void> {
+    if (this.client.status === 'wait') {
+      this.#connecting = this.client.connect().finally(() => {
+        this.#connecting = null
+      })
+    }
+    if (this.#connecting !== null) await this.#connecting
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return
+    this.#closed = true
+    if (!this.#owned) return
+    try {
+      await this.client.quit()
+    } catch {
+      this.client.disconnect()
+    }
+  }
+}

@@ -1,0 +1,138 @@
+/**
+ * The log half of the Redis topic store: appends and reads. What depends only on the input (subject grammar,
+ * msgId, headers, payload type, size, read options) is checked here with the engine's own functions; what
+ * depends on the topic (coverage, dedup, expectedLastSeq, limits) is decided inside one script, atomically.
+ */
+import { subjectProblem } from '../../../shared/subject.ts'
+import { checkFilter, checkedHeaders, sizeOf } from '../message-intake.ts'
+import {
+  DEFAULT_READ_LIMIT, topicStoreError,
+  type AppendInput, type AppendResult, type ReadQuery, type ReadResult, type StoredMessage,
+} from '../topic-store.ts'
+import { asArray, asNumber, decodeEntry, decodeMaybeEntry } from './codec.ts'
+import type { GroupContext } from './redis-groups.ts'
+import type { RedisArg } from './redis-link.ts'
+import { SCRIPT } from './scripts.ts'
+
+/**
+ * Most stream entries one read script scans (HOUSE_STYLE 9): Redis runs one script at a time for every node, so
+ * a filtered read over a long log that matches little answers a short page (`nextSeq` goes on) instead of
+ * blocking Redis while it scans.
+ */
+export const READ_SCAN_CAP = 4096
+
+/** What the log operations need beyond the group context. */
+export interface LogContext extends GroupContext {
+  readonly maxDuplicateIds: number
+  readonly channel: string
+}
+
+interface PreparedInput {
+  readonly subject: string
+  readonly size: number
+  readonly encoding: number
+  readonly headers: string
+  readonly payload: Buffer
+  readonly msgId: string
+  readonly expectedLastSeq: string
+}
+
+/** The checks of topic-log.ts prepare() that do not depend on the topic. @throws `bad_subject`, `bad_option`, `bad_payload` */
+function prepare(input: AppendInput): PreparedInput {
+  const subject = input.subject
+  const problem = subjectProblem(subject, false)
+  if (problem !== null) throw topicStoreError('bad_subject', `invalid subject ${JSON.stringify(subject)}: ${problem}`)
+  const msgId = input.msgId
+  if (msgId !== undefined && (typeof msgId !== 'string' || msgId.length === 0)) throw topicStoreError('bad_option', 'msgId must be a non-empty string')
+  const headers = checkedHeaders(input.headers)
+  const payload = input.payload
+  if (!(payload instanceof Uint8Array)) throw topicStoreError('bad_payload', 'payload must be a Uint8Array')
+  return {
+    subject,
+    size: sizeOf(payload, headers, subject),
+    encoding: input.encoding ?? 0,
+    headers: headers === null ? '' : JSON.stringify(headers),
+    // A view, not a copy: ioredis writes its bytes to the socket.
+    payload: Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength),
+    msgId: msgId ?? '',
+    expectedLastSeq: input.expectedLastSeq === undefined ? '' : String(input.expectedLastSeq),
+  }
+}
+
+/** Read arguments after the engine's checks. @throws `bad_subject`, `bad_option` */
+function readArgs(query: ReadQuery): RedisArg[] {
+  const filter = query.filter ?? '>'
+  checkFilter(filter)
+  const limit = query.limit ?? DEFAULT_READ_LIMIT
+  if (!Number.isSafeInteger(limit) || limit <= 0) throw topicStoreError('bad_option', 'limit must be a positive integer')
+  if (query.toSeq !== undefined && !Number.isSafeInteger(query.toSeq)) throw topicStoreError('bad_option', 'toSeq must be an integer')
+  const toSeq = query.toSeq ?? ''
+  if ('startSeq' in query) {
+    if (!Number.isSafeInteger(query.startSeq) || query.startSeq < 0) throw topicStoreError('bad_option', 'startSeq must be a non-negative integer')
+    return ['s', query.startSeq, toSeq, filter, limit, READ_SCAN_CAP]
+  }
+  if (typeof query.startTime !== 'number' || Number.isNaN(query.startTime)) throw topicStoreError('bad_option', 'startTime must be a number')
+  return ['t', query.startTime, toSeq, filter, limit, READ_SCAN_CAP]
+}
+
+export class RedisLog {
+  readonly #c: LogContext
+
+  constructor(context: LogContext) {
+    this.#c = context
+  }
+
+  async append(topic: string, input: AppendInput): Promise<AppendResult> {
+    const p = await this.#checked(topic, () => prepare(input))
+    const r = asArray(await this.#c.run(SCRIPT.append, topic, [
+      this.#c.now(), p.subject, p.size, p.encoding, p.headers, p.payload, p.msgId, p.expectedLastSeq, this.#c.maxDuplicateIds, this.#c.channel,
+    ]), 'append')
+    return { seq: asNumber(r[0], 'seq'), time: asNumber(r[1], 'time'), duplicate: r[2] === 1 }
+  }
+
+  async read(topic: string, query: ReadQuery): Promise<ReadResult> {
+    const args = await this.#checked(topic, () => readArgs(query))
+    const [nextSeq, firstSeq, lastSeq, gapFrom, gapTo, entries] = asArray(await this.#c.run(SCRIPT.read, topic, [this.#c.now(), ...args]), 'read')
+    const from = asNumber(gapFrom, 'gap')
+    return {
+      messages: asArray(entries, 'messages').map(decodeEntry),
+      nextSeq: asNumber(nextSeq, 'next seq'),
+      firstSeq: asNumber(firstSeq, 'first seq'),
+      lastSeq: asNumber(lastSeq, 'last seq'),
+      gap: from > 0 ? { fromSeq: from, toSeq: asNumber(gapTo, 'gap') } : null,
+    }
+  }
+
+  async get(topic: string, seq: number): Promise<StoredMessage | null> {
+    if (!Number.isSafeInteger(seq) || seq < 1) {
+      await this.#c.mustExist(topic)
+      return null
+    }
+    return decodeMaybeEntry(await this.#c.run(SCRIPT.get, topic, [this.#c.now(), seq]))
+  }
+
+  async last(topic: string, filter = '>'): Promise<StoredMessage | null> {
+    await this.#checked(topic, () => checkFilter(filter))
+    return decodeMaybeEntry(await this.#c.run(SCRIPT.last, topic, [this.#c.now(), filter]))
+  }
+
+  async lastPerSubject(topic: string, filter = '>'): Promise<StoredMessage[]> {
+    await this.#checked(topic, () => checkFilter(filter))
+    return asArray(await this.#c.run(SCRIPT.lastPerSubject, topic, [this.#c.now(), filter]), 'last per subject').map(decodeEntry)
+  }
+
+  async purge(topic: string, subject?: string): Promise<number> {
+    if (subject !== undefined) await this.#checked(topic, () => checkFilter(subject))
+    return asNumber(await this.#c.run(SCRIPT.purge, topic, [this.#c.now(), subject ?? '']), 'purged')
+  }
+
+  /** Runs an argument check; when it fails, an unknown topic is reported first, as the engine does. */
+  async #checked<T>(topic: string, check: () => T): Promise<T> {
+    try {
+      return check()
+    } catch (err) {
+      await this.#c.mustExist(topic)
+      throw err
+    }
+  }
+}
