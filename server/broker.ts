@@ -13,16 +13,16 @@ import { encodePayload } from '../shared/payload-codec.ts'
 import type { DecodeLimits } from '../shared/op-sink.ts'
 import { assertSubject } from '../shared/subject.ts'
 import { SubwireError } from '../shared/errors.ts'
-import { PROTOCOL_VERSION, type Info, type Subprotocol } from '../shared/protocol.ts'
+import type { Info, Subprotocol } from '../shared/protocol.ts'
 import { Connection } from './edge/connection.ts'
 import type { ConnectionHost } from './edge/connection-host.ts'
-import { chooseSubprotocol, closeSessions, offeredSubprotocols, refuseUpgrade, requestPath } from './edge/handshake.ts'
+import { chooseSubprotocol, closeSessions, infoFor, offeredSubprotocols, refuseUpgrade, requestPath } from './edge/handshake.ts'
 import { FlushScheduler } from './outbound/outbound-queue.ts'
 import { resolveConfig, type BrokerConfig, type BrokerOptions } from './options.ts'
 import { Router, type RouterStats } from './routing/router.ts'
 import type { ClusterAdapter } from './cluster/cluster-adapter.ts'
-import { LocalCluster } from './cluster/local-cluster.ts'
-import { VERSION } from './version.ts'
+import { createClusterAdapter } from './cluster/create-cluster.ts'
+import { noticeClusterLink } from './edge/cluster-notices.ts'
 import { BrokerEvents, summarize, type ConnectionSummary } from './edge/broker-events.ts'
 import { handleHttpRequest, registerHttpAuth } from './edge/http-routes.ts'
 import { Authenticator } from './security/auth.ts'
@@ -50,8 +50,8 @@ export class Broker {
   readonly logger: Logger
   readonly serverId: string = nanoid()
   readonly router: Router
-  /** The cluster seam; a broker on its own is a cluster of one (LocalCluster). */
-  readonly cluster: ClusterAdapter = new LocalCluster()
+  /** The cluster seam: a cluster of one (LocalCluster), or nodes joined on Redis (option `cluster`). */
+  readonly cluster: ClusterAdapter
   /** Connection and slow-consumer events, for monitoring. */
   readonly events: BrokerEvents
   #state: BrokerState = BROKER_STATE.starting
@@ -80,6 +80,8 @@ export class Broker {
     this.config = resolveConfig(options)
     this.logger = (options.logger ?? pino({ level: 'silent' })).child({ component: 'broker' })
     this.events = new BrokerEvents(this.logger)
+    this.cluster = createClusterAdapter(this.config.cluster, { ...this.config, logger: this.logger, info: () => ({ connections: this.#connections.size, subscriptions: this.router.index.size }) })
+    noticeClusterLink(this.cluster, this.#connections)
     this.router = new Router({ maxSubjectLength: this.config.maxSubjectLength, cacheSize: this.config.subjectCacheSize, cluster: this.cluster })
     this.#auth = new Authenticator(options.auth, this.logger.child({ component: 'auth' }), this.config.trustProxy)
     // File topics are reopened here, before any client can publish (README "Durable topics").
@@ -242,18 +244,7 @@ export class Broker {
   }
 
   #info(clientId: string): Info {
-    return {
-      serverId: this.serverId,
-      serverName: this.config.serverName,
-      version: VERSION,
-      protocol: PROTOCOL_VERSION,
-      maxPayload: this.config.maxPayload,
-      maxFrame: this.config.maxFrame,
-      maxSubjectLength: this.config.maxSubjectLength,
-      heartbeatMs: this.config.heartbeatMs,
-      clientId,
-      authRequired: this.#auth.required,
-    }
+    return infoFor(this.config, this.serverId, this.#auth.required, clientId)
   }
 
   // ---- accepting connections ----------------------------------------------------------------------------

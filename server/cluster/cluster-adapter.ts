@@ -38,17 +38,34 @@ export interface ClusterMessage {
   readonly headers: Record<string, string> | null
   readonly encoding: number
   readonly payload: Uint8Array
+  /**
+   * Arriving only: the queue groups whose one member cluster-wide the publishing node chose on this node. Groups
+   * not named here are not delivered to (another node's member takes the message); plain subscriptions always are.
+   */
+  readonly queues?: readonly string[] | null
+}
+
+/** How one publish goes out to other nodes: made by `route`, read by `takeLocal` and `publish`. Opaque. */
+export interface RoutePlan {
+  readonly targets: unknown
 }
 
 /** What the cluster tells the rest of the broker. */
 export type ClusterEvent =
   | { readonly type: 'node_gone'; readonly nodeId: string }
-  | { readonly type: 'link'; readonly link: ClusterLink; readonly downMs: number }
+  /**
+   * The link went down (`downMs` 0), or came back after `downMs`; `dropped` counts the messages for other nodes
+   * this node dropped meanwhile (published while it could not reach them).
+   */
+  | { readonly type: 'link'; readonly link: ClusterLink; readonly downMs: number; readonly dropped: number }
 
 /** The node's side of the seam: the router implements it. */
 export interface ClusterReceiver {
-  /** A message another node published, for this node's local subscriptions. */
-  receive(m: ClusterMessage): void
+  /**
+   * A message another node published, for this node's local subscriptions. Returns false when a queue group it
+   * names has no member here any more (the message is then lost for that group: counted by the adapter).
+   */
+  receive(m: ClusterMessage): boolean
 }
 
 /** How a node's link to the rest of its cluster is. */
@@ -70,7 +87,18 @@ export interface ClusterAdapter {
   /** False when the node has no peers: the router then skips the seam on its hot path. */
   readonly clustered: boolean
   start(receiver: ClusterReceiver): Promise<void>
-  publish(m: ClusterMessage): void
+  /**
+   * The plan for one publish on `subject`, or null when no other node wants it (no I/O; the router calls it
+   * before local delivery, so queue groups can be decided cluster-wide).
+   */
+  route(subject: string): RoutePlan | null
+  /**
+   * For a queue group with `localMembers` members here that matches the planned publish: true when a local
+   * member takes the message, false when the plan gives it to another node's member (exactly one cluster-wide).
+   */
+  takeLocal(plan: RoutePlan, queue: string, localMembers: number): boolean
+  /** Sends the message where `plan` (or, without one, `route(m.subject)`) says. */
+  publish(m: ClusterMessage, plan?: RoutePlan | null): void
   addInterest(subject: string, queue: string | null): void
   removeInterest(subject: string, queue: string | null): void
   hasRemoteInterest(subject: string): boolean

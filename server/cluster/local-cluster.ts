@@ -4,7 +4,7 @@
  * that the router's subscribe and unsubscribe calls balance, and it refuses to start twice.
  */
 import { SubwireError } from '../../shared/errors.ts'
-import type { ClusterAdapter, ClusterEvent, ClusterMessage, ClusterReceiver } from './cluster-adapter.ts'
+import type { ClusterAdapter, ClusterEvent, ClusterMessage, ClusterReceiver, RoutePlan } from './cluster-adapter.ts'
 
 export class LocalCluster implements ClusterAdapter {
   readonly kind = 'local'
@@ -30,7 +30,15 @@ export class LocalCluster implements ClusterAdapter {
     return () => {}
   }
 
-  publish(_m: ClusterMessage): void {}
+  route(_subject: string): RoutePlan | null {
+    return null
+  }
+
+  takeLocal(_plan: RoutePlan, _queue: string, _localMembers: number): boolean {
+    return true
+  }
+
+  publish(_m: ClusterMessage, _plan?: RoutePlan | null): void {}
 
   addInterest(_subject: string, _queue: string | null): void {
     if (!this.#closed) this.#interest++

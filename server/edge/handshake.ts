@@ -5,7 +5,9 @@
  */
 import type { IncomingMessage } from 'node:http'
 import type { Duplex } from 'node:stream'
-import { PROTOCOL_VERSION, SUBPROTOCOL, type Subprotocol } from '../../shared/protocol.ts'
+import { PROTOCOL_VERSION, SUBPROTOCOL, type Info, type Subprotocol } from '../../shared/protocol.ts'
+import type { BrokerConfig } from '../options.ts'
+import { VERSION } from '../version.ts'
 import { SubwireError, type ErrorCode } from '../../shared/errors.ts'
 import type { WireValue } from '../../shared/msgpack-reader.ts'
 import { SessionLink, parseResumeAsk } from './session-resume.ts'
@@ -80,5 +82,21 @@ export function parseConnect(body: Record<string, WireValue>): ConnectFields {
     lang: typeof body.lang === 'string' ? body.lang.slice(0, 32) : undefined,
     version: typeof body.version === 'string' ? body.version.slice(0, 32) : undefined,
     resume: resume === null ? null : new SessionLink(resume),
+  }
+}
+
+/** The INFO a connection gets first (PROTOCOL §4.1). */
+export function infoFor(config: BrokerConfig, serverId: string, authRequired: boolean, clientId: string): Info {
+  return {
+    serverId,
+    serverName: config.serverName,
+    version: VERSION,
+    protocol: PROTOCOL_VERSION,
+    maxPayload: config.maxPayload,
+    maxFrame: config.maxFrame,
+    maxSubjectLength: config.maxSubjectLength,
+    heartbeatMs: config.heartbeatMs,
+    clientId,
+    authRequired,
   }
 }

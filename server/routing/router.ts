@@ -11,7 +11,7 @@ import type { ErrorCode } from '../../shared/errors.ts'
 import { SubjectIndex, type MatchResult, type QueueGroup, type Run } from './subject-index.ts'
 import { Delivery } from '../outbound/delivery.ts'
 import { OFFERED, SLOW_POLICY, dropMember, dropOne, dropRest, heldRest, joinRun, type Offered } from '../outbound/slow-consumer.ts'
-import type { ClusterAdapter, ClusterMessage, ClusterReceiver } from '../cluster/cluster-adapter.ts'
+import type { ClusterAdapter, ClusterMessage, ClusterReceiver, RoutePlan } from '../cluster/cluster-adapter.ts'
 import type { ServerSubscription } from './subscription.ts'
 
 /** Why a publish was refused; the connection turns it into an ERR for the publisher. */
@@ -94,19 +94,34 @@ export class Router implements ClusterReceiver {
     return this.#depth === 0 ? this.#delivery : new Delivery()
   }
 
-  /** A message published on another node: delivered to local subscriptions only (cluster contract 3). */
-  receive(m: ClusterMessage): void {
+  /**
+   * A message published on another node: delivered to local subscriptions only (cluster contract 3), and to the
+   * queue groups it names (their one member cluster-wide was chosen here). False when a named group has no
+   * member here any more.
+   */
+  receive(m: ClusterMessage): boolean {
     // Not cached: the cache holds only subjects this node validated, and #match trusts what it holds.
     const matches = this.index.match(m.subject, false)
     const d = this.#loan().load(m.subject, m.reply, m.headers, m.encoding, m.payload, null)
+    const queues = m.queues ?? null
+    let found = 0
     this.#depth++
     try {
-      const delivered = deliverPlain(this.index, matches, null, d) + deliverGroups(matches.groups, null, d)
+      let delivered = deliverPlain(this.index, matches, null, d)
+      if (queues !== null) {
+        for (let g = 0; g < matches.groups.length; g++) {
+          const group = matches.groups[g]
+          if (!queues.includes(group.name)) continue
+          found++
+          if (deliverGroup(group, null, d)) delivered++
+        }
+      }
       this.stats.delivered += delivered
       this.stats.bytesOut += delivered * (d.payloadLength + d.subject.length)
     } finally {
       if (--this.#depth === 0 && this.#leaving.length > 0) this.#removeLeaving()
     }
+    return queues === null || found === queues.length
   }
 
   /** Validates a subject and reply subject without routing (for paths that store before they route). */
@@ -162,9 +177,15 @@ export class Router implements ClusterReceiver {
     let remote = false
     this.#depth++
     try {
-      delivered = deliverPlain(this.index, matches, from, d) + deliverGroups(matches.groups, from, d)
-      remote = this.#clustered && this.#cluster.hasRemoteInterest(d.subject)
-      if (remote) this.#cluster.publish(d)
+      // Clustered, queue groups are decided before local delivery: a group with members on other nodes may
+      // take this message there (one member cluster-wide).
+      const plan = this.#clustered ? this.#cluster.route(d.subject) : null
+      delivered = deliverPlain(this.index, matches, from, d) +
+        (plan === null ? deliverGroups(matches.groups, from, d) : this.#deliverGroupsPlanned(matches.groups, from, d, plan))
+      if (plan !== null) {
+        remote = true
+        this.#cluster.publish(d, plan)
+      }
     } finally {
       if (--this.#depth === 0 && this.#leaving.length > 0) this.#removeLeaving()
     }
@@ -178,6 +199,16 @@ export class Router implements ClusterReceiver {
       }
     }
     return null
+  }
+
+  #deliverGroupsPlanned(groups: QueueGroup<ServerSubscription>[], from: Publisher | null, d: Delivery, plan: RoutePlan): number {
+    let n = 0
+    for (let g = 0; g < groups.length; g++) {
+      const group = groups[g]
+      const members = group.single !== null ? group.single.length : membersOf(group.runs)
+      if (this.#cluster.takeLocal(plan, group.name, members) && deliverGroup(group, from, d)) n++
+    }
+    return n
   }
 }
 
@@ -261,29 +292,30 @@ const GROUP_TRIES = 64
  */
 function deliverGroups(groups: QueueGroup<ServerSubscription>[], from: Publisher | null, d: Delivery): number {
   let n = 0
-  for (let g = 0; g < groups.length; g++) {
-    const group = groups[g]
-    const runs = group.runs
-    // Most groups sit on one pattern: one run, read as the array it is.
-    const single = group.single
-    const members = single !== null ? single.length : membersOf(runs)
-    let keeper: ServerSubscription | null = null
-    let sent = false
-    for (let k = 0, t = 0; k < members && t < GROUP_TRIES; k++) {
-      const i = group.next % members
-      group.next = i + 1
-      const sub = single !== null ? single[i] : memberAt(runs, i)
-      if (!sub.active || (sub.conn === from && !from.echo)) continue
-      if (sub.conn.parked === true) { keeper ??= sub; continue }
-      t++
-      const offered = sub.conn.deliver(sub, d)
-      if (offered === SENT) { sent = true; break }
-      if (offered === OFFERED.full) dropMember(sub, sub.conn)
-    }
-    if (!sent && keeper !== null) sent = keeper.conn.deliver(keeper, d) === SENT
-    if (sent) n++
-  }
+  for (let g = 0; g < groups.length; g++) if (deliverGroup(groups[g], from, d)) n++
   return n
+}
+
+function deliverGroup(group: QueueGroup<ServerSubscription>, from: Publisher | null, d: Delivery): boolean {
+  const runs = group.runs
+  // Most groups sit on one pattern: one run, read as the array it is.
+  const single = group.single
+  const members = single !== null ? single.length : membersOf(runs)
+  let keeper: ServerSubscription | null = null
+  let sent = false
+  for (let k = 0, t = 0; k < members && t < GROUP_TRIES; k++) {
+    const i = group.next % members
+    group.next = i + 1
+    const sub = single !== null ? single[i] : memberAt(runs, i)
+    if (!sub.active || (sub.conn === from && !from.echo)) continue
+    if (sub.conn.parked === true) { keeper ??= sub; continue }
+    t++
+    const offered = sub.conn.deliver(sub, d)
+    if (offered === SENT) { sent = true; break }
+    if (offered === OFFERED.full) dropMember(sub, sub.conn)
+  }
+  if (!sent && keeper !== null) sent = keeper.conn.deliver(keeper, d) === SENT
+  return sent
 }
 
 function membersOf(runs: readonly Run<ServerSubscription>[]): number {

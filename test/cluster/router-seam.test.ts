@@ -8,7 +8,7 @@ import { Router } from '../../server/routing/router.ts'
 import { ServerSubscription, type Subscriber } from '../../server/routing/subscription.ts'
 import type { Delivery } from '../../server/outbound/delivery.ts'
 import { OFFERED, type Offered } from '../../server/outbound/slow-consumer.ts'
-import type { ClusterAdapter, ClusterMessage, ClusterReceiver } from '../../server/cluster/cluster-adapter.ts'
+import type { ClusterAdapter, ClusterMessage, ClusterReceiver, RoutePlan } from '../../server/cluster/cluster-adapter.ts'
 import { PUB_FLAG, STATUS_HEADER } from '../../shared/protocol.ts'
 
 class RecordingCluster implements ClusterAdapter {
@@ -26,6 +26,8 @@ class RecordingCluster implements ClusterAdapter {
   addInterest(subject: string, queue: string | null): void { this.interest.push(`+${subject}${queue === null ? '' : ` ${queue}`}`) }
   removeInterest(subject: string, queue: string | null): void { this.interest.push(`-${subject}${queue === null ? '' : ` ${queue}`}`) }
   hasRemoteInterest(subject: string): boolean { return this.remote.has(subject) }
+  route(subject: string): RoutePlan | null { return this.remote.has(subject) ? { targets: subject } : null }
+  takeLocal(): boolean { return true }
   close(): Promise<void> { return Promise.resolve() }
 }
 
@@ -90,8 +92,11 @@ test('delivers a message from another node to local subscriptions only, never ba
   router.subscribe(new ServerSubscription(sink, 2, 'orders.eu', 'g'))
   router.subscribe(new ServerSubscription(sink, 3, 'orders.eu', 'g'))
   cluster.remote.add('orders.eu')
-  router.receive({ subject: 'orders.eu', reply: null, headers: null, encoding: 0, payload: bytes(1, 2) })
-  assert.is(sink.got.length, 2, 'the plain subscription and one member of the queue group')
+  assert.ok(router.receive({ subject: 'orders.eu', reply: null, headers: null, encoding: 0, payload: bytes(1, 2), queues: ['g'] }))
+  assert.is(sink.got.length, 2, 'the plain subscription and one member of the queue group the sender chose here')
+  assert.ok(router.receive({ subject: 'orders.eu', reply: null, headers: null, encoding: 0, payload: bytes(3) }))
+  assert.is(sink.got.length, 3, 'a group not named is served by another node: only the plain subscription')
+  assert.not.ok(router.receive({ subject: 'orders.eu', reply: null, headers: null, encoding: 0, payload: bytes(4), queues: ['gone'] }), 'a named group with no member here is reported')
   assert.equal(cluster.published, [])
   assert.is(router.stats.unmatched, 0)
 })

@@ -1,0 +1,127 @@
+/**
+ * Which nodes are in the cluster, kept in Redis with no clock shared between machines: each node refreshes a
+ * key of its own (`<prefix>node:<id>`, its stats as JSON) that expires after `nodeTimeoutMs`, and lists itself
+ * in the set `<prefix>nodes`. A node whose key is gone is dead, whoever looks: a survivor removes it from the
+ * set and deletes its interest hash, so a crashed node's subscriptions stop attracting messages once it has
+ * been silent for the timeout.
+ */
+import type { Redis } from 'ioredis'
+
+/** What a node says about itself with every heartbeat. */
+export interface NodeInfo {
+  readonly connections: number
+  readonly subscriptions: number
+}
+
+/** One node as the others see it (`/stats` `cluster.nodes`). */
+export interface ClusterNodeView {
+  readonly nodeId: string
+  readonly self: boolean
+  readonly connections: number
+  readonly subscriptions: number
+  readonly pid: number | null
+  readonly host: string | null
+  readonly startedAt: number | null
+  /** Patterns it announced (plain and queue-group interest). */
+  readonly patterns: number
+}
+
+interface Announced extends NodeInfo {
+  readonly pid: number
+  readonly host: string
+  readonly startedAt: number
+}
+
+export interface Keys {
+  readonly nodes: string
+  node(id: string): string
+  interest(id: string): string
+  channel(id: string): string
+  readonly control: string
+}
+
+export function clusterKeys(prefix: string): Keys {
+  return {
+    nodes: `${prefix}nodes`,
+    node: (id) => `${prefix}node:${id}`,
+    interest: (id) => `${prefix}i:${id}`,
+    channel: (id) => `${prefix}n:${id}`,
+    control: `${prefix}interest`,
+  }
+}
+
+function parseInfo(raw: string | null): Announced | null {
+  if (raw === null) return null
+  try {
+    const v = JSON.parse(raw) as Partial<Announced>
+    return {
+      connections: typeof v.connections === 'number' ? v.connections : 0,
+      subscriptions: typeof v.subscriptions === 'number' ? v.subscriptions : 0,
+      pid: typeof v.pid === 'number' ? v.pid : 0,
+      host: typeof v.host === 'string' ? v.host : '',
+      startedAt: typeof v.startedAt === 'number' ? v.startedAt : 0,
+    }
+  } catch {
+    return null
+  }
+}
+
+/** What one heartbeat found. */
+export interface Beat {
+  /** Live nodes other than this one, with what they said. */
+  readonly alive: ReadonlyMap<string, NodeInfo & { pid: number; host: string; startedAt: number }>
+  /** Nodes listed but silent past the timeout (already removed from the set). */
+  readonly dead: readonly string[]
+  /**
+   * This node was not in the set: its first beat, or another node took it for dead (it was silent past the
+   * timeout, e.g. a long pause) and deleted its interest, which it must then announce again.
+   */
+  readonly listedAgain: boolean
+}
+
+export class NodeDirectory {
+  readonly #keys: Keys
+  readonly #self: string
+  readonly #timeoutMs: number
+  readonly #startedAt = Date.now()
+  readonly #host: string
+
+  constructor(keys: Keys, self: string, timeoutMs: number, host: string) {
+    this.#keys = keys
+    this.#self = self
+    this.#timeoutMs = timeoutMs
+    this.#host = host
+  }
+
+  /** Refreshes this node's key and reads everyone else's. */
+  async beat(redis: Redis, info: NodeInfo): Promise<Beat> {
+    const mine = JSON.stringify({ ...info, pid: process.pid, host: this.#host, startedAt: this.#startedAt })
+    const [, added, members] = await redis.multi()
+      .set(this.#keys.node(this.#self), mine, 'PX', this.#timeoutMs)
+      .sadd(this.#keys.nodes, this.#self)
+      .smembers(this.#keys.nodes)
+      .exec() as [unknown, [Error | null, number], [Error | null, string[]]]
+    const others = (members[1] ?? []).filter((id) => id !== this.#self)
+    const alive = new Map<string, Announced>()
+    const dead: string[] = []
+    if (others.length > 0) {
+      const values = await redis.mget(others.map((id) => this.#keys.node(id)))
+      others.forEach((id, i) => {
+        const v = parseInfo(values[i] ?? null)
+        if (v === null) dead.push(id)
+        else alive.set(id, v)
+      })
+    }
+    if (dead.length > 0) {
+      const tx = redis.multi()
+      for (const id of dead) tx.srem(this.#keys.nodes, id).del(this.#keys.interest(id))
+      await tx.exec()
+    }
+    return { alive, dead, listedAgain: added[1] === 1 }
+  }
+
+  /** Removes this node from the cluster (a clean leave). */
+  async leave(redis: Redis): Promise<void> {
+    await redis.multi().srem(this.#keys.nodes, this.#self).del(this.#keys.node(this.#self)).del(this.#keys.interest(this.#self)).exec()
+  }
+}

@@ -1,0 +1,382 @@
+/**
+ * The cluster adapter on Redis (issue 14): nodes joined through one Redis act as one broker, with no sticky
+ * sessions. What crosses Redis:
+ * - interest: each node's subscription patterns (a hash per node, changes on one control channel), so a node
+ *   receives only messages some subscription of its own wants (as the Socket.IO Redis adapter's rooms and
+ *   Centrifugo's channels do it);
+ * - messages: batched per target node per tick on that node's own channel (cluster-frame.ts), so per-publisher
+ *   order holds and a fan-out to 100 subscribers on another node costs one PUBLISH, not 100;
+ * - liveness: node keys that expire (node-directory.ts).
+ * Queue groups are exactly one member cluster-wide: the publishing node picks, weighted by members on each node
+ * (a counter per group, so members share evenly), and names the group in the message to the chosen node only.
+ * Replies find their way back to the requester's node through the request's origin (reply routes), even before
+ * the requester's inbox interest has reached the responder's node.
+ *
+ * Cross-node delivery is at most once: what is published while the link is down, or dropped past the bounds,
+ * is counted and reported (the `lost` event), never retried late.
+ */
+import { hostname } from 'node:os'
+import type { Logger } from 'pino'
+import { SubwireError } from '../../../shared/errors.ts'
+import type { ClusterAdapter, ClusterEvent, ClusterLink, ClusterMessage, ClusterReceiver, RoutePlan } from '../cluster-adapter.ts'
+import type { ClusterConfig } from '../cluster-options.ts'
+import { decodeBatch, encodeBody, encodeHead } from './cluster-frame.ts'
+import { LocalInterest } from './local-interest.ts'
+import { NodeDirectory, clusterKeys, type ClusterNodeView, type Keys, type NodeInfo } from './node-directory.ts'
+import { Outbox } from './outbox.ts'
+import { NO_TARGETS, RemoteInterest, type GroupShare, type Targets } from './remote-interest.ts'
+import { RedisLink, maskUrl } from './redis-link.ts'
+import { ReplyRoutes } from './reply-routes.ts'
+
+export interface RedisClusterOptions {
+  readonly config: ClusterConfig
+  readonly logger: Logger
+  readonly maxSubjectLength: number
+  readonly maxHeaders: number
+  /** What this node says about itself in its heartbeat (connections, subscriptions). */
+  readonly info: () => NodeInfo
+}
+
+/** The cluster as one node sees it (`/stats` `cluster`). */
+export interface ClusterStats {
+  readonly kind: 'redis'
+  readonly name: string
+  readonly nodeId: string
+  readonly redis: string
+  readonly link: ClusterLink
+  /** Since when the link has been down (epoch ms), or null. */
+  readonly downSince: number | null
+  readonly nodes: readonly ClusterNodeView[]
+  /** Messages sent to other nodes (one per target node), and received from them. */
+  readonly sent: number
+  readonly received: number
+  /** Messages for other nodes dropped (link down, Redis too far behind); each is told to clients as `lost`. */
+  readonly dropped: number
+  /** Batches or messages from Redis that did not decode, and queue-group messages that found no member here. */
+  readonly rejected: number
+  readonly groupMisses: number
+}
+
+/** How a publish goes out: the subject's targets and the queue groups already decided for it. */
+class Plan implements RoutePlan {
+  readonly targets: Targets
+  readonly replyNode: string | undefined
+  /** Queue groups decided by `takeLocal`, whichever way. */
+  decided: Set<string> | null = null
+  /** node → queue groups it was chosen for. */
+  chosen: Map<string, string[]> | null = null
+  constructor(targets: Targets, replyNode: string | undefined) {
+    this.targets = targets
+    this.replyNode = replyNode
+  }
+  choose(nodeId: string, queue: string): void {
+    const chosen = (this.chosen ??= new Map())
+    const list = chosen.get(nodeId)
+    if (list === undefined) chosen.set(nodeId, [queue])
+    else list.push(queue)
+  }
+}
+
+export class RedisCluster implements ClusterAdapter {
+  readonly kind = 'redis'
+  readonly clustered = true
+  readonly nodeId: string
+  readonly #config: ClusterConfig
+  readonly #log: Logger
+  readonly #options: RedisClusterOptions
+  readonly #keys: Keys
+  readonly #link: RedisLink
+  readonly #remote = new RemoteInterest()
+  readonly #local: LocalInterest
+  readonly #outbox: Outbox
+  readonly #directory: NodeDirectory
+  readonly #replies = new ReplyRoutes()
+  readonly #listeners = new Set<(e: ClusterEvent) => void>()
+  /** Live peers and what they said in their last heartbeat. */
+  #peers = new Map<string, NodeInfo & { pid: number; host: string; startedAt: number }>()
+  /** Interest changes of a node whose snapshot is being read: applied after it, in order. */
+  readonly #syncing = new Map<string, Array<[string, number]>>()
+  /** Weighted round-robin position per queue group. */
+  readonly #turns = new Map<string, number>()
+  #receiver: ClusterReceiver | null = null
+  #heartbeat: NodeJS.Timeout | null = null
+  #started = false
+  #closed = false
+  #downSince: number | null = null
+  #received = 0
+  #rejected = 0
+  #groupMisses = 0
+  /** Messages for other nodes dropped since the link went down (told to clients when it is back). */
+  #droppedSinceDown = 0
+
+  constructor(options: RedisClusterOptions) {
+    this.#options = options
+    this.#config = options.config
+    this.nodeId = options.config.nodeId
+    this.#log = options.logger
+    this.#keys = clusterKeys(options.config.prefix)
+    this.#local = new LocalInterest(this.#keys, this.nodeId)
+    this.#outbox = new Outbox(this.nodeId, (n) => { this.#droppedSinceDown += n })
+    this.#directory = new NodeDirectory(this.#keys, this.nodeId, options.config.nodeTimeoutMs, hostname())
+    this.#link = new RedisLink(options.config.redis[0], `subwire:${options.config.name}:${this.nodeId}`, {
+      onUp: () => void this.#onUp(),
+      onDown: (reason) => this.#onDown(reason),
+      onMessage: (channel, message) => this.#onMessage(channel, message),
+    })
+  }
+
+  get link(): ClusterLink {
+    return this.#downSince === null && this.#link.up ? 'up' : 'down'
+  }
+
+  onEvent(listener: (e: ClusterEvent) => void): () => void {
+    this.#listeners.add(listener)
+    return () => this.#listeners.delete(listener)
+  }
+
+  #emit(e: ClusterEvent): void {
+    for (const l of this.#listeners) {
+      try {
+        l(e)
+      } catch (err) {
+        this.#log.error({ err, event: e.type }, 'a cluster event listener threw')
+      }
+    }
+  }
+
+  async start(receiver: ClusterReceiver): Promise<void> {
+    if (this.#started) throw new SubwireError('bad_option', 'a cluster adapter is started once, by one broker')
+    this.#started = true
+    this.#receiver = receiver
+    await this.#link.start([this.#keys.control, this.#keys.channel(this.nodeId)])
+    try {
+      await this.#join()
+    } catch (err) {
+      await this.#link.close()
+      throw new SubwireError('unavailable', `could not join cluster ${this.#config.name} at ${maskUrl(this.#config.redis[0])}: ${err instanceof Error ? err.message : String(err)}`)
+    }
+    this.#heartbeat = setInterval(() => void this.#beat(), this.#config.heartbeatMs)
+    this.#heartbeat.unref()
+    this.#log.info({ nodeId: this.nodeId, cluster: this.#config.name, redis: maskUrl(this.#config.redis[0]), peers: this.#peers.size }, 'joined the cluster')
+  }
+
+  /** Announces this node and reads every other's interest (at start and after every reconnect). */
+  async #join(): Promise<void> {
+    const redis = this.#link.cmd
+    const beat = await this.#directory.beat(redis, this.#options.info())
+    await this.#local.announceAll(redis)
+    this.#local.use(redis)
+    this.#outbox.use(redis)
+    for (const id of beat.dead) this.#forget(id)
+    for (const id of [...this.#peers.keys()]) if (!beat.alive.has(id)) this.#forget(id)
+    this.#peers = new Map(beat.alive)
+    await Promise.all([...beat.alive.keys()].map((id) => this.#snapshot(id)))
+  }
+
+  /** Reads one node's whole interest hash, applying its changes that arrive meanwhile afterwards. */
+  async #snapshot(nodeId: string): Promise<void> {
+    if (this.#syncing.has(nodeId)) return
+    this.#syncing.set(nodeId, [])
+    try {
+      const hash = await this.#link.cmd.hgetall(this.#keys.interest(nodeId))
+      this.#remote.replace(nodeId, new Map(Object.entries(hash).map(([k, v]) => [k, Number(v)])))
+    } catch (err) {
+      this.#log.warn({ err, nodeId }, 'could not read a node\'s interest; it is read again at the next reconnect')
+    } finally {
+      const later = this.#syncing.get(nodeId) ?? []
+      this.#syncing.delete(nodeId)
+      for (const [key, count] of later) this.#remote.set(nodeId, key, count)
+    }
+  }
+
+  async #beat(): Promise<void> {
+    if (this.#closed || !this.#link.up) return
+    try {
+      const beat = await this.#directory.beat(this.#link.cmd, this.#options.info())
+      if (beat.listedAgain) {
+        this.#log.warn({ nodeId: this.nodeId }, 'the cluster took this node for dead (silent past nodeTimeoutMs): announcing its interest again')
+        await this.#local.announceAll(this.#link.cmd)
+      }
+      for (const id of beat.dead) this.#forget(id)
+      for (const id of this.#peers.keys()) if (!beat.alive.has(id)) this.#forget(id)
+      for (const id of beat.alive.keys()) if (!this.#peers.has(id) && this.#remote.patternsOf(id) === 0) void this.#snapshot(id)
+      this.#peers = new Map(beat.alive)
+    } catch (err) {
+      this.#log.debug({ err }, 'cluster heartbeat failed')
+    }
+  }
+
+  #forget(nodeId: string): void {
+    const known = this.#peers.delete(nodeId) || this.#remote.patternsOf(nodeId) > 0
+    this.#remote.drop(nodeId)
+    if (known) {
+      this.#log.warn({ nodeId }, 'a cluster node left or went silent past nodeTimeoutMs')
+      this.#emit({ type: 'node_gone', nodeId })
+    }
+  }
+
+  #onDown(reason: string): void {
+    if (this.#closed) return
+    this.#downSince = Date.now()
+    this.#local.use(null)
+    this.#outbox.use(null)
+    this.#log.error({ reason }, 'lost the Redis link: delivering locally only until it is back')
+    this.#emit({ type: 'link', link: 'down', downMs: 0, dropped: 0 })
+  }
+
+  async #onUp(): Promise<void> {
+    if (this.#closed) return
+    try {
+      await this.#join()
+    } catch (err) {
+      this.#log.warn({ err }, 'rejoining the cluster failed; retrying at the next reconnect')
+      return
+    }
+    const since = this.#downSince ?? Date.now()
+    const dropped = this.#droppedSinceDown
+    this.#downSince = null
+    this.#droppedSinceDown = 0
+    this.#log.info({ downMs: Date.now() - since, dropped }, 'the Redis link is back: interest announced again')
+    this.#emit({ type: 'link', link: 'up', downMs: Date.now() - since, dropped })
+  }
+
+  #onMessage(channel: string, message: Buffer): void {
+    if (this.#closed) return
+    if (channel === this.#keys.control) this.#onControl(message.toString())
+    else this.#onBatch(message)
+  }
+
+  #onControl(text: string): void {
+    let m: { n?: unknown; t?: unknown; k?: unknown }
+    try {
+      m = JSON.parse(text) as typeof m
+    } catch {
+      this.#rejected++
+      return
+    }
+    const nodeId = m.n
+    if (typeof nodeId !== 'string' || nodeId === this.nodeId) return
+    if (m.t === 'reset') { this.#remote.drop(nodeId); void this.#snapshot(nodeId); return }
+    if (m.t === 'bye') { this.#forget(nodeId); return }
+    if (m.t !== 'set' || !Array.isArray(m.k)) { this.#rejected++; return }
+    const pending = this.#syncing.get(nodeId)
+    for (const change of m.k as unknown[]) {
+      if (!Array.isArray(change) || typeof change[0] !== 'string' || typeof change[1] !== 'number') { this.#rejected++; continue }
+      if (pending !== undefined) pending.push([change[0], change[1]])
+      else if (!this.#remote.set(nodeId, change[0], change[1])) this.#rejected++
+    }
+  }
+
+  #onBatch(message: Buffer): void {
+    const batch = decodeBatch(message, this.#options.maxSubjectLength, this.#options.maxHeaders)
+    if (batch === null) { this.#rejected++; return }
+    this.#rejected += batch.rejected
+    const receiver = this.#receiver
+    if (receiver === null) return
+    for (const m of batch.messages) {
+      this.#received++
+      if (m.reply !== null) this.#replies.remember(m.reply, batch.origin)
+      if (!receiver.receive(m) && m.queues !== null) this.#groupMisses++
+    }
+  }
+
+  // --- the publish path ---------------------------------------------------------------------------------
+
+  route(subject: string): RoutePlan | null {
+    if (this.#closed) return null
+    const targets = this.#remote.targets(subject)
+    const replyNode = this.#replies.lookup(subject)
+    if (targets === NO_TARGETS && replyNode === undefined) return null
+    return new Plan(targets, replyNode)
+  }
+
+  hasRemoteInterest(subject: string): boolean {
+    return !this.#closed && (this.#remote.targets(subject) !== NO_TARGETS || this.#replies.lookup(subject) !== undefined)
+  }
+
+  takeLocal(plan: RoutePlan, queue: string, localMembers: number): boolean {
+    const p = plan as Plan
+    const shares = p.targets.groups.get(queue)
+    if (shares === undefined) return true
+    ;(p.decided ??= new Set()).add(queue)
+    const chosen = this.#pick(queue, shares, localMembers)
+    if (chosen === null) return true
+    p.choose(chosen, queue)
+    return false
+  }
+
+  /** The node whose member gets the next message of `queue`, or null for this node. */
+  #pick(queue: string, shares: readonly GroupShare[], localMembers: number): string | null {
+    let total = localMembers
+    for (const s of shares) total += s.members
+    if (total === 0) return null
+    const turn = this.#turns.get(queue) ?? 0
+    this.#turns.set(queue, turn + 1 >= 2 ** 30 ? 0 : turn + 1)
+    let at = turn % total
+    if (at < localMembers) return null
+    at -= localMembers
+    for (const s of shares) {
+      if (at < s.members) return s.nodeId
+      at -= s.members
+    }
+    return null
+  }
+
+  publish(m: ClusterMessage, plan?: RoutePlan | null): void {
+    if (this.#closed) return
+    const p = (plan ?? this.route(m.subject)) as Plan | null
+    if (p === null) return
+    for (const [queue, shares] of p.targets.groups) {
+      if (p.decided?.has(queue) === true) continue
+      const chosen = this.#pick(queue, shares, 0)
+      if (chosen !== null) p.choose(chosen, queue)
+    }
+    const nodes = new Set<string>(p.targets.plain)
+    if (p.chosen !== null) for (const id of p.chosen.keys()) nodes.add(id)
+    if (p.replyNode !== undefined) nodes.add(p.replyNode)
+    nodes.delete(this.nodeId)
+    if (nodes.size === 0) return
+    const body = encodeBody(m.subject, m.reply, m.headers, m.encoding, m.payload)
+    for (const id of nodes) this.#outbox.add(this.#keys.channel(id), encodeHead(body.length, p.chosen?.get(id) ?? null), body)
+  }
+
+  addInterest(subject: string, queue: string | null): void {
+    if (!this.#closed) this.#local.add(subject, queue)
+  }
+
+  removeInterest(subject: string, queue: string | null): void {
+    if (!this.#closed) this.#local.remove(subject, queue)
+  }
+
+  stats(): ClusterStats {
+    const views: ClusterNodeView[] = [{
+      nodeId: this.nodeId, self: true, ...this.#options.info(), pid: process.pid, host: hostname(), startedAt: null, patterns: this.#local.size,
+    }]
+    for (const [id, info] of this.#peers) {
+      views.push({ nodeId: id, self: false, connections: info.connections, subscriptions: info.subscriptions, pid: info.pid, host: info.host, startedAt: info.startedAt, patterns: this.#remote.patternsOf(id) })
+    }
+    const out = this.#outbox.stats
+    return {
+      kind: 'redis', name: this.#config.name, nodeId: this.nodeId, redis: maskUrl(this.#config.redis[0]), link: this.link,
+      downSince: this.#downSince, nodes: views, sent: out.sent, received: this.#received, dropped: out.dropped,
+      rejected: this.#rejected, groupMisses: this.#groupMisses,
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return
+    this.#closed = true
+    if (this.#heartbeat !== null) clearInterval(this.#heartbeat)
+    this.#receiver = null
+    if (this.#link.up) {
+      try {
+        const redis = this.#link.cmd
+        await this.#directory.leave(redis)
+        await redis.publish(this.#keys.control, JSON.stringify({ n: this.nodeId, t: 'bye' }))
+      } catch (err) {
+        this.#log.debug({ err }, 'could not say goodbye to the cluster')
+      }
+    }
+    await this.#link.close()
+  }
+}
