@@ -116,7 +116,8 @@ export function runWorkers(plan: WorkersPlan, logger: Logger, io: CliIo): number
       bannerShown = true
       const first = banners.get(1) ?? message
       const pids = slots.map((s) => s.worker?.process.pid ?? '?').join(', ')
-      io.err(`${first.banner}  workers:  ${plan.count} broker processes share the port (pids ${pids}; primary ${process.pid})\n`)
+      const nodeIds = slots.map((s) => banners.get(s.n)?.nodeId ?? '?').join(', ')
+      io.err(`${first.banner}  workers:  ${plan.count} broker processes share the port (pids ${pids}; nodes ${nodeIds}; primary ${process.pid})\n`)
     })
     worker.on('exit', (code: number | null, signal: NodeJS.Signals | null) => {
       slot.worker = null

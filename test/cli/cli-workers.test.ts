@@ -6,7 +6,9 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { spawn, type ChildProcess } from 'node:child_process'
-import { resolve } from 'node:path'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
 import { connect, type Client } from '../../client/index.ts'
 import { sleep, within } from '../helpers.ts'
 import { haveRedisServer, startRedis, type TestRedis } from '../cluster/redis-server.ts'
@@ -96,17 +98,50 @@ const need = (): TestRedis | null => {
   return redis
 }
 
-test('--workers 2 runs two brokers on the one port, each its own node of the cluster', async () => {
+test('--workers 2 runs two brokers on the one port, each its own node of the cluster (<nodeId>-<n> when the config names it)', async () => {
   const r = need()
   if (r === null) return
-  const s = await serve(['--port', '0', '--cluster', r.url, '--workers', '2', '--log-format', 'json'])
+  const dir = mkdtempSync(join(tmpdir(), 'subwire-workers-'))
+  const file = join(dir, 'subwire.json')
+  writeFileSync(file, JSON.stringify({ port: 0, cluster: { redis: r.url, nodeId: 'box' }, workers: 2 }))
+  const s = await serve(['--config', file, '--log-format', 'json'])
+  rmSync(dir, { recursive: true, force: true })
   assert.is(s.workerPids.length, 2)
   assert.ok(s.workerPids.every(alive), 'both workers run')
   const { byServer, all } = await clientsOnDistinctBrokers(s.url, 2)
   try {
     assert.is(byServer.size, 2, 'clients of the one port land on both workers')
-    const nodes = new Set(logLines(s.stdout()).filter((l) => l.msg === 'broker listening').map((l) => l.pid))
-    assert.equal([...nodes].sort(), [...s.workerPids].sort(), 'each worker runs a broker')
+    const brokers = new Set(logLines(s.stdout()).filter((l) => l.msg === 'broker listening').map((l) => l.pid))
+    assert.equal([...brokers].sort(), [...s.workerPids].sort(), 'each worker runs a broker')
+    assert.is(/; nodes ([^;]+);/.exec(s.stderr())?.[1], 'box-1, box-2', 'each worker is its own node of the cluster')
+  } finally {
+    for (const c of all) await c.close()
+  }
+  s.child.kill('SIGTERM')
+  assert.is(await within(15_000, s.exited, 'the primary to exit'), 0)
+})
+
+test('a publish from a client on one worker reaches a subscriber on another', async () => {
+  const r = need()
+  if (r === null) return
+  const s = await serve(['--port', '0', '--cluster', r.url, '--workers', '2', '--log-level', 'silent'])
+  const { byServer, all } = await clientsOnDistinctBrokers(s.url, 2)
+  try {
+    assert.is(byServer.size, 2, 'clients on both workers')
+    const [pub, sub] = [...byServer.values()] as [Client, Client]
+    const got: unknown[] = []
+    sub.subscribe('orders.>', { callback: (_err, m) => { if (m !== null) got.push(m.data) } })
+    await within(5000, sub.flush(), 'the subscription')
+    // Interest crosses through Redis a moment later: publish until the first message arrives (bounded).
+    for (let i = 0; i < 200 && got.length === 0; i++) {
+      pub.publish('orders.eu', 'probe')
+      await sleep(50)
+    }
+    assert.ok(got.length > 0, 'delivered across the workers')
+    got.length = 0
+    for (let i = 1; i <= 100; i++) pub.publish('orders.eu', i)
+    for (let i = 0; i < 200 && got.filter((x) => typeof x === 'number').length < 100; i++) await sleep(25)
+    assert.equal(got.filter((x) => typeof x === 'number'), Array.from({ length: 100 }, (_, i) => i + 1), 'once each, in order')
   } finally {
     for (const c of all) await c.close()
   }
