@@ -9,6 +9,7 @@ import { keptPercent, meanOf } from './scenarios/cluster-single.ts'
 import { everyConnectionHasOne } from './scenarios/flood-run.ts'
 import { renderSummary, spreadOf, summarizeRuns } from './summarize.ts'
 import type { BenchReport } from './report.ts'
+import { parseServeBanner } from './systems/subwire-serve.ts'
 
 function snapshot(t: number, cpuS: number, peakRss = 0): BrokerSnapshot {
   return { t, cpuUserUs: cpuS * 1e6, cpuSystemUs: 0, rss: 0, peakRssSinceMark: 0, peakRss, eventLoopP99Ms: 0, eventLoopMaxMs: 0 }
@@ -92,6 +93,16 @@ test('summarizes runs as median and spread, with subwire’s ratio taken within 
   assert.equal(rows[0]?.ratios.nats, { values: [3, 1, null], median: 2, min: 1, max: 3 })
   const table = renderSummary(rows).split('\n')
   assert.is(table[2], '| K [/s] | ↑ | 350 (300–400) | 100 (100–400) | 2.00× (1.00×–3.00×) |')
+})
+
+test('reads subwire serve’s URL, and with workers their pids, from its banner only once it is complete', () => {
+  const listening = 'subwire broker listening on ws://127.0.0.1:4567/\n  cluster:  bench on redis://127.0.0.1:6379 as node n1\n'
+  assert.equal(parseServeBanner(listening, undefined), { url: 'ws://127.0.0.1:4567/', workerPids: [] })
+  assert.is(parseServeBanner(listening, 2), undefined)
+  const workers = `${listening}  workers:  2 broker processes share the port (pids 101, 102; primary 100)\n`
+  assert.equal(parseServeBanner(workers, 2), { url: 'ws://127.0.0.1:4567/', workerPids: [101, 102] })
+  assert.is(parseServeBanner(workers, 3), undefined)
+  assert.is(parseServeBanner('{"level":40,"msg":"starting"}\n', undefined), undefined)
 })
 
 test.run()

@@ -29,6 +29,8 @@ export interface BrokerConfig {
    * `shared` (the shared part's `url`). Unset: a stand-alone broker.
    */
   readonly cluster?: ClusterPart
+  /** Scenario KW: the broker runs as `subwire serve` (see BrokerSpec.serve). */
+  readonly serve?: { readonly workers?: number }
 }
 
 export type ClusterPart =
@@ -228,7 +230,15 @@ export type FromChild =
    * `startMs`: the broker child's time inside `startBroker` (scenario J reads a restart's recovery from it);
    * `serverPid`: the broker program's pid when it is not the broker child (the orchestrator reads its CPU).
    */
-  | { readonly type: 'ready'; readonly url?: string; readonly connectMs?: number; readonly startMs?: number; readonly serverPid?: number }
+  | {
+      readonly type: 'ready'
+      readonly url?: string
+      readonly connectMs?: number
+      readonly startMs?: number
+      readonly serverPid?: number
+      /** Processes doing the broker's work beside `serverPid` (`subwire serve --workers N`'s workers). */
+      readonly workerPids?: readonly number[]
+    }
   | { readonly type: 'mark'; readonly broker?: BrokerSnapshot; readonly subscribers?: SubscribersSnapshot; readonly publisher?: PublisherSnapshot }
   | { readonly type: 'progress'; readonly delivered: number }
   | { readonly type: 'job-done'; readonly result: PublisherJobResult }

@@ -35,6 +35,11 @@ export interface BrokerHandle {
    * redis-server): the bench then reads that process's CPU and memory, not the Node wrapper's.
    */
   readonly serverPid?: number
+  /**
+   * Processes that do the broker's work beside `serverPid` (the workers of `subwire serve --workers N`, whose
+   * primary is `serverPid`): measured from /proc, each on its own.
+   */
+  readonly workerPids?: readonly number[]
   close(): Promise<void>
 }
 
@@ -83,6 +88,8 @@ export interface BrokerSpec {
   readonly topics?: readonly BenchTopic[]
   /** Where a durable system keeps its files (scenario J); created and removed by the scenario. */
   readonly dataDir?: string
+  /** Scenario KW (subwire only): run the broker as `subwire serve` (a child process), with `--workers N` when set. */
+  readonly serve?: { readonly workers?: number }
 }
 
 /** A subscription that can be ended (replays are repeated on one connection). */

@@ -21,6 +21,7 @@ function snapshotCpu(b: BrokerSnapshot): number {
 /** Cores one other process kept busy: its /proc reading on the orchestrator's clock, else its own snapshots. */
 export function otherCores(before: OtherMark, after: OtherMark, elapsedMs: number): number {
   if (before.cpuSeconds !== undefined && after.cpuSeconds !== undefined && elapsedMs > 0) return (after.cpuSeconds - before.cpuSeconds) / (elapsedMs / 1000)
+  if (before.broker === undefined || after.broker === undefined) return 0
   const ms = after.broker.t - before.broker.t
   return ms > 0 ? (snapshotCpu(after.broker) - snapshotCpu(before.broker)) / (ms / 1000) : 0
 }
@@ -66,7 +67,7 @@ export function formatBusy(all: ReadonlyArray<{ readonly name: string; readonly 
 
 /** The broker-side processes' peak RSS added up (bytes), and each one's in MiB for the note. */
 export function clusterPeakRss(w: MeasuredWindow): { bytes: number; note: string } {
-  const peaks = [{ name: 'node 0', bytes: w.after.broker.peakRss }, ...(w.after.others ?? []).map((o) => ({ name: o.name, bytes: o.broker.peakRss }))]
+  const peaks = [{ name: 'node 0', bytes: w.after.broker.peakRss }, ...(w.after.others ?? []).map((o) => ({ name: o.name, bytes: o.broker?.peakRss ?? o.peakRss ?? 0 }))]
   const bytes = peaks.reduce((total, p) => total + p.bytes, 0)
   return { bytes, note: peaks.map((p) => `${p.name} ${(p.bytes / (1 << 20)).toFixed(0)}`).join(' · ') }
 }

@@ -5,7 +5,7 @@
 import type { BrokerSnapshot, PublisherSnapshot, SubscriberPlan, SubscribersSnapshot } from '../ipc.ts'
 import type { BenchTopic, SystemName } from '../systems.ts'
 import { Child } from './child.ts'
-import { cpuSecondsOf } from './proc-stat.ts'
+import { cpuSecondsOf, memoryOf } from './proc-stat.ts'
 
 const BROKER_READY_MS = 30_000
 const PUBLISHER_READY_MS = 30_000
@@ -17,6 +17,8 @@ export interface ProcessSetSpec {
   readonly topics?: readonly BenchTopic[]
   /** The broker's data folder (scenario J), made and removed by the caller. */
   readonly dataDir?: string
+  /** Scenario KW: the broker (every node) runs as `subwire serve`, with `--workers N` when set. */
+  readonly serve?: { readonly workers?: number }
   readonly subscribers?: SubscriberPlan
   /** How long the broker may take to start (a durable broker recovering gigabytes takes longer). */
   readonly brokerReadyMs?: number
@@ -36,18 +38,22 @@ export interface ProcessSetSpec {
   readonly subscriberNodes?: readonly number[]
 }
 
-/** A broker-side process besides node 0 (another node, the shared redis-server), snapshotted with it. */
+/**
+ * A broker-side process besides node 0 (another node, the shared redis-server, a worker of node 0), marked with
+ * it: a child's own snapshot, or for a bare process (a worker) its peak RSS from /proc.
+ */
 export interface OtherMark {
   readonly name: string
   /** CPU seconds read from /proc at the mark, when available. */
   readonly cpuSeconds?: number
-  readonly broker: BrokerSnapshot
+  readonly broker?: BrokerSnapshot
+  readonly peakRss?: number
 }
 
-/** A broker-side child besides node 0, and whose CPU the marks read. */
+/** A broker-side process besides node 0 (a child of ours, or a bare pid), and whose CPU the marks read. */
 interface OtherChild {
   readonly name: string
-  readonly child: Child
+  readonly child?: Child
   readonly cpuPid: number | undefined
 }
 
@@ -62,6 +68,11 @@ export interface Marks {
   readonly publisher?: PublisherSnapshot
   /** Cluster runs: the other nodes, then the shared server program (when there is one). */
   readonly others?: readonly OtherMark[]
+}
+
+/** The workers of node 0 (`subwire serve --workers N`), measured by pid. */
+function workersOf(pids: readonly number[] | undefined): OtherChild[] {
+  return (pids ?? []).map((pid, i) => ({ name: `worker ${i + 1}`, cpuPid: pid }))
 }
 
 export class ProcessSet {
@@ -95,7 +106,7 @@ export class ProcessSet {
   static async startBroker(spec: ProcessSetSpec, verbose: boolean): Promise<ProcessSet> {
     if (spec.cluster !== undefined) return ProcessSet.#startCluster(spec, spec.cluster.nodes, verbose)
     const spawned = performance.now()
-    const config = { role: 'broker', system: spec.system, topics: spec.topics, dataDir: spec.dataDir } as const
+    const config = { role: 'broker', system: spec.system, topics: spec.topics, dataDir: spec.dataDir, serve: spec.serve } as const
     const broker = Child.spawn(`${spec.system} broker`, 'broker.ts', config, { exposeGc: true, verbose })
     try {
       const ready = await broker.next('ready', spec.brokerReadyMs ?? BROKER_READY_MS, 'broker ready')
@@ -104,6 +115,7 @@ export class ProcessSet {
       set.brokerReadyMs = performance.now() - spawned
       set.brokerStartMs = ready.startMs ?? set.brokerReadyMs
       set.brokerCpuPid = ready.serverPid ?? broker.pid
+      set.#others = workersOf(ready.workerPids)
       return set
     } catch (err) {
       await broker.stop()
@@ -122,7 +134,7 @@ export class ProcessSet {
       const info = sharedReady.url
       const spawned = performance.now()
       const nodeChildren = Array.from({ length: nodes }, (_, index) => {
-        const config = { role: 'broker', system: spec.system, topics: spec.topics, cluster: { part: 'node', index, nodes, shared: info } } as const
+        const config = { role: 'broker', system: spec.system, topics: spec.topics, serve: spec.serve, cluster: { part: 'node', index, nodes, shared: info } } as const
         const child = Child.spawn(`${spec.system} node ${index}`, 'broker.ts', config, { exposeGc: true, verbose })
         children.push(child)
         return child
@@ -137,7 +149,10 @@ export class ProcessSet {
       set.brokerReadyMs = performance.now() - spawned
       set.brokerStartMs = ready[0]?.startMs ?? set.brokerReadyMs
       set.brokerCpuPid = ready[0]?.serverPid ?? nodeChildren[0]?.pid
-      set.#others = nodeChildren.slice(1).map((child, i) => ({ name: `node ${i + 1}`, child, cpuPid: ready[i + 1]?.serverPid ?? child.pid }))
+      set.#others = [
+        ...workersOf(ready[0]?.workerPids),
+        ...nodeChildren.slice(1).map((child, i) => ({ name: `node ${i + 1}`, child, cpuPid: ready[i + 1]?.serverPid ?? child.pid })),
+      ]
       // A shared child that only handed out ports (nats) runs no server: nothing of the broker's to measure.
       if (sharedReady.serverPid !== undefined) set.#others.push({ name: 'shared', child: shared, cpuPid: sharedReady.serverPid })
       else set.#idleShared = shared
@@ -207,12 +222,13 @@ export class ProcessSet {
       this.broker.ask({ type: 'mark', gc }, 'mark', MARK_MS, 'mark'),
       this.subscribers?.ask({ type: 'mark' }, 'mark', MARK_MS, 'mark'),
       this.publisher?.ask({ type: 'mark' }, 'mark', MARK_MS, 'mark'),
-      Promise.all(this.#others.map((other) => other.child.ask({ type: 'mark', gc }, 'mark', MARK_MS, `${other.name} mark`))),
+      Promise.all(this.#others.map((other) => other.child?.ask({ type: 'mark', gc }, 'mark', MARK_MS, `${other.name} mark`))),
     ])
     if (broker.broker === undefined) throw new Error('broker mark without a snapshot')
     const otherMarks = others.map((reply, i): OtherMark => {
       const other = this.#others[i]!
-      if (reply.broker === undefined) throw new Error(`${other.name} mark without a snapshot`)
+      if (other.child === undefined) return { name: other.name, cpuSeconds: othersCpu[i], peakRss: other.cpuPid === undefined ? 0 : memoryOf(other.cpuPid).peak }
+      if (reply?.broker === undefined) throw new Error(`${other.name} mark without a snapshot`)
       return { name: other.name, cpuSeconds: othersCpu[i], broker: reply.broker }
     })
     const marks = { at, brokerCpuSeconds, broker: broker.broker, subscribers: subscribers?.subscribers, publisher: publisher?.publisher }
@@ -225,7 +241,7 @@ export class ProcessSet {
     await Promise.all(clients.map((child) => child.stop().catch(() => undefined)))
     // Nodes before what they share, so no node sees its Redis (or its routes) go first.
     const nodes = [this.broker, ...this.#others.filter((o) => o.name !== 'shared').map((o) => o.child)]
-    await Promise.all(nodes.map((child) => child.stop().catch(() => undefined)))
+    await Promise.all(nodes.map((child) => child?.stop().catch(() => undefined)))
     const shared = [...this.#others.filter((o) => o.name === 'shared').map((o) => o.child), this.#idleShared]
     await Promise.all(shared.map((child) => child?.stop().catch(() => undefined)))
   }

@@ -63,7 +63,7 @@ function lagMs(intervalNs: number): number {
 
 /** The stand-alone broker, or the cluster part the config names (see ClusterSystem). */
 async function startPart(system: BenchSystem, config: BrokerConfig): Promise<BrokerHandle> {
-  const spec = { topics: config.topics, dataDir: config.dataDir }
+  const spec = { topics: config.topics, dataDir: config.dataDir, serve: config.serve }
   const part = config.cluster
   if (part === undefined) return system.startBroker(spec)
   const cluster = system.cluster
@@ -123,7 +123,7 @@ async function main(): Promise<void> {
       process.exit(0)
     }
   })
-  send({ type: 'ready', url: broker.url, startMs, serverPid })
+  send({ type: 'ready', url: broker.url, startMs, serverPid, workerPids: broker.workerPids })
 }
 
 main().catch(fail)

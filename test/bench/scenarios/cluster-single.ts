@@ -1,7 +1,13 @@
 /**
- * KS: what joining a cluster costs a node that has every subscriber itself: A's fan-out (1 → 100 on one node)
- * with `cluster` off and on (one node on an in-memory redis-server, nobody else in the cluster), alternated
- * off, on, off, on so that a drift of the machine falls on both; each figure is the mean of its two runs.
+ * One machine, one address (subwire only):
+ *  - KS: what joining a cluster costs a node that has every subscriber itself: A's fan-out (1 → 100 on one
+ *    node) with `cluster` off and on (one node on an in-memory redis-server, nobody else in the cluster),
+ *    alternated off, on, off, on so that a drift of the machine falls on both; each figure is the mean of its
+ *    two runs.
+ *  - KW: the same fan-out against `subwire serve` alone and `subwire serve --cluster URL --workers 2` (every
+ *    client connects to the one port; node:cluster hands connections to the workers in turn, so the publisher
+ *    sits on one worker and the subscribers are split), one then the other. Each process's cores say what
+ *    limits it: on 2 cores the load generators take their share too.
  */
 import { deliveriesInWindow, type MeasuredWindow } from '../orchestrator/measure.ts'
 import { clusterBusy, clusterCpuPerMillion } from '../orchestrator/cluster-measure.ts'
@@ -20,11 +26,12 @@ interface Run {
   readonly busy: string
 }
 
-async function fanout(ctx: ScenarioContext, clustered: boolean): Promise<Run> {
+async function fanout(ctx: ScenarioContext, clustered: boolean, serve?: { workers?: number }): Promise<Run> {
   const { window } = await runFloodScenario(ctx, {
     plan: { kind: 'fanout', subject: 'bench.fanout', count: SUBSCRIBERS, stalled: false, progress: 'min' },
     windowMsgs: WINDOW_MSGS,
     cluster: clustered ? { nodes: 1 } : undefined,
+    serve,
   })
   return summarize(window)
 }
@@ -68,6 +75,29 @@ export const clusterSingleNodeScenario: Scenario = {
       { key: 'KS.offCpu', label: 'KS cluster off: broker CPU-s per 1M deliveries', unit: 's', value: meanOf(off.map((r) => r.cpu)), better: 'lower' },
       { key: 'KS.onCpu', label: 'KS cluster on: broker-side CPU-s per 1M deliveries (node + redis)', unit: 's', value: meanOf(on.map((r) => r.cpu)), better: 'lower' },
       { key: 'KS.onBusy', label: 'KS cluster on: CPU cores per process (last run)', unit: 'cores', value: null, better: 'info', note: on.at(-1)?.busy },
+    ]
+  },
+}
+
+const WORKERS = 2
+
+export const workersScenario: Scenario = {
+  id: 'KW',
+  title: `subwire serve alone vs --cluster --workers ${WORKERS}, fan-out 1 → ${SUBSCRIBERS} on one port`,
+  systems: new Set<SystemName>(['subwire']),
+  skipNote: (system) => (system === 'redis-streams' ? undefined : 'KW measures subwire serve --workers (subwire only)'),
+  async run(ctx): Promise<Metric[]> {
+    const alone = await fanout(ctx, false, {})
+    const workers = await fanout(ctx, true, { workers: WORKERS })
+    ctx.log(`KW: serve alone ${alone.rate.toFixed(0)}/s, --workers ${WORKERS} ${workers.rate.toFixed(0)}/s`)
+    return [
+      { key: 'KW.alone', label: 'KW subwire serve (one process) fan-out 1→100: deliveries/s', unit: '/s', value: alone.rate, better: 'higher' },
+      { key: 'KW.workers', label: `KW subwire serve --workers ${WORKERS} fan-out 1→100: deliveries/s`, unit: '/s', value: workers.rate, better: 'higher' },
+      { key: 'KW.gain', label: `KW --workers ${WORKERS} vs one process`, unit: '%', value: keptPercent(workers.rate, alone.rate), better: 'higher' },
+      { key: 'KW.aloneCpu', label: 'KW one process: broker CPU-s per 1M deliveries', unit: 's', value: alone.cpu, better: 'lower' },
+      { key: 'KW.workersCpu', label: `KW --workers ${WORKERS}: broker-side CPU-s per 1M deliveries (primary + workers + redis)`, unit: 's', value: workers.cpu, better: 'lower' },
+      { key: 'KW.aloneBusy', label: 'KW one process: CPU cores per process', unit: 'cores', value: null, better: 'info', note: alone.busy },
+      { key: 'KW.workersBusy', label: `KW --workers ${WORKERS}: CPU cores per process (node 0 = the primary)`, unit: 'cores', value: null, better: 'info', note: workers.busy },
     ]
   },
 }

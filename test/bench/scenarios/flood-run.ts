@@ -25,6 +25,8 @@ export interface FloodSpec {
   readonly cluster?: { readonly nodes: number }
   /** Cluster runs: the nodes the subscriber connections go to, in turn (default: every node). */
   readonly subscriberNodes?: readonly number[]
+  /** Scenario KW: the broker runs as `subwire serve` (with `--workers N` when set). */
+  readonly serve?: { readonly workers?: number }
 }
 
 export interface FloodOutcome {
@@ -33,7 +35,7 @@ export interface FloodOutcome {
 }
 
 export async function runFloodScenario(ctx: ScenarioContext, spec: FloodSpec): Promise<FloodOutcome> {
-  const set = await ctx.start({ subscribers: spec.plan, publisher: {}, cluster: spec.cluster, subscriberNodes: spec.subscriberNodes })
+  const set = await ctx.start({ subscribers: spec.plan, publisher: {}, cluster: spec.cluster, subscriberNodes: spec.subscriberNodes, serve: spec.serve })
   try {
     const publisher = set.publisher
     if (publisher === undefined) throw new Error('flood run without a publisher')

@@ -12,7 +12,7 @@ import { stalledScenario } from './stalled.ts'
 import { durableScenario } from './durable.ts'
 import { clusterFanoutScenario, clusterOneToOneScenario, clusterQueueScenario } from './cluster.ts'
 import { clusterLatencyScenario } from './cluster-latency.ts'
-import { clusterSingleNodeScenario } from './cluster-single.ts'
+import { clusterSingleNodeScenario, workersScenario } from './cluster-single.ts'
 
 export const SCENARIOS: readonly Scenario[] = [
   fanoutScenario,
@@ -31,4 +31,5 @@ export const SCENARIOS: readonly Scenario[] = [
   clusterQueueScenario,
   clusterLatencyScenario,
   clusterSingleNodeScenario,
+  workersScenario,
 ]

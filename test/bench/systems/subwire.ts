@@ -191,14 +191,18 @@ const subwireCluster: ClusterSystem = {
     const redis = await (await import('./redis-streams/server.ts')).startMemoryRedisServer()
     return { info: redis.url, serverPid: redis.serverPid, close: () => redis.close() }
   },
-  startNode(_index: number, _nodes: number, shared: string, spec: BrokerSpec = {}): Promise<BrokerHandle> {
+  async startNode(_index: number, _nodes: number, shared: string, spec: BrokerSpec = {}): Promise<BrokerHandle> {
+    if (spec.serve !== undefined) return (await import('./subwire-serve.ts')).startServe(brokerOptions(spec), shared, spec.serve.workers)
     return startWith({ ...brokerOptions(spec), cluster: { redis: shared, name: CLUSTER_NAME } })
   },
 }
 
 export const subwireSystem: BenchSystem = {
   name: 'subwire',
-  startBroker: (spec: BrokerSpec = {}) => startWith(brokerOptions(spec)),
+  async startBroker(spec: BrokerSpec = {}): Promise<BrokerHandle> {
+    if (spec.serve !== undefined) return (await import('./subwire-serve.ts')).startServe(brokerOptions(spec), undefined, spec.serve.workers)
+    return startWith(brokerOptions(spec))
+  },
   cluster: subwireCluster,
   async connect(url: string, name: string): Promise<BenchClient> {
     return new SubwireBenchClient(await connect(url, { name, token: BENCH_TOKEN }))
