@@ -1,0 +1,99 @@
+/**
+ * The Redis topic store when Redis is gone or stuck: every operation rejects with `unavailable` within a bound
+ * (never hangs, never crashes the process), and works again once Redis is back. Each test has its own
+ * redis-server, since the tests kill or stop it.
+ */
+import { suite } from 'uvu'
+import * as assert from 'uvu/assert'
+import { freePort } from '../../bench/systems/server-process.ts'
+import { haveRedisServer, startRedis, type TestRedis } from '../../cluster/redis-server.ts'
+import { within } from '../../helpers.ts'
+import { Stores, codeOf, freshPrefix, sleep } from './fixture.ts'
+import type { RedisTopicStore } from '../../../server/store/redis/redis-store.ts'
+
+if (!haveRedisServer()) throw new Error('redis-server is not installed: the Redis topic store tests need it (apt-get install redis-server)')
+
+const test = suite('redis store: Redis outages')
+let redis: TestRedis | null = null
+const stores = new Stores()
+test.after.each(async () => {
+  await stores.closeAll()
+  await redis?.close()
+  redis = null
+})
+
+const payload = new Uint8Array([1])
+
+/** Every kind of call a broker makes, each expected to reject with `unavailable`. */
+function calls(store: RedisTopicStore): Array<() => Promise<unknown>> {
+  return [
+    () => store.append('t', { subject: 't.x', payload }),
+    () => store.read('t', { startSeq: 1 }),
+    () => store.info('t'),
+    () => store.list(),
+    () => store.topicFor('t.x'),
+    () => store.create({ name: 'u', subjects: ['u.>'] }),
+    () => store.pull('t', 'g'),
+    () => store.ack('t', 'g', 1),
+    () => store.leaveMembers('A/'),
+  ]
+}
+
+/** Retries `fn` (bounded) until it stops failing `unavailable`; the reconnect takes a moment. */
+async function once<T>(fn: () => Promise<T>, what: string): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await fn()
+    } catch (err) {
+      if (attempt >= 100 || (err as { code?: string }).code !== 'unavailable') throw err
+      await sleep(100)
+    }
+  }
+}
+
+test('rejects every operation with unavailable at once while Redis is down, and works again after a restart', async () => {
+  redis = await within(20_000, startRedis({ persist: true }), 'redis-server starts')
+  const store = stores.open({ redis: redis.url, prefix: freshPrefix(), commandTimeoutMs: 500 })
+  await store.create({ name: 't', subjects: ['t.>'] })
+  await store.openGroup('t', 'g')
+  await store.append('t', { subject: 't.x', payload })
+  await redis.kill()
+  for (const call of calls(store)) assert.is(await within(3000, codeOf(call), 'a call while Redis is down'), 'unavailable')
+  await within(20_000, redis.restart(), 'redis-server restarts')
+  const { seq } = await within(15_000, once(() => store.append('t', { subject: 't.x', payload }), 'append after the restart'), 'append after the restart')
+  assert.ok(seq >= 2, `appended as ${seq}, after what the AOF kept`)
+  assert.is((await store.info('t')).lastSeq, seq)
+})
+
+test('rejects with unavailable within the command timeout when Redis stops answering', async () => {
+  redis = await within(20_000, startRedis(), 'redis-server starts')
+  const store = stores.open({ redis: redis.url, prefix: freshPrefix(), commandTimeoutMs: 300 })
+  await store.create({ name: 't', subjects: ['t.>'] })
+  const pid = redis.pid
+  assert.ok(pid !== undefined)
+  process.kill(pid, 'SIGSTOP')
+  try {
+    assert.is(await within(3000, codeOf(() => store.append('t', { subject: 't.x', payload })), 'append to a stuck Redis'), 'unavailable')
+    assert.is(await within(3000, codeOf(() => store.read('t', { startSeq: 1 })), 'read from a stuck Redis'), 'unavailable')
+  } finally {
+    process.kill(pid, 'SIGCONT')
+  }
+  const { seq } = await within(15_000, once(() => store.append('t', { subject: 't.x', payload }), 'append'), 'append once Redis answers again')
+  assert.ok(seq >= 1)
+})
+
+test('rejects with unavailable when no Redis listens at all', async () => {
+  const store = stores.open({ redis: `redis://127.0.0.1:${await freePort()}`, prefix: freshPrefix(), commandTimeoutMs: 300 })
+  assert.is(await within(5000, codeOf(() => store.create({ name: 't', subjects: ['t.>'] })), 'create without Redis'), 'unavailable')
+  assert.is(await within(5000, codeOf(() => store.append('t', { subject: 't.x', payload })), 'append without Redis'), 'unavailable')
+})
+
+test('a closed store rejects with unavailable', async () => {
+  redis = await within(20_000, startRedis(), 'redis-server starts')
+  const store = stores.open({ redis: redis.url, prefix: freshPrefix() })
+  await store.create({ name: 't', subjects: ['t.>'] })
+  await store.close()
+  assert.is(await codeOf(() => store.info('t')), 'unavailable')
+})
+
+test.run()
