@@ -33,17 +33,18 @@ export const SCRIPT = {
   leaveMembers: 'subwireGroupLeaveMembers',
 } as const
 
-const BODIES: ReadonlyArray<readonly [string, number, string]> = [
+/** Name, key count, body, and whether it needs the group library (the log's hot scripts do not: less to run per call). */
+const BODIES: ReadonlyArray<readonly [string, number, string, boolean?]> = [
   [SCRIPT.create, 2, log.CREATE],
   [SCRIPT.update, 2, log.UPDATE],
   [SCRIPT.delete, 2, log.DELETE],
   [SCRIPT.info, 1, log.INFO],
-  [SCRIPT.append, 1, log.APPEND],
-  [SCRIPT.read, 1, log.READ],
-  [SCRIPT.get, 1, log.GET],
-  [SCRIPT.last, 1, log.LAST],
-  [SCRIPT.lastPerSubject, 1, log.LAST_PER_SUBJECT],
-  [SCRIPT.purge, 1, log.PURGE],
+  [SCRIPT.append, 1, log.APPEND, false],
+  [SCRIPT.read, 1, log.READ, false],
+  [SCRIPT.get, 1, log.GET, false],
+  [SCRIPT.last, 1, log.LAST, false],
+  [SCRIPT.lastPerSubject, 1, log.LAST_PER_SUBJECT, false],
+  [SCRIPT.purge, 1, log.PURGE, false],
   [SCRIPT.openGroup, 1, groups.OPEN_GROUP],
   [SCRIPT.deleteGroup, 1, groups.DELETE_GROUP],
   [SCRIPT.groupInfo, 1, groups.GROUP_INFO],
@@ -58,4 +59,4 @@ const BODIES: ReadonlyArray<readonly [string, number, string]> = [
 ]
 
 /** Every script, ready for `defineCommand`. */
-export const SCRIPTS: readonly ScriptDef[] = BODIES.map(([name, keys, body]) => ({ name, keys, lua: LOG_LIB + GROUP_LIB + body }))
+export const SCRIPTS: readonly ScriptDef[] = BODIES.map(([name, keys, body, groups = true]) => ({ name, keys, lua: LOG_LIB + (groups ? GROUP_LIB : '') + body }))

@@ -198,6 +198,7 @@ local function consumers()
   for _, name in ipairs(groupNames()) do
     loadGroup(name)
     out[#out + 1] = groupInfo()
+    g = nil -- only read: nothing to write back
   end
   return out
 end
