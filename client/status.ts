@@ -34,6 +34,13 @@ export type Status =
   | { type: 'invalid'; subject: string; error: SubwireError }
   /** `connect(url, { shared: true })` could not share (no SharedWorker here): this tab has a connection of its own. */
   | { type: 'shared_fallback'; reason: string }
+  /**
+   * The broker's node lost its link to the rest of its cluster (`link: 'down'`): until `up`, messages published
+   * on other nodes do not reach this connection's subscriptions, and its publishes reach only subscribers on
+   * its own node. `up` says how long it lasted (`downMs`) and how many messages the node dropped for other
+   * nodes meanwhile (`dropped`). Core pub/sub is not replayed across the gap; topics are (replay from a sequence).
+   */
+  | { type: 'cluster'; link: 'up' | 'down'; downMs: number; dropped: number; nodeId: string }
   | { type: 'close'; error: Error | null }
 
 /** What one subscription lost across a reconnect that could not resume fully (`gap` with `reason: 'resume'`). */

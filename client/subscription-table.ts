@@ -140,6 +140,7 @@ export class SubscriptionTable implements DropReporter {
 
   /** A subscription event: reported on status() and, as an error code, to the subscription's callback. */
   onEvent(sid: number, type: string, data: Record<string, WireValue>): void {
+    if (sid === 0) { this.#connectionEvent(type, data); return }
     const sub = this.#subs.get(sid)
     if (sub === undefined) return
     const n = (k: string): number => clampInt(data[k], 0, Number.MAX_SAFE_INTEGER, 0)
@@ -150,6 +151,13 @@ export class SubscriptionTable implements DropReporter {
       this.#status.emit({ type: 'slow_consumer', sid, subject: sub.subject, dropped: n('dropped'), total: n('total'), source: 'broker' })
       sub.notify(new SubwireError('slow_consumer', `${n('dropped')} messages on ${sub.subject} were dropped`))
     }
+  }
+
+  /** An event about the connection's broker rather than one subscription (sid 0): its cluster link. */
+  #connectionEvent(type: string, data: Record<string, WireValue>): void {
+    if (type !== 'cluster' || (data.link !== 'up' && data.link !== 'down')) return
+    const n = (k: string): number => clampInt(data[k], 0, Number.MAX_SAFE_INTEGER, 0)
+    this.#status.emit({ type: 'cluster', link: data.link, downMs: n('downMs'), dropped: n('dropped'), nodeId: typeof data.nodeId === 'string' ? data.nodeId : '' })
   }
 
   /** A `for await` reader's queue was full: `dropped` more messages are gone (Subscription.#enqueue). */

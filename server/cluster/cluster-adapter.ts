@@ -71,6 +71,39 @@ export interface ClusterReceiver {
 /** How a node's link to the rest of its cluster is. */
 export type ClusterLink = 'up' | 'down'
 
+/** One node as the others see it (`/stats` `cluster.nodes`). */
+export interface ClusterNodeView {
+  readonly nodeId: string
+  readonly self: boolean
+  readonly connections: number
+  readonly subscriptions: number
+  readonly pid: number | null
+  readonly host: string | null
+  readonly startedAt: number | null
+  /** Patterns it announced (plain and queue-group interest). */
+  readonly patterns: number
+}
+
+/** The cluster as one node sees it (`/stats` `cluster`). */
+export interface ClusterStats {
+  readonly kind: string
+  readonly name: string
+  readonly nodeId: string
+  readonly redis: string
+  readonly link: ClusterLink
+  /** Since when the link has been down (epoch ms), or null. */
+  readonly downSince: number | null
+  readonly nodes: readonly ClusterNodeView[]
+  /** Messages sent to other nodes (one per target node), and received from them. */
+  readonly sent: number
+  readonly received: number
+  /** Messages for other nodes dropped (link down, Redis too far behind); each is told to clients as `lost`. */
+  readonly dropped: number
+  /** Batches or messages from Redis that did not decode, and queue-group messages that found no member here. */
+  readonly rejected: number
+  readonly groupMisses: number
+}
+
 /** A cluster adapter: see the contract above. */
 export interface ClusterAdapter {
   /** A short name for logs and stats: `local`, `redis`. */
@@ -102,5 +135,7 @@ export interface ClusterAdapter {
   addInterest(subject: string, queue: string | null): void
   removeInterest(subject: string, queue: string | null): void
   hasRemoteInterest(subject: string): boolean
+  /** The cluster as this node sees it, for `/stats` and `/metrics`; null for a node alone. */
+  stats(): ClusterStats | null
   close(): Promise<void>
 }

@@ -48,6 +48,10 @@ export class LocalCluster implements ClusterAdapter {
     if (!this.#closed) this.#interest--
   }
 
+  stats(): null {
+    return null
+  }
+
   hasRemoteInterest(_subject: string): boolean {
     return false
   }

@@ -137,6 +137,19 @@ function topicMetrics(r: Registry, broker: Broker): void {
   topicCounter(r, 'subwire_topic_group_dead_letters_total', 'Messages a group moved to $DLQ.<topic> after maxDeliver attempts.', G, perGroup((g) => g.deadLettered))
 }
 
+/** The cluster's view (only for a clustered broker: a broker alone exports none of these). */
+function clusterMetrics(r: Registry, broker: Broker): void {
+  if (!broker.cluster.clustered) return
+  const c = (): NonNullable<ReturnType<Broker['cluster']['stats']>> | null => broker.cluster.stats()
+  readGauge(r, 'subwire_cluster_link_up', '1 while this node reaches its cluster (Redis), 0 while it delivers locally only.', () => (broker.cluster.link === 'up' ? 1 : 0))
+  readGauge(r, 'subwire_cluster_nodes', 'Nodes of the cluster this node sees alive, itself included.', () => c()?.nodes.length ?? 0)
+  readGauge(r, 'subwire_cluster_connections', 'Client connections on all nodes of the cluster, as their last heartbeats said.', () => (c()?.nodes ?? []).reduce((n, v) => n + v.connections, 0))
+  mirroredCounter(r, 'subwire_cluster_sent_total', 'Messages sent to other nodes (one per target node).', () => c()?.sent ?? 0)
+  mirroredCounter(r, 'subwire_cluster_received_total', 'Messages received from other nodes.', () => c()?.received ?? 0)
+  mirroredCounter(r, 'subwire_cluster_dropped_total', 'Messages for other nodes dropped: link down, or Redis too far behind.', () => c()?.dropped ?? 0)
+  mirroredCounter(r, 'subwire_cluster_rejected_total', 'Malformed batches or control messages received from Redis, and queue-group messages with no member left here.', () => (c()?.rejected ?? 0) + (c()?.groupMisses ?? 0))
+}
+
 /** One broker's metrics; `text()` is the body of `GET /metrics`. */
 export class BrokerMetrics {
   readonly registry: Registry = new (promClient().Registry)()
@@ -166,6 +179,7 @@ export class BrokerMetrics {
     new (promClient().Gauge)({ name: 'subwire_info', help: 'Constant 1, labelled with the broker version, id and name.', labelNames: ['version', 'server_id', 'server_name'], registers: [r] })
       .set({ version: VERSION, server_id: broker.serverId, server_name: broker.config.serverName }, 1)
     topicMetrics(r, broker)
+    clusterMetrics(r, broker)
     this.#unlisten = [
       broker.events.on('connect', () => connects.inc()),
       broker.events.on('disconnect', (e) => disconnects.inc({ code: String(e.code) })),

@@ -58,7 +58,7 @@ function helpText(broker: Broker): string {
     `subwire ${VERSION} (${broker.config.serverName}, ${broker.state})`,
     `WebSocket clients connect at ${broker.config.path} (subprotocol subwire.v1 or subwire.v1.json)`,
     'GET /healthz        liveness: 200 while the process serves',
-    'GET /readyz         readiness: 200 when ready, 503 while starting or draining',
+    'GET /readyz         readiness: 200 when ready, 503 while starting, draining or cut off from the cluster',
     'GET /metrics        Prometheus text format',
     `GET /stats          JSON: server, counters, rates, connections (?limit=, at most ${MAX_CONNECTIONS_PAGE}, &offset=) with their subscriptions`,
     'GET /stats/history  JSON: the last minutes of per-second samples',
@@ -92,7 +92,10 @@ function routesFor(broker: Broker, httpAuth: HttpAuth, sysStats: SysStats, metri
   const routes = new Map<string, Route>([
     ['/healthz', (_req, res) => sendText(res, 200, `ok (${broker.state})\n`)],
     ['/readyz', (_req, res) => {
-      if (broker.ready) sendText(res, 200, 'ready\n')
+      // A node that cannot reach its cluster's Redis serves its own clients only: a load balancer should send
+      // new clients elsewhere until it is back.
+      if (broker.ready && broker.cluster.link === 'up') sendText(res, 200, 'ready\n')
+      else if (broker.ready) sendText(res, 503, 'not ready: the cluster link (Redis) is down\n')
       else sendText(res, 503, `not ready: ${broker.state}\n`)
     }],
     ['/metrics', async (_req, res) => send(res, 200, metrics.contentType, await metrics.text(), {})],

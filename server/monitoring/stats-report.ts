@@ -9,6 +9,7 @@
  * the most-subscribed subjects are counted over at most `PATTERN_SAMPLE` subscriptions (and every connection's
  * first few). Inbox ids are never shown (`maskInbox`): they are other users' reply addresses.
  */
+import type { ClusterStats } from '../cluster/cluster-adapter.ts'
 import type { Broker } from '../broker.ts'
 import type { ConnectionSummary } from '../edge/broker-events.ts'
 import { maskInbox } from '../security/inbox-registry.ts'
@@ -151,6 +152,8 @@ export interface StatsReport {
   slowConsumers: SlowConsumerReport[]
   /** One row per topic, by name. */
   topics: TopicReport[]
+  /** The cluster as this node sees it (nodes, their connections, the Redis link), or null for a broker alone. */
+  cluster: ClusterStats | null
   connectionList?: ConnectionReport[]
   connectionPage?: ConnectionPage
 }
@@ -343,6 +346,7 @@ export function buildReport(broker: Broker, inputs: ReportInputs, at = Date.now(
     topSubscriptionsPartial: partial,
     slowConsumers: [...inputs.slowConsumers],
     topics: topicReports(broker),
+    cluster: broker.cluster.stats(),
   }
   const page = inputs.connections
   if (page !== null) {

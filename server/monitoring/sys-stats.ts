@@ -178,7 +178,8 @@ export class SysStats {
     if (!this.#broker.ready) return false
     const m = this.#broker.router.index.match(subject)
     // A result may hold runs left empty (subject-index.ts): only a run with a subscription in it counts.
-    return m.plain.some((run) => run.subs.length > 0) || m.groups.length > 0
+    // In a cluster, $SYS events cross nodes like any publish: a monitor on another node sees this one's.
+    return m.plain.some((run) => run.subs.length > 0) || m.groups.length > 0 || this.#broker.cluster.hasRemoteInterest(subject)
   }
 
   #publish(subject: string, data: unknown): void {

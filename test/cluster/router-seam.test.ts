@@ -28,6 +28,7 @@ class RecordingCluster implements ClusterAdapter {
   hasRemoteInterest(subject: string): boolean { return this.remote.has(subject) }
   route(subject: string): RoutePlan | null { return this.remote.has(subject) ? { targets: subject } : null }
   takeLocal(): boolean { return true }
+  stats(): null { return null }
   close(): Promise<void> { return Promise.resolve() }
 }
 

@@ -13,19 +13,6 @@ export interface NodeInfo {
   readonly subscriptions: number
 }
 
-/** One node as the others see it (`/stats` `cluster.nodes`). */
-export interface ClusterNodeView {
-  readonly nodeId: string
-  readonly self: boolean
-  readonly connections: number
-  readonly subscriptions: number
-  readonly pid: number | null
-  readonly host: string | null
-  readonly startedAt: number | null
-  /** Patterns it announced (plain and queue-group interest). */
-  readonly patterns: number
-}
-
 interface Announced extends NodeInfo {
   readonly pid: number
   readonly host: string

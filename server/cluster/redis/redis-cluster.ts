@@ -18,11 +18,11 @@
 import { hostname } from 'node:os'
 import type { Logger } from 'pino'
 import { SubwireError } from '../../../shared/errors.ts'
-import type { ClusterAdapter, ClusterEvent, ClusterLink, ClusterMessage, ClusterReceiver, RoutePlan } from '../cluster-adapter.ts'
+import type { ClusterAdapter, ClusterEvent, ClusterLink, ClusterMessage, ClusterNodeView, ClusterReceiver, ClusterStats, RoutePlan } from '../cluster-adapter.ts'
 import type { ClusterConfig } from '../cluster-options.ts'
 import { decodeBatch, encodeBody, encodeHead } from './cluster-frame.ts'
 import { LocalInterest } from './local-interest.ts'
-import { NodeDirectory, clusterKeys, type ClusterNodeView, type Keys, type NodeInfo } from './node-directory.ts'
+import { NodeDirectory, clusterKeys, type Keys, type NodeInfo } from './node-directory.ts'
 import { Outbox } from './outbox.ts'
 import { NO_TARGETS, RemoteInterest, type GroupShare, type Targets } from './remote-interest.ts'
 import { RedisLink, maskUrl } from './redis-link.ts'
@@ -35,26 +35,6 @@ export interface RedisClusterOptions {
   readonly maxHeaders: number
   /** What this node says about itself in its heartbeat (connections, subscriptions). */
   readonly info: () => NodeInfo
-}
-
-/** The cluster as one node sees it (`/stats` `cluster`). */
-export interface ClusterStats {
-  readonly kind: 'redis'
-  readonly name: string
-  readonly nodeId: string
-  readonly redis: string
-  readonly link: ClusterLink
-  /** Since when the link has been down (epoch ms), or null. */
-  readonly downSince: number | null
-  readonly nodes: readonly ClusterNodeView[]
-  /** Messages sent to other nodes (one per target node), and received from them. */
-  readonly sent: number
-  readonly received: number
-  /** Messages for other nodes dropped (link down, Redis too far behind); each is told to clients as `lost`. */
-  readonly dropped: number
-  /** Batches or messages from Redis that did not decode, and queue-group messages that found no member here. */
-  readonly rejected: number
-  readonly groupMisses: number
 }
 
 /** How a publish goes out: the subject's targets and the queue groups already decided for it. */

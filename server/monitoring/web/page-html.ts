@@ -93,6 +93,7 @@ open that link to see why. The JSON behind this page is at <a href="stats">stats
   <section class="panel wide"><h2>Connections and subscriptions</h2><canvas id="chart-conns"></canvas></section>
   <section class="panel wide"><h2>Bandwidth (bytes / s)</h2><canvas id="chart-bytes"></canvas></section>
   <section class="panel wide"><h2>Topics</h2><div id="topics"></div></section>
+  <section class="panel wide"><h2>Cluster</h2><div id="cluster"></div></section>
   <section class="panel third"><h2>Most-subscribed subjects</h2><div id="top-subjects"></div></section>
   <section class="panel third"><h2>Slow consumers (latest)</h2><div id="slow-consumers"></div></section>
   <section class="panel third"><h2>Connection events</h2><div id="conn-events"></div></section>

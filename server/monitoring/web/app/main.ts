@@ -126,6 +126,10 @@ function renderReport(r: StatsReport): void {
   table('slow-consumers', ['time', 'name', 'ip', 'pending'],
     r.slowConsumers.map((s) => [clock(s.at), s.name || s.id, s.ip, bytes(s.pendingBytes)]), 'none since the broker started', [3])
   renderTopics($('topics'), r.topics)
+  const c = r.cluster
+  table('cluster', ['node', 'connections', 'subscriptions', 'patterns', 'host / pid'],
+    c === null ? [] : c.nodes.map((n) => [n.self ? `${n.nodeId} (this node, Redis ${c.link})` : n.nodeId, compact(n.connections), compact(n.subscriptions), compact(n.patterns), `${n.host ?? ''} ${n.pid ?? ''}`]),
+    'not clustered: this broker runs alone (option cluster)', [1, 2, 3])
 }
 
 function renderEvents(): void {
