@@ -9,6 +9,7 @@ import {
   DEFAULT_READ_LIMIT, topicStoreError,
   type AppendInput, type AppendResult, type ReadQuery, type ReadResult, type StoredMessage,
 } from '../topic-store.ts'
+import { AppendBatcher } from './append-batch.ts'
 import { asArray, asNumber, decodeEntry, decodeMaybeEntry } from './codec.ts'
 import type { GroupContext } from './redis-groups.ts'
 import type { RedisArg } from './redis-link.ts'
@@ -78,16 +79,23 @@ function readArgs(query: ReadQuery): RedisArg[] {
 export class RedisLog {
   readonly #c: LogContext
 
+  readonly #batcher: AppendBatcher
+
   constructor(context: LogContext) {
     this.#c = context
+    this.#batcher = new AppendBatcher((topic, appends) => {
+      const args: RedisArg[] = [context.now(), context.maxDuplicateIds, context.channel, appends.length]
+      for (const a of appends) args.push(...a.args)
+      return context.run(SCRIPT.append, topic, args)
+    })
   }
 
   async append(topic: string, input: AppendInput): Promise<AppendResult> {
     const p = await this.#checked(topic, () => prepare(input))
-    const r = asArray(await this.#c.run(SCRIPT.append, topic, [
-      this.#c.now(), p.subject, p.size, p.encoding, p.headers, p.payload, p.msgId, p.expectedLastSeq, this.#c.maxDuplicateIds, this.#c.channel,
-    ]), 'append')
-    return { seq: asNumber(r[0], 'seq'), time: asNumber(r[1], 'time'), duplicate: r[2] === 1 }
+    return this.#batcher.append(topic, {
+      args: [p.subject, p.size, p.encoding, p.headers, p.payload, p.msgId, p.expectedLastSeq],
+      bytes: p.payload.byteLength,
+    })
   }
 
   async read(topic: string, query: ReadQuery): Promise<ReadResult> {

@@ -71,6 +71,22 @@ test('a msgId appended on one node is a duplicate on the other', async () => {
   assert.equal(await b.append('d', { subject: 'd.x', payload, msgId: 'm' }), { seq: first.seq, time: first.time, duplicate: true })
 })
 
+test('appends in flight together are stored in call order, each with its own outcome', async () => {
+  const [a] = twoNodes()
+  await a.create({ name: 'o', subjects: ['o.>'], maxMsgs: 3, discard: 'new' })
+  const outcomes = await within(5000, Promise.all([
+    a.append('o', { subject: 'o.x', payload, expectedLastSeq: 0, msgId: 'm1' }),
+    a.append('o', { subject: 'o.x', payload, expectedLastSeq: 1 }),
+    a.append('o', { subject: 'o.x', payload, expectedLastSeq: 7 }),
+    a.append('o', { subject: 'o.x', payload, msgId: 'm1' }),
+    a.append('o', { subject: 'o.y', payload }),
+    a.append('o', { subject: 'o.z', payload }),
+    a.append('o', { subject: 'nope.x', payload }),
+  ].map((p) => p.then((r) => `${r.seq}${r.duplicate ? ' dup' : ''}`, (err: { code: string }) => err.code))), 'seven appends')
+  assert.equal(outcomes, ['1', '2', 'wrong_last_seq', '1 dup', '3', 'topic_full', 'bad_subject'])
+  assert.equal((await a.read('o', { startSeq: 1 })).messages.map((m) => m.subject), ['o.x', 'o.x', 'o.y'])
+})
+
 test('a group with members on two nodes, each pulling for its own, delivers every message exactly once', async () => {
   const [a, b] = twoNodes()
   await a.create({ name: 'j', subjects: ['j.>'] })

@@ -63,62 +63,68 @@ return { topicInfo(), consumers() }
 `
 
 /**
- * ARGV: now, subject, size, encoding, headers JSON, payload, msgId, expectedLastSeq, maxDuplicateIds, channel.
- * The engine's prepare + commit: checks (in its order) before any write but age eviction, then the entry, the
- * msgId, the subject index and the limits. Publishes `<seq> <topic>` on the channel. Answers seq, time, duplicate.
+ * ARGV: now, maxDuplicateIds, channel, n, then per append: subject, size, encoding, headers JSON, payload, msgId,
+ * expectedLastSeq. Each append is the engine's prepare + commit, in order, as n scripts run back to back would
+ * be: its checks (in the engine's order, before any write but age eviction), then the entry, the msgId, the
+ * subject index and the limits. Answers per append { seq, time, duplicate } or { code, message }; publishes
+ * `<lastSeq> <topic>` once if any was stored.
  */
 export const APPEND = `
 load()
-local now, subject, size = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3])
-local msgId, expected, cfg = ARGV[7], ARGV[8], st.cfg
-if not covers(subject) then fail('bad_subject', 'topic ' .. cfg.name .. ' does not cover ' .. subject) end
-expire(now)
-if msgId ~= '' then
-  local seq = redis.call('ZSCORE', DD, msgId)
-  if seq then
-    save()
-    return { tonumber(seq), tonumber(redis.call('HGET', DDT, msgId)), 1 }
+local now, maxIds, channel, n = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4])
+local cfg = st.cfg
+local before = st.last
+local function appendOne(at)
+  local subject, size, msgId, expected = ARGV[at], tonumber(ARGV[at + 1]), ARGV[at + 5], ARGV[at + 6]
+  if not covers(subject) then return { 'bad_subject', 'topic ' .. cfg.name .. ' does not cover ' .. subject } end
+  expire(now)
+  if msgId ~= '' then
+    local seq = redis.call('ZSCORE', DD, msgId)
+    if seq then return { tonumber(seq), tonumber(redis.call('HGET', DDT, msgId)), 1 } end
   end
-end
-if expected ~= '' and tonumber(expected) ~= st.last then
-  fail('wrong_last_seq', 'topic ' .. cfg.name .. ': last sequence is ' .. I(st.last) .. ', not ' .. expected)
-end
-local maxBytes = cfg.maxBytes
-if maxBytes and size > maxBytes then
-  fail('max_payload', 'topic ' .. cfg.name .. ': a ' .. I(size) .. '-byte message can never fit in maxBytes ' .. I(maxBytes))
-end
-if cfg.discard == 'new' then
-  local count, bytes = st.count + 1, st.bytes + size
-  local per = cfg.maxMsgsPerSubject
-  if per and redis.call('LLEN', Q(subject)) >= per then
-    count = count - 1
-    bytes = bytes - tonumber(entry(tonumber(redis.call('LINDEX', Q(subject), 0)))[2][6])
+  if expected ~= '' and tonumber(expected) ~= st.last then
+    return { 'wrong_last_seq', 'topic ' .. cfg.name .. ': last sequence is ' .. I(st.last) .. ', not ' .. expected }
   end
-  if (cfg.maxMsgs and count > cfg.maxMsgs) or (maxBytes and bytes > maxBytes) then
-    fail('topic_full', 'topic ' .. cfg.name .. " is full (discard: 'new')")
+  local maxBytes = cfg.maxBytes
+  if maxBytes and size > maxBytes then
+    return { 'max_payload', 'topic ' .. cfg.name .. ': a ' .. I(size) .. '-byte message can never fit in maxBytes ' .. I(maxBytes) }
   end
-end
-if st.last >= 9007199254740990 then fail('topic_full', 'topic ' .. cfg.name .. ' has used every sequence number') end
-local seq = st.last + 1
-local time = now
-if st.lt and st.lt > now then time = st.lt end
-redis.call('XADD', LOG, I(seq) .. '-0', 't', I(time), 's', subject, 'z', I(size), 'e', ARGV[4], 'h', ARGV[5], 'p', ARGV[6])
-st.last, st.lt, st.count, st.bytes = seq, time, st.count + 1, st.bytes + size
-if msgId ~= '' and cfg.duplicateWindowMs > 0 then
-  redis.call('ZADD', DD, I(seq), msgId)
-  redis.call('HSET', DDT, msgId, I(time))
-  if redis.call('ZCARD', DD) > tonumber(ARGV[9]) then
-    local oldest = redis.call('ZPOPMIN', DD)
-    redis.call('HDEL', DDT, oldest[1])
+  if cfg.discard == 'new' then
+    local count, bytes = st.count + 1, st.bytes + size
+    local per = cfg.maxMsgsPerSubject
+    if per and redis.call('LLEN', Q(subject)) >= per then
+      count = count - 1
+      bytes = bytes - tonumber(entry(tonumber(redis.call('LINDEX', Q(subject), 0)))[2][6])
+    end
+    if (cfg.maxMsgs and count > cfg.maxMsgs) or (maxBytes and bytes > maxBytes) then
+      return { 'topic_full', 'topic ' .. cfg.name .. " is full (discard: 'new')" }
+    end
   end
+  if st.last >= 9007199254740990 then return { 'topic_full', 'topic ' .. cfg.name .. ' has used every sequence number' } end
+  local seq = st.last + 1
+  local time = now
+  if st.lt and st.lt > now then time = st.lt end
+  redis.call('XADD', LOG, I(seq) .. '-0', 't', I(time), 's', subject, 'z', I(size), 'e', ARGV[at + 2], 'h', ARGV[at + 3], 'p', ARGV[at + 4])
+  st.last, st.lt, st.count, st.bytes = seq, time, st.count + 1, st.bytes + size
+  if msgId ~= '' and cfg.duplicateWindowMs > 0 then
+    redis.call('ZADD', DD, I(seq), msgId)
+    redis.call('HSET', DDT, msgId, I(time))
+    if redis.call('ZCARD', DD) > maxIds then
+      local oldest = redis.call('ZPOPMIN', DD)
+      redis.call('HDEL', DDT, oldest[1])
+    end
+  end
+  redis.call('RPUSH', Q(subject), I(seq))
+  redis.call('HSET', SUBJ, subject, I(seq))
+  enforcePerSubject(subject)
+  enforceTotals()
+  return { seq, time, 0 }
 end
-redis.call('RPUSH', Q(subject), I(seq))
-redis.call('HSET', SUBJ, subject, I(seq))
-enforcePerSubject(subject)
-enforceTotals()
+local out = {}
+for i = 0, n - 1 do out[i + 1] = appendOne(5 + i * 7) end
 save()
-redis.call('PUBLISH', ARGV[10], I(seq) .. ' ' .. cfg.name)
-return { seq, time, 0 }
+if st.last > before then redis.call('PUBLISH', channel, I(st.last) .. ' ' .. cfg.name) end
+return out
 `
 
 /** ARGV: now, 's' or 't', start sequence or time, toSeq, filter, limit, scan cap. */
