@@ -90,7 +90,8 @@ export class Broker {
       maxTopics: this.config.maxTopics,
       defaultTopicMaxBytes: this.config.defaultTopicMaxBytes,
       route: (subject, headers, encoding, payload) => this.#publishInternal(subject, null, headers, encoding, payload),
-    }, options.topics ?? [], { ...this.config.fileStore, dataDir: this.config.dataDir ?? undefined })
+    }, options.topics ?? [], { ...this.config.fileStore, dataDir: this.config.dataDir ?? undefined },
+    this.config.cluster === null ? null : { config: this.config.cluster, adapter: this.cluster })
     this.#admission = new Admission(this.config)
     registerHttpAuth(this.config, this.#auth, this.#admission) // the monitoring's credentials, checked like CONNECT's
     this.#ownsHttp = options.server === undefined
@@ -112,7 +113,8 @@ export class Broker {
   static async create(options: BrokerOptions = {}): Promise<Broker> {
     const broker = new Broker(options)
     // A port in use must not leave the file topics' files open.
-    await broker.#start().catch((err: unknown) => { broker.topics.close(); throw err })
+    // In a cluster the topics' Redis store opens (and the declared topics are created) before the node serves.
+    await broker.topics.start().then(() => broker.#start()).catch(async (err: unknown) => { await broker.topics.close(); throw err })
     return broker
   }
 
@@ -217,6 +219,8 @@ export class Broker {
 
   /** The broker's own publishes: stored by a topic that covers them, then routed. */
   #publishInternal(subject: string, reply: string | null, headers: Record<string, string> | null, encoding: number, payload: Uint8Array): void {
+    // In a cluster a topic's append waits for Redis: routed once stored (cluster-topics.ts captureOwn).
+    if (this.topics.shared?.captureOwn(subject, headers, encoding, payload, () => this.router.publish(null, 0, subject, reply, headers, encoding, payload, null)) === true) return
     if (this.topics.active) {
       const captured = this.topics.capture(subject, headers, encoding, payload)
       if (captured?.result.duplicate === true) return
@@ -244,7 +248,7 @@ export class Broker {
   }
 
   #info(clientId: string): Info {
-    return infoFor(this.config, this.serverId, this.#auth.required, clientId)
+    return infoFor(this.config, this.serverId, this.#auth.required, clientId, this.cluster.clustered ? this.cluster.nodeId : null)
   }
 
   // ---- accepting connections ----------------------------------------------------------------------------
@@ -390,7 +394,7 @@ export class Broker {
         this.#http.closeAllConnections()
       })
     }
-    this.topics.close()
+    await this.topics.close()
     closeSessions(this.#host) // parked resumable sessions hold subscriptions and a timer (session-registry.ts)
     await this.cluster.close()
     this.#state = BROKER_STATE.closed

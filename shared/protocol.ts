@@ -149,6 +149,8 @@ export interface Info {
   authRequired?: boolean
   /** Sent in an INFO after authentication: when the credentials expire (epoch ms), or null. */
   authExpiresAt?: number | null
+  /** The cluster node this connection is on, when the broker is one node of a cluster (PROTOCOL §4.11). */
+  nodeId?: string
 }
 
 /** The client's first op, the body of CONNECT (PROTOCOL §4.2). */

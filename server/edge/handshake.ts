@@ -86,8 +86,8 @@ export function parseConnect(body: Record<string, WireValue>): ConnectFields {
 }
 
 /** The INFO a connection gets first (PROTOCOL §4.1). */
-export function infoFor(config: BrokerConfig, serverId: string, authRequired: boolean, clientId: string): Info {
-  return {
+export function infoFor(config: BrokerConfig, serverId: string, authRequired: boolean, clientId: string, nodeId: string | null): Info {
+  const info: Info = {
     serverId,
     serverName: config.serverName,
     version: VERSION,
@@ -99,4 +99,6 @@ export function infoFor(config: BrokerConfig, serverId: string, authRequired: bo
     clientId,
     authRequired,
   }
+  if (nodeId !== null) info.nodeId = nodeId
+  return info
 }

@@ -45,6 +45,8 @@ test('a publish on one node reaches plain and wildcard subscribers on the others
   await Promise.all([sb.flush(), sc.flush()])
   await interest(a, 'orders.eu')
   await until(5000, () => a.cluster.route('orders.eu') !== null && (a.cluster as unknown as { stats(): { nodes: unknown[] } }).stats().nodes.length === 3, 'three nodes')
+  assert.is(pub.info?.nodeId, a.cluster.nodeId, 'INFO names the node')
+  assert.is.not(sb.info?.nodeId, pub.info?.nodeId)
   for (let i = 0; i < 200; i++) pub.publish('orders.eu', i)
   const [gotB, gotC] = await Promise.all([take(plain, 200), take(wild, 200)])
   assert.equal(gotB.map((m) => m.data), [...Array(200).keys()])
