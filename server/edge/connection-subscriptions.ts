@@ -4,7 +4,7 @@
  * narrows the permissions, or close. Functions over the connection's own map rather than an object per
  * connection (idle connections are counted in bytes, bench E).
  */
-import { SubwireError } from '../../shared/errors.ts'
+import { SubwireError, type ErrorCode } from '../../shared/errors.ts'
 import type { WireValue } from '../../shared/msgpack-reader.ts'
 import { quoteSubject, subjectProblem } from '../../shared/subject.ts'
 import type { BrokerConfig } from '../options.ts'
@@ -20,6 +20,8 @@ export interface SubscriptionOwner extends Subscriber, TopicReceiver {
   readonly subscriptions: Map<number, ServerSubscription>
   /** The address its subscriptions are counted against (`maxSubscriptionsPerIp`). */
   readonly remoteAddress: string
+  /** Sends an ERR (here: ref a sid whose SUB a cluster's topic store refused after it was taken). */
+  refusePublish(code: ErrorCode, message: string, ref: string | number): void
 }
 
 /** The broker-wide and per-address subscription budgets (admission.ts keeps them). */
@@ -70,7 +72,11 @@ export function addSubscription(host: SubscriptionHost, owner: SubscriptionOwner
       sub.kind = 'group'
       owner.subscriptions.set(sid, sub) // before the group starts delivering
       const rights = topicRights(session)
-      sub.topic = host.topics.join(owner, sid, subject, queue as string, opts.group, (topic) => rights === null || mayManageTopic(rights, topic))
+      sub.topic = host.topics.join(owner, sid, subject, queue as string, opts.group, (topic) => rights === null || mayManageTopic(rights, topic), (err) => {
+        if (owner.subscriptions.get(sid) !== sub) return
+        removeSubscription(host, owner, sub)
+        owner.refusePublish(err.code, err.message, sid)
+      })
     } else if (opts.deliver !== null) {
       sub.kind = 'replay'
       owner.subscriptions.set(sid, sub) // before the replay starts delivering

@@ -239,7 +239,7 @@ export class Connection implements OpSink, OutboundEvents, TopicReceiver {
     intakePublish(this.#host, this, flags, subject, reply, headers, encoding, payload, size, tail)
   }
 
-  refusePublish(code: ErrorCode, message: string, subject: string): void { this.#outbound.err(code, message, subject) }
+  refusePublish(code: ErrorCode, message: string, ref: string | number): void { this.#outbound.err(code, message, ref) }
 
   onSub(sid: number, subject: string, queue: string | null, options: Record<string, WireValue> | null): void {
     this.#expectOpen('SUB')

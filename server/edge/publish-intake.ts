@@ -12,6 +12,7 @@ import type { BrokerConfig } from '../options.ts'
 import { payloadOfTail } from '../outbound/delivery.ts'
 import type { Publisher, Router } from '../routing/router.ts'
 import type { Session } from '../security/session.ts'
+import { intakeShared } from './shared-intake.ts'
 import { STORED, isTopicApi, storeInTopic, topicApi, wantsConfirm, type TopicIntakeHost } from '../topics/topic-intake.ts'
 
 /** What a publish needs from the broker. */
@@ -58,6 +59,9 @@ export function intakePublish(host: PublishHost, from: PublishingClient, flags: 
       return
     }
   }
+  // In a cluster, topics are in Redis: what reaches them waits for it (shared-intake.ts).
+  const shared = host.topics.shared
+  if (shared !== null && intakeShared(host, shared, from, session, flags, subject, reply, headers, encoding, payload, size, tail)) return
   if (isTopicApi(subject)) {
     if (reply === null) from.refusePublish('bad_option', 'a topic API request needs a reply subject', subject)
     else host.reply(reply, topicApi(host.topics, session, subject, encoding, payload ?? payloadOfTail(tail as Uint8Array, size)))

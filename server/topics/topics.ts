@@ -6,7 +6,7 @@
  */
 import type { Logger } from 'pino'
 import { SubwireError } from '../../shared/errors.ts'
-import { DLQ_PREFIX, HEADER } from '../../shared/protocol.ts'
+import { HEADER } from '../../shared/protocol.ts'
 import { SubjectIndex } from '../routing/subject-index.ts'
 import { EngineTopicStore } from '../store/engine/engine-store.ts'
 import { openTopicStore, type FileStoreTuning } from '../store/file/file-store.ts'
@@ -14,6 +14,12 @@ import type { AppendResult, GroupConfig, PullResult, StoredMessage, TopicConfig,
 import { MAX_TIMER_MS, changesSettings } from '../store/topic-config.ts'
 import { patternCovers } from '../security/permissions.ts'
 import { ReplayCursor, Replays } from './replays.ts'
+import { deadLetter } from './dead-letters.ts'
+import { ClusterTopics } from './cluster-topics.ts'
+import { checkLocalConfig } from './shared-config.ts'
+import type { ClusterAdapter } from '../cluster/cluster-adapter.ts'
+import type { ClusterConfig } from '../cluster/cluster-options.ts'
+import type { SharedStoreFactory } from './shared-store.ts'
 import type { DeliverPolicy, TopicReceiver } from './topic-receiver.ts'
 
 export type { DeliverPolicy, TopicReceiver } from './topic-receiver.ts'
@@ -44,8 +50,20 @@ class GroupRuntime {
   }
 }
 
+/** A broker in a cluster: its Redis, its adapter, and (tests) another shared store. */
+export interface TopicsCluster {
+  readonly config: ClusterConfig
+  readonly adapter: ClusterAdapter
+  readonly openStore?: SharedStoreFactory
+}
+
 export class Topics {
   readonly store: EngineTopicStore
+  /**
+   * In a cluster, the runtime over the store the nodes share (cluster-topics.ts): the edge hands it topic
+   * publishes and management requests, and every call below goes to it. Null for a broker on its own.
+   */
+  readonly shared: ClusterTopics | null
   readonly #host: TopicsHost
   #index = new SubjectIndex<TopicEntry>({ cacheSize: 4096 })
   readonly #replays: Replays
@@ -59,9 +77,10 @@ export class Topics {
   #closed = false
 
   /** `store` holds the topics (those recovered from disk too); `configs` are created unless they exist. */
-  constructor(host: TopicsHost, configs: readonly TopicConfig[] = [], store: EngineTopicStore = new EngineTopicStore()) {
+  constructor(host: TopicsHost, configs: readonly TopicConfig[] = [], store: EngineTopicStore = new EngineTopicStore(), shared: ClusterTopics | null = null) {
     this.#host = host
     this.store = store
+    this.shared = shared
     this.#replays = new Replays(this.store)
     for (const config of configs) this.#declare(config)
     this.#reindex()
@@ -74,7 +93,11 @@ export class Topics {
    * Opens the broker's store (file topics under `files.dataDir` are reopened now) and the runtime over it;
    * the store is closed again if a declared topic is refused.
    */
-  static open(host: TopicsHost, configs: readonly TopicConfig[], files: FileStoreTuning & { readonly dataDir?: string }): Topics {
+  static open(host: TopicsHost, configs: readonly TopicConfig[], files: FileStoreTuning & { readonly dataDir?: string }, cluster: TopicsCluster | null = null): Topics {
+    if (cluster !== null) {
+      const shared = new ClusterTopics({ ...host, route: host.route.bind(host), cluster: cluster.config, adapter: cluster.adapter, openStore: cluster.openStore }, configs)
+      return new Topics(host, [], new EngineTopicStore(), shared)
+    }
     const { store } = openTopicStore({ dataDir: files.dataDir, io: files.io, segmentBytes: files.segmentBytes, cacheBytes: files.cacheBytes, log: host.logger })
     try {
       return new Topics(host, configs, store)
@@ -84,18 +107,24 @@ export class Topics {
     }
   }
 
+  /** Opens the shared store and declares the topics of a broker in a cluster (nothing to do alone). */
+  async start(): Promise<void> {
+    await this.shared?.start()
+  }
+
   /** True when at least one topic exists (the publish path skips everything else otherwise). */
   get active(): boolean {
-    return this.#index.size > 0
+    return this.shared === null ? this.#index.size > 0 : this.shared.active
   }
 
   /** Replay subscriptions running (for stats and tests). */
   get replays(): number {
-    return this.#replays.count
+    return this.shared === null ? this.#replays.count : this.shared.replays
   }
 
   /** The topic capturing `subject`, or null. */
   topicFor(subject: string): string | null {
+    if (this.shared !== null) return this.shared.topicFor(subject)
     const hit = this.#index.match(subject).plain
     return hit.length === 0 ? null : hit[0].subs[0].topic
   }
@@ -140,19 +169,24 @@ export class Topics {
 
   /** Starts a replay subscription on `filter` (which one topic must cover). */
   subscribe(receiver: TopicReceiver, sid: number, filter: string, deliver: DeliverPolicy): void {
+    if (this.shared !== null) { this.shared.subscribe(receiver, sid, filter, deliver); return }
     const topic = this.#topicCovering(filter)
     this.#own(receiver, sid, this.#replays.start(receiver, sid, topic, filter, deliver))
   }
 
   /** The receiver's socket drained: its replays go on. */
   resume(receiver: TopicReceiver): void {
+    if (this.shared !== null) { this.shared.resume(receiver); return }
     this.#replays.resume(receiver)
   }
 
   // ---- work queues --------------------------------------------------------------------------------------
 
   /** Adds a member to the acked consumer group `group` on the topic covering `filter`; returns that topic. */
-  join(receiver: TopicReceiver, sid: number, filter: string, group: string, config: GroupConfig, mayConfigure = (_topic: string) => true): string {
+  /** `refuse` ends the SUB when a cluster's store refuses the member after this returned. */
+  join(receiver: TopicReceiver, sid: number, filter: string, group: string, config: GroupConfig, mayConfigure = (_topic: string) => true,
+    refuse: (err: SubwireError) => void = () => {}): string {
+    if (this.shared !== null) return this.shared.join(receiver, sid, filter, group, config, mayConfigure, refuse)
     const topic = this.#topicCovering(filter)
     // An existing group's settings are its topic's managers' to change; a joiner without that right takes them.
     const existing = Object.keys(config).length > 0 && !mayConfigure(topic) ? (this.store.info(topic) as TopicInfo).consumers.find((g) => g.name === group) : undefined
@@ -179,6 +213,7 @@ export class Topics {
    * delay is a per-message hint: past the longest timer it is clamped to it, not refused (see MAX_TIMER_MS).
    */
   settle(receiver: TopicReceiver, sid: number, topic: string, group: string, seq: number, kind: number, delayMs: number): void {
+    if (this.shared !== null) { this.shared.settle(receiver, sid, topic, group, seq, kind, delayMs); return }
     const g = this.#groups.get(`${topic}\u0000${group}`)
     if (g === undefined) return
     const member = `${receiver.id}.${sid}`
@@ -221,7 +256,7 @@ export class Topics {
         if (m.receiver.session.mayReceive(d.message.subject, d.message.headers)) m.receiver.deliverStored(m.sid, d.message, d.deliveryCount)
         else { this.#refused(g, d.member, d.message); refused = true }
       }
-      for (const dl of result.deadLetters) this.#deadLetter(g.topic, dl.message, dl.deliveryCount, dl.reason)
+      for (const dl of result.deadLetters) deadLetter(this.#host.logger, this.#host.route.bind(this.#host), g.topic, dl.message, dl.deliveryCount, dl.reason)
       if (result.gap !== null) for (const m of g.members.values()) m.receiver.event(m.sid, 'gap', { from: result.gap.fromSeq, to: result.gap.toSeq, topic: g.topic })
     }
     this.#arm(g)
@@ -252,33 +287,11 @@ export class Topics {
     g.timer.unref()
   }
 
-  /** Moves a message that failed maxDeliver times to `$DLQ.<topic>`, saying why and how many attempts. */
-  #deadLetter(topic: string, m: StoredMessage, attempts: number, reason: string): void {
-    try {
-      // A dead letter of a dead letter keeps the first original subject: the copy stays exactly as hard to read
-      // as the message it copies (README "Security").
-      const original = m.subject.startsWith(`${DLQ_PREFIX}.`) ? (m.headers?.[HEADER.dlqSubject] ?? m.subject) : m.subject
-      const headers: Record<string, string> = {
-        ...(m.headers ?? {}),
-        'Sw-Dlq-Reason': reason,
-        'Sw-Dlq-Attempts': String(attempts),
-        'Sw-Dlq-Topic': topic,
-        'Sw-Dlq-Seq': String(m.seq),
-        [HEADER.dlqSubject]: original,
-      }
-      this.#host.logger.warn({ topic, seq: m.seq, attempts }, 'message dead-lettered')
-      this.#host.route(`${DLQ_PREFIX}.${topic}`, headers, m.encoding, m.payload)
-    } catch (err) {
-      // A full dead-letter topic (or a body that no longer reads back) must not stop the work queue; the loss
-      // is logged, never silent.
-      this.#host.logger.error({ err, topic, seq: m.seq }, 'dead letter could not be stored')
-    }
-  }
-
   // ---- subscriptions ending -----------------------------------------------------------------------------
 
   /** Ends a connection's replay subscription or group membership for `sid`. */
   unsubscribe(receiver: TopicReceiver, sid: number): void {
+    if (this.shared !== null) { this.shared.unsubscribe(receiver, sid); return }
     const mine = this.#mine.get(receiver)
     const entry = mine?.get(sid)
     if (mine === undefined || entry === undefined) return
@@ -302,6 +315,7 @@ export class Topics {
 
   /** Creates a topic; one without `maxBytes` gets the broker's default, so none holds memory without bound. */
   add(config: TopicConfig): TopicInfo {
+    this.#local()
     if (this.store.list().length >= this.#host.maxTopics) throw new SubwireError('limit', `the broker holds its maximum of ${this.#host.maxTopics} topics`)
     const info = this.store.create(this.#bounded(config))
     this.#reindex()
@@ -319,19 +333,34 @@ export class Topics {
   }
 
   update(name: string, config: TopicConfig): TopicInfo {
+    this.#local()
     const info = this.store.update(name, this.#bounded(config))
     this.#reindex()
     return info
   }
 
+  /** The synchronous management calls are a single node's; a cluster's go to `shared` (they wait for Redis). */
+  #local(): void {
+    if (this.shared !== null) throw new SubwireError('bad_option', "a broker in a cluster manages its topics through broker.topics.shared or the client's c.topics")
+  }
+
   #bounded(config: TopicConfig): TopicConfig {
+    checkLocalConfig(config)
     return typeof config === 'object' && config !== null && config.maxBytes === undefined ? { ...config, maxBytes: this.#host.defaultTopicMaxBytes } : config
   }
-  info(name: string): TopicInfo { return this.store.info(name) }
-  list(): readonly TopicInfo[] { return this.store.list() }
-  purge(name: string, subject?: string): number { return this.store.purge(name, subject === undefined ? {} : { subject }) }
+  /** In a cluster: as of the node's last look at the shared list (at most a second old), for monitoring. */
+  info(name: string): TopicInfo {
+    if (this.shared === null) return this.store.info(name)
+    const info = this.shared.catalogue.get(name)
+    if (info === undefined) throw new SubwireError('no_topic', `no topic ${name}`)
+    return info
+  }
+
+  list(): readonly TopicInfo[] { return this.shared === null ? this.store.list() : this.shared.catalogue.list() }
+  purge(name: string, subject?: string): number { this.#local(); return this.store.purge(name, subject === undefined ? {} : { subject }) }
 
   delete(name: string): void {
+    this.#local()
     this.store.delete(name)
     this.#replays.dropTopic(name)
     for (const g of this.#groupsOn.get(name) ?? []) { if (g.timer !== null) clearTimeout(g.timer); this.#groups.delete(`${name}\u0000${g.name}`) }
@@ -360,10 +389,12 @@ export class Topics {
     }
   }
 
-  close(): void {
+  /** Closes the store (a cluster's once the calls on their way are done); idempotent. */
+  async close(): Promise<void> {
     this.#closed = true
     clearInterval(this.#sweep)
     for (const g of this.#groups.values()) if (g.timer !== null) clearTimeout(g.timer)
     this.store.close()
+    await this.shared?.close()
   }
 }
