@@ -1,0 +1,96 @@
+/**
+ * `kill -9` of one node under load (issue 14, "Faults" row 2), with three broker processes on a real
+ * redis-server and topics in Redis: acked work held by the dead node's members is redelivered to a member on
+ * another node once the cluster takes the node for dead. (The replay subscriber that fails over to another node
+ * is faults-replay.test.ts.)
+ */
+import { test } from 'uvu'
+import * as assert from 'uvu/assert'
+import { connect, type Client } from '../../client/index.ts'
+import type { Msg } from '../../client/message.ts'
+import { sleep, within } from '../helpers.ts'
+import { haveRedisServer, startRedis, type TestRedis } from './redis-server.ts'
+import { NodeSet } from './fault-harness.ts'
+
+const TOPICS = [{ name: 'jobs', subjects: ['jobs.>'] }]
+
+let redis: TestRedis | null = null
+let nodes: NodeSet | null = null
+const clients: Client[] = []
+
+test.after.each(async () => {
+  for (const c of clients.splice(0)) await within(5000, c.close(), 'a client to close')
+  await nodes?.close()
+  await redis?.close()
+  nodes = null
+  redis = null
+})
+
+async function cluster(): Promise<NodeSet | null> {
+  if (!haveRedisServer()) {
+    console.log('  (skipped: no redis-server)')
+    return null
+  }
+  redis = await within(20_000, startRedis(), 'redis-server')
+  nodes = await within(60_000, NodeSet.start(redis.url, 3, { broker: { topics: TOPICS } }), 'three nodes')
+  return nodes
+}
+
+async function client(url: string): Promise<Client> {
+  const c = await within(5000, connect(url, { reconnect: false }), `a client of ${url}`)
+  clients.push(c)
+  return c
+}
+
+/** Polls `check` every 25 ms, at most `ms`; true once it held. */
+async function eventually(ms: number, check: () => boolean): Promise<boolean> {
+  const end = Date.now() + ms
+  while (Date.now() < end) {
+    if (check()) return true
+    await sleep(25)
+  }
+  return false
+}
+
+/** Publishes `from`..`to` on `subject` with publishAck, 20 at a time; the seqs the topic gave them. */
+async function publishRange(c: Client, subject: string, from: number, to: number): Promise<number[]> {
+  const seqs: number[] = []
+  for (let i = from; i <= to; i += 20) {
+    const batch = Array.from({ length: Math.min(20, to - i + 1) }, (_, k) => c.publishAck(subject, i + k))
+    for (const ack of await within(10_000, Promise.all(batch), `publishAck ${i}..`)) seqs.push(ack.seq)
+  }
+  return seqs
+}
+
+test('acked work held by a killed node\'s member is redelivered to a member on another node', async () => {
+  const set = await cluster()
+  if (set === null) return
+  const [n1, n2, n3] = [set.at(0), set.at(1), set.at(2)]
+  const pub = await client(n2.url)
+  // The member on node 3 takes work and never acks it (ackWaitMs far off: only the node's death frees it).
+  const holder = await client(n3.url)
+  const held: number[] = []
+  holder.subscribe('jobs.>', { queue: 'workers', ack: true, ackWaitMs: 120_000, callback: (_err, m: Msg | null) => { if (m !== null) held.push(m.data as number) } })
+  await within(5000, holder.flush(), 'the holding member')
+  const worker = await client(n1.url)
+  const done = new Set<number>()
+  let redelivered = 0
+  worker.subscribe('jobs.>', { queue: 'workers', ack: true, ackWaitMs: 120_000, callback: (_err, m: Msg | null) => {
+    if (m === null) return
+    if ((m.deliveryCount ?? 1) > 1) redelivered++
+    done.add(m.data as number)
+    m.ack()
+  } })
+  await within(5000, worker.flush(), 'the acking member')
+  const K = 60
+  await publishRange(pub, 'jobs.a', 1, K)
+  assert.ok(await eventually(10_000, () => held.length + done.size >= K), `every job handed out (${held.length} held, ${done.size} done)`)
+  assert.ok(held.length > 0, 'the member on node 3 holds some of the work')
+  const heldBefore = [...held]
+  n3.kill('SIGKILL')
+  assert.ok(await eventually(20_000, () => done.size === K), `the dead node's work is redelivered to node 1 (${done.size}/${K}; held ${heldBefore.length})`)
+  for (const job of heldBefore) assert.ok(done.has(job), `job ${job} done after all`)
+  assert.ok(redelivered >= heldBefore.length, `the held jobs came as redeliveries (${redelivered})`)
+})
+
+test.run()
