@@ -9,7 +9,8 @@ import { SubwireError } from '../../shared/errors.ts'
 export interface ClusterOptions {
   /**
    * The Redis every node of the cluster uses: `redis://[user:pass@]host[:port][/db]`, or `rediss://` for TLS.
-   * Several URLs (the same Redis reached by other addresses) are tried in turn at each (re)connect.
+   * Several URLs (the same Redis reached by other addresses): tried in turn at start, the first that answers is
+   * used from then on (ioredis reconnects to it).
    */
   readonly redis: string | readonly string[]
   /** The cluster's name: nodes with the same Redis and name form one broker. Keys and channels start with `subwire:<name>:`. @default 'subwire' */

@@ -146,6 +146,13 @@ test('drops malformed batches and control messages from its channels without thr
   assert.is(a.link, 'up')
 })
 
+test('takes the first of several Redis URLs that answers', async () => {
+  const c = track(node({ redis: ['redis://127.0.0.1:1', redis.url] }))
+  await within(15_000, c.start(new Inbox()), 'start on the second URL')
+  assert.is(c.link, 'up')
+  assert.is(c.stats().redis, redis.url)
+})
+
 test('refuses to start with a typed error when Redis cannot be reached', async () => {
   const c = node({ redis: 'redis://127.0.0.1:1' })
   const err = await within(10_000, c.start(new Inbox()).then(() => null, (e: unknown) => e), 'start fails')

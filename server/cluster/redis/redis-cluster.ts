@@ -65,7 +65,9 @@ export class RedisCluster implements ClusterAdapter {
   readonly #log: Logger
   readonly #options: RedisClusterOptions
   readonly #keys: Keys
-  readonly #link: RedisLink
+  #link: RedisLink
+  /** The URL this node reached Redis at (the first of `redis` that answered at start). */
+  #url: string
   readonly #remote = new RemoteInterest()
   readonly #local: LocalInterest
   readonly #outbox: Outbox
@@ -98,7 +100,12 @@ export class RedisCluster implements ClusterAdapter {
     this.#local = new LocalInterest(this.#keys, this.nodeId)
     this.#outbox = new Outbox(this.nodeId, (n) => { this.#droppedSinceDown += n })
     this.#directory = new NodeDirectory(this.#keys, this.nodeId, options.config.nodeTimeoutMs, hostname())
-    this.#link = new RedisLink(options.config.redis[0], `subwire:${options.config.name}:${this.nodeId}`, {
+    this.#url = options.config.redis[0]
+    this.#link = this.#makeLink(this.#url)
+  }
+
+  #makeLink(url: string): RedisLink {
+    return new RedisLink(url, `subwire:${this.#config.name}:${this.nodeId}`, {
       onUp: () => void this.#onUp(),
       onDown: (reason) => this.#onDown(reason),
       onMessage: (channel, message) => this.#onMessage(channel, message),
@@ -128,16 +135,28 @@ export class RedisCluster implements ClusterAdapter {
     if (this.#started) throw new SubwireError('bad_option', 'a cluster adapter is started once, by one broker')
     this.#started = true
     this.#receiver = receiver
-    await this.#link.start([this.#keys.control, this.#keys.channel(this.nodeId)])
+    let failure: unknown = null
+    for (const url of this.#config.redis) {
+      this.#url = url
+      this.#link = this.#makeLink(url)
+      try {
+        await this.#link.start([this.#keys.control, this.#keys.channel(this.nodeId)])
+        failure = null
+        break
+      } catch (err) {
+        failure = err
+      }
+    }
+    if (failure !== null) throw failure
     try {
       await this.#join()
     } catch (err) {
       await this.#link.close()
-      throw new SubwireError('unavailable', `could not join cluster ${this.#config.name} at ${maskUrl(this.#config.redis[0])}: ${err instanceof Error ? err.message : String(err)}`)
+      throw new SubwireError('unavailable', `could not join cluster ${this.#config.name} at ${maskUrl(this.#url)}: ${err instanceof Error ? err.message : String(err)}`)
     }
     this.#heartbeat = setInterval(() => void this.#beat(), this.#config.heartbeatMs)
     this.#heartbeat.unref()
-    this.#log.info({ nodeId: this.nodeId, cluster: this.#config.name, redis: maskUrl(this.#config.redis[0]), peers: this.#peers.size }, 'joined the cluster')
+    this.#log.info({ nodeId: this.nodeId, cluster: this.#config.name, redis: maskUrl(this.#url), peers: this.#peers.size }, 'joined the cluster')
   }
 
   /** Announces this node and reads every other's interest (at start and after every reconnect). */
@@ -337,7 +356,7 @@ export class RedisCluster implements ClusterAdapter {
     }
     const out = this.#outbox.stats
     return {
-      kind: 'redis', name: this.#config.name, nodeId: this.nodeId, redis: maskUrl(this.#config.redis[0]), link: this.link,
+      kind: 'redis', name: this.#config.name, nodeId: this.nodeId, redis: maskUrl(this.#url), link: this.link,
       downSince: this.#downSince, nodes: views, sent: out.sent, received: this.#received, dropped: out.dropped,
       rejected: this.#rejected, groupMisses: this.#groupMisses,
     }
