@@ -7,6 +7,7 @@ import { brokerSideCores, clusterBusy, clusterCpuPerMillion, clusterPeakRss } fr
 import { farShare } from './scenarios/cluster.ts'
 import { keptPercent, meanOf } from './scenarios/cluster-single.ts'
 import { everyConnectionHasOne } from './scenarios/flood-run.ts'
+import { parseMachineBusy } from './orchestrator/proc-stat.ts'
 import { renderSummary, spreadOf, summarizeRuns } from './summarize.ts'
 import type { BenchReport } from './report.ts'
 import { parseServeBanner } from './systems/subwire-serve.ts'
@@ -40,6 +41,15 @@ test('names the busiest of all processes, load generators included, and lists ea
   const busy = clusterBusy(clusterWindow(1.6, [{ name: 'node 1', cpuS: 1.0 }]))
   assert.is(busy.value, 0.8)
   assert.is(busy.note, 'node 0 0.80 · node 1 0.50 · subscribers 0.75 · publisher 0.25')
+})
+
+test('adds the cores the whole machine kept busy to the busiest-process note, from /proc/stat less idle and iowait', () => {
+  // user nice system idle iowait irq softirq steal: 300 busy ticks of 1,000 at 100 ticks/s.
+  assert.is(parseMachineBusy('cpu  100 0 150 600 100 30 20 0 0 0\ncpu0 1 2 3 4 5 6 7 8\n', 100), 3)
+  assert.is(parseMachineBusy('intr 1 2 3\n', 100), undefined)
+  const w = clusterWindow(1.6, [{ name: 'node 1', cpuS: 1.0 }])
+  const withMachine: MeasuredWindow = { before: { ...w.before, machineBusySeconds: 10 }, after: { ...w.after, machineBusySeconds: 13.9 } }
+  assert.is(clusterBusy(withMachine).note, 'node 0 0.80 · node 1 0.50 · subscribers 0.75 · publisher 0.25 · machine 1.95')
 })
 
 test('adds the peak RSS of every broker-side process', () => {
@@ -93,6 +103,16 @@ test('summarizes runs as median and spread, with subwire’s ratio taken within 
   assert.equal(rows[0]?.ratios.nats, { values: [3, 1, null], median: 2, min: 1, max: 3 })
   const table = renderSummary(rows).split('\n')
   assert.is(table[2], '| K [/s] | ↑ | 350 (300–400) | 100 (100–400) | 2.00× (1.00×–3.00×) |')
+})
+
+test('prints the notes of a row that holds nothing but notes, run after run', () => {
+  const busy = (note: string): BenchReport => ({
+    meta: {},
+    runs: [],
+    rows: [{ key: 'KW.busy', label: 'KW busy', unit: 'cores', better: 'info', values: { subwire: null }, notes: { subwire: note }, ratios: {} }],
+  })
+  const table = renderSummary(summarizeRuns([busy('node 0 0.9'), busy('node 0 0.8')])).split('\n')
+  assert.is(table[2], '| KW busy [cores] |  | node 0 0.9; node 0 0.8 |')
 })
 
 test('reads subwire serve’s URL, and with workers their pids, from its banner only once it is complete', () => {

@@ -6,7 +6,7 @@
  */
 import { compileChildren } from './orchestrator/compile.ts'
 import { existsSync } from 'node:fs'
-import { cpus } from 'node:os'
+import { cpus, loadavg } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import { USAGE, parseOptions, wantsHelp, type BenchOptions } from './cli-options.ts'
 import { ProcessSet } from './orchestrator/process-set.ts'
@@ -93,6 +93,7 @@ async function main(): Promise<void> {
     process.exitCode = 2
     return
   }
+  const loadAtStart = loadavg()
   const runs: SystemRun[] = options.systems.map((system) => ({ system, metrics: [], errors: [], skippedScenarios: [] }))
   const selected = SCENARIOS.filter((s) => options.only.includes(s.id))
   for (const run of runs) {
@@ -129,6 +130,8 @@ async function main(): Promise<void> {
       scenarios: options.only,
       systems: options.systems,
       elapsedS,
+      // 1, 5 and 15 minute load averages: other programs on the machine move every figure.
+      loadAverage: { atStart: loadAtStart, atEnd: loadavg() },
     },
     rows,
     runs,

@@ -28,6 +28,8 @@ export interface SummaryRow {
   readonly systems: Partial<Record<SystemName, Spread>>
   /** subwire ÷ baseline, per run, for every baseline with a figure. */
   readonly ratios: Partial<Record<SystemName, Spread>>
+  /** Each system's notes in run order, for the rows that hold nothing but a note (which process was busy). */
+  readonly notes: Partial<Record<SystemName, string[]>>
 }
 
 /** Median, min and max of the figures that exist. */
@@ -48,8 +50,10 @@ export function summarizeRuns(reports: readonly BenchReport[], prefix = ''): Sum
   for (const report of reports) for (const row of report.rows) for (const s of Object.keys(row.values) as SystemName[]) systems.add(s)
   return [...first.values()].map((row) => {
     const per = (system: SystemName): Array<number | null | undefined> => reports.map((r) => r.rows.find((x) => x.key === row.key)?.values[system])
-    const summary: SummaryRow = { key: row.key, label: row.label, unit: row.unit, better: row.better, systems: {}, ratios: {} }
+    const summary: SummaryRow = { key: row.key, label: row.label, unit: row.unit, better: row.better, systems: {}, ratios: {}, notes: {} }
     for (const system of systems) {
+      const notes = reports.flatMap((r) => r.rows.find((x) => x.key === row.key)?.notes[system] ?? [])
+      if (notes.length > 0) summary.notes[system] = notes
       const values = per(system)
       if (values.every((v) => v === undefined)) continue
       summary.systems[system] = spreadOf(values)
@@ -79,7 +83,7 @@ export function renderSummary(rows: readonly SummaryRow[]): string {
   const lines = rows.map((row) => [
     row.unit === '' ? row.label : `${row.label} [${row.unit}]`,
     row.better === 'higher' ? '↑' : row.better === 'lower' ? '↓' : '',
-    ...systems.map((s) => spreadCell(row.systems[s], formatNumber)),
+    ...systems.map((s) => (row.systems[s]?.median === null && row.notes[s] !== undefined ? row.notes[s].join('; ') : spreadCell(row.systems[s], formatNumber))),
     ...baselines.map((s) => spreadCell(row.ratios[s], ratio)),
   ])
   const out = [header, header.map(() => '---'), ...lines].map((cells) => `| ${cells.join(' | ')} |`)

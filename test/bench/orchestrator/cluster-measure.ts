@@ -50,12 +50,23 @@ export function clusterCpuPerMillion(w: MeasuredWindow, events: number, elapsedM
 
 /**
  * The busiest process's cores, and every process's in the note (`node 0 0.97 · node 1 0.41 · shared 0.12 ·
- * subscribers 0.88 · publisher 0.30`): on 2 cores, a process near 1.0 is the limit.
+ * subscribers 0.88 · publisher 0.30 · machine 1.95`): on 2 cores, a process near 1.0 is the limit, and the
+ * machine's busy cores beyond the sum of ours are what other programs took from the run.
  */
 export function clusterBusy(w: MeasuredWindow): { value: number; note: string } {
   const c = coresBusy(w)
   const all: Array<{ name: string; cores: number | undefined }> = [...brokerSideCores(w), { name: 'subscribers', cores: c.subscribers }, { name: 'publisher', cores: c.publisher }]
-  return formatBusy(all)
+  const busy = formatBusy(all)
+  const machine = machineCores(w)
+  return machine === undefined ? busy : { ...busy, note: `${busy.note} · machine ${machine.toFixed(2)}` }
+}
+
+/** Cores the whole machine kept busy over the window (every process), when /proc/stat was read. */
+export function machineCores(w: MeasuredWindow): number | undefined {
+  const before = w.before.machineBusySeconds
+  const after = w.after.machineBusySeconds
+  const seconds = (w.after.at - w.before.at) / 1000
+  return before === undefined || after === undefined || seconds <= 0 ? undefined : (after - before) / seconds
 }
 
 /** See {@link clusterBusy}; `undefined` cores print as `?` and do not count for the maximum. */

@@ -41,6 +41,30 @@ export function cpuSecondsOf(pid: number | undefined): number | undefined {
   return times === undefined ? undefined : times.userS + times.systemS
 }
 
+/**
+ * CPU seconds the whole machine spent busy (every process, ours and anyone else's: /proc/stat's first line less
+ * idle and iowait), or undefined where /proc is not available. Over a window, against the cores our processes
+ * used, it tells how much of the machine others took.
+ */
+export function machineBusySeconds(): number | undefined {
+  try {
+    return parseMachineBusy(readFileSync('/proc/stat', 'utf8'))
+  } catch {
+    return undefined
+  }
+}
+
+/** `cpu  user nice system idle iowait irq softirq steal …` in ticks → busy seconds. */
+export function parseMachineBusy(stat: string, ticksPerSecond = TICKS_PER_SECOND): number | undefined {
+  const line = stat.split('\n', 1)[0] ?? ''
+  if (!line.startsWith('cpu ')) return undefined
+  const ticks = line.trim().split(/\s+/).slice(1, 9).map(Number)
+  if (ticks.length < 5 || ticks.some((t) => !Number.isFinite(t))) return undefined
+  const total = ticks.reduce((sum, t) => sum + t, 0)
+  const idle = (ticks[3] ?? 0) + (ticks[4] ?? 0)
+  return (total - idle) / ticksPerSecond
+}
+
 /** Resident set size now (VmRSS) and its peak (VmHWM) of process `pid`, in bytes; 0 where /proc is not available. */
 export function memoryOf(pid: number | 'self'): { readonly rss: number; readonly peak: number } {
   try {

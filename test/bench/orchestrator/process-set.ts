@@ -5,7 +5,7 @@
 import type { BrokerSnapshot, PublisherSnapshot, SubscriberPlan, SubscribersSnapshot } from '../ipc.ts'
 import type { BenchTopic, SystemName } from '../systems.ts'
 import { Child } from './child.ts'
-import { cpuSecondsOf, memoryOf } from './proc-stat.ts'
+import { cpuSecondsOf, machineBusySeconds, memoryOf } from './proc-stat.ts'
 
 const BROKER_READY_MS = 30_000
 const PUBLISHER_READY_MS = 30_000
@@ -68,6 +68,8 @@ export interface Marks {
   readonly publisher?: PublisherSnapshot
   /** Cluster runs: the other nodes, then the shared server program (when there is one). */
   readonly others?: readonly OtherMark[]
+  /** CPU seconds the whole machine has spent busy, every process included (see proc-stat.ts). */
+  readonly machineBusySeconds?: number
 }
 
 /** The workers of node 0 (`subwire serve --workers N`), measured by pid. */
@@ -218,6 +220,7 @@ export class ProcessSet {
     const at = performance.now()
     const brokerCpuSeconds = cpuSecondsOf(this.brokerCpuPid)
     const othersCpu = this.#others.map((other) => cpuSecondsOf(other.cpuPid))
+    const machineBusy = machineBusySeconds()
     const [broker, subscribers, publisher, others] = await Promise.all([
       this.broker.ask({ type: 'mark', gc }, 'mark', MARK_MS, 'mark'),
       this.subscribers?.ask({ type: 'mark' }, 'mark', MARK_MS, 'mark'),
@@ -231,7 +234,7 @@ export class ProcessSet {
       if (reply?.broker === undefined) throw new Error(`${other.name} mark without a snapshot`)
       return { name: other.name, cpuSeconds: othersCpu[i], broker: reply.broker }
     })
-    const marks = { at, brokerCpuSeconds, broker: broker.broker, subscribers: subscribers?.subscribers, publisher: publisher?.publisher }
+    const marks = { at, brokerCpuSeconds, machineBusySeconds: machineBusy, broker: broker.broker, subscribers: subscribers?.subscribers, publisher: publisher?.publisher }
     return this.#others.length === 0 ? marks : { ...marks, others: otherMarks }
   }
 
