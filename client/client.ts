@@ -23,7 +23,7 @@ import { Pings } from './pings.ts'
 import { paceForClose } from './reconnect.ts'
 import { Requests } from './requests.ts'
 import { Resume } from './resume.ts'
-import { sanitizeInfo } from './server-info.ts'
+import { logIdOf, sanitizeInfo } from './server-info.ts'
 import { StatusHub, type Status } from './status.ts'
 import type { Subscription, SubscribeOptions } from './subscription.ts'
 import { SubscriptionTable, type SubscriptionTableLink } from './subscription-table.ts'
@@ -163,7 +163,7 @@ export class Client<S extends object = Untyped, O extends SchemaOptions = {}> im
     if (this.#state === CLIENT_STATE.closed) throw new SubwireError('connection_closed', 'the client is closed')
     if (this.#state === CLIENT_STATE.draining) throw new SubwireError('draining', 'the client is draining')
     assertPattern(subject, this.#info?.maxSubjectLength ?? DEFAULT_LIMITS.maxSubjectLength)
-    return this.#subs.add(subject, options, this.#state === CLIENT_STATE.connected, this.#info?.serverId)
+    return this.#subs.add(subject, options, this.#state === CLIENT_STATE.connected, logIdOf(this.#info))
   }
 
   /**
@@ -364,8 +364,8 @@ export class Client<S extends object = Untyped, O extends SchemaOptions = {}> im
       return this.#lostEarly ?? new SubwireError('connection_closed', 'the client was closed')
     }
     this.#state = CLIENT_STATE.connected
-    if (this.#resume === null) this.#subs.resubscribeAll(this.#info?.serverId)
-    else this.#resume.restore(this.#subs.values(), this.server, this.#info?.serverId)
+    if (this.#resume === null) this.#subs.resubscribeAll(logIdOf(this.#info))
+    else this.#resume.restore(this.#subs.values(), this.server, logIdOf(this.#info))
     this.#outbound.restoreOffline()
     this.#pings.connected()
     this.#outbound.schedule()

@@ -54,9 +54,16 @@ export function sanitizeInfo(body: Record<string, WireValue>, previous: Info | n
   info.serverName = text(merged.serverName, '')
   info.version = text(merged.version, '')
   info.clientId = text(merged.clientId, '')
+  if (body.logId === undefined) delete info.logId
+  else info.logId = text(body.logId, '')
   if (merged.authRequired !== undefined) info.authRequired = merged.authRequired === true
   if (merged.authExpiresAt !== undefined) info.authExpiresAt = authExpiry(merged.authExpiresAt)
   return info
+}
+
+/** Whose sequence space a topic message's seq belongs to (INFO `logId`, else the server's id). */
+export function logIdOf(info: Info | null): string | undefined {
+  return info === null ? undefined : (info.logId ?? info.serverId)
 }
 
 /** An `authExpiresAt` as the client uses it: epoch ms, or null (unknown or never). */

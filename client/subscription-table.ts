@@ -9,7 +9,7 @@ import { Msg } from './message.ts'
 import type { Outbound } from './outbound.ts'
 import type { StatusHub } from './status.ts'
 import { Subscription, type DropReporter, type SubscribeOptions, type SubscriptionOwner } from './subscription.ts'
-import { clampInt } from './server-info.ts'
+import { clampInt, logIdOf } from './server-info.ts'
 import { screen, type Validate } from './validate.ts'
 
 /** What the table asks of its client (`Client` implements it with its public members). */
@@ -133,7 +133,7 @@ export class SubscriptionTable implements DropReporter {
     frame: Uint8Array, payloadStart: number, payloadEnd: number, seq: number, time: number, deliveryCount: number, info: Info | null): void {
     const sub = this.#subs.get(sid)
     if (sub === undefined) return // unsubscribed while the message was on its way
-    if (seq !== 0) sub.seqServer = (info as Info).serverId
+    if (seq !== 0) sub.seqServer = logIdOf(info) ?? ''
     const extra = reply === null && headers === null && seq === 0 ? null : { reply, headers, seq, time, deliveryCount }
     if (sub.deliver(new Msg(sub, subject, encoding, frame, payloadStart, payloadEnd, extra), frame)) this.#end(sub, null)
   }

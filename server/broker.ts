@@ -248,7 +248,7 @@ export class Broker {
   }
 
   #info(clientId: string): Info {
-    return infoFor(this.config, this.serverId, this.#auth.required, clientId, this.cluster.clustered ? this.cluster.nodeId : null)
+    return infoFor(this.config, this.serverId, this.#auth.required, clientId, this.cluster.clustered ? this.cluster : null)
   }
 
   // ---- accepting connections ----------------------------------------------------------------------------

@@ -151,6 +151,12 @@ export interface Info {
   authExpiresAt?: number | null
   /** The cluster node this connection is on, when the broker is one node of a cluster (PROTOCOL §4.11). */
   nodeId?: string
+  /**
+   * Whose sequences topic messages carry: equal on every node of a cluster that shares the same Redis data (a
+   * client resumes a replay subscription from its last seq only on a server with the same log id). Absent:
+   * the `serverId` (a broker alone, whose memory topics start again at each start).
+   */
+  logId?: string
 }
 
 /** The client's first op, the body of CONNECT (PROTOCOL §4.2). */

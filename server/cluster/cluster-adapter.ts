@@ -113,6 +113,11 @@ export interface ClusterAdapter {
   /** `down` while the node cannot reach its peers (Redis): it delivers locally only meanwhile. Always `up` alone. */
   readonly link: ClusterLink
   /**
+   * The identity of the topics' sequence space shared by the cluster's nodes (INFO `logId`), or null for a
+   * broker alone. It changes when the shared data is lost (Redis flushed), so clients replay from the start.
+   */
+  readonly logId: string | null
+  /**
    * Calls `listener` when another node is taken for dead (silent past its timeout) or leaves, with its id, and
    * when this node's link changes. Returns the unsubscribe function.
    */

@@ -11,6 +11,7 @@ export class LocalCluster implements ClusterAdapter {
   readonly clustered = false
   readonly nodeId = 'local'
   readonly link = 'up' as const
+  readonly logId = null
   #started = false
   #closed = false
   #interest = 0

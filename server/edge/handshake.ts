@@ -86,7 +86,7 @@ export function parseConnect(body: Record<string, WireValue>): ConnectFields {
 }
 
 /** The INFO a connection gets first (PROTOCOL §4.1). */
-export function infoFor(config: BrokerConfig, serverId: string, authRequired: boolean, clientId: string, nodeId: string | null): Info {
+export function infoFor(config: BrokerConfig, serverId: string, authRequired: boolean, clientId: string, cluster: { nodeId: string; logId: string | null } | null): Info {
   const info: Info = {
     serverId,
     serverName: config.serverName,
@@ -99,6 +99,7 @@ export function infoFor(config: BrokerConfig, serverId: string, authRequired: bo
     clientId,
     authRequired,
   }
-  if (nodeId !== null) info.nodeId = nodeId
+  if (cluster !== null) info.nodeId = cluster.nodeId
+  if (cluster?.logId != null) info.logId = cluster.logId
   return info
 }

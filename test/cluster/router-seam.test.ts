@@ -15,6 +15,7 @@ class RecordingCluster implements ClusterAdapter {
   readonly kind = 'recording'
   readonly nodeId = 'recording'
   readonly link = 'up' as const
+  readonly logId = null
   readonly clustered: boolean
   readonly published: Array<{ subject: string; reply: string | null; payload: number[] }> = []
   readonly interest: string[] = []

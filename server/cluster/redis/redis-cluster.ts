@@ -15,6 +15,7 @@
  * Cross-node delivery is at most once: what is published while the link is down, or dropped past the bounds,
  * is counted and reported (the `lost` event), never retried late.
  */
+import { randomBytes } from 'node:crypto'
 import { hostname } from 'node:os'
 import type { Logger } from 'pino'
 import { SubwireError } from '../../../shared/errors.ts'
@@ -90,6 +91,7 @@ export class RedisCluster implements ClusterAdapter {
   #groupMisses = 0
   /** Messages for other nodes dropped since the link went down (told to clients when it is back). */
   #droppedSinceDown = 0
+  #logId: string | null = null
 
   constructor(options: RedisClusterOptions) {
     this.#options = options
@@ -110,6 +112,10 @@ export class RedisCluster implements ClusterAdapter {
       onDown: (reason) => this.#onDown(reason),
       onMessage: (channel, message) => this.#onMessage(channel, message),
     })
+  }
+
+  get logId(): string | null {
+    return this.#logId
   }
 
   get link(): ClusterLink {
@@ -162,6 +168,10 @@ export class RedisCluster implements ClusterAdapter {
   /** Announces this node and reads every other's interest (at start and after every reconnect). */
   async #join(): Promise<void> {
     const redis = this.#link.cmd
+    // The data's epoch: made by the first node on an empty Redis, new again if Redis loses its data.
+    const epochKey = `${this.#config.prefix}epoch`
+    const [, [, epoch]] = await redis.multi().set(epochKey, randomBytes(8).toString('hex'), 'NX').get(epochKey).exec() as [unknown, [Error | null, string]]
+    this.#logId = `redis:${this.#config.name}:${epoch}`
     const beat = await this.#directory.beat(redis, this.#options.info())
     await this.#local.announceAll(redis)
     this.#local.use(redis)
