@@ -178,8 +178,9 @@ export class SysStats {
     if (!this.#broker.ready) return false
     const m = this.#broker.router.index.match(subject)
     // A result may hold runs left empty (subject-index.ts): only a run with a subscription in it counts.
-    // In a cluster, $SYS events cross nodes like any publish: a monitor on another node sees this one's.
-    return m.plain.some((run) => run.subs.length > 0) || m.groups.length > 0 || this.#broker.cluster.hasRemoteInterest(subject)
+    // Local subscribers only: each node publishes its own `$SYS.stats` on the same subject, and a monitor on
+    // one node must not get every node's reports interleaved (the cluster is in the report's `cluster`).
+    return m.plain.some((run) => run.subs.length > 0) || m.groups.length > 0
   }
 
   #publish(subject: string, data: unknown): void {

@@ -112,4 +112,19 @@ test('a node with no matching subscription is sent nothing for that subject', as
   assert.is(statsOf(b).received, 100)
 })
 
+test('keeps $SYS subjects on their node: a monitor sees its own node\'s events only', async () => {
+  const [a, b] = await nodes(2)
+  const cb = await client(b)
+  const sys = cb.subscribe('$SYS.>')
+  const any = cb.subscribe('probe.>')
+  await cb.flush()
+  await interest(a, 'probe.x')
+  assert.not.ok(a.cluster.hasRemoteInterest('$SYS.stats'))
+  a.publish('$SYS.stats', { from: 'a' })
+  a.publish('probe.x', 1)
+  await take(any, 1)
+  const stray = await Promise.race([take(sys, 1, 300).then(() => 'delivered', () => 'none'), new Promise((r) => setTimeout(() => r('none'), 400))])
+  assert.is(stray, 'none')
+})
+
 test.run()

@@ -38,6 +38,15 @@ export interface RedisClusterOptions {
   readonly info: () => NodeInfo
 }
 
+/**
+ * `$SYS.` subjects stay on their node: every node publishes its own `$SYS.stats` and connection events on the
+ * same subjects, and a monitor must see one broker's, not all of them interleaved (the report's `cluster`
+ * section is the cluster view).
+ */
+function isNodeLocal(subject: string): boolean {
+  return subject.startsWith('$SYS.')
+}
+
 /** How a publish goes out: the subject's targets and the queue groups already decided for it. */
 class Plan implements RoutePlan {
   readonly targets: Targets
@@ -292,7 +301,7 @@ export class RedisCluster implements ClusterAdapter {
   // --- the publish path ---------------------------------------------------------------------------------
 
   route(subject: string): RoutePlan | null {
-    if (this.#closed) return null
+    if (this.#closed || isNodeLocal(subject)) return null
     const targets = this.#remote.targets(subject)
     const replyNode = this.#replies.lookup(subject)
     if (targets === NO_TARGETS && replyNode === undefined) return null
@@ -300,7 +309,7 @@ export class RedisCluster implements ClusterAdapter {
   }
 
   hasRemoteInterest(subject: string): boolean {
-    return !this.#closed && (this.#remote.targets(subject) !== NO_TARGETS || this.#replies.lookup(subject) !== undefined)
+    return !this.#closed && !isNodeLocal(subject) && (this.#remote.targets(subject) !== NO_TARGETS || this.#replies.lookup(subject) !== undefined)
   }
 
   takeLocal(plan: RoutePlan, queue: string, localMembers: number): boolean {
@@ -350,11 +359,11 @@ export class RedisCluster implements ClusterAdapter {
   }
 
   addInterest(subject: string, queue: string | null): void {
-    if (!this.#closed) this.#local.add(subject, queue)
+    if (!this.#closed && !isNodeLocal(subject)) this.#local.add(subject, queue)
   }
 
   removeInterest(subject: string, queue: string | null): void {
-    if (!this.#closed) this.#local.remove(subject, queue)
+    if (!this.#closed && !isNodeLocal(subject)) this.#local.remove(subject, queue)
   }
 
   stats(): ClusterStats {
