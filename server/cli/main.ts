@@ -15,6 +15,7 @@ import { sub } from './sub.ts'
 import { req } from './req.ts'
 import { stats } from './stats.ts'
 import { topics } from './topics.ts'
+import { maskUrls } from './redact.ts'
 
 export const USAGE = `Usage: subwire <command> [options]   (subwire <command> --help for its options)
 
@@ -56,10 +57,11 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       const usage = err.code === 'bad_option' && !fromBroker(err)
       // `subwire topics add …` points at `subwire topics add --help`, the usage of the subcommand.
       const sub = name === 'topics' && args[0] !== undefined && /^[a-z]+$/.test(args[0]) ? `${name} ${args[0]}` : name
-      io.err(`subwire ${name}: ${usage ? '' : `${err.code}: `}${err.message}\n${usage ? `(subwire ${sub} --help lists the options)\n` : ''}`)
+      // A URL in a message (a Redis URL in a cluster error) is shown without its password.
+      io.err(maskUrls(`subwire ${name}: ${usage ? '' : `${err.code}: `}${err.message}\n${usage ? `(subwire ${sub} --help lists the options)\n` : ''}`))
       return usage ? EXIT.usage : EXIT.failed
     }
-    io.err(`subwire ${name}: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`)
+    io.err(maskUrls(`subwire ${name}: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`))
     return EXIT.failed
   }
 }
@@ -98,7 +100,8 @@ function invokedDirectly(): boolean {
 if (invokedDirectly()) {
   const argv = process.argv.slice(2)
   const code = await runCli(argv, processIo(argv[0]))
-  if (argv[0] !== 'serve' || code !== EXIT.ok) {
-    process.exitCode = code
-  }
+  // A serve that failed may leave handles that keep the process up (a Redis client retrying, a worker's IPC
+  // channel to its primary): it exits now, with its code. A running serve lives on its server.
+  if (argv[0] === 'serve' && code !== EXIT.ok) process.exit(code)
+  if (argv[0] !== 'serve') process.exitCode = code
 }

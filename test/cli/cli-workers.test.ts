@@ -6,6 +6,7 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { spawn, type ChildProcess } from 'node:child_process'
+import { createServer, type AddressInfo } from 'node:net'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
@@ -181,6 +182,31 @@ test('killing the primary with SIGKILL leaves no worker behind', async () => {
   await within(5000, s.exited, 'the primary to die')
   for (let i = 0; i < 200 && s.workerPids.some(alive); i++) await sleep(50)
   assert.not.ok(s.workerPids.some(alive), 'the workers exit when their primary is gone')
+})
+
+test('a worker refusing the configuration (its port in use) stops the service with exit code 2, leaving no process', async () => {
+  const r = need()
+  if (r === null) return
+  const taken = createServer()
+  await within(5000, new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve)), 'a port to take')
+  try {
+    const { port } = taken.address() as AddressInfo
+    const child = spawn(process.execPath, ['--conditions=source', '--import', import.meta.resolve('tsx'), resolve('server/cli/main.ts'), 'serve', '--port', String(port), '--cluster', r.url, '--workers', '2', '--log-format', 'json'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    children.add(child)
+    let out = ''
+    child.stdout?.on('data', (chunk: Buffer) => { out += chunk.toString() })
+    child.stderr?.on('data', (chunk: Buffer) => { out += chunk.toString() })
+    assert.is(await within(30_000, new Promise<number | null>((resolve) => child.once('exit', resolve)), 'exit'), 2, out)
+    assert.match(out, /already in use/)
+    const workerPids = logLines(out).filter((l) => typeof l.workerPid === 'number').map((l) => l.workerPid as number)
+    assert.ok(workerPids.length > 0, 'the primary said which worker refused')
+    for (let i = 0; i < 100 && workerPids.some(alive); i++) await sleep(50)
+    assert.not.ok(workerPids.some(alive), 'no worker left')
+  } finally {
+    await within(5000, new Promise((resolve) => taken.close(resolve)), 'the taken port to close')
+  }
 })
 
 test('--workers without --cluster exits 2 with the bad_option message', async () => {
