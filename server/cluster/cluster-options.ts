@@ -22,8 +22,9 @@ export interface ClusterOptions {
   /** A node silent this long is taken for dead: its interest is dropped and its work-queue members leave. @default 5000 */
   readonly nodeTimeoutMs?: number
   /**
-   * A node whose Redis link has been down this long is not ready (`/readyz` 503) and says so in `/stats`;
-   * topic operations fail with `unavailable` from the first failed command, without waiting. @default 2000
+   * A Redis that stops answering without closing the connection (stopped, a partition): past this long without a
+   * heartbeat answered, the node takes its link for down (`/readyz` 503, clients told, topic operations
+   * `unavailable`) and reconnects. A closed connection is down at once. @default 2000
    */
   readonly unavailableAfterMs?: number
 }

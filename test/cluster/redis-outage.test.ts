@@ -89,4 +89,26 @@ test('a Redis restart: local delivery goes on, clients hear of it, /readyz is 50
   assert.is((await take(remote, 1))[0].data, 'after')
 })
 
+test('a Redis that stops answering (SIGSTOP) is taken for down after unavailableAfterMs, and up again when it answers', async () => {
+  const redis = track(await startRedis())
+  const cluster = { redis: redis.url, name: `s${Math.random().toString(36).slice(2, 8)}`, heartbeatMs: 100, nodeTimeoutMs: 1000, unavailableAfterMs: 300 }
+  const a = track(await startBroker({ cluster }))
+  track(attachMonitoring(a, { sysStats: { intervalMs: 50 } }))
+  const c = track(await within(5000, connect(a.url), 'connect')) as Client
+  const events: Status[] = []
+  void (async () => { for await (const s of c.status()) events.push(s) })()
+  const pid = redis.pid
+  if (pid === undefined) throw new Error('no redis pid')
+  process.kill(pid, 'SIGSTOP')
+  try {
+    await until(5000, () => a.cluster.link === 'down', 'the link taken for down')
+    assert.is((await get(a, '/readyz')).status, 503)
+    await until(5000, () => events.some((e) => e.type === 'cluster' && e.link === 'down'), 'the client told')
+  } finally {
+    process.kill(pid, 'SIGCONT')
+  }
+  await until(15_000, () => a.cluster.link === 'up', 'the link back')
+  assert.is((await get(a, '/readyz')).status, 200)
+})
+
 test.run()

@@ -92,6 +92,9 @@ export class RedisCluster implements ClusterAdapter {
   readonly #turns = new Map<string, number>()
   #receiver: ClusterReceiver | null = null
   #heartbeat: NodeJS.Timeout | null = null
+  /** When a heartbeat was last answered (or the link came up): past unavailableAfterMs the link is made again. */
+  #lastBeat = Date.now()
+  #beating = false
   #started = false
   #closed = false
   #downSince: number | null = null
@@ -208,9 +211,21 @@ export class RedisCluster implements ClusterAdapter {
   }
 
   async #beat(): Promise<void> {
-    if (this.#closed || !this.#link.up) return
+    if (this.#closed || !this.#link.up) { this.#lastBeat = Date.now(); return }
+    // A Redis that hangs (stopped, a partition that never closes the socket) fails no command quickly and
+    // closes nothing: past unavailableAfterMs without a heartbeat answered, the link is taken for down and made
+    // again, so /readyz, clients and topic publishes are told rather than left waiting.
+    if (Date.now() - this.#lastBeat > this.#config.unavailableAfterMs + this.#config.heartbeatMs) {
+      this.#log.error({ silentMs: Date.now() - this.#lastBeat }, 'Redis has not answered a heartbeat within unavailableAfterMs: reconnecting')
+      this.#lastBeat = Date.now()
+      this.#link.reset()
+      return
+    }
+    if (this.#beating) return
+    this.#beating = true
     try {
       const beat = await this.#directory.beat(this.#link.cmd, this.#options.info())
+      this.#lastBeat = Date.now()
       if (beat.listedAgain) {
         this.#log.warn({ nodeId: this.nodeId }, 'the cluster took this node for dead (silent past nodeTimeoutMs): announcing its interest again')
         await this.#local.announceAll(this.#link.cmd)
@@ -221,6 +236,8 @@ export class RedisCluster implements ClusterAdapter {
       this.#peers = new Map(beat.alive)
     } catch (err) {
       this.#log.debug({ err }, 'cluster heartbeat failed')
+    } finally {
+      this.#beating = false
     }
   }
 
@@ -250,6 +267,7 @@ export class RedisCluster implements ClusterAdapter {
       this.#log.warn({ err }, 'rejoining the cluster failed; retrying at the next reconnect')
       return
     }
+    this.#lastBeat = Date.now()
     const since = this.#downSince ?? Date.now()
     const dropped = this.#droppedSinceDown
     this.#downSince = null

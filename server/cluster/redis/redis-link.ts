@@ -115,6 +115,14 @@ export class RedisLink {
     this.#events.onDown(reason)
   }
 
+  /** Drops both connections and lets ioredis make them again (the link is down until both are ready). */
+  reset(): void {
+    if (this.#closed) return
+    this.#lost('no answer from Redis')
+    this.#cmd?.disconnect(true)
+    this.#sub?.disconnect(true)
+  }
+
   async close(): Promise<void> {
     if (this.#closed) return
     this.#closed = true
