@@ -52,14 +52,19 @@ export class AppendBatcher {
       if (queue === undefined) {
         queue = []
         this.#queues.set(topic, queue)
-        queueMicrotask(() => this.#flush(topic))
+        queueMicrotask(() => this.flush(topic))
       }
       queue.push({ ...append, resolve, reject })
     })
   }
 
-  #flush(topic: string): void {
-    const queue = this.#queues.get(topic) as Waiting[]
+  /**
+   * Sends what waits for `topic` now: called before any other script on the topic goes out, so calls reach
+   * Redis in the order they were made, batched or not.
+   */
+  flush(topic: string): void {
+    const queue = this.#queues.get(topic)
+    if (queue === undefined) return
     this.#queues.delete(topic)
     for (let i = 0; i < queue.length;) {
       let bytes = queue[i].bytes

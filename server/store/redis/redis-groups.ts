@@ -26,6 +26,11 @@ export interface GroupContext {
   mustExist(topic: string): Promise<void>
 }
 
+/** True for a sequence a pending record can have (the scripts format integers: 1.5 would name record 1). */
+function isSeq(seq: number): boolean {
+  return Number.isSafeInteger(seq) && seq > 0
+}
+
 function decodePull(r: Reply): PullResult {
   const [gapFrom, gapTo, out, dead, dropped] = asArray(r, 'pull')
   const deliveries: GroupDelivery[] = []
@@ -123,12 +128,12 @@ export class RedisGroups {
     if (delayMs !== undefined && !(Number.isSafeInteger(delayMs) && delayMs >= 0)) {
       throw topicStoreError('bad_option', 'nak delayMs must be a non-negative integer')
     }
-    if (!(await this.#isSeq(topic, group, seq))) return false
+    if (!isSeq(seq)) return this.#noRecord(topic, group)
     return (await this.#c.run(SCRIPT.nak, topic, [this.#c.now(), group, seq, member, delayMs ?? ''])) === 1
   }
 
   async working(topic: string, group: string, seq: number, member: string): Promise<boolean> {
-    if (!(await this.#isSeq(topic, group, seq))) return false
+    if (!isSeq(seq)) return this.#noRecord(topic, group)
     return (await this.#c.run(SCRIPT.working, topic, [this.#c.now(), group, seq, member])) === 1
   }
 
@@ -143,13 +148,12 @@ export class RedisGroups {
   }
 
   async #settle(topic: string, group: string, seq: number, member: string | undefined, how: 'a' | 't'): Promise<boolean> {
-    if (!(await this.#isSeq(topic, group, seq))) return false
+    if (!isSeq(seq)) return this.#noRecord(topic, group)
     return (await this.#c.run(SCRIPT.settle, topic, [group, seq, member ?? '', how])) === 1
   }
 
-  /** False for a sequence no record can have (the script formats integers); still no_topic / no_group first. */
-  async #isSeq(topic: string, group: string, seq: number): Promise<boolean> {
-    if (Number.isSafeInteger(seq) && seq > 0) return true
+  /** False, for a sequence no record can have; an unknown topic or group still says so. */
+  async #noRecord(topic: string, group: string): Promise<false> {
     await this.groupInfo(topic, group)
     return false
   }

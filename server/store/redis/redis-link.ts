@@ -99,40 +99,38 @@ export class RedisLink {
   }
 
   /**
-   * Runs a script with `keys` then `args`.
+   * Runs a script with `keys` then `args`. Once connected, the command is written before this returns, so calls
+   * reach Redis in the order they are made (the store relies on it: an append, then a read of it).
    * @throws SubwireError: the script's contract code, or `unavailable`
    */
-  async run(name: string, keys: readonly string[], args: readonly RedisArg[]): Promise<Reply> {
-    if (this.#closed) throw new SubwireError('unavailable', 'the Redis topic store is closed')
+  run(name: string, keys: readonly string[], args: readonly RedisArg[]): Promise<Reply> {
     const call = this.#calls.get(name)
-    if (call === undefined) throw new Error(`no script ${name}`)
-    try {
-      await this.#ensureConnected()
-      return await call(...keys, ...args)
-    } catch (err) {
-      throw redisError(err)
-    }
+    if (call === undefined) return Promise.reject(new Error(`no script ${name}`))
+    return this.#send(() => call(...keys, ...args))
   }
 
   /** Plain commands (reads of the registry) under the same error rules. */
-  async command<T>(fn: (client: Redis) => Promise<T>): Promise<T> {
-    if (this.#closed) throw new SubwireError('unavailable', 'the Redis topic store is closed')
-    try {
-      await this.#ensureConnected()
-      return await fn(this.client)
-    } catch (err) {
-      throw redisError(err)
-    }
+  command<T>(fn: (client: Redis) => Promise<T>): Promise<T> {
+    return this.#send(() => fn(this.client))
   }
 
-  /** The first call connects (and waits, within connectTimeout); later ones never wait for a reconnect. */
-  async #ensureConnected(): Promise<void> {
+  #send<T>(send: () => Promise<T>): Promise<T> {
+    if (this.#closed) return Promise.reject(new SubwireError('unavailable', 'the Redis topic store is closed'))
     if (this.client.status === 'wait') {
       this.#connecting = this.client.connect().finally(() => {
         this.#connecting = null
       })
     }
-    if (this.#connecting !== null) await this.#connecting
+    // The first call connects (and waits, within connectTimeout); later ones never wait for a reconnect.
+    let sent: Promise<T>
+    try {
+      sent = this.#connecting === null ? send() : this.#connecting.then(send)
+    } catch (err) {
+      sent = Promise.reject(err)
+    }
+    return sent.catch((err: unknown) => {
+      throw redisError(err)
+    })
   }
 
   async close(): Promise<void> {

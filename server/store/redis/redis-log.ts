@@ -90,57 +90,78 @@ export class RedisLog {
     })
   }
 
-  async append(topic: string, input: AppendInput): Promise<AppendResult> {
-    const p = await this.#checked(topic, () => prepare(input))
+  append(topic: string, input: AppendInput): Promise<AppendResult> {
+    let p: PreparedInput
+    try {
+      p = prepare(input)
+    } catch (err) {
+      return this.#refused(topic, err)
+    }
+    // Queued now, not after an await: a later call on the topic sends it first (flushAppends).
     return this.#batcher.append(topic, {
       args: [p.subject, p.size, p.encoding, p.headers, p.payload, p.msgId, p.expectedLastSeq],
       bytes: p.payload.byteLength,
     })
   }
 
-  async read(topic: string, query: ReadQuery): Promise<ReadResult> {
-    const args = await this.#checked(topic, () => readArgs(query))
-    const [nextSeq, firstSeq, lastSeq, gapFrom, gapTo, entries] = asArray(await this.#c.run(SCRIPT.read, topic, [this.#c.now(), ...args]), 'read')
-    const from = asNumber(gapFrom, 'gap')
-    return {
-      messages: asArray(entries, 'messages').map(decodeEntry),
-      nextSeq: asNumber(nextSeq, 'next seq'),
-      firstSeq: asNumber(firstSeq, 'first seq'),
-      lastSeq: asNumber(lastSeq, 'last seq'),
-      gap: from > 0 ? { fromSeq: from, toSeq: asNumber(gapTo, 'gap') } : null,
-    }
+  /** Sends the appends waiting for `topic` (before another script on it, to keep call order). */
+  flushAppends(topic: string): void {
+    this.#batcher.flush(topic)
   }
 
-  async get(topic: string, seq: number): Promise<StoredMessage | null> {
-    if (!Number.isSafeInteger(seq) || seq < 1) {
-      await this.#c.mustExist(topic)
-      return null
-    }
-    return decodeMaybeEntry(await this.#c.run(SCRIPT.get, topic, [this.#c.now(), seq]))
-  }
-
-  async last(topic: string, filter = '>'): Promise<StoredMessage | null> {
-    await this.#checked(topic, () => checkFilter(filter))
-    return decodeMaybeEntry(await this.#c.run(SCRIPT.last, topic, [this.#c.now(), filter]))
-  }
-
-  async lastPerSubject(topic: string, filter = '>'): Promise<StoredMessage[]> {
-    await this.#checked(topic, () => checkFilter(filter))
-    return asArray(await this.#c.run(SCRIPT.lastPerSubject, topic, [this.#c.now(), filter]), 'last per subject').map(decodeEntry)
-  }
-
-  async purge(topic: string, subject?: string): Promise<number> {
-    if (subject !== undefined) await this.#checked(topic, () => checkFilter(subject))
-    return asNumber(await this.#c.run(SCRIPT.purge, topic, [this.#c.now(), subject ?? '']), 'purged')
-  }
-
-  /** Runs an argument check; when it fails, an unknown topic is reported first, as the engine does. */
-  async #checked<T>(topic: string, check: () => T): Promise<T> {
+  read(topic: string, query: ReadQuery): Promise<ReadResult> {
+    let args: RedisArg[]
     try {
-      return check()
+      args = readArgs(query)
     } catch (err) {
-      await this.#c.mustExist(topic)
-      throw err
+      return this.#refused(topic, err)
     }
+    return this.#c.run(SCRIPT.read, topic, [this.#c.now(), ...args]).then((reply) => {
+      const [nextSeq, firstSeq, lastSeq, gapFrom, gapTo, entries] = asArray(reply, 'read')
+      const from = asNumber(gapFrom, 'gap')
+      return {
+        messages: asArray(entries, 'messages').map(decodeEntry),
+        nextSeq: asNumber(nextSeq, 'next seq'),
+        firstSeq: asNumber(firstSeq, 'first seq'),
+        lastSeq: asNumber(lastSeq, 'last seq'),
+        gap: from > 0 ? { fromSeq: from, toSeq: asNumber(gapTo, 'gap') } : null,
+      }
+    })
+  }
+
+  get(topic: string, seq: number): Promise<StoredMessage | null> {
+    // No entry has such an ID (the script formats integers); an unknown topic still says so.
+    if (!Number.isSafeInteger(seq) || seq < 1) return this.#c.mustExist(topic).then(() => null)
+    return this.#c.run(SCRIPT.get, topic, [this.#c.now(), seq]).then(decodeMaybeEntry)
+  }
+
+  last(topic: string, filter = '>'): Promise<StoredMessage | null> {
+    const refused = this.#check(topic, () => checkFilter(filter))
+    return refused ?? this.#c.run(SCRIPT.last, topic, [this.#c.now(), filter]).then(decodeMaybeEntry)
+  }
+
+  lastPerSubject(topic: string, filter = '>'): Promise<StoredMessage[]> {
+    const refused = this.#check(topic, () => checkFilter(filter))
+    return refused ?? this.#c.run(SCRIPT.lastPerSubject, topic, [this.#c.now(), filter]).then((r) => asArray(r, 'last per subject').map(decodeEntry))
+  }
+
+  purge(topic: string, subject?: string): Promise<number> {
+    const refused = subject === undefined ? null : this.#check(topic, () => checkFilter(subject))
+    return refused ?? this.#c.run(SCRIPT.purge, topic, [this.#c.now(), subject ?? '']).then((r) => asNumber(r, 'purged'))
+  }
+
+  /** The rejection of a check that failed (an unknown topic reported first, as the engine does), or null. */
+  #check(topic: string, check: () => void): Promise<never> | null {
+    try {
+      check()
+      return null
+    } catch (err) {
+      return this.#refused(topic, err)
+    }
+  }
+
+  async #refused(topic: string, err: unknown): Promise<never> {
+    await this.#c.mustExist(topic)
+    throw err
   }
 }

@@ -65,6 +65,8 @@ export class RedisTopicStore implements TopicStore {
   readonly #prefix: string
   readonly #now: () => number
   readonly #link: Promise<RedisLink>
+  /** The link once open: calls then go out synchronously, in call order. */
+  #opened: RedisLink | null = null
   readonly #log: RedisLog
   readonly #groups: RedisGroups
   readonly #watch: AppendWatch
@@ -79,12 +81,16 @@ export class RedisTopicStore implements TopicStore {
     const redis = typeof options.redis === 'string' || !Array.isArray(options.redis) ? options.redis as string | Redis : (options.redis as readonly string[])[0]
     this.#link = RedisLink.open({ redis, commandTimeoutMs }, SCRIPTS)
     // A failed import or a bad URL surfaces as every call's rejection, never as an unhandled one.
-    this.#link.catch(() => {})
+    this.#link.then((link) => { this.#opened = link }, () => {})
     const context: GroupContext & { maxDuplicateIds: number; channel: string } = {
       prefix: this.#prefix,
       now: () => this.#now(),
       link: () => this.#linked(),
-      run: (script, topic, args) => this.#run(script, [metaKey(this.#prefix, topic)], args),
+      run: (script, topic, args) => {
+        // Appends still waiting for their batch go first: Redis sees calls in the order they were made.
+        this.#log.flushAppends(topic)
+        return this.#run(script, [metaKey(this.#prefix, topic)], args)
+      },
       mustExist: (topic) => this.#mustExist(topic),
       maxDuplicateIds: options.maxDuplicateIds ?? 100_000,
       channel: appendedChannel(this.#prefix),
@@ -125,10 +131,12 @@ export class RedisTopicStore implements TopicStore {
   }
 
   async delete(name: string): Promise<void> {
+    this.#log.flushAppends(name)
     await this.#run(SCRIPT.delete, [metaKey(this.#prefix, name), registryKey(this.#prefix)], [name])
   }
 
   async info(name: string): Promise<TopicInfo> {
+    this.#log.flushAppends(name)
     const [state, consumers] = asArray(await this.#run(SCRIPT.info, [metaKey(this.#prefix, name)], [this.#now(), '0']), 'info')
     return decodeTopicInfo(state, consumers)
   }
@@ -272,12 +280,16 @@ export class RedisTopicStore implements TopicStore {
     }
   }
 
-  async #run(script: string, keys: readonly string[], args: readonly RedisArg[]): Promise<Reply> {
-    return (await this.#linked()).run(script, keys, args)
+  /** Sends at once when the link is open (call order is send order), else once it is. */
+  #run(script: string, keys: readonly string[], args: readonly RedisArg[]): Promise<Reply> {
+    if (this.#closed) return Promise.reject(new SubwireError('unavailable', 'the Redis topic store is closed'))
+    if (this.#opened !== null) return this.#opened.run(script, keys, args)
+    return this.#linked().then((link) => link.run(script, keys, args))
   }
 
   /** create/update: the topic's info, or null when the registry changed since it was read (try again). */
   async #admin(script: string, name: string, args: readonly RedisArg[]): Promise<TopicInfo | null> {
+    this.#log.flushAppends(name)
     const r = asArray(await this.#run(script, [metaKey(this.#prefix, name), registryKey(this.#prefix)], args), 'admin')
     if (asString(r[0], 'admin') === 'retry') return null
     return decodeTopicInfo(r[1], r[2])

@@ -87,6 +87,17 @@ test('appends in flight together are stored in call order, each with its own out
   assert.equal((await a.read('o', { startSeq: 1 })).messages.map((m) => m.subject), ['o.x', 'o.x', 'o.y'])
 })
 
+test('calls made without awaiting reach Redis in call order, batched appends included', async () => {
+  const [a] = twoNodes()
+  await a.create({ name: 'q', subjects: ['q.>'] })
+  const appended = a.append('q', { subject: 'q.x', payload })
+  const read = a.read('q', { startSeq: 1 })
+  const info = a.info('q')
+  await within(5000, appended, 'append')
+  assert.equal((await within(5000, read, 'read')).messages.map((m) => m.seq), [1])
+  assert.is((await within(5000, info, 'info')).lastSeq, 1)
+})
+
 test('a group with members on two nodes, each pulling for its own, delivers every message exactly once', async () => {
   const [a, b] = twoNodes()
   await a.create({ name: 'j', subjects: ['j.>'] })
