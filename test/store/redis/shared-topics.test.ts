@@ -98,6 +98,14 @@ test('calls made without awaiting reach Redis in call order, batched appends inc
   assert.is((await within(5000, info, 'info')).lastSeq, 1)
 })
 
+test('forgets the oldest msgIds past maxDuplicateIds, whatever the window', async () => {
+  const store = stores.open({ redis: redis.url, prefix: freshPrefix(), maxDuplicateIds: 3 })
+  await store.create({ name: 'a', subjects: ['a.>'], duplicateWindowMs: 3_600_000 })
+  for (const msgId of ['m1', 'm2', 'm3', 'm4']) await store.append('a', { subject: 'a.x', payload, msgId })
+  assert.is((await store.append('a', { subject: 'a.x', payload, msgId: 'm4' })).duplicate, true)
+  assert.is((await store.append('a', { subject: 'a.x', payload, msgId: 'm1' })).duplicate, false)
+})
+
 test('a group with members on two nodes, each pulling for its own, delivers every message exactly once', async () => {
   const [a, b] = twoNodes()
   await a.create({ name: 'j', subjects: ['j.>'] })
