@@ -99,6 +99,31 @@ test('a client of a killed node, given several URLs, reconnects to another node 
   assert.ok(got.every((x, i) => i === 0 || x > (got[i - 1] ?? 0)), 'in publish order, no duplicate')
 })
 
+test('once a killed node is taken for dead, a request its responder answered gets no_responders at once', async () => {
+  const set = await cluster()
+  if (set === null) return
+  const [n1, n3] = [set.at(0), set.at(2)]
+  const requester = await client(n1.url)
+  const responder = await client(n3.url)
+  responder.subscribe('svc.only-on-n3', { callback: (_err, m: Msg | null) => { if (m !== null) m.respond('from n3') } })
+  await within(5000, responder.flush(), 'the responder')
+  const answer = async (): Promise<string> => await within(5000, requester.request('svc.only-on-n3', 'hi', { timeout: 1500 })
+    .then((m) => String(m.data), (err: unknown) => String((err as { code?: string }).code)), 'an answer')
+  let first = 'no_responders'
+  for (let i = 0; i < 100 && first === 'no_responders'; i++) {
+    first = await answer()
+    if (first === 'no_responders') await sleep(50)
+  }
+  assert.is(first, 'from n3', 'answered across nodes while node 3 lives')
+  n3.kill('SIGKILL')
+  // Until the survivors take node 3 for dead (nodeTimeoutMs 1 s), a request goes to it and times out; after,
+  // its interest is dropped and the request fails with no_responders, not a timeout.
+  const codes: string[] = []
+  for (let i = 0; i < 30 && codes.at(-1) !== 'no_responders'; i++) codes.push(await answer())
+  assert.is(codes.at(-1), 'no_responders', codes.join(', '))
+  assert.ok(codes.every((c) => c === 'timeout' || c === 'no_responders'), `nothing else meanwhile: ${codes.join(', ')}`)
+})
+
 test('acked work held by a killed node\'s member is redelivered to a member on another node', async () => {
   const set = await cluster()
   if (set === null) return
