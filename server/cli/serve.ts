@@ -35,6 +35,11 @@ say "monitor": true (or have no restrictions), sent as Authorization: Bearer <to
 /healthz and /readyz stay open. --monitor-token (better: SUBWIRE_MONITOR_TOKEN, not seen in ps) adds a token
 that may read the monitoring and $SYS and nothing else.
 
+With --cluster redis://host:6379 (better SUBWIRE_CLUSTER for a URL with a password: ps does not show it) the
+broker is one node of a cluster: the nodes on one Redis with one --cluster-name act as one broker (clients may
+connect to any), and topics live in Redis. --workers N (needs --cluster; auto = one per core) runs N such nodes
+as processes of this machine sharing the port; one that dies is restarted, SIGTERM drains and stops them all.
+
 Options:
   --config FILE                       JSON config file (env SUBWIRE_CONFIG)
   --print-config                      print the resolved configuration with where each value came from, and exit
