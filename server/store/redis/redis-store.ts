@@ -74,10 +74,17 @@ export class RedisTopicStore implements TopicStore {
   readonly #configs = new Map<string, ResolvedTopicConfig>()
   #closed = false
 
+  /** @throws `bad_option` for a prefix, timeout or msgId cap out of range */
   constructor(options: RedisTopicStoreOptions) {
     this.#prefix = options.prefix ?? DEFAULT_REDIS_PREFIX
     this.#now = options.now ?? Date.now
     const commandTimeoutMs = options.commandTimeoutMs ?? 2000
+    if (typeof this.#prefix !== 'string') throw new SubwireError('bad_option', 'prefix must be a string')
+    if (!Number.isSafeInteger(commandTimeoutMs) || commandTimeoutMs < 1) throw new SubwireError('bad_option', 'commandTimeoutMs must be a positive integer')
+    if (options.maxDuplicateIds !== undefined && !(Number.isSafeInteger(options.maxDuplicateIds) && options.maxDuplicateIds > 0)) {
+      throw new SubwireError('bad_option', 'maxDuplicateIds must be a positive integer')
+    }
+    if (Array.isArray(options.redis) && options.redis.length === 0) throw new SubwireError('bad_option', 'redis needs at least one URL')
     const redis = typeof options.redis === 'string' || !Array.isArray(options.redis) ? options.redis as string | Redis : (options.redis as readonly string[])[0]
     this.#link = RedisLink.open({ redis, commandTimeoutMs }, SCRIPTS)
     // A failed import or a bad URL surfaces as every call's rejection, never as an unhandled one.

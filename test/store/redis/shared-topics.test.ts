@@ -106,6 +106,13 @@ test('forgets the oldest msgIds past maxDuplicateIds, whatever the window', asyn
   assert.is((await store.append('a', { subject: 'a.x', payload, msgId: 'm1' })).duplicate, false)
 })
 
+test('refuses options out of range as bad_option', async () => {
+  const bad = [{ commandTimeoutMs: 0 }, { commandTimeoutMs: 1.5 }, { maxDuplicateIds: 0 }, { redis: [] as string[] }]
+  for (const options of bad) {
+    assert.is(await codeOf(async () => stores.open({ redis: redis.url, ...options })), 'bad_option', JSON.stringify(options))
+  }
+})
+
 test('a group with members on two nodes, each pulling for its own, delivers every message exactly once', async () => {
   const [a, b] = twoNodes()
   await a.create({ name: 'j', subjects: ['j.>'] })
