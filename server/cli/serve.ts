@@ -141,8 +141,9 @@ function onSignals(broker: Broker, monitoring: Monitoring | null, logger: Logger
     })
   }
   // A worker's SIGINT is the terminal's Ctrl-C to the whole process group: the primary forwards it as SIGTERM,
-  // and taking both would be the "second signal" that exits at once.
-  if (!worker) process.on('SIGINT', stop)
+  // and taking both would be the "second signal" that exits at once. A handler that does nothing (no handler
+  // would let SIGINT kill the worker outright).
+  process.on('SIGINT', worker ? () => {} : stop)
   process.on('SIGTERM', stop)
 }
 

@@ -57,10 +57,12 @@ function logLines(text: string): Array<Record<string, unknown>> {
 }
 
 /** Starts `subwire serve` with `args` and waits for the primary's banner (printed once every worker listens). */
-async function serve(args: string[]): Promise<Served> {
+async function serve(args: string[], detached = false): Promise<Served> {
   const child = spawn(process.execPath, ['--conditions=source', '--import', import.meta.resolve('tsx'), resolve('server/cli/main.ts'), 'serve', ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env },
+    // A process group of its own, as a shell gives a job: Ctrl-C signals the whole group.
+    detached,
   })
   children.add(child)
   let out = ''
@@ -172,6 +174,21 @@ test('the primary restarts a worker killed with SIGKILL, and SIGTERM to the prim
   assert.is(await within(15_000, s.exited, 'the primary to exit'), 0)
   for (let i = 0; i < 100 && (alive(survivor) || alive(restarted)); i++) await sleep(50)
   assert.not.ok(alive(survivor) || alive(restarted), 'no worker outlives the primary')
+})
+
+test('Ctrl-C (SIGINT to the whole process group) drains the workers once and exits 0', async () => {
+  const r = need()
+  if (r === null) return
+  const s = await serve(['--port', '0', '--cluster', r.url, '--workers', '2', '--log-format', 'json'], true)
+  const c = await within(5000, connect(s.url, { reconnect: false }), 'a client')
+  const pid = s.child.pid ?? 0
+  process.kill(-pid, 'SIGINT')
+  const closed = await within(10_000, c.closed, 'the client to be told')
+  assert.is((closed as { code?: string } | undefined)?.code, 'server_closing', 'told "going away", not cut off')
+  assert.is(await within(15_000, s.exited, 'the primary to exit'), 0, s.stdout())
+  assert.not.ok(logLines(s.stdout()).some((l) => l.msg === 'second signal: exiting at once'), 'a worker takes the one Ctrl-C once')
+  for (let i = 0; i < 100 && s.workerPids.some(alive); i++) await sleep(50)
+  assert.not.ok(s.workerPids.some(alive), 'no worker left')
 })
 
 test('killing the primary with SIGKILL leaves no worker behind', async () => {
