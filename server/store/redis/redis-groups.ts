@@ -31,8 +31,14 @@ function isSeq(seq: number): boolean {
   return Number.isSafeInteger(seq) && seq > 0
 }
 
-function decodePull(r: Reply): PullResult {
-  const [gapFrom, gapTo, out, dead, dropped] = asArray(r, 'pull')
+/** What a Redis pull answers: the interface's result, and when the next pull has something to do by the clock. */
+export interface RedisPullResult extends PullResult {
+  /** As `nextDeadline()` right after this pull (saves the broker that round trip). */
+  readonly nextDeadline: number | null
+}
+
+function decodePull(r: Reply): RedisPullResult {
+  const [gapFrom, gapTo, out, dead, dropped, next] = asArray(r, 'pull')
   const deliveries: GroupDelivery[] = []
   const handed = asArray(out, 'deliveries')
   for (let i = 0; i + 3 < handed.length; i += 4) {
@@ -58,6 +64,7 @@ function decodePull(r: Reply): PullResult {
     deadLetters,
     gap: from > 0 ? { fromSeq: from, toSeq: asNumber(gapTo, 'gap') } : null,
     dropped: asArray(dropped, 'dropped').map((seq) => asNumber(seq, 'dropped seq')),
+    nextDeadline: next === -1 ? null : asNumber(next, 'next deadline'),
   }
 }
 
@@ -112,7 +119,7 @@ export class RedisGroups {
   }
 
   /** As the interface's pull; with `memberPrefix`, only members whose name starts with it get deliveries. */
-  async pull(topic: string, group: string, memberPrefix = ''): Promise<PullResult> {
+  async pull(topic: string, group: string, memberPrefix = ''): Promise<RedisPullResult> {
     return decodePull(await this.#c.run(SCRIPT.pull, topic, [this.#c.now(), group, memberPrefix]))
   }
 

@@ -25,13 +25,14 @@ import {
 } from '../topic-store.ts'
 import { asArray, asString, decodeTopicInfo, parseTopicConfig } from './codec.ts'
 import { REGISTRY_VERSION_FIELD, appendedChannel, metaKey, registryKey } from './keys.ts'
-import { RedisGroups, type GroupContext } from './redis-groups.ts'
+import { RedisGroups, type GroupContext, type RedisPullResult } from './redis-groups.ts'
 import { RedisLink, type RedisArg, type Reply } from './redis-link.ts'
 import { RedisLog } from './redis-log.ts'
 import { AppendWatch, type AppendedListener } from './append-watch.ts'
 import { SCRIPT, SCRIPTS } from './scripts.ts'
 
 export type { AppendedListener } from './append-watch.ts'
+export type { RedisPullResult } from './redis-groups.ts'
 
 /** Options of a Redis topic store. */
 export interface RedisTopicStoreOptions {
@@ -219,8 +220,9 @@ export class RedisTopicStore implements TopicStore {
   /**
    * As TopicStore's pull; with `memberPrefix`, only members whose name starts with it get deliveries (a node
    * pulls for its own members, named `<nodeId>/...`). Redeliveries and dead letters are the group's, whoever pulls.
+   * The result also says when the group next has something to do by the clock (`nextDeadline`).
    */
-  pull(topic: string, group: string, memberPrefix?: string): Promise<PullResult> {
+  pull(topic: string, group: string, memberPrefix?: string): Promise<RedisPullResult> {
     return this.#groups.pull(topic, group, memberPrefix)
   }
 

@@ -85,7 +85,12 @@ async function run(store: TopicStore, cmd: Cmd): Promise<unknown> {
       case 'working': return await store.working('w', 'g', cmd.seq, MEMBERS[cmd.member])
       case 'tick': return null
       case 'purge': return await store.purge('w', cmd.subject === null ? {} : { subject: SUBJECTS[cmd.subject] })
-      case 'pull': return shape(await store.pull('w', 'g'))
+      case 'pull': {
+        const r = await store.pull('w', 'g')
+        // The Redis pull also answers its next deadline; the memory store's is asked right after.
+        const next = 'nextDeadline' in r ? r.nextDeadline : await store.nextDeadline('w', 'g')
+        return { ...(shape(r) as object), next }
+      }
       default: {
         const never: never = cmd
         throw new Error(`unknown command ${JSON.stringify(never)}`)

@@ -66,7 +66,8 @@ return 1
 /**
  * ARGV: now, group, member prefix. Fires what is due (lowest time, then sequence, first), hands out ready
  * redeliveries lowest sequence first, then new messages from the cursor, each to the lightest member below
- * maxInFlight. Answers { gapFrom, gapTo, deliveries (member, deadline, count, entry)..., dead letters, dropped }.
+ * maxInFlight. Answers { gapFrom, gapTo, deliveries (member, deadline, count, entry)..., dead letters, dropped,
+ * next deadline or -1 }.
  */
 export const PULL = `
 load()
@@ -139,7 +140,8 @@ local dead = redis.call('XRANGE', GDL, '-', '+')
 local dropped = redis.call('LRANGE', GDR, 0, -1)
 redis.call('DEL', GDL, GDR)
 saveAll()
-return { gap and gap[1] or 0, gap and gap[2] or 0, out, dead, dropped }
+local nextT = redis.call('ZRANGE', GT, 0, 0, 'WITHSCORES')
+return { gap and gap[1] or 0, gap and gap[2] or 0, out, dead, dropped, #nextT == 0 and -1 or tonumber(nextT[2]) }
 `
 
 /** ARGV: group, seq, member ('' for the broker itself), 'a' (ack) or 't' (term). Answers 1 the first time. */
