@@ -11,6 +11,7 @@ import { parseMachineBusy } from './orchestrator/proc-stat.ts'
 import { renderSummary, spreadOf, summarizeRuns } from './summarize.ts'
 import type { BenchReport } from './report.ts'
 import { parseServeBanner } from './systems/subwire-serve.ts'
+import { burstOf, creditOf, median } from './micro/redis-clients.ts'
 
 function snapshot(t: number, cpuS: number, peakRss = 0): BrokerSnapshot {
   return { t, cpuUserUs: cpuS * 1e6, cpuSystemUs: 0, rss: 0, peakRssSinceMark: 0, peakRss, eventLoopP99Ms: 0, eventLoopMaxMs: 0 }
@@ -113,6 +114,18 @@ test('prints the notes of a row that holds nothing but notes, run after run', ()
   })
   const table = renderSummary(summarizeRuns([busy('node 0 0.9'), busy('node 0 0.8')])).split('\n')
   assert.is(table[2], '| KW busy [cores] |  | node 0 0.9; node 0 0.8 |')
+})
+
+test('the Redis client micro-bench reports the median of its runs', () => {
+  assert.is(median([3, 1, 2]), 2)
+  assert.is(median([4, 1, 2, 3]), 2.5)
+  // 1 MiB in flight (4 bursts) whatever the payload, under redis-server's pubsub backlog bound.
+  assert.is(burstOf(1024), 256)
+  assert.is(burstOf(65536), 4)
+  assert.is(burstOf(1 << 20), 1)
+  // 4 MiB sent and not yet received, under redis-server's 8 MiB soft bound on a subscriber's backlog.
+  assert.is(creditOf(1024), 4096)
+  assert.is(creditOf(4 << 20), 2)
 })
 
 test('reads subwire serve’s URL, and with workers their pids, from its banner only once it is complete', () => {
