@@ -12,6 +12,7 @@ import { asArray, asNumber, asString, decodeEntry, decodeGroupInfo, messageOf } 
 import { groupKey } from './keys.ts'
 import type { RedisArg, RedisLink, Reply } from './redis-link.ts'
 import { SCRIPT } from './scripts.ts'
+import { SettleBatcher } from './settle-batch.ts'
 
 /** Tries of a reopen that another node's change of the same group keeps invalidating. */
 const REOPEN_ATTEMPTS = 8
@@ -22,6 +23,8 @@ export interface GroupContext {
   now(): number
   link(): Promise<RedisLink>
   run(script: string, topic: string, args: readonly RedisArg[]): Promise<Reply>
+  /** As `run`, without first sending the batches waiting for the topic (what the batchers send with). */
+  runBatch(script: string, topic: string, args: readonly RedisArg[]): Promise<Reply>
   /** Throws `no_topic` unless the topic exists (asked before an argument error, as the engine orders them). */
   mustExist(topic: string): Promise<void>
 }
@@ -71,8 +74,11 @@ function decodePull(r: Reply): RedisPullResult {
 export class RedisGroups {
   readonly #c: GroupContext
 
+  readonly #settles: SettleBatcher
+
   constructor(context: GroupContext) {
     this.#c = context
+    this.#settles = new SettleBatcher((topic, group, args, count) => context.runBatch(SCRIPT.settle, topic, [group, count, ...args]))
   }
 
   /**
@@ -156,7 +162,12 @@ export class RedisGroups {
 
   async #settle(topic: string, group: string, seq: number, member: string | undefined, how: 'a' | 't'): Promise<boolean> {
     if (!isSeq(seq)) return this.#noRecord(topic, group)
-    return (await this.#c.run(SCRIPT.settle, topic, [group, seq, member ?? '', how])) === 1
+    return this.#settles.settle(topic, group, seq, member ?? '', how)
+  }
+
+  /** Sends the acks and terms waiting for `topic` (before another script on it, to keep call order). */
+  flushSettles(topic: string): void {
+    this.#settles.flush(topic)
   }
 
   /** False, for a sequence no record can have; an unknown topic or group still says so. */

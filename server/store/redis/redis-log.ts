@@ -86,7 +86,7 @@ export class RedisLog {
     this.#batcher = new AppendBatcher((topic, appends) => {
       const args: RedisArg[] = [context.now(), context.maxDuplicateIds, context.channel, appends.length]
       for (const a of appends) args.push(...a.args)
-      return context.run(SCRIPT.append, topic, args)
+      return context.runBatch(SCRIPT.append, topic, args)
     })
   }
 

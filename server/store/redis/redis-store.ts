@@ -96,9 +96,10 @@ export class RedisTopicStore implements TopicStore {
       link: () => this.#linked(),
       run: (script, topic, args) => {
         // Appends still waiting for their batch go first: Redis sees calls in the order they were made.
-        this.#log.flushAppends(topic)
+        this.#flush(topic)
         return this.#run(script, [metaKey(this.#prefix, topic)], args)
       },
+      runBatch: (script, topic, args) => this.#run(script, [metaKey(this.#prefix, topic)], args),
       mustExist: (topic) => this.#mustExist(topic),
       maxDuplicateIds: options.maxDuplicateIds ?? 100_000,
       channel: appendedChannel(this.#prefix),
@@ -139,12 +140,12 @@ export class RedisTopicStore implements TopicStore {
   }
 
   async delete(name: string): Promise<void> {
-    this.#log.flushAppends(name)
+    this.#flush(name)
     await this.#run(SCRIPT.delete, [metaKey(this.#prefix, name), registryKey(this.#prefix)], [name])
   }
 
   async info(name: string): Promise<TopicInfo> {
-    this.#log.flushAppends(name)
+    this.#flush(name)
     const [state, consumers] = asArray(await this.#run(SCRIPT.info, [metaKey(this.#prefix, name)], [this.#now(), '0']), 'info')
     return decodeTopicInfo(state, consumers)
   }
@@ -289,6 +290,12 @@ export class RedisTopicStore implements TopicStore {
     }
   }
 
+  /** Sends the appends, acks and terms still waiting for their batch: Redis then sees calls in call order. */
+  #flush(topic: string): void {
+    this.#log.flushAppends(topic)
+    this.#groups.flushSettles(topic)
+  }
+
   /** Sends at once when the link is open (call order is send order), else once it is. */
   #run(script: string, keys: readonly string[], args: readonly RedisArg[]): Promise<Reply> {
     if (this.#closed) return Promise.reject(new SubwireError('unavailable', 'the Redis topic store is closed'))
@@ -298,7 +305,7 @@ export class RedisTopicStore implements TopicStore {
 
   /** create/update: the topic's info, or null when the registry changed since it was read (try again). */
   async #admin(script: string, name: string, args: readonly RedisArg[]): Promise<TopicInfo | null> {
-    this.#log.flushAppends(name)
+    this.#flush(name)
     const r = asArray(await this.#run(script, [metaKey(this.#prefix, name), registryKey(this.#prefix)], args), 'admin')
     if (asString(r[0], 'admin') === 'retry') return null
     return decodeTopicInfo(r[1], r[2])

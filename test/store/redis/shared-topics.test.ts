@@ -113,6 +113,21 @@ test('refuses options out of range as bad_option', async () => {
   }
 })
 
+test('acks and terms in flight together settle in call order, each with its own answer', async () => {
+  const [a] = twoNodes()
+  await a.create({ name: 's', subjects: ['s.>'] })
+  await a.openGroup('s', 'g')
+  await a.join('s', 'g', 'w')
+  for (let i = 0; i < 3; i++) await a.append('s', { subject: 's.x', payload })
+  assert.is((await a.pull('s', 'g')).deliveries.length, 3)
+  const answers = await within(5000, Promise.all([
+    a.ack('s', 'g', 1, 'w'), a.ack('s', 'g', 1), a.ack('s', 'g', 2, 'other'), a.term('s', 'g', 3), a.ack('s', 'g', 2),
+  ]), 'five settles')
+  assert.equal(answers, [true, false, false, true, true])
+  const info = await a.groupInfo('s', 'g')
+  assert.equal([info.acked, info.terminated, info.ackFloor, info.inFlight], [2, 1, 3, 0])
+})
+
 test('a group with members on two nodes, each pulling for its own, delivers every message exactly once', async () => {
   const [a, b] = twoNodes()
   await a.create({ name: 'j', subjects: ['j.>'] })

@@ -144,16 +144,28 @@ local nextT = redis.call('ZRANGE', GT, 0, 0, 'WITHSCORES')
 return { gap and gap[1] or 0, gap and gap[2] or 0, out, dead, dropped, #nextT == 0 and -1 or tonumber(nextT[2]) }
 `
 
-/** ARGV: group, seq, member ('' for the broker itself), 'a' (ack) or 't' (term). Answers 1 the first time. */
+/**
+ * ARGV: group, n, then per settle: seq, member ('' for the broker itself), 'a' (ack) or 't' (term). In order,
+ * as n calls would; answers 1 (settled now) or 0 per settle.
+ */
 export const SETTLE = `
 load()
 mustGroup(ARGV[1])
-local r = getRec(tonumber(ARGV[2]))
-if not r or (ARGV[3] ~= '' and r.last ~= ARGV[3]) then return 0 end
-settle(r)
-if ARGV[4] == 'a' then g.acked = g.acked + 1 else g.termed = g.termed + 1 end
+local out = {}
+for i = 0, tonumber(ARGV[2]) - 1 do
+  local at = 3 + i * 3
+  local r = getRec(tonumber(ARGV[at]))
+  local member = ARGV[at + 1]
+  if not r or (member ~= '' and r.last ~= member) then
+    out[i + 1] = 0
+  else
+    settle(r)
+    if ARGV[at + 2] == 'a' then g.acked = g.acked + 1 else g.termed = g.termed + 1 end
+    out[i + 1] = 1
+  end
+end
 saveGroup()
-return 1
+return out
 `
 
 /** ARGV: now, group, seq, member, delayMs. The holder gives it back. */
