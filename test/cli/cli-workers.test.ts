@@ -57,10 +57,10 @@ function logLines(text: string): Array<Record<string, unknown>> {
 }
 
 /** Starts `subwire serve` with `args` and waits for the primary's banner (printed once every worker listens). */
-async function serve(args: string[], detached = false): Promise<Served> {
+async function serve(args: string[], detached = false, env: Record<string, string> = {}): Promise<Served> {
   const child = spawn(process.execPath, ['--conditions=source', '--import', import.meta.resolve('tsx'), resolve('server/cli/main.ts'), 'serve', ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env },
+    env: { ...process.env, ...env },
     // A process group of its own, as a shell gives a job: Ctrl-C signals the whole group.
     detached,
   })
@@ -223,6 +223,47 @@ test('a worker refusing the configuration (its port in use) stops the service wi
     assert.not.ok(workerPids.some(alive), 'no worker left')
   } finally {
     await within(5000, new Promise((resolve) => taken.close(resolve)), 'the taken port to close')
+  }
+})
+
+test('a Redis URL with a password joins the workers, and the password is in none of their output', async () => {
+  if (!haveRedisServer()) return console.log('  (skipped: no redis-server)')
+  const secret = 'pw-0f3c9a77e1'
+  const locked = await within(20_000, startRedis({ args: ['--requirepass', secret] }), 'a redis-server with a password')
+  try {
+    const url = `redis://:${secret}@127.0.0.1:${locked.port}`
+    const s = await serve(['--port', '0', '--workers', '2', '--log-level', 'debug', '--log-format', 'json'], false, { SUBWIRE_CLUSTER: url })
+    assert.match(s.stderr(), new RegExp(`cluster: {2}subwire on redis://:\\*\\*\\*@127\\.0\\.0\\.1:${locked.port} as node`))
+    const { byServer, all } = await clientsOnDistinctBrokers(s.url, 2)
+    try {
+      const [pub, sub] = [...byServer.values()] as [Client, Client]
+      let got = 0
+      sub.subscribe('x', { callback: () => { got++ } })
+      await within(5000, sub.flush(), 'the subscription')
+      for (let i = 0; i < 200 && got === 0; i++) {
+        pub.publish('x', i)
+        await sleep(50)
+      }
+      assert.ok(got > 0, 'the workers reach each other through the Redis that needs the password')
+    } finally {
+      for (const c of all) await c.close()
+    }
+    s.child.kill('SIGTERM')
+    assert.is(await within(15_000, s.exited, 'the primary to exit'), 0)
+    assert.not.match(s.stdout() + s.stderr(), secret)
+    // A wrong password: the broker cannot join, says so without the password, and exits 1.
+    const wrong = spawn(process.execPath, ['--conditions=source', '--import', import.meta.resolve('tsx'), resolve('server/cli/main.ts'), 'serve', '--port', '0', '--log-level', 'debug', '--log-format', 'json'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, SUBWIRE_CLUSTER: `redis://:${secret}-wrong@127.0.0.1:${locked.port}` },
+    })
+    children.add(wrong)
+    let out = ''
+    wrong.stdout?.on('data', (chunk: Buffer) => { out += chunk.toString() })
+    wrong.stderr?.on('data', (chunk: Buffer) => { out += chunk.toString() })
+    assert.is(await within(30_000, new Promise<number | null>((resolve) => wrong.once('exit', resolve)), 'exit'), 1, out)
+    assert.not.match(out, secret)
+  } finally {
+    await locked.close()
   }
 })
 
