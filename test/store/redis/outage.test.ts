@@ -65,6 +65,29 @@ test('rejects every operation with unavailable at once while Redis is down, and 
   assert.is((await store.info('t')).lastSeq, seq)
 })
 
+test('append notices come again after Redis restarts: the subscriber resubscribes by itself', async () => {
+  redis = await within(20_000, startRedis(), 'redis-server starts')
+  const prefix = freshPrefix()
+  const writer = stores.open({ redis: redis.url, prefix, commandTimeoutMs: 500 })
+  const listener = stores.open({ redis: redis.url, prefix })
+  const heard: number[] = []
+  listener.onAppended((_topic, lastSeq) => heard.push(lastSeq))
+  await writer.create({ name: 't', subjects: ['t.>'] })
+  const appendUntilHeard = async (what: string): Promise<void> => {
+    const before = heard.length
+    for (let i = 0; i < 100 && heard.length === before; i++) {
+      await writer.append('t', { subject: 't.x', payload }).catch(() => {})
+      await sleep(50)
+    }
+    assert.ok(heard.length > before, what)
+  }
+  await appendUntilHeard('a notice before the restart')
+  await within(20_000, redis.restart(), 'redis-server restarts')
+  // In memory: the topic is gone with the restart; the writer makes it again.
+  await within(15_000, once(() => writer.create({ name: 't', subjects: ['t.>'] }), 'create'), 'create after the restart')
+  await within(15_000, appendUntilHeard('a notice after the restart'), 'a notice after the restart')
+})
+
 test('rejects with unavailable within the command timeout when Redis stops answering', async () => {
   redis = await within(20_000, startRedis(), 'redis-server starts')
   const store = stores.open({ redis: redis.url, prefix: freshPrefix(), commandTimeoutMs: 300 })
