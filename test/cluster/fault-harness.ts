@@ -41,9 +41,10 @@ export class NodeProcess {
   }
 
   /** Starts a node and waits for its ready line. */
-  static async start(options: NodeChildOptions): Promise<NodeProcess> {
+  static async start(options: NodeChildOptions, env: Readonly<Record<string, string>> = {}): Promise<NodeProcess> {
     const child = spawn(process.execPath, ['--conditions=source', '--import', import.meta.resolve('tsx'), CHILD, JSON.stringify(options)], {
       stdio: ['pipe', 'pipe', 'pipe'],
+      env: { ...process.env, ...env },
     })
     const node = new NodeProcess(options.nodeId, child)
     let out = ''

@@ -1,13 +1,15 @@
 /** One PING over a plain socket (AUTH first when the server has `--requirepass`): true on `+PONG`. */
+import { readFileSync } from 'node:fs'
 import { createConnection } from 'node:net'
+import { connect as tlsConnect } from 'node:tls'
 
 const PING_MS = 1000
 
-export function redisPing(port: number, serverArgs: readonly string[] = []): Promise<boolean> {
+export function redisPing(port: number, serverArgs: readonly string[] = [], caFile?: string): Promise<boolean> {
   const i = serverArgs.indexOf('--requirepass')
   const auth = i >= 0 ? `AUTH ${serverArgs[i + 1]}\r\n` : ''
   return new Promise((resolve) => {
-    const socket = createConnection({ host: '127.0.0.1', port })
+    const socket = caFile === undefined ? createConnection({ host: '127.0.0.1', port }) : tlsConnect({ host: '127.0.0.1', port, ca: readFileSync(caFile) })
     let reply = ''
     const done = (ok: boolean): void => {
       clearTimeout(timer)
@@ -21,6 +23,6 @@ export function redisPing(port: number, serverArgs: readonly string[] = []): Pro
       if (reply.includes('PONG')) done(true)
       else if (reply.includes('-')) done(false)
     })
-    socket.once('connect', () => socket.write(`${auth}PING\r\n`))
+    socket.once(caFile === undefined ? 'connect' : 'secureConnect', () => socket.write(`${auth}PING\r\n`))
   })
 }

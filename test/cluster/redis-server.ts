@@ -30,6 +30,8 @@ export interface RedisOptions {
   readonly persist?: boolean
   /** Extra `redis-server` arguments, e.g. `['--requirepass', 'secret']`. */
   readonly args?: readonly string[]
+  /** Serve TLS only (its port is the TLS port; clients need `rediss://` and to trust `certFile`). */
+  readonly tls?: { readonly certFile: string; readonly keyFile: string }
 }
 
 export class TestRedis {
@@ -44,9 +46,9 @@ export class TestRedis {
     this.#dir = mkdtempSync(join(tmpdir(), 'subwire-test-redis-'))
   }
 
-  /** `redis://127.0.0.1:<port>` */
+  /** `redis://127.0.0.1:<port>` (`rediss://` with TLS) */
   get url(): string {
-    return `redis://127.0.0.1:${this.port}`
+    return `${this.#options.tls === undefined ? 'redis' : 'rediss'}://127.0.0.1:${this.port}`
   }
 
   get pid(): number | undefined {
@@ -75,13 +77,16 @@ export class TestRedis {
 
   async #spawn(): Promise<void> {
     const persist = this.#options.persist === true
+    const tls = this.#options.tls
+    const listen = tls === undefined ? ['--port', String(this.port)] : ['--port', '0', '--tls-port', String(this.port),
+      '--tls-cert-file', tls.certFile, '--tls-key-file', tls.keyFile, '--tls-ca-cert-file', tls.certFile, '--tls-auth-clients', 'no']
     const args = [
-      '--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--dir', this.#dir,
+      ...listen, '--bind', '127.0.0.1', '--save', '', '--dir', this.#dir,
       '--appendonly', persist ? 'yes' : 'no', '--appendfsync', 'everysec', ...(this.#options.args ?? []),
     ]
     const server = new ServerProcess('redis-server', REDIS_SERVER_BIN, args)
     this.#server = server
-    await server.ready(() => redisPing(this.port, this.#options.args), READY_MS, RETRY_MS)
+    await server.ready(() => redisPing(this.port, this.#options.args, tls?.certFile), READY_MS, RETRY_MS)
   }
 
   /** SIGKILLs the server (nothing flushed) and leaves it down until `restart()`. */
