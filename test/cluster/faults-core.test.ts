@@ -84,6 +84,44 @@ test('a queue group with members on all three nodes gives each message to exactl
   }
 })
 
+test('a queue group spreads by members: two members on node 2 and one on node 3 each take about a third', async () => {
+  if (nodes === null) return console.log('  (skipped: no redis-server)')
+  const pub = await client(0)
+  const members = [await client(1), await client(1), await client(2)]
+  const got = members.map((m) => collect(m, 'spread.q', 'spread'))
+  await within(5000, Promise.all(members.map((m) => m.flush())), 'the members to be in place')
+  await settle(pub, members, 'spread.q')
+  const total = 600
+  for (let i = 1; i <= total; i++) pub.publish('spread.q', i)
+  await within(5000, pub.flush(), 'the publisher to flush')
+  for (let i = 0; i < 200 && got.flat().length < total; i++) await sleep(25)
+  assert.is(got.flat().length, total, 'each message to one member')
+  // Fair by members, not by nodes: a per-node split would give node 3's one member half (300).
+  const shares = got.map((g) => g.length)
+  for (const share of shares) assert.ok(share > total / 6 && share < total / 2, `about a third each: ${shares.join('/')}`)
+})
+
+test('a node with no matching subscription receives nothing of what the others exchange', async () => {
+  if (nodes === null) return console.log('  (skipped: no redis-server)')
+  const set = nodes
+  const pub = await client(0)
+  const sub = await client(1)
+  const got = collect(sub, 'only.n2')
+  await within(5000, sub.flush(), 'the subscription')
+  await settle(pub, [sub], 'only.n2')
+  const received = async (): Promise<number> => {
+    const report = JSON.parse((await set.at(2).get('/stats')).body) as { cluster?: { received?: number } }
+    return report.cluster?.received ?? -1
+  }
+  const before = await received()
+  assert.ok(before >= 0, '/stats of node 3 counts what it receives from other nodes')
+  for (let i = 1; i <= N; i++) pub.publish('only.n2', i)
+  await within(5000, pub.flush(), 'the publisher to flush')
+  for (let i = 0; i < 200 && got.length < N; i++) await sleep(25)
+  assert.is(got.length, N, 'node 2 got them')
+  assert.is(await received(), before, 'node 3 received none of them')
+})
+
 test('a request from node 1 is answered by a responder on node 3', async () => {
   if (nodes === null) return console.log('  (skipped: no redis-server)')
   const requester = await client(0)
