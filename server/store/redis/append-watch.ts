@@ -4,7 +4,7 @@
  * resubscribes by itself) once the first listener is added, and calls every listener per message.
  */
 import type { Redis } from 'ioredis'
-import type { RedisLink } from './redis-link.ts'
+import { rotateAddresses, type RedisLink } from './redis-link.ts'
 
 /** Told of an append: the topic and its last sequence after it. */
 export type AppendedListener = (topic: string, lastSeq: number) => void
@@ -39,6 +39,7 @@ export class AppendWatch {
     if (this.#closed) return null
     // Unlike commands, a subscription should wait out an outage and come back by itself.
     const sub = link.client.duplicate({ lazyConnect: false, enableOfflineQueue: true, maxRetriesPerRequest: null, autoResendUnfulfilledCommands: true })
+    rotateAddresses(sub, link.urls)
     sub.on('error', () => {})
     sub.on('message', (channel: string, message: string) => {
       if (channel !== this.#channel) return

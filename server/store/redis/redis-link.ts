@@ -26,7 +26,8 @@ export interface ScriptDef {
 
 /** What a link is made with. */
 export interface RedisLinkOptions {
-  readonly redis: string | Redis
+  /** A URL, several URLs of the same Redis (tried in turn at each reconnect), or a client to use as it is. */
+  readonly redis: string | readonly string[] | Redis
   readonly commandTimeoutMs: number
 }
 
@@ -50,6 +51,35 @@ export function failFastOptions(commandTimeoutMs: number): RedisOptions {
   }
 }
 
+/** Where a URL points, as ioredis options (what changes from one address of the same Redis to another). */
+function addressOf(url: string): Partial<RedisOptions> {
+  const u = new URL(url)
+  const db = u.pathname.length > 1 ? Number(u.pathname.slice(1)) : 0
+  return {
+    host: u.hostname.replace(/^\[(.*)\]$/, '$1'),
+    port: u.port === '' ? 6379 : Number(u.port),
+    tls: u.protocol === 'rediss:' ? {} : undefined,
+    username: u.username === '' ? undefined : decodeURIComponent(u.username),
+    password: u.password === '' ? undefined : decodeURIComponent(u.password),
+    db: Number.isInteger(db) ? db : 0,
+  }
+}
+
+/**
+ * Makes `client` try the next of `urls` at each reconnect (ioredis reads its options again every time), with
+ * the usual delays. One URL: nothing changes.
+ */
+export function rotateAddresses(client: Redis, urls: readonly string[]): void {
+  if (urls.length < 2) return
+  const addresses = urls.map(addressOf)
+  let at = 0
+  client.options.retryStrategy = (attempt: number) => {
+    at = (at + 1) % addresses.length
+    Object.assign(client.options, addresses[at])
+    return retryDelay(attempt)
+  }
+}
+
 /** The SubwireError for a failed Redis call. */
 export function redisError(err: unknown): SubwireError {
   if (err instanceof SubwireError) return err
@@ -66,26 +96,32 @@ export function redisError(err: unknown): SubwireError {
 
 export class RedisLink {
   readonly client: Redis
+  /** The URLs it connects to in turn (empty for a given client). */
+  readonly urls: readonly string[]
   readonly #owned: boolean
   readonly #calls = new Map<string, ScriptCall>()
   #connecting: Promise<void> | null = null
   #closed = false
 
-  private constructor(client: Redis, owned: boolean) {
+  private constructor(client: Redis, urls: readonly string[]) {
     this.client = client
-    this.#owned = owned
+    this.urls = urls
+    this.#owned = urls.length > 0
   }
 
   /** A link over a URL (its own client) or a given client (left open at close). */
   static async open(options: RedisLinkOptions, scripts: readonly ScriptDef[]): Promise<RedisLink> {
     let link: RedisLink
-    if (typeof options.redis === 'string') {
+    const redis = options.redis
+    if (typeof redis === 'string' || Array.isArray(redis)) {
+      const urls: readonly string[] = typeof redis === 'string' ? [redis] : redis
       const { Redis: RedisClient } = await import('ioredis')
-      link = new RedisLink(new RedisClient(options.redis, failFastOptions(options.commandTimeoutMs)), true)
+      link = new RedisLink(new RedisClient(urls[0], failFastOptions(options.commandTimeoutMs)), urls)
+      rotateAddresses(link.client, urls)
       // ioredis emits connection errors as events; the calls that failed already said so.
       link.client.on('error', () => {})
     } else {
-      link = new RedisLink(options.redis, false)
+      link = new RedisLink(redis as Redis, [])
     }
     for (const s of scripts) link.#define(s)
     return link

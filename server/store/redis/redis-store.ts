@@ -38,7 +38,7 @@ export type { RedisPullResult } from './redis-groups.ts'
 export interface RedisTopicStoreOptions {
   /**
    * A `redis://` or `rediss://` URL (the store opens and closes its own connections), several URLs of the same
-   * Redis (only the first is used for now), or an ioredis client (left open).
+   * Redis (tried in turn at each reconnect), or an ioredis client (used as it is, left open).
    */
   readonly redis: string | readonly string[] | Redis
   /** Start of every key and channel name. @default 'subwire:default:' */
@@ -86,8 +86,7 @@ export class RedisTopicStore implements TopicStore {
       throw new SubwireError('bad_option', 'maxDuplicateIds must be a positive integer')
     }
     if (Array.isArray(options.redis) && options.redis.length === 0) throw new SubwireError('bad_option', 'redis needs at least one URL')
-    const redis = typeof options.redis === 'string' || !Array.isArray(options.redis) ? options.redis as string | Redis : (options.redis as readonly string[])[0]
-    this.#link = RedisLink.open({ redis, commandTimeoutMs }, SCRIPTS)
+    this.#link = RedisLink.open({ redis: options.redis, commandTimeoutMs }, SCRIPTS)
     // A failed import or a bad URL surfaces as every call's rejection, never as an unhandled one.
     this.#link.then((link) => { this.#opened = link }, () => {})
     const context: GroupContext & { maxDuplicateIds: number; channel: string } = {

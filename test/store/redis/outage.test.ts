@@ -111,6 +111,15 @@ test('rejects with unavailable when no Redis listens at all', async () => {
   assert.is(await within(5000, codeOf(() => store.append('t', { subject: 't.x', payload })), 'append without Redis'), 'unavailable')
 })
 
+test('tries the next of several URLs of the same Redis when one does not answer', async () => {
+  redis = await within(20_000, startRedis(), 'redis-server starts')
+  const dead = `redis://127.0.0.1:${await freePort()}`
+  const store = stores.open({ redis: [dead, redis.url], prefix: freshPrefix(), commandTimeoutMs: 300 })
+  assert.is(await within(5000, codeOf(() => store.info('t')), 'the first call, to the dead address'), 'unavailable')
+  await within(10_000, once(() => store.create({ name: 't', subjects: ['t.>'] }), 'create'), 'create through the second URL')
+  assert.is((await store.append('t', { subject: 't.x', payload })).seq, 1)
+})
+
 test('a closed store rejects with unavailable', async () => {
   redis = await within(20_000, startRedis(), 'redis-server starts')
   const store = stores.open({ redis: redis.url, prefix: freshPrefix() })
