@@ -4,6 +4,7 @@
  * `SUBWIRE_TOKEN`) goes to both: as `Authorization: Bearer` over HTTP, in CONNECT over WebSocket.
  */
 import { SubwireError } from '../../shared/errors.ts'
+import type { ClusterStats } from '../cluster/cluster-adapter.ts'
 import { CONNECTIONS_PAGE, MAX_CONNECTIONS_PAGE, type StatsReport, type TopicReport } from '../monitoring/stats-report.ts'
 import { SYS_SUBJECT } from '../monitoring/sys-stats.ts'
 import { bytes, compact, duration } from '../monitoring/web/app/format.ts'
@@ -12,8 +13,8 @@ import { grouped } from './progress.ts'
 
 export const STATS_USAGE = `Usage: subwire stats [options]
 
-Prints the broker's server info, counters, rates, connections (with subscriptions and pending bytes), the
-most-subscribed subjects and topics. Reads GET /stats on the broker's port, else waits for $SYS.stats. A
+Prints the broker's server info, counters, rates, its cluster (the Redis link and every node seen, with their
+connections), connections (with subscriptions and pending bytes), the most-subscribed subjects and topics. Reads GET /stats on the broker's port, else waits for $SYS.stats. A
 broker with auth on wants a token with the monitor permission (--token or SUBWIRE_TOKEN).
 
 Options:
@@ -128,6 +129,16 @@ export function topicsTable(topics: readonly TopicReport[]): string {
   ]))
 }
 
+/** The cluster as the node sees it: one line, then a row per node (a broker alone has none). */
+export function clusterText(c: ClusterStats): string {
+  const link = c.link === 'up' ? 'link up' : `link DOWN${c.downSince === null ? '' : ` since ${new Date(c.downSince).toISOString()}`}`
+  let out = `cluster      ${c.name} on ${c.redis} as node ${c.nodeId}, ${link}, ${c.nodes.length} node${c.nodes.length === 1 ? '' : 's'} (sent ${grouped(c.sent)}, received ${grouped(c.received)}, dropped ${grouped(c.dropped)}${c.rejected > 0 ? `, rejected ${grouped(c.rejected)}` : ''}${c.groupMisses > 0 ? `, queue-group misses ${grouped(c.groupMisses)}` : ''})\n`
+  out += `\n${table(['NODE', 'HOST', 'PID', 'CONNECTIONS', 'SUBSCRIPTIONS', 'PATTERNS'], c.nodes.map((n) => [
+    `${n.nodeId}${n.self ? ' (this)' : ''}`, n.host ?? '-', n.pid === null ? '-' : String(n.pid), grouped(n.connections), grouped(n.subscriptions), grouped(n.patterns),
+  ]))}`
+  return out
+}
+
 /** The report for a terminal. */
 export function statsText(r: StatsReport): string {
   const s = r.server
@@ -136,6 +147,8 @@ export function statsText(r: StatsReport): string {
   out += `messages     in ${compact(r.rates.published)}/s, delivered ${compact(r.rates.delivered)}/s  (since start: ${grouped(r.totals.published)} in, ${grouped(r.totals.delivered)} delivered, ${grouped(r.totals.unmatched)} unmatched)\n`
   out += `bytes        in ${bytes(r.rates.bytesIn)}/s, out ${bytes(r.rates.bytesOut)}/s  (since start: ${bytes(r.totals.bytesIn)} in, ${bytes(r.totals.bytesOut)} out)\n`
   out += `connections  ${r.connections}, subscriptions ${r.subscriptions}, pending ${bytes(r.pendingBytes)}, slow consumers ${r.totals.slowConsumers}${r.backpressure ? ', BACKPRESSURE' : ''}\n`
+  // Reports of brokers from before issue 14 have no `cluster`.
+  if (r.cluster !== undefined && r.cluster !== null) out += clusterText(r.cluster)
   if (r.connectionList !== undefined && r.connectionList.length > 0) {
     out += `\n${table(['CONNECTION', 'NAME', 'IP', 'SUBS', 'MSGS IN', 'MSGS OUT', 'PENDING', 'SUBJECTS'],
       r.connectionList.map((c) => [c.id, c.name, c.ip, grouped(c.subscriptions), grouped(c.msgsIn), grouped(c.msgsOut), bytes(c.pendingBytes),

@@ -8,7 +8,10 @@ import { availableParallelism } from 'node:os'
 import { loadServeConfig } from '../../server/cli/serve-config.ts'
 import { runCli } from '../../server/cli/main.ts'
 import { masker, maskUrls, maskValue, passwordsOf } from '../../server/cli/redact.ts'
-import { within } from '../helpers.ts'
+import { sleep, startBroker, within } from '../helpers.ts'
+import { haveRedisServer, startRedis } from '../cluster/redis-server.ts'
+import { attachMonitoring } from '../../server/monitoring/monitoring.ts'
+import type { Broker } from '../../server/broker.ts'
 import { memoryIo } from './memory-io.ts'
 import { ConfigFiles, badOption } from './config-files.ts'
 
@@ -110,6 +113,39 @@ test('serve never prints the Redis password: not in --print-config, errors or --
   assert.match(help.out(), /--cluster URL/)
   assert.match(help.out(), /--workers N/)
   assert.not.match(help.out(), SECRET)
+})
+
+test('subwire stats shows the cluster: its Redis (password masked), the link and every node with its connections', async () => {
+  if (!haveRedisServer()) return console.log('  (skipped: no redis-server)')
+  const redis = await within(20_000, startRedis({ args: ['--requirepass', SECRET] }), 'redis-server')
+  const brokers: Broker[] = []
+  try {
+    for (const nodeId of ['s1', 's2']) {
+      brokers.push(await within(10_000, startBroker({ cluster: { redis: `redis://:${SECRET}@127.0.0.1:${redis.port}`, name: 'st', nodeId, heartbeatMs: 100, nodeTimeoutMs: 1000 } }), nodeId))
+    }
+    const monitors = brokers.map((b) => attachMonitoring(b))
+    try {
+      const [b1] = brokers as [Broker]
+      let out = ''
+      // The nodes learn of each other by their heartbeats: ask until both are listed (bounded).
+      for (let i = 0; i < 50 && !/^s2 /m.test(out); i++) {
+        const m = memoryIo()
+        assert.is(await within(10_000, runCli(['stats', '--server', b1.url], m.io), 'stats'), 0, m.err())
+        out = m.out()
+        if (!/^s2 /m.test(out)) await sleep(100)
+      }
+      assert.match(out, new RegExp(`^cluster {6}st on redis://:\\*\\*\\*@127\\.0\\.0\\.1:${redis.port} as node s1, link up, 2 nodes`, 'm'))
+      assert.match(out, /^NODE +HOST +PID +CONNECTIONS/m)
+      assert.match(out, /^s1 \(this\) /m)
+      assert.match(out, /^s2 /m)
+      assert.not.match(out, SECRET)
+    } finally {
+      for (const m of monitors) m.close()
+    }
+  } finally {
+    for (const b of brokers) await within(5000, b.close(), 'a broker to close')
+    await redis.close()
+  }
 })
 
 test.run()
