@@ -33,24 +33,39 @@ interface PublishingClient extends Publisher {
 
 /**
  * Operations one publisher may have waiting for the store; past it, publishes are refused with `limit` (a
- * publisher outrunning Redis is told, rather than buffered without bound).
+ * publisher outrunning Redis is told, rather than buffered without bound). Appends are pipelined, so this is
+ * reached only when Redis falls behind the publisher.
  */
-export const MAX_WAITING_PER_PUBLISHER = 4096
+export const MAX_WAITING_PER_PUBLISHER = 16_384
 
+/**
+ * A publisher's operations waiting for the store. Appends are sent at once, in the publisher's order (the
+ * store keeps call order per topic: redis-log.ts batches them); their outcomes (confirm, live routing) are
+ * handled one after the other in that order on `tail`. An operation that must wait before it can send
+ * anything (a management request, a confirmed publish looking up a topic this node does not know yet) is a
+ * barrier: later operations start after it.
+ */
 interface Chain {
   tail: Promise<void>
+  barrier: Promise<void> | null
   waiting: number
 }
 
 const chains = new WeakMap<PublishingClient, Chain>()
 
-function enqueue(from: PublishingClient, op: () => Promise<void> | void): boolean {
+/** One operation: `start` sends it (synchronously, up to its first await); `finish` acts on its outcome. */
+function enqueue<R>(from: PublishingClient, start: () => Promise<R>, finish: (r: R) => void, barrier: boolean): boolean {
   let chain = chains.get(from)
-  if (chain === undefined) chains.set(from, (chain = { tail: Promise.resolve(), waiting: 0 }))
+  if (chain === undefined) chains.set(from, (chain = { tail: Promise.resolve(), barrier: null, waiting: 0 }))
   if (chain.waiting >= MAX_WAITING_PER_PUBLISHER) return false
   chain.waiting++
   const c = chain
-  c.tail = c.tail.then(op).catch(() => {}).then(() => { c.waiting-- })
+  const sent = c.barrier === null ? start() : c.barrier.then(start)
+  if (barrier) {
+    const b: Promise<void> = sent.then(() => {}, () => {}).then(() => { if (c.barrier === b) c.barrier = null })
+    c.barrier = b
+  }
+  c.tail = c.tail.then(() => sent).then(finish).catch(() => {}).then(() => { c.waiting-- })
   return true
 }
 
@@ -78,43 +93,52 @@ export function intakeShared(host: PublishHost, shared: ClusterTopics, from: Pub
     const refused = host.router.publish(from, flags, subject, to, headers, encoding, bytes, null)
     if (refused !== null) from.refusePublish(refused.code, refused.message, subject)
   }
-  const op = api
-    ? async () => { host.reply(reply as string, await clusterTopicApi(shared, session, subject, encoding, bytes)) }
-    : async () => { await store(host, shared, from, confirm, subject, reply, headers, encoding, bytes, route) }
-  if (!enqueue(from, op)) from.refusePublish('limit', `more than ${MAX_WAITING_PER_PUBLISHER} of this connection's publishes are waiting for the topic store`, subject)
+  let queued: boolean
+  if (api) {
+    queued = enqueue(from, () => clusterTopicApi(shared, session, subject, encoding, bytes), (r) => host.reply(reply as string, r), true)
+  } else {
+    // Which topic is asked when the append is sent: a management request before it may have made one.
+    const outcome = (): Promise<Outcome> => sendAppend(shared, shared.topicFor(subject), confirm, subject, headers, encoding, bytes)
+    queued = enqueue(from, outcome, (o) => finish(host, from, o, confirm, subject, reply, route), confirm && shared.topicFor(subject) === null)
+  }
+  if (!queued) from.refusePublish('limit', `more than ${MAX_WAITING_PER_PUBLISHER} of this connection's publishes are waiting for the topic store`, subject)
   return true
 }
 
-async function store(host: PublishHost, shared: ClusterTopics, from: PublishingClient, confirm: boolean, subject: string, reply: string | null,
-  headers: Record<string, string> | null, encoding: number, bytes: Uint8Array, route: (reply: string | null) => void): Promise<void> {
-  const fail = (error: SubwireError): void => {
-    if (confirm) host.reply(reply as string, { error })
-    else from.refusePublish(error.code, error.message, subject)
-  }
-  let topic = shared.topicFor(subject)
+/** Where a publish went: stored, not covered by any topic, or refused. */
+type Outcome = { topic: string; seq: number; duplicate: boolean } | { topic: null } | { error: SubwireError }
+
+/** Sends the append now (the store queues it in call order); a confirm's unknown subject is looked up first. */
+async function sendAppend(shared: ClusterTopics, known: string | null, confirm: boolean, subject: string,
+  headers: Record<string, string> | null, encoding: number, bytes: Uint8Array): Promise<Outcome> {
+  let topic = known
   try {
     // A confirm never says "not stored" for a topic another node made a moment ago.
     if (topic === null && confirm) topic = await shared.lookup(subject)
-  } catch (err) {
-    fail(asSubwireError(err, 'unavailable'))
-    return
-  }
-  if (topic === null) {
-    if (confirm) fail(new SubwireError('no_topic', `no topic covers ${quoteSubject(subject)}`))
-    else route(reply)
-    return
-  }
-  let result
-  try {
-    result = await shared.append(topic, subject, headers, encoding, bytes)
+    if (topic === null) return { topic: null }
+    const r = await shared.append(topic, subject, headers, encoding, bytes)
+    return { topic, seq: r.seq, duplicate: r.duplicate }
   } catch (err) {
     const error = asSubwireError(err, 'unavailable')
     // Deleted on another node since this node last looked: not a topic publish any more.
-    if (error.code === 'no_topic' && !confirm) { void shared.catalogue.refresh().catch(() => {}); route(reply); return }
-    fail(error)
+    if (error.code === 'no_topic' && !confirm) { void shared.catalogue.refresh().catch(() => {}); return { topic: null } }
+    return { error }
+  }
+}
+
+function finish(host: PublishHost, from: PublishingClient, o: Outcome, confirm: boolean, subject: string,
+  reply: string | null, route: (reply: string | null) => void): void {
+  if ('error' in o) {
+    if (confirm) host.reply(reply as string, { error: o.error })
+    else from.refusePublish(o.error.code, o.error.message, subject)
     return
   }
-  if (confirm) host.reply(reply as string, { data: { topic, seq: result.seq, duplicate: result.duplicate } })
+  if (o.topic === null) {
+    if (confirm) host.reply(reply as string, { error: new SubwireError('no_topic', `no topic covers ${quoteSubject(subject)}`) })
+    else route(reply)
+    return
+  }
+  if (confirm) host.reply(reply as string, { data: { topic: o.topic, seq: o.seq, duplicate: o.duplicate } })
   // A duplicate was stored, and routed, once already; the reply subject of a confirmed publish was for the confirm.
-  if (!result.duplicate) route(confirm ? null : reply)
+  if (!o.duplicate) route(confirm ? null : reply)
 }

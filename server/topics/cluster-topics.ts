@@ -37,6 +37,8 @@ export interface ClusterTopicsHost {
 
 /** Age limits are applied by a sweep on every node (the store's sweep is idempotent). */
 const SWEEP_MS = 1000
+/** Tries at restoring the declared topics after the link comes back (about 20 s of them). */
+const REDECLARE_TRIES = 15
 /** close() waits this long for store calls on their way (members leaving) before closing the store. */
 const CLOSE_WAIT_MS = 2000
 
@@ -117,11 +119,26 @@ export class ClusterTopics {
 
   #relinked(): void {
     if (this.#closed) return
-    // A Redis restarted without its data lost the declared topics too: they come back.
-    void this.#declareAll().catch((err: unknown) => this.#host.logger.warn({ err }, 'declared topics could not be restored'))
-      .then(() => this.catalogue.refresh()).catch(() => {})
+    void this.#track(this.#redeclare())
     this.#replays?.relinked()
     this.#groups?.relinked()
+  }
+
+  /**
+   * A Redis restarted without its data lost the declared topics too: they come back. The store's own
+   * connection may come back a little after the adapter's, so a few tries, spaced out.
+   */
+  async #redeclare(): Promise<void> {
+    for (let attempt = 0; attempt < REDECLARE_TRIES && !this.#closed; attempt++) {
+      try {
+        await this.#declareAll()
+        await this.catalogue.refresh()
+        return
+      } catch (err) {
+        if (attempt === REDECLARE_TRIES - 1) this.#host.logger.warn({ err }, 'declared topics could not be restored')
+        await new Promise((resolve) => setTimeout(resolve, Math.min(2000, 100 * 2 ** attempt)).unref())
+      }
+    }
   }
 
   #appended(topic: string, lastSeq: number): void {

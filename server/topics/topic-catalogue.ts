@@ -22,6 +22,8 @@ export class TopicCatalogue {
   #index = new SubjectIndex<TopicEntry>({ cacheSize: 4096 })
   #byName = new Map<string, TopicInfo>()
   #list: readonly TopicInfo[] = []
+  /** The names and subjects the index was built from. */
+  #shape = ''
   /** Bumped by every local change: a reload that started before one is stale and runs again. */
   #epoch = 0
   #running: Promise<void> | null = null
@@ -87,14 +89,16 @@ export class TopicCatalogue {
   }
 
   #set(list: readonly TopicInfo[]): void {
-    const index = new SubjectIndex<TopicEntry>({ cacheSize: 4096 })
     const byName = new Map<string, TopicInfo>()
-    for (const t of list) {
-      byName.set(t.name, t)
-      for (const subject of t.config.subjects) index.insert({ subject, queue: null, topic: t.name })
-    }
+    for (const t of list) byName.set(t.name, t)
     this.#list = list
     this.#byName = byName
+    // The index (and its match cache, which the publish path leans on) is rebuilt only when subjects changed.
+    const shape = list.map((t) => `${t.name}\u0000${t.config.subjects.join('\u0000')}`).sort().join('\u0001')
+    if (shape === this.#shape) return
+    this.#shape = shape
+    const index = new SubjectIndex<TopicEntry>({ cacheSize: 4096 })
+    for (const t of list) for (const subject of t.config.subjects) index.insert({ subject, queue: null, topic: t.name })
     this.#index = index
   }
 }
