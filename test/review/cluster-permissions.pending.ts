@@ -64,4 +64,22 @@ test('a request from another node cannot name a victim\'s inbox as its reply sub
   assert.equal(errsFor(mallory, 'svc.echo').map((e) => e.code), ['permission'], 'the forged reply subject is refused')
 })
 
+// Cause: as above, the claim is per node. Why it matters: no sticky sessions (issue 14), so alice's reconnect may
+// land on any node; where mallory claimed her inbox id first, alice is refused her own inbox and her requests in
+// flight lose their replies (and mallory reads them). On one node the id stays reserved for alice for 120 s.
+test('a victim reconnecting to another node gets its own inbox back, even where another user tried it first', async () => {
+  const [a, b] = await h.nodes(2, USERS)
+  const alice = h.track(await rawAs(a, 'alice'))
+  rawSub(alice, 1, `${INBOX}.>`)
+  await rawFlush(alice)
+  const mallory = h.track(await rawAs(b, 'mallory'))
+  rawSub(mallory, 1, `${INBOX}.>`)
+  await rawFlush(mallory)
+  alice.close() // her socket to node A drops; the client reconnects through the load balancer to node B
+  const back = h.track(await rawAs(b, 'alice'))
+  rawSub(back, 1, `${INBOX}.>`)
+  await rawFlush(back)
+  assert.equal(errsFor(back, 1).map((e) => e.code), [], 'alice is refused her own inbox on node B')
+})
+
 test.run()
