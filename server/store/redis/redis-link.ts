@@ -84,6 +84,10 @@ export function rotateAddresses(client: Redis, urls: readonly string[]): void {
 export function redisError(err: unknown): SubwireError {
   if (err instanceof SubwireError) return err
   const message = err instanceof Error ? err.message : String(err)
+  if (err instanceof Error && err.name === 'ReplyError' && message.startsWith('OOM ')) {
+    // Redis at maxmemory (policy noeviction) refuses writes: as a full disk is for a file topic.
+    return new SubwireError('storage_full', `redis is out of memory (maxmemory): ${message}`, { cause: err })
+  }
   if (err instanceof Error && err.name === 'ReplyError') {
     const m = /^([a-z_]+) ([\s\S]*)$/.exec(message)
     if (m !== null && isErrorCode(m[1]) && m[1] !== 'unavailable') {

@@ -120,6 +120,22 @@ test('tries the next of several URLs of the same Redis when one does not answer'
   assert.is((await store.append('t', { subject: 't.x', payload })).seq, 1)
 })
 
+test('refuses appends as storage_full while Redis is at maxmemory, and takes them again once a purge frees room', async () => {
+  redis = await within(20_000, startRedis({ args: ['--maxmemory', '4mb', '--maxmemory-policy', 'noeviction'] }), 'redis-server starts')
+  const store = stores.open({ redis: redis.url, prefix: freshPrefix() })
+  await store.create({ name: 't', subjects: ['t.>'] })
+  const big = new Uint8Array(64 * 1024)
+  let code = 'no error'
+  for (let i = 0; i < 1000 && code === 'no error'; i++) code = await codeOf(() => store.append('t', { subject: 't.x', payload: big }))
+  assert.is(code, 'storage_full')
+  const before = await store.info('t')
+  assert.ok(before.messages > 0)
+  assert.is((await store.read('t', { startSeq: 1 })).messages.length, before.messages, 'the counters agree with the stream')
+  assert.is(before.lastSeq, before.messages, 'no sequence was used by a refused append')
+  await store.purge('t')
+  assert.is((await store.append('t', { subject: 't.x', payload })).seq, before.lastSeq + 1)
+})
+
 test('a closed store rejects with unavailable', async () => {
   redis = await within(20_000, startRedis(), 'redis-server starts')
   const store = stores.open({ redis: redis.url, prefix: freshPrefix() })

@@ -15,8 +15,13 @@ local g, GK, GP, GPZ, GT, GR, GM, GDL, GDR = nil, nil, nil, nil, nil, nil, nil, 
 local PREFIX = ''
 local function H(member) return GK .. ':h:' .. member end
 
+local function groupCounters(t) return I(t.cursor) .. ' ' .. I(t.acked) .. ' ' .. I(t.termed) .. ' ' .. I(t.dead) .. ' ' .. I(t.inflight) .. ' ' .. I(t.tick) end
+
+-- As save(): only what changed is written.
 local function saveGroup()
-  if g then redis.call('HSET', GK, 'cursor', I(g.cursor), 'acked', I(g.acked), 'termed', I(g.termed), 'dead', I(g.dead), 'inflight', I(g.inflight), 'tick', I(g.tick)) end
+  if not g or groupCounters(g) == g.saved then return end
+  redis.call('HSET', GK, 'cursor', I(g.cursor), 'acked', I(g.acked), 'termed', I(g.termed), 'dead', I(g.dead), 'inflight', I(g.inflight), 'tick', I(g.tick))
+  g.saved = groupCounters(g)
 end
 SAVERS[#SAVERS + 1] = saveGroup
 
@@ -35,6 +40,7 @@ local function loadGroup(name)
   local cfg = cjson.decode(v[1])
   if cfg.maxDeliver == cjson.null then cfg.maxDeliver = nil end
   g = { name = name, cfgJson = v[1], cfg = cfg, cursor = tonumber(v[2]), acked = tonumber(v[3]), termed = tonumber(v[4]), dead = tonumber(v[5]), inflight = tonumber(v[6]), tick = tonumber(v[7]) }
+  g.saved = groupCounters(g)
   return true
 end
 
@@ -198,7 +204,6 @@ local function consumers()
   for _, name in ipairs(groupNames()) do
     loadGroup(name)
     out[#out + 1] = groupInfo()
-    g = nil -- only read: nothing to write back
   end
   return out
 end

@@ -21,14 +21,22 @@ local function fail(code, msg)
   error({ err = code .. ' ' .. msg })
 end
 
+local function counters(t) return I(t.last) .. ' ' .. (t.lt and I(t.lt) or '') .. ' ' .. I(t.bytes) .. ' ' .. I(t.count) .. ' ' .. I(t.lost) end
+
+-- Writes the counters back only if they changed: a read writes nothing, and at maxmemory a script that only
+-- failed a check writes nothing either (Redis refuses only a script's first write when out of memory, so a
+-- script either changes nothing or completes).
 local function save()
+  if counters(st) == st.saved then return end
   redis.call('HSET', META, 'last', I(st.last), 'lt', st.lt and I(st.lt) or '', 'bytes', I(st.bytes), 'count', I(st.count), 'lost', I(st.lost))
+  st.saved = counters(st)
 end
 
 local function load()
   local v = redis.call('HMGET', META, 'cfg', 'last', 'lt', 'bytes', 'count', 'lost')
   if not v[1] then error({ err = 'no_topic no topic ' .. B }) end
   st = { raw = v[1], cfg = cjson.decode(v[1]), last = tonumber(v[2]), lt = tonumber(v[3]), bytes = tonumber(v[4]), count = tonumber(v[5]), lost = tonumber(v[6]) }
+  st.saved = counters(st)
   SAVERS[#SAVERS + 1] = save
 end
 
