@@ -95,8 +95,9 @@ function banner(broker: Broker, monitoring: Monitoring | null, dataDir: string |
     text += `  health:   ${http}/healthz  ${http}/readyz   metrics: ${http}/metrics   stats: ${http}/stats\n`
   }
   const topics = broker.topics.list()
-  if (topics.length > 0) text += `  topics:   ${topics.map((t) => `${t.name} (${t.config.subjects.join(', ')}${storageOf(t) === 'file' ? '; file' : ''})`).join(', ')}\n`
-  if (dataDir !== undefined) text += `  data:     ${dataDir}  (file topics${topics.some((t) => storageOf(t) === 'file') ? '' : '; none yet, nothing written'})\n`
+  if (topics.length > 0) text += `  topics:   ${topics.map((t) => `${t.name} (${t.config.subjects.join(', ')}${storageOf(t) === 'memory' ? '' : `; ${storageOf(t)}`})`).join(', ')}\n`
+  // A node of a cluster keeps its topics in Redis (it refuses file topics): its data directory would mislead.
+  if (dataDir !== undefined && cluster === undefined) text += `  data:     ${dataDir}  (file topics${topics.some((t) => storageOf(t) === 'file') ? '' : '; none yet, nothing written'})\n`
   if (cluster !== undefined) text += `${clusterLine(cluster)} as node ${broker.cluster.nodeId}\n`
   text += `  connect with: connect('${broker.url}') from 'subwire/client', or: subwire sub '>' --server ${broker.url}\n`
   return text

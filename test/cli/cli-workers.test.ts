@@ -106,7 +106,7 @@ test('--workers 2 runs two brokers on the one port, each its own node of the clu
   if (r === null) return
   const dir = mkdtempSync(join(tmpdir(), 'subwire-workers-'))
   const file = join(dir, 'subwire.json')
-  writeFileSync(file, JSON.stringify({ port: 0, cluster: { redis: r.url, nodeId: 'box' }, workers: 2 }))
+  writeFileSync(file, JSON.stringify({ port: 0, cluster: { redis: r.url, nodeId: 'box', name: `w${process.pid}` }, workers: 2, topics: [{ name: 'orders', subjects: ['orders.>'] }] }))
   const s = await serve(['--config', file, '--log-format', 'json'])
   rmSync(dir, { recursive: true, force: true })
   assert.is(s.workerPids.length, 2)
@@ -117,6 +117,15 @@ test('--workers 2 runs two brokers on the one port, each its own node of the clu
     const brokers = new Set(logLines(s.stdout()).filter((l) => l.msg === 'broker listening').map((l) => l.pid))
     assert.equal([...brokers].sort(), [...s.workerPids].sort(), 'each worker runs a broker')
     assert.is(/; nodes ([^;]+);/.exec(s.stderr())?.[1], 'box-1, box-2', 'each worker is its own node of the cluster')
+    assert.match(s.stderr(), /\n {2}topics: {3}orders \(orders\.>; redis\)\n/, 'the config file\'s topics live in Redis')
+    assert.not.match(s.stderr(), /\n {2}data: /, 'no data directory is shown for a node of a cluster')
+    // What one worker stores, another replays: the workers share the topic.
+    const [first, second] = [...byServer.values()] as [Client, Client]
+    assert.is((await within(5000, first.publishAck('orders.eu', 'stored on one'), 'publishAck')).seq, 1)
+    const replayed = await within(5000, new Promise<unknown>((resolve) => {
+      second.subscribe('orders.>', { deliver: 'all', max: 1, callback: (_err, m) => { if (m !== null) resolve(m.data) } })
+    }), 'the replay on the other worker')
+    assert.is(replayed, 'stored on one')
   } finally {
     for (const c of all) await c.close()
   }
