@@ -94,7 +94,7 @@ export class RedisTopicStore implements TopicStore {
       now: () => this.#now(),
       link: () => this.#linked(),
       run: (script, topic, args) => {
-        // Appends still waiting for their batch go first: Redis sees calls in the order they were made.
+        // Appends, acks and terms still waiting for their batch go first: Redis sees calls in call order.
         this.#flush(topic)
         return this.#run(script, [metaKey(this.#prefix, topic)], args)
       },

@@ -43,6 +43,23 @@ test('a topic created on one node is listed, appended to and read on the other',
   assert.is(await codeOf(() => a.info('orders')), 'no_topic')
 })
 
+test('of two nodes creating the same topic, or overlapping ones, at once, exactly one succeeds', async () => {
+  for (let round = 0; round < 10; round++) {
+    const [a, b] = twoNodes()
+    const same = await within(5000, Promise.all([
+      codeOf(() => a.create({ name: 'x', subjects: ['x.>'] })),
+      codeOf(() => b.create({ name: 'x', subjects: ['x.>'] })),
+    ]), 'two creates of one name')
+    assert.equal(same.sort(), ['no error', 'topic_exists'], `round ${round}: same name`)
+    const overlapping = await within(5000, Promise.all([
+      codeOf(() => a.create({ name: 'y', subjects: ['y.>'] })),
+      codeOf(() => b.create({ name: 'z', subjects: ['y.z'] })),
+    ]), 'two overlapping creates')
+    assert.equal(overlapping.sort(), ['no error', 'topic_overlap'], `round ${round}: overlapping`)
+    await stores.closeAll()
+  }
+})
+
 test('concurrent appends from two nodes get distinct, consecutive sequences', async () => {
   const [a, b] = twoNodes()
   await a.create({ name: 'c', subjects: ['c.>'] })
