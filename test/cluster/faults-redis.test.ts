@@ -80,6 +80,7 @@ test('Redis restarted: not ready meanwhile and ready after, nothing crashes, loc
   const local = await client(n1)
   const remote = await client(n2)
   const remoteStatus = statuses(remote)
+  const pubStatus = statuses(pub)
   const localGot = numbers(local, 'ticks.local')
   const remoteGot = numbers(remote, 'ticks.remote')
   await within(5000, Promise.all([local.flush(), remote.flush()]), 'the subscriptions')
@@ -94,6 +95,9 @@ test('Redis restarted: not ready meanwhile and ready after, nothing crashes, loc
     assert.ok(await eventually(5000, () => localGot.length === 20), `local delivery goes on during the outage (${localGot.length}/20)`)
     assert.equal(localGot, Array.from({ length: 20 }, (_, i) => i + 1))
     assert.is(await publishAckCode(pub, 'orders.2'), 'unavailable', 'a topic publish fails fast during the outage')
+    // Node 2 wants these, but node 1 cannot reach it: dropped, and counted for node 1's clients.
+    for (let i = 1; i <= 5; i++) pub.publish('ticks.remote', -i)
+    await within(5000, pub.flush(), 'the publisher to flush')
   } finally {
     await within(20_000, restarting.catch(() => undefined), 'redis-server to come back')
   }
@@ -114,6 +118,8 @@ test('Redis restarted: not ready meanwhile and ready after, nothing crashes, loc
   const up = remoteStatus.find((s) => s.type === 'cluster' && s.link === 'up')
   assert.ok(down !== undefined, `the client was told the link went down: ${JSON.stringify(remoteStatus)}`)
   assert.ok(up !== undefined && up.type === 'cluster' && up.downMs > 0, `and that it came back, with how long it lasted: ${JSON.stringify(remoteStatus)}`)
+  const pubUp = pubStatus.find((s) => s.type === 'cluster' && s.link === 'up')
+  assert.ok(pubUp !== undefined && pubUp.type === 'cluster' && pubUp.dropped >= 5, `the publisher's node says what it dropped for other nodes: ${JSON.stringify(pubUp)}`)
   assert.ok(await eventually(10_000, async () => (await publishAckCode(pub, 'orders.3')) === 'stored'), 'topic publishes work again after')
   for (const node of set.nodes) assert.ok(node.running, `${node.nodeId} alive at the end`)
 })
