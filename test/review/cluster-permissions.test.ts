@@ -88,4 +88,19 @@ test('a responder without publish rights answers a request from another node onc
   assert.equal(errsFor(responder, inbox).map((e) => e.code), ['permission'], 'the second reply is refused')
 })
 
+test('a user on another node may not publish into a victim\'s inbox it was never asked to answer', async () => {
+  const [a, b] = await h.nodes(2, USERS)
+  const inbox = '_INBOX.victimInboxId0123456'
+  const victim = h.track(await rawAs(a, 'svc'))
+  rawSub(victim, 1, `${inbox}.>`)
+  await rawFlush(victim)
+  await remoteInterest(b, `${inbox}.1`)
+  const mallory = h.track(await rawAs(b, 'mallory'))
+  rawPub(mallory, 0, `${inbox}.1`, null)
+  await rawFlush(mallory)
+  await sleep(200)
+  assert.equal(errsFor(mallory, `${inbox}.1`).map((e) => e.code), ['permission'])
+  assert.is(msgsOn(victim, 1).length, 0)
+})
+
 test.run()
