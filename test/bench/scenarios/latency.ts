@@ -62,7 +62,7 @@ const SATURATED_P99_MS = 1000
 async function measureRate(ctx: ScenarioContext, set: ProcessSet, topology: Topology, rate: number): Promise<Metric[]> {
   const publisher = set.publisher
   if (publisher === undefined) throw new Error('latency run without a publisher')
-  const start = await set.mark()
+  const start = await set.markClients()
   publisher.send({ type: 'job', job: { kind: 'paced', subject: SUBJECT, rate } })
   await sleep(ctx.shape.warmupMs)
   await publisher.ask({ type: 'mark' }, 'mark', MARK_MS, 'window open')
@@ -72,7 +72,7 @@ async function measureRate(ctx: ScenarioContext, set: ProcessSet, topology: Topo
   const stalls = witness.stop()
   await publisher.ask({ type: 'mark' }, 'mark', MARK_MS, 'window close')
   const done = await publisher.ask({ type: 'stop-job' }, 'job-done', JOB_STOP_MS, 'paced stop')
-  const end = await set.mark()
+  const end = await set.markClients()
   const window = done.result.window
   if (window === undefined) throw new Error('paced job returned no window')
 
