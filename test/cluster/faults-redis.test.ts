@@ -3,7 +3,7 @@
  * redis-server: restarted, the nodes reconnect and re-announce their interest, say not ready meanwhile and
  * ready after, never crash, go on delivering locally, tell their clients (status `cluster`, link down then up)
  * and fail topic publishes fast with `unavailable`. A node that cannot reach Redis past `unavailableAfterMs` is
- * not ready and refuses topic publishes with `unavailable`.
+ * not ready and refuses topic publishes with `unavailable`; so does one whose Redis hangs (SIGSTOP).
  */
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
@@ -143,6 +143,26 @@ test('a node that cannot reach Redis past unavailableAfterMs is not ready and re
   for (const node of set.nodes) assert.ok(node.running, `${node.nodeId} keeps running without Redis`)
   await within(20_000, r.restart(), 'redis-server to start again')
   assert.ok(await eventually(15_000, async () => (await n1.get('/readyz')).status === 200), 'ready again once Redis is back')
+})
+
+test('a Redis that hangs (SIGSTOP: no reply, no closed socket) is noticed: not ready, topic publishes unavailable, nothing crashes, all well after SIGCONT', async () => {
+  const set = await cluster(500)
+  const r = redis
+  if (set === null || r === null) return
+  const n1 = set.at(0)
+  const c = await client(n1)
+  assert.is(await publishAckCode(c, 'orders.1'), 'stored')
+  const pid = r.pid ?? 0
+  process.kill(pid, 'SIGSTOP')
+  try {
+    assert.ok(await eventually(15_000, async () => (await n1.get('/readyz')).status === 503), 'not ready while Redis does not answer')
+    assert.is(await publishAckCode(c, 'orders.2'), 'unavailable', 'a topic publish is refused, not left hanging')
+    for (const node of set.nodes) assert.ok(node.running, `${node.nodeId} keeps running`)
+  } finally {
+    process.kill(pid, 'SIGCONT')
+  }
+  assert.ok(await eventually(15_000, async () => (await n1.get('/readyz')).status === 200), 'ready again once Redis answers')
+  assert.ok(await eventually(10_000, async () => (await publishAckCode(c, 'orders.3')) === 'stored'), 'topic publishes work again')
 })
 
 test.run()
