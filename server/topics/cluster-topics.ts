@@ -83,6 +83,9 @@ export class ClusterTopics {
       if (e.type === 'node_gone') void this.nodeGone(e.nodeId)
       else if (e.link === 'up') this.#relinked()
     }))
+    // Members named after this node are a previous run's (a node restarted with the same nodeId, before the
+    // others took it for dead): what they held goes back to the group now rather than at its ack deadline.
+    await store.leaveMembers(`${this.nodeId}/`)
     await this.#declareAll()
     await this.catalogue.refresh()
     this.#every(REFRESH_MS, () => this.catalogue.refresh(), 'topic list refresh failed')

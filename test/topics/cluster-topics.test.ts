@@ -75,6 +75,27 @@ test('a confirmed publish through one node is confirmed after the append, and a 
   assert.is(await codeOf(cb.publishAck('orders.eu', 2, { expectedLastSeq: 7 })), 'wrong_last_seq')
 })
 
+test("a publisher's topic and core publishes reach a subscriber in the order it made them", async () => {
+  const [a, b] = await nodes(2, { topics: [ORDERS] })
+  const pub = await client(a)
+  const sub = await client(b)
+  const seen: string[] = []
+  const record = (_e: unknown, m: Msg | null): void => { if (m !== null) seen.push(`${m.subject}:${String(m.data)}`) }
+  sub.subscribe('orders.x', { callback: record })
+  sub.subscribe('chat.x', { callback: record })
+  await sub.flush()
+  await until(5000, () => a.cluster.hasRemoteInterest('chat.x') && a.cluster.hasRemoteInterest('orders.x'), 'interest to reach A')
+  const want: string[] = []
+  for (let i = 0; i < 200; i++) {
+    const subject = i % 3 === 0 ? 'chat.x' : 'orders.x' // the topic's appends wait for Redis; chat's would not
+    pub.publish(subject, i)
+    want.push(`${subject}:${i}`)
+  }
+  await pub.flush()
+  await until(10_000, () => seen.length >= want.length, `all ${want.length} (got ${seen.length})`)
+  assert.equal(seen, want)
+})
+
 function worker(c: Client, got: number[], ack = true, held: Msg[] = []): void {
   c.subscribe('orders.>', { queue: 'workers', ack: true, ackWaitMs: 60_000, maxInFlight: 5, callback: (_e, m) => {
     if (m === null) return
