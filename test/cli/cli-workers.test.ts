@@ -185,6 +185,34 @@ test('the primary restarts a worker killed with SIGKILL, and SIGTERM to the prim
   assert.not.ok(alive(survivor) || alive(restarted), 'no worker outlives the primary')
 })
 
+test('workers that keep dying are restarted with backoff until more than 10 restarts in a minute, then the primary stops with exit 1', async () => {
+  const r = need()
+  if (r === null) return
+  const s = await serve(['--port', '0', '--cluster', r.url, '--workers', '2', '--log-format', 'json'])
+  const killed = new Set<number>()
+  const killNew = (): void => {
+    const restarted = logLines(s.stdout()).filter((l) => l.msg === 'worker restarted and listening').map((l) => l.workerPid as number)
+    for (const pid of [...s.workerPids, ...restarted]) {
+      pidsToReap.add(pid)
+      if (!killed.has(pid) && alive(pid)) { killed.add(pid); process.kill(pid, 'SIGKILL') }
+    }
+  }
+  let code: number | null | undefined
+  void s.exited.then((c) => { code = c })
+  for (let i = 0; i < 1800 && code === undefined; i++) {
+    killNew()
+    await sleep(50)
+  }
+  assert.is(code, 1, `the primary gave up:\n${s.stdout().slice(-2000)}`)
+  const lines = logLines(s.stdout())
+  const deaths = lines.filter((l) => l.msg === 'worker died: restarting it').map((l) => l.restartInMs as number)
+  assert.is(deaths.length, 10, 'ten restarts, then it stops')
+  assert.ok(deaths.slice(2).every((ms, i) => ms >= (deaths[i] ?? 0)), `each worker's backoff grows: ${deaths.join(', ')}`)
+  assert.ok(lines.some((l) => l.msg === 'workers died more than 10 times in a minute: stopping' && l.level === 60), 'logged as fatal')
+  for (let i = 0; i < 100 && [...pidsToReap].some(alive); i++) await sleep(50)
+  assert.not.ok([...pidsToReap].some(alive), 'no worker left')
+})
+
 test('Ctrl-C (SIGINT to the whole process group) drains the workers once and exits 0', async () => {
   const r = need()
   if (r === null) return
