@@ -38,7 +38,9 @@ export class AppendWatch {
     }
     if (this.#closed) return null
     // Unlike commands, a subscription should wait out an outage and come back by itself.
-    const sub = link.client.duplicate({ lazyConnect: false, enableOfflineQueue: true, maxRetriesPerRequest: null, autoResendUnfulfilledCommands: true })
+    const sub = link.client.duplicate({
+      lazyConnect: false, enableOfflineQueue: true, maxRetriesPerRequest: null, autoResendUnfulfilledCommands: true, commandTimeout: undefined,
+    })
     rotateAddresses(sub, link.urls)
     sub.on('error', () => {})
     sub.on('message', (channel: string, message: string) => {

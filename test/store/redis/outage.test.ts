@@ -111,6 +111,25 @@ test('rejects with unavailable when no Redis listens at all', async () => {
   assert.is(await within(5000, codeOf(() => store.append('t', { subject: 't.x', payload })), 'append without Redis'), 'unavailable')
 })
 
+test('a listener added while Redis is down hears appends once it is up', async () => {
+  redis = await within(20_000, startRedis(), 'redis-server starts')
+  const prefix = freshPrefix()
+  const listener = stores.open({ redis: redis.url, prefix, commandTimeoutMs: 300 })
+  await listener.list()
+  await redis.kill()
+  const heard: number[] = []
+  listener.onAppended((_topic, lastSeq) => heard.push(lastSeq))
+  await sleep(1000) // longer than the command timeout: a SUBSCRIBE queued meanwhile would have timed out
+  await within(20_000, redis.restart(), 'redis-server restarts')
+  const writer = stores.open({ redis: redis.url, prefix })
+  await within(10_000, once(() => writer.create({ name: 't', subjects: ['t.>'] }), 'create'), 'create')
+  for (let i = 0; i < 100 && heard.length === 0; i++) {
+    await writer.append('t', { subject: 't.x', payload })
+    await sleep(50)
+  }
+  assert.ok(heard.length > 0, 'a notice arrived')
+})
+
 test('tries the next of several URLs of the same Redis when one does not answer', async () => {
   redis = await within(20_000, startRedis(), 'redis-server starts')
   const dead = `redis://127.0.0.1:${await freePort()}`
