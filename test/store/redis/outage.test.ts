@@ -52,7 +52,7 @@ async function once<T>(fn: () => Promise<T>, what: string): Promise<T> {
 }
 
 test('rejects every operation with unavailable at once while Redis is down, and works again after a restart', async () => {
-  redis = await within(20_000, startRedis({ persist: true }), 'redis-server starts')
+  redis = await within(20_000, startRedis(), 'redis-server starts')
   const store = stores.open({ redis: redis.url, prefix: freshPrefix(), commandTimeoutMs: 500 })
   await store.create({ name: 't', subjects: ['t.>'] })
   await store.openGroup('t', 'g')
@@ -60,9 +60,10 @@ test('rejects every operation with unavailable at once while Redis is down, and 
   await redis.kill()
   for (const call of calls(store)) assert.is(await within(3000, codeOf(call), 'a call while Redis is down'), 'unavailable')
   await within(20_000, redis.restart(), 'redis-server restarts')
-  const { seq } = await within(15_000, once(() => store.append('t', { subject: 't.x', payload }), 'append after the restart'), 'append after the restart')
-  assert.ok(seq >= 2, `appended as ${seq}, after what the AOF kept`)
-  assert.is((await store.info('t')).lastSeq, seq)
+  // An in-memory Redis comes back empty (what survives a Redis crash is its persistence's business).
+  await within(15_000, once(() => store.create({ name: 't', subjects: ['t.>'] }), 'create after the restart'), 'create after the restart')
+  assert.is((await store.append('t', { subject: 't.x', payload })).seq, 1)
+  assert.is((await store.info('t')).lastSeq, 1)
 })
 
 test('append notices come again after Redis restarts: the subscriber resubscribes by itself', async () => {
