@@ -234,4 +234,20 @@ test('a topic made through one node is found by the others: at once by a lookup,
   await until(3000, () => a.t.topicFor('late.x') === null, 'A to forget it')
 })
 
+test("a joiner that may not manage the topic is refused (permission) when its settings would change the group's, on any node", async () => {
+  const shared = new AsyncSharedEngine()
+  const a = await node(shared, 'A', [ORDERS])
+  const b = await node(shared, 'B', [ORDERS])
+  const refusals: string[] = []
+  a.t.join(new Receiver(), 1, 'orders.>', 'workers', { maxInFlight: 4 }, () => true, (err) => refusals.push(`A:${err.code}`))
+  await until(2000, () => shared.engine.list()[0]?.consumers.length === 1, 'the group to exist')
+  b.t.join(new Receiver(), 1, 'orders.>', 'workers', { maxInFlight: 4 }, () => false, (err) => refusals.push(`same:${err.code}`))
+  b.t.join(new Receiver(), 2, 'orders.>', 'workers', { maxInFlight: 9 }, () => false, (err) => refusals.push(`other:${err.code}`))
+  await until(2000, () => refusals.length > 0, 'the refusal')
+  await new Promise((resolve) => setTimeout(resolve, 50))
+  assert.equal(refusals, ['other:permission'])
+  assert.is(shared.engine.groupInfo('orders', 'workers').config.maxInFlight, 4, 'the settings stay')
+  assert.is(shared.engine.groupInfo('orders', 'workers').members, 2)
+})
+
 test.run()

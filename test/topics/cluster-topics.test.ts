@@ -12,6 +12,7 @@ import type { Broker, BrokerOptions } from '../../server/index.ts'
 import { SubwireError } from '../../shared/errors.ts'
 import { haveRedisServer, startRedis, type TestRedis } from '../cluster/redis-server.ts'
 import { sleep, startBroker, until, within } from '../helpers.ts'
+import { brokerFor, clientAs, errsFor, rawAs, rawFlush, rawSub } from '../security/users.ts'
 
 let redis: TestRedis
 let names = 0
@@ -161,6 +162,31 @@ test("node B gone without its members leaving: B's held work is redelivered on A
   await within(10_000, b.close(), 'B to close')
   await until(10_000, () => gotA.length === 3, `A to get B's 3 (got ${gotA.length})`)
   assert.equal([...gotA].sort(), [1, 2, 3])
+})
+
+test("a restricted member joining on another node with settings that would change the group's is refused with permission on its sid", async () => {
+  const name = `t${++names}`
+  const users = { joiner: { subscribe: { allow: ['orders.>'] }, publish: { allow: ['orders.>'] } } }
+  const options = { topics: [ORDERS], cluster: { redis: redis.url, name, heartbeatMs: 100, nodeTimeoutMs: 1000 } }
+  const a = await within(10_000, brokerFor(users, options), 'node A')
+  track(a.broker)
+  track(a.canary)
+  const b = await within(10_000, brokerFor(users, options), 'node B')
+  track(b.broker)
+  track(b.canary)
+  const admin = track(await clientAs(a.broker, 'admin'))
+  admin.subscribe('orders.>', { queue: 'workers', ack: true, maxDeliver: 5, callback: () => {} })
+  await within(3000, admin.flush(), 'the admin to open the group')
+  await sleep(100)
+  const raw = track(await rawAs(b.broker, 'joiner'))
+  rawSub(raw, 1, 'orders.>', 'workers', { ack: true, maxDeliver: 1 })
+  rawSub(raw, 2, 'orders.>', 'workers', { ack: true, maxDeliver: 5 })
+  await until(5000, () => errsFor(raw, 1).length > 0, 'the refusal')
+  await rawFlush(raw)
+  assert.equal(errsFor(raw, 1).map((e) => e.code), ['permission'])
+  assert.equal(errsFor(raw, 2), [])
+  const info = await within(5000, (a.broker.topics.shared as NonNullable<Broker['topics']['shared']>).info('orders'), 'info')
+  assert.is(info.consumers[0].config.maxDeliver, 5)
 })
 
 test("storage 'memory' is refused in a cluster with bad_topic_config, as option and as request", async () => {
