@@ -52,6 +52,8 @@ interface Chain {
 }
 
 const chains = new WeakMap<PublishingClient, Chain>()
+/** Operations waiting on every connection: at 0 (most of the time) a core publish skips the map lookup. */
+let waitingTotal = 0
 
 /** One operation: `start` sends it (synchronously, up to its first await); `finish` acts on its outcome. */
 function enqueue<R>(from: PublishingClient, start: () => Promise<R>, finish: (r: R) => void, barrier: boolean): boolean {
@@ -59,18 +61,19 @@ function enqueue<R>(from: PublishingClient, start: () => Promise<R>, finish: (r:
   if (chain === undefined) chains.set(from, (chain = { tail: Promise.resolve(), barrier: null, waiting: 0 }))
   if (chain.waiting >= MAX_WAITING_PER_PUBLISHER) return false
   chain.waiting++
+  waitingTotal++
   const c = chain
   const sent = c.barrier === null ? start() : c.barrier.then(start)
   if (barrier) {
     const b: Promise<void> = sent.then(() => {}, () => {}).then(() => { if (c.barrier === b) c.barrier = null })
     c.barrier = b
   }
-  c.tail = c.tail.then(() => sent).then(finish).catch(() => {}).then(() => { c.waiting-- })
+  c.tail = c.tail.then(() => sent).then(finish).catch(() => {}).then(() => { c.waiting--; waitingTotal-- })
   return true
 }
 
 function busy(from: PublishingClient): boolean {
-  return (chains.get(from)?.waiting ?? 0) > 0
+  return waitingTotal > 0 && (chains.get(from)?.waiting ?? 0) > 0
 }
 
 /**
@@ -82,7 +85,8 @@ export function intakeShared(host: PublishHost, shared: ClusterTopics, from: Pub
   size: number, tail: Uint8Array | null): boolean {
   const api = isTopicApi(subject)
   const confirm = wantsConfirm(flags)
-  if (!api && !confirm && !busy(from) && shared.topicFor(subject) === null) return false
+  // The core publish path in a cluster: no topic, no confirm, nothing of this publisher's waiting.
+  if (!api && !confirm && !busy(from) && (!shared.active || shared.topicFor(subject) === null)) return false
   if (api && reply === null) { from.refusePublish('bad_option', 'a topic API request needs a reply subject', subject); return true }
   if (confirm && reply === null) { from.refusePublish('bad_option', 'a confirmed publish needs a reply subject', subject); return true }
   const refusal = api ? null : host.router.check(subject, reply)
