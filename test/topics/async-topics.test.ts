@@ -51,11 +51,13 @@ function config(nodeId: string): ClusterConfig {
   return { redis: ['redis://127.0.0.1:1'], name: 't', nodeId, prefix: 'subwire:t:', heartbeatMs: 1000, nodeTimeoutMs: 5000, unavailableAfterMs: 2000 }
 }
 
-async function node(shared: AsyncSharedEngine, nodeId: string, topics: TopicConfig[] = []): Promise<{ t: ClusterTopics; adapter: FakeAdapter }> {
+type Routed = { subject: string; headers: Record<string, string> }
+
+async function node(shared: AsyncSharedEngine, nodeId: string, topics: TopicConfig[] = [], routed: Routed[] = []): Promise<{ t: ClusterTopics; adapter: FakeAdapter }> {
   const adapter = new FakeAdapter(nodeId)
   const t = new ClusterTopics({
     logger: pino({ level: 'silent' }), maxTopics: 100, defaultTopicMaxBytes: 64 << 20,
-    route: () => {}, cluster: config(nodeId), adapter: adapter as unknown as ClusterAdapter, openStore: async () => shared.node(),
+    route: (subject, headers) => { routed.push({ subject, headers }) }, cluster: config(nodeId), adapter: adapter as unknown as ClusterAdapter, openStore: async () => shared.node(),
   }, topics)
   open.push(t)
   await within(5000, t.start(), `node ${nodeId} to start`)
@@ -248,6 +250,25 @@ test("a joiner that may not manage the topic is refused (permission) when its se
   assert.equal(refusals, ['other:permission'])
   assert.is(shared.engine.groupInfo('orders', 'workers').config.maxInFlight, 4, 'the settings stay')
   assert.is(shared.engine.groupInfo('orders', 'workers').members, 2)
+})
+
+test('a message its member on the other node never acked is dead-lettered once, after maxDeliver attempts', async () => {
+  const shared = new AsyncSharedEngine()
+  const routedA: Routed[] = []
+  const routedB: Routed[] = []
+  const a = await node(shared, 'A', [ORDERS], routedA)
+  const b = await node(shared, 'B', [ORDERS], routedB)
+  const rb = new Receiver()
+  b.t.join(rb, 1, 'orders.>', 'workers', { maxDeliver: 2, ackWaitMs: 30 }, () => true, () => {})
+  a.t.join(new Receiver(), 1, 'orders.>', 'other', {}, () => true, () => {}) // A pulls the topic too
+  await within(2000, a.t.append('orders', 'orders.job', null, 0, bytes(1)), 'append')
+  await until(5000, () => routedA.length + routedB.length > 0, 'the dead letter')
+  await new Promise((resolve) => setTimeout(resolve, 300))
+  const dead = [...routedA, ...routedB]
+  assert.is(dead.length, 1, 'once, by one node')
+  assert.is(dead[0].subject, '$DLQ.orders')
+  assert.is(dead[0].headers['Sw-Dlq-Attempts'], '2')
+  assert.is(rb.got.length, 2)
 })
 
 test.run()
