@@ -13,6 +13,8 @@ import { maskUrls } from './redact.ts'
 
 /** The most workers `--workers` starts (each is a whole broker: more than the cores only adds switching). */
 export const MAX_WORKERS = 64
+/** The longest configured nodeId that `-<n>` (up to `-64`) keeps within the cluster's 64 characters. */
+const MAX_WORKER_BASE = 61
 
 const URL_EXAMPLE = 'a Redis URL such as redis://127.0.0.1:6379 (rediss://user:pass@host:port for TLS)'
 
@@ -117,5 +119,10 @@ export function resolveServeCluster(values: { cluster?: unknown; clusterName?: u
     throw new SubwireError('bad_option', `${written.workers} needs --cluster (or SUBWIRE_CLUSTER, or cluster in the config file): workers that do not share their state through Redis would split the clients into separate brokers`)
   }
   const n = workers as number
+  const nodeId = typeof cluster === 'object' ? cluster.nodeId : undefined
+  // Each worker is the node `<nodeId>-<n>`: that must still be a nodeId (at most 64 characters).
+  if (typeof nodeId === 'string' && nodeId.length > MAX_WORKER_BASE) {
+    throw new SubwireError('bad_option', `${written.cluster}: nodeId must be at most ${MAX_WORKER_BASE} characters with ${written.workers} (each worker is the node <nodeId>-<n>)`)
+  }
   return { cluster, workers: n === 0 ? Math.min(MAX_WORKERS, availableParallelism()) : n }
 }

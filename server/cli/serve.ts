@@ -161,7 +161,10 @@ export async function serve(args: string[], io: CliIo): Promise<number> {
     return runWorkers({ count: config.workers, shutdownTimeoutMs: config.shutdownTimeoutMs, nodeId }, logger, io)
   }
   const workerNodeId = worker ? io.env[WORKER_NODE_ID_ENV] : undefined
-  if (workerNodeId !== undefined && typeof config.broker.cluster === 'object') config.broker.cluster = { ...config.broker.cluster, nodeId: workerNodeId }
+  if (workerNodeId !== undefined && config.broker.cluster !== undefined) {
+    const cluster = typeof config.broker.cluster === 'string' ? { redis: config.broker.cluster } : config.broker.cluster
+    config.broker.cluster = { ...cluster, nodeId: workerNodeId }
+  }
   let broker: Broker
   try {
     broker = await createBroker({ ...config.broker, logger })

@@ -11,6 +11,7 @@
  * IPC channel closes unexpectedly), so none is left behind.
  */
 import cluster, { type Worker } from 'node:cluster'
+import { randomBytes } from 'node:crypto'
 import type { Logger } from 'pino'
 import { EXIT, type CliIo } from './io.ts'
 
@@ -25,7 +26,12 @@ const STOP_MARGIN_MS = 2000
 
 /** The environment variable that tells a forked process it is worker `n` (1-based). */
 export const WORKER_ENV = 'SUBWIRE_WORKER'
-/** The nodeId the primary gives a worker, when the configuration names the node (`<nodeId>-<n>`). */
+/**
+ * The nodeId the primary gives worker n: `<nodeId>-<n>`, with the configured nodeId or one the primary draws.
+ * A restarted worker keeps its slot's id, as a node restarted by its supervisor keeps its configured one: it
+ * takes back its previous run's work-queue members at once (what they held is redelivered now, not at the ack
+ * deadline or when the cluster takes the dead node for gone).
+ */
 export const WORKER_NODE_ID_ENV = 'SUBWIRE_WORKER_NODE_ID'
 
 /** What a worker tells the primary once its broker listens. */
@@ -52,15 +58,13 @@ function isReady(message: unknown): message is WorkerReady {
 export interface WorkersPlan {
   readonly count: number
   readonly shutdownTimeoutMs: number
-  /** The configured nodeId, which each worker extends with its number; undefined: each picks a random one. */
+  /** The configured nodeId, which each worker extends with its number; undefined: the primary draws one. */
   readonly nodeId: string | undefined
 }
 
 interface Slot {
   readonly n: number
   worker: Worker | null
-  /** Starts of this slot, for its nodeId (a restarted worker is a new node: the dead one's state is let go). */
-  starts: number
   restarts: number[]
   timer: NodeJS.Timeout | null
 }
@@ -71,7 +75,9 @@ interface Slot {
  */
 export function runWorkers(plan: WorkersPlan, logger: Logger, io: CliIo): number {
   const log = logger.child({ component: 'workers' })
-  const slots: Slot[] = Array.from({ length: plan.count }, (_, i) => ({ n: i + 1, worker: null, starts: 0, restarts: [], timer: null }))
+  const slots: Slot[] = Array.from({ length: plan.count }, (_, i) => ({ n: i + 1, worker: null, restarts: [], timer: null }))
+  // Drawn once per primary: two services on one host never share worker ids, and restarts keep theirs.
+  const base = plan.nodeId ?? randomBytes(5).toString('hex')
   const banners = new Map<number, WorkerReady>()
   let restartsInMinute: number[] = []
   let bannerShown = false
@@ -100,10 +106,7 @@ export function runWorkers(plan: WorkersPlan, logger: Logger, io: CliIo): number
 
   const fork = (slot: Slot): void => {
     slot.timer = null
-    slot.starts++
-    const env: Record<string, string> = { [WORKER_ENV]: String(slot.n) }
-    if (plan.nodeId !== undefined) env[WORKER_NODE_ID_ENV] = slot.starts === 1 ? `${plan.nodeId}-${slot.n}` : `${plan.nodeId}-${slot.n}-${slot.starts}`
-    const worker = cluster.fork(env)
+    const worker = cluster.fork({ [WORKER_ENV]: String(slot.n), [WORKER_NODE_ID_ENV]: `${base}-${slot.n}` })
     slot.worker = worker
     worker.on('message', (message: unknown) => {
       if (!isReady(message)) return

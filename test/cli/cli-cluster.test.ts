@@ -73,6 +73,8 @@ test('--workers takes 1 to 64, or auto (and 0) for one per core', () => {
   assert.is(loadServeConfig({ flags: { cluster, workers: 'auto' }, env: {} }).workers, Math.min(64, availableParallelism()))
   assert.is(loadServeConfig({ flags: { cluster, workers: '0' }, env: {} }).workers, Math.min(64, availableParallelism()))
   assert.is(loadServeConfig({ flags: { config: files.write({ cluster, workers: 3 }) }, env: {} }).workers, 3)
+  const long = files.write({ cluster: { redis: cluster, nodeId: 'n'.repeat(62) }, workers: 2 })
+  assert.match(badOption(() => loadServeConfig({ flags: { config: long }, env: {} })), /^cluster in .*: nodeId must be at most 61 characters with workers in /)
   for (const bad of ['65', '-1', '1.5', 'many']) {
     assert.match(badOption(() => loadServeConfig({ flags: { cluster, workers: bad }, env: {} })), /^--workers must be/, bad)
   }

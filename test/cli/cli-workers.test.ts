@@ -177,8 +177,28 @@ test('the primary restarts a worker killed with SIGKILL, and SIGTERM to the prim
   assert.ok(alive(restarted) && restarted !== victim, 'a new process')
   assert.ok(alive(survivor), 'the other worker was left alone')
   assert.ok(logLines(s.stdout()).some((l) => l.msg === 'worker died: restarting it' && l.workerPid === victim && l.signal === 'SIGKILL'), 'the death is logged')
-  const c = await within(5000, connect(s.url, { reconnect: false }), 'a client after the restart')
-  await c.close()
+  const firstNode = (/; nodes ([^,;]+),/.exec(s.stderr())?.[1] ?? '').trim()
+  const again = logLines(s.stdout()).find((l) => l.msg === 'worker restarted and listening')?.nodeId
+  assert.ok(/^[0-9a-f]{10}-1$/.test(firstNode), `worker 1 is the node <drawn id>-1: ${firstNode}`)
+  assert.is(again, firstNode, 'the restarted worker is the same node again')
+  // The restarted node and the other one reach each other again, both ways.
+  const { byServer, all } = await clientsOnDistinctBrokers(s.url, 2)
+  try {
+    assert.is(byServer.size, 2, 'clients on both workers')
+    const [a, b] = [...byServer.values()] as [Client, Client]
+    for (const [pub, sub, subject] of [[a, b, 'ab'], [b, a, 'ba']] as const) {
+      let got = 0
+      sub.subscribe(subject, { callback: () => { got++ } })
+      await within(5000, sub.flush(), 'the subscription')
+      for (let i = 0; i < 200 && got === 0; i++) {
+        pub.publish(subject, i)
+        await sleep(50)
+      }
+      assert.ok(got > 0, `delivered ${subject} across the workers after the restart`)
+    }
+  } finally {
+    for (const c of all) await c.close()
+  }
   s.child.kill('SIGTERM')
   assert.is(await within(15_000, s.exited, 'the primary to exit'), 0)
   for (let i = 0; i < 100 && (alive(survivor) || alive(restarted)); i++) await sleep(50)
