@@ -67,6 +67,8 @@ export class SharedGroups {
   readonly #host: SharedGroupsHost
   readonly #prefix: string
   readonly #groups = new Map<string, SharedGroup>()
+  /** The groups of each topic: a notice of an append pulls only those. */
+  readonly #onTopic = new Map<string, Set<SharedGroup>>()
   /** Store calls on their way (close lets them finish). */
   readonly #inflight = new Set<Promise<void>>()
   #closed = false
@@ -91,7 +93,12 @@ export class SharedGroups {
     const resolved = resolveGroupConfig(group, wanted) // bad_group_config now, as on a single node
     const key = `${topic}\u0000${group}`
     let g = this.#groups.get(key)
-    if (g === undefined) this.#groups.set(key, (g = new SharedGroup(topic, group, resolved)))
+    if (g === undefined) {
+      this.#groups.set(key, (g = new SharedGroup(topic, group, resolved)))
+      let on = this.#onTopic.get(topic)
+      if (on === undefined) this.#onTopic.set(topic, (on = new Set()))
+      on.add(g)
+    }
     const member: Member = { receiver, sid, joined: false, entering: false, wanted, checked: Object.keys(config).length > 0 && !mayConfigure, refuse }
     const name = this.memberName(receiver, sid)
     g.members.set(name, member)
@@ -169,7 +176,8 @@ export class SharedGroups {
 
   /** Any node appended to `topic`: its groups pull. */
   appended(topic: string): void {
-    for (const g of this.#groups.values()) if (g.topic === topic) this.pull(g)
+    const on = this.#onTopic.get(topic)
+    if (on !== undefined) for (const g of on) this.pull(g)
   }
 
   dropTopic(name: string): void {
@@ -178,6 +186,7 @@ export class SharedGroups {
       if (g.timer !== null) clearTimeout(g.timer)
       this.#groups.delete(key)
     }
+    this.#onTopic.delete(name)
   }
 
   /** Pulls for this node's members; again at once if asked meanwhile. */
@@ -250,6 +259,8 @@ export class SharedGroups {
     if (g.members.size > 0) return
     if (g.timer !== null) { clearTimeout(g.timer); g.timer = null }
     this.#groups.delete(`${g.topic}\u0000${g.name}`)
+    const on = this.#onTopic.get(g.topic)
+    if (on !== undefined && on.delete(g) && on.size === 0) this.#onTopic.delete(g.topic)
   }
 
   /** A store call whose failure is logged (the group's next pull retries what is due), never thrown. */
