@@ -21,6 +21,11 @@ import type { DeliverPolicy, TopicReceiver } from './topic-receiver.ts'
 const PAGE = 256
 /** A tail with live cursors reads this often even without a notice (a notice lost in a Redis outage). */
 const POLL_MS = 2000
+/**
+ * Cursors' own page reads in flight at once on a node; the others queue for a slot (10,000 replays starting
+ * together would otherwise hold 10,000 pages of up to PAGE messages in flight).
+ */
+const MAX_READS = 64
 /** Retry delays after a failed read; the last repeats. */
 const RETRY_MS = [50, 200, 500, 1000, 2000] as const
 
@@ -71,6 +76,9 @@ export class SharedReplays {
   readonly #byTopic = new Map<string, Set<SharedCursor>>()
   readonly #tails = new Map<string, Tail>()
   readonly #waiting = new Map<TopicReceiver, Set<SharedCursor>>()
+  /** Page reads in flight, and the cursors waiting for a slot, oldest first. */
+  #reads = 0
+  readonly #readQueue = new Set<SharedCursor>()
   #closed = false
 
   constructor(host: SharedReplaysHost) {
@@ -143,6 +151,7 @@ export class SharedReplays {
 
   end(c: SharedCursor): void {
     c.active = false
+    this.#readQueue.delete(c)
     if (c.retry !== null) { clearTimeout(c.retry); c.retry = null }
     this.#leaveTail(c)
     this.#byTopic.get(c.topic)?.delete(c)
@@ -177,15 +186,26 @@ export class SharedReplays {
   #page(c: SharedCursor): void {
     if (!c.active || c.reading || c.live || this.#closed) return
     if (c.receiver.backedUp) { this.#wait(c); return }
+    if (this.#reads >= MAX_READS) { this.#readQueue.add(c); return }
     c.reading = true
-    Promise.resolve(this.#host.store.read(c.topic, { startSeq: c.nextSeq, filter: c.filter, limit: PAGE })).then((page) => {
+    this.#reads++
+    const done = (): void => {
       c.reading = false
+      this.#reads--
+      for (const next of this.#readQueue) {
+        if (this.#reads >= MAX_READS) break
+        this.#readQueue.delete(next)
+        this.#page(next)
+      }
+    }
+    Promise.resolve(this.#host.store.read(c.topic, { startSeq: c.nextSeq, filter: c.filter, limit: PAGE })).then((page) => {
+      done()
       c.failures = 0
       if (!c.active) return
       this.#take(c, page)
       if (page.nextSeq > page.lastSeq) this.#joinTail(c)
       else this.#page(c)
-    }, (err: unknown) => { c.reading = false; this.#failed(c, err, () => this.#page(c)) })
+    }, (err: unknown) => { done(); this.#failed(c, err, () => this.#page(c)) })
   }
 
   /** Delivers what of `page` the cursor has not had yet; reports a gap it has not been told of. */

@@ -27,6 +27,9 @@ export class AsyncSharedEngine {
   down = false
   /** Calls made (all nodes): the tests bound work with it. */
   calls = 0
+  /** Reads in flight now, and the most at once. */
+  reads = 0
+  maxReads = 0
   readonly #listeners = new Set<Listener>()
   readonly #members = new Map<string, Set<string>>()
   /** Deliveries the engine handed to another node's members, kept for that node's next pull. */
@@ -81,7 +84,10 @@ export class AsyncSharedEngine {
         if (!r.duplicate) setImmediate(() => { if (!this.down) for (const l of this.#listeners) l(t, r.seq) })
         return r
       },
-      read: (t, q) => this.#call(() => e.read(t, q)),
+      read: (t, q) => {
+        this.maxReads = Math.max(this.maxReads, ++this.reads)
+        return this.#call(() => e.read(t, q)).finally(() => { this.reads-- })
+      },
       get: (t, s) => this.#call(() => e.get(t, s)),
       last: (t, f) => this.#call(() => e.last(t, f)),
       lastPerSubject: (t, f) => this.#call(() => e.lastPerSubject(t, f)),

@@ -271,4 +271,19 @@ test('a message its member on the other node never acked is dead-lettered once, 
   assert.is(rb.got.length, 2)
 })
 
+test('many replays starting at once on a backlog each get all of it once, with a bounded number of reads in flight', async () => {
+  const shared = new AsyncSharedEngine()
+  const a = await node(shared, 'A', [ORDERS])
+  const b = await node(shared, 'B', [ORDERS])
+  const N = 600
+  const appends: Promise<unknown>[] = []
+  for (let i = 0; i < N; i++) appends.push(a.t.append('orders', 'orders.x', null, 0, bytes(i)))
+  await within(10_000, Promise.all(appends), 'the backlog')
+  const readers = Array.from({ length: 300 }, () => new Receiver())
+  readers.forEach((r, i) => b.t.subscribe(r, 1, 'orders.>', i % 2 === 0 ? 'all' : { startSeq: 1 }))
+  await until(20_000, () => readers.every((r) => r.got.length >= N), 'every reader to catch up')
+  assert.ok(readers.every((r) => inOrder(r.got.map((g) => g.seq), N)), 'each got 1..N once')
+  assert.ok(shared.maxReads <= 64 + 2, `at most 64 page reads and the tails at once (saw ${shared.maxReads})`)
+})
+
 test.run()
