@@ -71,6 +71,8 @@ export class SharedGroups {
   readonly #onTopic = new Map<string, Set<SharedGroup>>()
   /** Store calls on their way (close lets them finish). */
   readonly #inflight = new Set<Promise<void>>()
+  /** Dead nodes whose members have not been removed yet (the store was unreachable). */
+  readonly #gone = new Set<string>()
   #closed = false
 
   constructor(host: SharedGroupsHost) {
@@ -161,12 +163,17 @@ export class SharedGroups {
   /** Another node is gone: its members leave, and what they held is pulled again here. */
   async nodeGone(nodeId: string): Promise<void> {
     if (`${nodeId}/` === this.#prefix) return
-    await this.#call(() => this.#host.store.leaveMembers(`${nodeId}/`), null)
+    this.#gone.add(nodeId)
+    await this.#call(async () => {
+      await this.#host.store.leaveMembers(`${nodeId}/`)
+      this.#gone.delete(nodeId) // a failed call is made again when the link is back
+    }, null)
     for (const g of this.#groups.values()) this.pull(g)
   }
 
   /** The link is back: members that could not join join, every group pulls. */
   relinked(): void {
+    for (const nodeId of this.#gone) void this.nodeGone(nodeId)
     for (const g of this.#groups.values()) {
       g.failures = 0
       for (const [name, m] of g.members) if (!m.joined) void this.#enter(g, name, m)

@@ -184,6 +184,28 @@ test("a node taken for dead has the work its members held redelivered on the sur
   assert.equal(ra.got.map((g) => g.seq).sort(), [1, 2, 3])
 })
 
+test('a node taken for dead while the store is unreachable has its members removed once the link is back', async () => {
+  const shared = new AsyncSharedEngine()
+  const a = await node(shared, 'A', [ORDERS])
+  const b = await node(shared, 'B', [ORDERS])
+  const ra = new Receiver()
+  const rb = new Receiver()
+  b.t.join(rb, 1, 'orders.>', 'workers', { maxInFlight: 2, ackWaitMs: 60_000 }, () => true, () => {})
+  for (let i = 0; i < 2; i++) await within(2000, a.t.append('orders', 'orders.job', null, 0, bytes(i)), 'append')
+  await until(5000, () => rb.got.length === 2, 'B to hold 2')
+  await b.t.close()
+  a.t.join(ra, 1, 'orders.>', 'workers', { ackWaitMs: 60_000 }, () => true, () => {})
+  await new Promise((resolve) => setTimeout(resolve, 50))
+  shared.down = true
+  a.adapter.emit({ type: 'node_gone', nodeId: 'B' })
+  await new Promise((resolve) => setTimeout(resolve, 100))
+  shared.down = false
+  await new Promise((resolve) => setTimeout(resolve, 600))
+  assert.is(ra.got.length, 0, 'not before the link is back')
+  a.adapter.emit({ type: 'link', link: 'up', downMs: 100, dropped: 0 })
+  await until(5000, () => ra.got.length === 2, `A to get B's 2 (got ${ra.got.length})`)
+})
+
 test('while the store is unavailable appends fail with unavailable and replay waits; after, it goes on with no gap', async () => {
   const shared = new AsyncSharedEngine()
   const a = await node(shared, 'A', [ORDERS])
