@@ -124,7 +124,13 @@ export function runWorkers(plan: WorkersPlan, logger: Logger, io: CliIo): number
     })
     worker.on('exit', (code: number | null, signal: NodeJS.Signals | null) => {
       slot.worker = null
-      if (stopping) { finish(); return }
+      if (stopping) {
+        // A worker whose own drain failed (its shutdown timed out) makes the whole stop a failure; one our SIGTERM
+        // ended before it could take it (still starting) had nothing to drain.
+        if (code !== EXIT.ok && signal !== 'SIGTERM' && exitCode === EXIT.ok) exitCode = EXIT.failed
+        finish()
+        return
+      }
       const fields = { worker: slot.n, workerPid: worker.process.pid, code, signal }
       // A configuration the worker refused (exit 2: port in use, bad option) fails the same way on every restart.
       if (code === EXIT.usage) {

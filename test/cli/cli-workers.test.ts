@@ -6,12 +6,12 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { spawn, type ChildProcess } from 'node:child_process'
-import { createServer, type AddressInfo } from 'node:net'
+import { createServer, type AddressInfo, type Socket } from 'node:net'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { connect, type Client } from '../../client/index.ts'
-import { sleep, within } from '../helpers.ts'
+import { RawClient, sleep, within } from '../helpers.ts'
 import { haveRedisServer, startRedis, type TestRedis } from '../cluster/redis-server.ts'
 
 const children = new Set<ChildProcess>()
@@ -244,6 +244,26 @@ test('Ctrl-C (SIGINT to the whole process group) drains the workers once and exi
   assert.is((closed as { code?: string } | undefined)?.code, 'server_closing', 'told "going away", not cut off')
   assert.is(await within(15_000, s.exited, 'the primary to exit'), 0, s.stdout())
   assert.not.ok(logLines(s.stdout()).some((l) => l.msg === 'second signal: exiting at once'), 'a worker takes the one Ctrl-C once')
+  for (let i = 0; i < 100 && s.workerPids.some(alive); i++) await sleep(50)
+  assert.not.ok(s.workerPids.some(alive), 'no worker left')
+})
+
+test('a worker that cannot drain within shutdownTimeoutMs makes the primary exit 1', async () => {
+  const r = need()
+  if (r === null) return
+  const s = await serve(['--port', '0', '--cluster', r.url, '--workers', '2', '--log-level', 'silent', '--close-grace-ms', '20s', '--shutdown-timeout-ms', '500'])
+  // A client that stops reading keeps its worker's close waiting past the shutdown timeout.
+  const raw = new RawClient(s.url)
+  try {
+    await within(3000, raw.opened, 'the raw socket to open')
+    raw.connect()
+    await raw.waitFor((op) => op.op === 'INFO')
+    ;(raw.ws as unknown as { _socket: Socket })._socket.pause()
+    s.child.kill('SIGTERM')
+    assert.is(await within(15_000, s.exited, 'the primary to exit'), 1)
+  } finally {
+    raw.close()
+  }
   for (let i = 0; i < 100 && s.workerPids.some(alive); i++) await sleep(50)
   assert.not.ok(s.workerPids.some(alive), 'no worker left')
 })
