@@ -28,6 +28,6 @@ export type SharedStoreFactory = (cluster: ClusterConfig) => Promise<SharedTopic
 /** The Redis Streams store of the cluster's Redis, loaded now. */
 export const openRedisTopicStore: SharedStoreFactory = async (cluster) => {
   const { RedisTopicStore } = await import('../store/redis/redis-store.ts')
-  // The store takes one URL: the first of the cluster's (the others reach the same Redis by other addresses).
-  return new RedisTopicStore({ redis: cluster.redis[0], prefix: cluster.prefix })
+  // Several URLs reach the same Redis by other addresses: the store tries them in turn at each reconnect.
+  return new RedisTopicStore({ redis: cluster.redis.length === 1 ? cluster.redis[0] : cluster.redis, prefix: cluster.prefix })
 }
