@@ -130,7 +130,7 @@ export class Broker {
       logger: this.logger,
       auth: this.#auth,
       // Inbox ownership matters only when connections are authenticated (PROTOCOL §4.8).
-      inboxes: this.#auth.required ? new InboxRegistry() : null,
+      inboxes: this.#auth.required ? new InboxRegistry({ peers: this.cluster.inboxPeers }) : null,
       authFailureDelay: (ip) => this.#admission.failureDelay(ip),
       subscriptionBudget: this.#admission,
       topics: this.topics,

@@ -33,6 +33,8 @@
  * cluster implementation's to keep; a single node keeps them locally in the router.
  */
 
+import type { InboxPeers } from '../security/inbox-registry.ts'
+
 /** One message crossing the seam: the fields of a publish. Valid only during the call that hands it over. */
 export interface ClusterMessage {
   readonly subject: string
@@ -45,6 +47,8 @@ export interface ClusterMessage {
    * not named here are not delivered to (another node's member takes the message); plain subscriptions always are.
    */
   readonly queues?: readonly string[] | null
+  /** Arriving only: for the named queue groups alone (the node's plain subscribers had the message already). */
+  readonly groupsOnly?: boolean
 }
 
 /** How one publish goes out to other nodes: made by `route`, read by `takeLocal` and `publish`. Opaque. */
@@ -64,10 +68,11 @@ export type ClusterEvent =
 /** The node's side of the seam: the router implements it. */
 export interface ClusterReceiver {
   /**
-   * A message another node published, for this node's local subscriptions. Returns false when a queue group it
-   * names has no member here any more (the message is then lost for that group: counted by the adapter).
+   * A message another node published, for this node's local subscriptions. Returns the queue groups it names
+   * that no member here took (gone, refused by permissions, at its cap), or null: the adapter may pass the
+   * message on to another node's members of those groups.
    */
-  receive(m: ClusterMessage): boolean
+  receive(m: ClusterMessage): readonly string[] | null
 }
 
 /** How a node's link to the rest of its cluster is. */
@@ -119,6 +124,8 @@ export interface ClusterAdapter {
    * broker alone. It changes when the shared data is lost (Redis flushed), so clients replay from the start.
    */
   readonly logId: string | null
+  /** Inbox ownership held on the other nodes (for the broker's InboxRegistry), or null for a broker alone. */
+  readonly inboxPeers: InboxPeers | null
   /**
    * Calls `listener` when another node is taken for dead (silent past its timeout) or leaves, with its id, and
    * when this node's link changes. Returns the unsubscribe function.
@@ -137,6 +144,11 @@ export interface ClusterAdapter {
    * member takes the message, false when the plan gives it to another node's member (exactly one cluster-wide).
    */
   takeLocal(plan: RoutePlan, queue: string, localMembers: number): boolean
+  /**
+   * A queue group the plan kept here found no local member to take the message (a publisher with echo off,
+   * members at their cap): true when the plan now gives it to another node's member instead.
+   */
+  takeElsewhere(plan: RoutePlan, queue: string): boolean
   /** Sends the message where `plan` (or, without one, `route(m.subject)`) says. */
   publish(m: ClusterMessage, plan?: RoutePlan | null): void
   addInterest(subject: string, queue: string | null): void

@@ -56,7 +56,8 @@ function checkUrl(url: unknown): string {
   try {
     parsed = new URL(url)
   } catch {
-    fail(`redis ${JSON.stringify(url)} is not a URL (redis://host:port or rediss://user:pass@host:port)`)
+    // It does not parse, so it cannot be masked field by field: whatever stands before an @ goes.
+    fail(`redis ${JSON.stringify(url.replace(/\/\/[^/]*@/, '//***@'))} is not a URL (redis://host:port or rediss://user:pass@host:port)`)
   }
   if (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:') fail(`redis URL must start with redis:// or rediss://, got ${parsed.protocol}//`)
   if (parsed.hostname === '') fail('redis URL has no host')

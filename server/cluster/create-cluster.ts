@@ -10,10 +10,11 @@ export interface ClusterHost {
   readonly logger: Logger
   readonly maxSubjectLength: number
   readonly maxHeaders: number
+  readonly maxPayload: number
   readonly info: () => NodeInfo
 }
 
 export function createClusterAdapter(config: ClusterConfig | null, host: ClusterHost): ClusterAdapter {
   if (config === null) return new LocalCluster()
-  return new RedisCluster({ config, logger: host.logger.child({ component: 'cluster' }), maxSubjectLength: host.maxSubjectLength, maxHeaders: host.maxHeaders, info: host.info })
+  return new RedisCluster({ config, logger: host.logger.child({ component: 'cluster' }), maxSubjectLength: host.maxSubjectLength, maxHeaders: host.maxHeaders, maxPayload: host.maxPayload, info: host.info })
 }

@@ -12,6 +12,7 @@ export class LocalCluster implements ClusterAdapter {
   readonly nodeId = 'local'
   readonly link = 'up' as const
   readonly logId = null
+  readonly inboxPeers = null
   #started = false
   #closed = false
   #interest = 0
@@ -37,6 +38,10 @@ export class LocalCluster implements ClusterAdapter {
 
   takeLocal(_plan: RoutePlan, _queue: string, _localMembers: number): boolean {
     return true
+  }
+
+  takeElsewhere(_plan: RoutePlan, _queue: string): boolean {
+    return false
   }
 
   publish(_m: ClusterMessage, _plan?: RoutePlan | null): void {}

@@ -99,22 +99,21 @@ export class Router implements ClusterReceiver {
    * queue groups it names (their one member cluster-wide was chosen here). False when a named group has no
    * member here any more.
    */
-  receive(m: ClusterMessage): boolean {
+  receive(m: ClusterMessage): readonly string[] | null {
     // The adapter validated the subject against this node's limits (cluster contract 3), so it may be cached
     // like a local publish's: a hot subject from another node costs one cache lookup, not a trie walk.
     const matches = this.index.cached(m.subject) ?? this.index.match(m.subject, !m.subject.startsWith(INBOX_SUBJECT_PREFIX))
     const d = this.#loan().load(m.subject, m.reply, m.headers, m.encoding, m.payload, null)
     const queues = m.queues ?? null
-    let found = 0
+    let missed: string[] | null = null
     this.#depth++
     try {
-      let delivered = deliverPlain(this.index, matches, null, d)
+      let delivered = m.groupsOnly === true ? 0 : deliverPlain(this.index, matches, null, d)
       if (queues !== null) {
-        for (let g = 0; g < matches.groups.length; g++) {
-          const group = matches.groups[g]
-          if (!queues.includes(group.name)) continue
-          found++
-          if (deliverGroup(group, null, d)) delivered++
+        for (let q = 0; q < queues.length; q++) {
+          const group = findGroup(matches.groups, queues[q])
+          if (group !== null && deliverGroup(group, null, d)) delivered++
+          else (missed ??= []).push(queues[q])
         }
       }
       this.stats.delivered += delivered
@@ -122,7 +121,7 @@ export class Router implements ClusterReceiver {
     } finally {
       if (--this.#depth === 0 && this.#leaving.length > 0) this.#removeLeaving()
     }
-    return queues === null || found === queues.length
+    return missed
   }
 
   /** Validates a subject and reply subject without routing (for paths that store before they route). */
@@ -207,7 +206,10 @@ export class Router implements ClusterReceiver {
     for (let g = 0; g < groups.length; g++) {
       const group = groups[g]
       const members = group.single !== null ? group.single.length : membersOf(group.runs)
-      if (this.#cluster.takeLocal(plan, group.name, members) && deliverGroup(group, from, d)) n++
+      if (!this.#cluster.takeLocal(plan, group.name, members)) continue
+      // Kept here but nobody here took it (a publisher with echo off, members at their cap): another node's.
+      if (deliverGroup(group, from, d)) n++
+      else this.#cluster.takeElsewhere(plan, group.name)
     }
     return n
   }
@@ -317,6 +319,11 @@ function deliverGroup(group: QueueGroup<ServerSubscription>, from: Publisher | n
   }
   if (!sent && keeper !== null) sent = keeper.conn.deliver(keeper, d) === SENT
   return sent
+}
+
+function findGroup(groups: readonly QueueGroup<ServerSubscription>[], name: string): QueueGroup<ServerSubscription> | null {
+  for (let g = 0; g < groups.length; g++) if (groups[g].name === name) return groups[g]
+  return null
 }
 
 function membersOf(runs: readonly Run<ServerSubscription>[]): number {

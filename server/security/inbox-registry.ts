@@ -9,6 +9,8 @@
  * Snooping on other inboxes needs a wildcard over ids, which only a permission naming `_INBOX` admits
  * (permissions.ts), and inbox ids are never shown to other users (`maskInbox`, for /stats and `$SYS`).
  */
+import { createHash } from 'node:crypto'
+
 export const INBOX_PREFIX = '_INBOX'
 
 /**
@@ -40,12 +42,34 @@ export function maskInbox(subject: string): string {
   return id === null ? subject : `${INBOX_PREFIX}.*${subject.slice(INBOX_PREFIX.length + 1 + id.length)}`
 }
 
+/**
+ * The other nodes of a cluster, as far as inboxes go (server/cluster/ implements it): who holds or reserves an
+ * id there, and what this node must tell them. Owners cross nodes as `ownerKey(user)`, never as user names.
+ */
+export interface InboxPeers {
+  /** The owner key another node holds or reserves `id` for, or null (answered from memory: no I/O). */
+  ownerOf(id: string): string | null
+  /**
+   * This node's claims: `held` true when `owner` took `id`, false when its last subscription let go (the
+   * reservation starts). Sent before anything published after it, so no other node can see a request from an
+   * inbox before it knows whose inbox that is.
+   */
+  announce(id: string, owner: string, held: boolean): void
+}
+
+/** What an owner is called outside its node: a digest, so Redis and other nodes never see user names. */
+export function ownerKey(user: string): string {
+  return createHash('sha256').update(user).digest('base64url').slice(0, 22)
+}
+
 /** Options of an inbox registry (the broker uses the defaults; tests pass a clock). */
 export interface InboxRegistryOptions {
   /** @default INBOX_RESERVE_MS */
   reserveMs?: number
   /** @default Date.now */
   now?: () => number
+  /** The rest of the cluster: an inbox held or reserved on another node is not free here either. @default none */
+  peers?: InboxPeers | null
 }
 
 export class InboxRegistry {
@@ -63,11 +87,32 @@ export class InboxRegistry {
   #youngSince: number
   readonly #reserveMs: number
   readonly #now: () => number
+  readonly #peers: InboxPeers | null
+  /** user → ownerKey(user), so a claim hashes each user once. */
+  readonly #keys = new Map<string, string>()
 
   constructor(options: InboxRegistryOptions = {}) {
     this.#reserveMs = options.reserveMs ?? INBOX_RESERVE_MS
     this.#now = options.now ?? Date.now
     this.#youngSince = this.#now()
+    this.#peers = options.peers ?? null
+  }
+
+  #keyOf(user: string): string {
+    let key = this.#keys.get(user)
+    if (key === undefined) {
+      if (this.#keys.size >= MAX_RESERVED) this.#keys.clear()
+      key = ownerKey(user)
+      this.#keys.set(user, key)
+    }
+    return key
+  }
+
+  /** True when no other node holds or reserves `id` for someone else. */
+  #freeElsewhere(id: string, user: string): boolean {
+    if (this.#peers === null) return true
+    const remote = this.#peers.ownerOf(id)
+    return remote === null || remote === this.#keyOf(user)
   }
 
   /** Claims `id` for `user` (counting subscriptions); false when another user holds it or has it reserved. */
@@ -78,6 +123,7 @@ export class InboxRegistry {
       held.count++
       return true
     }
+    if (!this.#freeElsewhere(id, user)) return false
     this.#age()
     const reservedFor = this.#young.get(id) ?? this.#old.get(id)
     if (reservedFor !== undefined) {
@@ -86,6 +132,7 @@ export class InboxRegistry {
       else this.#old.delete(id)
     }
     this.#held.set(id, { user, count: 1 })
+    this.#peers?.announce(id, this.#keyOf(user), true)
     return true
   }
 
@@ -96,6 +143,13 @@ export class InboxRegistry {
     if (--held.count > 0) return
     this.#held.delete(id)
     this.#reserve(id, user)
+    this.#peers?.announce(id, this.#keyOf(user), false)
+  }
+
+  /** True when `user` may name `id` as a reply inbox: it holds or reserves it, or nobody does, on any node. */
+  freeFor(id: string, user: string): boolean {
+    const owner = this.ownerOf(id)
+    return (owner === null || owner === user) && this.#freeElsewhere(id, user)
   }
 
   /** The user holding or reserving `id`, or null when anyone may claim it. */

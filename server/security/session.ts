@@ -145,8 +145,7 @@ export class Session {
         this.#replyPrefix = `${INBOX_PREFIX}.${id}.`
         return true
       }
-      const owner = (this.#registry as InboxRegistry).ownerOf(id)
-      if (owner === null || owner === this.#user) return true
+      if ((this.#registry as InboxRegistry).freeFor(id, this.#user)) return true
     }
     return p.canReceive(reply)
   }

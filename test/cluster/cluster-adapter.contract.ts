@@ -18,9 +18,9 @@ export interface ClusterContractOptions {
 /** A receiver that keeps copies of what it was given (the message is valid only during the call). */
 class Inbox implements ClusterReceiver {
   readonly got: Array<{ subject: string; reply: string | null; payload: number[] }> = []
-  receive(m: ClusterMessage): boolean {
+  receive(m: ClusterMessage): readonly string[] | null {
     this.got.push({ subject: m.subject, reply: m.reply, payload: [...m.payload] })
-    return true
+    return null
   }
 }
 

@@ -20,7 +20,7 @@ let clusters = 0
 function node(options: Partial<ClusterOptions> = {}, name = `c${++clusters}`): RedisCluster {
   const config = resolveClusterConfig({ redis: redis.url, name, heartbeatMs: 100, nodeTimeoutMs: 500, ...options })
   if (config === null) throw new Error('no config')
-  return new RedisCluster({ config, logger: pino({ level: 'silent' }), maxSubjectLength: 256, maxHeaders: 64, info: () => ({ connections: 0, subscriptions: 0 }) })
+  return new RedisCluster({ config, logger: pino({ level: 'silent' }), maxSubjectLength: 256, maxHeaders: 64, maxPayload: 1 << 20, info: () => ({ connections: 0, subscriptions: 0 }) })
 }
 
 const setup = suite('redis cluster: setup')
@@ -36,9 +36,10 @@ runClusterAdapterContract('redis', async (n) => {
 class Inbox implements ClusterReceiver {
   readonly got: Array<{ subject: string; reply: string | null; queues: readonly string[] | null; payload: number[] }> = []
   hasGroups = new Set<string>()
-  receive(m: ClusterMessage): boolean {
+  receive(m: ClusterMessage): readonly string[] | null {
     this.got.push({ subject: m.subject, reply: m.reply, queues: m.queues ?? null, payload: [...m.payload] })
-    return (m.queues ?? []).every((q) => this.hasGroups.has(q))
+    const missed = (m.queues ?? []).filter((q) => !this.hasGroups.has(q))
+    return missed.length === 0 ? null : missed
   }
 }
 

@@ -16,6 +16,7 @@ class RecordingCluster implements ClusterAdapter {
   readonly nodeId = 'recording'
   readonly link = 'up' as const
   readonly logId = null
+  readonly inboxPeers = null
   readonly clustered: boolean
   readonly published: Array<{ subject: string; reply: string | null; payload: number[] }> = []
   readonly interest: string[] = []
@@ -29,6 +30,7 @@ class RecordingCluster implements ClusterAdapter {
   hasRemoteInterest(subject: string): boolean { return this.remote.has(subject) }
   route(subject: string): RoutePlan | null { return this.remote.has(subject) ? { targets: subject } : null }
   takeLocal(): boolean { return true }
+  takeElsewhere(): boolean { return false }
   stats(): null { return null }
   close(): Promise<void> { return Promise.resolve() }
 }
@@ -94,11 +96,13 @@ test('delivers a message from another node to local subscriptions only, never ba
   router.subscribe(new ServerSubscription(sink, 2, 'orders.eu', 'g'))
   router.subscribe(new ServerSubscription(sink, 3, 'orders.eu', 'g'))
   cluster.remote.add('orders.eu')
-  assert.ok(router.receive({ subject: 'orders.eu', reply: null, headers: null, encoding: 0, payload: bytes(1, 2), queues: ['g'] }))
+  assert.is(router.receive({ subject: 'orders.eu', reply: null, headers: null, encoding: 0, payload: bytes(1, 2), queues: ['g'] }), null)
   assert.is(sink.got.length, 2, 'the plain subscription and one member of the queue group the sender chose here')
-  assert.ok(router.receive({ subject: 'orders.eu', reply: null, headers: null, encoding: 0, payload: bytes(3) }))
+  assert.is(router.receive({ subject: 'orders.eu', reply: null, headers: null, encoding: 0, payload: bytes(3) }), null)
   assert.is(sink.got.length, 3, 'a group not named is served by another node: only the plain subscription')
-  assert.not.ok(router.receive({ subject: 'orders.eu', reply: null, headers: null, encoding: 0, payload: bytes(4), queues: ['gone'] }), 'a named group with no member here is reported')
+  assert.equal(router.receive({ subject: 'orders.eu', reply: null, headers: null, encoding: 0, payload: bytes(4), queues: ['gone'] }), ['gone'], 'a named group with no member here is reported')
+  assert.is(router.receive({ subject: 'orders.eu', reply: null, headers: null, encoding: 0, payload: bytes(5), queues: ['g'], groupsOnly: true }), null)
+  assert.is(sink.got.length, 5, 'groups only: one delivery, to the group member; the plain subscription does not get it again')
   assert.equal(cluster.published, [])
   assert.is(router.stats.unmatched, 0)
 })

@@ -5,7 +5,10 @@
  * set and deletes its interest hash, so a crashed node's subscriptions stop attracting messages once it has
  * been silent for the timeout.
  */
+import { randomBytes } from 'node:crypto'
 import type { Redis } from 'ioredis'
+import { SubwireError } from '../../../shared/errors.ts'
+import type { ClusterNodeView } from '../cluster-adapter.ts'
 
 /** What a node says about itself with every heartbeat. */
 export interface NodeInfo {
@@ -17,12 +20,35 @@ interface Announced extends NodeInfo {
   readonly pid: number
   readonly host: string
   readonly startedAt: number
+  /** Random per process: tells this node's key from another process's under the same nodeId. */
+  readonly token: string
+}
+
+/** The `/stats` rows: this node first, then its live peers. */
+export function nodeViews(self: string, host: string, info: NodeInfo, patterns: number, peers: ReadonlyMap<string, NodeInfo & { pid: number; host: string; startedAt: number }>, patternsOf: (id: string) => number): ClusterNodeView[] {
+  const views: ClusterNodeView[] = [{ nodeId: self, self: true, ...info, pid: process.pid, host, startedAt: null, patterns }]
+  for (const [id, p] of peers) {
+    views.push({ nodeId: id, self: false, connections: p.connections, subscriptions: p.subscriptions, pid: p.pid, host: p.host, startedAt: p.startedAt, patterns: patternsOf(id) })
+  }
+  return views
+}
+
+/** True when a process of this pid runs on this machine. */
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM'
+  }
 }
 
 export interface Keys {
   readonly nodes: string
   node(id: string): string
   interest(id: string): string
+  /** A node's inbox claims (cluster-inboxes.ts). */
+  inboxes(id: string): string
   channel(id: string): string
   readonly control: string
 }
@@ -32,6 +58,7 @@ export function clusterKeys(prefix: string): Keys {
     nodes: `${prefix}nodes`,
     node: (id) => `${prefix}node:${id}`,
     interest: (id) => `${prefix}i:${id}`,
+    inboxes: (id) => `${prefix}ib:${id}`,
     channel: (id) => `${prefix}n:${id}`,
     control: `${prefix}interest`,
   }
@@ -47,6 +74,7 @@ function parseInfo(raw: string | null): Announced | null {
       pid: typeof v.pid === 'number' ? v.pid : 0,
       host: typeof v.host === 'string' ? v.host : '',
       startedAt: typeof v.startedAt === 'number' ? v.startedAt : 0,
+      token: typeof v.token === 'string' ? v.token : '',
     }
   } catch {
     return null
@@ -72,6 +100,7 @@ export class NodeDirectory {
   readonly #timeoutMs: number
   readonly #startedAt = Date.now()
   readonly #host: string
+  readonly #token = randomBytes(8).toString('hex')
 
   constructor(keys: Keys, self: string, timeoutMs: number, host: string) {
     this.#keys = keys
@@ -82,7 +111,7 @@ export class NodeDirectory {
 
   /** Refreshes this node's key and reads everyone else's. */
   async beat(redis: Redis, info: NodeInfo): Promise<Beat> {
-    const mine = JSON.stringify({ ...info, pid: process.pid, host: this.#host, startedAt: this.#startedAt })
+    const mine = JSON.stringify({ ...info, pid: process.pid, host: this.#host, startedAt: this.#startedAt, token: this.#token })
     const [, added, members] = await redis.multi()
       .set(this.#keys.node(this.#self), mine, 'PX', this.#timeoutMs)
       .sadd(this.#keys.nodes, this.#self)
@@ -101,14 +130,26 @@ export class NodeDirectory {
     }
     if (dead.length > 0) {
       const tx = redis.multi()
-      for (const id of dead) tx.srem(this.#keys.nodes, id).del(this.#keys.interest(id))
+      for (const id of dead) tx.srem(this.#keys.nodes, id).del(this.#keys.interest(id)).del(this.#keys.inboxes(id))
       await tx.exec()
     }
     return { alive, dead, listedAgain: added[1] === 1 }
   }
 
+  /**
+   * Refuses to start under the nodeId of a live node: two nodes sharing one would share a channel and a hash,
+   * each ignoring the other's interest. A key left by a crashed process of this machine does not count.
+   * @throws SubwireError `bad_option`
+   */
+  async claim(redis: Redis): Promise<void> {
+    const v = parseInfo(await redis.get(this.#keys.node(this.#self)))
+    if (v === null || v.token === this.#token) return
+    if (v.host === this.#host && v.pid !== process.pid && !pidAlive(v.pid)) return
+    throw new SubwireError('bad_option', `option cluster: nodeId ${this.#self} is in use by pid ${v.pid} on ${v.host || 'another host'}; give each node its own (or leave nodeId out)`)
+  }
+
   /** Removes this node from the cluster (a clean leave). */
   async leave(redis: Redis): Promise<void> {
-    await redis.multi().srem(this.#keys.nodes, this.#self).del(this.#keys.node(this.#self)).del(this.#keys.interest(this.#self)).exec()
+    await redis.multi().srem(this.#keys.nodes, this.#self).del(this.#keys.node(this.#self)).del(this.#keys.interest(this.#self)).del(this.#keys.inboxes(this.#self)).exec()
   }
 }

@@ -12,20 +12,24 @@
  * Replies find their way back to the requester's node through the request's origin (reply routes), even before
  * the requester's inbox interest has reached the responder's node.
  *
- * Cross-node delivery is at most once: what is published while the link is down, or dropped past the bounds,
- * is counted and reported (the `lost` event), never retried late.
+ * Cross-node delivery is at most once: what is dropped (link down, past the bounds) is counted and told to
+ * clients when the link is back, never retried late.
  */
 import { randomBytes } from 'node:crypto'
 import { hostname } from 'node:os'
 import type { Logger } from 'pino'
 import { SubwireError } from '../../../shared/errors.ts'
-import type { ClusterAdapter, ClusterEvent, ClusterLink, ClusterMessage, ClusterNodeView, ClusterReceiver, ClusterStats, RoutePlan } from '../cluster-adapter.ts'
+import type { ClusterAdapter, ClusterEvent, ClusterLink, ClusterMessage, ClusterReceiver, ClusterStats, RoutePlan } from '../cluster-adapter.ts'
 import type { ClusterConfig } from '../cluster-options.ts'
-import { decodeBatch, encodeBody, encodeHead } from './cluster-frame.ts'
+import { FRAME_FLAG, decodeBatch, encodeBody, encodeHead, type FrameMessage } from './cluster-frame.ts'
+import { GroupTurns, Plan, rerouteChoice } from './group-routing.ts'
+import { ClusterInboxes } from './cluster-inboxes.ts'
 import { LocalInterest } from './local-interest.ts'
-import { NodeDirectory, clusterKeys, type Keys, type NodeInfo } from './node-directory.ts'
+import { NodeDirectory, clusterKeys, nodeViews, type Keys, type NodeInfo } from './node-directory.ts'
+import { controlMessage, parseControl } from './control-channel.ts'
+import { EventListeners } from './event-listeners.ts'
 import { Outbox } from './outbox.ts'
-import { NO_TARGETS, RemoteInterest, type GroupShare, type Targets } from './remote-interest.ts'
+import { NO_TARGETS, RemoteInterest, isNodeLocal } from './remote-interest.ts'
 import { RedisLink, maskUrl } from './redis-link.ts'
 import { ReplyRoutes } from './reply-routes.ts'
 
@@ -34,37 +38,9 @@ export interface RedisClusterOptions {
   readonly logger: Logger
   readonly maxSubjectLength: number
   readonly maxHeaders: number
+  readonly maxPayload: number
   /** What this node says about itself in its heartbeat (connections, subscriptions). */
   readonly info: () => NodeInfo
-}
-
-/**
- * `$SYS.` subjects stay on their node: every node publishes its own `$SYS.stats` and connection events on the
- * same subjects, and a monitor must see one broker's, not all of them interleaved (the report's `cluster`
- * section is the cluster view).
- */
-function isNodeLocal(subject: string): boolean {
-  return subject.startsWith('$SYS.')
-}
-
-/** How a publish goes out: the subject's targets and the queue groups already decided for it. */
-class Plan implements RoutePlan {
-  readonly targets: Targets
-  readonly replyNode: string | undefined
-  /** Queue groups decided by `takeLocal`, whichever way. */
-  decided: Set<string> | null = null
-  /** node → queue groups it was chosen for. */
-  chosen: Map<string, string[]> | null = null
-  constructor(targets: Targets, replyNode: string | undefined) {
-    this.targets = targets
-    this.replyNode = replyNode
-  }
-  choose(nodeId: string, queue: string): void {
-    const chosen = (this.chosen ??= new Map())
-    const list = chosen.get(nodeId)
-    if (list === undefined) chosen.set(nodeId, [queue])
-    else list.push(queue)
-  }
 }
 
 export class RedisCluster implements ClusterAdapter {
@@ -80,16 +56,20 @@ export class RedisCluster implements ClusterAdapter {
   #url: string
   readonly #remote = new RemoteInterest()
   readonly #local: LocalInterest
+  readonly inboxPeers: ClusterInboxes
   readonly #outbox: Outbox
   readonly #directory: NodeDirectory
   readonly #replies = new ReplyRoutes()
-  readonly #listeners = new Set<(e: ClusterEvent) => void>()
+  readonly #events: EventListeners
   /** Live peers and what they said in their last heartbeat. */
   #peers = new Map<string, NodeInfo & { pid: number; host: string; startedAt: number }>()
-  /** Interest changes of a node whose snapshot is being read: applied after it, in order. */
-  readonly #syncing = new Map<string, Array<[string, number]>>()
-  /** Weighted round-robin position per queue group. */
-  readonly #turns = new Map<string, number>()
+  /** Changes of a node whose snapshot is being read: applied after it, in order. */
+  readonly #syncing = new Map<string, Array<() => void>>()
+  readonly #turns = new GroupTurns()
+  /** Nodes with interest but missing from the last heartbeats (#dropGhosts). */
+  readonly #ghosts = new Map<string, number>()
+  /** Bumped when a node is forgotten, so a snapshot of it answered later is not applied. */
+  readonly #generation = new Map<string, number>()
   #receiver: ClusterReceiver | null = null
   #heartbeat: NodeJS.Timeout | null = null
   /** When a heartbeat was last answered (or the link came up): past unavailableAfterMs the link is made again. */
@@ -110,8 +90,10 @@ export class RedisCluster implements ClusterAdapter {
     this.#config = options.config
     this.nodeId = options.config.nodeId
     this.#log = options.logger
+    this.#events = new EventListeners(options.logger)
     this.#keys = clusterKeys(options.config.prefix)
     this.#local = new LocalInterest(this.#keys, this.nodeId)
+    this.inboxPeers = new ClusterInboxes(this.#keys, this.nodeId)
     this.#outbox = new Outbox(this.nodeId, (n) => { this.#droppedSinceDown += n })
     this.#directory = new NodeDirectory(this.#keys, this.nodeId, options.config.nodeTimeoutMs, hostname())
     this.#url = options.config.redis[0]
@@ -135,18 +117,7 @@ export class RedisCluster implements ClusterAdapter {
   }
 
   onEvent(listener: (e: ClusterEvent) => void): () => void {
-    this.#listeners.add(listener)
-    return () => this.#listeners.delete(listener)
-  }
-
-  #emit(e: ClusterEvent): void {
-    for (const l of this.#listeners) {
-      try {
-        l(e)
-      } catch (err) {
-        this.#log.error({ err, event: e.type }, 'a cluster event listener threw')
-      }
-    }
+    return this.#events.on(listener)
   }
 
   async start(receiver: ClusterReceiver): Promise<void> {
@@ -167,9 +138,11 @@ export class RedisCluster implements ClusterAdapter {
     }
     if (failure !== null) throw failure
     try {
+      await this.#directory.claim(this.#link.cmd)
       await this.#join()
     } catch (err) {
       await this.#link.close()
+      if (err instanceof SubwireError && err.code === 'bad_option') throw err
       throw new SubwireError('unavailable', `could not join cluster ${this.#config.name} at ${maskUrl(this.#url)}: ${err instanceof Error ? err.message : String(err)}`)
     }
     this.#heartbeat = setInterval(() => void this.#beat(), this.#config.heartbeatMs)
@@ -185,6 +158,10 @@ export class RedisCluster implements ClusterAdapter {
     const [, [, epoch]] = await redis.multi().set(epochKey, randomBytes(8).toString('hex'), 'NX').get(epochKey).exec() as [unknown, [Error | null, string]]
     this.#logId = `redis:${this.#config.name}:${epoch}`
     const beat = await this.#directory.beat(redis, this.#options.info())
+    this.inboxPeers.use(redis)
+    const inboxes = redis.multi()
+    this.inboxPeers.writeAll(inboxes)
+    await inboxes.exec()
     await this.#local.announceAll(redis)
     this.#local.use(redis)
     this.#outbox.use(redis)
@@ -198,15 +175,18 @@ export class RedisCluster implements ClusterAdapter {
   async #snapshot(nodeId: string): Promise<void> {
     if (this.#syncing.has(nodeId)) return
     this.#syncing.set(nodeId, [])
+    const generation = this.#generation.get(nodeId) ?? 0
     try {
-      const hash = await this.#link.cmd.hgetall(this.#keys.interest(nodeId))
+      const [[, hash], [, inboxes]] = await this.#link.cmd.multi().hgetall(this.#keys.interest(nodeId)).hgetall(this.#keys.inboxes(nodeId)).exec() as Array<[Error | null, Record<string, string>]>
+      if ((this.#generation.get(nodeId) ?? 0) !== generation) return
       this.#remote.replace(nodeId, new Map(Object.entries(hash).map(([k, v]) => [k, Number(v)])))
+      this.inboxPeers.replace(nodeId, inboxes)
     } catch (err) {
       this.#log.warn({ err, nodeId }, 'could not read a node\'s interest; it is read again at the next reconnect')
     } finally {
       const later = this.#syncing.get(nodeId) ?? []
       this.#syncing.delete(nodeId)
-      for (const [key, count] of later) this.#remote.set(nodeId, key, count)
+      if ((this.#generation.get(nodeId) ?? 0) === generation) for (const apply of later) apply()
     }
   }
 
@@ -226,6 +206,7 @@ export class RedisCluster implements ClusterAdapter {
     try {
       const beat = await this.#directory.beat(this.#link.cmd, this.#options.info())
       this.#lastBeat = Date.now()
+      this.inboxPeers.sweep()
       if (beat.listedAgain) {
         this.#log.warn({ nodeId: this.nodeId }, 'the cluster took this node for dead (silent past nodeTimeoutMs): announcing its interest again')
         await this.#local.announceAll(this.#link.cmd)
@@ -234,6 +215,7 @@ export class RedisCluster implements ClusterAdapter {
       for (const id of this.#peers.keys()) if (!beat.alive.has(id)) this.#forget(id)
       for (const id of beat.alive.keys()) if (!this.#peers.has(id) && this.#remote.patternsOf(id) === 0) void this.#snapshot(id)
       this.#peers = new Map(beat.alive)
+      this.#dropGhosts(beat.alive)
     } catch (err) {
       this.#log.debug({ err }, 'cluster heartbeat failed')
     } finally {
@@ -241,12 +223,29 @@ export class RedisCluster implements ClusterAdapter {
     }
   }
 
+  /**
+   * Interest of a node that is not live (a forged `set`, or a snapshot answered after the node's `bye`): it
+   * would draw messages to a channel nobody reads. Dropped once two heartbeats in a row did not find the node.
+   */
+  #dropGhosts(alive: ReadonlyMap<string, unknown>): void {
+    for (const id of this.#remote.nodes) {
+      if (alive.has(id)) { this.#ghosts.delete(id); continue }
+      const seen = (this.#ghosts.get(id) ?? 0) + 1
+      if (seen < 2) { this.#ghosts.set(id, seen); continue }
+      this.#ghosts.delete(id)
+      this.#forget(id)
+    }
+  }
+
   #forget(nodeId: string): void {
+    if (this.#generation.size > 10_000) this.#generation.clear()
+    this.#generation.set(nodeId, (this.#generation.get(nodeId) ?? 0) + 1)
     const known = this.#peers.delete(nodeId) || this.#remote.patternsOf(nodeId) > 0
     this.#remote.drop(nodeId)
+    this.inboxPeers.reserveNode(nodeId)
     if (known) {
       this.#log.warn({ nodeId }, 'a cluster node left or went silent past nodeTimeoutMs')
-      this.#emit({ type: 'node_gone', nodeId })
+      this.#events.emit({ type: 'node_gone', nodeId })
     }
   }
 
@@ -255,8 +254,9 @@ export class RedisCluster implements ClusterAdapter {
     this.#downSince = Date.now()
     this.#local.use(null)
     this.#outbox.use(null)
+    this.inboxPeers.use(null)
     this.#log.error({ reason }, 'lost the Redis link: delivering locally only until it is back')
-    this.#emit({ type: 'link', link: 'down', downMs: 0, dropped: 0 })
+    this.#events.emit({ type: 'link', link: 'down', downMs: 0, dropped: 0 })
   }
 
   async #onUp(): Promise<void> {
@@ -273,7 +273,7 @@ export class RedisCluster implements ClusterAdapter {
     this.#downSince = null
     this.#droppedSinceDown = 0
     this.#log.info({ downMs: Date.now() - since, dropped }, 'the Redis link is back: interest announced again')
-    this.#emit({ type: 'link', link: 'up', downMs: Date.now() - since, dropped })
+    this.#events.emit({ type: 'link', link: 'up', downMs: Date.now() - since, dropped })
   }
 
   #onMessage(channel: string, message: Buffer): void {
@@ -283,37 +283,48 @@ export class RedisCluster implements ClusterAdapter {
   }
 
   #onControl(text: string): void {
-    let m: { n?: unknown; t?: unknown; k?: unknown }
-    try {
-      m = JSON.parse(text) as typeof m
-    } catch {
-      this.#rejected++
-      return
-    }
-    const nodeId = m.n
-    if (typeof nodeId !== 'string' || nodeId === this.nodeId) return
-    if (m.t === 'reset') { this.#remote.drop(nodeId); void this.#snapshot(nodeId); return }
-    if (m.t === 'bye') { this.#forget(nodeId); return }
-    if (m.t !== 'set' || !Array.isArray(m.k)) { this.#rejected++; return }
+    const c = parseControl(text)
+    if (c === null) { this.#rejected++; return }
+    const nodeId = c.node
+    if (nodeId === this.nodeId) return
+    if (c.type === 'reset') { this.#remote.drop(nodeId); void this.#snapshot(nodeId); return }
+    if (c.type === 'bye') { this.#forget(nodeId); return }
+    const kind = c.type
     const pending = this.#syncing.get(nodeId)
-    for (const change of m.k as unknown[]) {
-      if (!Array.isArray(change) || typeof change[0] !== 'string' || typeof change[1] !== 'number') { this.#rejected++; continue }
-      if (pending !== undefined) pending.push([change[0], change[1]])
-      else if (!this.#remote.set(nodeId, change[0], change[1])) this.#rejected++
+    for (const change of (c as { changes: readonly unknown[] }).changes) {
+      const apply = kind === 'inbox'
+        ? () => { if (!this.inboxPeers.apply(nodeId, change)) this.#rejected++ }
+        : () => {
+            if (!Array.isArray(change) || typeof change[0] !== 'string' || typeof change[1] !== 'number' || !this.#remote.set(nodeId, change[0], change[1])) this.#rejected++
+          }
+      if (pending !== undefined) pending.push(apply)
+      else apply()
     }
   }
 
   #onBatch(message: Buffer): void {
-    const batch = decodeBatch(message, this.#options.maxSubjectLength, this.#options.maxHeaders)
+    const batch = decodeBatch(message, this.#options)
     if (batch === null) { this.#rejected++; return }
     this.#rejected += batch.rejected
     const receiver = this.#receiver
     if (receiver === null) return
     for (const m of batch.messages) {
       this.#received++
-      if (m.reply !== null) this.#replies.remember(m.reply, batch.origin)
-      if (!receiver.receive(m) && m.queues !== null) this.#groupMisses++
+      if (m.reply !== null) this.#replies.remember(m.reply, m.origin ?? batch.origin)
+      const missed = receiver.receive(m)
+      if (missed !== null) this.#reroute(m, missed, batch.origin)
     }
+  }
+
+  /** Groups chosen here that no member here took: passed once to another node's members (group-routing.ts). */
+  #reroute(m: FrameMessage, missed: readonly string[], origin: string): void {
+    if ((m.flags & FRAME_FLAG.rerouted) !== 0 || this.link === 'down') { this.#groupMisses += missed.length; return }
+    const { chosen, misses } = rerouteChoice(this.#turns, this.#remote.targets(m.subject), missed, this.nodeId)
+    this.#groupMisses += misses
+    if (chosen.size === 0) return
+    const body = encodeBody(m.subject, m.reply, m.headers, m.encoding, m.payload)
+    // The requester's node goes with it, so a reply from the third node goes straight back there.
+    for (const [node, queues] of chosen) this.#outbox.add(this.#keys.channel(node), encodeHead(body.length, queues, FRAME_FLAG.rerouted | FRAME_FLAG.groupsOnly, origin), body)
   }
 
   // --- the publish path ---------------------------------------------------------------------------------
@@ -335,27 +346,21 @@ export class RedisCluster implements ClusterAdapter {
     const shares = p.targets.groups.get(queue)
     if (shares === undefined) return true
     ;(p.decided ??= new Set()).add(queue)
-    const chosen = this.#pick(queue, shares, localMembers)
+    // Cut off from the other nodes, a local member takes what theirs would have lost.
+    if (localMembers > 0 && this.link === 'down') return true
+    const chosen = this.#turns.pick(queue, shares, localMembers)
     if (chosen === null) return true
     p.choose(chosen, queue)
     return false
   }
 
-  /** The node whose member gets the next message of `queue`, or null for this node. */
-  #pick(queue: string, shares: readonly GroupShare[], localMembers: number): string | null {
-    let total = localMembers
-    for (const s of shares) total += s.members
-    if (total === 0) return null
-    const turn = this.#turns.get(queue) ?? 0
-    this.#turns.set(queue, turn + 1 >= 2 ** 30 ? 0 : turn + 1)
-    let at = turn % total
-    if (at < localMembers) return null
-    at -= localMembers
-    for (const s of shares) {
-      if (at < s.members) return s.nodeId
-      at -= s.members
-    }
-    return null
+  takeElsewhere(plan: RoutePlan, queue: string): boolean {
+    const p = plan as Plan
+    const shares = p.targets.groups.get(queue)
+    const node = shares === undefined ? null : this.#turns.elsewhere(queue, shares, this.nodeId)
+    if (node === null) return false
+    p.choose(node, queue)
+    return true
   }
 
   publish(m: ClusterMessage, plan?: RoutePlan | null): void {
@@ -364,7 +369,7 @@ export class RedisCluster implements ClusterAdapter {
     if (p === null) return
     for (const [queue, shares] of p.targets.groups) {
       if (p.decided?.has(queue) === true) continue
-      const chosen = this.#pick(queue, shares, 0)
+      const chosen = this.#turns.pick(queue, shares, 0)
       if (chosen !== null) p.choose(chosen, queue)
     }
     const nodes = new Set<string>(p.targets.plain)
@@ -385,17 +390,11 @@ export class RedisCluster implements ClusterAdapter {
   }
 
   stats(): ClusterStats {
-    const views: ClusterNodeView[] = [{
-      nodeId: this.nodeId, self: true, ...this.#options.info(), pid: process.pid, host: hostname(), startedAt: null, patterns: this.#local.size,
-    }]
-    for (const [id, info] of this.#peers) {
-      views.push({ nodeId: id, self: false, connections: info.connections, subscriptions: info.subscriptions, pid: info.pid, host: info.host, startedAt: info.startedAt, patterns: this.#remote.patternsOf(id) })
-    }
     const out = this.#outbox.stats
     return {
       kind: 'redis', name: this.#config.name, nodeId: this.nodeId, redis: maskUrl(this.#url), link: this.link,
-      downSince: this.#downSince, nodes: views, sent: out.sent, received: this.#received, dropped: out.dropped,
-      rejected: this.#rejected, groupMisses: this.#groupMisses,
+      downSince: this.#downSince, nodes: nodeViews(this.nodeId, hostname(), this.#options.info(), this.#local.size, this.#peers, (id) => this.#remote.patternsOf(id)),
+      sent: out.sent, received: this.#received, dropped: out.dropped, rejected: this.#rejected, groupMisses: this.#groupMisses,
     }
   }
 
@@ -408,7 +407,7 @@ export class RedisCluster implements ClusterAdapter {
       try {
         const redis = this.#link.cmd
         await this.#directory.leave(redis)
-        await redis.publish(this.#keys.control, JSON.stringify({ n: this.nodeId, t: 'bye' }))
+        await redis.publish(this.#keys.control, controlMessage(this.nodeId, 'bye'))
       } catch (err) {
         this.#log.debug({ err }, 'could not say goodbye to the cluster')
       }

@@ -42,6 +42,8 @@ export function maskUrl(url: string): string {
   try {
     const u = new URL(url)
     if (u.password !== '') u.password = '***'
+    // ioredis takes options from the query too (`?password=`): mask anything that looks like a secret.
+    for (const key of [...u.searchParams.keys()]) if (/pass|secret|token|key|auth/i.test(key)) u.searchParams.set(key, '***')
     return u.toString()
   } catch {
     return '(unparsable URL)'

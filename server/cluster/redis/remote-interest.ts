@@ -44,6 +44,20 @@ class Node {
 }
 
 const CACHE_MAX = 8192
+const INBOX = '_INBOX.'
+
+function hasWildcard(pattern: string): boolean {
+  return pattern === '*' || pattern === '>' || pattern.startsWith('*.') || pattern.endsWith('.>') || pattern.endsWith('.*') || pattern.includes('.*.')
+}
+
+/**
+ * `$SYS.` subjects stay on their node: every node publishes its own `$SYS.stats` and connection events on the
+ * same subjects, and a monitor must see one broker's, not all of them interleaved (the report's `cluster`
+ * section is the cluster view). Never announced, never routed to other nodes.
+ */
+export function isNodeLocal(subject: string): boolean {
+  return subject.startsWith('$SYS.')
+}
 
 /** Separates queue and subject in an interest key: neither may contain a NUL. */
 export const KEY_SEPARATOR = '\u0000'
@@ -92,7 +106,7 @@ export class RemoteInterest {
     else mine.set(key, count)
     if (mine.size === 0) this.#byNode.delete(nodeId)
     this.#apply(parsed.subject, parsed.queue, nodeId, count)
-    this.#cache = new Map()
+    this.#invalidate(parsed.subject)
     return true
   }
 
@@ -116,9 +130,22 @@ export class RemoteInterest {
     const entries: Entry[] = []
     this.#collect(this.#root, subject, 0, entries)
     const t = entries.length === 0 ? NO_TARGETS : merge(entries)
+    // Reply subjects are used once: cached, each would push a hot subject out (as in the router's cache).
+    if (subject.startsWith(INBOX)) return t
     if (this.#cache.size >= CACHE_MAX) this.#cache = new Map()
     this.#cache.set(subject, t)
     return t
+  }
+
+  /**
+   * Drops what a changed pattern may have changed: a literal subject is one cache entry, an inbox pattern none
+   * (inbox subjects are not cached), so a client churning its own subscriptions or requests costs the other
+   * nodes nothing; only a wildcard pattern elsewhere empties the cache.
+   */
+  #invalidate(pattern: string): void {
+    if (this.#cache.size === 0 || pattern.startsWith(INBOX)) return
+    if (!hasWildcard(pattern)) this.#cache.delete(pattern)
+    else this.#cache = new Map()
   }
 
   #apply(pattern: string, queue: string | null, nodeId: string, count: number): void {

@@ -7,6 +7,17 @@
  */
 const GENERATION_MS = 30_000
 const GENERATION_MAX = 100_000
+const INBOX = '_INBOX.'
+
+/**
+ * What a reply subject is remembered by: an inbox by its id (`_INBOX.<id>`: one entry per requester, whatever
+ * its number of requests; the SDK's replies are `_INBOX.<id>.<n>`), any other subject as it is.
+ */
+function routeKey(subject: string): string {
+  if (!subject.startsWith(INBOX)) return subject
+  const dot = subject.indexOf('.', INBOX.length)
+  return dot < 0 ? subject : subject.slice(0, dot)
+}
 
 export class ReplyRoutes {
   #current = new Map<string, string>()
@@ -20,11 +31,12 @@ export class ReplyRoutes {
       this.#current = new Map()
       this.#since = now
     }
-    this.#current.set(reply, nodeId)
+    this.#current.set(routeKey(reply), nodeId)
   }
 
   lookup(subject: string): string | undefined {
     if (this.#current.size === 0 && this.#previous.size === 0) return undefined
-    return this.#current.get(subject) ?? this.#previous.get(subject)
+    const key = routeKey(subject)
+    return this.#current.get(key) ?? this.#previous.get(key)
   }
 }
