@@ -38,6 +38,7 @@ test('joins through a password-protected Redis given in the URL, and a wrong pas
   const err = await startBroker({ cluster: { ...cluster, redis: `redis://:wrong-pw@127.0.0.1:${redis.port}` } }).then(() => null, (e: unknown) => e)
   assert.is((err as { code?: string }).code, 'unavailable')
   assert.not.ok(String((err as Error).message).includes('wrong-pw'), 'the password is masked in the error')
+  assert.match(String((err as Error).message), /WRONGPASS|invalid password|invalid username-password/i, 'says why: Redis refused the password')
 })
 
 test('joins through a TLS-only Redis (rediss://) whose certificate the nodes trust', async () => {

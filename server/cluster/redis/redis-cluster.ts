@@ -406,8 +406,11 @@ export class RedisCluster implements ClusterAdapter {
     if (this.#link.up) {
       try {
         const redis = this.#link.cmd
-        await this.#directory.leave(redis)
-        await redis.publish(this.#keys.control, controlMessage(this.nodeId, 'bye'))
+        // Bounded: a Redis that hangs must not hold a shutdown (the others time this node out anyway).
+        await Promise.race([
+          this.#directory.leave(redis).then(() => redis.publish(this.#keys.control, controlMessage(this.nodeId, 'bye'))),
+          new Promise((resolve) => setTimeout(resolve, 500).unref()),
+        ])
       } catch (err) {
         this.#log.debug({ err }, 'could not say goodbye to the cluster')
       }

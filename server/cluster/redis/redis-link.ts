@@ -82,9 +82,12 @@ export class RedisLink {
     const sub = new Redis(this.#url, redisOptions(`${this.#name}:sub`, undefined))
     this.#cmd = cmd
     this.#sub = sub
-    // ioredis emits 'error' on every failed attempt; without a listener Node would throw it.
-    cmd.on('error', () => {})
-    sub.on('error', () => {})
+    // ioredis emits 'error' on every failed attempt; without a listener Node would throw it. The last one says
+    // why a start failed (WRONGPASS, ECONNREFUSED) where connect() itself only says the connection closed.
+    let lastError = ''
+    const keep = (err: Error): void => { lastError = err.message }
+    cmd.on('error', keep)
+    sub.on('error', keep)
     sub.on('messageBuffer', (channel: Buffer, message: Buffer) => this.#events.onMessage(channel.toString(), message))
     try {
       await Promise.all([cmd.connect(), sub.connect()])
@@ -92,7 +95,8 @@ export class RedisLink {
     } catch (err) {
       cmd.disconnect()
       sub.disconnect()
-      throw new SubwireError('unavailable', `cannot reach Redis at ${maskUrl(this.#url)}: ${err instanceof Error ? err.message : String(err)}`)
+      const why = lastError !== '' ? lastError : err instanceof Error ? err.message : String(err)
+      throw new SubwireError('unavailable', `cannot reach Redis at ${maskUrl(this.#url)}: ${why}`)
     }
     for (const c of [cmd, sub]) {
       c.on('ready', () => this.#check())

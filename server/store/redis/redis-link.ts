@@ -81,7 +81,7 @@ export function rotateAddresses(client: Redis, urls: readonly string[]): void {
 }
 
 /** The SubwireError for a failed Redis call. */
-export function redisError(err: unknown): SubwireError {
+export function redisError(err: unknown, lastConnectionError = ''): SubwireError {
   if (err instanceof SubwireError) return err
   const message = err instanceof Error ? err.message : String(err)
   if (err instanceof Error && err.name === 'ReplyError' && message.startsWith('OOM ')) {
@@ -95,7 +95,9 @@ export function redisError(err: unknown): SubwireError {
       return new SubwireError(m[1], m[2].replace(/ script: [\s\S]*$/, ''))
     }
   }
-  return new SubwireError('unavailable', `redis: ${message}`, { cause: err })
+  // "Connection is closed" hides why (WRONGPASS, ECONNREFUSED): the client's last connection error says it.
+  const why = lastConnectionError !== '' && lastConnectionError !== message ? ` (${lastConnectionError})` : ''
+  return new SubwireError('unavailable', `redis: ${message}${why}`, { cause: err })
 }
 
 export class RedisLink {
@@ -106,6 +108,7 @@ export class RedisLink {
   readonly #calls = new Map<string, ScriptCall>()
   #connecting: Promise<void> | null = null
   #closed = false
+  #lastError = ''
 
   private constructor(client: Redis, urls: readonly string[]) {
     this.client = client
@@ -122,8 +125,10 @@ export class RedisLink {
       const { Redis: RedisClient } = await import('ioredis')
       link = new RedisLink(new RedisClient(urls[0], failFastOptions(options.commandTimeoutMs)), urls)
       rotateAddresses(link.client, urls)
-      // ioredis emits connection errors as events; the calls that failed already said so.
-      link.client.on('error', () => {})
+      // ioredis emits connection errors as events; the last one is kept to say why calls fail.
+      const owned = link
+      link.client.on('error', (e: Error) => { owned.#lastError = e.message })
+      link.client.on('ready', () => { owned.#lastError = '' })
     } else {
       link = new RedisLink(redis as Redis, [])
     }
@@ -169,7 +174,7 @@ export class RedisLink {
       sent = Promise.reject(err)
     }
     return sent.catch((err: unknown) => {
-      throw redisError(err)
+      throw redisError(err, this.#lastError)
     })
   }
 
