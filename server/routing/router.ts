@@ -100,9 +100,9 @@ export class Router implements ClusterReceiver {
    * member here any more.
    */
   receive(m: ClusterMessage): readonly string[] | null {
-    // The adapter validated the subject against this node's limits (cluster contract 3), so it may be cached
-    // like a local publish's: a hot subject from another node costs one cache lookup, not a trie walk.
-    const matches = this.index.cached(m.subject) ?? this.index.match(m.subject, !m.subject.startsWith(INBOX_SUBJECT_PREFIX))
+    // A subject this node published itself is in the cache already (one lookup); one only other nodes publish
+    // is matched without entering it: the cache holds only subjects this node validated, and #match trusts it.
+    const matches = this.index.cached(m.subject) ?? this.index.match(m.subject, false)
     const d = this.#loan().load(m.subject, m.reply, m.headers, m.encoding, m.payload, null)
     const queues = m.queues ?? null
     let missed: string[] | null = null
