@@ -67,7 +67,12 @@ test('joins through a TLS-only Redis (rediss://) whose certificate the nodes tru
   } finally {
     clearInterval(timer)
   }
-  const stats = JSON.parse((await a.get('/stats')).body) as { cluster: { link: string; nodes: unknown[] } }
+  // Peers are listed from the heartbeats: b shows in a's /stats within a heartbeat or two.
+  let stats = { cluster: { link: '', nodes: [] as unknown[] } }
+  for (let i = 0; i < 100 && stats.cluster.nodes.length < 2; i++) {
+    stats = JSON.parse((await a.get('/stats')).body) as typeof stats
+    if (stats.cluster.nodes.length < 2) await new Promise((r) => setTimeout(r, 50))
+  }
   assert.is(stats.cluster.link, 'up')
   assert.is(stats.cluster.nodes.length, 2)
 })
