@@ -287,11 +287,13 @@ export class RedisCluster implements ClusterAdapter {
     if (c === null) { this.#rejected++; return }
     const nodeId = c.node
     if (nodeId === this.nodeId) return
-    if (c.type === 'reset') { this.#remote.drop(nodeId); void this.#snapshot(nodeId); return }
-    if (c.type === 'bye') { this.#forget(nodeId); return }
+    if (!('changes' in c)) {
+      if (c.type === 'reset') { this.#remote.drop(nodeId); void this.#snapshot(nodeId) } else this.#forget(nodeId)
+      return
+    }
     const kind = c.type
     const pending = this.#syncing.get(nodeId)
-    for (const change of (c as { changes: readonly unknown[] }).changes) {
+    for (const change of c.changes) {
       const apply = kind === 'inbox'
         ? () => { if (!this.inboxPeers.apply(nodeId, change)) this.#rejected++ }
         : () => {
