@@ -9,8 +9,7 @@
  * - liveness: node keys that expire (node-directory.ts).
  * Queue groups are exactly one member cluster-wide: the publishing node picks, weighted by members on each node
  * (a counter per group, so members share evenly), and names the group in the message to the chosen node only.
- * Replies find their way back to the requester's node through the request's origin (reply routes), even before
- * the requester's inbox interest has reached the responder's node.
+ * Replies go back to the requester's node through the request's origin, before its inbox interest arrives.
  *
  * Cross-node delivery is at most once: what is dropped (link down, past the bounds) is counted and told to
  * clients when the link is back, never retried late.
@@ -172,7 +171,8 @@ export class RedisCluster implements ClusterAdapter {
   }
 
   /** Reads one node's whole interest hash, applying its changes that arrive meanwhile afterwards. */
-  async #snapshot(nodeId: string): Promise<void> {
+  async #snapshot(nodeId: string, drop = false): Promise<void> {
+    if (drop) this.#remote.drop(nodeId)
     if (this.#syncing.has(nodeId)) return
     this.#syncing.set(nodeId, [])
     const generation = this.#generation.get(nodeId) ?? 0
@@ -287,10 +287,8 @@ export class RedisCluster implements ClusterAdapter {
     if (c === null) { this.#rejected++; return }
     const nodeId = c.node
     if (nodeId === this.nodeId) return
-    if (!('changes' in c)) {
-      if (c.type === 'reset') { this.#remote.drop(nodeId); void this.#snapshot(nodeId) } else this.#forget(nodeId)
-      return
-    }
+    // reset: the node rewrote its hashes (joined, or back after an outage); bye: it left.
+    if (!('changes' in c)) { if (c.type === 'reset') void this.#snapshot(nodeId, true); else this.#forget(nodeId); return }
     const kind = c.type
     const pending = this.#syncing.get(nodeId)
     for (const change of c.changes) {
