@@ -18,9 +18,13 @@ export type Host = SubscriptionHost & { readonly auth: { readonly required: bool
 /** Most sids a resume answer lists as lost; past it `lostPartial` says the list is cut. */
 const MAX_LOST_LISTED = 1024
 
-/** Tells routing that `conn` is parked or not (Subscriber#parked: queue groups pass parked members over). */
-export function markParked(conn: SessionConn, parked: boolean): void {
+/**
+ * Tells routing that `conn` is parked or not (Subscriber#parked: queue groups pass parked members over, and
+ * other nodes of a cluster stop counting them, Router#park).
+ */
+export function markParked(host: Host, conn: SessionConn, parked: boolean): void {
   (conn as { parked?: boolean }).parked = parked
+  host.router.park(conn.subscriptions.values(), parked)
 }
 
 /** A resume answer's loss fields: `[sid, count]` pairs, at most MAX_LOST_LISTED of them. */

@@ -127,7 +127,7 @@ export class SessionLink implements Outbound, SessionHolder {
     this.#pump()
     const oldConn = old.#conn as SessionConn
     old.#conn = null
-    markParked(oldConn, false)
+    markParked(this.#host as Host, oldConn, false)
     if (wasOpen) oldConn.closeWith('stale_connection', 'the session was resumed on another connection')
   }
 
@@ -235,7 +235,7 @@ export class SessionLink implements Outbound, SessionHolder {
       return false
     }
     withdrawFeeds(this.#host as Host, conn)
-    markParked(conn, true)
+    markParked(this.#host as Host, conn, true)
     reg.park(s)
     // Messages a drop_old or keep_latest run held back at the cut go into the log now, in order.
     afterDrain(this, (this.#host as Host).config.maxPendingBytes, conn)
@@ -248,7 +248,7 @@ export class SessionLink implements Outbound, SessionHolder {
     this.#session = null
     this.#conn = null
     if (conn === null) return
-    markParked(conn, false)
+    markParked(this.#host as Host, conn, false)
     withdrawAllSubscriptions(this.#host as Host, conn)
     conn.subscriptions.clear()
   }

@@ -79,7 +79,24 @@ export class Router implements ClusterReceiver {
   unsubscribe(sub: ServerSubscription): void {
     if (this.#depth > 0) { this.#leaving.push(sub); return }
     // Only what was announced is withdrawn, so the adapter's counts stay balanced (cluster contract 4).
-    if (this.index.remove(sub)) this.#cluster.removeInterest(sub.subject, sub.queue)
+    if (!this.index.remove(sub)) return
+    if (sub.interestWithdrawn) sub.interestWithdrawn = false
+    else this.#cluster.removeInterest(sub.subject, sub.queue)
+  }
+
+  /**
+   * A connection's session was parked (or taken back): its queue-group members stop counting for this node's
+   * share of their groups on other nodes, which pick a node by its connected members; a node whose members are
+   * all parked still keeps what reaches it. Plain subscriptions stay announced: the session's log wants them.
+   */
+  park(subs: Iterable<ServerSubscription>, parked: boolean): void {
+    if (!this.#clustered) return
+    for (const sub of subs) {
+      if (sub.queue === null || !sub.active || sub.interestWithdrawn === parked) continue
+      sub.interestWithdrawn = parked
+      if (parked) this.#cluster.removeInterest(sub.subject, sub.queue)
+      else this.#cluster.addInterest(sub.subject, sub.queue)
+    }
   }
 
   /** Subscriptions removed while a publish was being routed (`unsubscribe`). */

@@ -36,6 +36,8 @@ export class ServerSubscription implements Indexed, SlowConsumerState {
   delivered = 0
   /** False once removed: a publish being routed may still reach it (the router takes it out afterwards). */
   active = true
+  /** Clustered: a parked member's queue interest, withdrawn from the other nodes while it is parked (Router#park). */
+  interestWithdrawn = false
   /** True for the connection's own reply inbox, which delivery permission checks skip. */
   ownInbox = false
   /** plain: routed through the subject index; replay or group: fed by a topic (topics/topics.ts). */

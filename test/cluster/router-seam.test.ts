@@ -107,4 +107,20 @@ test('delivers a message from another node to local subscriptions only, never ba
   assert.is(router.stats.unmatched, 0)
 })
 
+test('withdraws a parked member\'s queue interest once, and announces it again on its return, balanced through an unsubscribe', () => {
+  const { router, cluster, sink } = setup(true)
+  const member = new ServerSubscription(sink, 1, 'jobs.*', 'workers')
+  const plain = new ServerSubscription(sink, 2, 'jobs.*', null)
+  router.subscribe(member)
+  router.subscribe(plain)
+  router.park([member, plain], true)
+  router.park([member, plain], true)
+  router.park([member, plain], false)
+  router.park([member, plain], true)
+  router.unsubscribe(member)
+  router.unsubscribe(plain)
+  router.park([member, plain], false)
+  assert.equal(cluster.interest, ['+jobs.* workers', '+jobs.*', '-jobs.* workers', '+jobs.* workers', '-jobs.* workers', '-jobs.*'])
+})
+
 test.run()
