@@ -3,24 +3,14 @@
  * and permission checks as topic-intake.ts `topicApi`, against the store every node shares, so a topic made
  * through one node is managed through any other.
  */
-import { decodePayload } from '../../shared/payload-codec.ts'
 import { SubwireError } from '../../shared/errors.ts'
-import { TOPIC_API } from '../../shared/protocol.ts'
 import { quoteSubject } from '../../shared/subject.ts'
 import type { Session } from '../security/session.ts'
-import type { TopicConfig, TopicInfo } from '../store/topic-store.ts'
+import type { TopicInfo } from '../store/topic-store.ts'
 import type { Permissions } from '../security/permissions.ts'
-import { checkConfig, checkManage, mayManageTopic, mayReadTopic, topicRights } from './topic-access.ts'
-import { asSubwireError, type BrokerReply } from './topic-intake.ts'
+import { mayManageTopic, visible } from './topic-access.ts'
+import { asSubwireError, topicRequest, type BrokerReply } from './topic-intake.ts'
 import type { ClusterTopics } from './cluster-topics.ts'
-
-function field(body: unknown, key: string): unknown {
-  return typeof body === 'object' && body !== null ? (body as Record<string, unknown>)[key] : undefined
-}
-
-function visible(rights: Permissions, info: TopicInfo): boolean {
-  return mayManageTopic(rights, info.name) || mayReadTopic(rights, info.config.subjects)
-}
 
 /** A topic a restricted caller may neither manage nor read, and one that does not exist, look the same. */
 async function visibleInfo(rights: Permissions, topics: ClusterTopics, name: string): Promise<TopicInfo> {
@@ -33,44 +23,21 @@ async function visibleInfo(rights: Permissions, topics: ClusterTopics, name: str
   return info
 }
 
-/** Answers one management request from `session` (permissions as topic-access.ts says). Never rejects. */
+/** Answers one management request from `session` (checked by topicRequest, as on one node). Never rejects. */
 export async function clusterTopicApi(topics: ClusterTopics, session: Session, subject: string, encoding: number, payload: Uint8Array): Promise<BrokerReply> {
   try {
-    const rights = topicRights(session)
-    const body = decodePayload(encoding, payload)
-    const name = field(body, 'name')
-    const needName = (): string => {
-      if (typeof name !== 'string') throw new SubwireError('bad_option', 'the request needs a topic name')
-      return name
-    }
-    const managed = (): string => {
-      const n = needName()
-      if (rights !== null) checkManage(rights, n)
-      return n
-    }
-    switch (subject) {
-      case TOPIC_API.add: {
-        if (rights !== null) checkConfig(rights, body as TopicConfig)
-        return { data: await topics.add(body as TopicConfig) }
-      }
-      case TOPIC_API.update: {
-        const n = managed()
-        const config = field(body, 'config') as TopicConfig
-        if (rights !== null) checkConfig(rights, config)
-        return { data: await topics.update(n, config) }
-      }
-      case TOPIC_API.info: return { data: rights === null ? await topics.info(needName()) : await visibleInfo(rights, topics, needName()) }
-      case TOPIC_API.list: {
+    const r = topicRequest(session, subject, encoding, payload)
+    switch (r.op) {
+      case 'add': return { data: await topics.add(r.config) }
+      case 'update': return { data: await topics.update(r.name, r.config) }
+      case 'info': return { data: r.rights === null ? await topics.info(r.name) : await visibleInfo(r.rights, topics, r.name) }
+      case 'list': {
         const all = await topics.list()
+        const rights = r.rights
         return { data: rights === null ? all : all.filter((t) => visible(rights, t)) }
       }
-      case TOPIC_API.delete: await topics.delete(managed()); return { data: true }
-      case TOPIC_API.purge: {
-        const n = managed()
-        const only = field(body, 'subject')
-        return { data: { purged: await topics.purge(n, typeof only === 'string' ? only : undefined) } }
-      }
-      default: throw new SubwireError('bad_option', `unknown topic API ${quoteSubject(subject)}`)
+      case 'delete': await topics.delete(r.name); return { data: true }
+      case 'purge': return { data: { purged: await topics.purge(r.name, r.subject) } }
     }
   } catch (err) {
     return { error: asSubwireError(err) }

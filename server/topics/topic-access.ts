@@ -101,7 +101,8 @@ export function checkConfig(rights: Permissions, config: TopicConfig): void {
   }
 }
 
-function visible(rights: Permissions, info: TopicInfo): boolean {
+/** May a restricted caller see this topic (manage it, or read its subjects)? */
+export function visible(rights: Permissions, info: TopicInfo): boolean {
   return mayManageTopic(rights, info.name) || mayReadTopic(rights, info.config.subjects)
 }
 

@@ -8,6 +8,7 @@ import { HEADER, PUB_FLAG, STATUS_HEADER, TOPIC_API } from '../../shared/protoco
 import { quoteSubject } from '../../shared/subject.ts'
 import type { Session } from '../security/session.ts'
 import type { TopicConfig } from '../store/topic-store.ts'
+import type { Permissions } from '../security/permissions.ts'
 import { checkConfig, checkManage, topicRights, visibleInfo, visibleList } from './topic-access.ts'
 import type { Topics } from './topics.ts'
 
@@ -39,44 +40,69 @@ function field(body: unknown, key: string): unknown {
 }
 
 /**
+ * One management request, decoded and checked against the caller's rights (topic-access.ts; PROTOCOL §8.1):
+ * what a broker alone and a node of a cluster both answer, so the checks live in one place. `info` and `list`
+ * carry the rights: what a restricted caller may see is known only with the topics in hand.
+ */
+export type TopicRequest =
+  | { readonly op: 'add'; readonly config: TopicConfig }
+  | { readonly op: 'update'; readonly name: string; readonly config: TopicConfig }
+  | { readonly op: 'info'; readonly name: string; readonly rights: Permissions | null }
+  | { readonly op: 'list'; readonly rights: Permissions | null }
+  | { readonly op: 'delete'; readonly name: string }
+  | { readonly op: 'purge'; readonly name: string; readonly subject: string | undefined }
+
+/** @throws SubwireError `bad_option` (malformed or unknown request), `permission` */
+export function topicRequest(session: Session, subject: string, encoding: number, payload: Uint8Array): TopicRequest {
+  const rights = topicRights(session)
+  const body = decodePayload(encoding, payload)
+  const name = field(body, 'name')
+  const needName = (): string => {
+    if (typeof name !== 'string') throw new SubwireError('bad_option', 'the request needs a topic name')
+    return name
+  }
+  /** The topic named in the request, once the caller may manage it. */
+  const managed = (): string => {
+    const n = needName()
+    if (rights !== null) checkManage(rights, n)
+    return n
+  }
+  switch (subject) {
+    case TOPIC_API.add:
+      if (rights !== null) checkConfig(rights, body as TopicConfig)
+      return { op: 'add', config: body as TopicConfig }
+    case TOPIC_API.update: {
+      const n = managed()
+      const config = field(body, 'config') as TopicConfig
+      if (rights !== null) checkConfig(rights, config)
+      return { op: 'update', name: n, config }
+    }
+    case TOPIC_API.info: return { op: 'info', name: needName(), rights }
+    case TOPIC_API.list: return { op: 'list', rights }
+    case TOPIC_API.delete: return { op: 'delete', name: managed() }
+    case TOPIC_API.purge: {
+      const n = managed()
+      const only = field(body, 'subject')
+      return { op: 'purge', name: n, subject: typeof only === 'string' ? only : undefined }
+    }
+    default: throw new SubwireError('bad_option', `unknown topic API ${quoteSubject(subject)}`)
+  }
+}
+
+/**
  * Answers one management request (`c.topics.*` in the client) from `session`, whose permissions it checks
  * (topic-access.ts; PROTOCOL §8.1). Called only for `$SW.TOPIC.*` subjects, so ordinary publishes never pay.
  */
 export function topicApi(topics: Topics, session: Session, subject: string, encoding: number, payload: Uint8Array): BrokerReply {
   try {
-    const rights = topicRights(session)
-    const body = decodePayload(encoding, payload)
-    const name = field(body, 'name')
-    const needName = (): string => {
-      if (typeof name !== 'string') throw new SubwireError('bad_option', 'the request needs a topic name')
-      return name
-    }
-    /** The topic named in the request, once the caller may manage it. */
-    const managed = (): string => {
-      const n = needName()
-      if (rights !== null) checkManage(rights, n)
-      return n
-    }
-    switch (subject) {
-      case TOPIC_API.add: {
-        if (rights !== null) checkConfig(rights, body as TopicConfig)
-        return { data: topics.add(body as TopicConfig) }
-      }
-      case TOPIC_API.update: {
-        const n = managed()
-        const config = field(body, 'config') as TopicConfig
-        if (rights !== null) checkConfig(rights, config)
-        return { data: topics.update(n, config) }
-      }
-      case TOPIC_API.info: return { data: rights === null ? topics.info(needName()) : visibleInfo(rights, topics, needName()) }
-      case TOPIC_API.list: return { data: rights === null ? topics.list() : visibleList(rights, topics) }
-      case TOPIC_API.delete: topics.delete(managed()); return { data: true }
-      case TOPIC_API.purge: {
-        const n = managed()
-        const only = field(body, 'subject')
-        return { data: { purged: topics.purge(n, typeof only === 'string' ? only : undefined) } }
-      }
-      default: throw new SubwireError('bad_option', `unknown topic API ${quoteSubject(subject)}`)
+    const r = topicRequest(session, subject, encoding, payload)
+    switch (r.op) {
+      case 'add': return { data: topics.add(r.config) }
+      case 'update': return { data: topics.update(r.name, r.config) }
+      case 'info': return { data: r.rights === null ? topics.info(r.name) : visibleInfo(r.rights, topics, r.name) }
+      case 'list': return { data: r.rights === null ? topics.list() : visibleList(r.rights, topics) }
+      case 'delete': topics.delete(r.name); return { data: true }
+      case 'purge': return { data: { purged: topics.purge(r.name, r.subject) } }
     }
   } catch (err) {
     return { error: asSubwireError(err) }
