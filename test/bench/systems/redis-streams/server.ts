@@ -6,43 +6,22 @@
  * server-process.ts, which also makes redis-server's pid the one the bench measures.
  */
 import { existsSync, mkdtempSync, rmSync } from 'node:fs'
-import { createConnection } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { BrokerHandle } from '../../systems.ts'
 import { ServerProcess, freePort } from '../server-process.ts'
+import { redisPing } from '../../../cluster/redis-ping.ts'
 
 /** Where the Debian package puts it; `BENCH_REDIS_SERVER` points elsewhere. */
 export const REDIS_SERVER = process.env.BENCH_REDIS_SERVER ?? '/usr/bin/redis-server'
 
 const READY_MS = 15_000
 const PING_RETRY_MS = 20
-const PING_MS = 1000
 const START_ATTEMPTS = 3
 
 /** Why the anchor cannot run here, or undefined when the server binary exists. */
 export function redisServerMissing(): string | undefined {
   return existsSync(REDIS_SERVER) ? undefined : `redis-server not found at ${REDIS_SERVER} (apt-get install redis-server, or set BENCH_REDIS_SERVER)`
-}
-
-/** One PING over a plain socket: true on `+PONG` (a server still loading its AOF answers `-LOADING`). */
-function ping(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = createConnection({ host: '127.0.0.1', port })
-    let reply = ''
-    const done = (ok: boolean): void => {
-      clearTimeout(timer)
-      socket.destroy()
-      resolve(ok)
-    }
-    const timer = setTimeout(() => done(false), PING_MS)
-    socket.once('error', () => done(false))
-    socket.on('data', (chunk: Buffer) => {
-      reply += chunk.toString()
-      if (reply.includes('\r\n')) done(reply.startsWith('+PONG'))
-    })
-    socket.once('connect', () => socket.write('PING\r\n'))
-  })
 }
 
 /** Starts redis-server durable (AOF, fsync always) and resolves once it answers PING. */
@@ -73,7 +52,7 @@ async function startRedis(dataDir: string | undefined, persistence: readonly str
     const server = new ServerProcess('redis-server', REDIS_SERVER, args)
     try {
       // A server still loading its AOF answers -LOADING, not +PONG.
-      await server.ready(() => ping(port), READY_MS, PING_RETRY_MS)
+      await server.ready(() => redisPing(port), READY_MS, PING_RETRY_MS)
       return {
         url: `redis://127.0.0.1:${port}`,
         serverPid: server.pid,
