@@ -7,51 +7,16 @@
  */
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { connect, type Client, type Status } from '../../client/index.ts'
+import type { Client, Status } from '../../client/index.ts'
 import type { Msg } from '../../client/message.ts'
 import { sleep, within } from '../helpers.ts'
-import { haveRedisServer, startRedis, type TestRedis } from './redis-server.ts'
-import { NodeSet } from './fault-harness.ts'
+import { FaultFixture, eventually } from './fault-fixture.ts'
 
 const TOPICS = [{ name: 'jobs', subjects: ['jobs.>'] }]
 
-let redis: TestRedis | null = null
-let nodes: NodeSet | null = null
-const clients: Client[] = []
-
-test.after.each(async () => {
-  for (const c of clients.splice(0)) await within(5000, c.close(), 'a client to close')
-  await nodes?.close()
-  await redis?.close()
-  nodes = null
-  redis = null
-})
-
-async function cluster(): Promise<NodeSet | null> {
-  if (!haveRedisServer()) {
-    console.log('  (skipped: no redis-server)')
-    return null
-  }
-  redis = await within(20_000, startRedis(), 'redis-server')
-  nodes = await within(60_000, NodeSet.start(redis.url, 3, { broker: { topics: TOPICS } }), 'three nodes')
-  return nodes
-}
-
-async function client(urls: string | string[], reconnect: { initialDelayMs: number; maxDelayMs: number } | false = false): Promise<Client> {
-  const c = await within(5000, connect(urls, { reconnect }), `a client of ${String(urls)}`)
-  clients.push(c)
-  return c
-}
-
-/** Polls `check` every 25 ms, at most `ms`; true once it held. */
-async function eventually(ms: number, check: () => boolean): Promise<boolean> {
-  const end = Date.now() + ms
-  while (Date.now() < end) {
-    if (check()) return true
-    await sleep(25)
-  }
-  return false
-}
+const f = new FaultFixture(test, { broker: { topics: TOPICS } })
+const cluster = (): ReturnType<FaultFixture['cluster']> => f.cluster()
+const client = (urls: string | string[], reconnect: { initialDelayMs: number; maxDelayMs: number } | false = false): Promise<Client> => f.client(urls, reconnect)
 
 /** Publishes `from`..`to` on `subject` with publishAck, 20 at a time; the seqs the topic gave them. */
 async function publishRange(c: Client, subject: string, from: number, to: number): Promise<number[]> {

@@ -7,41 +7,17 @@
  */
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { connect, type Client, type Status } from '../../client/index.ts'
-import { sleep, within } from '../helpers.ts'
-import { haveRedisServer, startRedis, type TestRedis } from './redis-server.ts'
-import { NodeSet, type NodeProcess } from './fault-harness.ts'
+import type { Client, Status } from '../../client/index.ts'
+import { within } from '../helpers.ts'
+import type { NodeProcess } from './fault-harness.ts'
+import { FaultFixture, eventually } from './fault-fixture.ts'
 import { settle } from './fault-wait.ts'
 
 const TOPICS = [{ name: 'orders', subjects: ['orders.>'] }]
 
-let redis: TestRedis | null = null
-let nodes: NodeSet | null = null
-const clients: Client[] = []
-
-test.after.each(async () => {
-  for (const c of clients.splice(0)) await within(5000, c.close(), 'a client to close')
-  await nodes?.close()
-  await redis?.close()
-  nodes = null
-  redis = null
-})
-
-async function cluster(unavailableAfterMs: number): Promise<NodeSet | null> {
-  if (!haveRedisServer()) {
-    console.log('  (skipped: no redis-server)')
-    return null
-  }
-  redis = await within(20_000, startRedis(), 'redis-server')
-  nodes = await within(60_000, NodeSet.start(redis.url, 3, { unavailableAfterMs, broker: { topics: TOPICS } }), 'three nodes')
-  return nodes
-}
-
-async function client(node: NodeProcess): Promise<Client> {
-  const c = await within(5000, connect(node.url, { reconnect: false }), `a client of ${node.nodeId}`)
-  clients.push(c)
-  return c
-}
+const f = new FaultFixture(test, { broker: { topics: TOPICS } })
+const cluster = (unavailableAfterMs: number): ReturnType<FaultFixture['cluster']> => f.cluster({ unavailableAfterMs })
+const client = (node: NodeProcess): Promise<Client> => f.client(node.url)
 
 /** Every status event of `c` from now on. */
 function statuses(c: Client): Status[] {
@@ -50,15 +26,6 @@ function statuses(c: Client): Status[] {
   return seen
 }
 
-/** Polls `check` every 25 ms, at most `ms`; true once it held. */
-async function eventually(ms: number, check: () => Promise<boolean> | boolean): Promise<boolean> {
-  const end = Date.now() + ms
-  while (Date.now() < end) {
-    if (await check()) return true
-    await sleep(25)
-  }
-  return false
-}
 
 /** Collects the numbers a subscription receives (probes are strings). */
 function numbers(c: Client, subject: string): number[] {
@@ -73,7 +40,7 @@ async function publishAckCode(c: Client, subject: string): Promise<string> {
 
 test('Redis restarted: not ready meanwhile and ready after, nothing crashes, local delivery goes on, clients told, topic publishes unavailable, cross-node delivery again after', async () => {
   const set = await cluster(300)
-  const r = redis
+  const r = f.redis
   if (set === null || r === null) return
   const [n1, n2] = [set.at(0), set.at(1)]
   const pub = await client(n1)
@@ -126,7 +93,7 @@ test('Redis restarted: not ready meanwhile and ready after, nothing crashes, loc
 
 test('a node that cannot reach Redis past unavailableAfterMs is not ready and refuses topic publishes with unavailable', async () => {
   const set = await cluster(1500)
-  const r = redis
+  const r = f.redis
   if (set === null || r === null) return
   const n1 = set.at(0)
   const c = await client(n1)
@@ -147,7 +114,7 @@ test('a node that cannot reach Redis past unavailableAfterMs is not ready and re
 
 test('a Redis that hangs (SIGSTOP: no reply, no closed socket) is noticed: not ready, topic publishes unavailable, nothing crashes, all well after SIGCONT', async () => {
   const set = await cluster(500)
-  const r = redis
+  const r = f.redis
   if (set === null || r === null) return
   const n1 = set.at(0)
   const c = await client(n1)
