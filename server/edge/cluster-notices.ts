@@ -5,9 +5,11 @@
  * silence.
  */
 import type { ClusterAdapter } from '../cluster/cluster-adapter.ts'
+import { CONN_STATE, type ConnState } from './connection-host.ts'
 
 /** What the notices need of a connection. */
 export interface Noticed {
+  readonly state: ConnState
   event(sid: number, type: string, data: Record<string, unknown>): void
 }
 
@@ -15,6 +17,7 @@ export function noticeClusterLink(cluster: ClusterAdapter, connections: Iterable
   cluster.onEvent((e) => {
     if (e.type !== 'link') return
     const data = { link: e.link, downMs: e.downMs, dropped: e.dropped, nodeId: cluster.nodeId }
-    for (const conn of connections) conn.event(0, 'cluster', data)
+    // Only sessions past CONNECT (and its authentication): a socket that has not logged in learns nothing.
+    for (const conn of connections) if (conn.state === CONN_STATE.open) conn.event(0, 'cluster', data)
   })
 }
