@@ -75,12 +75,14 @@ export class Broker {
   #slowConsumers = 0
   /** Set while close() waits for the last connection to go. */
   #onAllClosed: (() => void) | null = null
+  /** One write phase per task for every connection, which the cluster's outbox goes first in. */
+  readonly #scheduler = new FlushScheduler()
 
   private constructor(options: BrokerOptions) {
     this.config = resolveConfig(options)
     this.logger = (options.logger ?? pino({ level: 'silent' })).child({ component: 'broker' })
     this.events = new BrokerEvents(this.logger)
-    this.cluster = createClusterAdapter(this.config.cluster, { ...this.config, logger: this.logger, info: () => ({ connections: this.#connections.size, subscriptions: this.router.index.size }) })
+    this.cluster = createClusterAdapter(this.config.cluster, { ...this.config, logger: this.logger, info: () => ({ connections: this.#connections.size, subscriptions: this.router.index.size }), beforeWrites: (task) => this.#scheduler.beforeWrites(task) })
     noticeClusterLink(this.cluster, this.#connections)
     this.router = new Router({ maxSubjectLength: this.config.maxSubjectLength, cacheSize: this.config.subjectCacheSize, cluster: this.cluster })
     this.#auth = new Authenticator(options.auth, this.logger.child({ component: 'auth' }), this.config.trustProxy)
@@ -123,7 +125,7 @@ export class Broker {
     return {
       config: this.config,
       router: this.router,
-      scheduler: new FlushScheduler(),
+      scheduler: this.#scheduler,
       // One decoder for every connection: decoding is synchronous, so its reader is never shared mid-frame.
       decoder: new FrameDecoder(decodeLimits),
       decodeLimits,

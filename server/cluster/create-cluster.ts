@@ -12,9 +12,10 @@ export interface ClusterHost {
   readonly maxHeaders: number
   readonly maxPayload: number
   readonly info: () => NodeInfo
+  readonly beforeWrites?: (task: () => void) => void
 }
 
 export function createClusterAdapter(config: ClusterConfig | null, host: ClusterHost): ClusterAdapter {
   if (config === null) return new LocalCluster()
-  return new RedisCluster({ config, logger: host.logger.child({ component: 'cluster' }), maxSubjectLength: host.maxSubjectLength, maxHeaders: host.maxHeaders, maxPayload: host.maxPayload, info: host.info })
+  return new RedisCluster({ config, logger: host.logger.child({ component: 'cluster' }), maxSubjectLength: host.maxSubjectLength, maxHeaders: host.maxHeaders, maxPayload: host.maxPayload, info: host.info, beforeWrites: host.beforeWrites })
 }

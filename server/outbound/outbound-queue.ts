@@ -44,10 +44,20 @@ export class FlushScheduler {
    * latency probe subscribed last got the serial cost of 99 writes as its p50). Rotating spreads that wait.
    */
   #turn = 0
+  /** Tasks of the next run that go before any connection's write (beforeWrites). */
+  #first: Array<() => void> = []
+  #firstSpare: Array<() => void> = []
   readonly #run = (): void => {
+    this.#scheduled = false
+    if (this.#first.length > 0) {
+      const first = this.#first
+      this.#first = this.#firstSpare
+      for (let i = 0; i < first.length; i++) first[i]()
+      first.length = 0
+      this.#firstSpare = first
+    }
     const dirty = this.#dirty
     this.#dirty = this.#spare
-    this.#scheduled = false
     const n = dirty.length
     const start = n > 1 ? this.#turn++ % n : 0
     if (this.#turn > 0x3fffffff) this.#turn = 0
@@ -55,6 +65,19 @@ export class FlushScheduler {
     for (let i = 0; i < start; i++) dirty[i].flushScheduled()
     dirty.length = 0
     this.#spare = dirty
+  }
+
+  /**
+   * Runs `task` at the start of the next run, before any connection is written to. The cluster's outbox
+   * sends what this task published for other nodes there: one PUBLISH per node carrying every message of the
+   * task, on the wire before the local fan-out's writes (a syscall each) instead of after them.
+   */
+  beforeWrites(task: () => void): void {
+    this.#first.push(task)
+    if (!this.#scheduled) {
+      this.#scheduled = true
+      queueMicrotask(this.#run)
+    }
   }
 
   schedule(queue: Outbound): void {

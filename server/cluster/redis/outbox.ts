@@ -1,13 +1,13 @@
 /**
- * Messages waiting to leave for other nodes: one buffer list per target node, sent as one PUBLISH per node at
- * the end of the tick (or at once past BATCH_BYTES). The first message of a tick for a node leaves at once, on
- * its own: it reaches the socket before the tick's local deliveries are written (a fan-out's writes to local
- * subscribers take a syscall each), so a quiet cluster adds no wait for the others' batch, and a busy one pays
- * one extra PUBLISH per node per tick. Bytes handed to Redis and not yet acknowledged are
- * bounded: past MAX_IN_FLIGHT_BYTES (Redis slower than the publishers) new messages are dropped and counted,
- * so a stalled Redis costs the broker a bounded amount of memory rather than all of it.
+ * Messages waiting to leave for other nodes: one buffer list per target node, sent as one PUBLISH per node when
+ * the task that published them is done (or at once past BATCH_BYTES). The send is the first thing of the
+ * broker's write phase (FlushScheduler.beforeWrites): it reaches Redis before the task's local deliveries are
+ * written (a fan-out's writes to local subscribers take a syscall each), so a message for another node never
+ * waits for this node's own subscribers, and every message of a task shares one PUBLISH per node. Bytes handed
+ * to Redis and not yet acknowledged are bounded: past MAX_IN_FLIGHT_BYTES (Redis slower than the publishers)
+ * new messages are dropped and counted, so a stalled Redis costs the broker a bounded amount of memory rather
+ * than all of it.
  */
-import type { Redis } from 'ioredis'
 import { encodeBatchStart } from './cluster-frame.ts'
 
 const BATCH_BYTES = 256 * 1024
@@ -21,6 +21,11 @@ export interface OutboxStats {
   bytes: number
   /** Messages dropped because Redis was unreachable or too far behind, or a PUBLISH failed. */
   dropped: number
+}
+
+/** Where batches go: the node's ioredis connection in a cluster, anything that publishes in a test. */
+export interface Publisher {
+  publish(channel: string, message: Buffer): Promise<unknown>
 }
 
 class Pending {
@@ -37,21 +42,22 @@ export class Outbox {
   readonly stats: OutboxStats = { sent: 0, batches: 0, bytes: 0, dropped: 0 }
   readonly #start: Buffer
   readonly #pending = new Map<string, Pending>()
-  #redis: Redis | null = null
+  #redis: Publisher | null = null
   #scheduled = false
-  /** Channels whose first message of this tick went alone (cleared at the end of the tick). */
-  readonly #sentAlone = new Set<string>()
   #inFlight = 0
   /** Called when messages are dropped, so the cluster can tell clients that cross-node delivery lost some. */
   readonly #onDrop: (n: number) => void
+  readonly #beforeWrites: (task: () => void) => void
 
-  constructor(origin: string, onDrop: (n: number) => void) {
+  /** `beforeWrites` runs the flush ahead of the broker's writes to its connections (a microtask without one). */
+  constructor(origin: string, onDrop: (n: number) => void, beforeWrites: (task: () => void) => void = queueMicrotask) {
     this.#start = encodeBatchStart(origin)
     this.#onDrop = onDrop
+    this.#beforeWrites = beforeWrites
   }
 
   /** The connection to publish on, or null while the link is down (messages are then dropped). */
-  use(redis: Redis | null): void {
+  use(redis: Publisher | null): void {
     this.#redis = redis
     if (redis === null) this.#discard()
   }
@@ -64,31 +70,18 @@ export class Outbox {
       p = new Pending(channel)
       this.#pending.set(channel, p)
     }
-    if (!this.#sentAlone.has(channel)) {
-      this.#sentAlone.add(channel)
-      p.parts.push(head, body)
-      p.bytes = head.length + body.length
-      p.messages = 1
-      this.#send(p)
-      if (!this.#scheduled) {
-        this.#scheduled = true
-        setImmediate(this.#flush)
-      }
-      return
-    }
     p.parts.push(head, body)
     p.bytes += head.length + body.length
     p.messages++
     if (p.bytes >= BATCH_BYTES) this.#send(p)
     else if (!this.#scheduled) {
       this.#scheduled = true
-      setImmediate(this.#flush)
+      this.#beforeWrites(this.#flush)
     }
   }
 
   readonly #flush = (): void => {
     this.#scheduled = false
-    this.#sentAlone.clear()
     for (const p of this.#pending.values()) this.#send(p)
   }
 

@@ -4,13 +4,12 @@
  * - interest: each node's subscription patterns (a hash per node, changes on one control channel), so a node
  *   receives only messages some subscription of its own wants (as the Socket.IO Redis adapter's rooms and
  *   Centrifugo's channels do it);
- * - messages: batched per target node per tick on that node's own channel (cluster-frame.ts), so per-publisher
- *   order holds and a fan-out to 100 subscribers on another node costs one PUBLISH, not 100;
+ * - messages: batched per target node per task on that node's own channel (cluster-frame.ts, outbox.ts), so
+ *   per-publisher order holds and a fan-out to 100 subscribers on another node costs one PUBLISH, not 100;
  * - liveness: node keys that expire (node-directory.ts).
  * Queue groups are exactly one member cluster-wide: the publishing node picks, weighted by members on each node
  * (a counter per group, so members share evenly), and names the group in the message to the chosen node only.
  * Replies go back to the requester's node through the request's origin, before its inbox interest arrives.
- *
  * Cross-node delivery is at most once: what is dropped (link down, past the bounds) is counted and told to
  * clients when the link is back, never retried late.
  */
@@ -40,6 +39,7 @@ export interface RedisClusterOptions {
   readonly maxPayload: number
   /** What this node says about itself in its heartbeat (connections, subscriptions). */
   readonly info: () => NodeInfo
+  readonly beforeWrites?: (task: () => void) => void // FlushScheduler.beforeWrites: the outbox goes first
 }
 
 export class RedisCluster implements ClusterAdapter {
@@ -93,7 +93,7 @@ export class RedisCluster implements ClusterAdapter {
     this.#keys = clusterKeys(options.config.prefix)
     this.#local = new LocalInterest(this.#keys, this.nodeId)
     this.inboxPeers = new ClusterInboxes(this.#keys, this.nodeId)
-    this.#outbox = new Outbox(this.nodeId, (n) => { this.#droppedSinceDown += n })
+    this.#outbox = new Outbox(this.nodeId, (n) => { this.#droppedSinceDown += n }, options.beforeWrites)
     this.#directory = new NodeDirectory(this.#keys, this.nodeId, options.config.nodeTimeoutMs, hostname())
     this.#url = options.config.redis[0]
     this.#link = this.#makeLink(this.#url)
