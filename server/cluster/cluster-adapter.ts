@@ -18,7 +18,7 @@
  *    have it). Messages from other nodes arrive through `receiver.receive(m)`; the router delivers them to
  *    local subscriptions only and never passes them to `publish` again (no loops between nodes). What an adapter
  *    hands to `receive` it has checked against this node's limits (a valid subject and reply subject, at most
- *    maxHeaders headers); the router still never lets such a subject into its match cache. Every local
+ *    maxHeaders headers); the router checks the subject again before it enters its match cache. Every local
  *    delivery still passes the subscriber's own permission check. Topics do not capture them again: a message
  *    is stored once, by the node it was published on, in a store the nodes share.
  * 4. Interest: `addInterest(subject, queue)` for every plain subscription entering the subject index,

@@ -48,11 +48,18 @@ test('hands later subscribers the original message when a delivery publishes aga
   assert.equal(second.got.at(-1), { sid: 2, subject: 'x.y', payload: [3] })
 })
 
-test('does not cache subjects that arrive from other nodes, so an invalid one cannot pass for validated', () => {
+test('checks a subject from another node before caching it, so an invalid one cannot pass for validated', () => {
   const r = new Router({ maxSubjectLength: 8, cacheSize: 64, cluster: new LocalCluster() })
+  const sink = new Recorder()
+  r.subscribe(new ServerSubscription(sink, 1, '>', null))
   const long = 'a.very.long.subject'
   r.receive({ subject: long, reply: null, headers: null, encoding: 0, payload: new Uint8Array(0) })
   r.receive({ subject: 'x.*', reply: null, headers: null, encoding: 0, payload: new Uint8Array(0) })
+  assert.equal(sink.got, [], 'an invalid subject from another node is delivered to no one')
+  r.receive({ subject: 'ok.b', reply: null, headers: null, encoding: 0, payload: Uint8Array.from([7]) })
+  r.receive({ subject: 'ok.b', reply: null, headers: null, encoding: 0, payload: Uint8Array.from([8]) })
+  assert.equal(sink.got.map((g) => g.payload), [[7], [8]])
+  assert.ok(r.index.cached('ok.b') !== undefined, 'a valid subject from another node is cached like a local one')
   assert.is(r.publish(null, 0, long, null, null, 0, new Uint8Array(0), null)?.code, 'bad_subject')
   assert.is(r.publish(null, 0, 'x.*', null, null, 0, new Uint8Array(0), null)?.code, 'bad_subject')
   assert.is(r.check('x.*', null)?.code, 'bad_subject')
