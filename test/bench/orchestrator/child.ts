@@ -62,7 +62,8 @@ export class Child {
     // subwire broker's peak RSS in fan-out (110 vs 96 MiB). The bundles are not minified, so stack traces still
     // read well; BENCH_NODE_ARGS=--enable-source-maps maps them back to the sources when debugging.
     const nodeArgs = ['--max-old-space-size=4096']
-    if (options.exposeGc === true) nodeArgs.push('--expose-gc')
+    // Broker children (the ones with --expose-gc) also take BENCH_BROKER_ARGS: a profile of the nodes alone.
+    if (options.exposeGc === true) nodeArgs.push('--expose-gc', ...(process.env.BENCH_BROKER_ARGS ?? '').split(' ').filter((a) => a !== ''))
     // Profiling aid, e.g. BENCH_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof' (NODE_OPTIONS refuses those).
     nodeArgs.push(...(process.env.BENCH_NODE_ARGS ?? '').split(' ').filter((arg) => arg !== ''))
     const child = spawn('bash', ['-c', LAUNCHER, process.execPath, ...nodeArgs, script], {
