@@ -19,7 +19,7 @@ const SUBJECT = 'bench.latency'
 const RATES = [200, 2000] as const
 const PROBE_ATTACH_MS = 15_000
 /** D2's measured window per rate in a full run (issue 15's topology: 10 s per rate). */
-const D2_WINDOW_MS = 10_000
+export const D2_WINDOW_MS = 10_000
 
 /** What differs between D, D2 and the cluster's KL (cluster-latency.ts). */
 export interface Topology {
@@ -36,6 +36,8 @@ export interface Topology {
   readonly probeNode?: number
   /** The rates measured (default 200 and 2,000 msg/s). */
   readonly rates?: readonly number[]
+  /** Time at each rate before its window opens (default: the run's warm-up). */
+  readonly warmupMs?: (ctx: ScenarioContext) => number
 }
 
 const D: Topology = {
@@ -64,7 +66,7 @@ async function measureRate(ctx: ScenarioContext, set: ProcessSet, topology: Topo
   if (publisher === undefined) throw new Error('latency run without a publisher')
   const start = await set.markClients()
   publisher.send({ type: 'job', job: { kind: 'paced', subject: SUBJECT, rate } })
-  await sleep(ctx.shape.warmupMs)
+  await sleep(topology.warmupMs?.(ctx) ?? ctx.shape.warmupMs)
   await publisher.ask({ type: 'mark' }, 'mark', MARK_MS, 'window open')
   const witness = new StallWitness()
   witness.start()
