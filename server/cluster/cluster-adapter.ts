@@ -12,7 +12,8 @@
  * 2. `publish(m)` is called synchronously, once per publish routed on this node (a client's, after validation
  *    and its publish permission, or the broker's own: replies to requests, `$SYS` events, dead letters), after
  *    local delivery, and only when `hasRemoteInterest(m.subject)` said yes. `m` is valid only during the call (the router reuses it): an implementation that
- *    keeps or sends the message copies what it needs before returning. It never throws (the publish path has
+ *    keeps or sends the message copies the fields it needs before returning; its byte arrays (`payload`, `tail`)
+ *    are never written again, so views of them may be kept until sent. It never throws (the publish path has
  *    no one to tell); failures are reported through the adapter's own status, never silently swallowed.
  * 3. A message published on this node never comes back to this node's `receiver` (local subscribers already
  *    have it). Messages from other nodes arrive through `receiver.receive(m)`; the router delivers them to
@@ -42,6 +43,12 @@ export interface ClusterMessage {
   readonly headers: Record<string, string> | null
   readonly encoding: number
   readonly payload: Uint8Array
+  /**
+   * The message's encoded MSG tail (PROTOCOL §4.3: subject … payload, the payload last), when there is one: a
+   * binary publisher's own bytes leaving, the bytes as another node sent them arriving. Adapters that carry it
+   * spare both nodes an encode per message; without it they encode the fields.
+   */
+  readonly tail?: Uint8Array | null
   /**
    * Arriving only: the queue groups whose one member cluster-wide the publishing node chose on this node. Groups
    * not named here are not delivered to (another node's member takes the message); plain subscriptions always are.

@@ -75,6 +75,11 @@ export class Delivery {
     return (this.#tail ??= encodeMsgTail(this.subject, this.reply, this.headers, this.encoding, this.payload))
   }
 
+  /** `binaryTail()` as the cluster seam reads it (ClusterMessage.tail): the bytes that go to other nodes. */
+  get tail(): Uint8Array {
+    return this.binaryTail()
+  }
+
   /** The JSON MSG tail, built on first use by a JSON-protocol subscriber. */
   jsonTail(): string {
     return (this.#jsonTail ??= jsonMsgTail(this.subject, this.reply, this.headers, this.encoding, this.payload))

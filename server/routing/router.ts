@@ -126,7 +126,7 @@ export class Router implements ClusterReceiver {
       if (this.#refusal(m.subject, 'subject') !== null) return null
       matches = this.index.match(m.subject, !m.subject.startsWith(INBOX_SUBJECT_PREFIX))
     }
-    const d = this.#loan().load(m.subject, m.reply, m.headers, m.encoding, m.payload, null)
+    const d = this.#loan().load(m.subject, m.reply, m.headers, m.encoding, m.payload, m.tail ?? null)
     const queues = m.queues ?? null
     let missed: string[] | null = null
     this.#depth++

@@ -30,7 +30,7 @@ export interface Publisher {
 
 class Pending {
   readonly channel: string
-  readonly parts: Buffer[] = []
+  readonly parts: Uint8Array[] = []
   bytes = 0
   messages = 0
   constructor(channel: string) {
@@ -63,7 +63,7 @@ export class Outbox {
   }
 
   /** Queues one message (`head` then `body`) for `channel`. */
-  add(channel: string, head: Buffer, body: Buffer): void {
+  add(channel: string, head: Uint8Array, body: Uint8Array): void {
     if (this.#redis === null || this.#inFlight > MAX_IN_FLIGHT_BYTES) { this.#drop(1); return }
     let p = this.#pending.get(channel)
     if (p === undefined) {

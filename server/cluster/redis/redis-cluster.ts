@@ -19,7 +19,7 @@ import type { Logger } from 'pino'
 import { SubwireError } from '../../../shared/errors.ts'
 import type { ClusterAdapter, ClusterEvent, ClusterLink, ClusterMessage, ClusterReceiver, ClusterStats, RoutePlan } from '../cluster-adapter.ts'
 import type { ClusterConfig } from '../cluster-options.ts'
-import { FRAME_FLAG, decodeBatch, encodeBody, encodeHead, type FrameMessage } from './cluster-frame.ts'
+import { FRAME_FLAG, bodyOf, decodeBatch, encodeHead, type FrameMessage } from './cluster-frame.ts'
 import { GroupTurns, Plan, rerouteChoice } from './group-routing.ts'
 import { ClusterInboxes } from './cluster-inboxes.ts'
 import { LocalInterest } from './local-interest.ts'
@@ -322,7 +322,7 @@ export class RedisCluster implements ClusterAdapter {
     const { chosen, misses } = rerouteChoice(this.#turns, this.#remote.targets(m.subject), missed, this.nodeId)
     this.#groupMisses += misses
     if (chosen.size === 0) return
-    const body = encodeBody(m.subject, m.reply, m.headers, m.encoding, m.payload)
+    const body = m.tail
     // The requester's node goes with it, so a reply from the third node goes straight back there.
     for (const [node, queues] of chosen) this.#outbox.add(this.#keys.channel(node), encodeHead(body.length, queues, FRAME_FLAG.rerouted | FRAME_FLAG.groupsOnly, origin), body)
   }
@@ -377,7 +377,7 @@ export class RedisCluster implements ClusterAdapter {
     if (p.replyNode !== undefined) nodes.add(p.replyNode)
     nodes.delete(this.nodeId)
     if (nodes.size === 0) return
-    const body = encodeBody(m.subject, m.reply, m.headers, m.encoding, m.payload)
+    const body = bodyOf(m)
     for (const id of nodes) this.#outbox.add(this.#keys.channel(id), encodeHead(body.length, p.chosen?.get(id) ?? null), body)
   }
 
