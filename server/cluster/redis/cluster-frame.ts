@@ -1,7 +1,7 @@
 /**
  * The bytes one node sends another through Redis: a batch of messages, published on the receiving node's
- * channel once per tick (one PUBLISH carries every message of the tick for that node, so a fan-out costs Redis
- * one command per node per tick, not one per message). Order within a batch is publish order, and Redis keeps
+ * channel once per task (one PUBLISH carries every message a socket read or timer published for that node, so a
+ * fan-out costs Redis one command per node per task, not one per message; outbox.ts). Order within a batch is publish order, and Redis keeps
  * the order of one connection's PUBLISHes, so per-publisher order holds across nodes.
  *
  *   batch   = version u8 (3) · originLength u8 · origin (utf8) · message*
