@@ -233,7 +233,9 @@ test('a tab back from the back/forward cache after its connection closed gets a 
 test('tabs whose worker died start a new one and make their subscriptions again', async () => {
   const [a, b] = [await tab({ tabTimeoutMs: 300 }), await tab({ tabTimeoutMs: 300 })]
   const seen: Status['type'][] = []
+  const seenByA: Status['type'][] = []
   void (async () => { for await (const s of b.status()) seen.push(s.type) })()
+  void (async () => { for await (const s of a.status()) seenByA.push(s.type) })()
   const sa = a.subscribe('w.>')
   const sb = b.subscribe('w.>')
   await settled(a); await settled(b)
@@ -242,6 +244,9 @@ test('tabs whose worker died start a new one and make their subscriptions again'
   workers.hub = new Hub()
   broker.disconnect(broker.connections().find((c) => c.name === 'tabs')?.id ?? '')
   await until(5000, () => seen.includes('reconnect'), 'tab b to join a new worker').catch((e: Error) => { throw new Error(`${e.message}; seen ${seen.join(',')}`) })
+  // Each tab's watchdog finds the silence on its own timer: a round trip from a tab that has not found it yet
+  // would go to the dead worker, and be failed with 'the shared worker stopped' when it does.
+  await until(5000, () => seenByA.includes('reconnect'), 'tab a to join the new worker').catch((e: Error) => { throw new Error(`${e.message}; seen ${seenByA.join(',')}`) })
   await until(5000, () => workers.hub.size === 1 && brokerSubjects().length === 1, 'the new worker\'s subscription')
   await settled(a); await settled(b)
   assert.is(broker.connections().filter((c) => c.name === 'tabs').length, 1)
