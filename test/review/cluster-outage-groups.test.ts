@@ -6,7 +6,7 @@ import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import { connect, type Client } from '../../client/index.ts'
 import { sleep, until, within } from '../helpers.ts'
-import { clusterHarness } from './cluster-review.ts'
+import { clusterHarness, remoteMembers } from './cluster-review.ts'
 
 const test = suite('cluster review: a Redis outage')
 const h = clusterHarness(test)
@@ -25,10 +25,7 @@ test('while its Redis is down, a node gives every queue-group message to its own
   local.subscribe('jobs.*', { queue: 'workers', callback: () => { got++ } })
   remote.subscribe('jobs.*', { queue: 'workers', callback: () => {} })
   await Promise.all([local.flush(), remote.flush()].map((p) => within(3000, p, 'flush')))
-  await until(5000, () => {
-    const plan = a.cluster.route('jobs.x') as { targets: { groups: Map<string, unknown[]> } } | null
-    return (plan?.targets.groups.get('workers')?.length ?? 0) === 1
-  }, 'b\'s member known at a')
+  await remoteMembers(a, 'jobs.x', 'workers', 1) // b's member known at a
   const pub = h.track(await within(5000, connect(a.url), 'connect')) as Client
   await within(10_000, h.redis().kill(), 'Redis killed')
   try {

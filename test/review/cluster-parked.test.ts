@@ -1,30 +1,20 @@
 /**
- * Cluster review, queue groups (failing now). The publishing node picks the node of a group's one member by
- * member counts alone (RedisCluster#pick, weighted round-robin), before it knows whether that node's members
- * can take the message. On one node, deliverGroup passes over a member that cannot take a message (echo off,
- * refused by its permissions, gone) and the next member gets it; across nodes the pick is final, so what the
- * chosen side cannot deliver is lost although a member elsewhere could have taken it.
+ * Cluster review, parked queue members (failing now). A parked session (its socket dropped, PROTOCOL §4.10) keeps
+ * its queue members on its node, and other nodes count them when they pick the node of a group's one member:
+ * with no sticky sessions the client resumes elsewhere, and the parked members' share goes into a log nobody
+ * resumes.
  */
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import { connect, type Client } from '../../client/index.ts'
-import { clientAs } from '../security/users.ts'
-import { sleep, until, within } from '../helpers.ts'
+import { sleep, within } from '../helpers.ts'
 import { writeSub } from '../../shared/op-writer.ts'
 import { drop, openSession } from '../resume/wire-session.ts'
 import { rawFlush } from '../security/users.ts'
-import { clusterHarness } from './cluster-review.ts'
+import { clusterHarness, remoteMembers } from './cluster-review.ts'
 
 const test = suite('cluster review: parked queue members across nodes')
 const h = clusterHarness(test)
-
-/** Waits until `b` counts `members` members of `queue` on other nodes for `subject`. */
-async function remoteMembers(b: { cluster: { route(s: string): unknown } }, subject: string, queue: string, members: number): Promise<void> {
-  await until(5000, () => {
-    const plan = b.cluster.route(subject) as { targets: { groups: Map<string, Array<{ members: number }>> } } | null
-    return (plan?.targets.groups.get(queue) ?? []).reduce((n, s) => n + s.members, 0) === members
-  }, `${members} remote members of ${queue}`)
-}
 
 // Cause: a parked session's queue member (its socket dropped, PROTOCOL §4.10) stays in its node's announced
 // member count, so other nodes give that node its share (RedisCluster#pick), and there Router#receive ->

@@ -9,22 +9,11 @@ import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import { connect, type Client } from '../../client/index.ts'
 import { clientAs } from '../security/users.ts'
-import { sleep, until, within } from '../helpers.ts'
-import { writeSub } from '../../shared/op-writer.ts'
-import { drop, openSession } from '../resume/wire-session.ts'
-import { rawFlush } from '../security/users.ts'
-import { clusterHarness } from './cluster-review.ts'
+import { sleep, within } from '../helpers.ts'
+import { clusterHarness, remoteMembers } from './cluster-review.ts'
 
 const test = suite('cluster review: queue groups across nodes')
 const h = clusterHarness(test)
-
-/** Waits until `b` counts `members` members of `queue` on other nodes for `subject`. */
-async function remoteMembers(b: { cluster: { route(s: string): unknown } }, subject: string, queue: string, members: number): Promise<void> {
-  await until(5000, () => {
-    const plan = b.cluster.route(subject) as { targets: { groups: Map<string, Array<{ members: number }>> } } | null
-    return (plan?.targets.groups.get(queue) ?? []).reduce((n, s) => n + s.members, 0) === members
-  }, `${members} remote members of ${queue}`)
-}
 
 // Cause: Router#deliverGroupsPlanned asks takeLocal with every local member counted, then deliverGroup skips
 // the publisher's own member (echo off) and finds nobody. Why it matters: a worker pool whose workers also

@@ -71,3 +71,11 @@ export function clusterHarness(suite: Test): Harness {
 export function remoteInterest(b: Broker, subject: string, ms = 5000): Promise<void> {
   return until(ms, () => b.cluster.hasRemoteInterest(subject), `interest in ${subject} at ${b.cluster.nodeId}`)
 }
+
+/** Waits until `b` counts `members` members of `queue` on other nodes for `subject`. */
+export async function remoteMembers(b: Broker, subject: string, queue: string, members: number): Promise<void> {
+  await until(5000, () => {
+    const plan = b.cluster.route(subject) as { targets: { groups: Map<string, Array<{ members: number }>> } } | null
+    return (plan?.targets.groups.get(queue) ?? []).reduce((n, s) => n + s.members, 0) === members
+  }, `${members} remote members of ${queue}`)
+}
