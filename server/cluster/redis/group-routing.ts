@@ -43,6 +43,20 @@ export class Plan implements RoutePlan {
     this.replyNode = replyNode
   }
 
+  /**
+   * The nodes this publish goes to: plain interest, the nodes chosen for a group, the requester's node; never
+   * `self`. With plain interest alone (the common case) that is the subject's cached list, not a set per message.
+   */
+  nodes(self: string): readonly string[] {
+    const plain = this.targets.plain
+    if (this.chosen === null && this.replyNode === undefined && !plain.includes(self)) return plain
+    const nodes = new Set(plain)
+    if (this.chosen !== null) for (const id of this.chosen.keys()) nodes.add(id)
+    if (this.replyNode !== undefined) nodes.add(this.replyNode)
+    nodes.delete(self)
+    return [...nodes]
+  }
+
   choose(nodeId: string, queue: string): void {
     const chosen = (this.chosen ??= new Map())
     const list = chosen.get(nodeId)

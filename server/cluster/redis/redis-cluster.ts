@@ -368,17 +368,17 @@ export class RedisCluster implements ClusterAdapter {
     const p = (plan ?? this.route(m.subject)) as Plan | null
     if (p === null) return
     for (const [queue, shares] of p.targets.groups) {
-      if (p.decided?.has(queue) === true) continue
-      const chosen = this.#turns.pick(queue, shares, 0)
+      const chosen = p.decided?.has(queue) === true ? null : this.#turns.pick(queue, shares, 0)
       if (chosen !== null) p.choose(chosen, queue)
     }
-    const nodes = new Set<string>(p.targets.plain)
-    if (p.chosen !== null) for (const id of p.chosen.keys()) nodes.add(id)
-    if (p.replyNode !== undefined) nodes.add(p.replyNode)
-    nodes.delete(this.nodeId)
-    if (nodes.size === 0) return
+    const nodes = p.nodes(this.nodeId)
+    if (nodes.length === 0) return
     const body = bodyOf(m)
-    for (const id of nodes) this.#outbox.add(this.#keys.channel(id), encodeHead(body.length, p.chosen?.get(id) ?? null), body)
+    let plainHead: Buffer | null = null // the same bytes for every node with no group chosen: encoded once
+    for (const id of nodes) {
+      const queues = p.chosen?.get(id)
+      this.#outbox.add(this.#keys.channel(id), queues === undefined ? (plainHead ??= encodeHead(body.length, null)) : encodeHead(body.length, queues), body)
+    }
   }
 
   addInterest(subject: string, queue: string | null): void {
